@@ -1,0 +1,160 @@
+//! Comparing what the kernel did ([`Trace`]) with what the oracle said ([`Prediction`]) and with
+//! the scenario's own `=>` expectations.
+//!
+//! The kernel is the judge: a mismatch is reported as the oracle's (or the expectation's) error,
+//! with both values, at the first step where it appears.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::oracle::{PredictedStep, Prediction};
+use crate::outcome::Outcome;
+use crate::run::{ObservedStep, Timeout, Trace};
+use crate::scenario::{Actor, Scenario, Step};
+use crate::tcp::TcpState;
+
+/// One way a step's observation differs from what was predicted or expected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mismatch {
+    /// The syscall returned something else than the oracle predicted.
+    Outcome {
+        /// The oracle's outcome.
+        predicted: Outcome,
+        /// The kernel's.
+        observed: Outcome,
+    },
+    /// The step's `=>` expectation does not hold.
+    Expectation {
+        /// What the scenario says.
+        expected: Outcome,
+        /// The kernel's.
+        observed: Outcome,
+    },
+    /// A socket the application holds settled in another TCP state than the oracle predicted.
+    State {
+        /// Whose socket.
+        actor: Actor,
+        /// The oracle's state (`None`: the application no longer holds it).
+        predicted: Option<TcpState>,
+        /// The kernel's.
+        observed: Option<TcpState>,
+    },
+    /// The connection never became quiescent: the step has no trustworthy result.
+    Timeout(Timeout),
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = |s: &Option<TcpState>| s.map_or("closed".to_string(), |s| s.to_string());
+        match self {
+            Mismatch::Outcome {
+                predicted,
+                observed,
+            } => write!(f, "the oracle predicted {predicted}, the kernel returned {observed}"),
+            Mismatch::Expectation { expected, observed } => {
+                write!(f, "the scenario expects {expected}, the kernel returned {observed}")
+            }
+            Mismatch::State {
+                actor,
+                predicted,
+                observed,
+            } => write!(
+                f,
+                "the oracle predicted the {actor} in {}, the kernel shows {}",
+                state(predicted),
+                state(observed)
+            ),
+            Mismatch::Timeout(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+/// The first step at which the kernel disagrees with the oracle or with the scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Disagreement {
+    /// 1-based step number.
+    pub step: usize,
+    /// The step, in the language.
+    pub text: String,
+    /// What differs.
+    pub mismatch: Mismatch,
+}
+
+impl fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step {} `{}`: {}", self.step, self.text, self.mismatch)
+    }
+}
+
+/// Everything that differs in one step; empty when the step agrees.
+pub fn step_mismatches(
+    step: &Step,
+    predicted: &PredictedStep,
+    observed: &ObservedStep,
+) -> Vec<Mismatch> {
+    let mut found = Vec::new();
+    if predicted.outcome != observed.outcome {
+        found.push(Mismatch::Outcome {
+            predicted: predicted.outcome.clone(),
+            observed: observed.outcome.clone(),
+        });
+    }
+    if let Some(expected) = &step.expect
+        && *expected != observed.outcome
+    {
+        found.push(Mismatch::Expectation {
+            expected: expected.clone(),
+            observed: observed.outcome.clone(),
+        });
+    }
+    for actor in Actor::BOTH {
+        let (p, o) = (
+            predicted.states[actor.index()],
+            observed.states[actor.index()],
+        );
+        if p != o {
+            found.push(Mismatch::State {
+                actor,
+                predicted: p,
+                observed: o,
+            });
+        }
+    }
+    found
+}
+
+/// Compares a run with the oracle's prediction and the scenario's expectations.
+///
+/// ```
+/// use rstlab::run::{Backend, Runner};
+/// use rstlab::{check, oracle, Scenario};
+/// let s: Scenario = "server abort; client write 1 => ECONNRESET".parse().unwrap();
+/// let trace = Runner::new(Backend::Std).unwrap().run(&s).unwrap();
+/// assert_eq!(check::check(&s, &oracle::predict(&s), &trace), None);
+/// ```
+pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Option<Disagreement> {
+    let steps = scenario.steps();
+    for (i, observed) in trace.steps.iter().enumerate() {
+        if let Some(mismatch) = step_mismatches(&steps[i], &prediction.steps[i], observed)
+            .into_iter()
+            .next()
+        {
+            return Some(Disagreement {
+                step: i + 1,
+                text: steps[i].to_string(),
+                mismatch,
+            });
+        }
+    }
+    if let Some(timeout) = &trace.timeout {
+        let step = trace.steps.len().max(1);
+        return Some(Disagreement {
+            step,
+            text: steps.get(step - 1).map_or_else(String::new, Step::to_string),
+            mismatch: Mismatch::Timeout(timeout.clone()),
+        });
+    }
+    None
+}

@@ -1,0 +1,207 @@
+//! Random scenarios: proptest strategies for `cargo test` and `explore`, and an
+//! [`arbitrary::Arbitrary`] implementation for `cargo fuzz`.
+//!
+//! Both produce only valid scenarios, through [`Scenario::normalize`], and share one set of
+//! limits: the language's [`bounds`](crate::scenario::bounds) and the generation limits below.
+
+use std::time::Duration;
+
+use arbitrary::{Arbitrary, Unstructured};
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use crate::scenario::bounds::{MAX_IO, MAX_STEPS};
+use crate::scenario::{Actor, How, Op, Scenario, Step};
+
+/// The most steps a free-form generated scenario has. Short scenarios shrink fast and still
+/// reach every state: no state of the model needs more than a dozen steps.
+pub const MAX_GENERATED_STEPS: usize = 16;
+/// A "small" write or read: most generated sizes are at most this.
+pub const SMALL_IO: usize = 16;
+/// The longest generated sleep: long enough to let any delayed work run, short enough that a
+/// thousand cases cost well under a second of sleeping.
+pub const MAX_GENERATED_SLEEP: Duration = Duration::from_micros(500);
+
+const _: () = assert!(MAX_GENERATED_STEPS <= MAX_STEPS && SMALL_IO <= MAX_IO);
+
+/// Any valid scenario: a seed-like story half of the time, free-form steps otherwise.
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// let mut runner = TestRunner::deterministic();
+/// let scenario = rstlab::generate::scenario().new_tree(&mut runner).unwrap().current();
+/// assert!(scenario.steps().len() <= rstlab::scenario::bounds::MAX_STEPS);
+/// ```
+pub fn scenario() -> impl Strategy<Value = Scenario> {
+    prop_oneof![story(), free_form()]
+}
+
+/// Steps drawn independently, then normalized.
+pub fn free_form() -> impl Strategy<Value = Scenario> {
+    vec(step(), 0..=MAX_GENERATED_STEPS).prop_map(Scenario::normalize)
+}
+
+/// The seed article generalised: the writer writes, the reader reads some and ends in one of the
+/// ways a socket can end (or never), the writer goes on writing and reading, maybe ends too.
+/// `reversed` swaps the roles so that the client ends first.
+pub fn story() -> impl Strategy<Value = Scenario> {
+    (
+        any::<bool>(),
+        vec(size(), 0..4),
+        vec(size(), 0..3),
+        ending(),
+        vec((any::<bool>(), size()), 0..5),
+        ending(),
+        sleep_or_not(),
+    )
+        .prop_map(
+            |(reversed, writes, reads, reader_end, after, writer_end, pause)| {
+                let (writer, reader) = if reversed {
+                    (Actor::Server, Actor::Client)
+                } else {
+                    (Actor::Client, Actor::Server)
+                };
+                let mut steps: Vec<Step> = writes
+                    .into_iter()
+                    .map(|n| Step::new(writer, Op::Write(n)))
+                    .collect();
+                steps.extend(reads.into_iter().map(|n| Step::new(reader, Op::Read(n))));
+                steps.extend(reader_end.map(|op| Step::new(reader, op)));
+                steps.extend(pause.map(|d| Step::new(writer, Op::Sleep(d))));
+                steps.extend(after.into_iter().map(|(write, n)| {
+                    Step::new(writer, if write { Op::Write(n) } else { Op::Read(n) })
+                }));
+                steps.extend(writer_end.map(|op| Step::new(writer, op)));
+                Scenario::normalize(steps)
+            },
+        )
+}
+
+/// One free-form step.
+pub fn step() -> impl Strategy<Value = Step> {
+    (actor(), op()).prop_map(|(actor, op)| Step::new(actor, op))
+}
+
+fn actor() -> impl Strategy<Value = Actor> {
+    prop_oneof![Just(Actor::Client), Just(Actor::Server)]
+}
+
+/// An op, weighted toward reads and writes; shrinks toward `write 1`.
+pub fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => size().prop_map(Op::Write),
+        3 => size().prop_map(Op::Read),
+        1 => Just(Op::Close),
+        1 => Just(Op::Abort),
+        1 => how().prop_map(Op::Shutdown),
+        1 => sleep().prop_map(Op::Sleep),
+    ]
+}
+
+/// How a socket ends: close, abort, a shutdown, or not at all (`None`).
+fn ending() -> impl Strategy<Value = Option<Op>> {
+    prop_oneof![
+        Just(Some(Op::Close)),
+        Just(Some(Op::Abort)),
+        how().prop_map(|h| Some(Op::Shutdown(h))),
+        Just(None),
+    ]
+}
+
+fn how() -> impl Strategy<Value = How> {
+    prop_oneof![Just(How::Write), Just(How::Read), Just(How::Both)]
+}
+
+/// A byte count: mostly small, sometimes up to [`MAX_IO`].
+fn size() -> impl Strategy<Value = usize> {
+    prop_oneof![6 => 1..=SMALL_IO, 1 => 1..=MAX_IO]
+}
+
+fn sleep() -> impl Strategy<Value = Duration> {
+    (0..=MAX_GENERATED_SLEEP.as_micros() as u64).prop_map(Duration::from_micros)
+}
+
+fn sleep_or_not() -> impl Strategy<Value = Option<Duration>> {
+    prop_oneof![3 => Just(None), 1 => sleep().prop_map(Some)]
+}
+
+impl<'a> Arbitrary<'a> for Scenario {
+    /// Decodes steps until the input runs out (or [`MAX_STEPS`]), with the same weights and
+    /// limits as the proptest strategies, then normalizes them.
+    ///
+    /// ```
+    /// use arbitrary::{Arbitrary, Unstructured};
+    /// let bytes = [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    /// let s = rstlab::Scenario::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap();
+    /// assert_eq!(s, s.to_string().parse().unwrap());
+    /// ```
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Scenario> {
+        let mut steps = Vec::new();
+        while steps.len() < MAX_STEPS && !u.is_empty() {
+            steps.push(arbitrary_step(u)?);
+        }
+        Ok(Scenario::normalize(steps))
+    }
+
+    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
+        (0, None)
+    }
+}
+
+fn arbitrary_step(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
+    let actor = if bool::arbitrary(u)? {
+        Actor::Server
+    } else {
+        Actor::Client
+    };
+    // The same weights as `op()`: 4 write, 3 read, 1 each for the rest, out of 11.
+    let op = match u.int_in_range(0..=10u8)? {
+        0..=3 => Op::Write(arbitrary_size(u)?),
+        4..=6 => Op::Read(arbitrary_size(u)?),
+        7 => Op::Close,
+        8 => Op::Abort,
+        9 => Op::Shutdown(match u.int_in_range(0..=2u8)? {
+            0 => How::Write,
+            1 => How::Read,
+            _ => How::Both,
+        }),
+        _ => Op::Sleep(Duration::from_micros(
+            u.int_in_range(0..=MAX_GENERATED_SLEEP.as_micros() as u64)?,
+        )),
+    };
+    Ok(Step::new(actor, op))
+}
+
+fn arbitrary_size(u: &mut Unstructured<'_>) -> arbitrary::Result<usize> {
+    if u.ratio(6u8, 7u8)? {
+        u.int_in_range(1..=SMALL_IO)
+    } else {
+        u.int_in_range(1..=MAX_IO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn generated_scenarios_are_valid_and_print_back() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..500 {
+            let s = scenario().new_tree(&mut runner).unwrap().current();
+            assert_eq!(Scenario::new(s.steps().to_vec()).as_ref(), Ok(&s));
+            assert_eq!(s.to_string().parse::<Scenario>().unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn arbitrary_scenarios_are_valid_even_from_long_inputs() {
+        let bytes: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let s = Scenario::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap();
+        assert!(s.steps().len() <= MAX_STEPS);
+        assert_eq!(Scenario::new(s.steps().to_vec()).as_ref(), Ok(&s));
+    }
+}

@@ -1,0 +1,55 @@
+//! # rstlab
+//!
+//! When does a TCP write succeed, fail with `EPIPE` ("broken pipe") or with `ECONNRESET`
+//! ("connection reset by peer"), and what do reads see around them? rstlab answers on the real
+//! kernel. It describes a connection's life as a [`Scenario`] in a small language, predicts every
+//! syscall's result with an [`oracle`] (a state model of the Linux TCP stack that names the
+//! [`Rule`] behind each result), runs the scenario on real loopback sockets ([`run`]), and
+//! [`check`]s the kernel against the prediction. The kernel is the judge.
+//!
+//! ```
+//! use rstlab::run::{Backend, Runner};
+//! use rstlab::{check, oracle, Errno, Outcome, Scenario};
+//!
+//! // The seed article: the server reads one byte and closes; the client writes three times.
+//! let seed: Scenario = "
+//!     client write 1 => ok(1)
+//!     server read 1 => ok(1)
+//!     server close
+//!     client write 1 => ok(1)   # the server's kernel answers this one with RST
+//!     client write 1 => EPIPE
+//! ".parse()?;
+//!
+//! let prediction = oracle::predict(&seed);
+//! let trace = Runner::new(Backend::Std)?.run(&seed)?;
+//! assert_eq!(trace.steps[4].outcome, Outcome::Err(Errno::EPIPE));
+//! assert_eq!(check::check(&seed, &prediction, &trace), None); // kernel and oracle agree
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Modules
+//! - [`scenario`]: the language: steps, bounds, parsing and printing.
+//! - [`oracle`]: the Linux model; [`rules`]: the catalogue of rules it applies.
+//! - [`run`]: real sockets, std and tokio, with quiescence between steps.
+//! - [`check`]: kernel against oracle and against `=>` expectations.
+//! - [`generate`]: proptest strategies and `arbitrary` decoding of scenarios.
+//! - [`explore`]: many random cases, in parallel, with shrinking.
+//! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
+
+#![deny(missing_docs)]
+
+pub mod check;
+pub mod explore;
+pub mod generate;
+pub mod oracle;
+pub mod outcome;
+pub mod rules;
+pub mod run;
+pub mod scenario;
+pub mod sys;
+pub mod tcp;
+
+pub use outcome::{Errno, Outcome};
+pub use rules::Rule;
+pub use scenario::Scenario;
+pub use tcp::TcpState;

@@ -1,0 +1,251 @@
+//! The rule catalogue: every rule the oracle applies, with a stable id, a one-line statement,
+//! the kernel mechanism behind it and its canonical scenarios.
+//!
+//! The oracle ([`crate::oracle`]) names, for every outcome and every segment it predicts, the
+//! rules that decided it; a run can therefore count how often each rule was exercised and
+//! whether the kernel agreed each time. The canonical scenarios live in `scenarios/<id>.scenario`
+//! with `=>` expectations, and `cargo test` runs them all on real sockets.
+//!
+//! Kernel functions are those of Linux 6.x, `net/ipv4/tcp*.c`, `net/ipv4/af_inet.c` and
+//! `net/core/stream.c`.
+
+use std::fmt;
+
+use serde::Serialize;
+
+macro_rules! rules {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident = $id:literal {
+            statement: $statement:literal,
+            mechanism: $mechanism:literal,
+        }
+    )*) => {
+        /// A rule of the Linux TCP stack, as the oracle applies it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Rule {
+            $(
+                $(#[doc = $doc])*
+                $variant,
+            )*
+        }
+
+        impl Rule {
+            /// Every rule, in catalogue order.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant),*];
+
+            /// The stable id: the rule's name in traces, in RULES.md and in `scenarios/`.
+            pub fn id(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $id,)*
+                }
+            }
+
+            /// What the rule says, in one line.
+            pub fn statement(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $statement,)*
+                }
+            }
+
+            /// Where the behaviour comes from: kernel functions and RFC sections.
+            pub fn mechanism(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => $mechanism,)*
+                }
+            }
+
+            /// The canonical scenario, `scenarios/<id>.scenario`, with its `=>` expectations.
+            pub fn canonical(self) -> &'static str {
+                match self {
+                    $(Rule::$variant => include_str!(concat!("../scenarios/", $id, ".scenario")),)*
+                }
+            }
+        }
+    };
+}
+
+rules! {
+    /// The baseline: data moves.
+    WriteQueuesData = "write-queues-data" {
+        statement: "A write on an open connection succeeds whole; the bytes wait in the peer's receive queue.",
+        mechanism: "tcp_sendmsg_locked() copies the bytes into the send queue and tcp_push() sends them; the peer's tcp_data_queue() appends them to sk_receive_queue and ACKs. RFC 9293 §3.10.4 (SEND).",
+    }
+    /// Reads take what is queued.
+    ReadTakesQueued = "read-takes-queued" {
+        statement: "A read returns the bytes already queued, up to the size asked, across segment boundaries.",
+        mechanism: "tcp_recvmsg_locked() walks sk_receive_queue and copies until the buffer is full or the queue is empty. RFC 9293 §3.10.5 (RECEIVE).",
+    }
+    /// Nothing to read.
+    ReadWouldBlock = "read-empty-would-block" {
+        statement: "A non-blocking read with nothing queued, no FIN and no pending error fails with EAGAIN.",
+        mechanism: "tcp_recvmsg_locked(): with an empty queue, no SOCK_DONE, no sk_err, no RCV_SHUTDOWN and a zero timeout it returns -EAGAIN.",
+    }
+    /// Orderly close.
+    CloseSendsFin = "close-sends-fin" {
+        statement: "close() with nothing unread sends FIN; the peer moves to CLOSE_WAIT.",
+        mechanism: "__tcp_close(): tcp_close_state() (ESTABLISHED -> FIN_WAIT1, CLOSE_WAIT -> LAST_ACK) then tcp_send_fin(); the peer's tcp_fin() enters CLOSE_WAIT. RFC 9293 §3.6.",
+    }
+    /// EOF, again and again.
+    FinReadsAsEof = "fin-reads-as-eof" {
+        statement: "Once a FIN has arrived and the bytes before it are read, every read returns 0 (EOF).",
+        mechanism: "tcp_fin() sets SOCK_DONE and RCV_SHUTDOWN; tcp_recvmsg_locked() returns 0 when the queue is empty and SOCK_DONE is set. RFC 9293 §3.10.7.4 (FIN bit).",
+    }
+    /// The seed's first half.
+    WriteAfterPeerCloseSucceeds = "write-after-peer-close-succeeds" {
+        statement: "A write after the peer's FIN (CLOSE_WAIT) still succeeds: a FIN only says the peer sends no more.",
+        mechanism: "tcp_sendmsg_locked() accepts data in TCPF_ESTABLISHED | TCPF_CLOSE_WAIT. RFC 9293 §3.6 (half-close).",
+    }
+    /// The seed's RST.
+    ClosedSocketAnswersDataWithRst = "closed-socket-answers-data-with-rst" {
+        statement: "Data reaching a socket that can no longer read (closed, or shut down both ways) is answered with RST.",
+        mechanism: "tcp_rcv_state_process(), FIN_WAIT1/FIN_WAIT2 with RCV_SHUTDOWN: new data -> tcp_reset() and a RST reply (LINUX_MIB_TCPABORTONDATA); a FIN_WAIT2 timewait socket does the same in tcp_timewait_state_process(). RFC 1122 §4.2.2.13.",
+    }
+    /// Unread data turns FIN into RST.
+    CloseWithUnreadDataSendsRst = "close-with-unread-data-sends-rst" {
+        statement: "close() with unread bytes in the receive queue sends RST instead of FIN.",
+        mechanism: "__tcp_close(): data_was_unread -> tcp_set_state(TCP_CLOSE) and tcp_send_active_reset() (LINUX_MIB_TCPABORTONCLOSE). RFC 2525 §2.17, RFC 1122 §4.2.2.13.",
+    }
+    /// SO_LINGER 0.
+    AbortSendsRst = "abort-sends-rst" {
+        statement: "close() with SO_LINGER {on, 0} on a synchronized connection sends RST and no FIN.",
+        mechanism: "__tcp_close(): SOCK_LINGER with sk_lingertime 0 -> tcp_disconnect(), which sends tcp_send_active_reset() when tcp_need_reset(state) (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, FIN_WAIT2). RFC 9293 §3.10.4 (ABORT).",
+    }
+    /// Why the seed sees EPIPE and not ECONNRESET.
+    RstAfterFinLeavesEpipe = "rst-after-fin-leaves-epipe" {
+        statement: "An RST that arrives after the peer's FIN (in CLOSE_WAIT) leaves EPIPE pending, not ECONNRESET.",
+        mechanism: "tcp_reset(): case TCP_CLOSE_WAIT: err = EPIPE; then tcp_done_with_error() stores it in sk_err.",
+    }
+    /// The classic reset.
+    RstLeavesEconnreset = "rst-leaves-econnreset" {
+        statement: "An RST that arrives before any FIN (ESTABLISHED, FIN_WAIT1, FIN_WAIT2) leaves ECONNRESET pending.",
+        mechanism: "tcp_reset(): default: err = ECONNRESET; tcp_done_with_error() stores it in sk_err and closes the socket. RFC 9293 §3.10.7.4 (RST bit).",
+    }
+    /// sock_error() clears.
+    PendingErrorReportedOnce = "pending-error-reported-once" {
+        statement: "The pending error is reported once, by the first read or write that looks at it; then it is gone.",
+        mechanism: "sock_error() reads and clears sk_err with xchg(); tcp_recvmsg_locked() and sk_stream_wait_connect() (for writes) both call it.",
+    }
+    /// EOF hides the error from reads.
+    EofBeforePendingError = "eof-before-pending-error" {
+        statement: "After a FIN, reads return EOF and leave a pending error untouched: the next write reports it.",
+        mechanism: "tcp_recvmsg_locked() tests SOCK_DONE before sk_err; tcp_sendmsg_locked() -> sk_stream_wait_connect() -> sock_error().",
+    }
+    /// Queued data outlives the RST.
+    QueuedDataSurvivesRst = "queued-data-survives-rst" {
+        statement: "Bytes that arrived before an RST can still be read; the error comes after them.",
+        mechanism: "tcp_reset() purges the write queue only; tcp_recvmsg_locked() copies from sk_receive_queue before it looks at sk_err.",
+    }
+    /// After the error, EOF.
+    ReadAfterResetReturnsEof = "read-after-reset-returns-eof" {
+        statement: "After an RST's error has been reported, reads return 0 (EOF), not an error.",
+        mechanism: "tcp_done() sets sk_shutdown = SHUTDOWN_MASK; tcp_recvmsg_locked() returns 0 on RCV_SHUTDOWN before it tests TCP_CLOSE.",
+    }
+    /// After the error, EPIPE.
+    WriteAfterResetFails = "write-after-reset-fails-epipe" {
+        statement: "Once the connection is closed (reset, or both FINs exchanged) and no error is pending, every write fails with EPIPE.",
+        mechanism: "tcp_sendmsg_locked(): state not ESTABLISHED/CLOSE_WAIT -> sk_stream_wait_connect() returns -EPIPE when sk_err is 0; sk_stream_error() raises SIGPIPE unless MSG_NOSIGNAL.",
+    }
+    /// Own FIN.
+    WriteAfterShutdownWriteFails = "write-after-shutdown-write-fails-epipe" {
+        statement: "After our own shutdown(SHUT_WR) every write fails with EPIPE.",
+        mechanism: "tcp_sendmsg_locked(): FIN_WAIT1/FIN_WAIT2 -> sk_stream_wait_connect() -> -EPIPE; or SEND_SHUTDOWN -> -EPIPE. POSIX shutdown(2).",
+    }
+    /// Half-close.
+    HalfClosePeerKeepsWriting = "half-close-peer-keeps-writing" {
+        statement: "shutdown(SHUT_WR) sends FIN but keeps receiving: the peer's writes still succeed and can be read.",
+        mechanism: "tcp_shutdown() sends FIN only; in FIN_WAIT2 without RCV_SHUTDOWN tcp_rcv_state_process() falls through to tcp_data_queue(). RFC 9293 §3.6.",
+    }
+    /// SHUT_RD is nearly a no-op.
+    ShutdownReadStillReceives = "shutdown-read-still-receives" {
+        statement: "On Linux shutdown(SHUT_RD) sends nothing: the peer's writes succeed and their bytes are still readable; an empty queue reads as EOF.",
+        mechanism: "inet_shutdown() only sets RCV_SHUTDOWN; tcp_shutdown() ignores it; ESTABLISHED data still goes to tcp_data_queue(); tcp_recvmsg_locked() copies queued bytes before testing RCV_SHUTDOWN.",
+    }
+    /// SHUT_RDWR then data.
+    ShutdownBothResetsOnData = "shutdown-both-resets-on-data" {
+        statement: "After shutdown(SHUT_RDWR), data from the peer is answered with RST and our own socket is reset too (ECONNRESET pending).",
+        mechanism: "tcp_rcv_state_process(), FIN_WAIT2 with RCV_SHUTDOWN: tcp_reset() on our socket (err ECONNRESET) and a RST reply. RFC 1122 §4.2.2.13.",
+    }
+    /// ENOTCONN.
+    ShutdownOnClosedConnection = "shutdown-on-closed-connection-enotconn" {
+        statement: "shutdown() on a connection that is already closed (reset, or both FINs done) fails with ENOTCONN and sends nothing.",
+        mechanism: "inet_shutdown(): case TCP_CLOSE: err = -ENOTCONN.",
+    }
+    /// Both FINs.
+    BothFinsCloseTheConnection = "both-fins-close-the-connection" {
+        statement: "When both sides have sent FIN, the connection is closed: the open socket is in CLOSE, reads return EOF, writes EPIPE.",
+        mechanism: "tcp_fin() in FIN_WAIT2 -> tcp_time_wait() -> tcp_done(); the ACK in LAST_ACK -> tcp_done(). RFC 9293 §3.6.",
+    }
+    /// RSTs are never answered.
+    RstEndsAClosedSocketSilently = "rst-ends-a-closed-socket-silently" {
+        statement: "An RST that reaches a socket the application already closed destroys it silently; nothing answers an RST.",
+        mechanism: "tcp_reset() on an orphan -> tcp_done() -> inet_csk_destroy_sock(); a timewait socket is killed in tcp_timewait_state_process(). RFC 9293 §3.10.7.1.",
+    }
+    /// Nothing to send.
+    CloseAfterResetSendsNothing = "close-after-reset-sends-nothing" {
+        statement: "Closing or aborting a socket that is already closed (reset, or both FINs done) sends nothing.",
+        mechanism: "__tcp_close(): TCP_CLOSE -> adjudge_to_death without a segment; tcp_disconnect() sends RST only when tcp_need_reset(state).",
+    }
+    /// FIN already sent.
+    CloseAfterShutdownWriteSendsNothing = "close-after-shutdown-write-sends-nothing" {
+        statement: "close() after our own shutdown(SHUT_WR) sends no second FIN; the socket lingers in FIN_WAIT2 and resets any new data.",
+        mechanism: "tcp_close_state() keeps FIN_WAIT2 without a FIN action; __tcp_close() turns the orphan into a FIN_WAIT2 timewait socket (tcp_time_wait()).",
+    }
+    /// Timing.
+    SleepChangesNothing = "sleep-changes-nothing" {
+        statement: "On a quiescent connection a pause changes nothing: no TCP timer that decides an outcome fires within the language's bound.",
+        mechanism: "The shortest relevant timers are tcp_fin_timeout and TIME_WAIT (60 s); delayed ACKs change no outcome. The bound is scenario::bounds::MAX_SLEEP.",
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
+impl Rule {
+    /// Looks a rule up by its id.
+    ///
+    /// ```
+    /// use rstlab::Rule;
+    /// assert_eq!(Rule::from_id("rst-after-fin-leaves-epipe"), Some(Rule::RstAfterFinLeavesEpipe));
+    /// assert_eq!(Rule::from_id("no-such-rule"), None);
+    /// ```
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.id() == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn rule_ids_are_unique() {
+        let mut ids: Vec<_> = Rule::ALL.iter().map(|r| r.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), Rule::ALL.len());
+    }
+
+    #[test]
+    fn every_canonical_scenario_parses_and_expects_something() {
+        for rule in Rule::ALL {
+            let s = Scenario::parse(rule.canonical())
+                .unwrap_or_else(|e| panic!("scenarios/{}.scenario: {e}", rule.id()));
+            assert!(
+                s.steps().iter().any(|step| step.expect.is_some()),
+                "scenarios/{}.scenario has no `=>` expectation",
+                rule.id()
+            );
+        }
+    }
+}

@@ -1,0 +1,822 @@
+//! The scenario language: what a scenario is, its bounds, and its text form.
+//!
+//! A scenario is a list of steps, one per line (or separated by `;`), each
+//! `<actor> <op> [argument] [=> <outcome>]`:
+//!
+//! ```text
+//! # the seed article, in the language
+//! client write 1 => ok(1)
+//! server read 1 => ok(1)
+//! server close
+//! client write 1 => ok(1)
+//! client write 1 => EPIPE
+//! ```
+//!
+//! Every scenario starts on a freshly established loopback connection. The bounds in [`bounds`]
+//! keep every socket buffer far from full, so no result depends on buffer auto-tuning, and keep
+//! every pause shorter than any TCP timer that could change a result.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::outcome::{Errno, Outcome};
+
+/// The limits of the language, shared by the parser, the proptest strategies and the
+/// `arbitrary` implementation: one source of truth.
+pub mod bounds {
+    use std::time::Duration;
+
+    /// At most this many steps in a scenario.
+    pub const MAX_STEPS: usize = 64;
+    /// At most this many bytes in one `write N` or `read N`.
+    pub const MAX_IO: usize = 64 * 1024;
+    /// At most this many bytes written in all, per direction. With the runner's socket buffers
+    /// (see [`crate::run`]) this is far below what either buffer or the receive window holds,
+    /// so every write is accepted whole and every byte reaches the peer before the next step.
+    pub const MAX_BYTES_PER_DIRECTION: usize = 64 * 1024;
+    /// The longest `sleep`: far below Linux's shortest state timer that can change an outcome
+    /// (`tcp_fin_timeout` and TIME_WAIT, 60 s).
+    pub const MAX_SLEEP: Duration = Duration::from_secs(5);
+}
+
+use bounds::*;
+
+/// Which end of the connection a step acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// The side that called `connect`.
+    Client,
+    /// The side returned by `accept`.
+    Server,
+}
+
+impl Actor {
+    /// Both actors, client first.
+    pub const BOTH: [Actor; 2] = [Actor::Client, Actor::Server];
+
+    /// The other end of the connection.
+    pub fn peer(self) -> Actor {
+        match self {
+            Actor::Client => Actor::Server,
+            Actor::Server => Actor::Client,
+        }
+    }
+
+    /// 0 for the client, 1 for the server: an index into per-actor arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The word for this actor in the language.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Client => "client",
+            Actor::Server => "server",
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `how` of `shutdown(2)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum How {
+    /// `SHUT_RD`.
+    Read,
+    /// `SHUT_WR`: sends FIN.
+    Write,
+    /// `SHUT_RDWR`.
+    Both,
+}
+
+impl How {
+    /// Whether this shuts the sending direction (and so sends FIN).
+    pub fn shuts_write(self) -> bool {
+        matches!(self, How::Write | How::Both)
+    }
+
+    /// Whether this shuts the receiving direction.
+    pub fn shuts_read(self) -> bool {
+        matches!(self, How::Read | How::Both)
+    }
+
+    /// The matching `std::net::Shutdown`.
+    pub fn to_std(self) -> std::net::Shutdown {
+        match self {
+            How::Read => std::net::Shutdown::Read,
+            How::Write => std::net::Shutdown::Write,
+            How::Both => std::net::Shutdown::Both,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            How::Read => "read",
+            How::Write => "write",
+            How::Both => "both",
+        }
+    }
+}
+
+/// One operation on a socket, or a pause.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `write N`: send N bytes (1 ≤ N ≤ [`MAX_IO`]).
+    Write(usize),
+    /// `read N`: read up to N bytes without waiting for data that has not arrived.
+    Read(usize),
+    /// `close`: close(2).
+    Close,
+    /// `abort`: SO_LINGER {on, 0 s}, then close(2).
+    Abort,
+    /// `shutdown read|write|both`: shutdown(2).
+    Shutdown(How),
+    /// `sleep D`: a pause in real time, at most [`MAX_SLEEP`].
+    Sleep(Duration),
+}
+
+impl Op {
+    /// Whether this op ends the actor's socket, so that no later step may use it.
+    pub fn ends_socket(&self) -> bool {
+        matches!(self, Op::Close | Op::Abort)
+    }
+
+    /// The op's first word.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Write(_) => "write",
+            Op::Read(_) => "read",
+            Op::Close => "close",
+            Op::Abort => "abort",
+            Op::Shutdown(_) => "shutdown",
+            Op::Sleep(_) => "sleep",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Write(n) => write!(f, "write {n}"),
+            Op::Read(n) => write!(f, "read {n}"),
+            Op::Close => f.write_str("close"),
+            Op::Abort => f.write_str("abort"),
+            Op::Shutdown(how) => write!(f, "shutdown {}", how.as_str()),
+            Op::Sleep(d) => write!(f, "sleep {}", DisplayDuration(*d)),
+        }
+    }
+}
+
+/// A duration in the language's units: the largest of `s`, `ms`, `us` that shows it exactly.
+struct DisplayDuration(Duration);
+
+impl fmt::Display for DisplayDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0.as_micros();
+        if us != 0 && us % 1_000_000 == 0 {
+            write!(f, "{}s", us / 1_000_000)
+        } else if us != 0 && us % 1_000 == 0 {
+            write!(f, "{}ms", us / 1_000)
+        } else {
+            write!(f, "{us}us")
+        }
+    }
+}
+
+/// One line of a scenario: an actor, an op, and optionally the outcome it must have.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// Who acts.
+    pub actor: Actor,
+    /// What it does.
+    pub op: Op,
+    /// The `=> outcome` part: what the real kernel must answer.
+    pub expect: Option<Outcome>,
+}
+
+impl Step {
+    /// A step without an expectation.
+    pub fn new(actor: Actor, op: Op) -> Step {
+        Step {
+            actor,
+            op,
+            expect: None,
+        }
+    }
+
+    /// The same step, expecting `outcome`.
+    pub fn expecting(mut self, outcome: Outcome) -> Step {
+        self.expect = Some(outcome);
+        self
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.actor, self.op)?;
+        if let Some(expect) = &self.expect {
+            write!(f, " => {expect}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a list of steps is not a scenario.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum Invalid {
+    /// A socket op by an actor whose socket is already closed or aborted.
+    #[error("the {actor} already ended its socket with `{ended}` (step {at}); no later step may use it")]
+    AfterEnd {
+        /// Who.
+        actor: Actor,
+        /// `close` or `abort`.
+        ended: &'static str,
+        /// The 1-based step that ended it.
+        at: usize,
+    },
+    /// `write 0` or `read 0`.
+    #[error("expected a byte count of at least 1")]
+    ZeroBytes,
+    /// A count past [`MAX_IO`].
+    #[error("{0} bytes is past the bound of {MAX_IO} bytes per step")]
+    TooManyBytes(usize),
+    /// Writes past [`MAX_BYTES_PER_DIRECTION`].
+    #[error(
+        "the {actor} would have written {total} bytes in all, past the bound of {MAX_BYTES_PER_DIRECTION} per direction"
+    )]
+    DirectionFull {
+        /// The writer.
+        actor: Actor,
+        /// Its total.
+        total: usize,
+    },
+    /// A sleep past [`MAX_SLEEP`].
+    #[error("a sleep of {0:?} is past the bound of {MAX_SLEEP:?}")]
+    SleepTooLong(Duration),
+    /// More than [`MAX_STEPS`] steps.
+    #[error("more than {MAX_STEPS} steps")]
+    TooManySteps,
+    /// An expectation the op can never have (`close => ok(3)`, `write 1 => eof`).
+    #[error("`{op}` can never end as `{expect}`")]
+    ImpossibleExpectation {
+        /// The op.
+        op: Op,
+        /// The expectation.
+        expect: Outcome,
+    },
+}
+
+/// A step of a scenario that breaks the language's rules.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("step {step}: {invalid}")]
+pub struct InvalidStep {
+    /// 1-based index of the offending step.
+    pub step: usize,
+    /// What is wrong with it.
+    pub invalid: Invalid,
+}
+
+/// A valid scenario: every step within the bounds, no step on a socket after its end.
+///
+/// ```
+/// use rstlab::scenario::{Actor, Op, Scenario, Step};
+/// let seed: Scenario = "client write 1; server read 1; server close; client write 1; client write 1"
+///     .parse()
+///     .unwrap();
+/// assert_eq!(seed.steps().len(), 5);
+/// assert_eq!(seed.steps()[2], Step::new(Actor::Server, Op::Close));
+/// assert_eq!(seed.to_string().parse::<Scenario>().unwrap(), seed);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Scenario {
+    steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// Checks `steps` against the language's rules.
+    pub fn new(steps: Vec<Step>) -> Result<Scenario, InvalidStep> {
+        let mut checker = Checker::default();
+        for (i, step) in steps.iter().enumerate() {
+            checker
+                .admit(i, step)
+                .map_err(|invalid| InvalidStep { step: i + 1, invalid })?;
+        }
+        Ok(Scenario { steps })
+    }
+
+    /// Keeps the longest valid scenario that `steps` allows, dropping each step that breaks a
+    /// rule. Generators build raw step lists and pass them through this, so that shrinking a raw
+    /// list always shrinks a valid scenario.
+    ///
+    /// ```
+    /// use rstlab::scenario::{Actor, Op, Scenario, Step};
+    /// let raw = vec![
+    ///     Step::new(Actor::Server, Op::Close),
+    ///     Step::new(Actor::Server, Op::Read(1)), // after close: dropped
+    ///     Step::new(Actor::Client, Op::Write(0)), // zero bytes: dropped
+    ///     Step::new(Actor::Client, Op::Write(1)),
+    /// ];
+    /// assert_eq!(Scenario::normalize(raw).to_string(), "server close\nclient write 1\n");
+    /// ```
+    pub fn normalize(steps: Vec<Step>) -> Scenario {
+        let mut checker = Checker::default();
+        let mut kept = Vec::with_capacity(steps.len().min(MAX_STEPS));
+        for step in steps {
+            if checker.admit(kept.len(), &step).is_ok() {
+                kept.push(step);
+            }
+        }
+        Scenario { steps: kept }
+    }
+
+    /// The steps, in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The same scenario without any `=>` expectation.
+    pub fn without_expectations(&self) -> Scenario {
+        Scenario {
+            steps: self
+                .steps
+                .iter()
+                .map(|s| Step::new(s.actor, s.op.clone()))
+                .collect(),
+        }
+    }
+
+    /// The scenario on one line, steps separated by `; `: the form for a command line.
+    pub fn to_inline(&self) -> String {
+        self.steps
+            .iter()
+            .map(Step::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Parses the text form; see the [module documentation](self).
+    pub fn parse(text: &str) -> Result<Scenario, ParseError> {
+        parse(text)
+    }
+}
+
+impl fmt::Display for Scenario {
+    /// One step per line, each ending in a newline.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.steps {
+            writeln!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = ParseError;
+
+    fn from_str(text: &str) -> Result<Scenario, ParseError> {
+        parse(text)
+    }
+}
+
+/// The running state behind [`Scenario::new`] and [`Scenario::normalize`].
+#[derive(Default)]
+struct Checker {
+    ended: [Option<(&'static str, usize)>; 2],
+    written: [usize; 2],
+}
+
+impl Checker {
+    /// Checks step number `index` (0-based) and, when it is valid, records its effects.
+    fn admit(&mut self, index: usize, step: &Step) -> Result<(), Invalid> {
+        if index >= MAX_STEPS {
+            return Err(Invalid::TooManySteps);
+        }
+        let who = step.actor.index();
+        if let (Some((ended, at)), false) = (self.ended[who], matches!(step.op, Op::Sleep(_))) {
+            return Err(Invalid::AfterEnd {
+                actor: step.actor,
+                ended,
+                at,
+            });
+        }
+        match step.op {
+            Op::Write(0) | Op::Read(0) => return Err(Invalid::ZeroBytes),
+            Op::Write(n) | Op::Read(n) if n > MAX_IO => return Err(Invalid::TooManyBytes(n)),
+            Op::Sleep(d) if d > MAX_SLEEP => return Err(Invalid::SleepTooLong(d)),
+            _ => {}
+        }
+        if let Some(expect) = &step.expect
+            && !can_end_as(&step.op, expect)
+        {
+            return Err(Invalid::ImpossibleExpectation {
+                op: step.op.clone(),
+                expect: expect.clone(),
+            });
+        }
+        if let Op::Write(n) = step.op {
+            let total = self.written[who] + n;
+            if total > MAX_BYTES_PER_DIRECTION {
+                return Err(Invalid::DirectionFull {
+                    actor: step.actor,
+                    total,
+                });
+            }
+            self.written[who] = total;
+        }
+        if step.op.ends_socket() {
+            self.ended[who] = Some((step.op.name(), index + 1));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `op` can ever end as `outcome`: the shape check behind `=>` lines.
+fn can_end_as(op: &Op, outcome: &Outcome) -> bool {
+    match (op, outcome) {
+        (Op::Write(n) | Op::Read(n), Outcome::Bytes(k)) => (1..=*n).contains(k),
+        (Op::Read(_), Outcome::Eof) => true,
+        (Op::Read(_) | Op::Write(_), _) => matches!(outcome, Outcome::Err(_)),
+        (Op::Sleep(_), o) => *o == Outcome::Ok,
+        (Op::Close | Op::Abort | Op::Shutdown(_), o) => matches!(o, Outcome::Ok | Outcome::Err(_)),
+    }
+}
+
+/// A scenario text that does not parse, with where and why.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("line {line}, column {column}: {message}")]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+/// A word of the input and the column it starts at.
+#[derive(Clone, Copy)]
+struct Token<'a> {
+    text: &'a str,
+    column: usize,
+}
+
+fn parse(text: &str) -> Result<Scenario, ParseError> {
+    let mut steps = Vec::new();
+    let mut places = Vec::new();
+    for (line_index, line) in text.lines().enumerate() {
+        let line_no = line_index + 1;
+        let code = line.split('#').next().unwrap_or("");
+        let mut start = 0;
+        for segment in code.split(';') {
+            let end = start + segment.len();
+            let tokens = tokenize(code, start, end);
+            start = end + 1;
+            if tokens.is_empty() {
+                continue;
+            }
+            let end_column = char_column(code, end);
+            let step = parse_step(&tokens, end_column).map_err(|(column, message)| ParseError {
+                line: line_no,
+                column,
+                message,
+            })?;
+            places.push((line_no, tokens[0].column));
+            steps.push(step);
+        }
+    }
+    Scenario::new(steps).map_err(|e| {
+        let (line, column) = places[e.step - 1];
+        ParseError {
+            line,
+            column,
+            message: e.invalid.to_string(),
+        }
+    })
+}
+
+/// The 1-based character column of byte offset `byte` in `line`.
+fn char_column(line: &str, byte: usize) -> usize {
+    line.get(..byte.min(line.len()))
+        .map_or(byte, |prefix| prefix.chars().count())
+        + 1
+}
+
+/// Splits `line[start..end]` into whitespace-separated words, with their columns in `line`.
+fn tokenize(line: &str, start: usize, end: usize) -> Vec<Token<'_>> {
+    let segment = &line[start..end];
+    let mut tokens = Vec::new();
+    let mut word_start = None;
+    for (i, c) in segment.char_indices().chain([(segment.len(), ' ')]) {
+        match (c.is_whitespace(), word_start) {
+            (true, Some(s)) => {
+                tokens.push(Token {
+                    text: &segment[s..i],
+                    column: char_column(line, start + s),
+                });
+                word_start = None;
+            }
+            (false, None) => word_start = Some(i),
+            _ => {}
+        }
+    }
+    tokens
+}
+
+type StepError = (usize, String);
+
+fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<Step, StepError> {
+    let mut cursor = Cursor {
+        tokens,
+        next: 0,
+        end_column,
+    };
+    let actor = match cursor.word("an actor (`client` or `server`)")? {
+        t if t.text == "client" => Actor::Client,
+        t if t.text == "server" => Actor::Server,
+        t => return Err(unexpected(t, "an actor (`client` or `server`)")),
+    };
+    const OPS: &str = "an op (`write`, `read`, `close`, `abort`, `shutdown` or `sleep`)";
+    let op_token = cursor.word(OPS)?;
+    let op = match op_token.text {
+        "write" => Op::Write(cursor.count()?),
+        "read" => Op::Read(cursor.count()?),
+        "close" => Op::Close,
+        "abort" => Op::Abort,
+        "shutdown" => {
+            const HOW: &str = "`read`, `write` or `both`";
+            let how = cursor.word(HOW)?;
+            Op::Shutdown(match how.text {
+                "read" => How::Read,
+                "write" => How::Write,
+                "both" => How::Both,
+                _ => return Err(unexpected(how, HOW)),
+            })
+        }
+        "sleep" => Op::Sleep(cursor.duration()?),
+        _ => return Err(unexpected(op_token, OPS)),
+    };
+    let mut expect = None;
+    if let Some(arrow) = cursor.peek() {
+        if arrow.text != "=>" {
+            return Err(unexpected(arrow, "`=>` or the end of the step"));
+        }
+        cursor.next += 1;
+        let outcome = cursor.word(OUTCOMES)?;
+        expect = Some(parse_outcome(outcome)?);
+        if let Some(extra) = cursor.peek() {
+            return Err(unexpected(extra, "the end of the step"));
+        }
+    }
+    let step = Step { actor, op, expect };
+    // Shape errors of the expectation point at the arrow's outcome, bound errors at the step.
+    if let Some(expect) = &step.expect
+        && !can_end_as(&step.op, expect)
+    {
+        let at = tokens.last().map_or(end_column, |t| t.column);
+        return Err((
+            at,
+            Invalid::ImpossibleExpectation {
+                op: step.op.clone(),
+                expect: expect.clone(),
+            }
+            .to_string(),
+        ));
+    }
+    Ok(step)
+}
+
+const OUTCOMES: &str = "an outcome (`ok`, `ok(N)`, `eof` or an errno name such as `EPIPE`)";
+
+fn parse_outcome(token: Token<'_>) -> Result<Outcome, StepError> {
+    let text = token.text;
+    if text == "ok" {
+        return Ok(Outcome::Ok);
+    }
+    if text == "eof" {
+        return Ok(Outcome::Eof);
+    }
+    if let Some(inner) = text.strip_prefix("ok(").and_then(|t| t.strip_suffix(')')) {
+        return match inner.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Outcome::Bytes(n)),
+            _ => Err((
+                token.column + 3,
+                format!("expected a byte count of at least 1 inside `ok(...)`, found {inner:?}"),
+            )),
+        };
+    }
+    if let Some(errno) = Errno::from_name(text) {
+        return Ok(Outcome::Err(errno));
+    }
+    if text.len() > 1 && text.starts_with('E') && text.chars().all(|c| c.is_ascii_uppercase()) {
+        let known: Vec<&str> = Errno::KNOWN.iter().filter_map(|e| e.name()).collect();
+        return Err((
+            token.column,
+            format!(
+                "unknown errno name {text:?}; known names: {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    Err(unexpected(token, OUTCOMES))
+}
+
+fn unexpected(token: Token<'_>, expected: &str) -> StepError {
+    (
+        token.column,
+        format!("expected {expected}, found {:?}", token.text),
+    )
+}
+
+struct Cursor<'t, 'a> {
+    tokens: &'t [Token<'a>],
+    next: usize,
+    end_column: usize,
+}
+
+impl<'a> Cursor<'_, 'a> {
+    fn peek(&self) -> Option<Token<'a>> {
+        self.tokens.get(self.next).copied()
+    }
+
+    fn word(&mut self, expected: &str) -> Result<Token<'a>, StepError> {
+        match self.peek() {
+            Some(t) if t.text != "=>" => {
+                self.next += 1;
+                Ok(t)
+            }
+            Some(t) => Err(unexpected(t, expected)),
+            None => Err((
+                self.end_column,
+                format!("expected {expected}, found the end of the step"),
+            )),
+        }
+    }
+
+    fn count(&mut self) -> Result<usize, StepError> {
+        const COUNT: &str = "a byte count (a whole number, at least 1)";
+        let token = self.word(COUNT)?;
+        let n: usize = token.text.parse().map_err(|_| unexpected(token, COUNT))?;
+        let problem = match n {
+            0 => Some(Invalid::ZeroBytes),
+            n if n > MAX_IO => Some(Invalid::TooManyBytes(n)),
+            _ => None,
+        };
+        match problem {
+            Some(p) => Err((token.column, p.to_string())),
+            None => Ok(n),
+        }
+    }
+
+    fn duration(&mut self) -> Result<Duration, StepError> {
+        const DURATION: &str = "a duration such as `250us`, `5ms` or `1s`";
+        let token = self.word(DURATION)?;
+        let digits = token.text.bytes().take_while(u8::is_ascii_digit).count();
+        let (number, unit) = token.text.split_at(digits);
+        let amount: u64 = number.parse().map_err(|_| unexpected(token, DURATION))?;
+        let duration = match unit {
+            "us" | "µs" => Duration::from_micros(amount),
+            "ms" => Duration::from_millis(amount),
+            "s" => Duration::from_secs(amount),
+            _ => return Err(unexpected(token, DURATION)),
+        };
+        if duration > MAX_SLEEP {
+            return Err((token.column, Invalid::SleepTooLong(duration).to_string()));
+        }
+        Ok(duration)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(text: &str) -> ParseError {
+        Scenario::parse(text).expect_err("should not parse")
+    }
+
+    #[test]
+    fn the_seed_article_parses_with_its_expectations() {
+        let text = "client write 1 => ok(1)\nserver read 1 => ok(1)\nserver close\n\
+                    client write 1 => ok(1)\nclient write 1 => EPIPE\n";
+        let seed = Scenario::parse(text).unwrap();
+        assert_eq!(seed.steps().len(), 5);
+        assert_eq!(seed.steps()[4].expect, Some(Outcome::Err(Errno::EPIPE)));
+        assert_eq!(seed.to_string(), text);
+    }
+
+    #[test]
+    fn comments_blank_lines_and_semicolons_are_separators() {
+        let s = Scenario::parse("# a comment\n\n  client write 2 ; server read 5 # tail\n").unwrap();
+        assert_eq!(s.to_inline(), "client write 2; server read 5");
+    }
+
+    #[test]
+    fn every_op_prints_and_parses_back() {
+        let text = "client write 3 => ok(3)\nserver read 10 => eof\nserver shutdown read => ok\n\
+                    server shutdown write\nserver shutdown both => ENOTCONN\nclient sleep 250us\n\
+                    client sleep 5ms => ok\nclient sleep 1s\nclient abort\nserver close => ok\n";
+        let s = Scenario::parse(text).unwrap();
+        assert_eq!(s.to_string(), text);
+    }
+
+    #[test]
+    fn an_unknown_actor_is_reported_at_its_column() {
+        let e = error_of("client write 1\n  bob write 1");
+        assert_eq!((e.line, e.column), (2, 3));
+        assert!(e.message.contains("expected an actor"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_op_is_reported_with_the_ops_expected() {
+        let e = error_of("client send 1");
+        assert_eq!((e.line, e.column), (1, 8));
+        assert!(e.message.contains("expected an op"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_count_is_reported_at_the_end_of_the_step() {
+        let e = error_of("client write");
+        assert_eq!((e.line, e.column), (1, 13));
+        assert!(e.message.contains("found the end of the step"), "{e}");
+        let e = error_of("client write; server read 1");
+        assert_eq!((e.line, e.column), (1, 13));
+    }
+
+    #[test]
+    fn a_bad_count_is_reported_at_the_count() {
+        let e = error_of("server read x1");
+        assert_eq!((e.line, e.column), (1, 13));
+        assert!(e.message.contains("byte count"), "{e}");
+        let e = error_of("server read 0");
+        assert!(e.message.contains("at least 1"), "{e}");
+        let e = error_of("server read 65537");
+        assert!(e.message.contains("past the bound"), "{e}");
+    }
+
+    #[test]
+    fn a_step_after_close_is_an_error_that_names_the_close() {
+        let e = error_of("server close\nclient write 1\nserver read 1");
+        assert_eq!((e.line, e.column), (3, 1));
+        assert!(e.message.contains("`close` (step 1)"), "{e}");
+        let e = error_of("client abort; client shutdown write");
+        assert_eq!((e.line, e.column), (1, 15));
+        assert!(e.message.contains("`abort`"), "{e}");
+    }
+
+    #[test]
+    fn sleeping_after_close_is_allowed() {
+        assert!(Scenario::parse("server close; server sleep 1ms").is_ok());
+    }
+
+    #[test]
+    fn writes_past_the_direction_bound_are_an_error() {
+        let e = error_of("client write 65536\nserver write 65536\nclient write 1");
+        assert_eq!((e.line, e.column), (3, 1));
+        assert!(e.message.contains("per direction"), "{e}");
+    }
+
+    #[test]
+    fn a_sleep_past_the_bound_or_without_a_unit_is_an_error() {
+        assert!(error_of("client sleep 6s").message.contains("past the bound"));
+        assert!(error_of("client sleep 5").message.contains("duration"));
+        assert!(error_of("client sleep 5h").message.contains("duration"));
+    }
+
+    #[test]
+    fn bad_outcomes_are_errors() {
+        let e = error_of("client write 1 => EPIPES");
+        assert!(e.message.contains("unknown errno name"), "{e}");
+        assert_eq!(e.column, 19);
+        assert!(error_of("client write 1 => ok(0)").message.contains("at least 1"));
+        assert!(error_of("client write 1 =>").message.contains("expected an outcome"));
+        assert!(error_of("client write 1 => ok(1) ok").message.contains("end of the step"));
+        assert!(error_of("client write 1 ok(1)").message.contains("`=>`"));
+        assert!(error_of("client close => ok(3)").message.contains("can never end"));
+        assert!(error_of("client write 2 => eof").message.contains("can never end"));
+        assert!(error_of("client write 2 => ok(3)").message.contains("can never end"));
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let e = error_of("client sleep 1µs; bob close");
+        assert_eq!((e.line, e.column), (1, 19));
+    }
+
+    #[test]
+    fn too_many_steps_is_an_error() {
+        let text = "client read 1\n".repeat(MAX_STEPS + 1);
+        let e = error_of(&text);
+        assert_eq!(e.line, MAX_STEPS + 1);
+        assert!(e.message.contains("more than"), "{e}");
+    }
+}

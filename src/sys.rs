@@ -1,0 +1,399 @@
+//! The crate's only unsafe code: `getsockopt(TCP_INFO)` and a sock_diag netlink query, behind a
+//! safe API.
+//!
+//! socket2 has no `TCP_INFO`, and nothing in std or socket2 can look at a socket the application
+//! has already closed; the runner needs both to know when a connection is quiescent.
+
+use std::io;
+use std::mem;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+
+use crate::tcp::TcpState;
+
+/// The first fields of Linux's `struct tcp_info` (`include/uapi/linux/tcp.h`), up to
+/// `tcpi_notsent_bytes`. The kernel copies `min(optlen, sizeof(struct tcp_info))` bytes, so a
+/// prefix is a valid request on every kernel that has these fields (4.6 and later).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TcpInfoPrefix {
+    state: u8,
+    ca_state: u8,
+    retransmits: u8,
+    probes: u8,
+    backoff: u8,
+    options: u8,
+    wscale: u8,
+    flags: u8,
+    rto: u32,
+    ato: u32,
+    snd_mss: u32,
+    rcv_mss: u32,
+    unacked: u32,
+    sacked: u32,
+    lost: u32,
+    retrans: u32,
+    fackets: u32,
+    last_data_sent: u32,
+    last_ack_sent: u32,
+    last_data_recv: u32,
+    last_ack_recv: u32,
+    pmtu: u32,
+    rcv_ssthresh: u32,
+    rtt: u32,
+    rttvar: u32,
+    snd_ssthresh: u32,
+    snd_cwnd: u32,
+    advmss: u32,
+    reordering: u32,
+    rcv_rtt: u32,
+    rcv_space: u32,
+    total_retrans: u32,
+    pacing_rate: u64,
+    max_pacing_rate: u64,
+    bytes_acked: u64,
+    bytes_received: u64,
+    segs_out: u32,
+    segs_in: u32,
+    notsent_bytes: u32,
+}
+
+/// What the runner needs to know of a socket it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// The TCP state.
+    pub state: TcpState,
+    /// Segments sent and not yet acknowledged (`packets_out`, FIN included).
+    pub unacked: u32,
+    /// Bytes queued and not yet sent.
+    pub notsent_bytes: u32,
+}
+
+impl TcpInfo {
+    /// Nothing this socket sent is still unacknowledged or unsent.
+    pub fn send_queue_empty(&self) -> bool {
+        self.unacked == 0 && self.notsent_bytes == 0
+    }
+}
+
+/// `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`.
+pub fn tcp_info(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
+    let mut info = TcpInfoPrefix::default();
+    let mut len = mem::size_of::<TcpInfoPrefix>() as libc::socklen_t;
+    // SAFETY: `info` is a plain-old-data struct that lives across the call and `len` is its
+    // exact size, so the kernel writes at most `len` bytes into memory we own. A bad fd is
+    // reported as an error, not undefined behaviour.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let state = TcpState::from_linux(info.state).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown TCP state {}", info.state),
+        )
+    })?;
+    Ok(TcpInfo {
+        state,
+        unacked: info.unacked,
+        notsent_bytes: info.notsent_bytes,
+    })
+}
+
+/// `setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)`: a `bind` to port 0 leaves the port to `connect`,
+/// which picks it knowing the whole address pair (so one source address serves many peers).
+pub fn set_bind_address_no_port(socket: &impl AsRawFd) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: the option value is a live `c_int` and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&raw const one).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `close(2)`, with its result: dropping an `OwnedFd` would throw the result away.
+pub fn close(fd: OwnedFd) -> io::Result<()> {
+    let raw = fd.into_raw_fd();
+    // SAFETY: `into_raw_fd` gave us sole ownership of `raw`, so closing it cannot affect any
+    // other owner, and it is never used again.
+    if unsafe { libc::close(raw) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A kernel socket found by sock_diag, which sees sockets the application has closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiagSocket {
+    /// Its TCP state.
+    pub state: TcpState,
+    /// `write_seq - snd_una`: bytes (and FIN) sent or queued but not acknowledged.
+    pub write_queue: u32,
+}
+
+/// A `NETLINK_SOCK_DIAG` socket for exact lookups of TCP/IPv4 sockets by address pair.
+#[derive(Debug)]
+pub struct SockDiag {
+    fd: OwnedFd,
+    sequence: u32,
+}
+
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const INET_DIAG_NOCOOKIE: u32 = !0;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct NlMsgHdr {
+    len: u32,
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    pid: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct InetDiagSockId {
+    sport: [u8; 2],
+    dport: [u8; 2],
+    src: [[u8; 4]; 4],
+    dst: [[u8; 4]; 4],
+    interface: u32,
+    cookie: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct InetDiagReqV2 {
+    family: u8,
+    protocol: u8,
+    ext: u8,
+    pad: u8,
+    states: u32,
+    id: InetDiagSockId,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Request {
+    header: NlMsgHdr,
+    body: InetDiagReqV2,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct InetDiagMsg {
+    family: u8,
+    state: u8,
+    timer: u8,
+    retrans: u8,
+    id: InetDiagSockId,
+    expires: u32,
+    rqueue: u32,
+    wqueue: u32,
+    uid: u32,
+    inode: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct NlMsgErr {
+    error: i32,
+    original: NlMsgHdr,
+}
+
+/// A receive buffer aligned for the headers read out of it.
+#[repr(C, align(8))]
+struct Buffer([u8; 1024]);
+
+impl SockDiag {
+    /// Opens the netlink socket.
+    pub fn open() -> io::Result<SockDiag> {
+        // SAFETY: socket(2) takes no pointers; the result is checked before use.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(SockDiag { fd, sequence: 0 })
+    }
+
+    /// The TCP socket whose local address is `local` and remote address is `remote`, or `None`
+    /// when the kernel has no such connection (a listener on `local` does not count).
+    pub fn lookup(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> io::Result<Option<DiagSocket>> {
+        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "sock_diag lookups are IPv4 only",
+            ));
+        };
+        self.sequence = self.sequence.wrapping_add(1);
+        let request = Request {
+            header: NlMsgHdr {
+                len: mem::size_of::<Request>() as u32,
+                kind: SOCK_DIAG_BY_FAMILY,
+                flags: libc::NLM_F_REQUEST as u16,
+                seq: self.sequence,
+                pid: 0,
+            },
+            body: InetDiagReqV2 {
+                family: libc::AF_INET as u8,
+                protocol: libc::IPPROTO_TCP as u8,
+                states: !0,
+                id: socket_id(local, remote),
+                ..Default::default()
+            },
+        };
+        // SAFETY: `request` is a live, fully initialised repr(C) value and the length passed is
+        // its size; the kernel only reads it.
+        let sent = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                (&raw const request).cast(),
+                mem::size_of::<Request>(),
+                0,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        loop {
+            let mut buffer = Buffer([0; 1024]);
+            // SAFETY: the kernel writes at most `buffer.0.len()` bytes into memory we own.
+            let received = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buffer.0.as_mut_ptr().cast(),
+                    buffer.0.len(),
+                    0,
+                )
+            };
+            if received < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let bytes = &buffer.0[..received as usize];
+            let header: NlMsgHdr = read_struct(bytes, 0)?;
+            if header.seq != self.sequence {
+                continue; // an answer to an earlier, abandoned request
+            }
+            let body = mem::size_of::<NlMsgHdr>();
+            return match header.kind as i32 {
+                libc::NLMSG_ERROR => {
+                    let error: NlMsgErr = read_struct(bytes, body)?;
+                    match -error.error {
+                        0 | libc::ENOENT => Ok(None),
+                        code => Err(io::Error::from_raw_os_error(code)),
+                    }
+                }
+                _ => {
+                    let message: InetDiagMsg = read_struct(bytes, body)?;
+                    let state = TcpState::from_linux(message.state);
+                    // An exact lookup falls back to the listener when the connection is gone.
+                    Ok(state
+                        .filter(|s| *s != TcpState::Listen)
+                        .map(|state| DiagSocket {
+                            state,
+                            write_queue: message.wqueue,
+                        }))
+                }
+            };
+        }
+    }
+}
+
+fn socket_id(local: SocketAddrV4, remote: SocketAddrV4) -> InetDiagSockId {
+    let mut id = InetDiagSockId {
+        sport: local.port().to_be_bytes(),
+        dport: remote.port().to_be_bytes(),
+        cookie: [INET_DIAG_NOCOOKIE; 2],
+        ..Default::default()
+    };
+    id.src[0] = local.ip().octets();
+    id.dst[0] = remote.ip().octets();
+    id
+}
+
+/// Copies a `T` out of `bytes` at `offset`, or fails when the message is too short.
+fn read_struct<T: Copy + Default>(bytes: &[u8], offset: usize) -> io::Result<T> {
+    let end = offset + mem::size_of::<T>();
+    if bytes.len() < end {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "short netlink message",
+        ));
+    }
+    let mut value = T::default();
+    // SAFETY: the range was checked to lie inside `bytes`; `T` is a plain-old-data repr(C)
+    // struct for which every bit pattern is valid, and `value` is a distinct, properly aligned
+    // destination of exactly `size_of::<T>()` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes[offset..end].as_ptr(),
+            (&raw mut value).cast::<u8>(),
+            mem::size_of::<T>(),
+        );
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn tcp_info_reads_the_state_of_a_real_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        assert_eq!(tcp_info(&client).unwrap().state, TcpState::Established);
+        assert_eq!(tcp_info(&server).unwrap().state, TcpState::Established);
+    }
+
+    #[test]
+    fn sock_diag_sees_a_closed_socket_and_not_a_missing_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
+        let mut diag = SockDiag::open().unwrap();
+        let found = diag.lookup(local, remote).unwrap().unwrap();
+        assert_eq!(found.state, TcpState::Established);
+        socket2::SockRef::from(&server)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+        drop(server);
+        assert_eq!(diag.lookup(local, remote).unwrap(), None);
+        drop(client);
+    }
+}
