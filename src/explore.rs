@@ -135,7 +135,7 @@ pub fn run_and_check(
     runner: &mut Runner,
     scenario: &Scenario,
 ) -> Result<Option<Disagreement>, RunError> {
-    let prediction = oracle::predict(scenario);
+    let prediction = oracle::predict_for(scenario, runner.backend());
     let trace = runner.run(scenario)?;
     Ok(check::check(scenario, &prediction, &trace))
 }
@@ -258,7 +258,7 @@ fn work(
         }
         let mut tree = case(options.seed, index);
         let scenario = tree.current();
-        let prediction = oracle::predict(&scenario);
+        let prediction = oracle::predict_for(&scenario, options.backend);
         local.cases += 1;
         match runner.run(&scenario) {
             Err(e) => {

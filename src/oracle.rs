@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::outcome::{Errno, Outcome};
 use crate::rules::Rule;
+use crate::run::Backend;
 use crate::scenario::{Actor, How, Op, Scenario, Step};
 use crate::tcp::TcpState;
 
@@ -86,6 +87,30 @@ pub fn predict(scenario: &Scenario) -> Prediction {
     Prediction {
         steps: scenario.steps().iter().map(|s| model.step(s)).collect(),
     }
+}
+
+/// Predicts what `backend`'s API reports for every step: the kernel's answer from [`predict`],
+/// except where the API is known to report something else (each such place names its rule).
+///
+/// ```
+/// use rstlab::{oracle, Errno, Outcome, Scenario};
+/// use rstlab::run::Backend;
+/// let s: Scenario = "server abort; client shutdown write".parse().unwrap();
+/// assert_eq!(oracle::predict_for(&s, Backend::Std).steps[1].outcome, Outcome::Err(Errno::ENOTCONN));
+/// assert_eq!(oracle::predict_for(&s, Backend::Tokio).steps[1].outcome, Outcome::Ok);
+/// ```
+pub fn predict_for(scenario: &Scenario, backend: Backend) -> Prediction {
+    let mut prediction = predict(scenario);
+    if backend == Backend::Tokio {
+        for (step, predicted) in scenario.steps().iter().zip(&mut prediction.steps) {
+            let hidden = Outcome::Err(Errno::ENOTCONN);
+            if step.op == Op::Shutdown(How::Write) && predicted.outcome == hidden {
+                predicted.outcome = Outcome::Ok;
+                predicted.rules.push(Rule::TokioShutdownHidesEnotconn);
+            }
+        }
+    }
+    prediction
 }
 
 /// Who holds a kernel socket.

@@ -191,6 +191,11 @@ rules! {
         statement: "close() after our own shutdown(SHUT_WR) sends no second FIN; the socket lingers in FIN_WAIT2 and resets any new data.",
         mechanism: "tcp_close_state() keeps FIN_WAIT2 without a FIN action; __tcp_close() turns the orphan into a FIN_WAIT2 timewait socket (tcp_time_wait()).",
     }
+    /// An API difference, not a kernel rule.
+    TokioShutdownHidesEnotconn = "tokio-shutdown-hides-enotconn" {
+        statement: "tokio's AsyncWriteExt::shutdown() returns Ok where shutdown(2) fails with ENOTCONN (the connection is already closed).",
+        mechanism: "tokio::net::TcpStream's poll_shutdown() calls shutdown_std(), which maps io::ErrorKind::NotConnected to Ok(()); the kernel's ENOTCONN comes from inet_shutdown(), case TCP_CLOSE.",
+    }
     /// Timing.
     SleepChangesNothing = "sleep-changes-nothing" {
         statement: "On a quiescent connection a pause changes nothing: no TCP timer that decides an outcome fires within the language's bound.",

@@ -12,8 +12,8 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use crate::tcp::TcpState;
 
 /// The first fields of Linux's `struct tcp_info` (`include/uapi/linux/tcp.h`), up to
-/// `tcpi_notsent_bytes`. The kernel copies `min(optlen, sizeof(struct tcp_info))` bytes, so a
-/// prefix is a valid request on every kernel that has these fields (4.6 and later).
+/// `tcpi_bytes_sent`. The kernel copies `min(optlen, sizeof(struct tcp_info))` bytes, so a
+/// prefix is a valid request on every kernel that has these fields (4.19 and later).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct TcpInfoPrefix {
@@ -56,6 +56,16 @@ struct TcpInfoPrefix {
     segs_out: u32,
     segs_in: u32,
     notsent_bytes: u32,
+    min_rtt: u32,
+    data_segs_in: u32,
+    data_segs_out: u32,
+    delivery_rate: u64,
+    busy_time: u64,
+    rwnd_limited: u64,
+    sndbuf_limited: u64,
+    delivered: u32,
+    delivered_ce: u32,
+    bytes_sent: u64,
 }
 
 /// What the runner needs to know of a socket it holds.
@@ -67,6 +77,10 @@ pub struct TcpInfo {
     pub unacked: u32,
     /// Bytes queued and not yet sent.
     pub notsent_bytes: u32,
+    /// Payload bytes this socket has sent (`tcpi_bytes_sent`, retransmissions included).
+    pub bytes_sent: u64,
+    /// Payload bytes this socket has received in order (`tcpi_bytes_received`).
+    pub bytes_received: u64,
 }
 
 impl TcpInfo {
@@ -105,6 +119,8 @@ pub fn tcp_info(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
         state,
         unacked: info.unacked,
         notsent_bytes: info.notsent_bytes,
+        bytes_sent: info.bytes_sent,
+        bytes_received: info.bytes_received,
     })
 }
 

@@ -89,7 +89,7 @@ struct Report<'a> {
 pub fn main(args: Args) -> anyhow::Result<bool> {
     let (_, scenario) = load(&args.scenario)?;
     let backend = Backend::from(args.backend);
-    let prediction = oracle::predict(&scenario);
+    let prediction = oracle::predict_for(&scenario, backend);
     let mut runner = Runner::with_options(backend, RunOptions::default())?;
     let trace = runner.run(&scenario)?;
     let report = report(&scenario, &prediction, &trace);

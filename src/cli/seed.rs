@@ -61,8 +61,9 @@ fn go_text(e: Errno) -> String {
 
 pub fn main(args: Args) -> anyhow::Result<bool> {
     let (scenario, writes) = program(!args.no_pause);
-    let prediction = oracle::predict(&scenario);
-    let mut runner = Runner::new(Backend::from(args.backend)).context("starting the runner")?;
+    let backend = Backend::from(args.backend);
+    let prediction = oracle::predict_for(&scenario, backend);
+    let mut runner = Runner::new(backend).context("starting the runner")?;
     println!("The seed article's program, as a scenario:\n");
     for line in scenario.to_string().lines() {
         println!("    {line}");

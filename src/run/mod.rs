@@ -369,12 +369,38 @@ impl View {
         }
     }
 
-    /// Settled on its own: not in a transient state, nothing unacknowledged while live.
-    fn settled(self) -> bool {
+    /// The peer's FIN has been processed here.
+    fn received_fin(self) -> bool {
+        matches!(
+            self.state(),
+            Some(TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait)
+        )
+    }
+
+    /// Every payload byte this open socket sent has been processed by the open `peer`.
+    fn data_received_by(self, peer: View) -> bool {
+        match (self, peer) {
+            (View::Open(me), View::Open(them)) => {
+                me.notsent_bytes == 0 && me.bytes_sent == them.bytes_received
+            }
+            _ => false,
+        }
+    }
+
+    /// Settled on its own, given what `peer` shows: nothing it sent is still unprocessed.
+    ///
+    /// What was sent counts as processed once it is acknowledged, or once the peer shows it
+    /// without having acknowledged it yet: the peer's in-order byte count matches, or the peer
+    /// is past our FIN (CLOSE_WAIT and after; a FIN comes after every byte). Linux delays ACKs
+    /// (`tcp_fin()` even enters pingpong mode), `TCP_QUICKACK` cannot force one while anything
+    /// sits unread in the receive queue, and a pure ACK changes no outcome.
+    fn settled(self, peer: View) -> bool {
+        let processed = self.send_queue_empty() || self.data_received_by(peer);
         match self.state() {
             None | Some(TcpState::TimeWait | TcpState::Close) => true,
-            Some(TcpState::Established | TcpState::CloseWait | TcpState::FinWait2) => {
-                self.send_queue_empty()
+            Some(TcpState::Established | TcpState::CloseWait | TcpState::FinWait2) => processed,
+            Some(TcpState::FinWait1 | TcpState::LastAck | TcpState::Closing) => {
+                self.send_queue_empty() || peer.received_fin()
             }
             Some(_) => false,
         }
@@ -399,10 +425,9 @@ impl View {
 
 fn quiescent(views: [View; 2]) -> bool {
     let [a, b] = views;
-    let reset_in_flight = (a.state().is_none() || a.state() == Some(TcpState::Close))
-        && !b.finished()
-        || (b.state().is_none() || b.state() == Some(TcpState::Close)) && !a.finished();
-    a.settled() && b.settled() && !reset_in_flight
+    let over = |v: View| v.state().is_none() || v.state() == Some(TcpState::Close);
+    let reset_in_flight = (over(a) && !b.finished()) || (over(b) && !a.finished());
+    a.settled(b) && b.settled(a) && !reset_in_flight
 }
 
 impl Settler {
@@ -418,6 +443,9 @@ impl Settler {
         loop {
             let views = self.views(&open);
             if quiescent(views) {
+                if std::env::var_os("RSTLAB_DEBUG_SETTLE").is_some() && start.elapsed() > Duration::from_millis(1) {
+                    eprintln!("settle took {:?} ({} rounds): {}; {}", start.elapsed(), round, views[0].describe(), views[1].describe());
+                }
                 return Ok(views.map(|v| match v {
                     View::Open(info) => Some(info.state),
                     _ => None,
@@ -432,6 +460,9 @@ impl Settler {
                 continue;
             }
             let waited = start.elapsed();
+            if std::env::var_os("RSTLAB_DEBUG_SETTLE").is_some() && round % 64 == 63 {
+                eprintln!("  waiting {:?}: {}; {}", waited, views[0].describe(), views[1].describe());
+            }
             if waited >= self.timeout {
                 return Err(Timeout {
                     waited,
@@ -493,20 +524,43 @@ mod tests {
         }
     }
 
+    fn info(state: TcpState, unacked: u32) -> TcpInfo {
+        TcpInfo {
+            state,
+            unacked,
+            notsent_bytes: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+
     #[test]
     fn an_rst_in_flight_is_not_quiescent() {
-        let established = View::Open(TcpInfo {
-            state: TcpState::Established,
-            unacked: 0,
-            notsent_bytes: 0,
-        });
+        let established = View::Open(info(TcpState::Established, 0));
         assert!(!quiescent([established, View::Gone]));
         assert!(quiescent([established, established]));
-        let reset = View::Open(TcpInfo {
-            state: TcpState::Close,
-            unacked: 1,
-            notsent_bytes: 0,
-        });
+        let reset = View::Open(info(TcpState::Close, 1));
         assert!(quiescent([reset, View::Gone]));
+    }
+
+    #[test]
+    fn a_fin_shown_by_the_peer_needs_no_ack() {
+        let fin_sent = View::Orphan(DiagSocket {
+            state: TcpState::FinWait1,
+            write_queue: 1,
+        });
+        assert!(quiescent([fin_sent, View::Open(info(TcpState::CloseWait, 0))]));
+        assert!(!quiescent([fin_sent, View::Open(info(TcpState::Established, 0))]));
+    }
+
+    #[test]
+    fn data_shown_by_the_peer_needs_no_ack() {
+        let mut sender = info(TcpState::Established, 1);
+        sender.bytes_sent = 5;
+        let mut receiver = info(TcpState::Established, 0);
+        receiver.bytes_received = 4;
+        assert!(!quiescent([View::Open(sender), View::Open(receiver)]));
+        receiver.bytes_received = 5;
+        assert!(quiescent([View::Open(sender), View::Open(receiver)]));
     }
 }

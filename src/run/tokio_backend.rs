@@ -3,8 +3,9 @@
 //! Reads and writes use `try_read`/`try_write`, which never wait, so the schedule is the same as
 //! the std backend's. tokio answers from its own readiness state before making a syscall: after
 //! each step has settled, the task yields once so that the reactor polls epoll and tokio's
-//! readiness matches the kernel. Whatever tokio still reports differently (a `WouldBlock` with no
-//! errno, say) is recorded as it is, and `check` reports it as a disagreement.
+//! readiness matches the kernel. A `WouldBlock` that tokio makes up from its readiness state is
+//! recorded as EAGAIN with a note in the trace; anything else tokio reports differently from the
+//! kernel is recorded as it is, and `check` reports it as a disagreement.
 //!
 //! tokio has no API for `shutdown(SHUT_RD)` or SO_LINGER 0 (its `set_linger` is deprecated):
 //! those go through socket2 on the same socket. `shutdown write` uses tokio's
@@ -22,6 +23,7 @@ use tokio::net::TcpStream;
 use super::{ObservedStep, RunError, Settler, Trace, abort_all, io_err};
 use crate::outcome::Outcome;
 use crate::scenario::{How, Op, Scenario};
+use crate::tcp::TcpState;
 
 pub(super) fn run(
     runtime: &tokio::runtime::Runtime,
@@ -40,15 +42,9 @@ pub(super) fn run(
         tokio::task::yield_now().await;
         for step in scenario.steps() {
             let end = &mut ends[step.actor.index()];
-            let outcome = perform(end, &step.op, buffer).await;
+            let (outcome, note) = perform(end, &step.op, buffer).await;
             let settled = settler.settle(ends.each_ref().map(|e| e.as_ref().map(AsFd::as_fd)));
             tokio::task::yield_now().await;
-            let note = match &outcome {
-                Outcome::NoErrno(_) => {
-                    Some("tokio answered from its readiness state, without a syscall".to_string())
-                }
-                _ => None,
-            };
             match settled {
                 Ok(states) => trace.steps.push(ObservedStep {
                     outcome,
@@ -71,30 +67,62 @@ pub(super) fn run(
     })
 }
 
-async fn perform(end: &mut Option<TcpStream>, op: &Op, buffer: &mut [u8]) -> Outcome {
+/// What tokio said of a `try_read`/`try_write`, with a note when tokio answered without asking
+/// the kernel.
+///
+/// tokio's `try_*` first consult the readiness the reactor last saw; when it says "not ready",
+/// they return `WouldBlock` with no errno and make no syscall. That is the API's EAGAIN, and it
+/// is recorded as EAGAIN, with a note: if the kernel had bytes (or an error) to give, the oracle
+/// predicted that instead, and the check reports the difference.
+fn tokio_io(result: std::io::Result<usize>, read: bool) -> (Outcome, Option<String>) {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && e.raw_os_error().is_none() => (
+            Outcome::Err(crate::Errno::EAGAIN),
+            Some("tokio answered WouldBlock from its readiness state, without a syscall".into()),
+        ),
+        other if read => (Outcome::of_read(other), None),
+        other => (Outcome::of_write(other), None),
+    }
+}
+
+async fn perform(
+    end: &mut Option<TcpStream>,
+    op: &Op,
+    buffer: &mut [u8],
+) -> (Outcome, Option<String>) {
     if let Op::Sleep(d) = op {
         tokio::time::sleep(*d).await;
-        return Outcome::Ok;
+        return (Outcome::Ok, None);
     }
     let Some(stream) = end else {
-        return Outcome::NoErrno("the socket is already closed".to_string());
+        return (Outcome::NoErrno("the socket is already closed".to_string()), None);
     };
-    match op {
-        Op::Write(n) => Outcome::of_write(stream.try_write(&buffer[..*n])),
-        Op::Read(n) => Outcome::of_read(stream.try_read(&mut buffer[..*n])),
-        Op::Shutdown(How::Write) => Outcome::of_unit(stream.shutdown().await),
+    let outcome = match op {
+        Op::Write(n) => return tokio_io(stream.try_write(&buffer[..*n]), false),
+        Op::Read(n) => return tokio_io(stream.try_read(&mut buffer[..*n]), true),
+        Op::Shutdown(How::Write) => {
+            // tokio turns ENOTCONN into Ok; say so when the kernel shows why it would have.
+            let closed = crate::sys::tcp_info(&*stream).is_ok_and(|i| i.state == TcpState::Close);
+            let outcome = Outcome::of_unit(stream.shutdown().await);
+            let note = (closed && outcome == Outcome::Ok).then(|| {
+                "the socket was in CLOSE, where shutdown(2) fails with ENOTCONN; tokio returned Ok"
+                    .to_string()
+            });
+            return (outcome, note);
+        }
         Op::Shutdown(how) => Outcome::of_unit(SockRef::from(&*stream).shutdown(how.to_std())),
         Op::Close => {
             drop(end.take());
             Outcome::Ok
         }
-        Op::Abort => {
-            if let Err(e) = SockRef::from(&*stream).set_linger(Some(Duration::ZERO)) {
-                return Outcome::of_error(&e);
+        Op::Abort => match SockRef::from(&*stream).set_linger(Some(Duration::ZERO)) {
+            Err(e) => Outcome::of_error(&e),
+            Ok(()) => {
+                drop(end.take());
+                Outcome::Ok
             }
-            drop(end.take());
-            Outcome::Ok
-        }
+        },
         Op::Sleep(_) => unreachable!("handled above"),
-    }
+    };
+    (outcome, None)
 }
