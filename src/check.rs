@@ -52,9 +52,15 @@ impl fmt::Display for Mismatch {
             Mismatch::Outcome {
                 predicted,
                 observed,
-            } => write!(f, "the oracle predicted {predicted}, the kernel returned {observed}"),
+            } => write!(
+                f,
+                "the oracle predicted {predicted}, the kernel returned {observed}"
+            ),
             Mismatch::Expectation { expected, observed } => {
-                write!(f, "the scenario expects {expected}, the kernel returned {observed}")
+                write!(
+                    f,
+                    "the scenario expects {expected}, the kernel returned {observed}"
+                )
             }
             Mismatch::State {
                 actor,
@@ -165,7 +171,9 @@ pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Opt
         let step = trace.steps.len().max(1);
         return Some(Disagreement {
             step,
-            text: steps.get(step - 1).map_or_else(String::new, Step::to_string),
+            text: steps
+                .get(step - 1)
+                .map_or_else(String::new, Step::to_string),
             mismatch: Mismatch::Timeout(timeout.clone()),
         });
     }

@@ -199,7 +199,9 @@ mod tests {
 
     #[test]
     fn arbitrary_scenarios_are_valid_even_from_long_inputs() {
-        let bytes: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let bytes: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let s = Scenario::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap();
         assert!(s.steps().len() <= MAX_STEPS);
         assert_eq!(Scenario::new(s.steps().to_vec()).as_ref(), Ok(&s));

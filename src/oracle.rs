@@ -399,8 +399,8 @@ impl Model {
         }
         match segment.kind {
             SegmentKind::Data(n) => {
-                let can_read = !e.rcv_shutdown
-                    || !matches!(e.state, TcpState::FinWait1 | TcpState::FinWait2);
+                let can_read =
+                    !e.rcv_shutdown || !matches!(e.state, TcpState::FinWait1 | TcpState::FinWait2);
                 if e.state == TcpState::Close {
                     fx.send(to, SegmentKind::Rst, Rule::ClosedSocketAnswersDataWithRst);
                 } else if can_read {
@@ -498,9 +498,8 @@ mod tests {
 
     #[test]
     fn the_seed_writes_ok_ok_epipe() {
-        let o = outcomes(
-            "client write 1; server read 1; server close; client write 1; client write 1",
-        );
+        let o =
+            outcomes("client write 1; server read 1; server close; client write 1; client write 1");
         assert_eq!(o, ["ok(1)", "ok(1)", "ok", "ok(1)", "EPIPE"]);
     }
 
@@ -525,9 +524,8 @@ mod tests {
 
     #[test]
     fn rst_after_fin_leaves_epipe_that_reads_do_not_consume() {
-        let o = outcomes(
-            "server close; client write 1; client read 1; client write 1; client write 1",
-        );
+        let o =
+            outcomes("server close; client write 1; client read 1; client write 1; client write 1");
         assert_eq!(o, ["ok", "ok(1)", "eof", "EPIPE", "EPIPE"]);
     }
 
@@ -541,7 +539,8 @@ mod tests {
 
     #[test]
     fn data_queued_before_rst_is_still_readable() {
-        let o = outcomes("server write 3; server abort; client read 2; client read 2; client read 2");
+        let o =
+            outcomes("server write 3; server abort; client read 2; client read 2; client read 2");
         assert_eq!(o, ["ok(3)", "ok", "ok(2)", "ok(1)", "ECONNRESET"]);
     }
 

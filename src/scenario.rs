@@ -235,7 +235,9 @@ impl fmt::Display for Step {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum Invalid {
     /// A socket op by an actor whose socket is already closed or aborted.
-    #[error("the {actor} already ended its socket with `{ended}` (step {at}); no later step may use it")]
+    #[error(
+        "the {actor} already ended its socket with `{ended}` (step {at}); no later step may use it"
+    )]
     AfterEnd {
         /// Who.
         actor: Actor,
@@ -307,9 +309,10 @@ impl Scenario {
     pub fn new(steps: Vec<Step>) -> Result<Scenario, InvalidStep> {
         let mut checker = Checker::default();
         for (i, step) in steps.iter().enumerate() {
-            checker
-                .admit(i, step)
-                .map_err(|invalid| InvalidStep { step: i + 1, invalid })?;
+            checker.admit(i, step).map_err(|invalid| InvalidStep {
+                step: i + 1,
+                invalid,
+            })?;
         }
         Ok(Scenario { steps })
     }
@@ -716,7 +719,8 @@ mod tests {
 
     #[test]
     fn comments_blank_lines_and_semicolons_are_separators() {
-        let s = Scenario::parse("# a comment\n\n  client write 2 ; server read 5 # tail\n").unwrap();
+        let s =
+            Scenario::parse("# a comment\n\n  client write 2 ; server read 5 # tail\n").unwrap();
         assert_eq!(s.to_inline(), "client write 2; server read 5");
     }
 
@@ -787,7 +791,11 @@ mod tests {
 
     #[test]
     fn a_sleep_past_the_bound_or_without_a_unit_is_an_error() {
-        assert!(error_of("client sleep 6s").message.contains("past the bound"));
+        assert!(
+            error_of("client sleep 6s")
+                .message
+                .contains("past the bound")
+        );
         assert!(error_of("client sleep 5").message.contains("duration"));
         assert!(error_of("client sleep 5h").message.contains("duration"));
     }
@@ -797,13 +805,37 @@ mod tests {
         let e = error_of("client write 1 => EPIPES");
         assert!(e.message.contains("unknown errno name"), "{e}");
         assert_eq!(e.column, 19);
-        assert!(error_of("client write 1 => ok(0)").message.contains("at least 1"));
-        assert!(error_of("client write 1 =>").message.contains("expected an outcome"));
-        assert!(error_of("client write 1 => ok(1) ok").message.contains("end of the step"));
+        assert!(
+            error_of("client write 1 => ok(0)")
+                .message
+                .contains("at least 1")
+        );
+        assert!(
+            error_of("client write 1 =>")
+                .message
+                .contains("expected an outcome")
+        );
+        assert!(
+            error_of("client write 1 => ok(1) ok")
+                .message
+                .contains("end of the step")
+        );
         assert!(error_of("client write 1 ok(1)").message.contains("`=>`"));
-        assert!(error_of("client close => ok(3)").message.contains("can never end"));
-        assert!(error_of("client write 2 => eof").message.contains("can never end"));
-        assert!(error_of("client write 2 => ok(3)").message.contains("can never end"));
+        assert!(
+            error_of("client close => ok(3)")
+                .message
+                .contains("can never end")
+        );
+        assert!(
+            error_of("client write 2 => eof")
+                .message
+                .contains("can never end")
+        );
+        assert!(
+            error_of("client write 2 => ok(3)")
+                .message
+                .contains("can never end")
+        );
     }
 
     #[test]

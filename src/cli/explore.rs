@@ -36,13 +36,17 @@ pub struct Args {
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     let (n, unit) = text.split_at(digits);
-    let n: u64 = n.parse().map_err(|_| format!("expected a duration like 30s, found {text:?}"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("expected a duration like 30s, found {text:?}"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("unknown unit {unit:?} in {text:?}: use ms, s, m or h")),
+        _ => Err(format!(
+            "unknown unit {unit:?} in {text:?}: use ms, s, m or h"
+        )),
     }
 }
 
@@ -58,7 +62,11 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
     if jobs == 0 {
         bail!("--jobs must be at least 1");
     }
-    let cases = if args.time.is_some() && args.cases == 10_000 { u64::MAX } else { args.cases };
+    let cases = if args.time.is_some() && args.cases == 10_000 {
+        u64::MAX
+    } else {
+        args.cases
+    };
     let options = ExploreOptions {
         cases,
         time: args.time,
@@ -69,10 +77,16 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
     };
     let progress = Progress::default();
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
-        let bar = if cases == u64::MAX { ProgressBar::no_length() } else { ProgressBar::new(cases) };
+        let bar = if cases == u64::MAX {
+            ProgressBar::no_length()
+        } else {
+            ProgressBar::new(cases)
+        };
         bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} cases, {per_sec}, {msg} [{elapsed}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} cases, {per_sec}, {msg} [{elapsed}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     });
@@ -131,7 +145,10 @@ fn render(s: &Summary) -> String {
         for line in f.scenario.lines() {
             out += &format!("    {line}\n");
         }
-        out += &format!("inline: rstlab run \"{}\"\n", f.scenario.lines().collect::<Vec<_>>().join("; "));
+        out += &format!(
+            "inline: rstlab run \"{}\"\n",
+            f.scenario.lines().collect::<Vec<_>>().join("; ")
+        );
     }
     out
 }

@@ -39,9 +39,12 @@ pub fn load(arg: &str) -> anyhow::Result<(String, Scenario)> {
     } else if arg.trim_start().starts_with(['c', 's', '#']) && arg.contains(char::is_whitespace) {
         ("<command line>".to_string(), arg.to_string())
     } else {
-        bail!("{arg}: no such file (and not a scenario: steps look like `client write 1; server close`)");
+        bail!(
+            "{arg}: no such file (and not a scenario: steps look like `client write 1; server close`)"
+        );
     };
-    let scenario = Scenario::parse(&text).with_context(|| format!("{origin}: not a valid scenario"))?;
+    let scenario =
+        Scenario::parse(&text).with_context(|| format!("{origin}: not a valid scenario"))?;
     Ok((origin, scenario))
 }
 
@@ -109,7 +112,8 @@ fn report<'a>(scenario: &'a Scenario, prediction: &'a Prediction, trace: &'a Tra
         .enumerate()
         .map(|(i, (step, predicted))| {
             let observed: Option<&ObservedStep> = trace.steps.get(i);
-            let mismatches = observed.map_or_else(Vec::new, |o| check::step_mismatches(step, predicted, o));
+            let mismatches =
+                observed.map_or_else(Vec::new, |o| check::step_mismatches(step, predicted, o));
             row(i, step, predicted, observed, mismatches)
         })
         .collect();
@@ -161,9 +165,16 @@ fn render(report: &Report<'_>) -> String {
                 r.step.to_string(),
                 r.text.clone(),
                 r.predicted.to_string(),
-                r.observed.map_or("(not run)".to_string(), ToString::to_string),
-                r.observed_states.as_ref().map_or("-".to_string(), state_pair),
-                r.rules.iter().map(|r| r.id()).collect::<Vec<_>>().join(", "),
+                r.observed
+                    .map_or("(not run)".to_string(), ToString::to_string),
+                r.observed_states
+                    .as_ref()
+                    .map_or("-".to_string(), state_pair),
+                r.rules
+                    .iter()
+                    .map(|r| r.id())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 if r.agree { "yes" } else { "NO" }.to_string(),
             ]
         })
@@ -173,7 +184,15 @@ fn render(report: &Report<'_>) -> String {
         report.backend, report.client, report.server
     );
     out += &table::render(
-        &["#", "step", "predicted", "observed", "client/server state", "rule", "agree"],
+        &[
+            "#",
+            "step",
+            "predicted",
+            "observed",
+            "client/server state",
+            "rule",
+            "agree",
+        ],
         &rows,
     );
     out.push('\n');

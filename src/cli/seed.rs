@@ -42,7 +42,10 @@ fn program(pause: bool) -> (Scenario, [usize; 3]) {
         }
         *w = if i == 0 { 0 } else { steps.len() - 1 };
     }
-    (Scenario::new(steps).expect("the seed program is a valid scenario"), writes)
+    (
+        Scenario::new(steps).expect("the seed program is a valid scenario"),
+        writes,
+    )
 }
 
 /// Go's text for an errno, as its `syscall.Errno.Error()` prints it.
@@ -102,9 +105,15 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
             }
         }
     }
-    let observed: Vec<Option<&Outcome>> =
-        writes.iter().map(|&i| trace.steps.get(i).map(|s| &s.outcome)).collect();
-    let article = [Outcome::Bytes(1), Outcome::Bytes(1), Outcome::Err(Errno::EPIPE)];
+    let observed: Vec<Option<&Outcome>> = writes
+        .iter()
+        .map(|&i| trace.steps.get(i).map(|s| &s.outcome))
+        .collect();
+    let article = [
+        Outcome::Bytes(1),
+        Outcome::Bytes(1),
+        Outcome::Err(Errno::EPIPE),
+    ];
     all_as_article &= observed.iter().zip(&article).all(|(o, a)| *o == Some(a));
     let disagreement = check::check(&scenario, &prediction, &trace);
     println!();

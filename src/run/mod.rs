@@ -220,7 +220,9 @@ impl Runner {
     /// Runs `scenario` on a fresh connection and records what the kernel answered.
     pub fn run(&mut self, scenario: &Scenario) -> Result<Trace, RunError> {
         let (client, server) = self.connect()?;
-        let settled = self.settler.settle([Some(client.as_fd()), Some(server.as_fd())]);
+        let settled = self
+            .settler
+            .settle([Some(client.as_fd()), Some(server.as_fd())]);
         if let Err(timeout) = settled {
             abort_all([Some(client), Some(server)]);
             return Err(RunError::Setup(timeout));
@@ -260,7 +262,10 @@ impl Runner {
 
     /// A fresh, established connection: (client, server), both non-blocking.
     fn connect(&mut self) -> Result<(TcpStream, TcpStream), RunError> {
-        let target = self.listener.local_addr().map_err(io_err("listener address"))?;
+        let target = self
+            .listener
+            .local_addr()
+            .map_err(io_err("listener address"))?;
         let socket = new_socket().map_err(io_err("creating the client socket"))?;
         if let Some(first) = self.options.source_range {
             let source = source_address(first, self.connections);
@@ -269,7 +274,9 @@ impl Runner {
                 .map_err(io_err("binding the client to its source address"))?;
         }
         self.connections += 1;
-        socket.connect(&target.into()).map_err(io_err("connecting"))?;
+        socket
+            .connect(&target.into())
+            .map_err(io_err("connecting"))?;
         let client: TcpStream = socket.into();
         let client_addr = client.local_addr().map_err(io_err("client address"))?;
         let deadline = Instant::now() + self.options.settle_timeout;
@@ -281,17 +288,20 @@ impl Runner {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
                     std::thread::yield_now()
                 }
-                Err(e) => return Err(RunError::Io { what: "accepting", source: e }),
+                Err(e) => {
+                    return Err(RunError::Io {
+                        what: "accepting",
+                        source: e,
+                    });
+                }
             }
         };
         for s in [&client, &server] {
             s.set_nodelay(true).map_err(io_err("setting TCP_NODELAY"))?;
-            s.set_nonblocking(true).map_err(io_err("setting O_NONBLOCK"))?;
+            s.set_nonblocking(true)
+                .map_err(io_err("setting O_NONBLOCK"))?;
         }
-        self.settler.addresses = [
-            Some((client_addr, target)),
-            Some((target, client_addr)),
-        ];
+        self.settler.addresses = [Some((client_addr, target)), Some((target, client_addr))];
         Ok((client, server))
     }
 }
@@ -408,7 +418,10 @@ impl View {
 
     /// The connection is over at this end.
     fn finished(self) -> bool {
-        matches!(self.state(), None | Some(TcpState::Close | TcpState::TimeWait))
+        matches!(
+            self.state(),
+            None | Some(TcpState::Close | TcpState::TimeWait)
+        )
     }
 
     fn describe(self) -> String {
@@ -417,7 +430,10 @@ impl View {
                 "open {} ({} unacked, {} unsent)",
                 i.state, i.unacked, i.notsent_bytes
             ),
-            View::Orphan(d) => format!("closed, kernel {} ({} in write queue)", d.state, d.write_queue),
+            View::Orphan(d) => format!(
+                "closed, kernel {} ({} in write queue)",
+                d.state, d.write_queue
+            ),
             View::Gone => "gone".to_string(),
         }
     }
@@ -432,7 +448,10 @@ fn quiescent(views: [View; 2]) -> bool {
 
 impl Settler {
     /// Waits until the connection is quiescent; returns the TCP state of each open socket.
-    fn settle(&mut self, open: [Option<BorrowedFd<'_>>; 2]) -> Result<[Option<TcpState>; 2], Timeout> {
+    fn settle(
+        &mut self,
+        open: [Option<BorrowedFd<'_>>; 2],
+    ) -> Result<[Option<TcpState>; 2], Timeout> {
         if open.iter().all(Option::is_none) {
             // Nothing the application holds can observe anything any more.
             return Ok([None, None]);
@@ -443,9 +462,6 @@ impl Settler {
         loop {
             let views = self.views(&open);
             if quiescent(views) {
-                if std::env::var_os("RSTLAB_DEBUG_SETTLE").is_some() && start.elapsed() > Duration::from_millis(1) {
-                    eprintln!("settle took {:?} ({} rounds): {}; {}", start.elapsed(), round, views[0].describe(), views[1].describe());
-                }
                 return Ok(views.map(|v| match v {
                     View::Open(info) => Some(info.state),
                     _ => None,
@@ -460,9 +476,6 @@ impl Settler {
                 continue;
             }
             let waited = start.elapsed();
-            if std::env::var_os("RSTLAB_DEBUG_SETTLE").is_some() && round % 64 == 63 {
-                eprintln!("  waiting {:?}: {}; {}", waited, views[0].describe(), views[1].describe());
-            }
             if waited >= self.timeout {
                 return Err(Timeout {
                     waited,
@@ -549,8 +562,14 @@ mod tests {
             state: TcpState::FinWait1,
             write_queue: 1,
         });
-        assert!(quiescent([fin_sent, View::Open(info(TcpState::CloseWait, 0))]));
-        assert!(!quiescent([fin_sent, View::Open(info(TcpState::Established, 0))]));
+        assert!(quiescent([
+            fin_sent,
+            View::Open(info(TcpState::CloseWait, 0))
+        ]));
+        assert!(!quiescent([
+            fin_sent,
+            View::Open(info(TcpState::Established, 0))
+        ]));
     }
 
     #[test]

@@ -95,7 +95,10 @@ async fn perform(
         return (Outcome::Ok, None);
     }
     let Some(stream) = end else {
-        return (Outcome::NoErrno("the socket is already closed".to_string()), None);
+        return (
+            Outcome::NoErrno("the socket is already closed".to_string()),
+            None,
+        );
     };
     let outcome = match op {
         Op::Write(n) => return tokio_io(stream.try_write(&buffer[..*n]), false),
