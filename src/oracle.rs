@@ -411,12 +411,14 @@ impl Model {
                         fx.rule(Rule::HalfClosePeerKeepsWriting);
                     }
                 } else {
+                    // tcp_reset() on the receiver itself, then the RST reply.
                     let rule = if e.life == Life::Open {
+                        e.error = Some(Errno::ECONNRESET);
                         Rule::ShutdownBothResetsOnData
                     } else {
                         Rule::ClosedSocketAnswersDataWithRst
                     };
-                    self.reset(to, fx);
+                    e.done();
                     fx.send(to, SegmentKind::Rst, rule);
                 }
             }
