@@ -187,9 +187,9 @@ rules! {
         mechanism: "__tcp_close(): TCP_CLOSE -> adjudge_to_death without a segment; tcp_disconnect() sends RST only when tcp_need_reset(state).",
     }
     /// FIN already sent.
-    CloseAfterShutdownWriteSendsNothing = "close-after-shutdown-write-sends-nothing" {
-        statement: "close() after our own shutdown(SHUT_WR) sends no second FIN; the socket lingers in FIN_WAIT2 and resets any new data.",
-        mechanism: "tcp_close_state() keeps FIN_WAIT2 without a FIN action; __tcp_close() turns the orphan into a FIN_WAIT2 timewait socket (tcp_time_wait()).",
+    FinIsSentOnce = "fin-is-sent-once" {
+        statement: "After our own FIN, close() and shutdown(SHUT_WR) send nothing more; a closed socket then lingers in FIN_WAIT2 and resets any new data.",
+        mechanism: "tcp_close_state() and tcp_shutdown() act only in ESTABLISHED and CLOSE_WAIT; __tcp_close() turns a FIN_WAIT2 orphan into a timewait socket (tcp_time_wait()).",
     }
     /// An API difference, not a kernel rule.
     TokioShutdownHidesEnotconn = "tokio-shutdown-hides-enotconn" {

@@ -16,6 +16,8 @@
 //! Where to look first: the write path is [`Model::write`] (EPIPE and the pending error), the
 //! read path [`Model::read`], what a socket answers to a segment [`Model::deliver`].
 
+pub mod invariants;
+
 use std::collections::VecDeque;
 
 use serde::Serialize;
@@ -329,8 +331,17 @@ impl Model {
         if how == How::Read {
             fx.rule(Rule::ShutdownReadStillReceives);
         }
-        if how.shuts_write() && self.send_fin(a) {
-            fx.send(a, SegmentKind::Fin, Rule::HalfClosePeerKeepsWriting);
+        if how.shuts_write() {
+            let rule = if how == How::Both {
+                Rule::ShutdownBothResetsOnData
+            } else {
+                Rule::HalfClosePeerKeepsWriting
+            };
+            if self.send_fin(a) {
+                fx.send(a, SegmentKind::Fin, rule);
+            } else {
+                fx.rule(Rule::FinIsSentOnce);
+            }
         }
         Outcome::Ok
     }
@@ -379,7 +390,7 @@ impl Model {
         } else if self.send_fin(a) {
             fx.send(a, SegmentKind::Fin, Rule::CloseSendsFin);
         } else {
-            fx.rule(Rule::CloseAfterShutdownWriteSendsNothing);
+            fx.rule(Rule::FinIsSentOnce);
         }
         Outcome::Ok
     }
