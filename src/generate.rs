@@ -99,13 +99,13 @@ pub fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// How a socket ends: close, abort, a shutdown, or not at all (`None`).
+/// How a socket ends: not at all (`None`, where shrinking goes), close, abort, or a shutdown.
 fn ending() -> impl Strategy<Value = Option<Op>> {
     prop_oneof![
+        Just(None),
         Just(Some(Op::Close)),
         Just(Some(Op::Abort)),
         how().prop_map(|h| Some(Op::Shutdown(h))),
-        Just(None),
     ]
 }
 
@@ -194,6 +194,38 @@ mod tests {
             let s = scenario().new_tree(&mut runner).unwrap().current();
             assert_eq!(Scenario::new(s.steps().to_vec()).as_ref(), Ok(&s));
             assert_eq!(s.to_string().parse::<Scenario>().unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn a_failing_case_shrinks_to_a_few_small_steps() {
+        use crate::oracle::predict;
+        use crate::{Errno, Outcome};
+        use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng};
+        let config = Config {
+            cases: 5000,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+        let mut runner = TestRunner::new_with_rng(config, rng);
+        // A stand-in for a broken rule: "no write ever fails with EPIPE".
+        let result = runner.run(&scenario(), |s| {
+            let epipe = predict(&s)
+                .steps
+                .iter()
+                .any(|p| p.outcome == Outcome::Err(Errno::EPIPE));
+            proptest::prop_assert!(!epipe);
+            Ok(())
+        });
+        let Err(TestError::Fail(_, minimal)) = result else {
+            panic!("5000 cases never reached EPIPE")
+        };
+        assert!(minimal.steps().len() <= 3, "not minimal:\n{minimal}");
+        for step in minimal.steps() {
+            if let Op::Write(n) | Op::Read(n) = step.op {
+                assert_eq!(n, 1, "sizes shrink to 1:\n{minimal}");
+            }
         }
     }
 
