@@ -36,7 +36,7 @@ pub fn load(arg: &str) -> anyhow::Result<(String, Scenario)> {
     } else if Path::new(arg).is_file() {
         let text = std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?;
         (arg.to_string(), text)
-    } else if arg.trim_start().starts_with(['c', 's', '#']) && arg.contains(char::is_whitespace) {
+    } else if !arg.ends_with(".scenario") && arg.contains(char::is_whitespace) {
         ("<command line>".to_string(), arg.to_string())
     } else {
         bail!(

@@ -443,11 +443,8 @@ impl Model {
                     TcpState::FinWait1 | TcpState::FinWait2 => {
                         e.fin_received = true;
                         // tcp_time_wait(): an open socket is left in CLOSE, an orphan becomes a
-                        // TIME_WAIT stub.
+                        // TIME_WAIT stub, which answers nothing we can still send.
                         e.done();
-                        if e.life == Life::Orphan {
-                            e.life = Life::Gone;
-                        }
                         fx.rule(Rule::BothFinsCloseTheConnection);
                     }
                     _ => {
