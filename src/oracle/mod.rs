@@ -13,8 +13,9 @@
 //! decision names the [`Rule`] behind it; the rules' doc strings and [`Rule::mechanism`] give the
 //! kernel function and RFC section.
 //!
-//! Where to look first: the write path is [`Model::write`] (EPIPE and the pending error), the
-//! read path [`Model::read`], what a socket answers to a segment [`Model::deliver`].
+//! Where to look first: the write path is `Model::write` (EPIPE and the pending error), the
+//! read path `Model::read`, what a socket answers to a segment `Model::deliver`; the pending
+//! error is set in `Model::reset` (`tcp_reset()`).
 
 pub mod invariants;
 
