@@ -179,3 +179,61 @@ pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Opt
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::predict;
+    use crate::run::Backend;
+    use std::time::Duration;
+
+    fn trace_of(s: &Scenario, steps: usize, timeout: Option<Timeout>) -> Trace {
+        let p = predict(s);
+        Trace {
+            backend: Backend::Std,
+            steps: p.steps[..steps]
+                .iter()
+                .map(|p| ObservedStep {
+                    outcome: p.outcome.clone(),
+                    states: p.states,
+                    note: None,
+                })
+                .collect(),
+            timeout,
+            client: "127.0.0.1:1".parse().unwrap(),
+            server: "127.0.0.1:2".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_timed_out_wait_is_a_disagreement_never_an_agreement() {
+        let s: Scenario = "client write 1; server read 1".parse().unwrap();
+        let timeout = Timeout {
+            waited: Duration::from_secs(2),
+            last_seen: "client open ESTABLISHED (1 unacked, 0 unsent)".into(),
+        };
+        let trace = trace_of(&s, 1, Some(timeout.clone()));
+        let d = check(&s, &predict(&s), &trace).expect("a timeout disagrees");
+        assert_eq!(d.step, 1);
+        assert_eq!(d.mismatch, Mismatch::Timeout(timeout));
+    }
+
+    #[test]
+    fn the_first_differing_step_is_reported_with_both_outcomes() {
+        let s: Scenario = "server close; client write 1; client write 1".parse().unwrap();
+        let mut trace = trace_of(&s, 3, None);
+        assert_eq!(check(&s, &predict(&s), &trace), None);
+        trace.steps[2].outcome = Outcome::Bytes(1);
+        let d = check(&s, &predict(&s), &trace).unwrap();
+        assert_eq!(d.step, 3);
+        assert!(d.to_string().contains("predicted EPIPE, the kernel returned ok(1)"), "{d}");
+    }
+
+    #[test]
+    fn an_expectation_is_checked_against_the_kernel() {
+        let s: Scenario = "server abort; client write 1 => EPIPE".parse().unwrap();
+        let trace = trace_of(&s, 2, None);
+        let d = check(&s, &predict(&s), &trace).unwrap();
+        assert!(matches!(d.mismatch, Mismatch::Expectation { .. }), "{d}");
+    }
+}
