@@ -220,13 +220,19 @@ mod tests {
 
     #[test]
     fn the_first_differing_step_is_reported_with_both_outcomes() {
-        let s: Scenario = "server close; client write 1; client write 1".parse().unwrap();
+        let s: Scenario = "server close; client write 1; client write 1"
+            .parse()
+            .unwrap();
         let mut trace = trace_of(&s, 3, None);
         assert_eq!(check(&s, &predict(&s), &trace), None);
         trace.steps[2].outcome = Outcome::Bytes(1);
         let d = check(&s, &predict(&s), &trace).unwrap();
         assert_eq!(d.step, 3);
-        assert!(d.to_string().contains("predicted EPIPE, the kernel returned ok(1)"), "{d}");
+        assert!(
+            d.to_string()
+                .contains("predicted EPIPE, the kernel returned ok(1)"),
+            "{d}"
+        );
     }
 
     #[test]
