@@ -2,10 +2,13 @@
 //! disagreement shrunk to a minimal scenario.
 //!
 //! Case `i` of seed `s` is always the same scenario, whatever the number of jobs: each case draws
-//! from its own random stream, derived from `(s, i)`. Jobs share nothing but two counters; each
-//! has its own runner, listener and source addresses.
+//! from its own random stream, derived from `(s, i)`, and [`Summary::fingerprint`] lets two runs
+//! show that they explored the same cases. Jobs share nothing but a few counters; each has its
+//! own runner, listener, netlink socket and source addresses (`127.<job + 1>.x.y`), so that
+//! TIME_WAIT stubs left by one job never take a port another needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +19,7 @@ use serde::Serialize;
 
 use crate::check::{self, Disagreement};
 use crate::oracle;
+use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::run::{Backend, RunError, RunOptions, Runner};
 use crate::scenario::Scenario;
@@ -33,7 +37,8 @@ pub struct ExploreOptions {
     pub backend: Backend,
     /// How many worker threads.
     pub jobs: usize,
-    /// Keep at most this many (shrunk) disagreements; later ones are only counted.
+    /// Shrink and keep at most this many disagreements, those of the lowest case numbers (the
+    /// same whatever the number of jobs); the others are only counted.
     pub max_findings: usize,
 }
 
@@ -63,7 +68,7 @@ pub struct Finding {
     pub original: String,
 }
 
-/// The result of an exploration.
+/// The result of an exploration. Its JSON form is what `rstlab explore --json` prints.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
     /// Cases run.
@@ -82,8 +87,11 @@ pub struct Summary {
     pub agreements: u64,
     /// Cases that disagreed.
     pub disagreement_count: u64,
-    /// The first disagreements, shrunk.
-    pub disagreements: Vec<Finding>,
+    /// The disagreements kept (at most [`ExploreOptions::max_findings`], lowest case numbers
+    /// first), each as its minimal scenario on one line, ready for `rstlab run "…"`.
+    pub disagreements: Vec<String>,
+    /// The same disagreements in full: case number, original scenario, what differs.
+    pub findings: Vec<Finding>,
     /// Cases that could not run (setup failures), with the first error.
     pub errors: u64,
     /// The first setup error, if any.
@@ -92,6 +100,9 @@ pub struct Summary {
     pub rules: BTreeMap<String, u64>,
     /// How often each op ended each way (`write => EPIPE`), over agreeing cases.
     pub outcomes: BTreeMap<String, u64>,
+    /// A digest of every case run (its number and scenario), independent of the order the cases
+    /// ran in: two runs with the same fingerprint explored the same scenarios.
+    pub fingerprint: String,
 }
 
 /// Counters the caller can watch while [`explore`] runs (for a progress bar).
@@ -179,21 +190,26 @@ pub fn shrink(
 /// use rstlab::explore::{explore, ExploreOptions, Progress};
 /// let summary = explore(&ExploreOptions { cases: 20, ..Default::default() }, &Progress::default());
 /// assert_eq!(summary.cases, 20);
-/// assert_eq!(summary.agreements, 20, "{:?}", summary.disagreements);
+/// assert_eq!(summary.agreements, 20, "{:?}", summary.findings);
 /// ```
 pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
     let start = Instant::now();
     let deadline = options.time.map(|t| start + t);
-    let next = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
+    let shared = Shared {
+        next: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        findings: Mutex::new(Vec::new()),
+    };
     let jobs = options.jobs.clamp(1, 254);
     let merged = Mutex::new(Summary::default());
-    let findings = Mutex::new(Vec::<Finding>::new());
+    let fingerprint = AtomicU64::new(0);
     std::thread::scope(|scope| {
         for job in 0..jobs {
-            let (next, stop, merged, findings) = (&next, &stop, &merged, &findings);
+            let (shared, merged, fingerprint) = (&shared, &merged, &fingerprint);
             scope.spawn(move || {
-                let local = work(options, job, deadline, next, stop, findings, progress);
+                let local = work(options, job, deadline, shared, progress);
+                fingerprint.fetch_add(local.fingerprint, Ordering::Relaxed);
+                let local = local.summary;
                 let mut m = merged.lock().unwrap_or_else(|e| e.into_inner());
                 m.cases += local.cases;
                 m.agreements += local.agreements;
@@ -212,29 +228,83 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
         }
     });
     let mut summary = merged.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut found = findings.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut found = shared
+        .findings
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     found.sort_by_key(|f| f.case);
     found.truncate(options.max_findings);
-    summary.disagreements = found;
+    summary.disagreements = found
+        .iter()
+        .map(|f| f.scenario.lines().collect::<Vec<_>>().join("; "))
+        .collect();
+    summary.findings = found;
     summary.seconds = start.elapsed().as_secs_f64();
     summary.cases_per_second = summary.cases as f64 / summary.seconds.max(1e-9);
     summary.jobs = jobs;
     summary.seed = options.seed;
     summary.backend = options.backend;
+    summary.fingerprint = format!("{:016x}", fingerprint.into_inner());
+    for rule in Rule::ALL {
+        summary.rules.entry(rule.id().to_string()).or_default();
+    }
     summary
 }
 
-/// One worker: takes case numbers from `next` until the cases or the time run out.
+/// What the jobs share.
+struct Shared {
+    /// The next case number to run.
+    next: AtomicU64,
+    /// Set when a job cannot start: the others stop too.
+    stop: AtomicBool,
+    /// The shrunk disagreements kept so far.
+    findings: Mutex<Vec<Finding>>,
+}
+
+impl Shared {
+    /// Whether case `index`'s disagreement is worth shrinking: it is among the `max` lowest
+    /// case numbers found so far. Keeping exactly those makes the findings the same whatever the
+    /// number of jobs.
+    fn wants(&self, index: u64, max: usize) -> bool {
+        if max == 0 {
+            return false;
+        }
+        let found = self.findings.lock().unwrap_or_else(|e| e.into_inner());
+        if found.len() < max {
+            return true;
+        }
+        let mut cases: Vec<u64> = found.iter().map(|f| f.case).collect();
+        cases.sort_unstable();
+        cases.get(max - 1).is_some_and(|&c| index < c)
+    }
+}
+
+/// One job's share of the summary, and of the fingerprint.
+struct Local {
+    summary: Summary,
+    fingerprint: u64,
+}
+
+/// Case `index`'s contribution to [`Summary::fingerprint`].
+fn case_digest(index: u64, scenario: &Scenario) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (index, scenario).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// One worker: takes case numbers from `shared.next` until the cases or the time run out.
 fn work(
     options: &ExploreOptions,
     job: usize,
     deadline: Option<Instant>,
-    next: &AtomicU64,
-    stop: &AtomicBool,
-    findings: &Mutex<Vec<Finding>>,
+    shared: &Shared,
     progress: &Progress,
-) -> Summary {
+) -> Local {
     let mut local = Summary::default();
+    let mut fingerprint = 0u64;
+    // Counted by rule and by (op, outcome) here, turned into names once at the end.
+    let mut rules: BTreeMap<Rule, u64> = BTreeMap::new();
+    let mut outcomes: HashMap<(&'static str, Outcome), u64> = HashMap::new();
     let run_options = RunOptions {
         source_range: Some(1 + job as u8),
         ..RunOptions::default()
@@ -244,20 +314,24 @@ fn work(
         Err(e) => {
             local.errors += 1;
             local.first_error = Some(e.to_string());
-            stop.store(true, Ordering::Relaxed);
-            return local;
+            shared.stop.store(true, Ordering::Relaxed);
+            return Local {
+                summary: local,
+                fingerprint,
+            };
         }
     };
     loop {
-        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+        if shared.stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        let index = next.fetch_add(1, Ordering::Relaxed);
+        let index = shared.next.fetch_add(1, Ordering::Relaxed);
         if index >= options.cases {
             break;
         }
         let mut tree = case(options.seed, index);
         let scenario = tree.current();
+        fingerprint = fingerprint.wrapping_add(case_digest(index, &scenario));
         let prediction = oracle::predict_for(&scenario, options.backend);
         local.cases += 1;
         match runner.run(&scenario) {
@@ -272,23 +346,24 @@ fn work(
                     local.agreements += 1;
                     for (step, predicted) in scenario.steps().iter().zip(&prediction.steps) {
                         let outcome = match &predicted.outcome {
-                            crate::Outcome::Bytes(_) => "ok(n)".to_string(),
-                            other => other.to_string(),
+                            Outcome::Bytes(_) => Outcome::Bytes(0),
+                            other => other.clone(),
                         };
-                        *local
-                            .outcomes
-                            .entry(format!("{} => {outcome}", step.op.name()))
-                            .or_default() += 1;
+                        match outcomes.get_mut(&(step.op.name(), outcome.clone())) {
+                            Some(n) => *n += 1,
+                            None => {
+                                outcomes.insert((step.op.name(), outcome), 1);
+                            }
+                        }
                         for rule in &predicted.rules {
-                            *local.rules.entry(rule.id().to_string()).or_default() += 1;
+                            *rules.entry(*rule).or_default() += 1;
                         }
                     }
                 }
                 Some(first) => {
                     local.disagreement_count += 1;
                     progress.disagreements.fetch_add(1, Ordering::Relaxed);
-                    let keep = findings.lock().map(|f| f.len()).unwrap_or(0) < options.max_findings;
-                    if keep {
+                    if shared.wants(index, options.max_findings) {
                         let (minimal, disagreement) = shrink(&mut runner, &mut tree, first);
                         let finding = Finding {
                             case: index,
@@ -296,16 +371,35 @@ fn work(
                             disagreement,
                             original: scenario.to_string(),
                         };
-                        if let Ok(mut f) = findings.lock() {
-                            f.push(finding);
-                        }
+                        shared
+                            .findings
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(finding);
                     }
                 }
             },
         }
         progress.done.fetch_add(1, Ordering::Relaxed);
     }
-    local
+    local.rules = rules
+        .into_iter()
+        .map(|(rule, n)| (rule.id().to_string(), n))
+        .collect();
+    local.outcomes = outcomes
+        .into_iter()
+        .map(|((op, outcome), n)| {
+            let outcome = match outcome {
+                Outcome::Bytes(_) => "ok(n)".to_string(),
+                other => other.to_string(),
+            };
+            (format!("{op} => {outcome}"), n)
+        })
+        .collect();
+    Local {
+        summary: local,
+        fingerprint,
+    }
 }
 
 /// Every rule the oracle knows, with the number of times `summary` saw it (0 included).
@@ -327,5 +421,71 @@ mod tests {
         }
         let differ = (0..50).filter(|&i| case(7, i).current() != case(8, i).current());
         assert!(differ.count() > 25);
+    }
+
+    #[test]
+    fn the_same_seed_explores_the_same_scenarios_whatever_the_number_of_jobs() {
+        let run = |jobs| {
+            let options = ExploreOptions {
+                cases: 300,
+                seed: 42,
+                jobs,
+                ..ExploreOptions::default()
+            };
+            explore(&options, &Progress::default())
+        };
+        let one = run(1);
+        assert_eq!(
+            (one.cases, one.agreements),
+            (300, 300),
+            "{:?}",
+            one.findings
+        );
+        for jobs in [2, 3] {
+            let many = run(jobs);
+            assert_eq!(many.jobs, jobs);
+            assert_eq!(many.fingerprint, one.fingerprint, "{jobs} jobs");
+            assert_eq!(many.agreements, one.agreements, "{jobs} jobs");
+            assert_eq!(many.rules, one.rules, "{jobs} jobs");
+            assert_eq!(many.outcomes, one.outcomes, "{jobs} jobs");
+        }
+        let other = explore(
+            &ExploreOptions {
+                cases: 300,
+                seed: 43,
+                ..ExploreOptions::default()
+            },
+            &Progress::default(),
+        );
+        assert_ne!(other.fingerprint, one.fingerprint);
+    }
+
+    #[test]
+    fn the_findings_kept_are_those_of_the_lowest_case_numbers() {
+        let shared = Shared {
+            next: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            findings: Mutex::new(Vec::new()),
+        };
+        let finding = |case| Finding {
+            case,
+            scenario: String::new(),
+            disagreement: Disagreement {
+                step: 1,
+                text: String::new(),
+                mismatch: check::Mismatch::Outcome {
+                    predicted: Outcome::Ok,
+                    observed: Outcome::Eof,
+                },
+            },
+            original: String::new(),
+        };
+        for case in [30, 10, 20] {
+            assert!(shared.wants(case, 3));
+            shared.findings.lock().unwrap().push(finding(case));
+        }
+        assert!(!shared.wants(31, 3));
+        assert!(shared.wants(5, 3));
+        assert!(!shared.wants(0, 0));
     }
 }

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -13,10 +14,10 @@ use super::BackendArg;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// How many scenarios.
-    #[arg(long, default_value_t = 10_000)]
-    cases: u64,
-    /// Stop after this long instead (`30s`, `5m`, `500ms`); with --cases, whichever comes first.
+    /// How many scenarios [default: 10000, or no limit with --time].
+    #[arg(long)]
+    cases: Option<u64>,
+    /// Stop after this long (`30s`, `5m`, `500ms`); with --cases, whichever comes first.
     #[arg(long, value_parser = parse_duration)]
     time: Option<Duration>,
     /// The seed (the same seed gives the same scenarios); random when absent.
@@ -28,7 +29,8 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     jobs: Option<usize>,
-    /// Print one JSON summary object instead of text.
+    /// Print one JSON summary object instead of text: cases, seconds, cases_per_second, jobs,
+    /// agreements, disagreements (minimal scenarios, one line each), findings, rules, outcomes.
     #[arg(long)]
     json: bool,
 }
@@ -62,10 +64,10 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
     if jobs == 0 {
         bail!("--jobs must be at least 1");
     }
-    let cases = if args.time.is_some() && args.cases == 10_000 {
-        u64::MAX
-    } else {
-        args.cases
+    let cases = match (args.cases, args.time) {
+        (Some(n), _) => n,
+        (None, Some(_)) => u64::MAX,
+        (None, None) => 10_000,
     };
     let options = ExploreOptions {
         cases,
@@ -76,7 +78,9 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         ..ExploreOptions::default()
     };
     let progress = Progress::default();
-    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
+    // The bar goes to standard error, and only when that is a terminal: nothing of it in a
+    // pipe, a file or a CI log. `--json` output goes to standard output either way.
+    let bar = std::io::stderr().is_terminal().then(|| {
         let bar = if cases == u64::MAX {
             ProgressBar::no_length()
         } else {
@@ -84,22 +88,33 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         };
         bar.set_style(
             ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} cases, {per_sec}, {msg} [{elapsed}]",
+                "{bar:30} {pos}/{len} cases, {msg} [{elapsed}]",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     });
+    let (finished, done) = mpsc::channel::<()>();
     let summary = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| explore::explore(&options, &progress));
+        let (options, progress) = (&options, &progress);
+        // `finished` moves into the thread: if it panics, the channel disconnects.
+        let worker = scope.spawn(move || {
+            let summary = explore::explore(options, progress);
+            let _ = finished.send(());
+            summary
+        });
         if let Some(bar) = &bar {
-            while !worker.is_finished() {
-                bar.set_position(progress.done.load(Ordering::Relaxed));
+            // Redraw ten times a second until the exploration ends (or its thread dies).
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                done.recv_timeout(Duration::from_millis(100))
+            {
+                let done = progress.done.load(Ordering::Relaxed);
+                bar.set_position(done);
                 bar.set_message(format!(
-                    "{} disagreements",
+                    "{:.0} cases/s, {} disagreements",
+                    done as f64 / bar.elapsed().as_secs_f64().max(1e-3),
                     progress.disagreements.load(Ordering::Relaxed)
                 ));
-                std::thread::sleep(Duration::from_millis(100));
             }
             bar.finish_and_clear();
         }
@@ -137,7 +152,7 @@ fn render(s: &Summary) -> String {
     for (rule, n) in explore::rule_counts(s) {
         out += &format!("  {:<42} {n}\n", rule.id());
     }
-    for f in &s.disagreements {
+    for f in &s.findings {
         out += &format!(
             "\nDISAGREEMENT (case {}): {}\nminimal scenario (replay with `rstlab run -` and paste, or save it to a file):\n",
             f.case, f.disagreement
