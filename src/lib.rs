@@ -35,10 +35,12 @@
 //! - [`generate`]: proptest strategies and `arbitrary` decoding of scenarios.
 //! - [`explore`]: many random cases, in parallel, with shrinking.
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
+//! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
 
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod diagram;
 pub mod explore;
 pub mod generate;
 pub mod oracle;
@@ -46,6 +48,7 @@ pub mod outcome;
 pub mod rules;
 pub mod run;
 pub mod scenario;
+pub mod sigpipe;
 pub mod sys;
 pub mod tcp;
 

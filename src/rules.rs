@@ -201,6 +201,12 @@ rules! {
         statement: "On a quiescent connection a pause changes nothing: no TCP timer that decides an outcome fires within the language's bound.",
         mechanism: "The shortest relevant timers are tcp_fin_timeout and TIME_WAIT (60 s); delayed ACKs change no outcome. The bound is scenario::bounds::MAX_SLEEP.",
     }
+    /// The signal behind "broken pipe". The oracle never names it (the runner always sends with
+    /// MSG_NOSIGNAL); its evidence is [`crate::sigpipe`]'s experiment in a child process.
+    WriteEpipeRaisesSigpipe = "write-epipe-raises-sigpipe" {
+        statement: "A write that fails with EPIPE also raises SIGPIPE, which kills a process that has not ignored it; Rust's std ignores SIGPIPE and sends with MSG_NOSIGNAL, so a Rust program only sees the error. A write that fails with ECONNRESET raises nothing.",
+        mechanism: "tcp_sendmsg_locked() -> sk_stream_error(): err == -EPIPE and no MSG_NOSIGNAL -> send_sig(SIGPIPE). Rust's runtime sets SIGPIPE to SIG_IGN before main (std::rt, on_broken_pipe), and std's TcpStream::write calls send(fd, buf, len, MSG_NOSIGNAL). POSIX write(2), signal(7).",
+    }
 }
 
 impl fmt::Display for Rule {

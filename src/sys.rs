@@ -157,6 +157,57 @@ pub fn close(fd: OwnedFd) -> io::Result<()> {
     }
 }
 
+/// The disposition of `SIGPIPE` in this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigpipeDisposition {
+    /// `SIG_DFL`: the signal terminates the process.
+    Default,
+    /// `SIG_IGN`: the signal is discarded (what Rust's runtime sets before `main`).
+    Ignored,
+    /// A handler is installed.
+    Handled,
+}
+
+/// The current disposition of `SIGPIPE`, read with `sigaction(2)` without changing it.
+pub fn sigpipe_disposition() -> io::Result<SigpipeDisposition> {
+    // SAFETY: `sigaction` is plain old data for which all-zero bytes are a valid value.
+    let mut old: libc::sigaction = unsafe { mem::zeroed() };
+    // SAFETY: a null `act` only queries; `old` is a live, writable `sigaction`.
+    let rc = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(match old.sa_sigaction {
+        libc::SIG_DFL => SigpipeDisposition::Default,
+        libc::SIG_IGN => SigpipeDisposition::Ignored,
+        _ => SigpipeDisposition::Handled,
+    })
+}
+
+/// Sets `SIGPIPE` back to `SIG_DFL`, the disposition a C program starts with: the next write
+/// that fails with EPIPE without `MSG_NOSIGNAL` terminates the process. For experiments in a
+/// child process only.
+pub fn restore_default_sigpipe() -> io::Result<()> {
+    // SAFETY: installs the default disposition; no handler code of ours is involved.
+    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if previous == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A plain `write(2)`, without the `MSG_NOSIGNAL` that std's `TcpStream::write` passes to
+/// `send(2)`: on a socket whose write fails with EPIPE it raises `SIGPIPE`.
+pub fn plain_write(fd: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a live slice and its exact length is passed; a bad fd is an error.
+    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// A kernel socket found by sock_diag, which sees sockets the application has closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiagSocket {

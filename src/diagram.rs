@@ -1,0 +1,330 @@
+//! Sequence diagrams of a scenario: two lanes, client and server, the segments between them
+//! (data, FIN, RST) as arrows, and each syscall's result beside its actor's lane.
+//!
+//! The segments are the oracle's ([`PredictedStep::segments`]); the results are the kernel's
+//! when a [`Trace`] is given (with the oracle's beside them where they differ), else the
+//! oracle's. A run that agrees with the oracle has cross-checked the segments too: the runner
+//! waits for every segment to be processed, and the TCP states it observes after each step only
+//! match the prediction when the same segments travelled.
+//!
+//! ```
+//! use rstlab::diagram::Diagram;
+//! use rstlab::{oracle, Scenario};
+//! let seed: Scenario = "server close; client write 1; client write 1".parse().unwrap();
+//! let text = Diagram::new(&seed, &oracle::predict(&seed), None).text();
+//! assert!(text.contains("<------ FIN -------|"));
+//! assert!(text.contains("write 1 => EPIPE"));
+//! ```
+
+use std::fmt::Write as _;
+
+use crate::oracle::{PredictedStep, Prediction, SegmentKind};
+use crate::outcome::Outcome;
+use crate::run::Trace;
+use crate::scenario::{Actor, Scenario};
+
+/// One line of a diagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Line {
+    /// A syscall: its step number, actor, text and result.
+    Step {
+        number: usize,
+        actor: Actor,
+        call: String,
+        result: String,
+        error: bool,
+    },
+    /// A segment on the wire.
+    Segment { from: Actor, kind: SegmentKind },
+}
+
+/// A sequence diagram, ready to render as text ([`Diagram::text`]) or SVG ([`Diagram::svg`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagram {
+    lines: Vec<Line>,
+}
+
+fn segment_label(kind: SegmentKind) -> String {
+    match kind {
+        SegmentKind::Data(n) => format!("data {n}"),
+        SegmentKind::Fin => "FIN".to_string(),
+        SegmentKind::Rst => "RST".to_string(),
+    }
+}
+
+fn result_text(predicted: &PredictedStep, observed: Option<&Outcome>) -> (String, bool) {
+    let shown = observed.unwrap_or(&predicted.outcome);
+    let error = matches!(shown, Outcome::Err(_) | Outcome::NoErrno(_));
+    let text = match observed {
+        Some(o) if *o != predicted.outcome => format!("{o} (oracle: {})", predicted.outcome),
+        _ => shown.to_string(),
+    };
+    (text, error)
+}
+
+impl Diagram {
+    /// The diagram of `scenario`: segments from `prediction`, results from `trace` when given.
+    /// Steps the trace did not reach show the oracle's result.
+    pub fn new(scenario: &Scenario, prediction: &Prediction, trace: Option<&Trace>) -> Diagram {
+        let mut lines = Vec::new();
+        for (i, (step, predicted)) in scenario.steps().iter().zip(&prediction.steps).enumerate() {
+            let observed = trace.and_then(|t| t.steps.get(i)).map(|o| &o.outcome);
+            let (result, error) = result_text(predicted, observed);
+            lines.push(Line::Step {
+                number: i + 1,
+                actor: step.actor,
+                call: step.op.to_string(),
+                result,
+                error,
+            });
+            for segment in &predicted.segments {
+                lines.push(Line::Segment {
+                    from: segment.from,
+                    kind: segment.kind,
+                });
+            }
+        }
+        Diagram { lines }
+    }
+
+    /// The diagram as monospaced text: the client's results right-aligned against its lane, the
+    /// server's after its lane, one arrow per segment.
+    pub fn text(&self) -> String {
+        const ARROW: usize = 18;
+        let label = |call: &str, result: &str| format!("{call} => {result}");
+        let client_width = self
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Step {
+                    actor: Actor::Client,
+                    call,
+                    result,
+                    ..
+                } => Some(label(call, result).chars().count()),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+            .max("client".len());
+        let number_width = self.lines.len().to_string().len().max(1);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:>nw$}  {:>cw$} {:>aw$}  server",
+            "#",
+            "client",
+            "",
+            nw = number_width,
+            cw = client_width,
+            aw = ARROW + 2,
+        );
+        let mut pending: Option<(usize, Actor, String)> = None;
+        let flush = |out: &mut String, step: Option<(usize, Actor, String)>, arrow: &str| {
+            let (number, left, right) = match step {
+                Some((n, Actor::Client, text)) => (n.to_string(), text, String::new()),
+                Some((n, Actor::Server, text)) => (n.to_string(), String::new(), text),
+                None => (String::new(), String::new(), String::new()),
+            };
+            let line = format!("{number:>number_width$}  {left:>client_width$} {arrow}  {right}");
+            let _ = writeln!(out, "{}", line.trim_end());
+        };
+        for line in &self.lines {
+            match line {
+                Line::Step {
+                    number,
+                    actor,
+                    call,
+                    result,
+                    ..
+                } => {
+                    if let Some(step) = pending.take() {
+                        flush(&mut out, Some(step), &format!("|{}|", " ".repeat(ARROW)));
+                    }
+                    pending = Some((*number, *actor, label(call, result)));
+                }
+                Line::Segment { from, kind } => {
+                    let name = format!(" {} ", segment_label(*kind));
+                    let arrow = match from {
+                        Actor::Client => format!("|{:-^w$}>|", name, w = ARROW - 1),
+                        Actor::Server => format!("|<{:-^w$}|", name, w = ARROW - 1),
+                    };
+                    flush(&mut out, pending.take(), &arrow);
+                }
+            }
+        }
+        if let Some(step) = pending.take() {
+            flush(&mut out, Some(step), &format!("|{}|", " ".repeat(ARROW)));
+        }
+        out
+    }
+
+    /// The diagram as a standalone SVG document titled `title`: white background, the two lanes
+    /// as vertical lines, data arrows grey, FIN green, RST red, error results red.
+    pub fn svg(&self, title: &str) -> String {
+        const CHAR: f64 = 7.8;
+        const ROW: f64 = 30.0;
+        const TOP: f64 = 64.0;
+        const GAP: f64 = 190.0;
+        let width_of = |actor: Actor| {
+            self.lines
+                .iter()
+                .filter_map(|l| match l {
+                    Line::Step {
+                        actor: a,
+                        call,
+                        result,
+                        ..
+                    } if *a == actor => Some(call.len() + result.len() + 4),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0)
+                .max(8) as f64
+                * CHAR
+        };
+        let client_x = (40.0 + width_of(Actor::Client) + 16.0).round();
+        let server_x = client_x + GAP;
+        let width = (server_x + 16.0 + width_of(Actor::Server) + 24.0).round();
+        let height = TOP + ROW * self.lines.len() as f64 + 24.0;
+        let mut svg = String::new();
+        let _ = writeln!(
+            svg,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, monospace" font-size="13">"#
+        );
+        let _ = writeln!(svg, "  <title>{}</title>", escape(title));
+        svg.push_str(concat!(
+            "  <defs>\n",
+            "    <marker id=\"head-data\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#57606a\"/></marker>\n",
+            "    <marker id=\"head-fin\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#1a7f37\"/></marker>\n",
+            "    <marker id=\"head-rst\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#cf222e\"/></marker>\n",
+            "  </defs>\n",
+        ));
+        let _ = writeln!(
+            svg,
+            r##"  <rect width="{width}" height="{height}" fill="#ffffff"/>"##
+        );
+        let bottom = height - 12.0;
+        for (x, name) in [(client_x, "client"), (server_x, "server")] {
+            let _ = writeln!(
+                svg,
+                r##"  <line x1="{x}" y1="40" x2="{x}" y2="{bottom}" stroke="#d0d7de" stroke-width="2"/>"##
+            );
+            let _ = writeln!(
+                svg,
+                r##"  <rect x="{}" y="12" width="80" height="28" rx="4" fill="#f6f8fa" stroke="#57606a"/>"##,
+                x - 40.0
+            );
+            let _ = writeln!(
+                svg,
+                r##"  <text x="{x}" y="31" text-anchor="middle" font-weight="bold" fill="#24292f">{name}</text>"##
+            );
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            let y = TOP + ROW * i as f64;
+            match line {
+                Line::Step {
+                    number,
+                    actor,
+                    call,
+                    result,
+                    error,
+                } => {
+                    let _ = writeln!(
+                        svg,
+                        r##"  <text x="12" y="{}" fill="#8c959f">{number}</text>"##,
+                        y + 5.0
+                    );
+                    let (x, anchor) = match actor {
+                        Actor::Client => (client_x - 10.0, "end"),
+                        Actor::Server => (server_x + 10.0, "start"),
+                    };
+                    let colour = if *error { "#cf222e" } else { "#0550ae" };
+                    let weight = if *error { r#" font-weight="bold""# } else { "" };
+                    let _ = writeln!(
+                        svg,
+                        r##"  <text x="{x}" y="{}" text-anchor="{anchor}" fill="#24292f">{} =&gt; <tspan fill="{colour}"{weight}>{}</tspan></text>"##,
+                        y + 5.0,
+                        escape(call),
+                        escape(result)
+                    );
+                }
+                Line::Segment { from, kind } => {
+                    let (colour, marker, dash) = match kind {
+                        SegmentKind::Data(_) => ("#57606a", "head-data", ""),
+                        SegmentKind::Fin => ("#1a7f37", "head-fin", ""),
+                        SegmentKind::Rst => ("#cf222e", "head-rst", r#" stroke-dasharray="6 3""#),
+                    };
+                    let (x1, x2) = match from {
+                        Actor::Client => (client_x, server_x),
+                        Actor::Server => (server_x, client_x),
+                    };
+                    let _ = writeln!(
+                        svg,
+                        r##"  <line x1="{x1}" y1="{}" x2="{x2}" y2="{}" stroke="{colour}" stroke-width="2"{dash} marker-end="url(#{marker})"/>"##,
+                        y - 4.0,
+                        y + 4.0
+                    );
+                    let _ = writeln!(
+                        svg,
+                        r##"  <text x="{}" y="{}" text-anchor="middle" font-size="12" fill="{colour}">{}</text>"##,
+                        (client_x + server_x) / 2.0,
+                        y - 6.0,
+                        escape(&segment_label(*kind))
+                    );
+                }
+            }
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}
+
+/// Escapes text for XML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle;
+
+    fn diagram(text: &str) -> Diagram {
+        let s: Scenario = text.parse().unwrap();
+        Diagram::new(&s, &oracle::predict(&s), None)
+    }
+
+    #[test]
+    fn the_seed_shows_fin_then_data_answered_by_rst() {
+        let text = diagram("server close; client write 1; client write 1").text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 6, "{text}");
+        assert!(
+            lines[1].starts_with('1') && lines[1].contains("<------ FIN -------|  close => ok")
+        );
+        assert!(
+            lines[2].contains("write 1 => ok(1) |----- data 1 ----->|"),
+            "{text}"
+        );
+        assert!(lines[3].contains("|<------ RST -------|"), "{text}");
+        assert!(
+            lines[4].contains("write 1 => EPIPE |                  |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn svg_is_one_document_with_escaped_text_and_coloured_errors() {
+        let svg = diagram("server abort; client read 1").svg("a <title>");
+        assert!(svg.starts_with("<svg ") && svg.ends_with("</svg>\n"));
+        assert!(svg.contains("<title>a &lt;title&gt;</title>"));
+        assert!(
+            svg.contains("read 1 =&gt; <tspan fill=\"#cf222e\" font-weight=\"bold\">ECONNRESET")
+        );
+        assert!(svg.contains("marker-end=\"url(#head-rst)\""));
+    }
+}
