@@ -36,9 +36,11 @@
 //! - [`explore`]: many random cases, in parallel, with shrinking.
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
+//! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel.
 
 #![deny(missing_docs)]
 
+pub mod book;
 pub mod check;
 pub mod diagram;
 pub mod explore;

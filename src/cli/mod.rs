@@ -1,8 +1,10 @@
 //! The command line: one file per subcommand, the logic in the library.
 
 mod explore;
+mod rules;
 mod run;
 mod seed;
+mod sigpipe;
 mod table;
 
 use std::process::ExitCode;
@@ -28,6 +30,11 @@ enum Command {
     Seed(seed::Args),
     /// Random scenarios checked against the oracle; disagreements shrunk to minimal scenarios.
     Explore(explore::Args),
+    /// Write the rules book (RULES.md and its diagrams) from evidence on this kernel.
+    Rules(rules::Args),
+    /// One SIGPIPE experiment, for `rstlab rules` to run in a child process.
+    #[command(hide = true)]
+    SigpipeProbe(sigpipe::Args),
 }
 
 /// The `--backend` flag.
@@ -56,6 +63,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Seed(args) => seed::main(args),
         Command::Explore(args) => explore::main(args),
+        Command::Rules(args) => rules::main(args),
+        Command::SigpipeProbe(args) => sigpipe::main(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

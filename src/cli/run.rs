@@ -23,6 +23,9 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also print a sequence diagram: both lanes, the segments between them, every result.
+    #[arg(long)]
+    diagram: bool,
 }
 
 /// Reads the scenario named by `arg`: a file, `-`, or inline steps.
@@ -100,6 +103,10 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
+        if args.diagram {
+            let diagram = rstlab::diagram::Diagram::new(&scenario, &prediction, Some(&trace));
+            print!("\n{}", diagram.text());
+        }
     }
     Ok(report.agree)
 }

@@ -1,0 +1,1238 @@
+//! The rules book: `RULES.md`, generated from evidence gathered on the running kernel.
+//!
+//! [`build`] runs every canonical scenario (`scenarios/<id>.scenario`) on both backends, a
+//! table of situations (what the next write and the next read return after each way a
+//! connection can end), a number of random scenarios per backend, and the SIGPIPE experiment
+//! ([`crate::sigpipe`]); then it writes the book: the summary table, the seed article's closing
+//! claim checked against the evidence, SIGPIPE, and one section per [`Rule`] with its statement,
+//! mechanism, canonical scenario, sequence diagram ([`crate::diagram`]), observed results and
+//! evidence.
+//!
+//! Everything in the book is sorted and deterministic: regenerating it on the same kernel
+//! changes only counts, dates and the kernel version ([`mask_volatile`] hides exactly those).
+//! [`catalogue_in`] reads the rules back out of a book, so that a test can hold the committed
+//! book to the catalogue.
+//!
+//! ```
+//! use rstlab::book::{catalogue, catalogue_in};
+//! // A book lists every rule of the catalogue, with its statement, mechanism and scenario.
+//! let book = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/RULES.md")).unwrap();
+//! assert_eq!(catalogue_in(&book), catalogue());
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use crate::check::{self, Disagreement};
+use crate::diagram::Diagram;
+use crate::oracle::{self, Prediction, SegmentKind};
+use crate::outcome::Outcome;
+use crate::rules::Rule;
+use crate::run::{Backend, RunError, Runner, Trace};
+use crate::scenario::{Op, Scenario};
+use crate::sigpipe::{self, Probe, ProbeError, ProbeReport};
+
+/// What goes into a book.
+#[derive(Clone, Debug)]
+pub struct BookOptions {
+    /// Random scenarios per backend, on top of the canonical ones.
+    pub cases: u64,
+    /// The seed of the random scenarios ([`crate::explore::case`]).
+    pub seed: u64,
+    /// The `rstlab` binary that runs the SIGPIPE probes in child processes; `None` leaves the
+    /// experiment out of the book.
+    pub probe_exe: Option<PathBuf>,
+    /// Where the SVG diagrams go, relative to the book, with `/` separators.
+    pub svg_dir: String,
+}
+
+impl Default for BookOptions {
+    fn default() -> Self {
+        BookOptions {
+            cases: 2000,
+            seed: 0,
+            probe_exe: None,
+            svg_dir: "docs/rules".to_string(),
+        }
+    }
+}
+
+/// A generated book: the Markdown text, its SVG files, and what it took.
+#[derive(Clone, Debug)]
+pub struct Book {
+    /// The text of `RULES.md`.
+    pub markdown: String,
+    /// `(path relative to the book, SVG text)`, one per rule, sorted by path.
+    pub svgs: Vec<(String, String)>,
+    /// Rules in the book.
+    pub rules: usize,
+    /// Scenarios run on real sockets (every backend counted).
+    pub scenarios_run: u64,
+    /// Runs in which the kernel disagreed with the oracle or with a `=>` line.
+    pub disagreements: u64,
+}
+
+/// Why a book could not be built.
+#[derive(Debug, Error)]
+pub enum BookError {
+    /// A scenario could not be run.
+    #[error("running a scenario: {0}")]
+    Run(#[from] RunError),
+    /// The SIGPIPE experiment could not be carried out.
+    #[error("the SIGPIPE experiment: {0}")]
+    Probe(#[from] ProbeError),
+    /// A canonical scenario does not parse (the catalogue is broken).
+    #[error("scenarios/{id}.scenario: {message}")]
+    Canonical {
+        /// The rule.
+        id: &'static str,
+        /// The parse error.
+        message: String,
+    },
+}
+
+/// A rule as the book states it: what a test compares between the catalogue and the book.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleEntry {
+    /// The stable id.
+    pub id: String,
+    /// The one-line statement.
+    pub statement: String,
+    /// The mechanism and its source.
+    pub mechanism: String,
+    /// The canonical scenario, as in `scenarios/<id>.scenario` (trimmed).
+    pub scenario: String,
+}
+
+/// The catalogue's rules, as a book must state them.
+pub fn catalogue() -> Vec<RuleEntry> {
+    Rule::ALL
+        .iter()
+        .map(|r| RuleEntry {
+            id: r.id().to_string(),
+            statement: r.statement().to_string(),
+            mechanism: r.mechanism().to_string(),
+            scenario: r.canonical().trim().to_string(),
+        })
+        .collect()
+}
+
+/// The rules a book states, in its order: every `### id` section under `## Rules`.
+///
+/// ```
+/// let book = "## Rules\n\n### a-rule\n\n> Says this.\n\n**Mechanism.** That.\n\n\
+///             **Canonical scenario**:\n\n```text\nserver close\n```\n\n## After\n";
+/// let rules = rstlab::book::catalogue_in(book);
+/// assert_eq!(rules.len(), 1);
+/// assert_eq!((rules[0].id.as_str(), rules[0].scenario.as_str()), ("a-rule", "server close"));
+/// ```
+pub fn catalogue_in(markdown: &str) -> Vec<RuleEntry> {
+    let start = if markdown.starts_with("## Rules\n") {
+        0
+    } else {
+        match markdown.find("\n## Rules\n") {
+            Some(at) => at + 1,
+            None => return Vec::new(),
+        }
+    };
+    let rest = &markdown[start..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    rest[..end]
+        .split("\n### ")
+        .skip(1)
+        .map(|section| {
+            let id = section.lines().next().unwrap_or("").trim().to_string();
+            let statement = section
+                .lines()
+                .find_map(|l| l.strip_prefix("> "))
+                .unwrap_or("")
+                .to_string();
+            let mechanism = section
+                .lines()
+                .find_map(|l| l.strip_prefix("**Mechanism.** "))
+                .unwrap_or("")
+                .to_string();
+            let scenario = section
+                .find("**Canonical scenario**")
+                .and_then(|at| {
+                    let after = &section[at..];
+                    let open = after.find("```text\n")? + "```text\n".len();
+                    let close = after[open..].find("\n```")?;
+                    Some(after[open..open + close].trim().to_string())
+                })
+                .unwrap_or_default();
+            RuleEntry {
+                id,
+                statement,
+                mechanism,
+                scenario,
+            }
+        })
+        .collect()
+}
+
+/// The book with what may change between two runs on a machine hidden: every number (counts,
+/// dates) and the kernel release. Two books of the same catalogue are equal under this mask.
+///
+/// ```
+/// use rstlab::book::mask_volatile;
+/// assert_eq!(
+///     mask_volatile("Linux `6.1.0-arch`, 2026-11-25: 17 runs"),
+///     mask_volatile("Linux `6.18.44`, 2027-01-02: 3 runs"),
+/// );
+/// ```
+pub fn mask_volatile(markdown: &str) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut rest = markdown;
+    while let Some(at) = rest.find("Linux `") {
+        let (before, after) = rest.split_at(at + "Linux `".len());
+        out.push_str(before);
+        match after.find('`') {
+            Some(end) => {
+                out.push('#');
+                rest = &after[end..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    let mut masked = String::with_capacity(out.len());
+    let mut in_number = false;
+    for c in out.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                masked.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            masked.push(c);
+        }
+    }
+    masked
+}
+
+/// One scenario on one backend: the oracle's prediction, the kernel's trace, and the first
+/// disagreement.
+struct Run {
+    scenario: Scenario,
+    backend: Backend,
+    prediction: Prediction,
+    trace: Trace,
+    disagreement: Option<Disagreement>,
+}
+
+impl Run {
+    /// The steps that count as evidence: all of them when the run agreed, else those before
+    /// the first disagreement.
+    fn agreeing_steps(&self) -> usize {
+        self.disagreement
+            .as_ref()
+            .map_or(self.trace.steps.len(), |d| d.step - 1)
+            .min(self.trace.steps.len())
+    }
+
+    /// The rules the oracle applied in the agreeing steps, with how many steps applied each.
+    fn rules(&self) -> BTreeMap<Rule, u64> {
+        let mut rules = BTreeMap::new();
+        for step in &self.prediction.steps[..self.agreeing_steps()] {
+            for rule in &step.rules {
+                *rules.entry(*rule).or_default() += 1;
+            }
+        }
+        rules
+    }
+
+    /// The rules the oracle applied up to and including the step that disagreed.
+    fn rules_up_to_disagreement(&self) -> Vec<Rule> {
+        let Some(d) = &self.disagreement else {
+            return Vec::new();
+        };
+        let mut rules: Vec<Rule> = self.prediction.steps[..d.step.min(self.prediction.steps.len())]
+            .iter()
+            .flat_map(|s| s.rules.iter().copied())
+            .collect();
+        rules.sort();
+        rules.dedup();
+        rules
+    }
+}
+
+/// Runs scenarios and keeps one runner per backend.
+struct Lab {
+    runners: Vec<Runner>,
+    runs: u64,
+    disagreements: u64,
+}
+
+impl Lab {
+    fn new() -> Result<Lab, BookError> {
+        Ok(Lab {
+            runners: Backend::ALL
+                .iter()
+                .map(|&b| Runner::new(b))
+                .collect::<Result<_, _>>()?,
+            runs: 0,
+            disagreements: 0,
+        })
+    }
+
+    fn run(&mut self, scenario: &Scenario, backend: Backend) -> Result<Run, BookError> {
+        let index = Backend::ALL.iter().position(|&b| b == backend).unwrap_or(0);
+        let runner = &mut self.runners[index];
+        let prediction = oracle::predict_for(scenario, backend);
+        let trace = runner.run(scenario)?;
+        let disagreement = check::check(scenario, &prediction, &trace);
+        self.runs += 1;
+        self.disagreements += u64::from(disagreement.is_some());
+        Ok(Run {
+            scenario: scenario.clone(),
+            backend,
+            prediction,
+            trace,
+            disagreement,
+        })
+    }
+}
+
+/// One row of the summary table: a way the connection got where it is, and the client's next
+/// write and next read, each on a fresh connection.
+struct Situation {
+    what: &'static str,
+    steps: &'static str,
+}
+
+const SITUATIONS: &[Situation] = &[
+    Situation {
+        what: "open, nothing queued",
+        steps: "",
+    },
+    Situation {
+        what: "peer closed cleanly (FIN), nothing written since",
+        steps: "server close",
+    },
+    Situation {
+        what: "peer closed cleanly, our write answered with RST (the seed)",
+        steps: "server close; client write 1",
+    },
+    Situation {
+        what: "peer closed with our data unread (RST)",
+        steps: "client write 1; server close",
+    },
+    Situation {
+        what: "peer aborted (SO_LINGER 0: RST)",
+        steps: "server abort",
+    },
+    Situation {
+        what: "peer sent 2 bytes, then aborted",
+        steps: "server write 2; server abort",
+    },
+    Situation {
+        what: "peer half-closed (shutdown write: FIN)",
+        steps: "server shutdown write",
+    },
+    Situation {
+        what: "peer shut down reading (shutdown read)",
+        steps: "server shutdown read",
+    },
+    Situation {
+        what: "peer shut down both ways",
+        steps: "server shutdown both",
+    },
+    Situation {
+        what: "peer shut down both ways, our write answered with RST",
+        steps: "server shutdown both; client write 1",
+    },
+    Situation {
+        what: "we half-closed (shutdown write)",
+        steps: "client shutdown write",
+    },
+    Situation {
+        what: "we shut down reading (shutdown read)",
+        steps: "client shutdown read",
+    },
+    Situation {
+        what: "both sides sent FIN",
+        steps: "client shutdown write; server close",
+    },
+    Situation {
+        what: "RST already reported, by a read",
+        steps: "server abort; client read 1",
+    },
+    Situation {
+        what: "RST already reported, by a write",
+        steps: "server abort; client write 1",
+    },
+];
+
+/// The results of one situation: the next write's and the next read's runs, per backend.
+struct SituationRuns {
+    write: Vec<Run>,
+    read: Vec<Run>,
+}
+
+/// What the book counts per rule.
+#[derive(Default)]
+struct RuleCounts {
+    /// Runs (canonical, situations, random; every backend) whose agreeing steps applied it.
+    runs: u64,
+    /// Random runs that applied it.
+    random_runs: u64,
+    /// Steps of random runs that applied it.
+    random_steps: u64,
+    /// Runs that disagreed at or after a step that applied it.
+    disagreements: u64,
+}
+
+/// The seed article's claim, tallied: outcome counts of reads and writes after an RST arrived.
+#[derive(Default)]
+struct Tally {
+    /// row -> outcome -> count.
+    rows: BTreeMap<u8, BTreeMap<String, u64>>,
+}
+
+impl Tally {
+    const ROWS: [&'static str; 6] = [
+        "write, error not reported yet, the RST came before any FIN",
+        "write, error not reported yet, the peer's FIN came first",
+        "write, after a call reported the error",
+        "read, error not reported yet, the RST came before any FIN",
+        "read, error not reported yet, the peer's FIN came first",
+        "read, after a call reported the error",
+    ];
+
+    /// Adds the reads and writes of one run's agreeing steps.
+    fn add(&mut self, run: &Run) {
+        // Per actor: whether the peer's FIN has arrived, and, once an RST has, whether the FIN
+        // came first and whether a call has reported the error since.
+        let mut fin = [false; 2];
+        let mut rst: [Option<(bool, bool)>; 2] = [None; 2];
+        let steps = run
+            .scenario
+            .steps()
+            .iter()
+            .zip(&run.prediction.steps)
+            .zip(&run.trace.steps)
+            .take(run.agreeing_steps());
+        for ((step, predicted), observed) in steps {
+            let me = step.actor.index();
+            let is_write = matches!(step.op, Op::Write(_));
+            if let (Some((fin_first, reported)), true) =
+                (&mut rst[me], matches!(step.op, Op::Write(_) | Op::Read(_)))
+            {
+                let row = match (is_write, *reported) {
+                    (true, false) => u8::from(*fin_first),
+                    (true, true) => 2,
+                    (false, false) => 3 + u8::from(*fin_first),
+                    (false, true) => 5,
+                };
+                let observed = &observed.outcome;
+                let outcome = match observed {
+                    Outcome::Bytes(_) => "ok(n)".to_string(),
+                    other => other.to_string(),
+                };
+                *self
+                    .rows
+                    .entry(row)
+                    .or_default()
+                    .entry(outcome)
+                    .or_default() += 1;
+                *reported |= matches!(observed, Outcome::Err(_));
+            }
+            for segment in &predicted.segments {
+                let to = segment.from.peer().index();
+                match segment.kind {
+                    SegmentKind::Fin => fin[to] = true,
+                    SegmentKind::Rst if rst[to].is_none() => rst[to] = Some((fin[to], false)),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn count(&self, row: u8, outcome: &str) -> u64 {
+        self.rows
+            .get(&row)
+            .and_then(|m| m.get(outcome))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn total(&self, row: u8) -> u64 {
+        self.rows.get(&row).map_or(0, |m| m.values().sum())
+    }
+}
+
+/// Everything the book reports.
+struct Evidence {
+    canonical: Vec<(Rule, Scenario, Vec<Run>)>,
+    situations: Vec<SituationRuns>,
+    counts: BTreeMap<Rule, RuleCounts>,
+    random_runs: u64,
+    random_disagreements: Vec<(Backend, String, Disagreement)>,
+    tally: Tally,
+    probes: Vec<ProbeReport>,
+}
+
+fn parse_steps(text: &str) -> Result<Scenario, BookError> {
+    Scenario::parse(text).map_err(|e| BookError::Canonical {
+        id: "(situation)",
+        message: e.to_string(),
+    })
+}
+
+fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
+    let mut counts: BTreeMap<Rule, RuleCounts> = Rule::ALL
+        .iter()
+        .map(|r| (*r, RuleCounts::default()))
+        .collect();
+    let mut tally = Tally::default();
+    let mut count = |run: &Run, random: bool, tally: &mut Tally| {
+        for (rule, steps) in run.rules() {
+            let c = counts.entry(rule).or_default();
+            c.runs += 1;
+            if random {
+                c.random_runs += 1;
+                c.random_steps += steps;
+            }
+        }
+        for rule in run.rules_up_to_disagreement() {
+            counts.entry(rule).or_default().disagreements += 1;
+        }
+        if run.backend == Backend::Std {
+            tally.add(run);
+        }
+    };
+
+    let mut canonical = Vec::new();
+    for &rule in Rule::ALL {
+        let scenario = Scenario::parse(rule.canonical()).map_err(|e| BookError::Canonical {
+            id: rule.id(),
+            message: e.to_string(),
+        })?;
+        let mut runs = Vec::new();
+        for backend in Backend::ALL {
+            let run = lab.run(&scenario, backend)?;
+            count(&run, false, &mut tally);
+            runs.push(run);
+        }
+        canonical.push((rule, scenario, runs));
+    }
+
+    let mut situations = Vec::new();
+    for situation in SITUATIONS {
+        let mut runs = SituationRuns {
+            write: Vec::new(),
+            read: Vec::new(),
+        };
+        for (next, into) in [("client write 1", 0), ("client read 10", 1)] {
+            let text = if situation.steps.is_empty() {
+                next.to_string()
+            } else {
+                format!("{}; {next}", situation.steps)
+            };
+            let scenario = parse_steps(&text)?;
+            for backend in Backend::ALL {
+                let run = lab.run(&scenario, backend)?;
+                count(&run, false, &mut tally);
+                if into == 0 {
+                    runs.write.push(run);
+                } else {
+                    runs.read.push(run);
+                }
+            }
+        }
+        situations.push(runs);
+    }
+
+    let mut random_disagreements = Vec::new();
+    let mut random_runs = 0;
+    for backend in Backend::ALL {
+        for index in 0..options.cases {
+            use proptest::strategy::ValueTree;
+            let scenario = crate::explore::case(options.seed, index).current();
+            let run = lab.run(&scenario, backend)?;
+            random_runs += 1;
+            count(&run, true, &mut tally);
+            if let Some(d) = &run.disagreement {
+                random_disagreements.push((backend, scenario.to_inline(), d.clone()));
+            }
+        }
+    }
+
+    let probes = match &options.probe_exe {
+        Some(exe) => Probe::BOOK
+            .iter()
+            .map(|p| sigpipe::run_in_child(exe, p))
+            .collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+
+    Ok(Evidence {
+        canonical,
+        situations,
+        counts,
+        random_runs,
+        random_disagreements,
+        tally,
+        probes,
+    })
+}
+
+/// Builds the book: runs everything on real sockets and writes the text and the diagrams.
+///
+/// ```no_run
+/// use rstlab::book::{build, BookOptions};
+/// let book = build(&BookOptions { cases: 100, ..Default::default() })?;
+/// std::fs::write("RULES.md", &book.markdown).unwrap();
+/// # Ok::<(), rstlab::book::BookError>(())
+/// ```
+pub fn build(options: &BookOptions) -> Result<Book, BookError> {
+    let mut lab = Lab::new()?;
+    let evidence = gather(options, &mut lab)?;
+    let stamp = Stamp::now();
+    let mut svgs = Vec::new();
+    for (rule, scenario, runs) in &evidence.canonical {
+        let std_run = &runs[0];
+        let diagram = Diagram::new(scenario, &std_run.prediction, Some(&std_run.trace));
+        svgs.push((
+            svg_path(options, *rule),
+            diagram.svg(&format!("{}: sequence diagram", rule.id())),
+        ));
+    }
+    svgs.sort();
+    let markdown = render(options, &evidence, &stamp);
+    Ok(Book {
+        markdown,
+        svgs,
+        rules: Rule::ALL.len(),
+        scenarios_run: lab.runs,
+        disagreements: lab.disagreements,
+    })
+}
+
+fn svg_path(options: &BookOptions, rule: Rule) -> String {
+    format!(
+        "{}/{}.svg",
+        options.svg_dir.trim_end_matches('/'),
+        rule.id()
+    )
+}
+
+/// The kernel release and the date of the run.
+struct Stamp {
+    kernel: String,
+    date: String,
+}
+
+impl Stamp {
+    fn now() -> Stamp {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "unknown".to_string());
+        let days = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400);
+        Stamp {
+            kernel,
+            date: civil_date(days as i64),
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn link(rule: Rule) -> String {
+    format!("[`{}`](#{})", rule.id(), rule.id())
+}
+
+fn outcome_cell(runs: &[Run], step: usize) -> String {
+    let std = runs
+        .iter()
+        .find(|r| r.backend == Backend::Std)
+        .and_then(|r| r.trace.steps.get(step))
+        .map_or("(not run)".to_string(), |o| o.outcome.to_string());
+    let differ: Vec<String> = runs
+        .iter()
+        .filter(|r| r.backend != Backend::Std)
+        .filter_map(|r| {
+            let o = r.trace.steps.get(step)?.outcome.to_string();
+            (o != std).then(|| format!("{o} ({})", r.backend))
+        })
+        .collect();
+    let agree = runs.iter().all(|r| r.disagreement.is_none());
+    let mut cell = format!("`{std}`");
+    for d in differ {
+        cell += &format!(", `{d}`");
+    }
+    if !agree {
+        cell += " **(disagrees)**";
+    }
+    cell
+}
+
+fn rules_of_last_step(runs: &[&Run]) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = runs
+        .iter()
+        .filter(|r| r.backend == Backend::Std)
+        .filter_map(|r| r.prediction.steps.last())
+        .flat_map(|s| s.rules.iter().copied())
+        .collect();
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> String {
+    let mut md = String::new();
+    let n_rules = Rule::ALL.len();
+    let _ = writeln!(md, "# The rules book\n");
+    let _ = writeln!(
+        md,
+        "When does a TCP write succeed, fail with `EPIPE` (\"broken pipe\") or with `ECONNRESET` \
+         (\"connection reset by peer\"), and what do reads return around them? This book states \
+         {n_rules} rules of the Linux TCP stack, each with its mechanism in the kernel, a minimal \
+         scenario, a sequence diagram and the evidence that the running kernel follows it.\n"
+    );
+    let _ = writeln!(
+        md,
+        "Generated by `rstlab rules` (do not edit by hand) on Linux `{}`, {}: {} canonical \
+         scenarios and {} situations on both backends (std and tokio), and {} random scenarios \
+         per backend (seed {}). The scenario language is described in [README.md](README.md); \
+         every scenario below runs with `rstlab run FILE` (add `--diagram` for the picture, \
+         `--backend tokio` for tokio).\n",
+        stamp.kernel,
+        stamp.date,
+        ev.canonical.len(),
+        ev.situations.len(),
+        options.cases,
+        options.seed
+    );
+    let _ = writeln!(md, "Contents:\n");
+    for (title, anchor) in [
+        (
+            "What the next write and read return",
+            "what-the-next-write-and-read-return",
+        ),
+        (
+            "The seed article's claim, checked",
+            "the-seed-articles-claim-checked",
+        ),
+        ("SIGPIPE: how Rust avoids it", "sigpipe-how-rust-avoids-it"),
+        ("Subjects", "subjects"),
+        ("Rules", "rules"),
+        ("Disagreements", "disagreements"),
+    ] {
+        let _ = writeln!(md, "- [{title}](#{anchor})");
+    }
+    md.push('\n');
+
+    render_summary(&mut md, ev);
+    render_claim(&mut md, ev);
+    render_sigpipe(&mut md, ev);
+    render_subjects(&mut md);
+    render_rules(&mut md, options, ev, stamp);
+    render_disagreements(&mut md, ev);
+    md
+}
+
+fn render_summary(md: &mut String, ev: &Evidence) {
+    let _ = writeln!(md, "## What the next write and read return\n");
+    let _ = writeln!(
+        md,
+        "The client's next `write 1` and next `read 10` after each situation, each on a fresh \
+         connection (`<steps>; client write 1` and `<steps>; client read 10`), as the kernel \
+         answered them on std; a backend that answered otherwise is named. Everything settles \
+         between steps: every segment has arrived. The roles are symmetric: swap `client` and \
+         `server` and the table holds for the server.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| situation | steps before | next write | next read | rules |\n|---|---|---|---|---|"
+    );
+    for (situation, runs) in SITUATIONS.iter().zip(&ev.situations) {
+        let steps = if situation.steps.is_empty() {
+            "(none)".to_string()
+        } else {
+            format!("`{}`", situation.steps)
+        };
+        let last = runs.write[0].scenario.steps().len() - 1;
+        let all: Vec<&Run> = runs.write.iter().chain(&runs.read).collect();
+        let rules: Vec<String> = rules_of_last_step(&all).into_iter().map(link).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {steps} | {} | {} | {} |",
+            situation.what,
+            outcome_cell(&runs.write, last),
+            outcome_cell(&runs.read, last),
+            rules.join(", ")
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nHow to read it: a write succeeds while the connection is open or only the peer has \
+         sent FIN; it fails with the error an RST left (once), then with `EPIPE` for ever. A read \
+         returns queued bytes first, then EOF if the peer's FIN arrived, then the error an RST \
+         left (once), then EOF.\n"
+    );
+}
+
+fn render_claim(md: &mut String, ev: &Evidence) {
+    let t = &ev.tally;
+    let _ = writeln!(md, "## The seed article's claim, checked\n");
+    let _ = writeln!(
+        md,
+        "The article ends: *you usually get `broken pipe` when you write after the RST, and \
+         `connection reset by peer` when you read after the RST.* Every read and write that came \
+         after an RST arrived, in every run of this book on std (canonical scenarios, \
+         situations and random scenarios; steps before any disagreement), by what the kernel \
+         returned:\n"
+    );
+    let mut outcomes: Vec<&String> = t.rows.values().flat_map(|m| m.keys()).collect();
+    outcomes.sort();
+    outcomes.dedup();
+    let _ = write!(md, "| call |");
+    for o in &outcomes {
+        let _ = write!(md, " `{o}` |");
+    }
+    let _ = write!(md, "\n|---|");
+    for _ in &outcomes {
+        let _ = write!(md, "---:|");
+    }
+    md.push('\n');
+    for (row, label) in Tally::ROWS.iter().enumerate() {
+        let _ = write!(md, "| {label} |");
+        for o in &outcomes {
+            let _ = write!(md, " {} |", t.count(row as u8, o));
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "\nWhere it holds:\n\n\
+         - **Writes after the error was reported** fail with `EPIPE` ({} of {}): \
+         [`write-after-reset-fails-epipe`](#write-after-reset-fails-epipe).\n\
+         - **The seed's case**: the RST answered a write sent after the peer's FIN. The kernel \
+         records `EPIPE` for such an RST, so even the first write after it fails with `EPIPE` \
+         ({} of {}): [`rst-after-fin-leaves-epipe`](#rst-after-fin-leaves-epipe).\n\
+         - **The first read after an RST that came before any FIN** fails with `ECONNRESET` \
+         ({} of {}; the others returned bytes queued before the RST): \
+         [`rst-leaves-econnreset`](#rst-leaves-econnreset), \
+         [`queued-data-survives-rst`](#queued-data-survives-rst).\n",
+        t.count(2, "EPIPE"),
+        t.total(2),
+        t.count(1, "EPIPE"),
+        t.total(1),
+        t.count(3, "ECONNRESET"),
+        t.total(3),
+    );
+    let _ = writeln!(
+        md,
+        "Where it does not:\n\n\
+         - **The first write after an RST that came before any FIN** (the peer aborted, or \
+         closed with unread data) fails with `ECONNRESET`, not `EPIPE` ({} of {}). \
+         \"Broken pipe\" comes only from the next write: the error an RST leaves is reported \
+         once, by whichever call comes first \
+         ([`pending-error-reported-once`](#pending-error-reported-once)).\n\
+         - **A read after the peer's FIN never reports the RST**: it returns EOF ({} of {}; the \
+         others returned bytes queued before the FIN), and the error waits for the next write \
+         ([`eof-before-pending-error`](#eof-before-pending-error)). Had the seed's client read \
+         after the RST, it would have seen EOF, not \"connection reset by peer\".\n\
+         - **A read after the error was reported** returns EOF, never `ECONNRESET` ({} of {}; \
+         the others returned bytes still queued): \
+         [`read-after-reset-returns-eof`](#read-after-reset-returns-eof).\n",
+        t.count(0, "ECONNRESET"),
+        t.total(0),
+        t.count(4, "eof"),
+        t.total(4),
+        t.count(5, "eof"),
+        t.total(5),
+    );
+    let _ = writeln!(
+        md,
+        "In one line: **the first call after an RST reports it** (`ECONNRESET`, or `EPIPE` when \
+         the peer's FIN came first, and reads skip it after a FIN); **afterwards writes fail with \
+         `EPIPE` and reads return EOF**.\n"
+    );
+}
+
+fn render_sigpipe(md: &mut String, ev: &Evidence) {
+    let _ = writeln!(md, "## SIGPIPE: how Rust avoids it\n");
+    let _ = writeln!(
+        md,
+        "A write that fails with `EPIPE` also raises `SIGPIPE`, whose default action terminates \
+         the process; a write that fails with `ECONNRESET` raises nothing \
+         ([`write-epipe-raises-sigpipe`](#write-epipe-raises-sigpipe)). A Rust program never \
+         dies of it, twice over: the runtime sets `SIGPIPE` to `SIG_IGN` before `main`, and \
+         `std::net::TcpStream::write` sends with `send(2)` and `MSG_NOSIGNAL` (so do tokio and \
+         mio, which call it). A C program calling `write(2)` with the default disposition dies \
+         on the seed's third write.\n"
+    );
+    if ev.probes.is_empty() {
+        let _ = writeln!(md, "(The experiment was left out of this run.)\n");
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "The experiment: `rstlab sigpipe-probe` runs in a child process, reports the \
+         disposition it found at start, sets it as asked, connects over loopback, lets the peer \
+         end the connection and writes one byte twice. The parent records what the child \
+         printed and how it ended:\n"
+    );
+    let _ = writeln!(
+        md,
+        "| write call | SIGPIPE while writing | peer | SIGPIPE at start | writes | the child |\n|---|---|---|---|---|---|"
+    );
+    for report in &ev.probes {
+        let p = report.probe;
+        let field = |prefix: &str| {
+            report
+                .lines
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or("?")
+                .to_string()
+        };
+        let writes: Vec<String> = report.writes().iter().map(|w| format!("`{w}`")).collect();
+        let mut writes = writes.join(", ");
+        if report.signal.is_some() {
+            writes += ", then killed by the next write";
+        }
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | **{}** |",
+            match p.api {
+                sigpipe::Api::Plain => "`write(2)`",
+                sigpipe::Api::Std => "`TcpStream::write` (`send`, `MSG_NOSIGNAL`)",
+            },
+            field("SIGPIPE while writing: "),
+            match p.peer {
+                sigpipe::End::Close => "close (FIN)",
+                sigpipe::End::Abort => "abort (RST)",
+            },
+            field("SIGPIPE at start: "),
+            writes,
+            report.ending()
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nThe child found `SIG_IGN` at start although its parent spawned it with the default \
+         disposition (std's `Command` resets `SIGPIPE` for children): Rust's runtime set it \
+         before `main`. With `write(2)` and `SIG_DFL` the `EPIPE` write kills the process while \
+         the `ECONNRESET` write before it does not; with `MSG_NOSIGNAL` the default disposition \
+         is harmless.\n"
+    );
+}
+
+fn render_subjects(md: &mut String) {
+    let _ = writeln!(md, "## Subjects\n");
+    let subjects: &[(&str, &[Rule])] = &[
+        (
+            "The seed: write, write, EPIPE",
+            &[
+                Rule::WriteAfterPeerCloseSucceeds,
+                Rule::ClosedSocketAnswersDataWithRst,
+                Rule::RstAfterFinLeavesEpipe,
+            ],
+        ),
+        (
+            "FIN or RST on close: unread data, SO_LINGER 0",
+            &[
+                Rule::CloseSendsFin,
+                Rule::CloseWithUnreadDataSendsRst,
+                Rule::AbortSendsRst,
+            ],
+        ),
+        (
+            "The pending error: reported once (ECONNRESET or EPIPE), then EPIPE / EOF",
+            &[
+                Rule::RstLeavesEconnreset,
+                Rule::RstAfterFinLeavesEpipe,
+                Rule::PendingErrorReportedOnce,
+                Rule::WriteAfterResetFails,
+                Rule::ReadAfterResetReturnsEof,
+            ],
+        ),
+        ("Data queued before an RST", &[Rule::QueuedDataSurvivesRst]),
+        (
+            "EOF, repeated; EOF before the error",
+            &[Rule::FinReadsAsEof, Rule::EofBeforePendingError],
+        ),
+        (
+            "Half-close: the peer keeps writing",
+            &[Rule::HalfClosePeerKeepsWriting],
+        ),
+        (
+            "shutdown(SHUT_RD) on Linux",
+            &[Rule::ShutdownReadStillReceives],
+        ),
+        ("shutdown(SHUT_RDWR)", &[Rule::ShutdownBothResetsOnData]),
+        (
+            "Our own shutdown(SHUT_WR)",
+            &[Rule::WriteAfterShutdownWriteFails, Rule::FinIsSentOnce],
+        ),
+        (
+            "Roles reversed (the client closes, the server writes)",
+            &[
+                Rule::WriteAfterPeerCloseSucceeds,
+                Rule::RstEndsAClosedSocketSilently,
+            ],
+        ),
+        (
+            "Shutdown or close on a reset connection",
+            &[
+                Rule::ShutdownOnClosedConnection,
+                Rule::CloseAfterResetSendsNothing,
+                Rule::TokioShutdownHidesEnotconn,
+            ],
+        ),
+        (
+            "Both FINs: an orderly end",
+            &[Rule::BothFinsCloseTheConnection],
+        ),
+        ("Timing", &[Rule::SleepChangesNothing]),
+        ("SIGPIPE", &[Rule::WriteEpipeRaisesSigpipe]),
+        (
+            "The baseline",
+            &[
+                Rule::WriteQueuesData,
+                Rule::ReadTakesQueued,
+                Rule::ReadWouldBlock,
+            ],
+        ),
+    ];
+    let _ = writeln!(md, "| subject | rules |\n|---|---|");
+    for (subject, rules) in subjects {
+        let links: Vec<String> = rules.iter().map(|r| link(*r)).collect();
+        let _ = writeln!(md, "| {subject} | {} |", links.join(", "));
+    }
+    md.push('\n');
+}
+
+fn render_rules(md: &mut String, options: &BookOptions, ev: &Evidence, stamp: &Stamp) {
+    let _ = writeln!(md, "## Rules\n");
+    let _ = writeln!(
+        md,
+        "Each rule: its statement, its mechanism (Linux 6.x functions in `net/ipv4/tcp*.c`, \
+         `net/ipv4/af_inet.c`, `net/core/stream.c`; RFC sections), its canonical scenario \
+         (`=>` marks what the kernel must answer), the scenario's sequence diagram as the kernel \
+         ran it (segments as the oracle predicts them, which the kernel confirms when the run \
+         agrees), every step's result and the evidence.\n"
+    );
+    for (rule, scenario, runs) in &ev.canonical {
+        let id = rule.id();
+        let _ = writeln!(md, "### {id}\n");
+        let _ = writeln!(md, "> {}\n", rule.statement());
+        let _ = writeln!(md, "**Mechanism.** {}\n", rule.mechanism());
+        let _ = writeln!(
+            md,
+            "**Canonical scenario** ([`scenarios/{id}.scenario`](scenarios/{id}.scenario)):\n"
+        );
+        let _ = writeln!(md, "```text\n{}\n```\n", rule.canonical().trim());
+        let std_run = &runs[0];
+        let diagram = Diagram::new(scenario, &std_run.prediction, Some(&std_run.trace));
+        let _ = writeln!(
+            md,
+            "![Sequence diagram of {id}]({})\n",
+            svg_path(options, *rule)
+        );
+        let _ = writeln!(
+            md,
+            "<details><summary>As text (<code>rstlab run scenarios/{id}.scenario --diagram</code>)</summary>\n\n```text\n{}```\n\n</details>\n",
+            diagram.text()
+        );
+        let _ = writeln!(md, "**Observed.**\n");
+        let _ = writeln!(
+            md,
+            "| # | step | oracle | std | tokio | rules |\n|---:|---|---|---|---|---|"
+        );
+        for (i, step) in scenario.steps().iter().enumerate() {
+            let observed = |b: usize| {
+                runs.get(b)
+                    .and_then(|r| r.trace.steps.get(i))
+                    .map_or("(not run)".to_string(), |o| format!("`{}`", o.outcome))
+            };
+            let predicted = &std_run.prediction.steps[i];
+            let mut oracle_cell = format!("`{}`", predicted.outcome);
+            if let Some(tokio) = runs.get(1)
+                && tokio.prediction.steps[i].outcome != predicted.outcome
+            {
+                oracle_cell += &format!(", `{}` (tokio)", tokio.prediction.steps[i].outcome);
+            }
+            let mut rules: Vec<Rule> = runs
+                .iter()
+                .flat_map(|r| r.prediction.steps[i].rules.iter().copied())
+                .collect();
+            rules.dedup();
+            let mut seen = Vec::new();
+            rules.retain(|r| {
+                let new = !seen.contains(r);
+                seen.push(*r);
+                new
+            });
+            let rules: Vec<String> = rules.into_iter().map(link).collect();
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {oracle_cell} | {} | {} | {} |",
+                i + 1,
+                step,
+                observed(0),
+                observed(1),
+                rules.join(", ")
+            );
+        }
+        md.push('\n');
+        let c = &ev.counts[rule];
+        let canonical_verdict = if runs.iter().all(|r| r.disagreement.is_none()) {
+            "the canonical scenario agrees with the oracle and with its `=>` lines on std and tokio"
+                .to_string()
+        } else {
+            let failing: Vec<String> = runs
+                .iter()
+                .filter_map(|r| Some(format!("{}: {}", r.backend, r.disagreement.as_ref()?)))
+                .collect();
+            format!(
+                "**the canonical scenario disagrees**: {}",
+                failing.join("; ")
+            )
+        };
+        let extra = match rule {
+            Rule::WriteEpipeRaisesSigpipe => {
+                " The oracle never names this rule (the runner sends with `MSG_NOSIGNAL`); its \
+                 evidence is the [SIGPIPE experiment](#sigpipe-how-rust-avoids-it)."
+            }
+            Rule::TokioShutdownHidesEnotconn => " Applied on the tokio backend only.",
+            _ => "",
+        };
+        let total_runs = (ev.canonical.len() * Backend::ALL.len()) as u64
+            + (ev.situations.len() * 2 * Backend::ALL.len()) as u64
+            + ev.random_runs;
+        let _ = writeln!(
+            md,
+            "**Evidence.** On Linux `{}`, {}: {canonical_verdict}. Runs of this book that \
+             exercised the rule (steps before any disagreement): {} of {total_runs}, {} of them \
+             among the {} random runs ({} steps). Disagreements in runs that exercised it: \
+             {}.{extra}\n",
+            stamp.kernel,
+            stamp.date,
+            c.runs,
+            c.random_runs,
+            ev.random_runs,
+            c.random_steps,
+            c.disagreements
+        );
+    }
+}
+
+fn render_disagreements(md: &mut String, ev: &Evidence) {
+    let _ = writeln!(md, "## Disagreements\n");
+    let mut lines: Vec<String> = Vec::new();
+    for (rule, _, runs) in &ev.canonical {
+        for run in runs {
+            if let Some(d) = &run.disagreement {
+                lines.push(format!(
+                    "- canonical `{}` on {}: {d}",
+                    rule.id(),
+                    run.backend
+                ));
+            }
+        }
+    }
+    for (situation, runs) in SITUATIONS.iter().zip(&ev.situations) {
+        for run in runs.write.iter().chain(&runs.read) {
+            if let Some(d) = &run.disagreement {
+                lines.push(format!(
+                    "- situation \"{}\" on {}: `{}`: {d}",
+                    situation.what,
+                    run.backend,
+                    run.scenario.to_inline()
+                ));
+            }
+        }
+    }
+    for (backend, scenario, d) in &ev.random_disagreements {
+        lines.push(format!("- random on {backend}: `{scenario}`: {d}"));
+    }
+    if lines.is_empty() {
+        let _ = writeln!(
+            md,
+            "None: in every run of this book the kernel did what the oracle predicted and what \
+             the scenarios expect.\n"
+        );
+    } else {
+        lines.sort();
+        let _ = writeln!(
+            md,
+            "The kernel is the judge: each of these is the oracle's error (or the scenario's), \
+             to be fixed.\n"
+        );
+        for l in lines {
+            let _ = writeln!(md, "{l}");
+        }
+        md.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+        assert_eq!(civil_date(20_416), "2025-11-24");
+    }
+
+    #[test]
+    fn masking_hides_numbers_and_the_kernel_only() {
+        assert_eq!(
+            mask_volatile("Linux `6.1`, 12 of 345 runs, `ok(1)`"),
+            "Linux `#`, # of # runs, `ok(#)`"
+        );
+        assert_eq!(mask_volatile("no kernel here"), "no kernel here");
+    }
+
+    #[test]
+    fn catalogue_in_reads_back_what_render_writes() {
+        let mut md = String::from("# x\n\n## Rules\n\n");
+        for rule in Rule::ALL {
+            let _ = writeln!(
+                md,
+                "### {}\n\n> {}\n\n**Mechanism.** {}\n\n**Canonical scenario** (x):\n\n```text\n{}\n```\n",
+                rule.id(),
+                rule.statement(),
+                rule.mechanism(),
+                rule.canonical().trim()
+            );
+        }
+        md.push_str("## Disagreements\n\nNone.\n");
+        assert_eq!(catalogue_in(&md), catalogue());
+        assert!(catalogue_in("no rules").is_empty());
+    }
+
+    #[test]
+    fn every_situation_parses_with_a_next_call() {
+        for s in SITUATIONS {
+            let text = format!("{}; client write 1", s.steps);
+            assert!(Scenario::parse(&text).is_ok(), "{text}");
+        }
+    }
+}

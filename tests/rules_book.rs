@@ -1,0 +1,105 @@
+//! The rules book: the committed `RULES.md` states exactly the catalogue's rules, regenerating
+//! it changes only counts, dates and the kernel version, and the SIGPIPE experiment it reports
+//! holds.
+
+use std::path::{Path, PathBuf};
+
+use rstlab::book::{self, BookOptions};
+use rstlab::sigpipe::{self, Api, Disposition, End, Probe};
+
+fn committed(path: &str) -> String {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rstlab"))
+}
+
+#[test]
+fn the_committed_book_states_the_catalogue() {
+    let book = committed("RULES.md");
+    let stated = book::catalogue_in(&book);
+    let catalogue = book::catalogue();
+    let ids =
+        |entries: &[book::RuleEntry]| entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&stated),
+        ids(&catalogue),
+        "RULES.md lists other rules than src/rules.rs: run `cargo run --release -- rules`"
+    );
+    for (s, c) in stated.iter().zip(&catalogue) {
+        assert_eq!(
+            s, c,
+            "RULES.md is out of date for {}: run `cargo run --release -- rules`",
+            c.id
+        );
+    }
+    assert!(stated.len() >= 14);
+}
+
+#[test]
+fn regenerating_the_book_changes_only_counts_dates_and_the_kernel() {
+    let options = BookOptions {
+        cases: 40,
+        probe_exe: Some(exe()),
+        ..BookOptions::default()
+    };
+    let fresh = book::build(&options).unwrap();
+    assert_eq!(
+        fresh.disagreements, 0,
+        "the kernel disagrees: see the Disagreements section"
+    );
+    let old = committed("RULES.md");
+    let (old, new) = (
+        book::mask_volatile(&old),
+        book::mask_volatile(&fresh.markdown),
+    );
+    if old != new {
+        let line = old
+            .lines()
+            .zip(new.lines())
+            .find(|(a, b)| a != b)
+            .map_or_else(
+                || "(lengths differ)".to_string(),
+                |(a, b)| format!("\n{a}\n{b}"),
+            );
+        panic!("RULES.md differs beyond counts, dates and the kernel version: {line}");
+    }
+    for (path, svg) in &fresh.svgs {
+        assert_eq!(&committed(path), svg, "{path} is out of date");
+    }
+}
+
+#[test]
+fn a_plain_write_with_the_default_disposition_dies_of_sigpipe() {
+    let report = sigpipe::run_in_child(&exe(), &Probe::BOOK[0]).unwrap();
+    assert_eq!(report.signal, Some(libc::SIGPIPE), "{report:?}");
+    assert_eq!(report.writes(), ["ok(1)"], "{report:?}");
+    assert!(
+        report
+            .lines
+            .contains(&"SIGPIPE at start: SIG_IGN".to_string())
+    );
+}
+
+#[test]
+fn econnreset_raises_no_sigpipe_and_the_epipe_after_it_does() {
+    let probe = Probe {
+        api: Api::Plain,
+        disposition: Disposition::Default,
+        peer: End::Abort,
+    };
+    let report = sigpipe::run_in_child(&exe(), &probe).unwrap();
+    assert_eq!(report.writes(), ["ECONNRESET"], "{report:?}");
+    assert_eq!(report.signal, Some(libc::SIGPIPE), "{report:?}");
+}
+
+#[test]
+fn msg_nosignal_or_an_ignored_signal_leave_only_the_error() {
+    for probe in [&Probe::BOOK[2], &Probe::BOOK[3]] {
+        let report = sigpipe::run_in_child(&exe(), probe).unwrap();
+        assert_eq!(report.code, Some(0), "{probe}: {report:?}");
+        assert_eq!(report.writes(), ["ok(1)", "EPIPE"], "{probe}: {report:?}");
+    }
+}
