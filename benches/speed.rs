@@ -16,7 +16,8 @@
 //! change in the machine's load hits them alike; the median of the rounds is reported, and the
 //! ratios are computed from those medians.
 //!
-//! Options (after `--`): `--time SECONDS`, `--rounds N`, `--json`.
+//! Options (after `--`): `--time SECONDS`, `--rounds N`, `--json`, and `--only
+//! a|b|c|c-no-sleep|d1|d` to run one measurement alone (for a profiler).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -40,6 +41,7 @@ struct Options {
     time: Duration,
     rounds: usize,
     json: bool,
+    only: Option<String>,
 }
 
 fn options() -> Options {
@@ -47,6 +49,7 @@ fn options() -> Options {
         time: Duration::from_secs(2),
         rounds: 3,
         json: false,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -65,6 +68,7 @@ fn options() -> Options {
                     .expect("--rounds N");
             }
             "--json" => options.json = true,
+            "--only" => options.only = args.next(),
             // cargo bench passes --bench; a filter or other harness flags mean nothing here.
             _ => {}
         }
@@ -205,6 +209,42 @@ fn main() {
         })
         .collect();
 
+    let steps: usize = random.iter().map(|s| s.steps().len()).sum();
+    let sleeps: Vec<Duration> = random
+        .iter()
+        .flat_map(|s| s.steps())
+        .filter_map(|step| match step.op {
+            Op::Sleep(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let slept: Duration = sleeps.iter().sum();
+    if let Some(only) = &options.only {
+        // One measurement alone, for a profiler.
+        let rate = match only.as_str() {
+            "a" => {
+                let (n, secs, _) = bare(options.time);
+                n as f64 / secs
+            }
+            "b" => {
+                let (n, _, secs, _) = harness(std::slice::from_ref(&seed), options.time);
+                n as f64 / secs
+            }
+            "c" => {
+                let (_, steps, secs, _) = harness(&random, options.time);
+                steps as f64 / secs
+            }
+            "c-no-sleep" => {
+                let (_, steps, secs, _) = harness(&no_sleep, options.time);
+                steps as f64 / secs
+            }
+            "d1" => explore_rate(1, options.time, 0).0,
+            "d" => explore_rate(cores, options.time, 0).0,
+            other => panic!("--only a|b|c|c-no-sleep|d1|d, not {other}"),
+        };
+        println!("{only}: {rate:.0}/s");
+        return;
+    }
     let mut a = Vec::new();
     let mut b = Vec::new();
     let mut c = Vec::new();
@@ -273,6 +313,9 @@ fn main() {
                 "ratio_c_over_a_per_step": ratios.1,
                 "ratio_c_no_sleep_over_a_per_step": ratios.2,
                 "ratio_d_all_cores_over_1_job": ratios.3,
+                "random_steps_per_scenario": steps as f64 / random.len() as f64,
+                "random_sleep_steps_fraction": sleeps.len() as f64 / steps as f64,
+                "random_mean_sleep_us": slept.as_secs_f64() * 1e6 / sleeps.len().max(1) as f64,
                 "bare_surprises": surprises,
                 "disagreements": disagreements,
             })
@@ -290,6 +333,12 @@ fn main() {
     println!("    the same without their sleeps    {c_no_sleep:>10.0} steps/s");
     println!("(d) explore, 1 job                   {d1:>10.0} cases/s");
     println!("    explore, {cores} jobs                  {dn:>10.0} cases/s");
+    println!(
+        "    random scenarios: {:.1} steps each, {:.1}% of them sleeps of {:.0} us on average",
+        steps as f64 / random.len() as f64,
+        100.0 * sleeps.len() as f64 / steps as f64,
+        slept.as_secs_f64() * 1e6 / sleeps.len().max(1) as f64
+    );
     println!("b/a               {:.3}   (target >= 0.6)", ratios.0);
     println!(
         "c/a per step      {:.3}   (without sleeps: {:.3})",

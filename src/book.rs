@@ -597,8 +597,8 @@ pub fn build(options: &BookOptions) -> Result<Book, BookError> {
     let stamp = Stamp::now();
     let mut svgs = Vec::new();
     for (rule, scenario, runs) in &evidence.canonical {
-        let std_run = &runs[0];
-        let diagram = Diagram::new(scenario, &std_run.prediction, Some(&std_run.trace));
+        let shown = diagram_run(*rule, runs);
+        let diagram = Diagram::new(scenario, &shown.prediction, Some(&shown.trace));
         svgs.push((
             svg_path(options, *rule),
             diagram.svg(&format!("{}: sequence diagram", rule.id())),
@@ -613,6 +613,18 @@ pub fn build(options: &BookOptions) -> Result<Book, BookError> {
         scenarios_run: lab.runs,
         disagreements: lab.disagreements,
     })
+}
+
+/// The run a rule's diagram shows: tokio's for the tokio rule, std's for every other.
+fn diagram_run(rule: Rule, runs: &[Run]) -> &Run {
+    let backend = if rule == Rule::TokioShutdownHidesEnotconn {
+        Backend::Tokio
+    } else {
+        Backend::Std
+    };
+    runs.iter()
+        .find(|r| r.backend == backend)
+        .unwrap_or(&runs[0])
 }
 
 fn svg_path(options: &BookOptions, rule: Rule) -> String {
@@ -933,9 +945,9 @@ fn render_sigpipe(md: &mut String, ev: &Evidence) {
     }
     let _ = writeln!(
         md,
-        "\nThe child found `SIG_IGN` at start although its parent spawned it with the default \
-         disposition (std's `Command` resets `SIGPIPE` for children): Rust's runtime set it \
-         before `main`. With `write(2)` and `SIG_DFL` the `EPIPE` write kills the process while \
+        "\nThe child found `SIG_IGN` at start: Rust's runtime set it before `main` (std's \
+         `Command` gives children the default disposition, and a C program keeps the one it \
+         inherits). With `write(2)` and `SIG_DFL` the `EPIPE` write kills the process while \
          the `ECONNRESET` write before it does not; with `MSG_NOSIGNAL` the default disposition \
          is harmless.\n"
     );
@@ -1047,7 +1059,8 @@ fn render_rules(md: &mut String, options: &BookOptions, ev: &Evidence, stamp: &S
         );
         let _ = writeln!(md, "```text\n{}\n```\n", rule.canonical().trim());
         let std_run = &runs[0];
-        let diagram = Diagram::new(scenario, &std_run.prediction, Some(&std_run.trace));
+        let shown = diagram_run(*rule, runs);
+        let diagram = Diagram::new(scenario, &shown.prediction, Some(&shown.trace));
         let _ = writeln!(
             md,
             "![Sequence diagram of {id}]({})\n",
@@ -1055,7 +1068,12 @@ fn render_rules(md: &mut String, options: &BookOptions, ev: &Evidence, stamp: &S
         );
         let _ = writeln!(
             md,
-            "<details><summary>As text (<code>rstlab run scenarios/{id}.scenario --diagram</code>)</summary>\n\n```text\n{}```\n\n</details>\n",
+            "<details><summary>As text (<code>rstlab run scenarios/{id}.scenario{} --diagram</code>)</summary>\n\n```text\n{}```\n\n</details>\n",
+            if shown.backend == Backend::Tokio {
+                " --backend tokio"
+            } else {
+                ""
+            },
             diagram.text()
         );
         let _ = writeln!(md, "**Observed.**\n");

@@ -205,7 +205,7 @@ rules! {
     /// MSG_NOSIGNAL); its evidence is [`crate::sigpipe`]'s experiment in a child process.
     WriteEpipeRaisesSigpipe = "write-epipe-raises-sigpipe" {
         statement: "A write that fails with EPIPE also raises SIGPIPE, which kills a process that has not ignored it; Rust's std ignores SIGPIPE and sends with MSG_NOSIGNAL, so a Rust program only sees the error. A write that fails with ECONNRESET raises nothing.",
-        mechanism: "tcp_sendmsg_locked() -> sk_stream_error(): err == -EPIPE and no MSG_NOSIGNAL -> send_sig(SIGPIPE). Rust's runtime sets SIGPIPE to SIG_IGN before main (std::rt, on_broken_pipe), and std's TcpStream::write calls send(fd, buf, len, MSG_NOSIGNAL). POSIX write(2), signal(7).",
+        mechanism: "tcp_sendmsg_locked() -> sk_stream_error(): err == -EPIPE and no MSG_NOSIGNAL -> send_sig(SIGPIPE); ECONNRESET from sock_error() raises nothing. Rust's runtime init (std's unix reset_sigpipe()) sets SIGPIPE to SIG_IGN before main unless built with -Zon-broken-pipe; std's TcpStream::write calls send(fd, buf, len, MSG_NOSIGNAL). POSIX write(2), signal(7).",
     }
 }
 

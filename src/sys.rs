@@ -157,6 +157,38 @@ pub fn close(fd: OwnedFd) -> io::Result<()> {
     }
 }
 
+/// The calling thread's timer slack in nanoseconds (`prctl(PR_GET_TIMERSLACK)`): how much
+/// later than asked the kernel may end its sleeps, so as to group wake-ups (50 µs by default).
+pub fn timer_slack() -> io::Result<u64> {
+    // SAFETY: PR_GET_TIMERSLACK takes no pointer; the result is the value or -1.
+    let rc = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc as u64)
+    }
+}
+
+/// Sets the calling thread's timer slack (`prctl(PR_SET_TIMERSLACK)`); 0 restores the
+/// thread's default.
+pub fn set_timer_slack(nanoseconds: u64) -> io::Result<()> {
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and no pointer.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_TIMERSLACK,
+            nanoseconds as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// The disposition of `SIGPIPE` in this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SigpipeDisposition {

@@ -87,10 +87,8 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
             ProgressBar::new(cases)
         };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} cases, {msg} [{elapsed}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:30} {pos}/{len} cases, {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     });

@@ -171,6 +171,8 @@ pub struct Runner {
     backend: Backend,
     options: RunOptions,
     listener: TcpListener,
+    /// The listener's address, read once.
+    target: SocketAddr,
     settler: Settler,
     buffer: Vec<u8>,
     connections: u64,
@@ -186,6 +188,7 @@ impl Runner {
     /// A runner with `options`.
     pub fn with_options(backend: Backend, options: RunOptions) -> Result<Runner, RunError> {
         let listener = listen().map_err(io_err("creating the listener"))?;
+        let target = listener.local_addr().map_err(io_err("listener address"))?;
         let diag = SockDiag::open().map_err(io_err("opening sock_diag"))?;
         let runtime = match backend {
             Backend::Std => None,
@@ -206,6 +209,7 @@ impl Runner {
             },
             options,
             listener,
+            target,
             buffer: vec![b'x'; crate::scenario::bounds::MAX_IO],
             connections: 0,
             runtime,
@@ -262,10 +266,7 @@ impl Runner {
 
     /// A fresh, established connection: (client, server), both non-blocking.
     fn connect(&mut self) -> Result<(TcpStream, TcpStream), RunError> {
-        let target = self
-            .listener
-            .local_addr()
-            .map_err(io_err("listener address"))?;
+        let target = self.target;
         let socket = new_socket().map_err(io_err("creating the client socket"))?;
         if let Some(first) = self.options.source_range {
             let source = source_address(first, self.connections);
