@@ -181,6 +181,63 @@ fn explore_rate(jobs: usize, time: Duration, seed: u64) -> (f64, u64) {
     (summary.cases_per_second, summary.disagreement_count)
 }
 
+/// What the rest of the machine did during a measurement: CPU time used by all processes
+/// (`/proc/stat`) minus this process's own (`getrusage`), as a share of the CPUs' time.
+struct Load {
+    wall: Instant,
+    busy: f64,
+    own: f64,
+}
+
+impl Load {
+    fn start() -> Load {
+        Load {
+            wall: Instant::now(),
+            busy: machine_busy_seconds(),
+            own: own_cpu_seconds(),
+        }
+    }
+
+    fn others(&self, cores: usize) -> f64 {
+        let busy = machine_busy_seconds() - self.busy;
+        let own = own_cpu_seconds() - self.own;
+        ((busy - own) / (self.wall.elapsed().as_secs_f64() * cores as f64)).max(0.0)
+    }
+}
+
+/// Seconds of CPU time spent not idle, over all CPUs, since boot.
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: all but idle and iowait.
+    let busy: f64 = fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .map(|(_, v)| v)
+        .sum();
+    // SAFETY: sysconf takes no pointer.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    busy / ticks
+}
+
+/// This process's CPU time, user and system.
+fn own_cpu_seconds() -> f64 {
+    // SAFETY: `usage` is a live, writable rusage; all-zero bytes are a valid value for it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
+    t(usage.ru_utime) + t(usage.ru_stime)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
@@ -252,7 +309,9 @@ fn main() {
     let mut d1 = Vec::new();
     let mut dn = Vec::new();
     let (mut surprises, mut disagreements) = (0, 0);
+    let mut others = Vec::new();
     for round in 0..options.rounds {
+        let load = Load::start();
         let (n, secs, s) = bare(options.time);
         surprises += s;
         a.push(n as f64 / secs);
@@ -271,9 +330,10 @@ fn main() {
         let (rate, dis) = explore_rate(cores, options.time, round as u64);
         disagreements += dis;
         dn.push(rate);
+        others.push(load.others(cores));
         if !options.json {
             eprintln!(
-                "round {}: a {:.0}/s  b {:.0}/s  c {:.0} steps/s  c(no sleep) {:.0} steps/s  d1 {:.0}/s  d{} {:.0}/s",
+                "round {}: a {:.0}/s  b {:.0}/s  c {:.0} steps/s  c(no sleep) {:.0} steps/s  d1 {:.0}/s  d{} {:.0}/s  (other processes: {:.0}% of the CPUs)",
                 round + 1,
                 a[round],
                 b[round],
@@ -281,7 +341,8 @@ fn main() {
                 c_no_sleep[round],
                 d1[round],
                 cores,
-                dn[round]
+                dn[round],
+                100.0 * others[round]
             );
         }
     }
@@ -316,6 +377,7 @@ fn main() {
                 "random_steps_per_scenario": steps as f64 / random.len() as f64,
                 "random_sleep_steps_fraction": sleeps.len() as f64 / steps as f64,
                 "random_mean_sleep_us": slept.as_secs_f64() * 1e6 / sleeps.len().max(1) as f64,
+                "other_processes_cpu_share_max": others.iter().copied().fold(0.0, f64::max),
                 "bare_surprises": surprises,
                 "disagreements": disagreements,
             })
