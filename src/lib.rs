@@ -34,6 +34,7 @@
 //! - [`check`]: kernel against oracle and against `=>` expectations.
 //! - [`generate`]: proptest strategies and `arbitrary` decoding of scenarios.
 //! - [`explore`]: many random cases, in parallel, with shrinking.
+//! - [`fuzz`]: the checks behind the `cargo fuzz` targets, replayed by `cargo test`.
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel.
@@ -44,6 +45,7 @@ pub mod book;
 pub mod check;
 pub mod diagram;
 pub mod explore;
+pub mod fuzz;
 pub mod generate;
 pub mod oracle;
 pub mod outcome;

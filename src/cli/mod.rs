@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, the logic in the library.
 
+mod decode;
 mod explore;
 mod rules;
 mod run;
@@ -35,6 +36,8 @@ enum Command {
     /// One SIGPIPE experiment, for `rstlab rules` to run in a child process.
     #[command(hide = true)]
     SigpipeProbe(sigpipe::Args),
+    /// Print a fuzz input (crash artifact, corpus or regression file) as a scenario.
+    Decode(decode::Args),
 }
 
 /// The `--backend` flag.
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Explore(args) => explore::main(args),
         Command::Rules(args) => rules::main(args),
         Command::SigpipeProbe(args) => sigpipe::main(args),
+        Command::Decode(args) => decode::main(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
