@@ -120,3 +120,48 @@ fn msg_nosignal_or_an_ignored_signal_leave_only_the_error() {
         assert_eq!(report.writes(), ["ok(1)", "EPIPE"], "{probe}: {report:?}");
     }
 }
+
+#[test]
+fn rstlab_rules_writes_the_book_and_its_diagrams_where_asked() {
+    let _serial = serial();
+    let dir = std::env::temp_dir().join(format!("rstlab-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("BOOK.md");
+    let status = std::process::Command::new(exe())
+        .args(["rules", "--cases", "5", "--no-sigpipe", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let book = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(book::catalogue_in(&book), book::catalogue());
+    assert!(book.contains("(The experiment was left out of this run.)"));
+    for rule in rstlab::Rule::ALL {
+        let svg = dir.join("docs/rules").join(format!("{}.svg", rule.id()));
+        assert!(svg.is_file(), "{} missing", svg.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rstlab_run_diagram_prints_the_lanes_and_the_segments() {
+    let _serial = serial();
+    let output = std::process::Command::new(exe())
+        .args([
+            "run",
+            "server close; client write 1; client write 1 => EPIPE",
+            "--diagram",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("|<------ FIN ------|  close => ok"), "{text}");
+    assert!(
+        text.contains("write 1 => ok(1) |---- data 1 ----->|"),
+        "{text}"
+    );
+    assert!(text.contains("|<------ RST ------|"), "{text}");
+    assert!(text.contains("write 1 => EPIPE |"), "{text}");
+}

@@ -1,4 +1,7 @@
 //! `rstlab rules [--cases N] [--seed S] [--out FILE]`: the rules book, generated from evidence.
+//!
+//! Exit status 0 when every run agreed with the oracle, 1 when the book records a disagreement
+//! (it is written all the same), 2 when it could not be built.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
