@@ -1133,11 +1133,34 @@ fn render_rules(md: &mut String, options: &BookOptions, ev: &Evidence, stamp: &S
         };
         let extra = match rule {
             Rule::WriteEpipeRaisesSigpipe => {
-                " The oracle never names this rule (the runner sends with `MSG_NOSIGNAL`); its \
-                 evidence is the [SIGPIPE experiment](#sigpipe-how-rust-avoids-it)."
+                let mut text = " The oracle never names this rule (the runner sends with \
+                                `MSG_NOSIGNAL`); its evidence is the \
+                                [SIGPIPE experiment](#sigpipe-how-rust-avoids-it), one child \
+                                process per line:"
+                    .to_string();
+                text.push('\n');
+                for report in &ev.probes {
+                    let writes: Vec<String> =
+                        report.writes().iter().map(|w| format!("`{w}`")).collect();
+                    let when = if report.signal.is_some() {
+                        " in the next write"
+                    } else {
+                        ""
+                    };
+                    text += &format!(
+                        "\n- {}: writes {}, then {}{when}",
+                        report.probe,
+                        writes.join(", "),
+                        report.ending()
+                    );
+                }
+                if ev.probes.is_empty() {
+                    text += " (left out of this run).";
+                }
+                text
             }
-            Rule::TokioShutdownHidesEnotconn => " Applied on the tokio backend only.",
-            _ => "",
+            Rule::TokioShutdownHidesEnotconn => " Applied on the tokio backend only.".to_string(),
+            _ => String::new(),
         };
         let total_runs = (ev.canonical.len() * Backend::ALL.len()) as u64
             + (ev.situations.len() * 2 * Backend::ALL.len()) as u64
