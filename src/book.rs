@@ -839,7 +839,7 @@ fn render_claim(md: &mut String, ev: &Evidence) {
         md,
         "\nWhere it holds:\n\n\
          - **Writes after the error was reported** fail with `EPIPE` ({} of {}): \
-         [`write-after-reset-fails-epipe`](#write-after-reset-fails-epipe).\n\
+         [`write-on-closed-connection-fails-epipe`](#write-on-closed-connection-fails-epipe).\n\
          - **The seed's case**: the RST answered a write sent after the peer's FIN. The kernel \
          records `EPIPE` for such an RST, so even the first write after it fails with `EPIPE` \
          ({} of {}): [`rst-after-fin-leaves-epipe`](#rst-after-fin-leaves-epipe).\n\
@@ -978,7 +978,7 @@ fn render_subjects(md: &mut String) {
                 Rule::RstLeavesEconnreset,
                 Rule::RstAfterFinLeavesEpipe,
                 Rule::PendingErrorReportedOnce,
-                Rule::WriteAfterResetFails,
+                Rule::WriteOnClosedConnectionFails,
                 Rule::ReadAfterResetReturnsEof,
             ],
         ),

@@ -142,7 +142,7 @@ rules! {
         mechanism: "tcp_done() sets sk_shutdown = SHUTDOWN_MASK; tcp_recvmsg_locked() returns 0 on RCV_SHUTDOWN before it tests TCP_CLOSE.",
     }
     /// After the error, EPIPE.
-    WriteAfterResetFails = "write-after-reset-fails-epipe" {
+    WriteOnClosedConnectionFails = "write-on-closed-connection-fails-epipe" {
         statement: "Once the connection is closed (reset, or both FINs exchanged) and no error is pending, every write fails with EPIPE.",
         mechanism: "tcp_sendmsg_locked(): state not ESTABLISHED/CLOSE_WAIT -> sk_stream_wait_connect() returns -EPIPE when sk_err is 0; sk_stream_error() raises SIGPIPE unless MSG_NOSIGNAL.",
     }

@@ -263,7 +263,7 @@ impl Model {
                 return Outcome::Err(error);
             }
             fx.rule(if e.state == TcpState::Close {
-                Rule::WriteAfterResetFails
+                Rule::WriteOnClosedConnectionFails
             } else {
                 Rule::WriteAfterShutdownWriteFails
             });
