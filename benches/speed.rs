@@ -411,6 +411,10 @@ fn main() {
         ratios.3
     );
     println!(
+        "other processes used at most {:.0}% of the CPUs during a round",
+        100.0 * others.iter().copied().fold(0.0, f64::max)
+    );
+    println!(
         "bare-loop runs whose last write was not EPIPE: {surprises}; harness disagreements: {disagreements}"
     );
 }
