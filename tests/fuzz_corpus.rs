@@ -88,3 +88,22 @@ fn every_scenario_input_decodes_to_a_non_empty_scenario() {
         }
     }
 }
+
+#[test]
+fn every_input_folder_is_named_after_a_target() {
+    // A folder with another name would be silently skipped by the replay above.
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    for folder in ["corpus", "regressions"] {
+        for entry in std::fs::read_dir(fuzz.join(folder)).expect("fuzz/ folders") {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                let name = path.file_name().unwrap().to_string_lossy();
+                assert!(
+                    name.parse::<Target>().is_ok(),
+                    "{}: not a fuzz target's folder (`cargo fuzz list`)",
+                    path.display()
+                );
+            }
+        }
+    }
+}
