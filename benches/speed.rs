@@ -21,7 +21,6 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use proptest::strategy::ValueTree;
@@ -84,21 +83,6 @@ fn new_socket() -> Socket {
     socket
 }
 
-fn set_bind_address_no_port(socket: &Socket) {
-    let one: libc::c_int = 1;
-    // SAFETY: the option value is a live c_int and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&raw const one).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "IP_BIND_ADDRESS_NO_PORT");
-}
-
 /// (a): the seed scenario as bare syscalls. Returns (scenarios, seconds, surprises): a surprise
 /// is a run whose last write did not fail with EPIPE.
 fn bare(time: Duration) -> (u64, f64, u64) {
@@ -116,7 +100,7 @@ fn bare(time: Duration) -> (u64, f64, u64) {
     while start.elapsed() < time {
         for _ in 0..64 {
             let socket = new_socket();
-            set_bind_address_no_port(&socket);
+            rstlab::sys::set_bind_address_no_port(&socket).expect("IP_BIND_ADDRESS_NO_PORT");
             let k = n % (254 * 254);
             let source = Ipv4Addr::new(127, 1, (k / 254) as u8 + 1, (k % 254) as u8 + 1);
             socket
@@ -223,19 +207,12 @@ fn machine_busy_seconds() -> f64 {
         .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
         .map(|(_, v)| v)
         .sum();
-    // SAFETY: sysconf takes no pointer.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    busy / ticks
+    busy / rstlab::sys::clock_ticks_per_second() as f64
 }
 
 /// This process's CPU time, user and system.
 fn own_cpu_seconds() -> f64 {
-    // SAFETY: `usage` is a live, writable rusage; all-zero bytes are a valid value for it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a valid pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
-    t(usage.ru_utime) + t(usage.ru_stime)
+    rstlab::sys::own_cpu_time().as_secs_f64()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

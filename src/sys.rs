@@ -145,6 +145,25 @@ pub fn set_bind_address_no_port(socket: &impl AsRawFd) -> io::Result<()> {
     }
 }
 
+/// `sysconf(_SC_CLK_TCK)`: the unit of the tick counts in `/proc/stat`.
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf takes no pointer and has no precondition.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    ticks.max(1) as u64
+}
+
+/// This process's CPU time so far, user and system (`getrusage(RUSAGE_SELF)`).
+pub fn own_cpu_time() -> std::time::Duration {
+    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { mem::zeroed() };
+    // SAFETY: RUSAGE_SELF is valid and `usage` is a live, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |tv: libc::timeval| {
+        std::time::Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 /// `close(2)`, with its result: dropping an `OwnedFd` would throw the result away.
 pub fn close(fd: OwnedFd) -> io::Result<()> {
     let raw = fd.into_raw_fd();
