@@ -46,7 +46,8 @@ use std::str::FromStr;
 use arbitrary::{Arbitrary, Unstructured};
 use thiserror::Error;
 
-use crate::check::{self, Disagreement};
+use crate::check::Disagreement;
+use crate::explore::run_and_check;
 use crate::generate::{MAX_GENERATED_SLEEP, SMALL_IO};
 use crate::oracle::{self, invariants::Violation};
 use crate::run::{Backend, RunError, Runner};
@@ -333,16 +334,6 @@ pub fn check_oracle_vs_kernel(runner: &mut Runner, data: &[u8]) -> Result<(), Fi
         }),
         Err(error) => Err(Finding::Setup { scenario, error }),
     }
-}
-
-/// Runs `scenario` and compares it with the oracle: `Ok(None)` when they agree.
-fn run_and_check(
-    runner: &mut Runner,
-    scenario: &Scenario,
-) -> Result<Option<Disagreement>, RunError> {
-    let prediction = oracle::predict_for(scenario, runner.backend());
-    let trace = runner.run(scenario)?;
-    Ok(check::check(scenario, &prediction, &trace))
 }
 
 fn round_trip(scenario: &Scenario, printed: &str) -> Result<(), Finding> {
