@@ -157,6 +157,11 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
 /// Runs scenarios, one fresh loopback connection each. Keep one per thread and reuse it: it
 /// holds the listener, the netlink socket, the buffers and (for tokio) the runtime.
 ///
+/// Do not fork (or spawn a child process) in another thread while a scenario runs: until the
+/// child calls exec it holds copies of the scenario's sockets, so a `close` or `abort` sends
+/// nothing and the run records what such a half-closed descriptor does, not what the scenario
+/// says. The tests that start child processes run their scenarios serially for that reason.
+///
 /// ```
 /// use rstlab::run::{Backend, Runner};
 /// use rstlab::{Errno, Outcome, Scenario};
