@@ -164,6 +164,19 @@ pub fn own_cpu_time() -> std::time::Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
+/// Sets SIGPIPE to `SIG_IGN`, as Rust's runtime does before `main`: for entry points that are
+/// not Rust's `main`, such as a libFuzzer target.
+pub fn ignore_sigpipe() -> io::Result<()> {
+    // SAFETY: installing SIG_IGN runs no handler code and touches no memory of ours; it is
+    // sound at any time, even with other threads running.
+    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    if previous == libc::SIG_ERR {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// `close(2)`, with its result: dropping an `OwnedFd` would throw the result away.
 pub fn close(fd: OwnedFd) -> io::Result<()> {
     let raw = fd.into_raw_fd();

@@ -29,10 +29,7 @@ fuzz_target!(
         // libFuzzer's main is not Rust's, so SIGPIPE keeps its default action (kill the
         // process). The runner's writes use MSG_NOSIGNAL, but a write after an RST must never
         // be able to end the fuzzer: ignore the signal, as a Rust main does.
-        // SAFETY: setting a signal's disposition to SIG_IGN, before any thread is started.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        }
+        rstlab::sys::ignore_sigpipe().expect("SIGPIPE can be ignored");
     },
     |data: &[u8]| {
         HARNESS.with_borrow_mut(|harness| {
