@@ -62,6 +62,8 @@ pub struct Finding {
     pub case: u64,
     /// The smallest scenario found that still disagrees, in the language.
     pub scenario: String,
+    /// The same on one line (steps separated by `; `), for `rstlab run "..."`.
+    pub inline: String,
     /// Where and how it disagrees.
     pub disagreement: Disagreement,
     /// The scenario as first generated.
@@ -234,10 +236,7 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
         .unwrap_or_else(|e| e.into_inner());
     found.sort_by_key(|f| f.case);
     found.truncate(options.max_findings);
-    summary.disagreements = found
-        .iter()
-        .map(|f| f.scenario.lines().collect::<Vec<_>>().join("; "))
-        .collect();
+    summary.disagreements = found.iter().map(|f| f.inline.clone()).collect();
     summary.findings = found;
     summary.seconds = start.elapsed().as_secs_f64();
     summary.cases_per_second = summary.cases as f64 / summary.seconds.max(1e-9);
@@ -349,12 +348,7 @@ fn work(
                             Outcome::Bytes(_) => Outcome::Bytes(0),
                             other => other.clone(),
                         };
-                        match outcomes.get_mut(&(step.op.name(), outcome.clone())) {
-                            Some(n) => *n += 1,
-                            None => {
-                                outcomes.insert((step.op.name(), outcome), 1);
-                            }
-                        }
+                        *outcomes.entry((step.op.name(), outcome)).or_default() += 1;
                         for rule in &predicted.rules {
                             *rules.entry(*rule).or_default() += 1;
                         }
@@ -368,6 +362,7 @@ fn work(
                         let finding = Finding {
                             case: index,
                             scenario: minimal.to_string(),
+                            inline: minimal.to_inline(),
                             disagreement,
                             original: scenario.to_string(),
                         };
@@ -470,6 +465,7 @@ mod tests {
         let finding = |case| Finding {
             case,
             scenario: String::new(),
+            inline: String::new(),
             disagreement: Disagreement {
                 step: 1,
                 text: String::new(),

@@ -204,12 +204,11 @@ pub fn run_probe(probe: &Probe, out: &mut impl Write) -> Result<(), ProbeError> 
     let address = listener.local_addr().map_err(io_err("listener address"))?;
     let client = TcpStream::connect(address).map_err(io_err("connecting"))?;
     let (server, _) = listener.accept().map_err(io_err("accepting"))?;
-    let writes = match probe.peer {
+    match probe.peer {
         End::Close => {
             drop(server);
             wait_for(&client, TcpState::CloseWait)?;
             say("peer: close (FIN)".to_string())?;
-            2
         }
         End::Abort => {
             SockRef::from(&server)
@@ -218,10 +217,10 @@ pub fn run_probe(probe: &Probe, out: &mut impl Write) -> Result<(), ProbeError> 
             drop(server);
             wait_for(&client, TcpState::Close)?;
             say("peer: abort (RST)".to_string())?;
-            2
         }
-    };
-    for i in 1..=writes {
+    }
+    // Two writes: the first meets the peer's end, the second whatever that left.
+    for i in 1..=2 {
         let result = match probe.api {
             Api::Plain => sys::plain_write(&client, b"x"),
             Api::Std => (&client).write(b"x"),

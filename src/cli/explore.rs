@@ -158,10 +158,7 @@ fn render(s: &Summary) -> String {
         for line in f.scenario.lines() {
             out += &format!("    {line}\n");
         }
-        out += &format!(
-            "inline: rstlab run \"{}\"\n",
-            f.scenario.lines().collect::<Vec<_>>().join("; ")
-        );
+        out += &format!("inline: rstlab run \"{}\"\n", f.inline);
     }
     out
 }
