@@ -191,12 +191,15 @@ mod tests {
         let p = predict(s);
         Trace {
             backend: Backend::Std,
+            net: crate::run::Net::Loopback,
+            wire: Vec::new(),
             steps: p.steps[..steps]
                 .iter()
                 .map(|p| ObservedStep {
                     outcome: p.outcome.clone(),
                     states: p.states,
                     note: None,
+                    wire_end: 0,
                 })
                 .collect(),
             timeout,

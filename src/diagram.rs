@@ -124,6 +124,10 @@ impl Diagram {
             let (number, left, right) = match step {
                 Some((n, Actor::Client, text)) => (n.to_string(), text, String::new()),
                 Some((n, Actor::Server, text)) => (n.to_string(), String::new(), text),
+                // A link step sits between the lanes, where its effect is.
+                Some((n, Actor::Link, text)) => {
+                    (n.to_string(), String::new(), format!("(link {text})"))
+                }
                 None => (String::new(), String::new(), String::new()),
             };
             let line = format!("{number:>number_width$}  {left:>client_width$} {arrow}  {right}");
@@ -148,6 +152,7 @@ impl Diagram {
                     let arrow = match from {
                         Actor::Client => format!("|{:-^w$}>|", name, w = ARROW - 1),
                         Actor::Server => format!("|<{:-^w$}|", name, w = ARROW - 1),
+                        Actor::Link => unreachable!("segments come from an end"),
                     };
                     flush(&mut out, pending.take(), &arrow);
                 }
@@ -238,6 +243,7 @@ impl Diagram {
                     let (x, anchor) = match actor {
                         Actor::Client => (client_x - 10.0, "end"),
                         Actor::Server => (server_x + 10.0, "start"),
+                        Actor::Link => ((client_x + server_x) / 2.0, "middle"),
                     };
                     let colour = if *error { "#cf222e" } else { "#0550ae" };
                     let weight = if *error { r#" font-weight="bold""# } else { "" };
@@ -258,6 +264,7 @@ impl Diagram {
                     let (x1, x2) = match from {
                         Actor::Client => (client_x, server_x),
                         Actor::Server => (server_x, client_x),
+                        Actor::Link => unreachable!("segments come from an end"),
                     };
                     let _ = writeln!(
                         svg,

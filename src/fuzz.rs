@@ -158,7 +158,7 @@ pub fn decode(target: Target, data: &[u8]) -> Result<Scenario, DecodeError> {
 /// A scenario that [`encode`] cannot express: the decoder never produces it.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[error(
-    "step {step} `{text}`: the fuzz decoder only produces sleeps of whole microseconds up to {MAX_GENERATED_SLEEP:?}"
+    "step {step} `{text}`: the fuzz decoder produces no link steps, and only sleeps of whole microseconds up to {MAX_GENERATED_SLEEP:?}"
 )]
 pub struct NotEncodable {
     /// The 1-based step.
@@ -221,6 +221,12 @@ pub fn encode(scenario: &Scenario) -> Result<Vec<u8>, NotEncodable> {
                     });
                 }
                 out.extend([10, (us >> 8) as u8, us as u8]);
+            }
+            Op::Link(_) => {
+                return Err(NotEncodable {
+                    step: i + 1,
+                    text: step.to_string(),
+                });
             }
         }
     }

@@ -47,6 +47,7 @@ pub mod diagram;
 pub mod explore;
 pub mod fuzz;
 pub mod generate;
+pub mod link;
 pub mod oracle;
 pub mod outcome;
 pub mod rules;
@@ -55,6 +56,7 @@ pub mod scenario;
 pub mod sigpipe;
 pub mod sys;
 pub mod tcp;
+pub mod wire;
 
 pub use outcome::{Errno, Outcome};
 pub use rules::Rule;

@@ -41,6 +41,8 @@ pub mod bounds {
     /// The longest `sleep`: far below Linux's shortest state timer that can change an outcome
     /// (`tcp_fin_timeout` and TIME_WAIT, 60 s).
     pub const MAX_SLEEP: Duration = Duration::from_secs(5);
+    /// The longest one-way delay of `link delay D`.
+    pub const MAX_DELAY: Duration = Duration::from_millis(100);
 }
 
 use bounds::*;
@@ -53,6 +55,8 @@ pub enum Actor {
     Client,
     /// The side returned by `accept`.
     Server,
+    /// The emulated link between them: it has no socket, only `link` ops.
+    Link,
 }
 
 impl Actor {
@@ -60,16 +64,27 @@ impl Actor {
     pub const BOTH: [Actor; 2] = [Actor::Client, Actor::Server];
 
     /// The other end of the connection.
+    ///
+    /// # Panics
+    /// For [`Actor::Link`], which is no end.
     pub fn peer(self) -> Actor {
         match self {
             Actor::Client => Actor::Server,
             Actor::Server => Actor::Client,
+            Actor::Link => panic!("the link is not an end of the connection"),
         }
     }
 
-    /// 0 for the client, 1 for the server: an index into per-actor arrays.
+    /// 0 for the client, 1 for the server: an index into per-end arrays.
+    ///
+    /// # Panics
+    /// For [`Actor::Link`], which has no socket.
     pub fn index(self) -> usize {
-        self as usize
+        match self {
+            Actor::Client => 0,
+            Actor::Server => 1,
+            Actor::Link => panic!("the link has no socket"),
+        }
     }
 
     /// The word for this actor in the language.
@@ -77,6 +92,7 @@ impl Actor {
         match self {
             Actor::Client => "client",
             Actor::Server => "server",
+            Actor::Link => "link",
         }
     }
 }
@@ -128,7 +144,33 @@ impl How {
     }
 }
 
-/// One operation on a socket, or a pause.
+/// What the `link` actor does to the emulated link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkOp {
+    /// `link delay D`: segments sent from now on take D to cross, either way
+    /// (0 ≤ D ≤ [`MAX_DELAY`]); segments already in flight keep their due time.
+    Delay(Duration),
+    /// `link hold`: segments sent from now on stay in the link until `link release`.
+    Hold,
+    /// `link release`: every held segment starts across now, in the order sent, under the
+    /// current delay; holding stops.
+    Release,
+    /// `link drop`: every segment in flight or held right now is lost.
+    Drop,
+}
+
+impl fmt::Display for LinkOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkOp::Delay(d) => write!(f, "delay {}", DisplayDuration(*d)),
+            LinkOp::Hold => f.write_str("hold"),
+            LinkOp::Release => f.write_str("release"),
+            LinkOp::Drop => f.write_str("drop"),
+        }
+    }
+}
+
+/// One operation on a socket, a pause, or a change to the link.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// `write N`: send N bytes (1 ≤ N ≤ [`MAX_IO`]).
@@ -141,8 +183,11 @@ pub enum Op {
     Abort,
     /// `shutdown read|write|both`: shutdown(2).
     Shutdown(How),
-    /// `sleep D`: a pause in real time, at most [`MAX_SLEEP`].
+    /// `sleep D`: a pause of at most [`MAX_SLEEP`]: in real time on loopback, in the link's
+    /// virtual time on the link.
     Sleep(Duration),
+    /// A step of the `link` actor.
+    Link(LinkOp),
 }
 
 impl Op {
@@ -160,6 +205,10 @@ impl Op {
             Op::Abort => "abort",
             Op::Shutdown(_) => "shutdown",
             Op::Sleep(_) => "sleep",
+            Op::Link(LinkOp::Delay(_)) => "delay",
+            Op::Link(LinkOp::Hold) => "hold",
+            Op::Link(LinkOp::Release) => "release",
+            Op::Link(LinkOp::Drop) => "drop",
         }
     }
 }
@@ -173,6 +222,7 @@ impl fmt::Display for Op {
             Op::Abort => f.write_str("abort"),
             Op::Shutdown(how) => write!(f, "shutdown {}", how.as_str()),
             Op::Sleep(d) => write!(f, "sleep {}", DisplayDuration(*d)),
+            Op::Link(op) => write!(f, "{op}"),
         }
     }
 }
@@ -268,6 +318,17 @@ pub enum Invalid {
     /// More than [`MAX_STEPS`] steps.
     #[error("more than {MAX_STEPS} steps")]
     TooManySteps,
+    /// A `link` op by a socket end, or a socket op by the link.
+    #[error("`{op}` is not a step of the {actor}")]
+    WrongActor {
+        /// Who.
+        actor: Actor,
+        /// The op.
+        op: Op,
+    },
+    /// A delay past [`MAX_DELAY`].
+    #[error("a delay of {0:?} is past the bound of {MAX_DELAY:?}")]
+    DelayTooLong(Duration),
     /// An expectation the op can never have (`close => ok(3)`, `write 1 => eof`).
     #[error("`{op}` can never end as `{expect}`")]
     ImpossibleExpectation {
@@ -371,6 +432,11 @@ impl Scenario {
     pub fn parse(text: &str) -> Result<Scenario, ParseError> {
         parse(text)
     }
+
+    /// Whether any step is the link's: such a scenario can run only on the emulated link.
+    pub fn uses_link(&self) -> bool {
+        self.steps.iter().any(|s| s.actor == Actor::Link)
+    }
 }
 
 impl fmt::Display for Scenario {
@@ -403,6 +469,29 @@ impl Checker {
     fn admit(&mut self, index: usize, step: &Step) -> Result<(), Invalid> {
         if index >= MAX_STEPS {
             return Err(Invalid::TooManySteps);
+        }
+        let link_op = matches!(step.op, Op::Link(_));
+        if link_op != (step.actor == Actor::Link) {
+            return Err(Invalid::WrongActor {
+                actor: step.actor,
+                op: step.op.clone(),
+            });
+        }
+        if let Op::Link(op) = step.op {
+            if let LinkOp::Delay(d) = op
+                && d > MAX_DELAY
+            {
+                return Err(Invalid::DelayTooLong(d));
+            }
+            if let Some(expect) = &step.expect
+                && *expect != Outcome::Ok
+            {
+                return Err(Invalid::ImpossibleExpectation {
+                    op: step.op.clone(),
+                    expect: expect.clone(),
+                });
+            }
+            return Ok(());
         }
         let who = step.actor.index();
         if let (Some((ended, at)), false) = (self.ended[who], matches!(step.op, Op::Sleep(_))) {
@@ -449,7 +538,7 @@ fn can_end_as(op: &Op, outcome: &Outcome) -> bool {
         (Op::Write(n) | Op::Read(n), Outcome::Bytes(k)) => (1..=*n).contains(k),
         (Op::Read(_), Outcome::Eof) => true,
         (Op::Read(_) | Op::Write(_), _) => matches!(outcome, Outcome::Err(_)),
-        (Op::Sleep(_), o) => *o == Outcome::Ok,
+        (Op::Sleep(_) | Op::Link(_), o) => *o == Outcome::Ok,
         (Op::Close | Op::Abort | Op::Shutdown(_), o) => matches!(o, Outcome::Ok | Outcome::Err(_)),
     }
 }
@@ -543,11 +632,34 @@ fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<Step, StepError
         next: 0,
         end_column,
     };
-    let actor = match cursor.word("an actor (`client` or `server`)")? {
+    const ACTORS: &str = "an actor (`client`, `server` or `link`)";
+    let actor = match cursor.word(ACTORS)? {
         t if t.text == "client" => Actor::Client,
         t if t.text == "server" => Actor::Server,
-        t => return Err(unexpected(t, "an actor (`client` or `server`)")),
+        t if t.text == "link" => Actor::Link,
+        t => return Err(unexpected(t, ACTORS)),
     };
+    if actor == Actor::Link {
+        const LINK_OPS: &str = "a link op (`delay`, `hold`, `release` or `drop`)";
+        let op_token = cursor.word(LINK_OPS)?;
+        let op = match op_token.text {
+            "delay" => {
+                let d = cursor.duration()?;
+                if d > MAX_DELAY {
+                    return Err((
+                        cursor.tokens[cursor.next - 1].column,
+                        Invalid::DelayTooLong(d).to_string(),
+                    ));
+                }
+                LinkOp::Delay(d)
+            }
+            "hold" => LinkOp::Hold,
+            "release" => LinkOp::Release,
+            "drop" => LinkOp::Drop,
+            _ => return Err(unexpected(op_token, LINK_OPS)),
+        };
+        return finish_step(actor, Op::Link(op), cursor, tokens, end_column);
+    }
     const OPS: &str = "an op (`write`, `read`, `close`, `abort`, `shutdown` or `sleep`)";
     let op_token = cursor.word(OPS)?;
     let op = match op_token.text {
@@ -568,6 +680,17 @@ fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<Step, StepError
         "sleep" => Op::Sleep(cursor.duration()?),
         _ => return Err(unexpected(op_token, OPS)),
     };
+    finish_step(actor, op, cursor, tokens, end_column)
+}
+
+/// The optional `=> outcome` after an op, and its shape check.
+fn finish_step(
+    actor: Actor,
+    op: Op,
+    mut cursor: Cursor<'_, '_>,
+    tokens: &[Token<'_>],
+    end_column: usize,
+) -> Result<Step, StepError> {
     let mut expect = None;
     if let Some(arrow) = cursor.peek() {
         if arrow.text != "=>" {

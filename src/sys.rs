@@ -11,6 +11,8 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
 use crate::tcp::TcpState;
 
+pub mod net;
+
 /// The first fields of Linux's `struct tcp_info` (`include/uapi/linux/tcp.h`), up to
 /// `tcpi_bytes_sent`. The kernel copies `min(optlen, sizeof(struct tcp_info))` bytes, so a
 /// prefix is a valid request on every kernel that has these fields (4.19 and later).
@@ -265,6 +267,17 @@ pub fn restore_default_sigpipe() -> io::Result<()> {
 pub fn plain_write(fd: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a live slice and its exact length is passed; a bad fd is an error.
     let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `poll(2)` on `fds` for at most `timeout_ms` milliseconds; returns how many have events.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a live, writable slice of pollfd and its exact length is passed.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {

@@ -59,6 +59,25 @@ impl From<BackendArg> for Backend {
     }
 }
 
+/// The `--net` flag.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+enum NetArg {
+    /// 127.0.0.0/8: no delay, sleeps in real time.
+    #[default]
+    Loopback,
+    /// The emulated link between two namespaces: delay, hold, drop; virtual time.
+    Link,
+}
+
+impl From<NetArg> for rstlab::run::Net {
+    fn from(n: NetArg) -> rstlab::run::Net {
+        match n {
+            NetArg::Loopback => rstlab::run::Net::Loopback,
+            NetArg::Link => rstlab::run::Net::Link,
+        }
+    }
+}
+
 /// Runs the command line; exit status 0 only when everything agreed.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

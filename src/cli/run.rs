@@ -11,7 +11,7 @@ use rstlab::oracle::{self, PredictedStep, Prediction};
 use rstlab::run::{Backend, ObservedStep, RunOptions, Runner, Trace};
 use rstlab::{Outcome, Rule, Scenario, TcpState};
 
-use super::{BackendArg, table};
+use super::{BackendArg, NetArg, table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +20,10 @@ pub struct Args {
     /// The socket API that runs it.
     #[arg(long, value_enum, default_value_t)]
     backend: BackendArg,
+    /// The network: loopback, or the emulated link (needs CAP_NET_ADMIN). A scenario with
+    /// `link` steps runs on the link whatever this says.
+    #[arg(long, value_enum)]
+    net: Option<NetArg>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -96,7 +100,16 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
     let (_, scenario) = load(&args.scenario)?;
     let backend = Backend::from(args.backend);
     let prediction = oracle::predict_for(&scenario, backend);
-    let mut runner = Runner::with_options(backend, RunOptions::default())?;
+    let net = match args.net {
+        Some(net) => net.into(),
+        None if scenario.uses_link() => rstlab::run::Net::Link,
+        None => rstlab::run::Net::Loopback,
+    };
+    let options = RunOptions {
+        net,
+        ..RunOptions::default()
+    };
+    let mut runner = Runner::with_options(backend, options)?;
     let trace = runner.run(&scenario)?;
     let report = report(&scenario, &prediction, &trace);
     if args.json {

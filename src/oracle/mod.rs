@@ -223,7 +223,7 @@ impl Model {
             Op::Close => self.close(a, false, &mut fx),
             Op::Abort => self.close(a, true, &mut fx),
             Op::Shutdown(how) => self.shutdown(a, how, &mut fx),
-            Op::Sleep(_) => {
+            Op::Sleep(_) | Op::Link(_) => {
                 fx.rule(Rule::SleepChangesNothing);
                 Outcome::Ok
             }

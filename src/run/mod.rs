@@ -1,43 +1,44 @@
-//! The runner: scenarios on real loopback sockets, one fresh connection each.
+//! The runner: scenarios on real sockets, one fresh connection each.
 //!
-//! Two backends drive the same schedule: [`Backend::Std`] (std::net, every syscall
-//! non-blocking) and [`Backend::Tokio`] (`tokio::net::TcpStream`'s `try_read`/`try_write`).
+//! Two seams, one step loop ([`Runner::run`]):
+//! - the **network** ([`Net`]): [`Net::Loopback`] (both sockets on 127.0.0.0/8 in this
+//!   namespace; quiescence read from the kernel with `TCP_INFO` and sock_diag, see `loopback.rs`)
+//!   or [`Net::Link`] (the emulated link of [`crate::link`]: two namespaces, every packet carried
+//!   by rstlab on a wire with a virtual clock; quiescence is exact, and the wire is recorded);
+//! - the **socket API** ([`Backend`]): [`Backend::Std`] (std::net, every syscall non-blocking)
+//!   or [`Backend::Tokio`] (`tokio::net::TcpStream`'s `try_read`/`try_write`).
 //!
-//! Between steps the runner waits until the connection is *quiescent*: every segment a step
-//! caused, and every answer to it, has been delivered and processed. It decides that from the
-//! kernel alone, never from the oracle:
-//! - a socket the application holds is read with `TCP_INFO` (state, unacknowledged segments,
-//!   unsent bytes);
-//! - a socket it has closed is found with sock_diag, which sees orphans and TIME_WAIT stubs;
-//! - quiescent means: no socket in a transient state (FIN_WAIT1, LAST_ACK, CLOSING, SYN_*), no
-//!   unacknowledged byte or FIN in a live state, and when one end is closed or gone the other is
-//!   too (so an RST in flight is waited for).
-//!
-//! A receiver may delay its ACK by 40 ms or more; the runner then sets `TCP_QUICKACK`, which
-//! sends a scheduled ACK at once and changes no outcome. Every wait has a deadline; a wait that
-//! times out is recorded in the trace and reported as such, never as agreement.
+//! After every step the network settles: every segment the step caused, and every answer to it,
+//! has been delivered and processed (on the link: everything due by the virtual clock). `sleep`
+//! belongs to the network: a real pause on loopback, virtual time on the link; `link` steps too.
 //!
 //! Socket buffers are fixed (`SO_RCVBUF`/`SO_SNDBUF` of [`SOCKET_BUFFER`] before connect, which
 //! also turns auto-tuning off), and Nagle is off, so that within the language's bounds every
-//! write is accepted whole and sent at once.
+//! write is accepted whole and sent at once (on the link: as far as the congestion window lets
+//! it; see [`crate::oracle`]).
 
+mod link_net;
+mod loopback;
 mod std_backend;
 mod tokio_backend;
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use thiserror::Error;
 
+use crate::link::{LinkError, WireSegment};
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, Scenario};
-use crate::sys::{self, DiagSocket, SockDiag, TcpInfo};
+use crate::scenario::{Actor, Op, Scenario};
 use crate::tcp::TcpState;
+
+use link_net::LinkNet;
+use loopback::Loopback;
 
 /// The `SO_RCVBUF` and `SO_SNDBUF` asked for on both sockets. Linux doubles the value and caps
 /// it at `net.core.{r,w}mem_max` (212 992 by default), which is still more than three times the
@@ -69,9 +70,37 @@ impl fmt::Display for Backend {
     }
 }
 
+/// Where the two sockets talk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Net {
+    /// 127.0.0.0/8 in this namespace: no delay, no loss, sleeps in real time.
+    #[default]
+    Loopback,
+    /// The emulated link between two namespaces ([`crate::link`]): delay, hold and drop, and
+    /// time that is virtual. Needs CAP_NET_ADMIN.
+    Link,
+}
+
+impl Net {
+    /// Both networks.
+    pub const ALL: [Net; 2] = [Net::Loopback, Net::Link];
+}
+
+impl fmt::Display for Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Net::Loopback => "loopback",
+            Net::Link => "link",
+        })
+    }
+}
+
 /// How the runner behaves.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
+    /// The network.
+    pub net: Net,
     /// How long to wait for quiescence after a step before giving up.
     pub settle_timeout: Duration,
     /// Spread connections over `127.<first>.x.y` source addresses so that TIME_WAIT stubs never
@@ -82,6 +111,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
+            net: Net::Loopback,
             settle_timeout: Duration::from_secs(2),
             source_range: Some(1),
         }
@@ -98,6 +128,10 @@ pub struct ObservedStep {
     /// Something the backend's API showed that the raw syscall would not have.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// On the link: the segments sent up to the end of this step are `trace.wire[..wire_end]`
+    /// (those of this step start where the previous step's end).
+    #[serde(skip)]
+    pub wire_end: usize,
 }
 
 /// A wait for quiescence that ran out of time.
@@ -124,6 +158,8 @@ impl fmt::Display for Timeout {
 pub struct Trace {
     /// The backend that ran it.
     pub backend: Backend,
+    /// The network it ran on.
+    pub net: Net,
     /// One entry per step run; shorter than the scenario only when `timeout` is set.
     pub steps: Vec<ObservedStep>,
     /// Set when a wait for quiescence timed out after the last step in `steps`.
@@ -132,6 +168,21 @@ pub struct Trace {
     pub client: SocketAddr,
     /// The server's address (the listener's).
     pub server: SocketAddr,
+    /// On the link: every segment of the connection after the handshake, in the order sent,
+    /// with its fate. Empty on loopback.
+    pub wire: Vec<WireSegment>,
+}
+
+impl Trace {
+    /// The segments sent during step `index` (0-based): empty on loopback.
+    pub fn wire_of(&self, index: usize) -> &[WireSegment] {
+        let start = index
+            .checked_sub(1)
+            .and_then(|i| self.steps.get(i))
+            .map_or(0, |s| s.wire_end);
+        let end = self.steps.get(index).map_or(start, |s| s.wire_end);
+        self.wire.get(start..end).unwrap_or(&[])
+    }
 }
 
 /// A run that could not take place: the connection could not be set up.
@@ -148,14 +199,21 @@ pub enum RunError {
     /// The fresh connection did not settle.
     #[error("setting up the connection: {0}")]
     Setup(Timeout),
+    /// The emulated link failed.
+    #[error(transparent)]
+    Link(LinkError),
+    /// A scenario with `link` steps, asked to run on loopback.
+    #[error("this scenario has `link` steps: it runs only on the link (--net link)")]
+    NeedsLink,
 }
 
 fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
     move |source| RunError::Io { what, source }
 }
 
-/// Runs scenarios, one fresh loopback connection each. Keep one per thread and reuse it: it
-/// holds the listener, the netlink socket, the buffers and (for tokio) the runtime.
+/// Runs scenarios, one fresh connection each. Keep one per thread and reuse it: it holds the
+/// network (the listener and netlink socket, or the whole emulated link), the buffers and (for
+/// tokio) the runtime.
 ///
 /// Do not fork (or spawn a child process) in another thread while a scenario runs: until the
 /// child calls exec it holds copies of the scenario's sockets, so a `close` or `abort` sends
@@ -174,27 +232,112 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
 /// ```
 pub struct Runner {
     backend: Backend,
-    options: RunOptions,
-    listener: TcpListener,
-    /// The listener's address, read once.
-    target: SocketAddr,
-    settler: Settler,
+    network: Network,
     buffer: Vec<u8>,
-    connections: u64,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// The network seam: what differs between loopback and the link.
+enum Network {
+    Loopback(Loopback),
+    Link(Box<LinkNet>),
+}
+
+impl Network {
+    fn net(&self) -> Net {
+        match self {
+            Network::Loopback(_) => Net::Loopback,
+            Network::Link(_) => Net::Link,
+        }
+    }
+
+    fn connect(&mut self) -> Result<[TcpStream; 2], RunError> {
+        let sockets = match self {
+            Network::Loopback(l) => l.connect()?,
+            Network::Link(l) => l.connect()?,
+        };
+        for s in &sockets {
+            s.set_nodelay(true).map_err(io_err("setting TCP_NODELAY"))?;
+            s.set_nonblocking(true)
+                .map_err(io_err("setting O_NONBLOCK"))?;
+        }
+        Ok(sockets)
+    }
+
+    /// Waits (loopback) or delivers (link) until the connection is quiescent.
+    fn settle(
+        &mut self,
+        open: [Option<BorrowedFd<'_>>; 2],
+    ) -> Result<Result<[Option<TcpState>; 2], Timeout>, RunError> {
+        match self {
+            Network::Loopback(l) => Ok(l.settle(open)),
+            Network::Link(l) => l.settle(open).map(Ok),
+        }
+    }
+
+    /// `sleep D` and the `link` steps.
+    fn perform(&mut self, op: &Op) -> Result<Outcome, RunError> {
+        match (self, op) {
+            (Network::Loopback(_), Op::Sleep(d)) => sleep(*d),
+            (Network::Link(l), Op::Sleep(d)) => l.sleep(*d)?,
+            (Network::Link(l), Op::Link(op)) => l.apply(*op)?,
+            (Network::Loopback(_), Op::Link(_)) => return Err(RunError::NeedsLink),
+            (_, op) => unreachable!("`{op}` is a socket op"),
+        }
+        Ok(Outcome::Ok)
+    }
+
+    fn logged(&self) -> usize {
+        match self {
+            Network::Loopback(_) => 0,
+            Network::Link(l) => l.logged(),
+        }
+    }
+
+    fn take_log(&mut self) -> Vec<WireSegment> {
+        match self {
+            Network::Loopback(_) => Vec::new(),
+            Network::Link(l) => l.take_log(),
+        }
+    }
+
+    /// After the sockets are aborted.
+    fn reset(&mut self) -> Result<(), RunError> {
+        match self {
+            Network::Loopback(_) => Ok(()),
+            Network::Link(l) => l.reset(),
+        }
+    }
+}
+
+/// The socket-API seam: what differs between std and tokio. Only socket ops reach it.
+trait Api {
+    /// Performs `op` on `actor`'s socket: the outcome, and a note when the API showed something
+    /// the raw syscall would not have.
+    fn perform(&mut self, actor: Actor, op: &Op, buffer: &mut [u8]) -> (Outcome, Option<String>);
+    /// The sockets the application still holds.
+    fn fds(&self) -> [Option<BorrowedFd<'_>>; 2];
+    /// After the network settled (tokio: let the reactor see the new readiness).
+    fn settled(&mut self) {}
+    /// Ends every socket still open with an RST.
+    fn abort_all(&mut self);
+}
+
 impl Runner {
-    /// A runner with the default options.
+    /// A runner on loopback with the default options.
     pub fn new(backend: Backend) -> Result<Runner, RunError> {
         Runner::with_options(backend, RunOptions::default())
     }
 
-    /// A runner with `options`.
+    /// A runner with `options`. On [`Net::Link`] this creates the namespaces and devices, which
+    /// needs CAP_NET_ADMIN ([`LinkError::NotPermitted`] otherwise).
     pub fn with_options(backend: Backend, options: RunOptions) -> Result<Runner, RunError> {
-        let listener = listen().map_err(io_err("creating the listener"))?;
-        let target = listener.local_addr().map_err(io_err("listener address"))?;
-        let diag = SockDiag::open().map_err(io_err("opening sock_diag"))?;
+        let network = match options.net {
+            Net::Loopback => {
+                Network::Loopback(Loopback::new(options.source_range, options.settle_timeout)?)
+            }
+            Net::Link => Network::Link(Box::new(LinkNet::new()?)),
+        };
         let runtime = match backend {
             Backend::Std => None,
             Backend::Tokio => Some(
@@ -207,16 +350,8 @@ impl Runner {
         };
         Ok(Runner {
             backend,
-            settler: Settler {
-                diag,
-                timeout: options.settle_timeout,
-                addresses: [None; 2],
-            },
-            options,
-            listener,
-            target,
+            network,
             buffer: vec![b'x'; crate::scenario::bounds::MAX_IO],
-            connections: 0,
             runtime,
         })
     }
@@ -226,305 +361,132 @@ impl Runner {
         self.backend
     }
 
+    /// The network this runner uses.
+    pub fn net(&self) -> Net {
+        self.network.net()
+    }
+
     /// Runs `scenario` on a fresh connection and records what the kernel answered.
     pub fn run(&mut self, scenario: &Scenario) -> Result<Trace, RunError> {
-        let (client, server) = self.connect()?;
-        let settled = self
-            .settler
-            .settle([Some(client.as_fd()), Some(server.as_fd())]);
-        if let Err(timeout) = settled {
-            abort_all([Some(client), Some(server)]);
-            return Err(RunError::Setup(timeout));
+        if scenario.uses_link() && self.net() != Net::Link {
+            return Err(RunError::NeedsLink);
         }
-        let [Some((client_addr, server_addr)), _] = self.settler.addresses else {
-            unreachable!("connect() records the addresses");
+        let sockets = self.network.connect()?;
+        let addresses = (
+            sockets[0].local_addr().map_err(io_err("client address"))?,
+            sockets[0].peer_addr().map_err(io_err("server address"))?,
+        );
+        let mut api: Box<dyn Api + '_> = match (self.backend, &self.runtime) {
+            (Backend::Std, _) => Box::new(std_backend::StdApi::new(sockets)),
+            (Backend::Tokio, Some(runtime)) => {
+                Box::new(tokio_backend::TokioApi::new(runtime, sockets)?)
+            }
+            (Backend::Tokio, None) => unreachable!("a tokio runner has a runtime"),
         };
         let mut trace = Trace {
             backend: self.backend,
+            net: self.network.net(),
             steps: Vec::with_capacity(scenario.steps().len()),
             timeout: None,
-            client: client_addr,
-            server: server_addr,
+            client: addresses.0,
+            server: addresses.1,
+            wire: Vec::new(),
         };
-        match self.backend {
-            Backend::Std => std_backend::run(
-                scenario,
-                [client, server],
-                &mut self.settler,
-                &mut self.buffer,
-                &mut trace,
-            ),
-            Backend::Tokio => {
-                let runtime = self.runtime.as_ref().expect("tokio runner has a runtime");
-                tokio_backend::run(
-                    runtime,
-                    scenario,
-                    [client, server],
-                    &mut self.settler,
-                    &mut self.buffer,
-                    &mut trace,
-                )?
-            }
-        }
-        Ok(trace)
-    }
-
-    /// A fresh, established connection: (client, server), both non-blocking.
-    fn connect(&mut self) -> Result<(TcpStream, TcpStream), RunError> {
-        let target = self.target;
-        let socket = new_socket().map_err(io_err("creating the client socket"))?;
-        if let Some(first) = self.options.source_range {
-            let source = source_address(first, self.connections);
-            sys::set_bind_address_no_port(&socket)
-                .and_then(|()| socket.bind(&SocketAddr::new(source, 0).into()))
-                .map_err(io_err("binding the client to its source address"))?;
-        }
-        self.connections += 1;
-        socket
-            .connect(&target.into())
-            .map_err(io_err("connecting"))?;
-        let client: TcpStream = socket.into();
-        let client_addr = client.local_addr().map_err(io_err("client address"))?;
-        let deadline = Instant::now() + self.options.settle_timeout;
-        let server = loop {
-            match self.listener.accept() {
-                // A connection left from an earlier, failed run is not ours: drop it.
-                Ok((server, peer)) if peer == client_addr => break server,
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                    std::thread::yield_now()
-                }
-                Err(e) => {
-                    return Err(RunError::Io {
-                        what: "accepting",
-                        source: e,
-                    });
-                }
-            }
-        };
-        for s in [&client, &server] {
-            s.set_nodelay(true).map_err(io_err("setting TCP_NODELAY"))?;
-            s.set_nonblocking(true)
-                .map_err(io_err("setting O_NONBLOCK"))?;
-        }
-        self.settler.addresses = [Some((client_addr, target)), Some((target, client_addr))];
-        Ok((client, server))
+        let result = steps(
+            scenario,
+            &mut self.network,
+            api.as_mut(),
+            &mut self.buffer,
+            &mut trace,
+        );
+        trace.wire = self.network.take_log();
+        api.abort_all();
+        drop(api);
+        let reset = self.network.reset();
+        result.and(reset).map(|()| trace)
     }
 }
 
-/// The source address for connection number `n`: 127.first.x.y, never .0 or .255 in the last
-/// two octets, cycling through 254 × 254 addresses.
-fn source_address(first: u8, n: u64) -> IpAddr {
-    let n = n % (254 * 254);
-    IpAddr::V4(Ipv4Addr::new(
-        127,
-        first,
-        (n / 254) as u8 + 1,
-        (n % 254) as u8 + 1,
-    ))
+/// The one step loop, whatever the network and the API.
+fn steps(
+    scenario: &Scenario,
+    network: &mut Network,
+    api: &mut dyn Api,
+    buffer: &mut [u8],
+    trace: &mut Trace,
+) -> Result<(), RunError> {
+    match network.settle(api.fds())? {
+        Ok(_) => {}
+        Err(timeout) => return Err(RunError::Setup(timeout)),
+    }
+    api.settled();
+    for step in scenario.steps() {
+        let (outcome, note) = match &step.op {
+            op @ (Op::Sleep(_) | Op::Link(_)) => (network.perform(op)?, None),
+            op => api.perform(step.actor, op, buffer),
+        };
+        let settled = network.settle(api.fds())?;
+        api.settled();
+        let wire_end = network.logged();
+        match settled {
+            Ok(states) => trace.steps.push(ObservedStep {
+                outcome,
+                states,
+                note,
+                wire_end,
+            }),
+            Err(timeout) => {
+                trace.steps.push(ObservedStep {
+                    outcome,
+                    states: [None, None],
+                    note,
+                    wire_end,
+                });
+                trace.timeout = Some(timeout);
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
-fn new_socket() -> io::Result<Socket> {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+/// A TCP socket for `ip`'s family with the runner's fixed buffers.
+fn new_socket(ip: IpAddr) -> io::Result<Socket> {
+    let domain = match ip {
+        IpAddr::V4(_) => Domain::IPV4,
+        IpAddr::V6(_) => Domain::IPV6,
+    };
+    let socket = Socket::new(domain, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
     // Fixed sizes, set before the handshake so the window scale matches, turn auto-tuning off.
     socket.set_recv_buffer_size(SOCKET_BUFFER)?;
     socket.set_send_buffer_size(SOCKET_BUFFER)?;
     Ok(socket)
 }
 
-fn listen() -> io::Result<TcpListener> {
-    let socket = new_socket()?;
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
-    socket.listen(128)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
 /// Ends every socket still open with an RST, so that nothing lingers in the kernel.
-fn abort_all<S: AsFd>(sockets: [Option<S>; 2]) {
-    for socket in sockets.into_iter().flatten() {
+fn abort_all<S: AsFd>(sockets: &mut [Option<S>; 2]) {
+    for socket in sockets.iter_mut().filter_map(Option::take) {
         // Best effort: a socket that cannot take SO_LINGER is closed all the same.
         let _ = SockRef::from(&socket).set_linger(Some(Duration::ZERO));
         drop(socket);
     }
 }
 
-/// Decides, from the kernel alone, when a connection is quiescent.
-struct Settler {
-    diag: SockDiag,
-    timeout: Duration,
-    /// (local, remote) of each actor's socket, for finding it after the application closed it.
-    addresses: [Option<(SocketAddr, SocketAddr)>; 2],
-}
-
-/// One end of the connection, as the kernel shows it now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum View {
-    /// A socket the application holds.
-    Open(TcpInfo),
-    /// A socket the application closed and the kernel still keeps.
-    Orphan(DiagSocket),
-    /// No socket.
-    Gone,
-}
-
-impl View {
-    fn state(self) -> Option<TcpState> {
-        match self {
-            View::Open(info) => Some(info.state),
-            View::Orphan(diag) => Some(diag.state),
-            View::Gone => None,
+/// Sleeps `d` with a timer slack of 1 ns, then puts the thread's slack back (also on unwind):
+/// the default 50 µs would add a fifth to the average generated sleep.
+fn sleep(d: Duration) {
+    struct Restore(u64);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = crate::sys::set_timer_slack(self.0);
         }
     }
-
-    fn send_queue_empty(self) -> bool {
-        match self {
-            View::Open(info) => info.send_queue_empty(),
-            View::Orphan(diag) => diag.write_queue == 0,
-            View::Gone => true,
-        }
-    }
-
-    /// The peer's FIN has been processed here.
-    fn received_fin(self) -> bool {
-        matches!(
-            self.state(),
-            Some(TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait)
-        )
-    }
-
-    /// Every payload byte this open socket sent has been processed by the open `peer`.
-    fn data_received_by(self, peer: View) -> bool {
-        match (self, peer) {
-            (View::Open(me), View::Open(them)) => {
-                me.notsent_bytes == 0 && me.bytes_sent == them.bytes_received
-            }
-            _ => false,
-        }
-    }
-
-    /// Settled on its own, given what `peer` shows: nothing it sent is still unprocessed.
-    ///
-    /// What was sent counts as processed once it is acknowledged, or once the peer shows it
-    /// without having acknowledged it yet: the peer's in-order byte count matches, or the peer
-    /// is past our FIN (CLOSE_WAIT and after; a FIN comes after every byte). Linux delays ACKs
-    /// (`tcp_fin()` even enters pingpong mode), `TCP_QUICKACK` cannot force one while anything
-    /// sits unread in the receive queue, and a pure ACK changes no outcome.
-    fn settled(self, peer: View) -> bool {
-        let processed = self.send_queue_empty() || self.data_received_by(peer);
-        match self.state() {
-            None | Some(TcpState::TimeWait | TcpState::Close) => true,
-            Some(TcpState::Established | TcpState::CloseWait | TcpState::FinWait2) => processed,
-            Some(TcpState::FinWait1 | TcpState::LastAck | TcpState::Closing) => {
-                self.send_queue_empty() || peer.received_fin()
-            }
-            Some(_) => false,
-        }
-    }
-
-    /// The connection is over at this end.
-    fn finished(self) -> bool {
-        matches!(
-            self.state(),
-            None | Some(TcpState::Close | TcpState::TimeWait)
-        )
-    }
-
-    fn describe(self) -> String {
-        match self {
-            View::Open(i) => format!(
-                "open {} ({} unacked, {} unsent)",
-                i.state, i.unacked, i.notsent_bytes
-            ),
-            View::Orphan(d) => format!(
-                "closed, kernel {} ({} in write queue)",
-                d.state, d.write_queue
-            ),
-            View::Gone => "gone".to_string(),
-        }
-    }
-}
-
-fn quiescent(views: [View; 2]) -> bool {
-    let [a, b] = views;
-    let over = |v: View| v.state().is_none() || v.state() == Some(TcpState::Close);
-    let reset_in_flight = (over(a) && !b.finished()) || (over(b) && !a.finished());
-    a.settled(b) && b.settled(a) && !reset_in_flight
-}
-
-impl Settler {
-    /// Waits until the connection is quiescent; returns the TCP state of each open socket.
-    fn settle(
-        &mut self,
-        open: [Option<BorrowedFd<'_>>; 2],
-    ) -> Result<[Option<TcpState>; 2], Timeout> {
-        if open.iter().all(Option::is_none) {
-            // Nothing the application holds can observe anything any more.
-            return Ok([None, None]);
-        }
-        let start = Instant::now();
-        let mut flushed = false;
-        let mut round = 0u32;
-        loop {
-            let views = self.views(&open);
-            if quiescent(views) {
-                return Ok(views.map(|v| match v {
-                    View::Open(info) => Some(info.state),
-                    _ => None,
-                }));
-            }
-            if !flushed {
-                // A delayed ACK is the usual reason to wait: ask for it now.
-                for fd in open.iter().flatten() {
-                    let _ = SockRef::from(fd).set_tcp_quickack(true);
-                }
-                flushed = true;
-                continue;
-            }
-            let waited = start.elapsed();
-            if waited >= self.timeout {
-                return Err(Timeout {
-                    waited,
-                    last_seen: format!(
-                        "client {}; server {}",
-                        views[0].describe(),
-                        views[1].describe()
-                    ),
-                });
-            }
-            round += 1;
-            if round < 64 {
-                std::thread::yield_now();
-            } else {
-                let pause = Duration::from_micros(10u64 << (round - 64).min(7));
-                std::thread::sleep(pause);
-                if round % 16 == 0 {
-                    flushed = false;
-                }
-            }
-        }
-    }
-
-    fn views(&mut self, open: &[Option<BorrowedFd<'_>>; 2]) -> [View; 2] {
-        let mut views = [View::Gone; 2];
-        for actor in Actor::BOTH {
-            let i = actor.index();
-            views[i] = match open[i] {
-                Some(fd) => match sys::tcp_info(&fd) {
-                    Ok(info) => View::Open(info),
-                    Err(_) => View::Gone,
-                },
-                None => match self.addresses[i] {
-                    Some((local, remote)) => match self.diag.lookup(local, remote) {
-                        Ok(Some(found)) => View::Orphan(found),
-                        Ok(None) | Err(_) => View::Gone,
-                    },
-                    None => View::Gone,
-                },
-            };
-        }
-        views
-    }
+    // Best effort: without prctl the sleep is only less precise.
+    let _restore = crate::sys::timer_slack()
+        .ok()
+        .filter(|_| crate::sys::set_timer_slack(1).is_ok())
+        .map(Restore);
+    std::thread::sleep(d);
 }
 
 #[cfg(test)]
@@ -532,60 +494,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn source_addresses_stay_in_loopback_and_avoid_network_and_broadcast_octets() {
-        for n in [0, 1, 253, 254, 254 * 254 - 1, 254 * 254, u64::MAX] {
-            let IpAddr::V4(ip) = source_address(1, n) else {
-                unreachable!()
-            };
-            assert!(ip.is_loopback());
-            let [_, _, c, d] = ip.octets();
-            assert!((1..=254).contains(&c) && (1..=254).contains(&d), "{ip}");
-        }
-    }
-
-    fn info(state: TcpState, unacked: u32) -> TcpInfo {
-        TcpInfo {
-            state,
-            unacked,
-            notsent_bytes: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-        }
-    }
-
-    #[test]
-    fn an_rst_in_flight_is_not_quiescent() {
-        let established = View::Open(info(TcpState::Established, 0));
-        assert!(!quiescent([established, View::Gone]));
-        assert!(quiescent([established, established]));
-        let reset = View::Open(info(TcpState::Close, 1));
-        assert!(quiescent([reset, View::Gone]));
-    }
-
-    #[test]
-    fn a_fin_shown_by_the_peer_needs_no_ack() {
-        let fin_sent = View::Orphan(DiagSocket {
-            state: TcpState::FinWait1,
-            write_queue: 1,
-        });
-        assert!(quiescent([
-            fin_sent,
-            View::Open(info(TcpState::CloseWait, 0))
-        ]));
-        assert!(!quiescent([
-            fin_sent,
-            View::Open(info(TcpState::Established, 0))
-        ]));
-    }
-
-    #[test]
-    fn data_shown_by_the_peer_needs_no_ack() {
-        let mut sender = info(TcpState::Established, 1);
-        sender.bytes_sent = 5;
-        let mut receiver = info(TcpState::Established, 0);
-        receiver.bytes_received = 4;
-        assert!(!quiescent([View::Open(sender), View::Open(receiver)]));
-        receiver.bytes_received = 5;
-        assert!(quiescent([View::Open(sender), View::Open(receiver)]));
+    fn a_sleep_lasts_at_least_its_duration_and_puts_the_timer_slack_back() {
+        let before = crate::sys::timer_slack().unwrap();
+        let start = std::time::Instant::now();
+        sleep(Duration::from_micros(300));
+        assert!(start.elapsed() >= Duration::from_micros(300));
+        assert_eq!(crate::sys::timer_slack().unwrap(), before);
     }
 }

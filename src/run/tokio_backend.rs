@@ -1,9 +1,9 @@
 //! The tokio backend: `tokio::net::TcpStream` for both ends on a current-thread runtime.
 //!
 //! Reads and writes use `try_read`/`try_write`, which never wait, so the schedule is the same as
-//! the std backend's. tokio answers from its own readiness state before making a syscall: after
-//! each step has settled, the task yields once so that the reactor polls epoll and tokio's
-//! readiness matches the kernel. A `WouldBlock` that tokio makes up from its readiness state is
+//! the std backend's; each op runs in its own `block_on`. tokio answers from its own readiness
+//! state before making a syscall: after each step has settled, the runtime yields once so that
+//! the reactor polls epoll and tokio's readiness matches the kernel. A `WouldBlock` that tokio makes up from its readiness state is
 //! recorded as EAGAIN with a note in the trace; anything else tokio reports differently from the
 //! kernel is recorded as it is, and `check` reports it as a disagreement.
 //!
@@ -13,58 +13,54 @@
 //! no way to see close(2)'s result, so it is recorded as `ok`.
 
 use std::net::TcpStream as StdStream;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use socket2::SockRef;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::runtime::Runtime;
 
-use super::{ObservedStep, RunError, Settler, Trace, abort_all, io_err};
+use super::{Api, RunError, abort_all, io_err};
 use crate::outcome::Outcome;
-use crate::scenario::{How, Op, Scenario};
+use crate::scenario::{Actor, How, Op};
 use crate::tcp::TcpState;
 
-pub(super) fn run(
-    runtime: &tokio::runtime::Runtime,
-    scenario: &Scenario,
-    sockets: [StdStream; 2],
-    settler: &mut Settler,
-    buffer: &mut [u8],
-    trace: &mut Trace,
-) -> Result<(), RunError> {
-    runtime.block_on(async {
+/// Both ends on `runtime`, `None` once closed.
+pub(super) struct TokioApi<'r> {
+    runtime: &'r Runtime,
+    ends: [Option<TcpStream>; 2],
+}
+
+impl<'r> TokioApi<'r> {
+    pub(super) fn new(runtime: &'r Runtime, sockets: [StdStream; 2]) -> Result<Self, RunError> {
+        let _context = runtime.enter();
         let mut ends = [None, None];
         for (end, socket) in ends.iter_mut().zip(sockets) {
             *end = Some(TcpStream::from_std(socket).map_err(io_err("registering with tokio"))?);
         }
-        // Let the reactor see the sockets' initial readiness.
-        tokio::task::yield_now().await;
-        for step in scenario.steps() {
-            let end = &mut ends[step.actor.index()];
-            let (outcome, note) = perform(end, &step.op, buffer).await;
-            let settled = settler.settle(ends.each_ref().map(|e| e.as_ref().map(AsFd::as_fd)));
-            tokio::task::yield_now().await;
-            match settled {
-                Ok(states) => trace.steps.push(ObservedStep {
-                    outcome,
-                    states,
-                    note,
-                }),
-                Err(timeout) => {
-                    trace.steps.push(ObservedStep {
-                        outcome,
-                        states: [None, None],
-                        note,
-                    });
-                    trace.timeout = Some(timeout);
-                    break;
-                }
-            }
-        }
-        abort_all(ends);
-        Ok(())
-    })
+        Ok(TokioApi { runtime, ends })
+    }
+}
+
+impl Api for TokioApi<'_> {
+    fn perform(&mut self, actor: Actor, op: &Op, buffer: &mut [u8]) -> (Outcome, Option<String>) {
+        let end = &mut self.ends[actor.index()];
+        self.runtime.block_on(perform(end, op, buffer))
+    }
+
+    fn fds(&self) -> [Option<BorrowedFd<'_>>; 2] {
+        self.ends.each_ref().map(|e| e.as_ref().map(AsFd::as_fd))
+    }
+
+    fn settled(&mut self) {
+        self.runtime.block_on(tokio::task::yield_now());
+    }
+
+    fn abort_all(&mut self) {
+        let _context = self.runtime.enter();
+        abort_all(&mut self.ends);
+    }
 }
 
 /// What tokio said of a `try_read`/`try_write`, with a note when tokio answered without asking
@@ -90,10 +86,6 @@ async fn perform(
     op: &Op,
     buffer: &mut [u8],
 ) -> (Outcome, Option<String>) {
-    if let Op::Sleep(d) = op {
-        tokio::time::sleep(*d).await;
-        return (Outcome::Ok, None);
-    }
     let Some(stream) = end else {
         return (
             Outcome::NoErrno("the socket is already closed".to_string()),
@@ -125,7 +117,7 @@ async fn perform(
                 Outcome::Ok
             }
         },
-        Op::Sleep(_) => unreachable!("handled above"),
+        Op::Sleep(_) | Op::Link(_) => unreachable!("the network performs `{op}`"),
     };
     (outcome, None)
 }

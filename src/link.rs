@@ -1,0 +1,612 @@
+//! The emulated link: two network namespaces that rstlab creates, one TUN device in each, and
+//! rstlab itself carrying every IP packet between them on a [`Wire`] with a virtual clock.
+//!
+//! A packet written into a TUN fd is processed by the receiving stack inside that `write(2)`
+//! (`tun_get_user()` hands it to `netif_receive_skb()` in the writer's context), and whatever
+//! the receiver answers is queued on its own TUN device before the write returns. So "nothing to
+//! read from either TUN fd and nothing due on the wire" is an exact test of quiescence; the
+//! `link_delivery_is_synchronous` test checks it on every run of `cargo test`.
+//!
+//! ## What is set in the namespaces, and why it stays faithful
+//! Kernel timers run in real time while the link's time is virtual. Each namespace is set so
+//! that no timer can change an outcome, and a scenario whose virtual time would reach a point
+//! where a real kernel's timer fires is refused by the oracle (see [`crate::oracle`]):
+//! - `tcp_congestion_control = reno`: a new namespace inherits the root namespace's choice,
+//!   which may be BBR (it paces segments with real-time timers); CUBIC (the Linux default) may
+//!   not be set in a namespace unless the root allows it, and its HyStart samples real-time
+//!   delays. Reno has the slow start they all share (initial window 10, one segment more per
+//!   segment acknowledged) and nothing that reads the clock.
+//! - `tcp_early_retrans = 0`: no tail loss probe (it fires after about 2 RTT, 10 ms at least).
+//! - `tcp_sack = 0`, `tcp_recovery = 0`: loss is detected by duplicate ACKs only, never by
+//!   RACK's real-time reordering timer.
+//! - `tcp_rto_min_us` = 10 s: the retransmission timer cannot fire while a scenario runs, even
+//!   on a loaded machine. On a real link it fires no sooner than 200 ms + RTT after a send; the
+//!   oracle refuses scenarios that leave a segment unacknowledged that long in virtual time.
+//! - the route to the peer carries `quickack 1`: every segment is acknowledged at once, never by
+//!   the 40 ms delayed-ACK timer, so an ACK's virtual time is its segment's arrival time.
+//! - `tcp_invalid_ratelimit = 0`: duplicate and challenge ACKs are never suppressed by their
+//!   500 ms real-time rate limit.
+//! - IPv6 off (no router solicitations or MLD reports on the link); `lo` up;
+//!   `tcp_tw_reuse = 1` with a 1 ms reuse delay, so that TIME_WAIT stubs never exhaust ports.
+//!
+//! Everything else is the kernel's default: MTU 1500 (a segment carries at most 1,448 bytes
+//! with timestamps), initial congestion window 10.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::scenario::{Actor, LinkOp};
+use crate::sys::net::{self as netsys, Entered, Namespace};
+use crate::wire::{Fate, Wire};
+
+/// The client's address on the link (RFC 5737 documentation range: never a real host).
+pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The server's address on the link.
+pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+/// The TUN device's name in each namespace.
+const DEVICE: &str = "rstlab0";
+/// The most deliveries one settling may take: far more than any scenario causes; past it the
+/// two kernels are answering each other forever, which is a bug to report, not to wait out.
+const MAX_DELIVERIES: usize = 100_000;
+/// How long the devices may take to become active.
+const SETUP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Why the link could not be set up or driven.
+#[derive(Debug, Error)]
+pub enum LinkError {
+    /// Creating a namespace or a device was refused.
+    #[error(
+        "the emulated link needs CAP_NET_ADMIN (run as root, or in a user namespace that has it): {0}"
+    )]
+    NotPermitted(io::Error),
+    /// Any other system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the link was doing.
+        what: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+    /// The two stacks kept answering each other.
+    #[error("the link never went quiet: more than {MAX_DELIVERIES} deliveries in one step")]
+    Storm,
+}
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> LinkError {
+    move |source| LinkError::Io { what, source }
+}
+
+/// TCP flags of a segment on the wire, printed as tcpdump prints them (`S`, `F`, `R`, `P`, `.`
+/// for ACK).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// PSH.
+    pub const PSH: u8 = 0x08;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+
+    /// Whether every flag in `mask` is set.
+    pub fn has(self, mask: u8) -> bool {
+        self.0 & mask == mask
+    }
+}
+
+impl std::fmt::Display for Flags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (bit, c) in [
+            (Flags::SYN, 'S'),
+            (Flags::FIN, 'F'),
+            (Flags::RST, 'R'),
+            (Flags::PSH, 'P'),
+            (Flags::ACK, '.'),
+        ] {
+            if self.has(bit) {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Flags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One segment that crossed (or tried to cross) the link: the wire trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WireSegment {
+    /// Virtual time it entered the wire.
+    pub sent: Duration,
+    /// Its sender.
+    pub from: Actor,
+    /// Its flags.
+    pub flags: Flags,
+    /// Sequence number, relative to the sender's initial sequence number.
+    pub seq: u32,
+    /// Acknowledgement number, relative to the receiver's initial sequence number (0 without
+    /// ACK).
+    pub ack: u32,
+    /// Payload bytes.
+    pub len: usize,
+    /// What became of it.
+    pub fate: Fate,
+}
+
+impl WireSegment {
+    /// A pure ACK: no payload, no SYN, FIN or RST.
+    pub fn is_pure_ack(&self) -> bool {
+        self.len == 0
+            && !self.flags.has(Flags::SYN)
+            && !self.flags.has(Flags::FIN)
+            && !self.flags.has(Flags::RST)
+    }
+}
+
+/// The fields of an IPv4/TCP packet the link looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Header {
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    seq: u32,
+    ack: u32,
+    flags: Flags,
+    len: usize,
+}
+
+fn parse(packet: &[u8]) -> Option<Header> {
+    let be16 = |at: usize| Some(u16::from_be_bytes(packet.get(at..at + 2)?.try_into().ok()?));
+    let be32 = |at: usize| Some(u32::from_be_bytes(packet.get(at..at + 4)?.try_into().ok()?));
+    let first = *packet.first()?;
+    if first >> 4 != 4 || *packet.get(9)? != libc::IPPROTO_TCP as u8 {
+        return None;
+    }
+    let ihl = usize::from(first & 0x0f) * 4;
+    let total = usize::from(be16(2)?);
+    let ip = |at: usize| Some(Ipv4Addr::from(be32(at)?));
+    let offset = usize::from(*packet.get(ihl + 12)? >> 4) * 4;
+    Some(Header {
+        src: SocketAddrV4::new(ip(12)?, be16(ihl)?),
+        dst: SocketAddrV4::new(ip(16)?, be16(ihl + 2)?),
+        seq: be32(ihl + 4)?,
+        ack: be32(ihl + 8)?,
+        flags: Flags(*packet.get(ihl + 13)?),
+        len: total.checked_sub(ihl + offset)?,
+    })
+}
+
+/// The connection the link records: its two addresses and the initial sequence numbers seen
+/// in its SYNs.
+#[derive(Clone, Copy, Debug)]
+struct Watched {
+    client: SocketAddrV4,
+    server: SocketAddrV4,
+    isn: [Option<u32>; 2],
+}
+
+struct Side {
+    ns: Namespace,
+    tun: OwnedFd,
+}
+
+/// Two namespaces joined by a wire that rstlab carries; see the [module](self).
+pub struct Link {
+    sides: [Side; 2],
+    wire: Wire<Vec<u8>>,
+    log: Vec<WireSegment>,
+    watched: Option<Watched>,
+    buffer: Vec<u8>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("now", &self.wire.now())
+            .field("in_flight", &self.wire.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sysctls of each namespace (see the [module](self) for why).
+const SYSCTLS: &[(&str, &str)] = &[
+    ("net/ipv6/conf/all/disable_ipv6", "1"),
+    ("net/ipv6/conf/default/disable_ipv6", "1"),
+    ("net/ipv4/tcp_congestion_control", "reno"),
+    ("net/ipv4/tcp_early_retrans", "0"),
+    ("net/ipv4/tcp_sack", "0"),
+    ("net/ipv4/tcp_recovery", "0"),
+    ("net/ipv4/tcp_rto_min_us", "10000000"),
+    ("net/ipv4/tcp_invalid_ratelimit", "0"),
+    ("net/ipv4/tcp_tw_reuse", "1"),
+    ("net/ipv4/tcp_tw_reuse_delay", "1"),
+];
+
+fn set_sysctl(key: &str, value: &str) -> io::Result<()> {
+    std::fs::write(format!("/proc/sys/{key}"), value)
+        .map_err(|e| io::Error::new(e.kind(), format!("setting {key} = {value}: {e}")))
+}
+
+impl Link {
+    /// Creates both namespaces and devices and waits until each device really carries packets
+    /// (a fresh device drops what is sent before the kernel activates its queue).
+    pub fn new() -> Result<Link, LinkError> {
+        let mut sides = Vec::with_capacity(2);
+        for (me, peer) in [(CLIENT_ADDR, SERVER_ADDR), (SERVER_ADDR, CLIENT_ADDR)] {
+            let ns = Namespace::create().map_err(|e| match e.raw_os_error() {
+                Some(libc::EPERM) | Some(libc::EACCES) => LinkError::NotPermitted(e),
+                _ => LinkError::Io {
+                    what: "creating a network namespace",
+                    source: e,
+                },
+            })?;
+            let tun = {
+                let _inside = ns.enter().map_err(io_err("entering the namespace"))?;
+                for (key, value) in SYSCTLS {
+                    set_sysctl(key, value).map_err(io_err("configuring the namespace"))?;
+                }
+                netsys::set_up("lo").map_err(io_err("bringing lo up"))?;
+                let tun = netsys::open_tun(DEVICE).map_err(|e| match e.raw_os_error() {
+                    Some(libc::EPERM) => LinkError::NotPermitted(e),
+                    _ => LinkError::Io {
+                        what: "opening /dev/net/tun",
+                        source: e,
+                    },
+                })?;
+                netsys::set_ipv4(DEVICE, me, 32).map_err(io_err("addressing the device"))?;
+                netsys::set_up(DEVICE).map_err(io_err("bringing the device up"))?;
+                let index = netsys::ifindex(DEVICE).map_err(io_err("finding the device"))?;
+                netsys::add_host_route(peer, index, true)
+                    .map_err(io_err("adding the route to the peer"))?;
+                tun
+            };
+            sides.push(Side { ns, tun });
+        }
+        let sides: [Side; 2] = sides.try_into().map_err(|_| unreachable!("two sides"))?;
+        let mut link = Link {
+            sides,
+            wire: Wire::new(),
+            log: Vec::new(),
+            watched: None,
+            buffer: vec![0; 65536],
+        };
+        link.wait_until_active()?;
+        Ok(link)
+    }
+
+    /// Sends a UDP probe from each side until it comes out of that side's device: the device's
+    /// queue is active (linkwatch has run) once it does.
+    fn wait_until_active(&mut self) -> Result<(), LinkError> {
+        let deadline = Instant::now() + SETUP_DEADLINE;
+        for side in Actor::BOTH {
+            let (me, peer) = match side {
+                Actor::Client => (CLIENT_ADDR, SERVER_ADDR),
+                _ => (SERVER_ADDR, CLIENT_ADDR),
+            };
+            let probe = {
+                let _inside = self.enter(side).map_err(io_err("entering the namespace"))?;
+                UdpSocket::bind((me, 0)).map_err(io_err("binding the probe"))?
+            };
+            loop {
+                probe
+                    .send_to(b"rstlab probe", (peer, 9))
+                    .map_err(io_err("sending the probe"))?;
+                let mut seen = false;
+                let tun = &self.sides[side.index()].tun;
+                // Wait for the device with a short, bounded poll rather than a fixed sleep.
+                let mut fds = [libc::pollfd {
+                    fd: tun.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                let _ = poll(&mut fds, 1);
+                while let Ok(n) = netsys::read_fd(tun, &mut self.buffer) {
+                    // Any IPv4 packet out of the device proves it carries traffic.
+                    seen |= n > 0 && self.buffer[0] >> 4 == 4;
+                }
+                if seen {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(LinkError::Io {
+                        what: "waiting for the TUN device to carry packets",
+                        source: io::Error::from(io::ErrorKind::TimedOut),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the calling thread into `side`'s namespace until the guard is dropped: sockets
+    /// created meanwhile live there.
+    pub fn enter(&self, side: Actor) -> io::Result<Entered> {
+        self.sides[side.index()].ns.enter()
+    }
+
+    /// The address of `side` on the link.
+    pub fn address(side: Actor) -> Ipv4Addr {
+        match side {
+            Actor::Client => CLIENT_ADDR,
+            _ => SERVER_ADDR,
+        }
+    }
+
+    /// Records the connection between `client` and `server` from now on (and forgets the
+    /// previous one): its segments go on the wire and in the log; any other packet is carried
+    /// across at once, unrecorded.
+    pub fn watch(&mut self, client: SocketAddrV4, server: SocketAddrV4) {
+        self.watched = Some(Watched {
+            client,
+            server,
+            isn: [None, None],
+        });
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Duration {
+        self.wire.now()
+    }
+
+    /// The wire trace since the last [`Link::take_log`].
+    pub fn log(&self) -> &[WireSegment] {
+        &self.log
+    }
+
+    /// Takes the wire trace recorded so far.
+    pub fn take_log(&mut self) -> Vec<WireSegment> {
+        std::mem::take(&mut self.log)
+    }
+
+    /// Reads every packet waiting on both devices onto the wire.
+    fn collect(&mut self) -> Result<(), LinkError> {
+        for side in Actor::BOTH {
+            loop {
+                let n = match netsys::read_fd(&self.sides[side.index()].tun, &mut self.buffer) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(io_err("reading from the TUN device")(e)),
+                };
+                let packet = self.buffer[..n].to_vec();
+                let Some(header) = parse(&packet) else {
+                    continue; // not IPv4/TCP: nothing of ours
+                };
+                match self.record(side, &header) {
+                    Some(ticket) => self.wire.push(side, packet, ticket),
+                    // Another connection's packet (an earlier scenario's): carry it at once.
+                    None => self.write(side.peer(), &packet)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs a packet of the watched connection; `None` for any other packet.
+    fn record(&mut self, from: Actor, h: &Header) -> Option<usize> {
+        let w = self.watched.as_mut()?;
+        let ours = match from {
+            Actor::Client => h.src == w.client && h.dst == w.server,
+            _ => h.src == w.server && h.dst == w.client,
+        };
+        if !ours {
+            return None;
+        }
+        if h.flags.has(Flags::SYN) {
+            w.isn[from.index()] = Some(h.seq);
+        }
+        let relative = |n: u32, isn: Option<u32>| n.wrapping_sub(isn.unwrap_or(0));
+        self.log.push(WireSegment {
+            sent: self.wire.now(),
+            from,
+            flags: h.flags,
+            seq: relative(h.seq, w.isn[from.index()]),
+            ack: if h.flags.has(Flags::ACK) {
+                relative(h.ack, w.isn[from.peer().index()])
+            } else {
+                0
+            },
+            len: h.len,
+            fate: Fate::InFlight,
+        });
+        Some(self.log.len() - 1)
+    }
+
+    fn write(&mut self, to: Actor, packet: &[u8]) -> Result<(), LinkError> {
+        netsys::write_fd(&self.sides[to.index()].tun, packet)
+            .map(drop)
+            .map_err(io_err("writing to the TUN device"))
+    }
+
+    /// Delivers every segment due now, and everything the deliveries cause, until nothing is
+    /// left to read and nothing is due.
+    pub fn settle(&mut self) -> Result<(), LinkError> {
+        for _ in 0..MAX_DELIVERIES {
+            self.collect()?;
+            let Some((from, packet, ticket)) = self.wire.pop_due() else {
+                return Ok(());
+            };
+            self.write(from.peer(), &packet)?;
+            if let Some(entry) = self.log.get_mut(ticket) {
+                entry.fate = Fate::Delivered(self.wire.now());
+            }
+        }
+        Err(LinkError::Storm)
+    }
+
+    /// Advances the virtual clock by `d`, delivering every segment on the way at its due time.
+    pub fn advance(&mut self, d: Duration) -> Result<(), LinkError> {
+        let target = self.wire.now() + d;
+        self.settle()?;
+        while let Some(due) = self.wire.next_due().filter(|&t| t <= target) {
+            self.wire.advance_to(due);
+            self.settle()?;
+        }
+        self.wire.advance_to(target);
+        self.settle()
+    }
+
+    #[cfg(test)]
+    fn set_delay_for_test(&mut self, d: Duration) {
+        self.wire.set_delay(d);
+    }
+
+    /// Applies a `link` step, then settles.
+    pub fn apply(&mut self, op: LinkOp) -> Result<(), LinkError> {
+        match op {
+            LinkOp::Delay(d) => self.wire.set_delay(d),
+            LinkOp::Hold => self.wire.hold(),
+            LinkOp::Release => self.wire.release(),
+            LinkOp::Drop => {
+                let now = self.wire.now();
+                for ticket in self.wire.drop_all() {
+                    if let Some(entry) = self.log.get_mut(ticket) {
+                        entry.fate = Fate::Dropped(now);
+                    }
+                }
+            }
+        }
+        self.settle()
+    }
+
+    /// Ends the current connection's life on the wire: everything held or in flight is carried
+    /// across at once (so orphans left by the scenario are answered and die), then the clock,
+    /// the delay, the hold and the log start afresh.
+    pub fn reset(&mut self) -> Result<(), LinkError> {
+        self.wire.set_delay(Duration::ZERO);
+        self.wire.release();
+        while let Some(due) = self.wire.next_due() {
+            self.wire.advance_to(due);
+            self.settle()?;
+        }
+        self.settle()?;
+        self.wire.reset();
+        self.log.clear();
+        self.watched = None;
+        Ok(())
+    }
+}
+
+/// `poll(2)` with a timeout in milliseconds; the result is only a hint to the caller.
+fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    crate::sys::poll(fds, timeout_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tcp_header_is_parsed_and_anything_else_is_not() {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&45u16.to_be_bytes());
+        p[9] = 6;
+        p[12..16].copy_from_slice(&CLIENT_ADDR.octets());
+        p[16..20].copy_from_slice(&SERVER_ADDR.octets());
+        p[20..22].copy_from_slice(&1000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&80u16.to_be_bytes());
+        p[24..28].copy_from_slice(&7u32.to_be_bytes());
+        p[32] = 5 << 4;
+        p[33] = Flags::ACK | Flags::PSH;
+        let h = parse(&p).unwrap();
+        assert_eq!(h.len, 5);
+        assert_eq!(h.seq, 7);
+        assert_eq!(h.flags.to_string(), "P.");
+        assert_eq!(h.src, SocketAddrV4::new(CLIENT_ADDR, 1000));
+        p[9] = 17;
+        assert_eq!(parse(&p), None);
+        assert_eq!(parse(&[0x60, 0, 0]), None);
+        assert_eq!(parse(&[]), None);
+    }
+}
+
+/// Tests on the real link: they need CAP_NET_ADMIN, and skip with one line without it (except
+/// under `CI=true`, where they fail).
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    pub(crate) fn link_or_skip() -> Option<Link> {
+        match Link::new() {
+            Ok(link) => Some(link),
+            Err(e @ LinkError::NotPermitted(_)) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("skipped: {e}");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn link_delivery_is_synchronous() {
+        let Some(mut link) = link_or_skip() else {
+            return;
+        };
+        let listener = {
+            let _in = link.enter(Actor::Server).unwrap();
+            TcpListener::bind((SERVER_ADDR, 0)).unwrap()
+        };
+        listener.set_nonblocking(true).unwrap();
+        let target = match listener.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        let socket = {
+            let _in = link.enter(Actor::Client).unwrap();
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap()
+        };
+        socket.set_nonblocking(true).unwrap();
+        let _ = socket.connect(&std::net::SocketAddr::V4(target).into());
+        let local = match socket.local_addr().unwrap().as_socket().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        link.watch(local, target);
+        link.settle().unwrap();
+        let (mut server, _) = listener
+            .accept()
+            .expect("the handshake is done once settled");
+        server.set_nonblocking(true).unwrap();
+        let mut client: TcpStream = socket.into();
+        link.set_delay_for_test(Duration::from_millis(20));
+        client.write_all(b"abc").unwrap();
+        link.settle().unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            server.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock,
+            "the data is 20 ms away"
+        );
+        link.advance(Duration::from_millis(20)).unwrap();
+        assert_eq!(
+            server.read(&mut buf).unwrap(),
+            3,
+            "delivered at 20 ms, no real wait"
+        );
+        let log = link.log();
+        let kinds: Vec<String> = log
+            .iter()
+            .map(|s| format!("{:?} {} len {} {:?}", s.from, s.flags, s.len, s.fate))
+            .collect();
+        eprintln!("{kinds:#?}");
+        assert!(
+            log.iter()
+                .any(|s| s.len == 3 && s.fate == Fate::Delivered(Duration::from_millis(20)))
+        );
+    }
+}

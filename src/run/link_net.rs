@@ -1,0 +1,133 @@
+//! The emulated link as the runner's network: the client socket in one namespace, the listener
+//! in the other, every packet carried by [`Link`]. Quiescence is exact here: the link settles
+//! when nothing is left to read from either device and nothing is due.
+
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+use super::{RunError, io_err, new_socket};
+use crate::link::{Link, LinkError, WireSegment};
+use crate::scenario::{Actor, LinkOp};
+use crate::sys;
+use crate::tcp::TcpState;
+
+/// One runner's link: the namespaces, the devices and the listener; reused for every scenario.
+pub(super) struct LinkNet {
+    link: Link,
+    listener: TcpListener,
+    target: SocketAddrV4,
+}
+
+impl From<LinkError> for RunError {
+    fn from(e: LinkError) -> RunError {
+        RunError::Link(e)
+    }
+}
+
+impl LinkNet {
+    pub(super) fn new() -> Result<LinkNet, RunError> {
+        let link = Link::new()?;
+        let listener = {
+            let _inside = link
+                .enter(Actor::Server)
+                .map_err(io_err("entering the server's namespace"))?;
+            let socket = new_socket(Link::address(Actor::Server).into())
+                .map_err(io_err("creating the listener"))?;
+            socket
+                .bind(&SocketAddr::new(Link::address(Actor::Server).into(), 0).into())
+                .and_then(|()| socket.listen(128))
+                .and_then(|()| socket.set_nonblocking(true))
+                .map_err(io_err("listening on the link"))?;
+            TcpListener::from(socket)
+        };
+        let target = match listener.local_addr().map_err(io_err("listener address"))? {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => unreachable!("the listener is bound to an IPv4 address"),
+        };
+        Ok(LinkNet {
+            link,
+            listener,
+            target,
+        })
+    }
+
+    /// A fresh connection across the link at zero delay: (client, server). The handshake is
+    /// carried synchronously, so the listener has the connection when the link settles.
+    pub(super) fn connect(&mut self) -> Result<[TcpStream; 2], RunError> {
+        let client = {
+            let _inside = self
+                .link
+                .enter(Actor::Client)
+                .map_err(io_err("entering the client's namespace"))?;
+            new_socket(Link::address(Actor::Client).into())
+                .map_err(io_err("creating the client socket"))?
+        };
+        client
+            .set_nonblocking(true)
+            .map_err(io_err("setting O_NONBLOCK"))?;
+        match client.connect(&SocketAddr::V4(self.target).into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(io_err("connecting across the link")(e)),
+        }
+        let local = match client
+            .local_addr()
+            .map_err(io_err("client address"))?
+            .as_socket()
+        {
+            Some(SocketAddr::V4(a)) => a,
+            _ => unreachable!("the client is an IPv4 socket"),
+        };
+        self.link.watch(local, self.target);
+        self.link.settle()?;
+        let (server, peer) = self.listener.accept().map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => RunError::Io {
+                what: "the handshake did not complete on the link",
+                source: e,
+            },
+            _ => io_err("accepting")(e),
+        })?;
+        debug_assert_eq!(peer, SocketAddr::V4(local));
+        // The handshake is not part of the scenario's wire trace (the sequence numbers stay
+        // relative to its SYNs).
+        self.link.take_log();
+        Ok([client.into(), server])
+    }
+
+    /// Delivers everything due now; returns the TCP state of each open socket.
+    pub(super) fn settle(
+        &mut self,
+        open: [Option<BorrowedFd<'_>>; 2],
+    ) -> Result<[Option<TcpState>; 2], RunError> {
+        self.link.settle()?;
+        Ok(open.map(|fd| fd.and_then(|fd| sys::tcp_info(&fd).ok().map(|i| i.state))))
+    }
+
+    /// `sleep D`: the link's virtual clock moves on by D.
+    pub(super) fn sleep(&mut self, d: Duration) -> Result<(), RunError> {
+        Ok(self.link.advance(d)?)
+    }
+
+    /// A `link` step.
+    pub(super) fn apply(&mut self, op: LinkOp) -> Result<(), RunError> {
+        Ok(self.link.apply(op)?)
+    }
+
+    /// The wire trace of the scenario so far.
+    pub(super) fn take_log(&mut self) -> Vec<WireSegment> {
+        self.link.take_log()
+    }
+
+    /// How many segments the wire trace holds now.
+    pub(super) fn logged(&self) -> usize {
+        self.link.log().len()
+    }
+
+    /// After the sockets are aborted: carries everything left across, so nothing of this
+    /// scenario lingers, and starts the wire afresh.
+    pub(super) fn reset(&mut self) -> Result<(), RunError> {
+        Ok(self.link.reset()?)
+    }
+}

@@ -1,0 +1,301 @@
+//! Network namespaces, TUN devices and the few interface and route settings the emulated link
+//! needs, done from Rust (ioctls and one netlink message) so that no child process is ever
+//! started: a fork in another thread would keep "closed" sockets alive until its exec.
+//!
+//! Wrappers: [`Namespace::create`], [`Namespace::enter`] (and the [`Entered`] guard that goes
+//! back), [`open_tun`], [`set_ipv4`], [`set_up`], [`ifindex`], [`add_host_route`], [`read_fd`],
+//! [`write_fd`].
+
+use std::ffi::CString;
+use std::io;
+use std::mem;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// A network namespace, held by an open `/proc/thread-self/ns/net` file. The kernel destroys it
+/// when the last file and the last socket in it are closed, so a crash or Ctrl-C cannot leak it,
+/// and it never appears in `ip netns list` (nothing is mounted).
+#[derive(Debug)]
+pub struct Namespace {
+    fd: OwnedFd,
+}
+
+fn current_namespace() -> io::Result<OwnedFd> {
+    let path = CString::new("/proc/thread-self/ns/net").expect("no NUL");
+    // SAFETY: `path` is a valid NUL-terminated string; the result is checked before use.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `open` just returned this fd, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn setns(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: a plain syscall on an fd we own; it changes only the calling thread's namespace.
+    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl Namespace {
+    /// A new, empty network namespace (only `lo`, down). The calling thread stays where it was.
+    /// Needs CAP_NET_ADMIN (or CAP_SYS_ADMIN in an owning user namespace).
+    pub fn create() -> io::Result<Namespace> {
+        let home = current_namespace()?;
+        // SAFETY: unshare(CLONE_NEWNET) moves only the calling thread into a new namespace.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let created = current_namespace();
+        // Go home whatever happened; a thread left in the new namespace would be a bug.
+        setns(&home).expect("going back to the thread's own network namespace");
+        Ok(Namespace { fd: created? })
+    }
+
+    /// Moves the calling thread into this namespace until the guard is dropped. Sockets and
+    /// devices created meanwhile belong to it for good.
+    pub fn enter(&self) -> io::Result<Entered> {
+        let home = current_namespace()?;
+        setns(&self.fd)?;
+        Ok(Entered { home })
+    }
+}
+
+/// The calling thread is inside a [`Namespace`]; dropping this goes back.
+#[derive(Debug)]
+#[must_use = "the thread goes back to its namespace when this is dropped"]
+pub struct Entered {
+    home: OwnedFd,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        // Failing to go back would leave every later socket of this thread in the wrong place.
+        setns(&self.home).expect("going back to the thread's own network namespace");
+    }
+}
+
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    // SAFETY: `ifreq` is plain old data for which all-zero bytes are a valid value.
+    let mut req: libc::ifreq = unsafe { mem::zeroed() };
+    if name.len() >= req.ifr_name.len() || name.bytes().any(|b| b == 0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {name:?}"),
+        ));
+    }
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    Ok(req)
+}
+
+fn ioctl(fd: &impl AsRawFd, request: libc::Ioctl, req: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: every request passed here reads or writes one `ifreq`, which `req` is.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), request, req as *mut libc::ifreq) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn control_socket() -> io::Result<OwnedFd> {
+    // SAFETY: a plain socket(2); the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `socket` just returned this fd, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens `/dev/net/tun` and attaches a new TUN device `name` (IFF_TUN | IFF_NO_PI: every read
+/// and write is one bare IP packet), non-blocking. Call it inside the namespace the device
+/// belongs to: the kernel creates it in the caller's.
+pub fn open_tun(name: &str) -> io::Result<OwnedFd> {
+    let path = CString::new("/dev/net/tun").expect("no NUL");
+    let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // SAFETY: `path` is a valid NUL-terminated string; the result is checked.
+    let fd = unsafe { libc::open(path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `open` just returned this fd, and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    ioctl(&fd, libc::TUNSETIFF, &mut req)?;
+    Ok(fd)
+}
+
+fn sockaddr_in(ip: Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sockaddr_in` and `sockaddr` have the same size (16 bytes) and every bit
+    // pattern of either is valid; this is the conversion the socket API itself expects.
+    unsafe { mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// Gives interface `name` the address `ip/prefix` (SIOCSIFADDR, SIOCSIFNETMASK), in the
+/// calling thread's namespace.
+pub fn set_ipv4(name: &str, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
+    let control = control_socket()?;
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_addr = sockaddr_in(ip);
+    ioctl(&control, libc::SIOCSIFADDR as libc::Ioctl, &mut req)?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_netmask = sockaddr_in(Ipv4Addr::from(mask));
+    ioctl(&control, libc::SIOCSIFNETMASK as libc::Ioctl, &mut req)
+}
+
+/// Brings interface `name` up (IFF_UP), in the calling thread's namespace.
+pub fn set_up(name: &str) -> io::Result<()> {
+    let control = control_socket()?;
+    let mut req = ifreq(name)?;
+    ioctl(&control, libc::SIOCGIFFLAGS as libc::Ioctl, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS just filled the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    ioctl(&control, libc::SIOCSIFFLAGS as libc::Ioctl, &mut req)
+}
+
+/// The index of interface `name` in the calling thread's namespace.
+pub fn ifindex(name: &str) -> io::Result<u32> {
+    let control = control_socket()?;
+    let mut req = ifreq(name)?;
+    ioctl(&control, libc::SIOCGIFINDEX as libc::Ioctl, &mut req)?;
+    // SAFETY: SIOCGIFINDEX just filled the index member of the union.
+    Ok(unsafe { req.ifr_ifru.ifru_ifindex } as u32)
+}
+
+/// `struct rtmsg` (`include/uapi/linux/rtnetlink.h`).
+#[repr(C)]
+struct RtMsg {
+    family: u8,
+    dst_len: u8,
+    src_len: u8,
+    tos: u8,
+    table: u8,
+    protocol: u8,
+    scope: u8,
+    kind: u8,
+    flags: u32,
+}
+
+const RTAX_QUICKACK: u16 = 15;
+const RT_TABLE_MAIN: u8 = 254;
+const RTPROT_STATIC: u8 = 4;
+const RT_SCOPE_LINK: u8 = 253;
+const RTN_UNICAST: u8 = 1;
+
+/// Appends one netlink attribute (`struct rtattr` and its payload, padded to 4 bytes).
+fn push_attr(message: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+    let len = 4 + payload.len();
+    message.extend_from_slice(&(len as u16).to_ne_bytes());
+    message.extend_from_slice(&kind.to_ne_bytes());
+    message.extend_from_slice(payload);
+    message.resize(message.len().next_multiple_of(4), 0);
+}
+
+/// Adds the route `destination/32 dev <ifindex>` with the route metric `quickack 1` (what
+/// `ip route add DEST dev DEV quickack 1` does), in the calling thread's namespace, and waits
+/// for the kernel's answer.
+pub fn add_host_route(destination: Ipv4Addr, ifindex: u32, quickack: bool) -> io::Result<()> {
+    let header_len = mem::size_of::<libc::nlmsghdr>();
+    let mut message = vec![0u8; header_len];
+    let rt = RtMsg {
+        family: libc::AF_INET as u8,
+        dst_len: 32,
+        src_len: 0,
+        tos: 0,
+        table: RT_TABLE_MAIN,
+        protocol: RTPROT_STATIC,
+        scope: RT_SCOPE_LINK,
+        kind: RTN_UNICAST,
+        flags: 0,
+    };
+    // SAFETY: `RtMsg` is a repr(C) struct of integers with no padding; viewing it as bytes
+    // for the length of the struct reads only initialised memory.
+    let rt_bytes = unsafe {
+        std::slice::from_raw_parts((&raw const rt).cast::<u8>(), mem::size_of::<RtMsg>())
+    };
+    message.extend_from_slice(rt_bytes);
+    push_attr(&mut message, libc::RTA_DST, &destination.octets());
+    push_attr(&mut message, libc::RTA_OIF, &ifindex.to_ne_bytes());
+    if quickack {
+        let mut metrics = Vec::new();
+        push_attr(&mut metrics, RTAX_QUICKACK, &1u32.to_ne_bytes());
+        push_attr(&mut message, libc::RTA_METRICS, &metrics);
+    }
+    let header = libc::nlmsghdr {
+        nlmsg_len: message.len() as u32,
+        nlmsg_type: libc::RTM_NEWROUTE,
+        nlmsg_flags: (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL)
+            as u16,
+        nlmsg_seq: 1,
+        nlmsg_pid: 0,
+    };
+    // SAFETY: as above, `nlmsghdr` is plain integers with no padding.
+    let header_bytes =
+        unsafe { std::slice::from_raw_parts((&raw const header).cast::<u8>(), header_len) };
+    message[..header_len].copy_from_slice(header_bytes);
+
+    // SAFETY: a plain socket(2); the result is checked.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `socket` just returned this fd, and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    write_fd(&fd, &message)?;
+    let mut answer = [0u8; 512];
+    let n = read_fd(&fd, &mut answer)?;
+    // The answer is an NLMSG_ERROR whose error field (0 = success) follows the header.
+    if n < header_len + 4 {
+        return Err(io::Error::other("short netlink answer"));
+    }
+    let error = i32::from_ne_bytes(answer[header_len..header_len + 4].try_into().expect("4"));
+    if error == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(-error))
+    }
+}
+
+/// `read(2)` into `buf`.
+pub fn read_fd(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a live, writable slice and its exact length is passed.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `write(2)` of all of `buf` in one call (a TUN write is one packet).
+pub fn write_fd(fd: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a live slice and its exact length is passed.
+    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

@@ -1,0 +1,250 @@
+//! The wire: segments in flight between the two ends, with a virtual clock.
+//!
+//! One [`Wire`] type serves both the oracle (whose segments are model segments) and the emulated
+//! link (whose segments are real IP packets read from TUN devices), so the two cannot disagree on
+//! *when* a segment arrives: a segment sent at time `t` under delay `d` is due at `t + d`; due
+//! segments leave in order of due time, then order sent; `hold` keeps new segments until
+//! `release`, which starts them across in the order sent; `drop` loses everything in flight or
+//! held. The clock moves only when told to ([`Wire::advance_to`]): steps take no time.
+//!
+//! The wire delivers nothing itself. Its owner pops due segments one at a time
+//! ([`Wire::pop_due`]), hands each to the receiving end, pushes whatever the receiver answers,
+//! and pops again: the time and the queue live here, the endpoints' reactions live with the
+//! owner (the shape of turmoil's `Kernel::deliver`/`egress`).
+
+use std::time::Duration;
+
+use crate::scenario::Actor;
+
+/// What happened to a segment that entered the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Still on its way (or held).
+    InFlight,
+    /// Handed to the receiver at this virtual time.
+    Delivered(Duration),
+    /// Lost by `link drop` at this virtual time.
+    Dropped(Duration),
+}
+
+#[derive(Debug)]
+struct Pending<S> {
+    /// `None` while held.
+    due: Option<Duration>,
+    /// Order of entry, for ties and for `release`.
+    order: u64,
+    from: Actor,
+    segment: S,
+    /// Where this segment's fate is recorded, when the owner keeps a log.
+    ticket: usize,
+}
+
+/// The segments between the two ends and the virtual clock; see the [module](self).
+///
+/// ```
+/// use std::time::Duration;
+/// use rstlab::scenario::Actor;
+/// use rstlab::wire::Wire;
+/// let ms = Duration::from_millis;
+/// let mut wire = Wire::new();
+/// wire.set_delay(ms(20));
+/// wire.push(Actor::Client, "SYN", 0);
+/// assert_eq!(wire.pop_due(), None); // due at 20 ms
+/// assert_eq!(wire.next_due(), Some(ms(20)));
+/// wire.advance_to(ms(20));
+/// assert_eq!(wire.pop_due(), Some((Actor::Client, "SYN", 0)));
+/// ```
+#[derive(Debug)]
+pub struct Wire<S> {
+    now: Duration,
+    delay: Duration,
+    holding: bool,
+    pending: Vec<Pending<S>>,
+    entered: u64,
+}
+
+impl<S> Default for Wire<S> {
+    fn default() -> Self {
+        Wire::new()
+    }
+}
+
+impl<S> Wire<S> {
+    /// An empty wire at time 0 with no delay.
+    pub fn new() -> Wire<S> {
+        Wire {
+            now: Duration::ZERO,
+            delay: Duration::ZERO,
+            holding: false,
+            pending: Vec::new(),
+            entered: 0,
+        }
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// The one-way delay for segments that enter from now on.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// Whether new segments are being held.
+    pub fn holding(&self) -> bool {
+        self.holding
+    }
+
+    /// `link delay D`: segments that enter from now on take `delay` to cross; those already in
+    /// flight keep their due time.
+    pub fn set_delay(&mut self, delay: Duration) {
+        self.delay = delay;
+    }
+
+    /// `link hold`: segments that enter from now on wait until [`Wire::release`].
+    pub fn hold(&mut self) {
+        self.holding = true;
+    }
+
+    /// `link release`: every held segment starts across now, in the order sent, under the
+    /// current delay; holding stops.
+    pub fn release(&mut self) {
+        self.holding = false;
+        let due = self.now + self.delay;
+        for p in &mut self.pending {
+            if p.due.is_none() {
+                p.due = Some(due);
+            }
+        }
+    }
+
+    /// `link drop`: every segment in flight or held is lost. Returns their tickets.
+    pub fn drop_all(&mut self) -> Vec<usize> {
+        self.pending.drain(..).map(|p| p.ticket).collect()
+    }
+
+    /// A segment enters the wire now, from `from`; `ticket` comes back with it.
+    pub fn push(&mut self, from: Actor, segment: S, ticket: usize) {
+        let due = (!self.holding).then_some(self.now + self.delay);
+        self.pending.push(Pending {
+            due,
+            order: self.entered,
+            from,
+            segment,
+            ticket,
+        });
+        self.entered += 1;
+    }
+
+    /// The earliest due time of a segment in flight (not held).
+    pub fn next_due(&self) -> Option<Duration> {
+        self.pending.iter().filter_map(|p| p.due).min()
+    }
+
+    /// Takes the segment that is due first (by due time, then order sent), if one is due now.
+    pub fn pop_due(&mut self) -> Option<(Actor, S, usize)> {
+        let index = self
+            .pending
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.due.is_some_and(|d| d <= self.now))
+            .min_by_key(|(_, p)| (p.due, p.order))
+            .map(|(i, _)| i)?;
+        let p = self.pending.remove(index);
+        Some((p.from, p.segment, p.ticket))
+    }
+
+    /// Moves the clock to `time` (never backwards). Deliver what [`Wire::pop_due`] gives at
+    /// every due time on the way: step the clock with [`Wire::next_due`] to keep the order.
+    pub fn advance_to(&mut self, time: Duration) {
+        self.now = self.now.max(time);
+    }
+
+    /// Whether nothing is in flight or held.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Segments held or in flight.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Forgets everything: time 0, no delay, no hold, nothing in flight.
+    pub fn reset(&mut self) {
+        *self = Wire::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_segment_is_due_after_the_delay_in_force_when_it_was_sent() {
+        let mut w = Wire::new();
+        w.set_delay(ms(30));
+        w.push(Actor::Client, 'a', 0);
+        w.set_delay(ms(5));
+        w.push(Actor::Client, 'b', 1);
+        w.advance_to(ms(5));
+        assert_eq!(w.pop_due(), Some((Actor::Client, 'b', 1)), "b overtakes a");
+        assert_eq!(w.pop_due(), None);
+        w.advance_to(ms(30));
+        assert_eq!(w.pop_due(), Some((Actor::Client, 'a', 0)));
+    }
+
+    #[test]
+    fn ties_leave_in_the_order_sent() {
+        let mut w = Wire::new();
+        w.push(Actor::Server, 1, 0);
+        w.push(Actor::Client, 2, 1);
+        w.push(Actor::Server, 3, 2);
+        let order: Vec<_> = std::iter::from_fn(|| w.pop_due().map(|x| x.1)).collect();
+        assert_eq!(order, [1, 2, 3]);
+    }
+
+    #[test]
+    fn held_segments_start_across_at_release_under_the_current_delay() {
+        let mut w = Wire::new();
+        w.hold();
+        w.push(Actor::Client, 'a', 0);
+        w.advance_to(ms(100));
+        assert_eq!(w.pop_due(), None);
+        assert_eq!(w.next_due(), None);
+        w.set_delay(ms(10));
+        w.release();
+        assert_eq!(w.next_due(), Some(ms(110)));
+        w.push(Actor::Client, 'b', 1);
+        w.advance_to(ms(110));
+        assert_eq!(w.pop_due().map(|x| x.1), Some('a'));
+        assert_eq!(w.pop_due().map(|x| x.1), Some('b'));
+    }
+
+    #[test]
+    fn drop_loses_what_is_in_flight_and_held_but_not_what_comes_after() {
+        let mut w = Wire::new();
+        w.set_delay(ms(10));
+        w.push(Actor::Client, 'a', 7);
+        w.hold();
+        w.push(Actor::Client, 'b', 8);
+        assert_eq!(w.drop_all(), [7, 8]);
+        assert!(w.is_empty());
+        w.push(Actor::Client, 'c', 9);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn the_clock_never_goes_back() {
+        let mut w: Wire<()> = Wire::new();
+        w.advance_to(ms(5));
+        w.advance_to(ms(1));
+        assert_eq!(w.now(), ms(5));
+    }
+}
