@@ -471,7 +471,7 @@ impl Link {
             LinkOp::Release => self.wire.release(),
             LinkOp::Drop => {
                 let now = self.wire.now();
-                for ticket in self.wire.drop_all() {
+                for (_, _, ticket) in self.wire.drop_all() {
                     if let Some(entry) = self.log.get_mut(ticket) {
                         entry.fate = Fate::Dropped(now);
                     }

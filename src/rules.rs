@@ -201,6 +201,56 @@ rules! {
         statement: "On a quiescent connection a pause changes nothing: no TCP timer that decides an outcome fires within the language's bound.",
         mechanism: "The shortest relevant timers are tcp_fin_timeout and TIME_WAIT (60 s); delayed ACKs change no outcome. The bound is scenario::bounds::MAX_SLEEP.",
     }
+    /// Time on the link: a segment is a delay away.
+    SegmentsArriveAfterTheDelay = "segments-arrive-after-the-delay" {
+        statement: "On a link with a one-way delay, a segment reaches the peer's kernel one delay after it was sent (held segments: one delay after their release): until then the peer shows nothing of it.",
+        mechanism: "Propagation delay, emulated by rstlab's link (crate::link): each segment is due at its send time plus the delay in force; due segments arrive in order of due time, then order sent. RFC 9293 §3.4 (sequence numbers order what arrives).",
+    }
+    /// The broken pipe across a link.
+    WritesWithinARoundTripSucceed = "writes-within-a-round-trip-succeed" {
+        statement: "After the peer closes, every write succeeds until the peer's RST has come back: on a link, all writes within about one round trip of the close succeed, and their bytes are lost.",
+        mechanism: "tcp_sendmsg_locked() checks only the local state (ESTABLISHED or CLOSE_WAIT); the peer's FIN, and the RST its kernel answers the first data with (tcp_rcv_state_process(), LINUX_MIB_TCPABORTONDATA), each take a one-way delay to arrive. tokio#2234.",
+    }
+    /// The FIN still on its way.
+    WriteWhileFinInFlightFindsEstablished = "write-while-fin-in-flight-finds-established" {
+        statement: "A write while the peer's FIN is still on its way finds the connection ESTABLISHED: nothing local says the peer has closed.",
+        mechanism: "tcp_fin() moves to CLOSE_WAIT only when the FIN arrives; until then tcp_sendmsg_locked() sees TCP_ESTABLISHED. RFC 9293 §3.6.",
+    }
+    /// The keep-alive race.
+    CloseBeforeDataArrivesSendsFin = "close-timing-decides-fin-or-rst" {
+        statement: "Whether a close sends FIN or RST depends on whether the peer's data had arrived: data still on its way is not unread, so the close sends FIN, and the data then draws an RST; the peer sees EOF, then EPIPE, instead of ECONNRESET.",
+        mechanism: "__tcp_close() counts only bytes in sk_receive_queue (data_was_unread); data arriving later at the orphan in FIN_WAIT1/FIN_WAIT2 is answered by tcp_reset() and an RST (LINUX_MIB_TCPABORTONDATA). hyper#3553, golang/go#22158.",
+    }
+    /// A lost RST is not the end.
+    LostRstIsAnsweredByANewRst = "lost-rst-is-answered-by-a-new-rst" {
+        statement: "When an RST is lost, the next segment that reaches the dead connection draws a new RST: a lost RST costs one more write that succeeds.",
+        mechanism: "RSTs are never retransmitted (RFC 9293 §3.5.2); a segment for which no socket exists is answered by tcp_v4_send_reset() with the sequence number it acknowledged.",
+    }
+    /// The send queue behind the congestion window.
+    CwndHoldsBackData = "congestion-window-holds-back-data" {
+        statement: "On a fresh connection at most 10 segments are in flight; bytes beyond the congestion window wait in the send queue until ACKs come back.",
+        mechanism: "tcp_write_xmit() sends while tcp_cwnd_test() allows (TCP_INIT_CWND = 10, RFC 6928); tcp_ack() grows the window in slow start (tcp_slow_start(), RFC 5681 §3.1) and pushes more.",
+    }
+    /// RST throws the send queue away.
+    RstDiscardsUnsentData = "rst-discards-unsent-data" {
+        statement: "An RST sent by close or abort throws away the bytes still waiting in the send queue: they never leave, although every write of them succeeded.",
+        mechanism: "__tcp_close() / tcp_disconnect() send tcp_send_active_reset() at snd_nxt and tcp_write_queue_purge() drops the unsent skbs. Why web servers do a lingering close (RFC 7230 §6.6).",
+    }
+    /// RFC 5961.
+    RstOutOfPlaceDrawsChallengeAck = "rst-out-of-place-draws-challenge-ack" {
+        statement: "An RST whose sequence number is not exactly the next one expected (for example because data before it was lost) does not reset: it draws a challenge ACK, which the dead peer answers with an RST that does.",
+        mechanism: "tcp_validate_incoming(): an RST resets only if seq == rcv_nxt (or rcv_nxt - 1 after a FIN, tcp_reset_check()); otherwise in the window tcp_send_challenge_ack(), outside it discarded. RFC 5961 §3.2.",
+    }
+    /// A hole in the byte stream.
+    OutOfOrderDataWaits = "out-of-order-data-waits" {
+        statement: "Data that arrives after a gap (an earlier segment was lost) waits in the out-of-order queue: a read does not see it, and a FIN behind the gap is not yet an EOF.",
+        mechanism: "tcp_data_queue(): a segment past rcv_nxt goes to tcp_data_queue_ofo() and draws an immediate duplicate ACK; only tcp_ofo_queue() moves it to sk_receive_queue once the gap is filled.",
+    }
+    /// Loss.
+    DropLosesSegments = "drop-loses-segments" {
+        statement: "A segment lost on the link never arrives; within the model's bounds nothing is retransmitted (a real kernel retransmits after 200 ms at the earliest).",
+        mechanism: "rstlab's link drops what is in flight or held; the sender's retransmission timer (tcp_retransmit_timer(), at least tcp_rto_min) fires later than any scenario the oracle accepts.",
+    }
     /// The signal behind "broken pipe". The oracle never names it (the runner always sends with
     /// MSG_NOSIGNAL); its evidence is [`crate::sigpipe`]'s experiment in a child process.
     WriteEpipeRaisesSigpipe = "write-epipe-raises-sigpipe" {

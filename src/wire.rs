@@ -28,7 +28,7 @@ pub enum Fate {
     Dropped(Duration),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Pending<S> {
     /// `None` while held.
     due: Option<Duration>,
@@ -55,7 +55,7 @@ struct Pending<S> {
 /// wire.advance_to(ms(20));
 /// assert_eq!(wire.pop_due(), Some((Actor::Client, "SYN", 0)));
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Wire<S> {
     now: Duration,
     delay: Duration,
@@ -120,9 +120,13 @@ impl<S> Wire<S> {
         }
     }
 
-    /// `link drop`: every segment in flight or held is lost. Returns their tickets.
-    pub fn drop_all(&mut self) -> Vec<usize> {
-        self.pending.drain(..).map(|p| p.ticket).collect()
+    /// `link drop`: every segment in flight or held is lost. Returns them, in the order sent.
+    pub fn drop_all(&mut self) -> Vec<(Actor, S, usize)> {
+        let mut lost: Vec<_> = self.pending.drain(..).collect();
+        lost.sort_by_key(|p| p.order);
+        lost.into_iter()
+            .map(|p| (p.from, p.segment, p.ticket))
+            .collect()
     }
 
     /// A segment enters the wire now, from `from`; `ticket` comes back with it.
@@ -234,7 +238,10 @@ mod tests {
         w.push(Actor::Client, 'a', 7);
         w.hold();
         w.push(Actor::Client, 'b', 8);
-        assert_eq!(w.drop_all(), [7, 8]);
+        assert_eq!(
+            w.drop_all(),
+            [(Actor::Client, 'a', 7), (Actor::Client, 'b', 8)]
+        );
         assert!(w.is_empty());
         w.push(Actor::Client, 'c', 9);
         assert_eq!(w.len(), 1);

@@ -1,33 +1,56 @@
 //! The oracle: a state model of the Linux TCP stack that predicts every step of a scenario.
 //!
-//! Each endpoint is modelled as the kernel keeps it: its TCP state, its receive queue, whether a
-//! FIN arrived (`SOCK_DONE`), its shutdown flags (`RCV_SHUTDOWN`, `SEND_SHUTDOWN`), the single
-//! pending socket error (`sk_err`, which the next failing read or write consumes), and whether
-//! the application still holds it (open), closed it while the kernel keeps it alive (orphan), or
-//! the kernel has destroyed it (gone). A step changes its actor's endpoint and may emit segments
-//! (data, FIN, RST); each segment is delivered to the other endpoint, whose answer (an RST, or
-//! an ACK that moves the sender on) is delivered in turn, until nothing is in flight. That
-//! matches the runner, which waits for the same quiescence between steps.
+//! Two parts, as in the kernel and on a real network:
+//! - the **endpoints** (`endpoint.rs`): each end as the kernel keeps it: its TCP state, its
+//!   sequence numbers, its send queue (bytes the congestion window holds back), its receive
+//!   queue and out-of-order queue, whether a FIN arrived (`SOCK_DONE`), its shutdown flags, the
+//!   single pending socket error (`sk_err`, which the next failing read or write consumes), and
+//!   whether the application still holds it (open), closed it while the kernel keeps it alive
+//!   (orphan), or the kernel has destroyed it (gone); a TIME_WAIT stub may answer for it. A call
+//!   changes its end and may emit segments (data, FIN, RST, ACK); an arriving segment changes
+//!   its receiver, which may answer;
+//! - the **wire** ([`Wire`]): the segments in flight with their due times and the virtual
+//!   clock, the same type the emulated link uses. A step's segments are delivered in order of
+//!   due time, and each answer in turn, until nothing is due; `sleep` moves the clock on.
+//!
+//! On loopback the wire has no delay and every step settles completely, which is what the
+//! loopback runner waits for. On the link, delay, hold and drop make time matter.
+//!
+//! ## Bounds: what the model refuses to guess
+//! The model follows the kernel exactly while no timer would fire and the congestion window
+//! only grows at an instant the link cannot stretch. Where a scenario leaves that ground the
+//! prediction stops with [`Beyond`] and the step and reason: a segment left unacknowledged for
+//! [`RETRANSMIT_AFTER`] of virtual time (a real kernel would retransmit it), a third duplicate
+//! ACK (fast retransmit), or the congestion window growing while the link has a delay or
+//! holds segments (slow start's exact timing). Generated scenarios stay inside.
 //!
 //! The model holds no table of known scenarios: outcomes follow from the state alone. Every
 //! decision names the [`Rule`] behind it; the rules' doc strings and [`Rule::mechanism`] give the
 //! kernel function and RFC section.
-//!
-//! Where to look first: the write path is `Model::write` (EPIPE and the pending error), the
-//! read path `Model::read`, what a socket answers to a segment `Model::deliver`; the pending
-//! error is set in `Model::reset` (`tcp_reset()`).
 
+mod endpoint;
 pub mod invariants;
 
-use std::collections::VecDeque;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::outcome::{Errno, Outcome};
 use crate::rules::Rule;
-use crate::run::Backend;
-use crate::scenario::{Actor, How, Op, Scenario, Step};
+use crate::run::{Backend, Net};
+use crate::scenario::{Actor, How, LinkOp, Op, Scenario, Step};
 use crate::tcp::TcpState;
+use crate::wire::Wire;
+
+use endpoint::{Endpoint, Life};
+
+/// Payload bytes per segment on the link: MTU 1500 less the IPv4 and TCP headers and the
+/// timestamp option (`tcp_mss`: 1500 - 20 - 20 - 12).
+pub const LINK_MSS: usize = 1448;
+
+/// The least virtual time after which a real kernel retransmits an unacknowledged segment: its
+/// retransmission timer is at least `tcp_rto_min` (200 ms) plus the smoothed round trip.
+pub const RETRANSMIT_AFTER: Duration = Duration::from_millis(200);
 
 /// What the oracle says of one step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -36,14 +59,17 @@ pub struct PredictedStep {
     pub outcome: Outcome,
     /// The rules that decided the outcome and the consequences of the step, in order.
     pub rules: Vec<Rule>,
-    /// The segments the step causes, in the order they travel.
+    /// The data, FIN and RST segments sent during the step, in the order sent (a data segment
+    /// that carries a FIN is its data, then its FIN). Pure ACKs are left out.
     pub segments: Vec<Segment>,
     /// The TCP state of each socket the application still holds, once the step has settled:
     /// index 0 the client, 1 the server.
     pub states: [Option<TcpState>; 2],
+    /// Segments still held or in flight on the link after the step.
+    pub in_flight: usize,
 }
 
-/// A segment on the wire, as the model sees it. Pure ACKs are left out: they change no outcome.
+/// A segment on the wire, as the model sees it. Pure ACKs are left out of predictions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Segment {
     /// The sender.
@@ -66,14 +92,38 @@ pub enum SegmentKind {
     Rst,
 }
 
-/// The oracle's prediction for a whole scenario: one [`PredictedStep`] per step.
+/// Where a scenario leaves what the model follows exactly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Prediction {
-    /// One entry per step of the scenario.
-    pub steps: Vec<PredictedStep>,
+pub struct Beyond {
+    /// The 1-based step at which it happens.
+    pub step: usize,
+    /// Why the model stops there.
+    pub reason: String,
 }
 
-/// Predicts what Linux answers to every step of `scenario`.
+impl std::fmt::Display for Beyond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step {}: the model stops here: {}",
+            self.step, self.reason
+        )
+    }
+}
+
+/// The oracle's prediction for a whole scenario: one [`PredictedStep`] per step, fewer when
+/// the scenario goes [`Beyond`] the model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Prediction {
+    /// One entry per step of the scenario, up to `beyond`'s step (excluded).
+    pub steps: Vec<PredictedStep>,
+    /// Set when the model stops before the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beyond: Option<Beyond>,
+}
+
+/// Predicts what Linux answers to every step of `scenario` on loopback (or on the link when the
+/// scenario has `link` steps, which run only there).
 ///
 /// ```
 /// use rstlab::{oracle, Errno, Outcome, Rule, Scenario};
@@ -86,14 +136,53 @@ pub struct Prediction {
 /// assert_eq!(p.steps[4].outcome, Outcome::Err(Errno::EPIPE));
 /// ```
 pub fn predict(scenario: &Scenario) -> Prediction {
-    let mut model = Model::new();
+    let net = if scenario.uses_link() {
+        Net::Link
+    } else {
+        Net::Loopback
+    };
+    predict_on(scenario, net)
+}
+
+/// Predicts what the kernel answers to every step of `scenario` on `net`.
+///
+/// ```
+/// use rstlab::{oracle, Errno, Outcome, Scenario};
+/// use rstlab::run::Net;
+/// // The seed on a 20 ms link: the FIN, then the RST, are each a delay away.
+/// let s: Scenario = "link delay 20ms; client write 1; client sleep 20ms; server read 1; \
+///     server close; client write 1; client sleep 20ms; client write 1; client sleep 20ms; \
+///     client write 1".parse().unwrap();
+/// let p = oracle::predict_on(&s, Net::Link);
+/// let writes: Vec<String> = [1, 5, 7, 9].iter().map(|&i| p.steps[i].outcome.to_string()).collect();
+/// assert_eq!(writes, ["ok(1)", "ok(1)", "ok(1)", "EPIPE"]);
+/// ```
+pub fn predict_on(scenario: &Scenario, net: Net) -> Prediction {
+    let mut model = Model::on(net);
+    let mut steps = Vec::with_capacity(scenario.steps().len());
+    for (i, step) in scenario.steps().iter().enumerate() {
+        match model.step(step) {
+            Ok(p) => steps.push(p),
+            Err(reason) => {
+                return Prediction {
+                    steps,
+                    beyond: Some(Beyond {
+                        step: i + 1,
+                        reason,
+                    }),
+                };
+            }
+        }
+    }
     Prediction {
-        steps: scenario.steps().iter().map(|s| model.step(s)).collect(),
+        steps,
+        beyond: None,
     }
 }
 
-/// Predicts what `backend`'s API reports for every step: the kernel's answer from [`predict`],
-/// except where the API is known to report something else (each such place names its rule).
+/// Predicts what `backend`'s API reports for every step on loopback (or on the link for a
+/// scenario with `link` steps): the kernel's answer, except where the API is known to report
+/// something else (each such place names its rule).
 ///
 /// ```
 /// use rstlab::{oracle, Errno, Outcome, Scenario};
@@ -103,7 +192,18 @@ pub fn predict(scenario: &Scenario) -> Prediction {
 /// assert_eq!(oracle::predict_for(&s, Backend::Tokio).steps[1].outcome, Outcome::Ok);
 /// ```
 pub fn predict_for(scenario: &Scenario, backend: Backend) -> Prediction {
-    let mut prediction = predict(scenario);
+    let net = if scenario.uses_link() {
+        Net::Link
+    } else {
+        Net::Loopback
+    };
+    predict_with(scenario, backend, net)
+}
+
+/// The prediction for `backend` on `net`: the kernel model ([`predict_on`]), then the API's
+/// own quirks, kept out of the kernel model.
+pub fn predict_with(scenario: &Scenario, backend: Backend, net: Net) -> Prediction {
+    let mut prediction = predict_on(scenario, net);
     if backend == Backend::Tokio {
         for (step, predicted) in scenario.steps().iter().zip(&mut prediction.steps) {
             let hidden = Outcome::Err(Errno::ENOTCONN);
@@ -116,76 +216,27 @@ pub fn predict_for(scenario: &Scenario, backend: Backend) -> Prediction {
     prediction
 }
 
-/// Who holds a kernel socket.
+/// A segment in the model, as it travels: the fields an arriving segment is judged by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Life {
-    /// The application holds the fd.
-    Open,
-    /// The application closed it; the kernel keeps it to finish the connection.
-    Orphan,
-    /// The kernel destroyed it (or keeps only a TIME_WAIT stub that ignores everything we send).
-    Gone,
+struct Wired {
+    from: Actor,
+    seq: u32,
+    /// The acknowledgement number; `None` for an RST sent in answer to a segment.
+    ack: Option<u32>,
+    len: usize,
+    fin: bool,
+    rst: bool,
 }
 
-/// One end of the connection, as the kernel keeps it.
-#[derive(Clone, Debug)]
-struct Endpoint {
-    life: Life,
-    state: TcpState,
-    /// Bytes in `sk_receive_queue` not yet read.
-    unread: usize,
-    /// `SOCK_DONE`: the peer's FIN has arrived.
-    fin_received: bool,
-    /// `RCV_SHUTDOWN`.
-    rcv_shutdown: bool,
-    /// `SEND_SHUTDOWN`.
-    snd_shutdown: bool,
-    /// `sk_err`: the pending error.
-    error: Option<Errno>,
-}
-
-impl Endpoint {
-    fn established() -> Endpoint {
-        Endpoint {
-            life: Life::Open,
-            state: TcpState::Established,
-            unread: 0,
-            fin_received: false,
-            rcv_shutdown: false,
-            snd_shutdown: false,
-            error: None,
-        }
-    }
-
-    /// What `tcp_done()` leaves: CLOSE, both directions shut, the write queue gone; an orphan is
-    /// destroyed.
-    fn done(&mut self) {
-        self.state = TcpState::Close;
-        self.rcv_shutdown = true;
-        self.snd_shutdown = true;
-        if self.life == Life::Orphan {
-            self.life = Life::Gone;
-        }
-    }
-}
-
-/// The state of both endpoints; [`predict`] drives it one step at a time.
-#[derive(Clone, Debug)]
-pub struct Model {
-    ends: [Endpoint; 2],
-}
-
-impl Default for Model {
-    fn default() -> Self {
-        Model::new()
-    }
-}
-
-/// What one step produces while it runs.
+/// What one step produces while it runs: rules, segments to put on the wire, and whether it
+/// left the model's ground.
+#[derive(Default)]
 struct Effects {
     rules: Vec<Rule>,
+    outbox: Vec<(Wired, Option<Rule>)>,
     segments: Vec<Segment>,
-    in_flight: VecDeque<Segment>,
+    beyond: Option<String>,
+    window_grew: bool,
 }
 
 impl Effects {
@@ -195,302 +246,219 @@ impl Effects {
         }
     }
 
-    fn send(&mut self, from: Actor, kind: SegmentKind, rule: Rule) {
-        self.rule(rule);
-        self.in_flight.push_back(Segment { from, kind, rule });
+    /// Sends a segment; `rule` names why (and is recorded) unless it is a pure ACK.
+    fn emit(&mut self, segment: Wired, rule: Option<Rule>) {
+        if let Some(rule) = rule {
+            self.rule(rule);
+            let from = segment.from;
+            if segment.len > 0 {
+                self.segments.push(Segment {
+                    from,
+                    kind: SegmentKind::Data(segment.len),
+                    rule,
+                });
+            }
+            for (set, kind) in [
+                (segment.fin, SegmentKind::Fin),
+                (segment.rst, SegmentKind::Rst),
+            ] {
+                if set {
+                    self.segments.push(Segment { from, kind, rule });
+                }
+            }
+        }
+        self.outbox.push((segment, rule));
+    }
+
+    fn beyond(&mut self, reason: &str) {
+        self.beyond.get_or_insert_with(|| reason.to_string());
+    }
+
+    fn window_grew(&mut self) {
+        self.window_grew = true;
+    }
+}
+
+/// The state of both endpoints and of the wire between them; [`predict`] drives it one step at
+/// a time.
+#[derive(Clone, Debug)]
+pub struct Model {
+    ends: [Endpoint; 2],
+    wire: Wire<Wired>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model::new()
     }
 }
 
 impl Model {
-    /// Both endpoints on a freshly established connection.
+    /// Both endpoints on a freshly established loopback connection.
     pub fn new() -> Model {
+        Model::on(Net::Loopback)
+    }
+
+    /// Both endpoints on a freshly established connection on `net`. On loopback a write is one
+    /// segment (its MTU is 64 KiB); on the link segments carry at most [`LINK_MSS`] bytes.
+    pub fn on(net: Net) -> Model {
+        let mss = match net {
+            Net::Loopback => usize::MAX,
+            Net::Link => LINK_MSS,
+        };
         Model {
-            ends: [Endpoint::established(), Endpoint::established()],
+            ends: [
+                Endpoint::established(Actor::Client, mss),
+                Endpoint::established(Actor::Server, mss),
+            ],
+            wire: Wire::new(),
         }
     }
 
-    /// Applies one step and returns its prediction.
-    pub fn step(&mut self, step: &Step) -> PredictedStep {
-        let mut fx = Effects {
-            rules: Vec::new(),
-            segments: Vec::new(),
-            in_flight: VecDeque::new(),
-        };
-        let a = step.actor;
+    /// Applies one step and returns its prediction, or why the model cannot follow it.
+    pub fn step(&mut self, step: &Step) -> Result<PredictedStep, String> {
+        let mut fx = Effects::default();
+        let now = self.wire.now();
         let outcome = match step.op {
-            Op::Write(n) => self.write(a, n, &mut fx),
-            Op::Read(n) => self.read(a, n, &mut fx),
-            Op::Close => self.close(a, false, &mut fx),
-            Op::Abort => self.close(a, true, &mut fx),
-            Op::Shutdown(how) => self.shutdown(a, how, &mut fx),
-            Op::Sleep(_) | Op::Link(_) => {
-                fx.rule(Rule::SleepChangesNothing);
+            Op::Sleep(d) => {
+                self.advance(d, &mut fx)?;
                 Outcome::Ok
             }
+            Op::Link(op) => {
+                self.link(op, &mut fx);
+                Outcome::Ok
+            }
+            ref op => {
+                let a = step.actor;
+                let outcome = self.call(a, op, now, &mut fx);
+                self.deliver(&mut fx);
+                outcome
+            }
         };
-        while let Some(segment) = fx.in_flight.pop_front() {
-            fx.segments.push(segment);
-            self.deliver(segment, &mut fx);
+        if let Some(reason) = fx.beyond {
+            return Err(reason);
         }
-        PredictedStep {
+        if fx.window_grew && (self.wire.delay() > Duration::ZERO || self.wire.holding()) {
+            return Err(
+                "the congestion window grows while the link has a delay: slow start's timing \
+                 is not modelled beyond the first flight"
+                    .into(),
+            );
+        }
+        Ok(PredictedStep {
             outcome,
             rules: fx.rules,
             segments: fx.segments,
             states: self.open_states(),
+            in_flight: self.wire.len(),
+        })
+    }
+
+    fn call(&mut self, a: Actor, op: &Op, now: Duration, fx: &mut Effects) -> Outcome {
+        let peer = &self.ends[a.peer().index()];
+        let peer_closed = peer.life != Life::Open || peer.fin_seq.is_some();
+        let peer_fin_sent = peer.fin_seq.is_some();
+        let peer_sent = peer.snd_nxt;
+        let me = &mut self.ends[a.index()];
+        match *op {
+            Op::Write(n) => {
+                let in_flight_fin = me.state == TcpState::Established && peer_fin_sent;
+                let outcome = me.write(n, now, fx);
+                if matches!(outcome, Outcome::Bytes(_)) {
+                    if in_flight_fin {
+                        fx.rule(Rule::WriteWhileFinInFlightFindsEstablished);
+                    }
+                    if peer_closed {
+                        fx.rule(Rule::WritesWithinARoundTripSucceed);
+                    }
+                }
+                outcome
+            }
+            Op::Read(n) => me.read(n, fx),
+            Op::Close => me.close(false, peer_sent, now, fx),
+            Op::Abort => me.close(true, peer_sent, now, fx),
+            Op::Shutdown(how) => me.shutdown(how, now, fx),
+            Op::Sleep(_) | Op::Link(_) => unreachable!("not a socket call"),
         }
+    }
+
+    /// Puts what the endpoints sent on the wire, then delivers everything due now, and every
+    /// answer in turn.
+    fn deliver(&mut self, fx: &mut Effects) {
+        self.post(fx);
+        while let Some((from, segment, _)) = self.wire.pop_due() {
+            let now = self.wire.now();
+            self.ends[from.peer().index()].receive(segment, now, fx);
+            self.post(fx);
+        }
+    }
+
+    fn post(&mut self, fx: &mut Effects) {
+        for (segment, _) in fx.outbox.drain(..) {
+            self.wire.push(segment.from, segment, 0);
+        }
+    }
+
+    /// `sleep D`: the clock moves on, delivering every segment at its due time; the model stops
+    /// where a real kernel would retransmit.
+    fn advance(&mut self, d: Duration, fx: &mut Effects) -> Result<(), String> {
+        let target = self.wire.now() + d;
+        let before = self.wire.len();
+        loop {
+            let next = self.wire.next_due().filter(|&t| t <= target);
+            let until = next.unwrap_or(target);
+            for e in &self.ends {
+                let live = e.life != Life::Gone && e.state != TcpState::Close;
+                if let Some(sent) = e.oldest_unacked().filter(|_| live)
+                    && until > sent + RETRANSMIT_AFTER
+                {
+                    return Err(format!(
+                        "the {} has had a segment unacknowledged for more than {:?} of link time: \
+                         a real kernel would retransmit it",
+                        e.me, RETRANSMIT_AFTER
+                    ));
+                }
+            }
+            self.wire.advance_to(until);
+            self.deliver(fx);
+            if next.is_none() {
+                break;
+            }
+        }
+        fx.rule(if before > 0 || !fx.segments.is_empty() {
+            Rule::SegmentsArriveAfterTheDelay
+        } else {
+            Rule::SleepChangesNothing
+        });
+        Ok(())
+    }
+
+    /// A `link` step.
+    fn link(&mut self, op: LinkOp, fx: &mut Effects) {
+        match op {
+            LinkOp::Delay(d) => self.wire.set_delay(d),
+            LinkOp::Hold => self.wire.hold(),
+            LinkOp::Release => self.wire.release(),
+            LinkOp::Drop => {
+                for (from, segment, _) in self.wire.drop_all() {
+                    if segment.rst {
+                        self.ends[from.index()].rst_lost = true;
+                    }
+                }
+                fx.rule(Rule::DropLosesSegments);
+            }
+        }
+        if op != LinkOp::Drop {
+            fx.rule(Rule::SegmentsArriveAfterTheDelay);
+        }
+        self.deliver(fx);
     }
 
     /// The TCP state of each socket the application holds.
     pub fn open_states(&self) -> [Option<TcpState>; 2] {
         self.ends
-            .clone()
+            .each_ref()
             .map(|e| (e.life == Life::Open).then_some(e.state))
-    }
-
-    /// `write(2)`: `tcp_sendmsg_locked()`.
-    ///
-    /// Data is accepted only in ESTABLISHED and CLOSE_WAIT. In any other state the write waits
-    /// for a connection in `sk_stream_wait_connect()`, which returns the pending error if there
-    /// is one (consuming it) and EPIPE otherwise. In an accepting state, `SEND_SHUTDOWN` or a
-    /// pending error fail with EPIPE through `sk_stream_error()`, which also prefers (and
-    /// consumes) a pending error.
-    fn write(&mut self, a: Actor, n: usize, fx: &mut Effects) -> Outcome {
-        let e = &mut self.ends[a.index()];
-        let accepting = matches!(e.state, TcpState::Established | TcpState::CloseWait);
-        if !accepting || e.snd_shutdown || e.error.is_some() {
-            if let Some(error) = e.error.take() {
-                fx.rule(Rule::PendingErrorReportedOnce);
-                return Outcome::Err(error);
-            }
-            fx.rule(if e.state == TcpState::Close {
-                Rule::WriteOnClosedConnectionFails
-            } else {
-                Rule::WriteAfterShutdownWriteFails
-            });
-            return Outcome::Err(Errno::EPIPE);
-        }
-        let rule = if e.state == TcpState::CloseWait {
-            Rule::WriteAfterPeerCloseSucceeds
-        } else {
-            Rule::WriteQueuesData
-        };
-        fx.send(a, SegmentKind::Data(n), rule);
-        Outcome::Bytes(n)
-    }
-
-    /// `read(2)` without waiting: `tcp_recvmsg_locked()`, whose order of tests is the whole
-    /// story: queued bytes first, then `SOCK_DONE` (EOF), then `sk_err` (consumed), then
-    /// `RCV_SHUTDOWN` (EOF), then CLOSE (ENOTCONN), then EAGAIN.
-    fn read(&mut self, a: Actor, n: usize, fx: &mut Effects) -> Outcome {
-        let e = &mut self.ends[a.index()];
-        if e.unread > 0 {
-            let k = n.min(e.unread);
-            e.unread -= k;
-            fx.rule(Rule::ReadTakesQueued);
-            if e.error.is_some() || e.state == TcpState::Close {
-                fx.rule(Rule::QueuedDataSurvivesRst);
-            }
-            return Outcome::Bytes(k);
-        }
-        if e.fin_received {
-            fx.rule(Rule::FinReadsAsEof);
-            if e.error.is_some() {
-                fx.rule(Rule::EofBeforePendingError);
-            }
-            return Outcome::Eof;
-        }
-        if let Some(error) = e.error.take() {
-            fx.rule(Rule::PendingErrorReportedOnce);
-            return Outcome::Err(error);
-        }
-        if e.rcv_shutdown {
-            fx.rule(if e.state == TcpState::Close {
-                Rule::ReadAfterResetReturnsEof
-            } else {
-                Rule::ShutdownReadStillReceives
-            });
-            return Outcome::Eof;
-        }
-        if e.state == TcpState::Close {
-            fx.rule(Rule::ReadAfterResetReturnsEof);
-            return Outcome::Err(Errno::ENOTCONN);
-        }
-        fx.rule(Rule::ReadWouldBlock);
-        Outcome::Err(Errno::EAGAIN)
-    }
-
-    /// `shutdown(2)`: `inet_shutdown()` and `tcp_shutdown()`. The flags are set even on a closed
-    /// connection, which answers ENOTCONN; only the write direction sends anything (FIN).
-    fn shutdown(&mut self, a: Actor, how: How, fx: &mut Effects) -> Outcome {
-        let e = &mut self.ends[a.index()];
-        e.rcv_shutdown |= how.shuts_read();
-        e.snd_shutdown |= how.shuts_write();
-        if e.state == TcpState::Close {
-            fx.rule(Rule::ShutdownOnClosedConnection);
-            return Outcome::Err(Errno::ENOTCONN);
-        }
-        if how == How::Read {
-            fx.rule(Rule::ShutdownReadStillReceives);
-        }
-        if how.shuts_write() {
-            let rule = if how == How::Both {
-                Rule::ShutdownBothResetsOnData
-            } else {
-                Rule::HalfClosePeerKeepsWriting
-            };
-            if self.send_fin(a) {
-                fx.send(a, SegmentKind::Fin, rule);
-            } else {
-                fx.rule(Rule::FinIsSentOnce);
-            }
-        }
-        Outcome::Ok
-    }
-
-    /// `tcp_close_state()`: moves to the state after our FIN and says whether a FIN must go out.
-    fn send_fin(&mut self, a: Actor) -> bool {
-        let e = &mut self.ends[a.index()];
-        match e.state {
-            TcpState::Established => e.state = TcpState::FinWait1,
-            TcpState::CloseWait => e.state = TcpState::LastAck,
-            _ => return false,
-        }
-        true
-    }
-
-    /// `close(2)`, with SO_LINGER {on, 0} when `abort`: `__tcp_close()`.
-    ///
-    /// Unread data is checked first, then zero linger, then the orderly FIN.
-    fn close(&mut self, a: Actor, abort: bool, fx: &mut Effects) -> Outcome {
-        let e = &mut self.ends[a.index()];
-        e.life = Life::Orphan;
-        e.rcv_shutdown = true;
-        e.snd_shutdown = true;
-        let unread = std::mem::take(&mut e.unread);
-        if e.state == TcpState::Close {
-            e.life = Life::Gone;
-            fx.rule(Rule::CloseAfterResetSendsNothing);
-            return Outcome::Ok;
-        }
-        let synchronized = matches!(
-            e.state,
-            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::FinWait2
-        );
-        if unread > 0 || (abort && synchronized) {
-            e.state = TcpState::Close;
-            e.life = Life::Gone;
-            let rule = if unread > 0 {
-                Rule::CloseWithUnreadDataSendsRst
-            } else {
-                Rule::AbortSendsRst
-            };
-            fx.send(a, SegmentKind::Rst, rule);
-        } else if abort {
-            e.done();
-            fx.rule(Rule::CloseAfterResetSendsNothing);
-        } else if self.send_fin(a) {
-            fx.send(a, SegmentKind::Fin, Rule::CloseSendsFin);
-        } else {
-            fx.rule(Rule::FinIsSentOnce);
-        }
-        Outcome::Ok
-    }
-
-    /// What the receiver's kernel does with a segment, and what it answers.
-    fn deliver(&mut self, segment: Segment, fx: &mut Effects) {
-        let to = segment.from.peer();
-        let e = &mut self.ends[to.index()];
-        if e.life == Life::Gone {
-            // A TIME_WAIT stub or no socket at all: an RST is dropped; anything else would be
-            // answered with RST (`tcp_v4_send_reset()`), though no scenario within the language
-            // can send it: the sender would have been reset first.
-            if segment.kind != SegmentKind::Rst {
-                fx.send(to, SegmentKind::Rst, Rule::ClosedSocketAnswersDataWithRst);
-            }
-            return;
-        }
-        match segment.kind {
-            SegmentKind::Data(n) => {
-                let can_read =
-                    !e.rcv_shutdown || !matches!(e.state, TcpState::FinWait1 | TcpState::FinWait2);
-                if e.state == TcpState::Close {
-                    fx.send(to, SegmentKind::Rst, Rule::ClosedSocketAnswersDataWithRst);
-                } else if can_read {
-                    e.unread += n;
-                    if e.rcv_shutdown {
-                        fx.rule(Rule::ShutdownReadStillReceives);
-                    } else if matches!(e.state, TcpState::FinWait1 | TcpState::FinWait2) {
-                        fx.rule(Rule::HalfClosePeerKeepsWriting);
-                    }
-                } else {
-                    // tcp_reset() on the receiver itself, then the RST reply.
-                    let rule = if e.life == Life::Open {
-                        e.error = Some(Errno::ECONNRESET);
-                        Rule::ShutdownBothResetsOnData
-                    } else {
-                        Rule::ClosedSocketAnswersDataWithRst
-                    };
-                    e.done();
-                    fx.send(to, SegmentKind::Rst, rule);
-                }
-            }
-            SegmentKind::Fin => {
-                match e.state {
-                    TcpState::Established => {
-                        e.state = TcpState::CloseWait;
-                        e.fin_received = true;
-                        e.rcv_shutdown = true;
-                    }
-                    TcpState::FinWait1 | TcpState::FinWait2 => {
-                        e.fin_received = true;
-                        // tcp_time_wait(): an open socket is left in CLOSE, an orphan becomes a
-                        // TIME_WAIT stub, which answers nothing we can still send.
-                        e.done();
-                        fx.rule(Rule::BothFinsCloseTheConnection);
-                    }
-                    _ => {
-                        fx.send(to, SegmentKind::Rst, Rule::ClosedSocketAnswersDataWithRst);
-                        return;
-                    }
-                }
-                self.fin_acknowledged(segment.from, fx);
-            }
-            SegmentKind::Rst => self.reset(to, fx),
-        }
-    }
-
-    /// The ACK of `sender`'s FIN arrives.
-    fn fin_acknowledged(&mut self, sender: Actor, fx: &mut Effects) {
-        let e = &mut self.ends[sender.index()];
-        match e.state {
-            TcpState::FinWait1 => e.state = TcpState::FinWait2,
-            TcpState::LastAck => {
-                e.done();
-                fx.rule(Rule::BothFinsCloseTheConnection);
-            }
-            _ => {}
-        }
-    }
-
-    /// `tcp_reset()`: an acceptable RST arrives at `who`.
-    fn reset(&mut self, who: Actor, fx: &mut Effects) {
-        let e = &mut self.ends[who.index()];
-        if e.state == TcpState::Close {
-            return;
-        }
-        if e.life == Life::Orphan {
-            e.done();
-            fx.rule(Rule::RstEndsAClosedSocketSilently);
-            return;
-        }
-        let (error, rule) = if e.state == TcpState::CloseWait {
-            (Errno::EPIPE, Rule::RstAfterFinLeavesEpipe)
-        } else {
-            (Errno::ECONNRESET, Rule::RstLeavesEconnreset)
-        };
-        e.error = Some(error);
-        e.done();
-        fx.rule(rule);
     }
 }
 

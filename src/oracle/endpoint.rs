@@ -1,0 +1,575 @@
+//! One end of the connection as the Linux kernel keeps it: what a call does to it, and what an
+//! arriving segment does to it. Pure: segments go out through [`Effects`], time is passed in.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::{Effects, Wired};
+use crate::outcome::{Errno, Outcome};
+use crate::rules::Rule;
+use crate::scenario::{Actor, How};
+use crate::tcp::TcpState;
+
+/// The initial congestion window, in segments (`TCP_INIT_CWND`).
+pub(super) const INIT_CWND: usize = 10;
+/// How far past `rcv_nxt` a segment may start and still be in the receive window. Within the
+/// language's bounds (64 KiB per direction) every segment the peer can send is inside it.
+const WINDOW: u32 = 1 << 20;
+
+/// Who holds a kernel socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Life {
+    /// The application holds the fd.
+    Open,
+    /// The application closed it; the kernel keeps it to finish the connection.
+    Orphan,
+    /// The kernel destroyed it: segments find no socket.
+    Gone,
+}
+
+/// A segment this end sent and that is not acknowledged yet.
+#[derive(Clone, Copy, Debug)]
+struct Unacked {
+    end: u32,
+    sent: Duration,
+}
+
+/// One end of the connection; sequence numbers are relative to its SYN (the first byte is 1).
+#[derive(Clone, Debug)]
+pub(super) struct Endpoint {
+    pub(super) me: Actor,
+    pub(super) life: Life,
+    pub(super) state: TcpState,
+    /// A TIME_WAIT stub answers for this connection (`tcp_time_wait()`): it ignores ACKs, and
+    /// an RST kills it.
+    pub(super) timewait: bool,
+    /// Payload bytes per segment.
+    mss: usize,
+    pub(super) snd_una: u32,
+    pub(super) snd_nxt: u32,
+    /// Bytes written but not sent: the congestion window is full.
+    pub(super) unsent: usize,
+    /// A FIN waits behind `unsent` bytes.
+    fin_pending: bool,
+    /// Our FIN has been sent: its sequence number.
+    pub(super) fin_seq: Option<u32>,
+    unacked: VecDeque<Unacked>,
+    cwnd: usize,
+    pub(super) dupacks: u32,
+    pub(super) rcv_nxt: u32,
+    /// Bytes in `sk_receive_queue` not yet read.
+    pub(super) unread: usize,
+    /// Out-of-order segments: (seq, len, fin).
+    ofo: Vec<(u32, usize, bool)>,
+    /// `SOCK_DONE`: the peer's FIN has arrived.
+    pub(super) fin_received: bool,
+    /// `RCV_SHUTDOWN`.
+    pub(super) rcv_shutdown: bool,
+    /// `SEND_SHUTDOWN`.
+    pub(super) snd_shutdown: bool,
+    /// `sk_err`: the pending error.
+    pub(super) error: Option<Errno>,
+    /// An RST this end sent was lost on the link.
+    pub(super) rst_lost: bool,
+}
+
+impl Endpoint {
+    pub(super) fn established(me: Actor, mss: usize) -> Endpoint {
+        Endpoint {
+            me,
+            life: Life::Open,
+            state: TcpState::Established,
+            timewait: false,
+            mss,
+            snd_una: 1,
+            snd_nxt: 1,
+            unsent: 0,
+            fin_pending: false,
+            fin_seq: None,
+            unacked: VecDeque::new(),
+            cwnd: INIT_CWND,
+            dupacks: 0,
+            rcv_nxt: 1,
+            unread: 0,
+            ofo: Vec::new(),
+            fin_received: false,
+            rcv_shutdown: false,
+            snd_shutdown: false,
+            error: None,
+            rst_lost: false,
+        }
+    }
+
+    /// When the oldest unacknowledged segment was sent.
+    pub(super) fn oldest_unacked(&self) -> Option<Duration> {
+        self.unacked.front().map(|u| u.sent)
+    }
+
+    /// What `tcp_done()` leaves: CLOSE, both directions shut, the write queue gone; an orphan is
+    /// destroyed.
+    fn done(&mut self) {
+        self.state = TcpState::Close;
+        self.rcv_shutdown = true;
+        self.snd_shutdown = true;
+        self.unsent = 0;
+        self.fin_pending = false;
+        self.unacked.clear();
+        self.ofo.clear();
+        if self.life == Life::Orphan {
+            self.life = Life::Gone;
+        }
+    }
+
+    fn segment(&self, seq: u32, len: usize) -> Wired {
+        Wired {
+            from: self.me,
+            seq,
+            ack: Some(self.rcv_nxt),
+            len,
+            fin: false,
+            rst: false,
+        }
+    }
+
+    fn send_ack(&self, fx: &mut Effects) {
+        fx.emit(self.segment(self.snd_nxt, 0), None);
+    }
+
+    /// `tcp_write_xmit()`: sends what the congestion window allows, the FIN riding on the last
+    /// data segment when it waits behind data (a FIN alone ignores the window).
+    fn transmit(&mut self, now: Duration, rule: Rule, fx: &mut Effects) {
+        while self.unsent > 0 && self.unacked.len() < self.cwnd {
+            let len = self.unsent.min(self.mss);
+            let mut seg = self.segment(self.snd_nxt, len);
+            self.unsent -= len;
+            self.snd_nxt += len as u32;
+            if self.unsent == 0 && self.fin_pending {
+                seg.fin = true;
+                self.fin_pending = false;
+                self.fin_seq = Some(self.snd_nxt);
+                self.snd_nxt += 1;
+            }
+            self.unacked.push_back(Unacked {
+                end: self.snd_nxt,
+                sent: now,
+            });
+            fx.emit(seg, Some(rule));
+        }
+        if self.unsent > 0 {
+            fx.rule(Rule::CwndHoldsBackData);
+        }
+    }
+
+    /// `write(2)`: `tcp_sendmsg_locked()`.
+    ///
+    /// Data is accepted only in ESTABLISHED and CLOSE_WAIT. In any other state the write waits
+    /// for a connection in `sk_stream_wait_connect()`, which returns the pending error if there
+    /// is one (consuming it) and EPIPE otherwise. In an accepting state, `SEND_SHUTDOWN` or a
+    /// pending error fail with EPIPE through `sk_stream_error()`, which also prefers (and
+    /// consumes) a pending error.
+    pub(super) fn write(&mut self, n: usize, now: Duration, fx: &mut Effects) -> Outcome {
+        let accepting = matches!(self.state, TcpState::Established | TcpState::CloseWait);
+        if !accepting || self.snd_shutdown || self.error.is_some() {
+            if let Some(error) = self.error.take() {
+                fx.rule(Rule::PendingErrorReportedOnce);
+                return Outcome::Err(error);
+            }
+            fx.rule(if self.state == TcpState::Close {
+                Rule::WriteOnClosedConnectionFails
+            } else {
+                Rule::WriteAfterShutdownWriteFails
+            });
+            return Outcome::Err(Errno::EPIPE);
+        }
+        let rule = if self.state == TcpState::CloseWait {
+            Rule::WriteAfterPeerCloseSucceeds
+        } else {
+            Rule::WriteQueuesData
+        };
+        self.unsent += n;
+        self.transmit(now, rule, fx);
+        Outcome::Bytes(n)
+    }
+
+    /// `read(2)` without waiting: `tcp_recvmsg_locked()`, whose order of tests is the whole
+    /// story: queued bytes first, then `SOCK_DONE` (EOF), then `sk_err` (consumed), then
+    /// `RCV_SHUTDOWN` (EOF), then CLOSE (ENOTCONN), then EAGAIN.
+    pub(super) fn read(&mut self, n: usize, fx: &mut Effects) -> Outcome {
+        if self.unread > 0 {
+            let k = n.min(self.unread);
+            self.unread -= k;
+            fx.rule(Rule::ReadTakesQueued);
+            if self.error.is_some() || self.state == TcpState::Close {
+                fx.rule(Rule::QueuedDataSurvivesRst);
+            }
+            return Outcome::Bytes(k);
+        }
+        if self.fin_received {
+            fx.rule(Rule::FinReadsAsEof);
+            if self.error.is_some() {
+                fx.rule(Rule::EofBeforePendingError);
+            }
+            return Outcome::Eof;
+        }
+        if let Some(error) = self.error.take() {
+            fx.rule(Rule::PendingErrorReportedOnce);
+            return Outcome::Err(error);
+        }
+        if self.rcv_shutdown {
+            fx.rule(if self.state == TcpState::Close {
+                Rule::ReadAfterResetReturnsEof
+            } else {
+                Rule::ShutdownReadStillReceives
+            });
+            return Outcome::Eof;
+        }
+        if self.state == TcpState::Close {
+            fx.rule(Rule::ReadAfterResetReturnsEof);
+            return Outcome::Err(Errno::ENOTCONN);
+        }
+        fx.rule(Rule::ReadWouldBlock);
+        Outcome::Err(Errno::EAGAIN)
+    }
+
+    /// `tcp_close_state()` and `tcp_send_fin()`: moves to the state after our FIN and sends it,
+    /// or queues it behind unsent data; false when a FIN was already sent.
+    fn send_fin(&mut self, now: Duration, rule: Rule, fx: &mut Effects) -> bool {
+        match self.state {
+            TcpState::Established => self.state = TcpState::FinWait1,
+            TcpState::CloseWait => self.state = TcpState::LastAck,
+            _ => return false,
+        }
+        if self.unsent > 0 {
+            self.fin_pending = true;
+            fx.rule(rule);
+            return true;
+        }
+        let mut seg = self.segment(self.snd_nxt, 0);
+        seg.fin = true;
+        self.fin_seq = Some(self.snd_nxt);
+        self.snd_nxt += 1;
+        self.unacked.push_back(Unacked {
+            end: self.snd_nxt,
+            sent: now,
+        });
+        fx.emit(seg, Some(rule));
+        true
+    }
+
+    /// `shutdown(2)`: `inet_shutdown()` and `tcp_shutdown()`. The flags are set even on a closed
+    /// connection, which answers ENOTCONN; only the write direction sends anything (FIN).
+    pub(super) fn shutdown(&mut self, how: How, now: Duration, fx: &mut Effects) -> Outcome {
+        self.rcv_shutdown |= how.shuts_read();
+        self.snd_shutdown |= how.shuts_write();
+        if self.state == TcpState::Close {
+            fx.rule(Rule::ShutdownOnClosedConnection);
+            return Outcome::Err(Errno::ENOTCONN);
+        }
+        if how == How::Read {
+            fx.rule(Rule::ShutdownReadStillReceives);
+        }
+        if how.shuts_write() {
+            let rule = if how == How::Both {
+                Rule::ShutdownBothResetsOnData
+            } else {
+                Rule::HalfClosePeerKeepsWriting
+            };
+            if !self.send_fin(now, rule, fx) {
+                fx.rule(Rule::FinIsSentOnce);
+            }
+        }
+        Outcome::Ok
+    }
+
+    /// `close(2)`, with SO_LINGER {on, 0} when `abort`: `__tcp_close()`. Unread data is checked
+    /// first, then zero linger, then the orderly FIN. `peer_sent` is the peer's `snd_nxt`: data
+    /// it sent that has not arrived yet is not unread, so it cannot turn the FIN into an RST.
+    pub(super) fn close(
+        &mut self,
+        abort: bool,
+        peer_sent: u32,
+        now: Duration,
+        fx: &mut Effects,
+    ) -> Outcome {
+        self.life = Life::Orphan;
+        self.rcv_shutdown = true;
+        self.snd_shutdown = true;
+        let unread = std::mem::take(&mut self.unread);
+        if self.state == TcpState::Close {
+            self.life = Life::Gone;
+            fx.rule(Rule::CloseAfterResetSendsNothing);
+            return Outcome::Ok;
+        }
+        let synchronized = matches!(
+            self.state,
+            TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::FinWait2
+        );
+        if unread > 0 || (abort && synchronized) {
+            let rule = if unread > 0 {
+                Rule::CloseWithUnreadDataSendsRst
+            } else {
+                Rule::AbortSendsRst
+            };
+            if self.unsent > 0 {
+                fx.rule(Rule::RstDiscardsUnsentData);
+            }
+            // tcp_send_active_reset(): seq = snd_nxt, with the ACK of what arrived.
+            let mut seg = self.segment(self.snd_nxt, 0);
+            seg.rst = true;
+            self.done();
+            self.life = Life::Gone;
+            fx.emit(seg, Some(rule));
+        } else if abort {
+            self.done();
+            self.life = Life::Gone;
+            fx.rule(Rule::CloseAfterResetSendsNothing);
+        } else if self.send_fin(now, Rule::CloseSendsFin, fx) {
+            if peer_sent != self.rcv_nxt && !self.fin_received {
+                fx.rule(Rule::CloseBeforeDataArrivesSendsFin);
+            }
+        } else {
+            fx.rule(Rule::FinIsSentOnce);
+        }
+        Outcome::Ok
+    }
+
+    /// What this end's kernel does with a segment from the peer: `tcp_v4_rcv()` and on.
+    /// `delay_or_hold` says whether the link's time can separate events (for the model's
+    /// bounds).
+    pub(super) fn receive(&mut self, seg: Wired, now: Duration, fx: &mut Effects) {
+        if self.timewait {
+            // tcp_timewait_state_process(): an in-window RST kills the stub; a bare ACK is
+            // ignored; anything else is ACKed (nothing in the language sends it).
+            if seg.rst {
+                self.timewait = false;
+            }
+            return;
+        }
+        if self.life == Life::Gone || self.state == TcpState::Close {
+            // No socket for these addresses: tcp_v4_send_reset() answers all but an RST, with
+            // the sequence number the segment acknowledged.
+            if !seg.rst {
+                let rule = if self.rst_lost {
+                    Rule::LostRstIsAnsweredByANewRst
+                } else {
+                    Rule::ClosedSocketAnswersDataWithRst
+                };
+                fx.emit(reset_for(self.me, &seg), Some(rule));
+            }
+            return;
+        }
+        let end = seg.seq + seg.len as u32 + u32::from(seg.fin);
+        // tcp_sequence(): the segment must overlap the window.
+        let acceptable = (seg.len == 0 && !seg.fin && seg.seq == self.rcv_nxt)
+            || (!before(end, self.rcv_nxt) && !after(seg.seq, self.rcv_nxt + WINDOW))
+            || (seg.rst && seg.seq == self.rcv_nxt);
+        if seg.rst {
+            // tcp_validate_incoming(), RFC 5961 §3.2: an RST resets only at exactly rcv_nxt
+            // (or rcv_nxt - 1 after the peer's FIN); elsewhere in the window it draws a
+            // challenge ACK, outside it is dropped.
+            let after_fin = seg.seq.wrapping_add(1) == self.rcv_nxt
+                && matches!(
+                    self.state,
+                    TcpState::CloseWait | TcpState::LastAck | TcpState::Closing
+                );
+            if seg.seq == self.rcv_nxt || after_fin {
+                self.reset(fx);
+            } else if acceptable {
+                fx.rule(Rule::RstOutOfPlaceDrawsChallengeAck);
+                self.send_ack(fx);
+            } else {
+                fx.rule(Rule::RstOutOfPlaceDrawsChallengeAck);
+            }
+            return;
+        }
+        if !acceptable {
+            // Old or far-out data: a duplicate ACK (tcp_send_dupack()).
+            self.send_ack(fx);
+            return;
+        }
+        if let Some(ack) = seg.ack {
+            self.on_ack(ack, seg.len == 0 && !seg.fin, now, fx);
+        }
+        if self.life == Life::Gone || self.state == TcpState::Close {
+            return;
+        }
+        let new_data = seg.len > 0 && after(end - u32::from(seg.fin), self.rcv_nxt);
+        if new_data
+            && self.rcv_shutdown
+            && matches!(self.state, TcpState::FinWait1 | TcpState::FinWait2)
+        {
+            // tcp_rcv_state_process(): data after our half-duplex close: tcp_reset() here,
+            // and the RST reply (LINUX_MIB_TCPABORTONDATA).
+            let rule = if self.life == Life::Open {
+                self.error = Some(Errno::ECONNRESET);
+                Rule::ShutdownBothResetsOnData
+            } else if self.rst_lost {
+                Rule::LostRstIsAnsweredByANewRst
+            } else {
+                Rule::ClosedSocketAnswersDataWithRst
+            };
+            self.done();
+            fx.emit(reset_for(self.me, &seg), Some(rule));
+            return;
+        }
+        if seg.len == 0 && !seg.fin {
+            return;
+        }
+        if matches!(
+            self.state,
+            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait
+        ) {
+            // The peer's FIN came first: nothing after it is queued.
+            self.send_ack(fx);
+            return;
+        }
+        // tcp_data_queue().
+        if seg.seq == self.rcv_nxt {
+            self.accept_in_order(seg.len, seg.fin, fx);
+            let mut progress = true;
+            while progress {
+                progress = false;
+                if let Some(i) = self.ofo.iter().position(|&(s, _, _)| s == self.rcv_nxt) {
+                    let (_, len, fin) = self.ofo.remove(i);
+                    self.accept_in_order(len, fin, fx);
+                    progress = true;
+                }
+            }
+        } else if after(seg.seq, self.rcv_nxt) {
+            fx.rule(Rule::OutOfOrderDataWaits);
+            if !self.ofo.iter().any(|&(s, _, _)| s == seg.seq) {
+                self.ofo.push((seg.seq, seg.len, seg.fin));
+            }
+        }
+        // Quick ACK (the route's `quickack`): every data segment or FIN is acknowledged at once.
+        if self.life != Life::Gone {
+            self.send_ack(fx);
+        }
+    }
+
+    fn accept_in_order(&mut self, len: usize, fin: bool, fx: &mut Effects) {
+        if len > 0 {
+            self.unread += len;
+            self.rcv_nxt += len as u32;
+            if self.rcv_shutdown && !self.fin_received {
+                fx.rule(Rule::ShutdownReadStillReceives);
+            } else if matches!(self.state, TcpState::FinWait1 | TcpState::FinWait2) {
+                fx.rule(Rule::HalfClosePeerKeepsWriting);
+            }
+        }
+        if fin {
+            self.rcv_nxt += 1;
+            self.fin(fx);
+        }
+    }
+
+    /// `tcp_fin()`: the peer's FIN, in order.
+    fn fin(&mut self, fx: &mut Effects) {
+        match self.state {
+            TcpState::Established => {
+                self.state = TcpState::CloseWait;
+                self.fin_received = true;
+                self.rcv_shutdown = true;
+            }
+            TcpState::FinWait1 => {
+                // Both FINs crossed: CLOSING until ours is acknowledged.
+                self.state = TcpState::Closing;
+                self.fin_received = true;
+                self.rcv_shutdown = true;
+            }
+            TcpState::FinWait2 => {
+                self.fin_received = true;
+                self.time_wait(fx);
+            }
+            _ => {}
+        }
+    }
+
+    /// `tcp_time_wait()`: a TIME_WAIT stub takes over; an open socket is left in CLOSE.
+    fn time_wait(&mut self, fx: &mut Effects) {
+        self.done();
+        self.timewait = true;
+        if self.life == Life::Gone {
+            // The orphan is replaced by the stub, not destroyed outright.
+        }
+        fx.rule(Rule::BothFinsCloseTheConnection);
+    }
+
+    /// `tcp_ack()`: the peer acknowledges up to `ack`.
+    fn on_ack(&mut self, ack: u32, pure: bool, now: Duration, fx: &mut Effects) {
+        if after(ack, self.snd_una) && !after(ack, self.snd_nxt) {
+            self.snd_una = ack;
+            let before = self.unacked.len();
+            while self.unacked.front().is_some_and(|u| !after(u.end, ack)) {
+                self.unacked.pop_front();
+            }
+            self.dupacks = 0;
+            let acked = before - self.unacked.len();
+            if self.unsent > 0 {
+                // Slow start: one more segment per segment acknowledged (tcp_slow_start()).
+                self.cwnd += acked;
+                fx.window_grew();
+                self.transmit(now, Rule::WriteQueuesData, fx);
+            }
+            if self.fin_seq.is_some_and(|f| after(ack, f)) {
+                match self.state {
+                    TcpState::FinWait1 => self.state = TcpState::FinWait2,
+                    TcpState::Closing => self.time_wait(fx),
+                    TcpState::LastAck => {
+                        self.done();
+                        fx.rule(Rule::BothFinsCloseTheConnection);
+                    }
+                    _ => {}
+                }
+            }
+        } else if pure && ack == self.snd_una && !self.unacked.is_empty() {
+            self.dupacks += 1;
+            if self.dupacks >= 3 {
+                fx.beyond("a third duplicate ACK starts a fast retransmit");
+            }
+        }
+    }
+
+    /// `tcp_reset()`: an acceptable RST arrives.
+    fn reset(&mut self, fx: &mut Effects) {
+        if self.state == TcpState::Close {
+            return;
+        }
+        if self.life == Life::Orphan {
+            self.done();
+            fx.rule(Rule::RstEndsAClosedSocketSilently);
+            return;
+        }
+        let (error, rule) = if self.state == TcpState::CloseWait {
+            (Errno::EPIPE, Rule::RstAfterFinLeavesEpipe)
+        } else {
+            (Errno::ECONNRESET, Rule::RstLeavesEconnreset)
+        };
+        self.error = Some(error);
+        self.done();
+        fx.rule(rule);
+    }
+}
+
+/// The RST `tcp_v4_send_reset()` sends in answer to `seg`: its sequence number is what `seg`
+/// acknowledged.
+fn reset_for(me: Actor, seg: &Wired) -> Wired {
+    Wired {
+        from: me,
+        seq: seg.ack.unwrap_or(0),
+        ack: None,
+        len: 0,
+        fin: false,
+        rst: true,
+    }
+}
+
+/// `before(a, b)` of the kernel: sequence-number order, modulo 2^32.
+fn before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// `after(a, b)` of the kernel.
+fn after(a: u32, b: u32) -> bool {
+    before(b, a)
+}
