@@ -8,11 +8,55 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::oracle::{PredictedStep, Prediction};
+use crate::link::{Flags, WireSegment};
+use crate::oracle::{PredictedStep, Prediction, SegmentKind};
 use crate::outcome::Outcome;
-use crate::run::{ObservedStep, Timeout, Trace};
+use crate::run::{Net, ObservedStep, Timeout, Trace};
 use crate::scenario::{Actor, Scenario, Step};
 use crate::tcp::TcpState;
+
+/// A segment as the check compares it: who sent it and what it carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Sent {
+    /// The sender.
+    pub from: Actor,
+    /// Data, FIN or RST.
+    pub kind: SegmentKind,
+}
+
+impl fmt::Display for Sent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            SegmentKind::Data(n) => format!("{n} bytes of data"),
+            SegmentKind::Fin => "FIN".to_string(),
+            SegmentKind::Rst => "RST".to_string(),
+        };
+        write!(f, "the {} sends {what}", self.from)
+    }
+}
+
+/// What the wire shows of segments, in the check's terms: a data segment that carries a FIN is
+/// its data, then its FIN; pure ACKs are left out.
+pub fn sent_on_wire(wire: &[WireSegment]) -> Vec<Sent> {
+    let mut out = Vec::new();
+    for s in wire {
+        if s.len > 0 {
+            out.push(Sent {
+                from: s.from,
+                kind: SegmentKind::Data(s.len),
+            });
+        }
+        for (bit, kind) in [
+            (Flags::FIN, SegmentKind::Fin),
+            (Flags::RST, SegmentKind::Rst),
+        ] {
+            if s.flags.has(bit) {
+                out.push(Sent { from: s.from, kind });
+            }
+        }
+    }
+    out
+}
 
 /// One way a step's observation differs from what was predicted or expected.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -43,6 +87,17 @@ pub enum Mismatch {
     },
     /// The connection never became quiescent: the step has no trustworthy result.
     Timeout(Timeout),
+    /// On the link, the segments sent during the step differ: the first difference.
+    Wire {
+        /// Its position among the step's segments (0-based).
+        index: usize,
+        /// The oracle's segment there (`None`: it predicted no more).
+        predicted: Option<Sent>,
+        /// The wire's (`None`: no more crossed).
+        observed: Option<Sent>,
+    },
+    /// The oracle does not follow the scenario this far (see [`crate::oracle::Beyond`]).
+    Beyond(String),
 }
 
 impl fmt::Display for Mismatch {
@@ -73,6 +128,22 @@ impl fmt::Display for Mismatch {
                 state(observed)
             ),
             Mismatch::Timeout(t) => write!(f, "{t}"),
+            Mismatch::Wire {
+                index,
+                predicted,
+                observed,
+            } => {
+                let say =
+                    |s: &Option<Sent>| s.map_or("nothing more".to_string(), |s| s.to_string());
+                write!(
+                    f,
+                    "segment {}: the oracle predicted {}, the wire shows {}",
+                    index + 1,
+                    say(predicted),
+                    say(observed)
+                )
+            }
+            Mismatch::Beyond(reason) => write!(f, "the oracle stops here: {reason}"),
         }
     }
 }
@@ -94,11 +165,13 @@ impl fmt::Display for Disagreement {
     }
 }
 
-/// Everything that differs in one step; empty when the step agrees.
+/// Everything that differs in one step; empty when the step agrees. `wire` is what crossed the
+/// link during the step (`None` on loopback, where nothing is recorded).
 pub fn step_mismatches(
     step: &Step,
     predicted: &PredictedStep,
     observed: &ObservedStep,
+    wire: Option<&[WireSegment]>,
 ) -> Vec<Mismatch> {
     let mut found = Vec::new();
     if predicted.outcome != observed.outcome {
@@ -125,6 +198,29 @@ pub fn step_mismatches(
                 actor,
                 predicted: p,
                 observed: o,
+            });
+        }
+    }
+    if let Some(wire) = wire {
+        let predicted: Vec<Sent> = predicted
+            .segments
+            .iter()
+            .map(|s| Sent {
+                from: s.from,
+                kind: s.kind,
+            })
+            .collect();
+        let observed = sent_on_wire(wire);
+        if predicted != observed {
+            let index = predicted
+                .iter()
+                .zip(&observed)
+                .take_while(|(p, o)| p == o)
+                .count();
+            found.push(Mismatch::Wire {
+                index,
+                predicted: predicted.get(index).copied(),
+                observed: observed.get(index).copied(),
             });
         }
     }
@@ -156,7 +252,19 @@ pub fn same_settled_state(predicted: Option<TcpState>, observed: Option<TcpState
 pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Option<Disagreement> {
     let steps = scenario.steps();
     for (i, observed) in trace.steps.iter().enumerate() {
-        if let Some(mismatch) = step_mismatches(&steps[i], &prediction.steps[i], observed)
+        let Some(predicted) = prediction.steps.get(i) else {
+            let reason = prediction
+                .beyond
+                .as_ref()
+                .map_or_else(|| "no prediction".to_string(), |b| b.reason.clone());
+            return Some(Disagreement {
+                step: i + 1,
+                text: steps[i].to_string(),
+                mismatch: Mismatch::Beyond(reason),
+            });
+        };
+        let wire = (trace.net == Net::Link).then(|| trace.wire_of(i));
+        if let Some(mismatch) = step_mismatches(&steps[i], predicted, observed, wire)
             .into_iter()
             .next()
         {

@@ -21,7 +21,7 @@ use crate::check::{self, Disagreement};
 use crate::oracle;
 use crate::outcome::Outcome;
 use crate::rules::Rule;
-use crate::run::{Backend, RunError, RunOptions, Runner};
+use crate::run::{Backend, Net, RunError, RunOptions, Runner};
 use crate::scenario::Scenario;
 
 /// What to explore.
@@ -35,6 +35,8 @@ pub struct ExploreOptions {
     pub seed: u64,
     /// Which socket API.
     pub backend: Backend,
+    /// The networks, taken in turn: case `i` runs on `nets[i % nets.len()]`.
+    pub nets: Vec<Net>,
     /// How many worker threads.
     pub jobs: usize,
     /// Shrink and keep at most this many disagreements, those of the lowest case numbers (the
@@ -49,6 +51,7 @@ impl Default for ExploreOptions {
             time: None,
             seed: 0,
             backend: Backend::Std,
+            nets: vec![Net::Loopback],
             jobs: 1,
             max_findings: 5,
         }
@@ -85,6 +88,10 @@ pub struct Summary {
     pub seed: u64,
     /// The backend.
     pub backend: Backend,
+    /// The networks, taken in turn.
+    pub nets: Vec<Net>,
+    /// Cases run on the emulated link.
+    pub link_cases: u64,
     /// Cases where kernel and oracle agreed on every step.
     pub agreements: u64,
     /// Cases that disagreed.
@@ -134,11 +141,16 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The value tree of case `index` under `seed`: `current()` is the scenario, `simplify()`
-/// shrinks it.
+/// The value tree of case `index` under `seed` on loopback: `current()` is the scenario,
+/// `simplify()` shrinks it.
 pub fn case(seed: u64, index: u64) -> impl ValueTree<Value = Scenario> {
+    case_on(seed, index, Net::Loopback)
+}
+
+/// The value tree of case `index` under `seed` for `net` ([`crate::generate::scenario_on`]).
+pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenario> {
     let mut runner = TestRunner::new_with_rng(Config::default(), case_rng(seed, index));
-    crate::generate::scenario()
+    crate::generate::scenario_on(net)
         .new_tree(&mut runner)
         .expect("the scenario strategy never rejects")
 }
@@ -148,7 +160,7 @@ pub fn run_and_check(
     runner: &mut Runner,
     scenario: &Scenario,
 ) -> Result<Option<Disagreement>, RunError> {
-    let prediction = oracle::predict_for(scenario, runner.backend());
+    let prediction = oracle::predict_with(scenario, runner.backend(), runner.net());
     let trace = runner.run(scenario)?;
     Ok(check::check(scenario, &prediction, &trace))
 }
@@ -214,6 +226,7 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
                 let local = local.summary;
                 let mut m = merged.lock().unwrap_or_else(|e| e.into_inner());
                 m.cases += local.cases;
+                m.link_cases += local.link_cases;
                 m.agreements += local.agreements;
                 m.disagreement_count += local.disagreement_count;
                 m.errors += local.errors;
@@ -243,6 +256,7 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
     summary.jobs = jobs;
     summary.seed = options.seed;
     summary.backend = options.backend;
+    summary.nets = options.nets.clone();
     summary.fingerprint = format!("{:016x}", fingerprint.into_inner());
     for rule in Rule::ALL {
         summary.rules.entry(rule.id().to_string()).or_default();
@@ -304,22 +318,13 @@ fn work(
     // Counted by rule and by (op, outcome) here, turned into names once at the end.
     let mut rules: BTreeMap<Rule, u64> = BTreeMap::new();
     let mut outcomes: HashMap<(&'static str, Outcome), u64> = HashMap::new();
-    let run_options = RunOptions {
-        source_range: Some(1 + job as u8),
-        ..RunOptions::default()
+    let nets = if options.nets.is_empty() {
+        vec![Net::Loopback]
+    } else {
+        options.nets.clone()
     };
-    let mut runner = match Runner::with_options(options.backend, run_options) {
-        Ok(r) => r,
-        Err(e) => {
-            local.errors += 1;
-            local.first_error = Some(e.to_string());
-            shared.stop.store(true, Ordering::Relaxed);
-            return Local {
-                summary: local,
-                fingerprint,
-            };
-        }
-    };
+    // One runner per network, made when first needed (the link's namespaces cost a few ms).
+    let mut runners: Vec<Option<Runner>> = nets.iter().map(|_| None).collect();
     loop {
         if shared.stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
@@ -328,11 +333,31 @@ fn work(
         if index >= options.cases {
             break;
         }
-        let mut tree = case(options.seed, index);
+        let which = (index % nets.len() as u64) as usize;
+        let net = nets[which];
+        if runners[which].is_none() {
+            let run_options = RunOptions {
+                net,
+                source_range: Some(1 + job as u8),
+                ..RunOptions::default()
+            };
+            match Runner::with_options(options.backend, run_options) {
+                Ok(r) => runners[which] = Some(r),
+                Err(e) => {
+                    local.errors += 1;
+                    local.first_error = Some(e.to_string());
+                    shared.stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        let runner = runners[which].as_mut().expect("made above");
+        let mut tree = case_on(options.seed, index, net);
         let scenario = tree.current();
         fingerprint = fingerprint.wrapping_add(case_digest(index, &scenario));
-        let prediction = oracle::predict_for(&scenario, options.backend);
+        let prediction = oracle::predict_with(&scenario, options.backend, net);
         local.cases += 1;
+        local.link_cases += u64::from(net == Net::Link);
         match runner.run(&scenario) {
             Err(e) => {
                 local.errors += 1;
@@ -358,7 +383,7 @@ fn work(
                     local.disagreement_count += 1;
                     progress.disagreements.fetch_add(1, Ordering::Relaxed);
                     if shared.wants(index, options.max_findings) {
-                        let (minimal, disagreement) = shrink(&mut runner, &mut tree, first);
+                        let (minimal, disagreement) = shrink(runner, &mut tree, first);
                         let finding = Finding {
                             case: index,
                             scenario: minimal.to_string(),

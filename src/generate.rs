@@ -10,8 +10,10 @@ use arbitrary::{Arbitrary, Unstructured};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use crate::scenario::bounds::{MAX_IO, MAX_STEPS};
-use crate::scenario::{Actor, How, Op, Scenario, Step};
+use crate::oracle::Model;
+use crate::run::Net;
+use crate::scenario::bounds::{MAX_DELAY, MAX_IO, MAX_STEPS};
+use crate::scenario::{Actor, How, LinkOp, Op, Scenario, Step};
 
 /// The most steps a free-form generated scenario has. Short scenarios shrink fast and still
 /// reach every state: no state of the model needs more than a dozen steps.
@@ -35,6 +37,145 @@ const _: () = assert!(MAX_GENERATED_STEPS <= MAX_STEPS && SMALL_IO <= MAX_IO);
 /// ```
 pub fn scenario() -> impl Strategy<Value = Scenario> {
     prop_oneof![story(), free_form()]
+}
+
+/// Any valid scenario for `net`: on loopback [`scenario`]; on the link, scenarios whose time
+/// matters ([`link_story`], [`link_free_form`]) and, a quarter of the time, a loopback scenario
+/// (which must give the same results on the link).
+///
+/// ```
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+/// use rstlab::run::Net;
+/// let mut runner = TestRunner::deterministic();
+/// let s = rstlab::generate::scenario_on(Net::Link).new_tree(&mut runner).unwrap().current();
+/// assert!(rstlab::oracle::predict_on(&s, Net::Link).beyond.is_none());
+/// ```
+pub fn scenario_on(net: Net) -> BoxedStrategy<Scenario> {
+    match net {
+        Net::Loopback => scenario().boxed(),
+        Net::Link => prop_oneof![
+            2 => link_story(),
+            1 => link_free_form(),
+            1 => scenario(),
+        ]
+        .boxed(),
+    }
+}
+
+/// The most bytes a generated link scenario writes in one step: more than the first flight
+/// (10 × 1,448 bytes), so that the send queue behind the congestion window is exercised.
+pub const LARGE_LINK_WRITE: usize = 20_000;
+
+/// The seed article on a link: a delay, the writer writes, the reader reads some after a pause
+/// and ends in one of the ways a socket can end, then the writer goes on, each call a chosen
+/// interval after the last (around the round trip), and maybe ends too; sometimes the link
+/// holds or drops what is in flight at some point.
+pub fn link_story() -> impl Strategy<Value = Scenario> {
+    (
+        any::<bool>(),
+        link_delay(),
+        vec(link_size(), 1..4),
+        link_sleep(),
+        vec(size(), 0..3),
+        ending(),
+        vec((link_sleep(), any::<bool>(), size()), 0..6),
+        ending(),
+        prop_oneof![4 => Just(None), 1 => (0..8usize, link_op()).prop_map(Some)],
+    )
+        .prop_map(
+            |(reversed, delay, writes, pause, reads, reader_end, after, writer_end, meddle)| {
+                let (writer, reader) = if reversed {
+                    (Actor::Server, Actor::Client)
+                } else {
+                    (Actor::Client, Actor::Server)
+                };
+                let mut steps = vec![Step::new(Actor::Link, Op::Link(LinkOp::Delay(delay)))];
+                steps.extend(writes.into_iter().map(|n| Step::new(writer, Op::Write(n))));
+                steps.push(Step::new(writer, Op::Sleep(pause)));
+                steps.extend(reads.into_iter().map(|n| Step::new(reader, Op::Read(n))));
+                steps.extend(reader_end.map(|op| Step::new(reader, op)));
+                for (pause, write, n) in after {
+                    steps.push(Step::new(writer, Op::Sleep(pause)));
+                    steps.push(Step::new(
+                        writer,
+                        if write { Op::Write(n) } else { Op::Read(n) },
+                    ));
+                }
+                steps.extend(writer_end.map(|op| Step::new(writer, op)));
+                if let Some((at, op)) = meddle {
+                    let at = (1 + at).min(steps.len());
+                    steps.insert(at, Step::new(Actor::Link, Op::Link(op)));
+                }
+                within_model(Scenario::normalize(steps), Net::Link)
+            },
+        )
+}
+
+/// Free-form steps on a link: socket ops, sleeps in link time, and link ops.
+pub fn link_free_form() -> impl Strategy<Value = Scenario> {
+    let step = prop_oneof![
+        6 => step(),
+        2 => (actor(), link_sleep()).prop_map(|(a, d)| Step::new(a, Op::Sleep(d))),
+        2 => link_op().prop_map(|op| Step::new(Actor::Link, Op::Link(op))),
+    ];
+    (link_delay(), vec(step, 0..=MAX_GENERATED_STEPS)).prop_map(|(delay, mut steps)| {
+        steps.insert(0, Step::new(Actor::Link, Op::Link(LinkOp::Delay(delay))));
+        within_model(Scenario::normalize(steps), Net::Link)
+    })
+}
+
+/// Drops every step at which the oracle would stop ([`crate::oracle::Beyond`]), so that a
+/// generated scenario stays where the model is exact.
+///
+/// ```
+/// use rstlab::generate::within_model;
+/// use rstlab::run::Net;
+/// let s: rstlab::Scenario = "link delay 10ms; client write 1; link drop; client sleep 300ms; server read 1"
+///     .parse().unwrap();
+/// assert_eq!(within_model(s, Net::Link).to_inline(), "link delay 10ms; client write 1; link drop; server read 1");
+/// ```
+pub fn within_model(scenario: Scenario, net: Net) -> Scenario {
+    let mut model = Model::on(net);
+    let mut kept = Vec::with_capacity(scenario.steps().len());
+    for step in scenario.steps() {
+        let mut next = model.clone();
+        if next.step(step).is_ok() {
+            model = next;
+            kept.push(step.clone());
+        }
+    }
+    Scenario::normalize(kept)
+}
+
+fn link_delay() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        1 => Just(Duration::ZERO),
+        4 => (1..=50u64).prop_map(Duration::from_millis),
+        1 => (1..=MAX_DELAY.as_millis() as u64).prop_map(Duration::from_millis),
+    ]
+}
+
+/// A pause in link time: up to a few round trips of the longest delay, in whole milliseconds
+/// mostly (shrinks toward no pause).
+fn link_sleep() -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        4 => (0..=120u64).prop_map(Duration::from_millis),
+        1 => (0..=120_000u64).prop_map(Duration::from_micros),
+    ]
+}
+
+fn link_size() -> impl Strategy<Value = usize> {
+    prop_oneof![8 => 1..=SMALL_IO, 1 => 1..=LARGE_LINK_WRITE]
+}
+
+fn link_op() -> impl Strategy<Value = LinkOp> {
+    prop_oneof![
+        link_delay().prop_map(LinkOp::Delay),
+        Just(LinkOp::Hold),
+        Just(LinkOp::Release),
+        Just(LinkOp::Drop),
+    ]
 }
 
 /// Steps drawn independently, then normalized.

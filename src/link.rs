@@ -26,6 +26,9 @@
 //!   the 40 ms delayed-ACK timer, so an ACK's virtual time is its segment's arrival time.
 //! - `tcp_invalid_ratelimit = 0`: duplicate and challenge ACKs are never suppressed by their
 //!   500 ms real-time rate limit.
+//! - the device's `gso_max_segs = 1`: TCP sends one segment per packet, so it never defers a
+//!   send by `tcp_tso_should_defer()`, whose choice depends on how much real time passed since
+//!   the last send and on the smoothed RTT measured in real time.
 //! - IPv6 off (no router solicitations or MLD reports on the link); `lo` up;
 //!   `tcp_tw_reuse = 1` with a 1 ms reuse delay, so that TIME_WAIT stubs never exhaust ports.
 //!
@@ -48,6 +51,12 @@ use crate::wire::{Fate, Wire};
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// The server's address on the link.
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+/// The client's source addresses: a whole /24 that is local in the client's namespace (an
+/// "AnyIP" route), routed to the link in the server's. Connections take them in turn, so that a
+/// 4-tuple comes back only after 254 × the ephemeral port range, long after any socket an
+/// earlier scenario left (TIME_WAIT, an orphan whose FIN was dropped) has died. RFC 5737's
+/// TEST-NET-2: never a real host.
+pub const CLIENT_SOURCES: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 0);
 /// The TUN device's name in each namespace.
 const DEVICE: &str = "rstlab0";
 /// The most deliveries one settling may take: far more than any scenario causes; past it the
@@ -269,8 +278,19 @@ impl Link {
                 netsys::set_ipv4(DEVICE, me, 32).map_err(io_err("addressing the device"))?;
                 netsys::set_up(DEVICE).map_err(io_err("bringing the device up"))?;
                 let index = netsys::ifindex(DEVICE).map_err(io_err("finding the device"))?;
-                netsys::add_host_route(peer, index, true)
+                let via = netsys::RouteKind::Via { quickack: true };
+                netsys::add_route(peer, 32, index, via)
                     .map_err(io_err("adding the route to the peer"))?;
+                let sources = if me == CLIENT_ADDR {
+                    let lo = netsys::ifindex("lo").map_err(io_err("finding lo"))?;
+                    (lo, netsys::RouteKind::Local)
+                } else {
+                    (index, via)
+                };
+                netsys::add_route(CLIENT_SOURCES, 24, sources.0, sources.1)
+                    .map_err(io_err("routing the client's source addresses"))?;
+                netsys::set_gso_max_segs(index, 1)
+                    .map_err(io_err("limiting the device to one segment per packet"))?;
                 tun
             };
             sides.push(Side { ns, tun });
@@ -335,6 +355,12 @@ impl Link {
     /// created meanwhile live there.
     pub fn enter(&self, side: Actor) -> io::Result<Entered> {
         self.sides[side.index()].ns.enter()
+    }
+
+    /// The client's source address for connection number `n`: 198.51.100.1 to .254 in turn.
+    pub fn client_source(n: u64) -> Ipv4Addr {
+        let [a, b, c, _] = CLIENT_SOURCES.octets();
+        Ipv4Addr::new(a, b, c, (n % 254) as u8 + 1)
     }
 
     /// The address of `side` on the link.

@@ -231,6 +231,11 @@ rules! {
         statement: "On a fresh connection at most 10 segments are in flight; bytes beyond the congestion window wait in the send queue until ACKs come back.",
         mechanism: "tcp_write_xmit() sends while tcp_cwnd_test() allows (TCP_INIT_CWND = 10, RFC 6928); tcp_ack() grows the window in slow start (tcp_slow_start(), RFC 5681 §3.1) and pushes more.",
     }
+    /// Even an ACK draws an RST from a port with no socket.
+    NoSocketAnswersEvenAnAckWithRst = "no-socket-answers-even-an-ack-with-rst" {
+        statement: "A segment that reaches a port where no socket exists any more is answered with RST, even a bare ACK: on a link, the ACK of data that arrived after the sender aborted comes back as an RST.",
+        mechanism: "tcp_v4_rcv(): no socket found -> tcp_v4_send_reset() for every segment without RST, seq = the segment's ack_seq. RFC 9293 §3.5.2 (reset generation, case 1).",
+    }
     /// RST throws the send queue away.
     RstDiscardsUnsentData = "rst-discards-unsent-data" {
         statement: "An RST sent by close or abort throws away the bytes still waiting in the send queue: they never leave, although every write of them succeeded.",

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rstlab::explore::{self, ExploreOptions, Progress, Summary};
 
 use super::BackendArg;
+use rstlab::run::Net;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,6 +27,10 @@ pub struct Args {
     /// The socket API.
     #[arg(long, value_enum, default_value_t)]
     backend: BackendArg,
+    /// The network: loopback, the emulated link, or both in turn [default: both where the link
+    /// can be set up (it needs CAP_NET_ADMIN), else loopback].
+    #[arg(long, value_enum)]
+    net: Option<NetsArg>,
     /// Worker threads (default: one per core).
     #[arg(long)]
     jobs: Option<usize>,
@@ -33,6 +38,17 @@ pub struct Args {
     /// agreements, disagreements (minimal scenarios, one line each), findings, rules, outcomes.
     #[arg(long)]
     json: bool,
+}
+
+/// The `--net` flag of explore.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum NetsArg {
+    /// Loopback only.
+    Loopback,
+    /// The emulated link only.
+    Link,
+    /// Loopback and the link in turn.
+    Both,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -69,11 +85,24 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         (None, Some(_)) => u64::MAX,
         (None, None) => 10_000,
     };
+    let nets = match args.net {
+        Some(NetsArg::Loopback) => vec![Net::Loopback],
+        Some(NetsArg::Link) => vec![Net::Link],
+        Some(NetsArg::Both) => vec![Net::Loopback, Net::Link],
+        None => match rstlab::link::Link::new() {
+            Ok(_) => vec![Net::Loopback, Net::Link],
+            Err(e) => {
+                eprintln!("rstlab: exploring loopback only: {e}");
+                vec![Net::Loopback]
+            }
+        },
+    };
     let options = ExploreOptions {
         cases,
         time: args.time,
         seed,
         backend: args.backend.into(),
+        nets,
         jobs,
         ..ExploreOptions::default()
     };

@@ -94,17 +94,34 @@ struct Report<'a> {
     steps: Vec<Row<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     timeout: Option<String>,
+    net: rstlab::run::Net,
+    /// On the link: every segment after the handshake, with the step that sent it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    wire: Vec<WireRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct WireRow<'a> {
+    step: usize,
+    #[serde(flatten)]
+    segment: &'a rstlab::link::WireSegment,
 }
 
 pub fn main(args: Args) -> anyhow::Result<bool> {
     let (_, scenario) = load(&args.scenario)?;
     let backend = Backend::from(args.backend);
-    let prediction = oracle::predict_for(&scenario, backend);
     let net = match args.net {
         Some(net) => net.into(),
         None if scenario.uses_link() => rstlab::run::Net::Link,
         None => rstlab::run::Net::Loopback,
     };
+    let prediction = oracle::predict_with(&scenario, backend, net);
+    if let Some(beyond) = &prediction.beyond {
+        bail!(
+            "{beyond}\nrstlab refuses to run what it cannot emulate faithfully: shorten the scenario's \
+             link time there, or drop fewer segments"
+        );
+    }
     let options = RunOptions {
         net,
         ..RunOptions::default()
@@ -132,8 +149,10 @@ fn report<'a>(scenario: &'a Scenario, prediction: &'a Prediction, trace: &'a Tra
         .enumerate()
         .map(|(i, (step, predicted))| {
             let observed: Option<&ObservedStep> = trace.steps.get(i);
-            let mismatches =
-                observed.map_or_else(Vec::new, |o| check::step_mismatches(step, predicted, o));
+            let wire = (trace.net == rstlab::run::Net::Link).then(|| trace.wire_of(i));
+            let mismatches = observed.map_or_else(Vec::new, |o| {
+                check::step_mismatches(step, predicted, o, wire)
+            });
             row(i, step, predicted, observed, mismatches)
         })
         .collect();
@@ -146,6 +165,15 @@ fn report<'a>(scenario: &'a Scenario, prediction: &'a Prediction, trace: &'a Tra
         agree,
         steps: rows,
         timeout: trace.timeout.as_ref().map(ToString::to_string),
+        net: trace.net,
+        wire: (0..trace.steps.len())
+            .flat_map(|i| {
+                trace.wire_of(i).iter().map(move |segment| WireRow {
+                    step: i + 1,
+                    segment,
+                })
+            })
+            .collect(),
     }
 }
 
@@ -223,6 +251,48 @@ fn render(report: &Report<'_>) -> String {
         if let Some(note) = r.note {
             out += &format!("step {}: note: {note}\n", r.step);
         }
+    }
+    if !report.wire.is_empty() {
+        out += "\nthe wire (times are link time; seq and ack relative to each side's SYN):\n";
+        let rows: Vec<Vec<String>> = report
+            .wire
+            .iter()
+            .map(|w| {
+                let s = w.segment;
+                let arrow = match s.from {
+                    rstlab::scenario::Actor::Client => "client -> server",
+                    _ => "server -> client",
+                };
+                let fate = match s.fate {
+                    rstlab::wire::Fate::Delivered(t) => format!("arrived {t:?}"),
+                    rstlab::wire::Fate::Dropped(t) => format!("dropped {t:?}"),
+                    rstlab::wire::Fate::InFlight => "in flight at the end".to_string(),
+                };
+                vec![
+                    w.step.to_string(),
+                    format!("{:?}", s.sent),
+                    arrow.to_string(),
+                    s.flags.to_string(),
+                    s.seq.to_string(),
+                    s.ack.to_string(),
+                    s.len.to_string(),
+                    fate,
+                ]
+            })
+            .collect();
+        out += &table::render(
+            &[
+                "step",
+                "sent",
+                "direction",
+                "flags",
+                "seq",
+                "ack",
+                "len",
+                "fate",
+            ],
+            &rows,
+        );
     }
     if let Some(t) = &report.timeout {
         out += &format!("timeout: {t}\n");

@@ -27,6 +27,17 @@ pub(super) enum Life {
     Gone,
 }
 
+/// The mini-socket that answers for a connection after its full socket is gone
+/// (`inet_timewait_sock`): `tcp_time_wait()` makes one for an orphan whose FIN is acknowledged
+/// (substate FIN_WAIT2) and for any socket that has seen both FINs (TIME_WAIT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stub {
+    /// Our FIN is acknowledged; the peer's has not come.
+    FinWait2,
+    /// Both FINs done.
+    TimeWait,
+}
+
 /// A segment this end sent and that is not acknowledged yet.
 #[derive(Clone, Copy, Debug)]
 struct Unacked {
@@ -40,9 +51,8 @@ pub(super) struct Endpoint {
     pub(super) me: Actor,
     pub(super) life: Life,
     pub(super) state: TcpState,
-    /// A TIME_WAIT stub answers for this connection (`tcp_time_wait()`): it ignores ACKs, and
-    /// an RST kills it.
-    pub(super) timewait: bool,
+    /// A mini-socket answering for the connection in place of the full socket.
+    pub(super) stub: Option<Stub>,
     /// Payload bytes per segment.
     mss: usize,
     pub(super) snd_una: u32,
@@ -53,8 +63,15 @@ pub(super) struct Endpoint {
     fin_pending: bool,
     /// Our FIN has been sent: its sequence number.
     pub(super) fin_seq: Option<u32>,
+    /// The rule behind our FIN, for when it leaves after waiting for the window.
+    fin_rule: Rule,
     unacked: VecDeque<Unacked>,
     cwnd: usize,
+    /// `tcp_cwnd_validate()`'s memory: whether the last window was cwnd-limited, the most
+    /// packets out in it, and where it ends.
+    is_cwnd_limited: bool,
+    max_packets_out: usize,
+    cwnd_usage_seq: u32,
     pub(super) dupacks: u32,
     pub(super) rcv_nxt: u32,
     /// Bytes in `sk_receive_queue` not yet read.
@@ -79,15 +96,19 @@ impl Endpoint {
             me,
             life: Life::Open,
             state: TcpState::Established,
-            timewait: false,
+            stub: None,
             mss,
             snd_una: 1,
             snd_nxt: 1,
             unsent: 0,
             fin_pending: false,
             fin_seq: None,
+            fin_rule: Rule::CloseSendsFin,
             unacked: VecDeque::new(),
             cwnd: INIT_CWND,
+            is_cwnd_limited: false,
+            max_packets_out: 0,
+            cwnd_usage_seq: 1,
             dupacks: 0,
             rcv_nxt: 1,
             unread: 0,
@@ -108,6 +129,7 @@ impl Endpoint {
     /// What `tcp_done()` leaves: CLOSE, both directions shut, the write queue gone; an orphan is
     /// destroyed.
     fn done(&mut self) {
+        self.stub = None;
         self.state = TcpState::Close;
         self.rcv_shutdown = true;
         self.snd_shutdown = true;
@@ -135,10 +157,12 @@ impl Endpoint {
         fx.emit(self.segment(self.snd_nxt, 0), None);
     }
 
-    /// `tcp_write_xmit()`: sends what the congestion window allows, the FIN riding on the last
-    /// data segment when it waits behind data (a FIN alone ignores the window).
+    /// `tcp_write_xmit()`: sends what the congestion window allows (one packet per segment:
+    /// the link's devices take one segment per packet), the FIN riding on the last data segment
+    /// when it waits behind data; a FIN alone waits for the window too (`tcp_cwnd_test()`).
     fn transmit(&mut self, now: Duration, rule: Rule, fx: &mut Effects) {
-        while self.unsent > 0 && self.unacked.len() < self.cwnd {
+        let mut sent = 0;
+        while (self.unsent > 0 || self.fin_pending) && self.unacked.len() < self.cwnd {
             let len = self.unsent.min(self.mss);
             let mut seg = self.segment(self.snd_nxt, len);
             self.unsent -= len;
@@ -153,10 +177,24 @@ impl Endpoint {
                 end: self.snd_nxt,
                 sent: now,
             });
-            fx.emit(seg, Some(rule));
+            let why = if len == 0 { self.fin_rule } else { rule };
+            fx.emit(seg, Some(why));
+            sent += 1;
         }
-        if self.unsent > 0 {
+        if self.unsent > 0 || self.fin_pending {
             fx.rule(Rule::CwndHoldsBackData);
+        }
+        let limited = self.unacked.len() >= self.cwnd;
+        if sent > 0 || limited {
+            // tcp_cwnd_validate().
+            if !before(self.snd_una, self.cwnd_usage_seq)
+                || limited
+                || (!self.is_cwnd_limited && self.unacked.len() > self.max_packets_out)
+            {
+                self.is_cwnd_limited = limited;
+                self.max_packets_out = self.unacked.len();
+                self.cwnd_usage_seq = self.snd_nxt;
+            }
         }
     }
 
@@ -239,20 +277,10 @@ impl Endpoint {
             TcpState::CloseWait => self.state = TcpState::LastAck,
             _ => return false,
         }
-        if self.unsent > 0 {
-            self.fin_pending = true;
-            fx.rule(rule);
-            return true;
-        }
-        let mut seg = self.segment(self.snd_nxt, 0);
-        seg.fin = true;
-        self.fin_seq = Some(self.snd_nxt);
-        self.snd_nxt += 1;
-        self.unacked.push_back(Unacked {
-            end: self.snd_nxt,
-            sent: now,
-        });
-        fx.emit(seg, Some(rule));
+        self.fin_pending = true;
+        self.fin_rule = rule;
+        fx.rule(rule);
+        self.transmit(now, Rule::WriteQueuesData, fx);
         true
     }
 
@@ -323,6 +351,10 @@ impl Endpoint {
             self.done();
             self.life = Life::Gone;
             fx.rule(Rule::CloseAfterResetSendsNothing);
+        } else if self.state == TcpState::FinWait2 {
+            // Our FIN is already acknowledged: a FIN_WAIT2 mini-socket takes over at once.
+            self.fin_wait2_stub();
+            fx.rule(Rule::FinIsSentOnce);
         } else if self.send_fin(now, Rule::CloseSendsFin, fx) {
             if peer_sent != self.rcv_nxt && !self.fin_received {
                 fx.rule(Rule::CloseBeforeDataArrivesSendsFin);
@@ -337,12 +369,8 @@ impl Endpoint {
     /// `delay_or_hold` says whether the link's time can separate events (for the model's
     /// bounds).
     pub(super) fn receive(&mut self, seg: Wired, now: Duration, fx: &mut Effects) {
-        if self.timewait {
-            // tcp_timewait_state_process(): an in-window RST kills the stub; a bare ACK is
-            // ignored; anything else is ACKed (nothing in the language sends it).
-            if seg.rst {
-                self.timewait = false;
-            }
+        if let Some(stub) = self.stub {
+            self.stub_receive(stub, seg, fx);
             return;
         }
         if self.life == Life::Gone || self.state == TcpState::Close {
@@ -351,8 +379,10 @@ impl Endpoint {
             if !seg.rst {
                 let rule = if self.rst_lost {
                     Rule::LostRstIsAnsweredByANewRst
-                } else {
+                } else if seg.len > 0 || seg.fin {
                     Rule::ClosedSocketAnswersDataWithRst
+                } else {
+                    Rule::NoSocketAnswersEvenAnAckWithRst
                 };
                 fx.emit(reset_for(self.me, &seg), Some(rule));
             }
@@ -388,12 +418,22 @@ impl Endpoint {
             return;
         }
         if let Some(ack) = seg.ack {
-            self.on_ack(ack, seg.len == 0 && !seg.fin, now, fx);
+            self.on_ack(ack, seg.len == 0 && !seg.fin, seg.fin, fx);
+        }
+        if let Some(stub) = self.stub {
+            // The ACK ended the orphan: the mini-socket takes the rest of the segment (it looks
+            // at the acknowledgement number only to answer with an RST).
+            if seg.len > 0 || seg.fin {
+                self.stub_receive(stub, seg, fx);
+            }
+            return;
         }
         if self.life == Life::Gone || self.state == TcpState::Close {
             return;
         }
-        let new_data = seg.len > 0 && after(end - u32::from(seg.fin), self.rcv_nxt);
+        // "New data" as tcp_rcv_state_process() counts it: anything that takes sequence space,
+        // ending past rcv_nxt before its FIN (a FIN after a gap counts too).
+        let new_data = end != seg.seq && after(end - u32::from(seg.fin), self.rcv_nxt);
         if new_data
             && self.rcv_shutdown
             && matches!(self.state, TcpState::FinWait1 | TcpState::FinWait2)
@@ -413,6 +453,7 @@ impl Endpoint {
             return;
         }
         if seg.len == 0 && !seg.fin {
+            self.push_pending(now, fx);
             return;
         }
         if matches!(
@@ -420,11 +461,8 @@ impl Endpoint {
             TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait
         ) {
             // The peer's FIN came first: nothing after it is queued.
-            self.send_ack(fx);
-            return;
-        }
-        // tcp_data_queue().
-        if seg.seq == self.rcv_nxt {
+        } else if seg.seq == self.rcv_nxt {
+            // tcp_data_queue().
             self.accept_in_order(seg.len, seg.fin, fx);
             let mut progress = true;
             while progress {
@@ -441,10 +479,25 @@ impl Endpoint {
                 self.ofo.push((seg.seq, seg.len, seg.fin));
             }
         }
-        // Quick ACK (the route's `quickack`): every data segment or FIN is acknowledged at once.
-        if self.life != Life::Gone {
+        // tcp_data_snd_check(), then tcp_ack_snd_check(): what the ACK let out carries the
+        // acknowledgement; otherwise, quick ACK (the route's `quickack`): every data segment or
+        // FIN is acknowledged at once, by the TIME_WAIT stub when the FIN ended the socket.
+        let sent = self.push_pending(now, fx);
+        if !sent && (self.life != Life::Gone || self.stub.is_some()) {
             self.send_ack(fx);
         }
+    }
+
+    /// Sends what waits behind the congestion window, if the socket can still send; whether
+    /// anything left.
+    fn push_pending(&mut self, now: Duration, fx: &mut Effects) -> bool {
+        let alive = self.life != Life::Gone && self.state != TcpState::Close;
+        if alive && (self.unsent > 0 || self.fin_pending) {
+            let before = self.snd_nxt;
+            self.transmit(now, Rule::WriteQueuesData, fx);
+            return self.snd_nxt != before;
+        }
+        false
     }
 
     fn accept_in_order(&mut self, len: usize, fin: bool, fx: &mut Effects) {
@@ -485,18 +538,77 @@ impl Endpoint {
         }
     }
 
-    /// `tcp_time_wait()`: a TIME_WAIT stub takes over; an open socket is left in CLOSE.
+    /// `tcp_time_wait()`: a TIME_WAIT stub takes over (an orphan is replaced by it); an open
+    /// socket is left in CLOSE.
     fn time_wait(&mut self, fx: &mut Effects) {
         self.done();
-        self.timewait = true;
-        if self.life == Life::Gone {
-            // The orphan is replaced by the stub, not destroyed outright.
-        }
+        self.stub = Some(Stub::TimeWait);
         fx.rule(Rule::BothFinsCloseTheConnection);
     }
 
+    /// `tcp_time_wait(sk, TCP_FIN_WAIT2, …)`: an orphan whose FIN is acknowledged is replaced
+    /// by a FIN_WAIT2 mini-socket (`tcp_fin_timeout` is not longer than TIME_WAIT).
+    fn fin_wait2_stub(&mut self) {
+        let (snd_nxt, rcv_nxt) = (self.snd_nxt, self.rcv_nxt);
+        self.done();
+        self.state = TcpState::FinWait2;
+        self.snd_nxt = snd_nxt;
+        self.rcv_nxt = rcv_nxt;
+        self.stub = Some(Stub::FinWait2);
+    }
+
+    /// `tcp_timewait_state_process()`: what a mini-socket does with a segment.
+    fn stub_receive(&mut self, stub: Stub, seg: Wired, fx: &mut Effects) {
+        let end = seg.seq + seg.len as u32 + u32::from(seg.fin);
+        // tcp_in_window() against [rcv_nxt, rcv_nxt + window].
+        let (s_win, e_win) = (self.rcv_nxt, self.rcv_nxt + WINDOW);
+        let in_window = seg.seq == s_win
+            || (after(end, s_win) && before(seg.seq, e_win))
+            || (seg.seq == e_win && seg.seq == end);
+        match stub {
+            Stub::FinWait2 => {
+                if !in_window {
+                    if !seg.rst {
+                        self.send_ack(fx);
+                    }
+                } else if seg.rst {
+                    self.stub = None;
+                    fx.rule(Rule::RstEndsAClosedSocketSilently);
+                } else if !after(end, self.rcv_nxt) || end == seg.seq {
+                    // A duplicate or a bare ACK.
+                } else if !seg.fin || end != self.rcv_nxt + 1 {
+                    // New data (or a FIN after a gap) after our half-duplex close: RST.
+                    self.stub = None;
+                    let rule = if self.rst_lost {
+                        Rule::LostRstIsAnsweredByANewRst
+                    } else {
+                        Rule::ClosedSocketAnswersDataWithRst
+                    };
+                    fx.emit(reset_for(self.me, &seg), Some(rule));
+                } else {
+                    self.rcv_nxt = end;
+                    self.fin_received = true;
+                    self.stub = Some(Stub::TimeWait);
+                    fx.rule(Rule::BothFinsCloseTheConnection);
+                    self.send_ack(fx);
+                }
+            }
+            Stub::TimeWait => {
+                let in_place = seg.seq == self.rcv_nxt && (end == seg.seq || seg.rst);
+                if in_place {
+                    if seg.rst {
+                        self.stub = None;
+                    }
+                } else if !seg.rst {
+                    // Out of window: every segment is ACKed (tcp_timewait_check_oow_rate_limit()).
+                    self.send_ack(fx);
+                }
+            }
+        }
+    }
+
     /// `tcp_ack()`: the peer acknowledges up to `ack`.
-    fn on_ack(&mut self, ack: u32, pure: bool, now: Duration, fx: &mut Effects) {
+    fn on_ack(&mut self, ack: u32, pure: bool, seg_fin: bool, fx: &mut Effects) {
         if after(ack, self.snd_una) && !after(ack, self.snd_nxt) {
             self.snd_una = ack;
             let before = self.unacked.len();
@@ -505,14 +617,16 @@ impl Endpoint {
             }
             self.dupacks = 0;
             let acked = before - self.unacked.len();
-            if self.unsent > 0 {
-                // Slow start: one more segment per segment acknowledged (tcp_slow_start()).
+            // tcp_reno_cong_avoid(): in slow start, one more segment per segment acknowledged,
+            // but only while the window is in use (tcp_is_cwnd_limited()).
+            if self.is_cwnd_limited || self.cwnd < 2 * self.max_packets_out {
                 self.cwnd += acked;
-                fx.window_grew();
-                self.transmit(now, Rule::WriteQueuesData, fx);
             }
             if self.fin_seq.is_some_and(|f| after(ack, f)) {
                 match self.state {
+                    TcpState::FinWait1 if self.life == Life::Orphan && !seg_fin => {
+                        self.fin_wait2_stub();
+                    }
                     TcpState::FinWait1 => self.state = TcpState::FinWait2,
                     TcpState::Closing => self.time_wait(fx),
                     TcpState::LastAck => {
@@ -523,10 +637,11 @@ impl Endpoint {
                 }
             }
         } else if pure && ack == self.snd_una && !self.unacked.is_empty() {
+            // tcp_fastretrans_alert(): without SACK each duplicate ACK counts as a segment that
+            // left the network (tcp_add_reno_sack()), which lets more out, and the third starts
+            // a fast retransmit; whether an ACK counts depends on the window it advertises.
             self.dupacks += 1;
-            if self.dupacks >= 3 {
-                fx.beyond("a third duplicate ACK starts a fast retransmit");
-            }
+            fx.beyond("a duplicate ACK reaches the sender: loss recovery is not modelled");
         }
     }
 

@@ -236,7 +236,6 @@ struct Effects {
     outbox: Vec<(Wired, Option<Rule>)>,
     segments: Vec<Segment>,
     beyond: Option<String>,
-    window_grew: bool,
 }
 
 impl Effects {
@@ -272,10 +271,6 @@ impl Effects {
 
     fn beyond(&mut self, reason: &str) {
         self.beyond.get_or_insert_with(|| reason.to_string());
-    }
-
-    fn window_grew(&mut self) {
-        self.window_grew = true;
     }
 }
 
@@ -337,13 +332,6 @@ impl Model {
         };
         if let Some(reason) = fx.beyond {
             return Err(reason);
-        }
-        if fx.window_grew && (self.wire.delay() > Duration::ZERO || self.wire.holding()) {
-            return Err(
-                "the congestion window grows while the link has a delay: slow start's timing \
-                 is not modelled beyond the first flight"
-                    .into(),
-            );
         }
         Ok(PredictedStep {
             outcome,

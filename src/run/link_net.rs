@@ -18,6 +18,7 @@ pub(super) struct LinkNet {
     link: Link,
     listener: TcpListener,
     target: SocketAddrV4,
+    connections: u64,
 }
 
 impl From<LinkError> for RunError {
@@ -50,6 +51,7 @@ impl LinkNet {
             link,
             listener,
             target,
+            connections: 0,
         })
     }
 
@@ -67,6 +69,11 @@ impl LinkNet {
         client
             .set_nonblocking(true)
             .map_err(io_err("setting O_NONBLOCK"))?;
+        let source = Link::client_source(self.connections);
+        self.connections += 1;
+        sys::set_bind_address_no_port(&client)
+            .and_then(|()| client.bind(&SocketAddr::new(source.into(), 0).into()))
+            .map_err(io_err("binding the client to its source address"))?;
         match client.connect(&SocketAddr::V4(self.target).into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}

@@ -3,7 +3,7 @@
 //! started: a fork in another thread would keep "closed" sockets alive until its exec.
 //!
 //! Wrappers: [`Namespace::create`], [`Namespace::enter`] (and the [`Entered`] guard that goes
-//! back), [`open_tun`], [`set_ipv4`], [`set_up`], [`ifindex`], [`add_host_route`], [`read_fd`],
+//! back), [`open_tun`], [`set_ipv4`], [`set_up`], [`ifindex`], [`add_route`], [`set_gso_max_segs`], [`read_fd`],
 //! [`write_fd`].
 
 use std::ffi::CString;
@@ -207,21 +207,45 @@ fn push_attr(message: &mut Vec<u8>, kind: u16, payload: &[u8]) {
     message.resize(message.len().next_multiple_of(4), 0);
 }
 
-/// Adds the route `destination/32 dev <ifindex>` with the route metric `quickack 1` (what
-/// `ip route add DEST dev DEV quickack 1` does), in the calling thread's namespace, and waits
-/// for the kernel's answer.
-pub fn add_host_route(destination: Ipv4Addr, ifindex: u32, quickack: bool) -> io::Result<()> {
+/// What kind of route [`add_route`] adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    /// `ip route add DEST/LEN dev DEV [quickack 1]`: out of the device.
+    Via {
+        /// Set the route metric `quickack 1`: the receiver acknowledges every segment at once.
+        quickack: bool,
+    },
+    /// `ip route add local DEST/LEN dev DEV`: every address in the prefix is this host's
+    /// ("AnyIP"), so a socket may bind to any of them.
+    Local,
+}
+
+/// Adds a route to `destination/prefix` on interface `ifindex`, in the calling thread's
+/// namespace, and waits for the kernel's answer.
+pub fn add_route(
+    destination: Ipv4Addr,
+    prefix: u8,
+    ifindex: u32,
+    kind: RouteKind,
+) -> io::Result<()> {
+    const RT_TABLE_LOCAL: u8 = 255;
+    const RT_SCOPE_HOST: u8 = 254;
+    const RTN_LOCAL: u8 = 2;
     let header_len = mem::size_of::<libc::nlmsghdr>();
     let mut message = vec![0u8; header_len];
+    let (table, scope, route_type) = match kind {
+        RouteKind::Via { .. } => (RT_TABLE_MAIN, RT_SCOPE_LINK, RTN_UNICAST),
+        RouteKind::Local => (RT_TABLE_LOCAL, RT_SCOPE_HOST, RTN_LOCAL),
+    };
     let rt = RtMsg {
         family: libc::AF_INET as u8,
-        dst_len: 32,
+        dst_len: prefix,
         src_len: 0,
         tos: 0,
-        table: RT_TABLE_MAIN,
+        table,
         protocol: RTPROT_STATIC,
-        scope: RT_SCOPE_LINK,
-        kind: RTN_UNICAST,
+        scope,
+        kind: route_type,
         flags: 0,
     };
     // SAFETY: `RtMsg` is a repr(C) struct of integers with no padding; viewing it as bytes
@@ -232,20 +256,48 @@ pub fn add_host_route(destination: Ipv4Addr, ifindex: u32, quickack: bool) -> io
     message.extend_from_slice(rt_bytes);
     push_attr(&mut message, libc::RTA_DST, &destination.octets());
     push_attr(&mut message, libc::RTA_OIF, &ifindex.to_ne_bytes());
-    if quickack {
+    if kind == (RouteKind::Via { quickack: true }) {
         let mut metrics = Vec::new();
         push_attr(&mut metrics, RTAX_QUICKACK, &1u32.to_ne_bytes());
         push_attr(&mut message, libc::RTA_METRICS, &metrics);
     }
+    route_request(
+        message,
+        libc::RTM_NEWROUTE,
+        libc::NLM_F_CREATE | libc::NLM_F_EXCL,
+    )
+}
+
+/// Sets interface `ifindex`'s `gso_max_segs` (what `ip link set DEV gso_max_segs N` does): with
+/// 1, TCP builds one segment per packet and never defers sending by its real-time TSO heuristic
+/// (`tcp_tso_should_defer()`).
+pub fn set_gso_max_segs(ifindex: u32, segments: u32) -> io::Result<()> {
+    const IFLA_GSO_MAX_SEGS: u16 = 40;
+    let header_len = mem::size_of::<libc::nlmsghdr>();
+    let mut message = vec![0u8; header_len];
+    // struct ifinfomsg: family, pad, type, index, flags, change.
+    message.extend_from_slice(&[libc::AF_UNSPEC as u8, 0]);
+    message.extend_from_slice(&0u16.to_ne_bytes());
+    message.extend_from_slice(&(ifindex as i32).to_ne_bytes());
+    message.extend_from_slice(&0u32.to_ne_bytes());
+    message.extend_from_slice(&0u32.to_ne_bytes());
+    push_attr(&mut message, IFLA_GSO_MAX_SEGS, &segments.to_ne_bytes());
+    route_request(message, libc::RTM_NEWLINK, 0)
+}
+
+/// Sends one NETLINK_ROUTE request (`message` starts with room for its header) and waits for the
+/// kernel's acknowledgement.
+fn route_request(mut message: Vec<u8>, kind: u16, flags: libc::c_int) -> io::Result<()> {
+    let header_len = mem::size_of::<libc::nlmsghdr>();
     let header = libc::nlmsghdr {
         nlmsg_len: message.len() as u32,
-        nlmsg_type: libc::RTM_NEWROUTE,
-        nlmsg_flags: (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL)
-            as u16,
+        nlmsg_type: kind,
+        nlmsg_flags: (libc::NLM_F_REQUEST | libc::NLM_F_ACK | flags) as u16,
         nlmsg_seq: 1,
         nlmsg_pid: 0,
     };
-    // SAFETY: as above, `nlmsghdr` is plain integers with no padding.
+    // SAFETY: `nlmsghdr` is plain integers with no padding; viewing it as bytes for its size
+    // reads only initialised memory.
     let header_bytes =
         unsafe { std::slice::from_raw_parts((&raw const header).cast::<u8>(), header_len) };
     message[..header_len].copy_from_slice(header_bytes);
