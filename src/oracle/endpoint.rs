@@ -328,10 +328,13 @@ impl Endpoint {
             fx.rule(Rule::CloseAfterResetSendsNothing);
             return Outcome::Ok;
         }
+        // tcp_need_reset(), and tcp_disconnect()'s own addition: in CLOSING or LAST_ACK with
+        // something not yet sent (snd_nxt != write_seq), an abort resets too.
         let synchronized = matches!(
             self.state,
             TcpState::Established | TcpState::CloseWait | TcpState::FinWait1 | TcpState::FinWait2
-        );
+        ) || (matches!(self.state, TcpState::Closing | TcpState::LastAck)
+            && (self.unsent > 0 || self.fin_pending));
         if unread > 0 || (abort && synchronized) {
             let rule = if unread > 0 {
                 Rule::CloseWithUnreadDataSendsRst
@@ -525,7 +528,9 @@ impl Endpoint {
                 self.rcv_shutdown = true;
             }
             TcpState::FinWait1 => {
-                // Both FINs crossed: CLOSING until ours is acknowledged.
+                // Both FINs crossed: tcp_fin() ACKs at once, on its own segment, and waits in
+                // CLOSING until ours is acknowledged.
+                self.send_ack(fx);
                 self.state = TcpState::Closing;
                 self.fin_received = true;
                 self.rcv_shutdown = true;
