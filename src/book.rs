@@ -627,6 +627,14 @@ fn diagram_run(rule: Rule, runs: &[Run]) -> &Run {
         .unwrap_or(&runs[0])
 }
 
+/// Where [`build`] puts each rule's diagram, relative to the book (the paths of [`Book::svgs`]):
+/// for a caller that checks the places before the build.
+pub fn svg_paths(options: &BookOptions) -> Vec<String> {
+    let mut paths: Vec<String> = Rule::ALL.iter().map(|r| svg_path(options, *r)).collect();
+    paths.sort();
+    paths
+}
+
 fn svg_path(options: &BookOptions, rule: Rule) -> String {
     format!(
         "{}/{}.svg",
