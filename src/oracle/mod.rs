@@ -18,6 +18,8 @@
 //! error is set in `Model::reset` (`tcp_reset()`).
 
 pub mod invariants;
+#[cfg(test)]
+mod tests_by_state;
 
 use std::collections::VecDeque;
 
