@@ -77,6 +77,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         book.disagreements,
         start.elapsed().as_secs_f64()
     );
+    for what in &book.unsupported {
+        eprintln!("unsupported: {what}");
+    }
     Ok(Status::of_agreement(book.disagreements == 0))
 }
 
