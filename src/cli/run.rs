@@ -351,12 +351,12 @@ fn render(report: &Report<'_>) -> String {
 }
 
 /// Printed under the table: what the state column shows (the README says the same).
-const LEGEND: &str = "\
-state: what the kernel reports for each socket the application holds, once the step settled. \
-`-`: that side has closed its socket (or the step did not run).
-CLOSE: the connection is over, TIME_WAIT included (Linux moves the connection to a TIME_WAIT \
-stub and leaves the socket you hold in CLOSE). FIN_WAIT1: our FIN arrived but the peer delays \
-its ACK (up to 40 ms); the oracle counts it as FIN_WAIT2.
+const LEGEND: &str = "
+client/server state: what the kernel reports for each socket the application still holds, once
+the step has settled. `-`: that side has closed its socket (or the step did not run).
+CLOSE: the connection is over, TIME_WAIT included (Linux hands TIME_WAIT to a stub and leaves
+the socket you hold in CLOSE). FIN_WAIT1: our FIN arrived but the peer delays its ACK (up to
+40 ms); the oracle counts it as FIN_WAIT2.
 ";
 
 #[cfg(test)]
