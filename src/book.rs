@@ -74,6 +74,10 @@ pub struct Book {
     pub scenarios_run: u64,
     /// Runs in which the kernel disagreed with the oracle or with a `=>` line.
     pub disagreements: u64,
+    /// The book's claims and rules that this run's evidence does not support, each marked
+    /// "unsupported" in the text: a rule no run exercised, a claim the counts contradict or
+    /// have nothing for. Empty for a book that stands on its evidence.
+    pub unsupported: Vec<String>,
 }
 
 /// Why a book could not be built.
@@ -271,8 +275,12 @@ struct Lab {
 
 impl Lab {
     fn new() -> Result<Lab, BookError> {
+        Lab::with_backends(&Backend::ALL)
+    }
+
+    fn with_backends(backends: &[Backend]) -> Result<Lab, BookError> {
         Ok(Lab {
-            runners: Backend::ALL
+            runners: backends
                 .iter()
                 .map(|&b| Runner::new(b))
                 .collect::<Result<_, _>>()?,
@@ -282,8 +290,13 @@ impl Lab {
     }
 
     fn run(&mut self, scenario: &Scenario, backend: Backend) -> Result<Run, BookError> {
-        let index = Backend::ALL.iter().position(|&b| b == backend).unwrap_or(0);
-        let runner = &mut self.runners[index];
+        // Never another backend's runner in its place: that would file one backend's results
+        // under another's name.
+        let runner = self
+            .runners
+            .iter_mut()
+            .find(|r| r.backend() == backend)
+            .unwrap_or_else(|| panic!("the lab has no runner for the {backend} backend"));
         let prediction = oracle::predict_for(scenario, backend);
         let trace = runner.run(scenario)?;
         let disagreement = check::check(scenario, &prediction, &trace);
@@ -304,68 +317,102 @@ impl Lab {
 struct Situation {
     what: &'static str,
     steps: &'static str,
+    /// What the next write and read return by the rules that "How to read it" states: the book
+    /// prints that summary only when the kernel answered exactly these.
+    write: &'static str,
+    read: &'static str,
 }
 
 const SITUATIONS: &[Situation] = &[
     Situation {
         what: "open, nothing queued",
         steps: "",
+        write: "ok(1)",
+        read: "EAGAIN",
     },
     Situation {
         what: "peer closed cleanly (FIN), nothing written since",
         steps: "server close",
+        write: "ok(1)",
+        read: "eof",
     },
     Situation {
         what: "peer closed cleanly, our write answered with RST (the seed)",
         steps: "server close; client write 1",
+        write: "EPIPE",
+        read: "eof",
     },
     Situation {
         what: "peer closed with our data unread (RST)",
         steps: "client write 1; server close",
+        write: "ECONNRESET",
+        read: "ECONNRESET",
     },
     Situation {
         what: "peer aborted (SO_LINGER 0: RST)",
         steps: "server abort",
+        write: "ECONNRESET",
+        read: "ECONNRESET",
     },
     Situation {
         what: "peer sent 2 bytes, then aborted",
         steps: "server write 2; server abort",
+        write: "ECONNRESET",
+        read: "ok(2)",
     },
     Situation {
         what: "peer half-closed (shutdown write: FIN)",
         steps: "server shutdown write",
+        write: "ok(1)",
+        read: "eof",
     },
     Situation {
         what: "peer shut down reading (shutdown read)",
         steps: "server shutdown read",
+        write: "ok(1)",
+        read: "EAGAIN",
     },
     Situation {
         what: "peer shut down both ways",
         steps: "server shutdown both",
+        write: "ok(1)",
+        read: "eof",
     },
     Situation {
         what: "peer shut down both ways, our write answered with RST",
         steps: "server shutdown both; client write 1",
+        write: "EPIPE",
+        read: "eof",
     },
     Situation {
         what: "we half-closed (shutdown write)",
         steps: "client shutdown write",
+        write: "EPIPE",
+        read: "EAGAIN",
     },
     Situation {
         what: "we shut down reading (shutdown read)",
         steps: "client shutdown read",
+        write: "ok(1)",
+        read: "eof",
     },
     Situation {
         what: "both sides sent FIN",
         steps: "client shutdown write; server close",
+        write: "EPIPE",
+        read: "eof",
     },
     Situation {
         what: "RST already reported, by a read",
         steps: "server abort; client read 1",
+        write: "EPIPE",
+        read: "eof",
     },
     Situation {
         what: "RST already reported, by a write",
         steps: "server abort; client write 1",
+        write: "EPIPE",
+        read: "eof",
     },
 ];
 
@@ -485,15 +532,28 @@ fn parse_steps(text: &str) -> Result<Scenario, BookError> {
     })
 }
 
-fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
-    let mut counts: BTreeMap<Rule, RuleCounts> = Rule::ALL
-        .iter()
-        .map(|r| (*r, RuleCounts::default()))
-        .collect();
-    let mut tally = Tally::default();
-    let mut count = |run: &Run, random: bool, tally: &mut Tally| {
+impl Evidence {
+    /// No evidence yet: every rule counted 0.
+    fn new() -> Evidence {
+        Evidence {
+            canonical: Vec::new(),
+            situations: Vec::new(),
+            counts: Rule::ALL
+                .iter()
+                .map(|r| (*r, RuleCounts::default()))
+                .collect(),
+            random_runs: 0,
+            random_disagreements: Vec::new(),
+            tally: Tally::default(),
+            probes: Vec::new(),
+        }
+    }
+
+    /// Counts one run: the rules its agreeing steps applied, the rules up to its disagreement,
+    /// and (on std) the calls after an RST for the seed article's claim.
+    fn count(&mut self, run: &Run, random: bool) {
         for (rule, steps) in run.rules() {
-            let c = counts.entry(rule).or_default();
+            let c = self.counts.entry(rule).or_default();
             c.runs += 1;
             if random {
                 c.random_runs += 1;
@@ -501,13 +561,16 @@ fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
             }
         }
         for rule in run.rules_up_to_disagreement() {
-            counts.entry(rule).or_default().disagreements += 1;
+            self.counts.entry(rule).or_default().disagreements += 1;
         }
         if run.backend == Backend::Std {
-            tally.add(run);
+            self.tally.add(run);
         }
-    };
+    }
+}
 
+fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
+    let mut ev = Evidence::new();
     let mut canonical = Vec::new();
     for &rule in Rule::ALL {
         let scenario = Scenario::parse(rule.canonical()).map_err(|e| BookError::Canonical {
@@ -517,7 +580,7 @@ fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
         let mut runs = Vec::new();
         for backend in Backend::ALL {
             let run = lab.run(&scenario, backend)?;
-            count(&run, false, &mut tally);
+            ev.count(&run, false);
             runs.push(run);
         }
         canonical.push((rule, scenario, runs));
@@ -538,7 +601,7 @@ fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
             let scenario = parse_steps(&text)?;
             for backend in Backend::ALL {
                 let run = lab.run(&scenario, backend)?;
-                count(&run, false, &mut tally);
+                ev.count(&run, false);
                 if into == 0 {
                     runs.write.push(run);
                 } else {
@@ -557,7 +620,7 @@ fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
             let scenario = crate::explore::case(options.seed, index).current();
             let run = lab.run(&scenario, backend)?;
             random_runs += 1;
-            count(&run, true, &mut tally);
+            ev.count(&run, true);
             if let Some(d) = &run.disagreement {
                 random_disagreements.push((backend, scenario.to_inline(), d.clone()));
             }
@@ -572,15 +635,12 @@ fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
         None => Vec::new(),
     };
 
-    Ok(Evidence {
-        canonical,
-        situations,
-        counts,
-        random_runs,
-        random_disagreements,
-        tally,
-        probes,
-    })
+    ev.canonical = canonical;
+    ev.situations = situations;
+    ev.random_runs = random_runs;
+    ev.random_disagreements = random_disagreements;
+    ev.probes = probes;
+    Ok(ev)
 }
 
 /// Builds the book: runs everything on real sockets and writes the text and the diagrams.
@@ -605,13 +665,14 @@ pub fn build(options: &BookOptions) -> Result<Book, BookError> {
         ));
     }
     svgs.sort();
-    let markdown = render(options, &evidence, &stamp);
+    let (markdown, unsupported) = render(options, &evidence, &stamp);
     Ok(Book {
         markdown,
         svgs,
         rules: Rule::ALL.len(),
         scenarios_run: lab.runs,
         disagreements: lab.disagreements,
+        unsupported,
     })
 }
 
@@ -624,7 +685,15 @@ fn diagram_run(rule: Rule, runs: &[Run]) -> &Run {
     };
     runs.iter()
         .find(|r| r.backend == backend)
-        .unwrap_or(&runs[0])
+        .unwrap_or_else(|| panic!("{}: no run on the {backend} backend to draw", rule.id()))
+}
+
+/// Where [`build`] puts each rule's diagram, relative to the book (the paths of [`Book::svgs`]):
+/// for a caller that checks the places before the build.
+pub fn svg_paths(options: &BookOptions) -> Vec<String> {
+    let mut paths: Vec<String> = Rule::ALL.iter().map(|r| svg_path(options, *r)).collect();
+    paths.sort();
+    paths
 }
 
 fn svg_path(options: &BookOptions, rule: Rule) -> String {
@@ -711,8 +780,11 @@ fn rules_of_last_step(runs: &[&Run]) -> Vec<Rule> {
     rules
 }
 
-fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> String {
+/// The book's text, and the claims and rules its evidence does not support (marked so in the
+/// text).
+fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> (String, Vec<String>) {
     let mut md = String::new();
+    let mut unsupported = Vec::new();
     let n_rules = Rule::ALL.len();
     let _ = writeln!(md, "# The rules book\n");
     let _ = writeln!(
@@ -755,16 +827,19 @@ fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> String {
     }
     md.push('\n');
 
-    render_summary(&mut md, ev);
-    render_claim(&mut md, ev);
-    render_sigpipe(&mut md, ev);
+    render_summary(&mut md, ev, &mut unsupported);
+    render_claim(&mut md, ev, &mut unsupported);
+    render_sigpipe(&mut md, ev, &mut unsupported);
     render_subjects(&mut md);
-    render_rules(&mut md, options, ev, stamp);
+    render_rules(&mut md, options, ev, stamp, &mut unsupported);
     render_disagreements(&mut md, ev);
-    md
+    (md, unsupported)
 }
 
-fn render_summary(md: &mut String, ev: &Evidence) {
+/// How the book marks a statement its evidence does not support.
+const UNSUPPORTED: &str = "**Unsupported by this run's evidence:**";
+
+fn render_summary(md: &mut String, ev: &Evidence, unsupported: &mut Vec<String>) {
     let _ = writeln!(md, "## What the next write and read return\n");
     let _ = writeln!(
         md,
@@ -784,7 +859,14 @@ fn render_summary(md: &mut String, ev: &Evidence) {
         } else {
             format!("`{}`", situation.steps)
         };
-        let last = runs.write[0].scenario.steps().len() - 1;
+        let last = runs
+            .write
+            .first()
+            .expect("every situation has a write run")
+            .scenario
+            .steps()
+            .len()
+            - 1;
         let all: Vec<&Run> = runs.write.iter().chain(&runs.read).collect();
         let rules: Vec<String> = rules_of_last_step(&all).into_iter().map(link).collect();
         let _ = writeln!(
@@ -796,17 +878,131 @@ fn render_summary(md: &mut String, ev: &Evidence) {
             rules.join(", ")
         );
     }
-    let _ = writeln!(
-        md,
-        "\nHow to read it: a write succeeds while the connection is open or only the peer has \
-         sent FIN; it fails with the error an RST left (once), then with `EPIPE` for ever. A read \
-         returns queued bytes first, then EOF if the peer's FIN arrived, then the error an RST \
-         left (once), then EOF.\n"
-    );
+    // The summary below states the rules the situations' `write` and `read` fields encode:
+    // it is printed as a conclusion only when the kernel answered every one of them so.
+    let mut off: Vec<String> = Vec::new();
+    for (situation, runs) in SITUATIONS.iter().zip(&ev.situations) {
+        for (runs, expected) in [(&runs.write, situation.write), (&runs.read, situation.read)] {
+            for run in runs {
+                let last = run.scenario.steps().len() - 1;
+                let observed = run
+                    .trace
+                    .steps
+                    .get(last)
+                    .map_or("(not run)".to_string(), |o| o.outcome.to_string());
+                if observed != expected {
+                    off.push(format!(
+                        "`{}` on {}: {observed}, not {expected}",
+                        run.scenario.to_inline(),
+                        run.backend
+                    ));
+                }
+            }
+        }
+    }
+    if ev.situations.len() != SITUATIONS.len() {
+        off.push("not every situation was run".to_string());
+    }
+    let how = "a write succeeds while the connection is open or only the peer has sent FIN; it \
+               fails with the error an RST left (once), then with `EPIPE` for ever. A read \
+               returns queued bytes first, then EOF if the peer's FIN arrived, then the error an \
+               RST left (once), then EOF.";
+    if off.is_empty() {
+        let _ = writeln!(md, "\nHow to read it: {how}\n");
+    } else {
+        let _ = writeln!(
+            md,
+            "\nHow to read it: {UNSUPPORTED} the usual summary (\"{how}\") does not hold for: {}.\n",
+            off.join("; ")
+        );
+        unsupported.push(format!("How to read it: {}", off.join("; ")));
+    }
 }
 
-fn render_claim(md: &mut String, ev: &Evidence) {
+/// A bullet of the seed article's claim: row `row` of the tally mostly ends as `main`, and
+/// otherwise only as one of `others`.
+struct Claim {
+    row: u8,
+    main: &'static str,
+    others: &'static [&'static str],
+}
+
+impl Claim {
+    /// Whether the counts bear it out: at least one call of the row ended as `main`, and none
+    /// ended otherwise than the claim allows.
+    fn holds(&self, t: &Tally) -> bool {
+        t.count(self.row, self.main) > 0
+            && t.rows.get(&self.row).is_some_and(|outcomes| {
+                outcomes
+                    .keys()
+                    .all(|o| o == self.main || self.others.contains(&o.as_str()))
+            })
+    }
+
+    /// `(x of y)`'s two numbers.
+    fn counts(&self, t: &Tally) -> (u64, u64) {
+        (t.count(self.row, self.main), t.total(self.row))
+    }
+}
+
+/// The claims of "The seed article's claim, checked", in the order the text states them.
+const CLAIMS: [Claim; 6] = [
+    // Writes after the error was reported: EPIPE.
+    Claim {
+        row: 2,
+        main: "EPIPE",
+        others: &[],
+    },
+    // The seed's case: the first write after an RST that followed a FIN: EPIPE.
+    Claim {
+        row: 1,
+        main: "EPIPE",
+        others: &[],
+    },
+    // The first read after an RST before any FIN: ECONNRESET, or bytes queued before it.
+    Claim {
+        row: 3,
+        main: "ECONNRESET",
+        others: &["ok(n)"],
+    },
+    // The first write after an RST before any FIN: ECONNRESET.
+    Claim {
+        row: 0,
+        main: "ECONNRESET",
+        others: &[],
+    },
+    // A read after the peer's FIN: EOF, or bytes queued before it.
+    Claim {
+        row: 4,
+        main: "eof",
+        others: &["ok(n)"],
+    },
+    // A read after the error was reported: EOF, or bytes still queued.
+    Claim {
+        row: 5,
+        main: "eof",
+        others: &["ok(n)"],
+    },
+];
+
+fn render_claim(md: &mut String, ev: &Evidence, unsupported: &mut Vec<String>) {
     let t = &ev.tally;
+    // Each bullet is marked when its counts do not bear it out.
+    let mut mark = |i: usize| -> &'static str {
+        if CLAIMS[i].holds(t) {
+            ""
+        } else {
+            let (n, of) = CLAIMS[i].counts(t);
+            unsupported.push(format!(
+                "the seed article's claim, row \"{}\": {n} of {of} {}",
+                Tally::ROWS[CLAIMS[i].row as usize],
+                CLAIMS[i].main
+            ));
+            "**Unsupported by this run's evidence:** "
+        }
+    };
+    let marks: Vec<&str> = (0..CLAIMS.len()).map(&mut mark).collect();
+    let n = |i: usize| CLAIMS[i].counts(t);
     let _ = writeln!(md, "## The seed article's claim, checked\n");
     let _ = writeln!(
         md,
@@ -838,53 +1034,103 @@ fn render_claim(md: &mut String, ev: &Evidence) {
     let _ = writeln!(
         md,
         "\nWhere it holds:\n\n\
-         - **Writes after the error was reported** fail with `EPIPE` ({} of {}): \
+         - {}**Writes after the error was reported** fail with `EPIPE` ({} of {}): \
          [`write-on-closed-connection-fails-epipe`](#write-on-closed-connection-fails-epipe).\n\
-         - **The seed's case**: the RST answered a write sent after the peer's FIN. The kernel \
+         - {}**The seed's case**: the RST answered a write sent after the peer's FIN. The kernel \
          records `EPIPE` for such an RST, so even the first write after it fails with `EPIPE` \
          ({} of {}): [`rst-after-fin-leaves-epipe`](#rst-after-fin-leaves-epipe).\n\
-         - **The first read after an RST that came before any FIN** fails with `ECONNRESET` \
+         - {}**The first read after an RST that came before any FIN** fails with `ECONNRESET` \
          ({} of {}; the others returned bytes queued before the RST): \
          [`rst-leaves-econnreset`](#rst-leaves-econnreset), \
          [`queued-data-survives-rst`](#queued-data-survives-rst).\n",
-        t.count(2, "EPIPE"),
-        t.total(2),
-        t.count(1, "EPIPE"),
-        t.total(1),
-        t.count(3, "ECONNRESET"),
-        t.total(3),
+        marks[0],
+        n(0).0,
+        n(0).1,
+        marks[1],
+        n(1).0,
+        n(1).1,
+        marks[2],
+        n(2).0,
+        n(2).1,
     );
     let _ = writeln!(
         md,
         "Where it does not:\n\n\
-         - **The first write after an RST that came before any FIN** (the peer aborted, or \
+         - {}**The first write after an RST that came before any FIN** (the peer aborted, or \
          closed with unread data) fails with `ECONNRESET`, not `EPIPE` ({} of {}). \
          \"Broken pipe\" comes only from the next write: the error an RST leaves is reported \
          once, by whichever call comes first \
          ([`pending-error-reported-once`](#pending-error-reported-once)).\n\
-         - **A read after the peer's FIN never reports the RST**: it returns EOF ({} of {}; the \
+         - {}**A read after the peer's FIN never reports the RST**: it returns EOF ({} of {}; the \
          others returned bytes queued before the FIN), and the error waits for the next write \
          ([`eof-before-pending-error`](#eof-before-pending-error)). Had the seed's client read \
          after the RST, it would have seen EOF, not \"connection reset by peer\".\n\
-         - **A read after the error was reported** returns EOF, never `ECONNRESET` ({} of {}; \
+         - {}**A read after the error was reported** returns EOF, never `ECONNRESET` ({} of {}; \
          the others returned bytes still queued): \
          [`read-after-reset-returns-eof`](#read-after-reset-returns-eof).\n",
-        t.count(0, "ECONNRESET"),
-        t.total(0),
-        t.count(4, "eof"),
-        t.total(4),
-        t.count(5, "eof"),
-        t.total(5),
+        marks[3],
+        n(3).0,
+        n(3).1,
+        marks[4],
+        n(4).0,
+        n(4).1,
+        marks[5],
+        n(5).0,
+        n(5).1,
     );
-    let _ = writeln!(
-        md,
-        "In one line: **the first call after an RST reports it** (`ECONNRESET`, or `EPIPE` when \
-         the peer's FIN came first, and reads skip it after a FIN); **afterwards writes fail with \
-         `EPIPE` and reads return EOF**.\n"
-    );
+    if marks.iter().all(|m| m.is_empty()) {
+        let _ = writeln!(
+            md,
+            "In one line: **the first call after an RST reports it** (`ECONNRESET`, or `EPIPE` \
+             when the peer's FIN came first, and reads skip it after a FIN); **afterwards writes \
+             fail with `EPIPE` and reads return EOF**.\n"
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "In one line: {UNSUPPORTED} the counts above do not bear out every point (see the \
+             points marked), so no summary is drawn from them.\n"
+        );
+    }
 }
 
-fn render_sigpipe(md: &mut String, ev: &Evidence) {
+/// Whether the SIGPIPE experiment came out as the book's conclusion says: every child found
+/// `SIG_IGN` at start; with `write(2)` and `SIG_DFL` the EPIPE write kills the child and the
+/// ECONNRESET write before it does not; with `MSG_NOSIGNAL` or `SIG_IGN` the child writes and
+/// gets EPIPE, and exits 0. `None` when it does; else what differs.
+fn sigpipe_off(probes: &[ProbeReport]) -> Option<String> {
+    let mut off = Vec::new();
+    for (i, expected) in Probe::BOOK.iter().enumerate() {
+        let Some(report) = probes.iter().find(|r| r.probe == *expected) else {
+            off.push(format!("{expected}: not run"));
+            continue;
+        };
+        let (writes, killed): (&[&str], bool) = match i {
+            0 => (&["ok(1)"], true),
+            1 => (&["ECONNRESET"], true),
+            _ => (&["ok(1)", "EPIPE"], false),
+        };
+        let started_ignored = report
+            .lines
+            .iter()
+            .any(|l| l == "SIGPIPE at start: SIG_IGN");
+        let ended_as_said = if killed {
+            report.signal == Some(libc::SIGPIPE)
+        } else {
+            report.code == Some(0) && report.signal.is_none()
+        };
+        if report.writes() != writes || !ended_as_said || !started_ignored {
+            off.push(format!(
+                "{expected}: writes {:?}, {}",
+                report.writes(),
+                report.ending()
+            ));
+        }
+    }
+    (!off.is_empty()).then(|| off.join("; "))
+}
+
+fn render_sigpipe(md: &mut String, ev: &Evidence, unsupported: &mut Vec<String>) {
     let _ = writeln!(md, "## SIGPIPE: how Rust avoids it\n");
     let _ = writeln!(
         md,
@@ -943,14 +1189,26 @@ fn render_sigpipe(md: &mut String, ev: &Evidence) {
             report.ending()
         );
     }
-    let _ = writeln!(
-        md,
-        "\nThe child found `SIG_IGN` at start: Rust's runtime set it before `main` (std's \
-         `Command` gives children the default disposition, and a C program keeps the one it \
-         inherits). With `write(2)` and `SIG_DFL` the `EPIPE` write kills the process while \
-         the `ECONNRESET` write before it does not; with `MSG_NOSIGNAL` the default disposition \
-         is harmless.\n"
-    );
+    match sigpipe_off(&ev.probes) {
+        None => {
+            let _ = writeln!(
+                md,
+                "\nThe child found `SIG_IGN` at start: Rust's runtime set it before `main` (std's \
+                 `Command` gives children the default disposition, and a C program keeps the one \
+                 it inherits). With `write(2)` and `SIG_DFL` the `EPIPE` write kills the process \
+                 while the `ECONNRESET` write before it does not; with `MSG_NOSIGNAL` the default \
+                 disposition is harmless.\n"
+            );
+        }
+        Some(off) => {
+            let _ = writeln!(
+                md,
+                "\n{UNSUPPORTED} the children did not all end as Rust's runtime and \
+                 `MSG_NOSIGNAL` would have them end: {off}.\n"
+            );
+            unsupported.push(format!("SIGPIPE: {off}"));
+        }
+    }
 }
 
 fn render_subjects(md: &mut String) {
@@ -1038,7 +1296,13 @@ fn render_subjects(md: &mut String) {
     md.push('\n');
 }
 
-fn render_rules(md: &mut String, options: &BookOptions, ev: &Evidence, stamp: &Stamp) {
+fn render_rules(
+    md: &mut String,
+    options: &BookOptions,
+    ev: &Evidence,
+    stamp: &Stamp,
+    unsupported: &mut Vec<String>,
+) {
     let _ = writeln!(md, "## Rules\n");
     let _ = writeln!(
         md,
@@ -1058,7 +1322,10 @@ fn render_rules(md: &mut String, options: &BookOptions, ev: &Evidence, stamp: &S
             "**Canonical scenario** ([`scenarios/{id}.scenario`](scenarios/{id}.scenario)):\n"
         );
         let _ = writeln!(md, "```text\n{}\n```\n", rule.canonical().trim());
-        let std_run = &runs[0];
+        let std_run = runs
+            .iter()
+            .find(|r| r.backend == Backend::Std)
+            .unwrap_or_else(|| panic!("{id}: the canonical scenario has no std run"));
         let shown = diagram_run(*rule, runs);
         let diagram = Diagram::new(scenario, &shown.prediction, Some(&shown.trace));
         let _ = writeln!(
@@ -1117,7 +1384,10 @@ fn render_rules(md: &mut String, options: &BookOptions, ev: &Evidence, stamp: &S
             );
         }
         md.push('\n');
-        let c = &ev.counts[rule];
+        let c = ev
+            .counts
+            .get(rule)
+            .unwrap_or_else(|| panic!("{id}: not counted"));
         let canonical_verdict = if runs.iter().all(|r| r.disagreement.is_none()) {
             "the canonical scenario agrees with the oracle and with its `=>` lines on std and tokio"
                 .to_string()
@@ -1165,11 +1435,24 @@ fn render_rules(md: &mut String, options: &BookOptions, ev: &Evidence, stamp: &S
         let total_runs = (ev.canonical.len() * Backend::ALL.len()) as u64
             + (ev.situations.len() * 2 * Backend::ALL.len()) as u64
             + ev.random_runs;
+        // A rule stands on runs that exercised it; the SIGPIPE rule, which the oracle never
+        // names, on the experiment.
+        let no_evidence = if *rule == Rule::WriteEpipeRaisesSigpipe {
+            ev.probes.is_empty()
+        } else {
+            c.runs == 0
+        };
+        let verdict = if no_evidence {
+            unsupported.push(format!("{id}: no evidence in this run"));
+            format!("{UNSUPPORTED} no run of this book gave evidence for this rule. ")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             md,
-            "**Evidence.** On Linux `{}`, {}: {canonical_verdict}. Runs of this book that \
-             exercised the rule (steps before any disagreement): {} of {total_runs}, {} of them \
-             among the {} random runs ({} steps). Disagreements in runs that exercised it: \
+            "**Evidence.** {verdict}On Linux `{}`, {}: {canonical_verdict}. Runs of this book \
+             that exercised the rule (steps before any disagreement): {} of {total_runs}, {} of \
+             them among the {} random runs ({} steps). Disagreements in runs that exercised it: \
              {}.{extra}\n",
             stamp.kernel,
             stamp.date,
@@ -1251,22 +1534,238 @@ mod tests {
         assert_eq!(mask_volatile("no kernel here"), "no kernel here");
     }
 
+    use crate::run::ObservedStep;
+
+    /// A run in which the kernel did exactly what the oracle predicted: evidence without
+    /// sockets, for testing what the book draws from evidence.
+    fn as_predicted(scenario: &Scenario, backend: Backend) -> Run {
+        let prediction = oracle::predict_for(scenario, backend);
+        let trace = Trace {
+            backend,
+            net: crate::run::Net::Loopback,
+            steps: prediction
+                .steps
+                .iter()
+                .map(|p| ObservedStep {
+                    outcome: p.outcome.clone(),
+                    states: p.states,
+                    note: None,
+                    wire_end: 0,
+                })
+                .collect(),
+            timeout: None,
+            client: "127.0.0.1:1".parse().unwrap(),
+            server: "127.0.0.1:2".parse().unwrap(),
+            wire: Vec::new(),
+        };
+        let disagreement = check::check(scenario, &prediction, &trace);
+        Run {
+            scenario: scenario.clone(),
+            backend,
+            prediction,
+            trace,
+            disagreement,
+        }
+    }
+
+    /// What a SIGPIPE child prints and how it ends, as the book's conclusion has it.
+    fn probe_as_expected(i: usize) -> ProbeReport {
+        let writes: &[&str] = match i {
+            0 => &["ok(1)"],
+            1 => &["ECONNRESET"],
+            _ => &["ok(1)", "EPIPE"],
+        };
+        let mut lines = vec!["SIGPIPE at start: SIG_IGN".to_string()];
+        lines.extend(
+            writes
+                .iter()
+                .enumerate()
+                .map(|(n, w)| format!("write {}: {w}", n + 1)),
+        );
+        let killed = i < 2;
+        ProbeReport {
+            probe: Probe::BOOK[i],
+            lines,
+            code: (!killed).then_some(0),
+            signal: killed.then_some(libc::SIGPIPE),
+        }
+    }
+
+    /// The evidence of a book run on a kernel that does what the oracle says.
+    fn evidence() -> Evidence {
+        let mut ev = Evidence::new();
+        for &rule in Rule::ALL {
+            let scenario = Scenario::parse(rule.canonical()).unwrap();
+            let runs: Vec<Run> = Backend::ALL
+                .iter()
+                .map(|&b| as_predicted(&scenario, b))
+                .collect();
+            for run in &runs {
+                ev.count(run, false);
+            }
+            ev.canonical.push((rule, scenario, runs));
+        }
+        for situation in SITUATIONS {
+            let mut runs = SituationRuns {
+                write: Vec::new(),
+                read: Vec::new(),
+            };
+            for (next, into) in [
+                ("client write 1", &mut runs.write),
+                ("client read 10", &mut runs.read),
+            ] {
+                let text = format!("{}; {next}", situation.steps);
+                let scenario = Scenario::parse(&text).unwrap();
+                for &b in &Backend::ALL {
+                    let run = as_predicted(&scenario, b);
+                    ev.count(&run, false);
+                    into.push(run);
+                }
+            }
+            ev.situations.push(runs);
+        }
+        for index in 0..60 {
+            use proptest::strategy::ValueTree;
+            let scenario = crate::explore::case(0, index).current();
+            for &b in &Backend::ALL {
+                ev.count(&as_predicted(&scenario, b), true);
+                ev.random_runs += 1;
+            }
+        }
+        ev.probes = (0..Probe::BOOK.len()).map(probe_as_expected).collect();
+        ev
+    }
+
+    fn stamp() -> Stamp {
+        Stamp {
+            kernel: "6.0-test".to_string(),
+            date: "2026-01-01".to_string(),
+        }
+    }
+
+    fn render_of(ev: &Evidence) -> (String, Vec<String>) {
+        render(&BookOptions::default(), ev, &stamp())
+    }
+
     #[test]
     fn catalogue_in_reads_back_what_render_writes() {
-        let mut md = String::from("# x\n\n## Rules\n\n");
-        for rule in Rule::ALL {
-            let _ = writeln!(
-                md,
-                "### {}\n\n> {}\n\n**Mechanism.** {}\n\n**Canonical scenario** (x):\n\n```text\n{}\n```\n",
-                rule.id(),
-                rule.statement(),
-                rule.mechanism(),
-                rule.canonical().trim()
-            );
-        }
-        md.push_str("## Disagreements\n\nNone.\n");
+        let (md, unsupported) = render_of(&evidence());
         assert_eq!(catalogue_in(&md), catalogue());
+        assert_eq!(unsupported, Vec::<String>::new());
+        assert!(!md.contains("Unsupported"), "{md}");
+        assert!(md.contains("In one line: **the first call after an RST reports it**"));
+        assert!(md.contains("How to read it: a write succeeds"));
+        assert!(md.contains("The child found `SIG_IGN` at start"));
         assert!(catalogue_in("no rules").is_empty());
+    }
+
+    #[test]
+    fn a_claim_the_counts_contradict_is_printed_unsupported() {
+        let mut ev = evidence();
+        // One write after an RST that came before any FIN returned EPIPE: the claim that such a
+        // write fails with ECONNRESET no longer holds, nor does the one-line summary.
+        *ev.tally
+            .rows
+            .entry(0)
+            .or_default()
+            .entry("EPIPE".into())
+            .or_default() += 1;
+        let (md, unsupported) = render_of(&ev);
+        assert!(
+            md.contains("- **Unsupported by this run's evidence:** **The first write after an RST"),
+            "{md}"
+        );
+        assert!(
+            md.contains("In one line: **Unsupported by this run's evidence:**"),
+            "{md}"
+        );
+        assert_eq!(unsupported.len(), 1, "{unsupported:?}");
+
+        // No evidence at all for a claim: unsupported too, not "0 of 0".
+        let mut ev = evidence();
+        ev.tally.rows.remove(&1);
+        let (md, unsupported) = render_of(&ev);
+        assert!(
+            md.contains("- **Unsupported by this run's evidence:** **The seed's case**"),
+            "{md}"
+        );
+        assert!(unsupported[0].contains("0 of 0"), "{unsupported:?}");
+    }
+
+    #[test]
+    fn a_rule_without_evidence_is_printed_unsupported() {
+        let mut ev = evidence();
+        ev.counts.insert(Rule::AbortSendsRst, RuleCounts::default());
+        let (md, unsupported) = render_of(&ev);
+        assert_eq!(unsupported, ["abort-sends-rst: no evidence in this run"]);
+        let section = md.split("### abort-sends-rst\n").nth(1).unwrap();
+        assert!(
+            section.contains("**Evidence.** **Unsupported by this run's evidence:** no run"),
+            "{section}"
+        );
+        // The SIGPIPE rule stands on the experiment: without it, it has no evidence either.
+        let mut ev = evidence();
+        ev.probes.clear();
+        let (_, unsupported) = render_of(&ev);
+        assert_eq!(
+            unsupported,
+            ["write-epipe-raises-sigpipe: no evidence in this run"]
+        );
+    }
+
+    #[test]
+    fn the_summary_and_sigpipe_conclusions_follow_their_evidence() {
+        let mut ev = evidence();
+        ev.situations[4].read[0]
+            .trace
+            .steps
+            .last_mut()
+            .unwrap()
+            .outcome = Outcome::Eof;
+        let (md, unsupported) = render_of(&ev);
+        assert!(
+            md.contains("How to read it: **Unsupported by this run's evidence:**"),
+            "{md}"
+        );
+        assert!(
+            md.contains("`server abort; client read 10` on std: eof, not ECONNRESET"),
+            "{md}"
+        );
+        assert_eq!(unsupported.len(), 1, "{unsupported:?}");
+
+        let mut ev = evidence();
+        ev.probes[0].signal = None;
+        ev.probes[0].code = Some(0);
+        let (md, unsupported) = render_of(&ev);
+        assert!(!md.contains("The child found `SIG_IGN` at start"), "{md}");
+        assert!(unsupported[0].starts_with("SIGPIPE: "), "{unsupported:?}");
+    }
+
+    #[test]
+    fn each_situation_expects_what_the_oracle_predicts() {
+        for s in SITUATIONS {
+            for (next, expected) in [("client write 1", s.write), ("client read 10", s.read)] {
+                let scenario = Scenario::parse(&format!("{}; {next}", s.steps)).unwrap();
+                let p = oracle::predict(&scenario);
+                let last = p.steps.last().unwrap().outcome.to_string();
+                assert_eq!(last, expected, "{}; {next}", s.steps);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "no run on the tokio backend to draw")]
+    fn a_diagram_without_its_backends_run_is_a_panic_not_another_run() {
+        let scenario = Scenario::parse(Rule::TokioShutdownHidesEnotconn.canonical()).unwrap();
+        let runs = [as_predicted(&scenario, Backend::Std)];
+        diagram_run(Rule::TokioShutdownHidesEnotconn, &runs);
+    }
+
+    #[test]
+    #[should_panic(expected = "the lab has no runner for the tokio backend")]
+    fn a_lab_never_runs_a_backend_on_anothers_runner() {
+        let mut lab = Lab::with_backends(&[Backend::Std]).unwrap();
+        let _ = lab.run(&Scenario::parse("client write 1").unwrap(), Backend::Tokio);
     }
 
     #[test]

@@ -8,9 +8,8 @@
 //! TIME_WAIT stubs left by one job never take a port another needs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proptest::strategy::{Strategy, ValueTree};
@@ -23,6 +22,10 @@ use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::run::{Backend, Net, RunError, RunOptions, Runner};
 use crate::scenario::Scenario;
+
+/// The most jobs an exploration runs: each job connects from its own source range
+/// `127.<job + 1>.0.0/16`, and the second octet stops at 255.
+pub const MAX_JOBS: usize = 254;
 
 /// What to explore.
 #[derive(Clone, Debug)]
@@ -37,7 +40,7 @@ pub struct ExploreOptions {
     pub backend: Backend,
     /// The networks, taken in turn: case `i` runs on `nets[i % nets.len()]`.
     pub nets: Vec<Net>,
-    /// How many worker threads.
+    /// How many worker threads, 1 to [`MAX_JOBS`] (more are capped).
     pub jobs: usize,
     /// Shrink and keep at most this many disagreements, those of the lowest case numbers (the
     /// same whatever the number of jobs); the others are only counted.
@@ -110,7 +113,9 @@ pub struct Summary {
     /// How often each op ended each way (`write => EPIPE`), over agreeing cases.
     pub outcomes: BTreeMap<String, u64>,
     /// A digest of every case run (its number and scenario), independent of the order the cases
-    /// ran in: two runs with the same fingerprint explored the same scenarios.
+    /// ran in: two runs with the same fingerprint explored the same scenarios. Its definition is
+    /// fixed (see [`case_digest`]), so a fingerprint means the same with any build of rstlab
+    /// that generates the same scenarios.
     pub fingerprint: String,
 }
 
@@ -121,6 +126,10 @@ pub struct Progress {
     pub done: AtomicU64,
     /// Disagreements so far.
     pub disagreements: AtomicU64,
+    /// Set by the caller (on Ctrl-C) to stop: each job finishes the case it is running and
+    /// starts no other, and [`explore`] returns the summary of the cases run. Shared, so that a
+    /// signal handler can hold it.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// The random stream of case `index` under `seed`.
@@ -214,7 +223,7 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
         stop: AtomicBool::new(false),
         findings: Mutex::new(Vec::new()),
     };
-    let jobs = options.jobs.clamp(1, 254);
+    let jobs = options.jobs.clamp(1, MAX_JOBS);
     let merged = Mutex::new(Summary::default());
     let fingerprint = AtomicU64::new(0);
     std::thread::scope(|scope| {
@@ -298,11 +307,26 @@ struct Local {
     fingerprint: u64,
 }
 
-/// Case `index`'s contribution to [`Summary::fingerprint`].
-fn case_digest(index: u64, scenario: &Scenario) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    (index, scenario).hash(&mut hasher);
-    hasher.finish()
+/// Case `index`'s contribution to [`Summary::fingerprint`] (which adds them up, wrapping): the
+/// 64-bit FNV-1a hash of the index as 8 little-endian bytes followed by the scenario's text
+/// (one step per line). Unlike std's `DefaultHasher`, whose output may change between Rust
+/// releases, FNV-1a is defined once and for all.
+pub fn case_digest(index: u64, scenario: &Scenario) -> u64 {
+    let mut hash = fnv1a(FNV_OFFSET_BASIS, &index.to_le_bytes());
+    hash = fnv1a(hash, scenario.to_string().as_bytes());
+    hash
+}
+
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a over `bytes`, continuing from `hash`.
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
 }
 
 /// One worker: takes case numbers from `shared.next` until the cases or the time run out.
@@ -326,7 +350,10 @@ fn work(
     // One runner per network, made when first needed (the link's namespaces cost a few ms).
     let mut runners: Vec<Option<Runner>> = nets.iter().map(|_| None).collect();
     loop {
-        if shared.stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+        if shared.stop.load(Ordering::Relaxed)
+            || progress.stop.load(Ordering::Relaxed)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+        {
             break;
         }
         let index = shared.next.fetch_add(1, Ordering::Relaxed);
@@ -478,6 +505,34 @@ mod tests {
             &Progress::default(),
         );
         assert_ne!(other.fingerprint, one.fingerprint);
+    }
+
+    #[test]
+    fn the_fingerprint_has_a_fixed_definition() {
+        // FNV-1a's published test vectors.
+        assert_eq!(fnv1a(FNV_OFFSET_BASIS, b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(FNV_OFFSET_BASIS, b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(FNV_OFFSET_BASIS, b"foobar"), 0x8594_4171_f739_67e8);
+        // A case's digest (computed apart, in Python, from the same definition): written out so any
+        // change to it (or a return to a hasher without a fixed definition) fails.
+        let s: Scenario = "client write 1\nserver close".parse().unwrap();
+        let mut bytes = 7u64.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"client write 1\nserver close\n");
+        assert_eq!(case_digest(7, &s), fnv1a(FNV_OFFSET_BASIS, &bytes));
+        assert_eq!(case_digest(7, &s), 0x843f_6962_5e17_19e4);
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_exploration_with_the_cases_run() {
+        let progress = Progress::default();
+        progress.stop.store(true, Ordering::Relaxed);
+        let options = ExploreOptions {
+            cases: 1_000_000,
+            ..ExploreOptions::default()
+        };
+        let summary = explore(&options, &progress);
+        assert_eq!(summary.cases, 0);
+        assert_eq!(summary.agreements, 0);
     }
 
     #[test]

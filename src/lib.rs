@@ -40,6 +40,8 @@
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel.
 
 #![deny(missing_docs)]
+// All unsafe code lives in `sys`, behind safe wrappers: the compiler enforces it.
+#![deny(unsafe_code)]
 
 pub mod book;
 pub mod check;
@@ -54,6 +56,7 @@ pub mod rules;
 pub mod run;
 pub mod scenario;
 pub mod sigpipe;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod tcp;
 pub mod wire;

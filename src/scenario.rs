@@ -12,6 +12,10 @@
 //! client write 1 => EPIPE
 //! ```
 //!
+//! Durations (`sleep D`, and `rstlab explore --time D`) have one syntax, read by
+//! [`parse_duration`]: a number, then a unit with nothing between, such as `250us`, `5ms`,
+//! `1.5s`, `2m` or `1h`.
+//!
 //! Every scenario starts on a freshly established loopback connection. The bounds in [`bounds`]
 //! keep every socket buffer far from full, so no result depends on buffer auto-tuning, and keep
 //! every pause shorter than any TCP timer that could change a result.
@@ -736,7 +740,10 @@ fn parse_outcome(token: Token<'_>) -> Result<Outcome, StepError> {
             Ok(n) if n >= 1 => Ok(Outcome::Bytes(n)),
             _ => Err((
                 token.column + 3,
-                format!("expected a byte count of at least 1 inside `ok(...)`, found {inner:?}"),
+                format!(
+                    "expected a byte count of at least 1 inside `ok(...)`, found {}",
+                    quote(inner)
+                ),
             )),
         };
     }
@@ -748,7 +755,8 @@ fn parse_outcome(token: Token<'_>) -> Result<Outcome, StepError> {
         return Err((
             token.column,
             format!(
-                "unknown errno name {text:?}; known names: {}",
+                "unknown errno name {}; known names: {}",
+                quote(text),
                 known.join(", ")
             ),
         ));
@@ -759,8 +767,106 @@ fn parse_outcome(token: Token<'_>) -> Result<Outcome, StepError> {
 fn unexpected(token: Token<'_>, expected: &str) -> StepError {
     (
         token.column,
-        format!("expected {expected}, found {:?}", token.text),
+        format!("expected {expected}, found {}", quote(token.text)),
     )
+}
+
+/// The longest piece of a token that an error message shows.
+const QUOTED_CHARS: usize = 32;
+
+/// `text` quoted for an error message, as Rust's `{:?}` would, but never long: past
+/// 32 characters, only the first 32 and the whole length in bytes. A 10 MB token gives
+/// a one-line error, not 10 MB of it.
+///
+/// ```
+/// use rstlab::scenario::quote;
+/// assert_eq!(quote("bob"), "\"bob\"");
+/// assert_eq!(quote(&"x".repeat(1000)), format!("\"{}\"… (1000 bytes)", "x".repeat(32)));
+/// ```
+pub fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+/// Parses a duration: a number, then its unit, with nothing between. The number is a whole
+/// number or a decimal fraction (`1.5`); the unit is `us` (or `µs`), `ms`, `s`, `m` or `h`, and
+/// cannot be left out. The result must be a whole number of microseconds, the finest unit.
+/// This is the one duration syntax of rstlab: `sleep D` in a scenario and
+/// `rstlab explore --time D` both read it here.
+///
+/// ```
+/// use std::time::Duration;
+/// use rstlab::scenario::parse_duration;
+/// assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+/// assert!(parse_duration("3").unwrap_err().contains("with its unit"));
+/// assert!(parse_duration("0.5us").unwrap_err().contains("microsecond"));
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "a duration (a number and a unit: `250us`, `5ms`, `1.5s`, `2m`, `1h`)";
+    let number_len = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(number_len);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (number.contains('.') && !digits(fraction)) {
+        return Err(format!("expected {EXPECTED}, found {}", quote(text)));
+    }
+    let nanos_per_unit: u128 = match unit {
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "" => {
+            return Err(format!(
+                "expected a duration with its unit, found {}: add one of us, ms, s, m or h (`{}s`)",
+                quote(text),
+                if number.len() <= QUOTED_CHARS {
+                    number
+                } else {
+                    "5"
+                }
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "unknown unit {} in the duration {}: use us, ms, s, m or h",
+                quote(unit),
+                quote(text)
+            ));
+        }
+    };
+    let too_large = || format!("the duration {} is too large", quote(text));
+    // Exact decimal arithmetic in nanoseconds: no float rounding, so `0.1s` is 100ms exactly.
+    let fraction = fraction.trim_end_matches('0');
+    if whole.len() > 24 || fraction.len() > 24 {
+        return Err(too_large());
+    }
+    let whole: u128 = whole.parse().map_err(|_| too_large())?;
+    let scale = 10u128.pow(fraction.len() as u32);
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().map_err(|_| too_large())?
+    };
+    let fraction_nanos = fraction.checked_mul(nanos_per_unit).ok_or_else(too_large)?;
+    let nanos = whole
+        .checked_mul(nanos_per_unit)
+        .and_then(|n| n.checked_add(fraction_nanos / scale))
+        .ok_or_else(too_large)?;
+    if fraction_nanos % scale != 0 || nanos % 1_000 != 0 {
+        return Err(format!(
+            "the duration {} is finer than a microsecond, the finest unit",
+            quote(text)
+        ));
+    }
+    let seconds = u64::try_from(nanos / 1_000_000_000).map_err(|_| too_large())?;
+    Ok(Duration::new(seconds, (nanos % 1_000_000_000) as u32))
 }
 
 struct Cursor<'t, 'a> {
@@ -804,17 +910,8 @@ impl<'a> Cursor<'_, 'a> {
     }
 
     fn duration(&mut self) -> Result<Duration, StepError> {
-        const DURATION: &str = "a duration such as `250us`, `5ms` or `1s`";
-        let token = self.word(DURATION)?;
-        let digits = token.text.bytes().take_while(u8::is_ascii_digit).count();
-        let (number, unit) = token.text.split_at(digits);
-        let amount: u64 = number.parse().map_err(|_| unexpected(token, DURATION))?;
-        let duration = match unit {
-            "us" | "µs" => Duration::from_micros(amount),
-            "ms" => Duration::from_millis(amount),
-            "s" => Duration::from_secs(amount),
-            _ => return Err(unexpected(token, DURATION)),
-        };
+        let token = self.word("a duration such as `250us`, `5ms` or `1.5s`")?;
+        let duration = parse_duration(token.text).map_err(|e| (token.column, e))?;
         if duration > MAX_SLEEP {
             return Err((token.column, Invalid::SleepTooLong(duration).to_string()));
         }
@@ -919,8 +1016,57 @@ mod tests {
                 .message
                 .contains("past the bound")
         );
-        assert!(error_of("client sleep 5").message.contains("duration"));
-        assert!(error_of("client sleep 5h").message.contains("duration"));
+        assert!(error_of("client sleep 5").message.contains("with its unit"));
+        assert!(
+            error_of("client sleep 5h")
+                .message
+                .contains("past the bound")
+        );
+        assert!(error_of("client sleep 5x").message.contains("unknown unit"));
+        assert!(error_of("client sleep s").message.contains("a duration"));
+    }
+
+    #[test]
+    fn durations_have_one_syntax_with_fractions_and_units() {
+        let ok = |t: &str| parse_duration(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+        assert_eq!(ok("250us"), Duration::from_micros(250));
+        assert_eq!(ok("250µs"), Duration::from_micros(250));
+        assert_eq!(ok("5ms"), Duration::from_millis(5));
+        assert_eq!(ok("1.5s"), Duration::from_millis(1500));
+        assert_eq!(ok("0.1s"), Duration::from_millis(100));
+        assert_eq!(ok("1.000s"), Duration::from_secs(1));
+        assert_eq!(ok("2m"), Duration::from_secs(120));
+        assert_eq!(ok("1.5h"), Duration::from_secs(5400));
+        assert_eq!(ok("0s"), Duration::ZERO);
+        for bad in [
+            "", "3", "1.", ".5s", "1.5.5s", "1 s", "-1s", "1sec", "0.5us", "1e3s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
+        }
+        let huge = format!("{}s", "9".repeat(30));
+        assert!(parse_duration(&huge).unwrap_err().contains("too large"));
+        // A sleep of a fraction prints in whole units and parses back to itself.
+        let s = Scenario::parse("client sleep 1.5s").unwrap();
+        assert_eq!(s.to_string(), "client sleep 1500ms\n");
+        assert_eq!(Scenario::parse(&s.to_string()).unwrap(), s);
+    }
+
+    #[test]
+    fn a_huge_bad_token_gives_a_short_error() {
+        for token in ["7".repeat(1_000_000), "\0".repeat(100_000)] {
+            for text in [
+                format!("client write {token}"),
+                format!("{token} write 1"),
+                format!("client write 1 => {token}"),
+                format!("client write 1 => ok({token})"),
+                format!("client sleep {token}"),
+            ] {
+                let e = error_of(&text);
+                let head: String = e.message.chars().take(200).collect();
+                assert!(e.message.len() < 300, "{} bytes: {head}", e.message.len());
+                assert!(e.message.contains("bytes)"), "{e}");
+            }
+        }
     }
 
     #[test]

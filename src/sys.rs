@@ -1,13 +1,31 @@
-//! The crate's only unsafe code: `getsockopt(TCP_INFO)` and a sock_diag netlink query, behind a
-//! safe API.
+//! The crate's only unsafe code, behind safe wrappers. `lib.rs` denies `unsafe_code` everywhere
+//! else, so the compiler holds every other module to safe Rust.
 //!
 //! socket2 has no `TCP_INFO`, and nothing in std or socket2 can look at a socket the application
-//! has already closed; the runner needs both to know when a connection is quiescent.
+//! has already closed; the runner needs both to know when a connection is quiescent. The rest
+//! are single syscalls that std does not offer.
+//!
+//! The wrappers, each sound whatever its (safe) arguments:
+//!
+//! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
+//!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`close`] (`close(2)` with its
+//!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), and [`SockDiag`]
+//!   (`NETLINK_SOCK_DIAG` lookups by address pair, as [`DiagSocket`]).
+//! - Bytes: [`read_struct`], which copies a [`Pod`] value out of a byte buffer; [`Pod`] is the
+//!   one unsafe trait, implemented only for types any bit pattern is a valid value of.
+//! - Signals: [`ignore_sigpipe`], [`sigpipe_disposition`] (as [`SigpipeDisposition`]),
+//!   [`restore_default_sigpipe`], [`default_sigint_in_child`] (for a child started from a
+//!   shell that ignores SIGINT) and [`interrupt`] (`kill(pid, SIGINT)`).
+//! - Time and the process: [`clock_ticks_per_second`] (`sysconf(_SC_CLK_TCK)`),
+//!   [`own_cpu_time`] (`getrusage`), [`timer_slack`] and [`set_timer_slack`]
+//!   (`prctl(PR_{GET,SET}_TIMERSLACK)`).
 
 use std::io;
 use std::mem;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
 
 use crate::tcp::TcpState;
 
@@ -344,7 +362,7 @@ struct Request {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct InetDiagMsg {
     family: u8,
     state: u8,
@@ -359,7 +377,7 @@ struct InetDiagMsg {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct NlMsgErr {
     error: i32,
     original: NlMsgHdr,
@@ -487,33 +505,111 @@ fn socket_id(local: SocketAddrV4, remote: SocketAddrV4) -> InetDiagSockId {
     id
 }
 
-/// Copies a `T` out of `bytes` at `offset`, or fails when the message is too short.
-fn read_struct<T: Copy + Default>(bytes: &[u8], offset: usize) -> io::Result<T> {
-    let end = offset + mem::size_of::<T>();
-    if bytes.len() < end {
+/// Plain old data: a type for which every bit pattern of `size_of::<Self>()` bytes is a valid
+/// value (integers, and arrays and `repr(C)` structs made only of them), so that
+/// [`read_struct`] may fill one from any bytes.
+///
+/// # Safety
+///
+/// Implement it only for such types: `bool`, `char`, enums, references and pointers with
+/// validity requirements are not plain old data, and reading one from arbitrary bytes would be
+/// undefined behaviour.
+pub unsafe trait Pod: Copy {}
+
+// SAFETY: every bit pattern is a valid integer.
+unsafe impl Pod for u8 {}
+// SAFETY: as above.
+unsafe impl Pod for u16 {}
+// SAFETY: as above.
+unsafe impl Pod for u32 {}
+// SAFETY: as above.
+unsafe impl Pod for u64 {}
+// SAFETY: as above.
+unsafe impl Pod for i32 {}
+// SAFETY: an array of plain old data is plain old data (no padding between elements).
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+// SAFETY: the netlink structs below are `repr(C)` and made only of the integers and arrays of
+// integers above; their padding bytes, if any, may hold anything.
+unsafe impl Pod for NlMsgHdr {}
+// SAFETY: as above.
+unsafe impl Pod for InetDiagSockId {}
+// SAFETY: as above.
+unsafe impl Pod for InetDiagMsg {}
+// SAFETY: as above.
+unsafe impl Pod for NlMsgErr {}
+
+/// Copies a `T` out of `bytes` at `offset` (any alignment), or fails when `bytes` is too short.
+///
+/// ```
+/// use rstlab::sys::read_struct;
+/// let word: u32 = read_struct(&[9, 1, 0, 0, 0], 1).unwrap();
+/// assert_eq!(word, u32::from_ne_bytes([1, 0, 0, 0]));
+/// assert!(read_struct::<u32>(&[0, 1], 0).is_err());
+/// ```
+///
+/// Only plain old data can be read: a `bool` (valid only as 0 or 1) is refused at compile time.
+///
+/// ```compile_fail
+/// let flag: bool = rstlab::sys::read_struct(&[2], 0).unwrap();
+/// ```
+pub fn read_struct<T: Pod>(bytes: &[u8], offset: usize) -> io::Result<T> {
+    let in_bounds = offset
+        .checked_add(mem::size_of::<T>())
+        .is_some_and(|end| end <= bytes.len());
+    if !in_bounds {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "short netlink message",
         ));
     }
-    let mut value = T::default();
-    // SAFETY: the range was checked to lie inside `bytes`; `T` is a plain-old-data repr(C)
-    // struct for which every bit pattern is valid, and `value` is a distinct, properly aligned
-    // destination of exactly `size_of::<T>()` bytes.
+    // SAFETY: `offset + size_of::<T>()` bytes lie inside `bytes` (checked above, without
+    // overflow); `read_unaligned` needs no alignment; `T: Pod` makes any bit pattern a valid `T`.
+    Ok(unsafe { bytes.as_ptr().add(offset).cast::<T>().read_unaligned() })
+}
+
+/// Makes `command`'s child start with SIGINT at its default action (terminate), whatever this
+/// process inherited: a shell that starts a job in the background without job control sets
+/// SIGINT to `SIG_IGN`, children inherit it, and a test that interrupts its child must not
+/// depend on how the test itself was started.
+pub fn default_sigint_in_child(command: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe functions may be called: `signal(2)` is one, and building an
+    // `io::Error` from errno allocates nothing.
     unsafe {
-        std::ptr::copy_nonoverlapping(
-            bytes[offset..end].as_ptr(),
-            (&raw mut value).cast::<u8>(),
-            mem::size_of::<T>(),
-        );
+        command.pre_exec(|| {
+            if libc::signal(libc::SIGINT, libc::SIG_DFL) == libc::SIG_ERR {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        })
     }
-    Ok(value)
+}
+
+/// Sends SIGINT to `child`, as Ctrl-C in a terminal would.
+pub fn interrupt(child: &Child) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(child.id())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "process id out of range"))?;
+    // SAFETY: kill(2) takes no pointer; a process that already ended is reported as ESRCH.
+    if unsafe { libc::kill(pid, libc::SIGINT) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn read_struct_refuses_short_buffers_and_offsets_past_the_end() {
+        assert_eq!(read_struct::<[u8; 2]>(&[1, 2, 3], 1).unwrap(), [2, 3]);
+        assert!(read_struct::<[u8; 2]>(&[1, 2, 3], 2).is_err());
+        // An offset so large that `offset + size` overflows is an error, not a panic.
+        assert!(read_struct::<u32>(&[0; 8], usize::MAX - 1).is_err());
+    }
 
     #[test]
     fn tcp_info_reads_the_state_of_a_real_socket() {

@@ -57,14 +57,191 @@ fn run_reads_a_file_and_standard_input() {
 }
 
 #[test]
-fn a_wrong_expectation_exits_1_and_says_what_the_kernel_did() {
+fn a_wrong_expectation_exits_3_not_1_and_says_the_scenario_is_wrong() {
     let o = rstlab(&["run", "server close; client write 1 => EPIPE"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
         out.contains("the scenario expects EPIPE, the kernel returned ok(1)"),
         "{out}"
     );
+    assert!(out.contains("EXPECTATION CONTRADICTED"), "{out}");
+    assert!(
+        out.contains("the scenario is wrong (exit status 3)"),
+        "{out}"
+    );
+    assert!(!out.contains("DISAGREEMENT"), "{out}");
+}
+
+#[test]
+fn help_documents_the_exit_statuses() {
+    for args in [&["--help"][..], &["run", "--help"], &["explore", "--help"]] {
+        let out = stdout(&rstlab(args));
+        for line in [
+            "  1    the kernel disagrees with the oracle",
+            "  3    the kernel did what the oracle predicted",
+            "  130  interrupted",
+        ] {
+            assert!(out.contains(line), "{args:?}: {out}");
+        }
+    }
+}
+
+#[test]
+fn the_state_column_is_explained_under_the_table() {
+    let out = stdout(&rstlab(&["run", "client shutdown write; server close"]));
+    assert!(
+        out.contains("`-`: that side has closed its socket"),
+        "{out}"
+    );
+    assert!(
+        out.contains("CLOSE: the connection is over, TIME_WAIT included"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FIN_WAIT1: our FIN arrived but the peer delays its ACK"),
+        "{out}"
+    );
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rstlab-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `rstlab args...`, expects exit status 2 and returns standard error.
+fn refused(args: &[&str]) -> String {
+    let o = rstlab(args);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+    stderr(&o)
+}
+
+#[test]
+fn run_names_what_its_argument_is() {
+    let dir = scratch("args");
+    let err = refused(&["run", ""]);
+    assert!(err.contains("the scenario argument is empty"), "{err}");
+    let err = refused(&["run", dir.to_str().unwrap()]);
+    assert!(err.contains("is a directory, not a scenario file"), "{err}");
+    let err = refused(&["run", "missing.scenario"]);
+    assert!(
+        err.contains("missing.scenario: No such file or directory"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_empty_or_comment_only_scenario_is_an_error() {
+    let dir = scratch("empty");
+    for (name, text) in [
+        ("empty.scenario", ""),
+        ("comments.scenario", "# nothing\n\n  # here\n"),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let err = refused(&["run", file.to_str().unwrap()]);
+        assert!(
+            err.contains("no steps, only blank lines and comments"),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_huge_input_is_refused_without_reading_it_all_and_a_huge_token_is_cut_short() {
+    let dir = scratch("huge");
+    let file = dir.join("huge.scenario");
+    std::fs::write(&file, vec![b'#'; 3 << 20]).unwrap();
+    let err = refused(&["run", file.to_str().unwrap()]);
+    assert!(err.contains("longer than 1024 KiB"), "{err}");
+    // 500 KB of NUL bytes: one token, whose error shows 32 characters and the length.
+    std::fs::write(&file, vec![0u8; 500_000]).unwrap();
+    let err = refused(&["run", file.to_str().unwrap()]);
+    assert!(err.len() < 400, "{} bytes of error", err.len());
+    assert!(err.contains("(500000 bytes)"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_json_with_diagram_carries_the_diagram() {
+    let o = rstlab(&["run", "--json", "--diagram", "server close; client write 1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON object");
+    let diagram = v["diagram"].as_str().expect("a diagram field");
+    assert!(diagram.contains("|<------ RST ------|"), "{diagram}");
+    let o = rstlab(&["run", "--json", "server close"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v.get("diagram").is_none(), "{v}");
+}
+
+#[test]
+fn explore_refuses_nothing_to_do_and_too_many_jobs() {
+    let err = refused(&["explore", "--cases", "0"]);
+    assert!(err.contains("0 cases is nothing to explore"), "{err}");
+    let err = refused(&["explore", "--time", "0s"]);
+    assert!(err.contains("a time of 0 explores nothing"), "{err}");
+    let err = refused(&["explore", "--time", "3"]);
+    assert!(err.contains("with its unit"), "{err}");
+    let err = refused(&["explore", "--jobs", "1000"]);
+    assert!(err.contains("1000 is not in 1..=254"), "{err}");
+    let help = stdout(&rstlab(&["explore", "--help"]));
+    assert!(help.contains("Worker threads, 1 to 254"), "{help}");
+    let o = rstlab(&[
+        "explore", "--time", "0.2s", "--cases", "3", "--seed", "1", "--jobs", "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("explored 3 cases"), "{}", stdout(&o));
+}
+
+#[test]
+fn rules_refuses_an_output_that_is_not_a_regular_file_before_writing_anything() {
+    let err = refused(&["rules", "--no-sigpipe", "--out", "/dev/null"]);
+    assert!(err.contains("/dev/null is not a regular file"), "{err}");
+    assert!(!std::path::Path::new("/dev/docs").exists());
+    let dir = scratch("rules-out");
+    let err = refused(&["rules", "--no-sigpipe", "--out", dir.to_str().unwrap()]);
+    assert!(err.contains("is a directory"), "{err}");
+    let missing = dir.join("missing/BOOK.md");
+    let err = refused(&["rules", "--no-sigpipe", "--out", missing.to_str().unwrap()]);
+    assert!(err.contains("does not exist"), "{err}");
+    // A diagram's place taken by a directory: refused before the build, nothing written.
+    std::fs::create_dir_all(dir.join("docs/rules/abort-sends-rst.svg")).unwrap();
+    let book = dir.join("BOOK.md");
+    let err = refused(&["rules", "--no-sigpipe", "--out", book.to_str().unwrap()]);
+    assert!(err.contains("abort-sends-rst.svg is a directory"), "{err}");
+    assert!(!book.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.join("docs/rules")).unwrap().count(),
+        1
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    for (shell, mark) in [
+        ("bash", "_rstlab()"),
+        ("zsh", "#compdef rstlab"),
+        ("fish", "complete -c rstlab"),
+    ] {
+        let o = rstlab(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}");
+        let out = stdout(&o);
+        assert!(out.contains(mark), "{shell}: {out}");
+        assert!(out.contains("explore"), "{shell}");
+    }
+    refused(&["completions", "cmd.exe"]);
 }
 
 #[test]
@@ -77,7 +254,7 @@ fn bad_input_exits_2_with_line_column_and_what_was_expected() {
 
     let o = rstlab(&["run", "no-such-file.scenario"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("No such file"), "{}", stderr(&o));
 }
 
 #[test]

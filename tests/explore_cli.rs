@@ -1,7 +1,11 @@
 //! `rstlab explore` as a tool reads it: the `--json` summary's schema, the same scenarios for
-//! the same seed whatever `--jobs`, and no progress output when standard error is not a terminal.
+//! the same seed whatever `--jobs`, no progress output when standard error is not a terminal,
+//! and Ctrl-C.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -26,11 +30,11 @@ fn json(o: &Output) -> Value {
 fn json_summary_has_the_documented_fields_and_no_progress_is_shown_in_a_pipe() {
     let o = explore(&["--cases", "300", "--seed", "9", "--jobs", "2", "--json"]);
     assert_eq!(o.status.code(), Some(0));
-    // Standard error is a pipe here: no progress bar, nothing at all.
-    assert!(
-        o.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    // Standard error is a pipe here: no progress bar, only the seed line.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        stderr,
+        "exploring 300 cases with seed 9 (2 jobs, std backend; `--seed 9` repeats it)\n"
     );
     let v = json(&o);
     assert_eq!(v["cases"], 300);
@@ -72,4 +76,128 @@ fn time_limits_a_run_without_a_case_count() {
     let seconds = v["seconds"].as_f64().unwrap();
     assert!((0.3..5.0).contains(&seconds), "{seconds}");
     assert!(v["cases"].as_u64().unwrap() > 0);
+}
+
+/// Starts `rstlab explore --cases 1000000 …`, waits for its first line (on standard output, or
+/// on standard error with `--json`), sends SIGINT, and returns that line and how it ended.
+fn interrupt_explore(json: bool) -> (String, Output) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rstlab"));
+    command
+        .args([
+            "explore", "--cases", "1000000", "--seed", "3", "--jobs", "2",
+        ])
+        .args(json.then_some("--json"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // `cargo test` may itself run with SIGINT ignored (started in the background by a shell),
+    // and children inherit that: give the child the default, as a terminal would.
+    rstlab::sys::default_sigint_in_child(&mut command);
+    let mut child = command.spawn().expect("rstlab starts");
+    let (first_pipe, other_pipe): (Box<dyn Read + Send>, Box<dyn Read + Send>) = if json {
+        (
+            Box::new(child.stderr.take().unwrap()),
+            Box::new(child.stdout.take().unwrap()),
+        )
+    } else {
+        (
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        )
+    };
+    // Readers on threads, so that every wait below is bounded.
+    let (first_line, got_line) = mpsc::channel();
+    let first_reader = std::thread::spawn(move || {
+        let mut reader = BufReader::new(first_pipe);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = first_line.send(line.clone());
+        let mut rest = String::new();
+        let _ = reader.read_to_string(&mut rest);
+        (line, rest)
+    });
+    let other_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(other_pipe).read_to_string(&mut text);
+        text
+    });
+    let line = got_line.recv_timeout(Duration::from_secs(30));
+    if line.is_err() {
+        let _ = child.kill();
+        panic!("no first line within 30 s");
+    }
+    rstlab::sys::interrupt(&child).expect("SIGINT sent");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("explore still running 30 s after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let (line, rest) = first_reader.join().unwrap();
+    let other = other_reader.join().unwrap();
+    let (stdout, stderr) = if json {
+        (other, line.clone() + &rest)
+    } else {
+        (line.clone() + &rest, other)
+    };
+    (
+        line,
+        Output {
+            status,
+            stdout: stdout.into_bytes(),
+            stderr: stderr.into_bytes(),
+        },
+    )
+}
+
+#[test]
+fn ctrl_c_stops_the_workers_prints_what_ran_and_exits_130() {
+    let (first, o) = interrupt_explore(false);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        first.starts_with("exploring 1000000 cases with seed 3 "),
+        "{first}"
+    );
+    let cases: u64 = out
+        .split("interrupted by Ctrl-C after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no interruption line in:\n{out}"));
+    assert!(cases < 1_000_000, "{cases}");
+    assert!(out.contains(&format!("explored {cases} cases")), "{out}");
+    assert!(out.contains("disagreements: 0"), "{out}");
+}
+
+#[test]
+fn ctrl_c_with_json_prints_the_json_summary_marked_interrupted() {
+    let (first, o) = interrupt_explore(true);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        first.starts_with("exploring 1000000 cases with seed 3 "),
+        "{first}"
+    );
+    let v = json(&o);
+    assert_eq!(v["interrupted"], true);
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["seed"], 3);
+    let cases = v["cases"].as_u64().unwrap();
+    assert!(cases < 1_000_000, "{cases}");
+    assert_eq!(v["agreements"].as_u64().unwrap(), cases);
 }

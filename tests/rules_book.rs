@@ -64,6 +64,17 @@ fn regenerating_the_book_changes_only_counts_dates_and_the_kernel() {
         .nth(1)
         .unwrap_or("");
     assert_eq!(fresh.disagreements, 0, "the kernel disagrees:\n{section}");
+    // Masking hides every number, so "0 runs of 0" would compare equal: the book itself says
+    // where its evidence is missing or against it, and none of that may be left.
+    assert_eq!(
+        fresh.unsupported,
+        Vec::<String>::new(),
+        "the fresh book marks these unsupported"
+    );
+    assert!(
+        !committed("RULES.md").contains("Unsupported"),
+        "the committed RULES.md marks a statement unsupported"
+    );
     let old = committed("RULES.md");
     let (old, new) = (
         book::mask_volatile(&old),
@@ -137,6 +148,12 @@ fn rstlab_rules_writes_the_book_and_its_diagrams_where_asked() {
     let book = std::fs::read_to_string(&out).unwrap();
     assert_eq!(book::catalogue_in(&book), book::catalogue());
     assert!(book.contains("(The experiment was left out of this run.)"));
+    // Without the experiment the SIGPIPE rule has no evidence, and the command says so.
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        stderr.contains("unsupported: write-epipe-raises-sigpipe: no evidence in this run"),
+        "{stderr}"
+    );
     for rule in rstlab::Rule::ALL {
         let svg = dir.join("docs/rules").join(format!("{}.svg", rule.id()));
         assert!(svg.is_file(), "{} missing", svg.display());

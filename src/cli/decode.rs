@@ -49,7 +49,7 @@ impl From<TargetArg> for Target {
 /// The longest piece of an undecodable text input shown in the error.
 const SHOWN: usize = 400;
 
-pub fn main(args: Args) -> anyhow::Result<bool> {
+pub fn main(args: Args) -> anyhow::Result<super::Status> {
     let data = if args.input == "-" {
         let mut data = Vec::new();
         std::io::stdin()
@@ -83,5 +83,5 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         );
         print!("{scenario}");
     }
-    Ok(true)
+    Ok(super::Status::Agreement)
 }

@@ -1,27 +1,36 @@
 //! `rstlab explore`: random scenarios against the oracle, in parallel.
+//!
+//! The seed is printed first, so that even a run that dies can be repeated. Ctrl-C stops the
+//! workers after the case each is running and prints the summary of the cases run (exit status
+//! 130); a second Ctrl-C exits at once.
 
 use std::io::IsTerminal;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 
-use rstlab::explore::{self, ExploreOptions, Progress, Summary};
+use rstlab::explore::{self, ExploreOptions, MAX_JOBS, Progress, Summary};
+use rstlab::scenario::parse_duration;
 
-use super::BackendArg;
+use super::{BackendArg, EXIT_STATUSES, Status};
 use rstlab::run::Net;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_STATUSES)]
 pub struct Args {
-    /// How many scenarios [default: 10000, or no limit with --time].
-    #[arg(long)]
+    /// How many scenarios, at least 1 [default: 10000, or no limit with --time].
+    #[arg(long, value_parser = parse_cases)]
     cases: Option<u64>,
-    /// Stop after this long (`30s`, `5m`, `500ms`); with --cases, whichever comes first.
-    #[arg(long, value_parser = parse_duration)]
+    /// Stop after this long, more than 0 (`500ms`, `30s`, `1.5m`, `1h`: the duration syntax of
+    /// `sleep`); with --cases, whichever comes first.
+    #[arg(long, value_parser = parse_time)]
     time: Option<Duration>,
-    /// The seed (the same seed gives the same scenarios); random when absent.
+    /// The seed (the same seed gives the same scenarios); random when absent, and printed first.
     #[arg(long)]
     seed: Option<u64>,
     /// The socket API.
@@ -31,11 +40,13 @@ pub struct Args {
     /// can be set up (it needs CAP_NET_ADMIN), else loopback].
     #[arg(long, value_enum)]
     net: Option<NetsArg>,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    jobs: Option<usize>,
-    /// Print one JSON summary object instead of text: cases, seconds, cases_per_second, jobs,
-    /// agreements, disagreements (minimal scenarios, one line each), findings, rules, outcomes.
+    /// Worker threads, 1 to 254: each job connects from its own source range 127.<job+1>.0.0/16
+    /// [default: one per core, at most 254].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS as u64))]
+    jobs: Option<u64>,
+    /// Print one JSON summary object instead of text (format: docs/json.md): cases, seconds,
+    /// jobs, seed, agreements, disagreements (minimal scenarios, one line each), findings,
+    /// rules, outcomes, fingerprint, interrupted.
     #[arg(long)]
     json: bool,
 }
@@ -51,39 +62,118 @@ enum NetsArg {
     Both,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (n, unit) = text.split_at(digits);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("expected a duration like 30s, found {text:?}"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!(
-            "unknown unit {unit:?} in {text:?}: use ms, s, m or h"
+fn parse_cases(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("0 cases is nothing to explore: give at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "expected a number of cases (a whole number, at least 1), found {}",
+            rstlab::scenario::quote(text)
         )),
     }
 }
 
-pub fn main(args: Args) -> anyhow::Result<bool> {
+fn parse_time(text: &str) -> Result<Duration, String> {
+    let time = parse_duration(text)?;
+    if time.is_zero() {
+        return Err("a time of 0 explores nothing: give more, such as `30s`".to_string());
+    }
+    Ok(time)
+}
+
+/// The version of `explore --json`'s format (docs/json.md, docs/schema/explore.schema.json):
+/// it changes when a field changes meaning or goes away, not when one is added.
+const SCHEMA: u32 = 1;
+
+/// What `explore --json` prints: the summary, its format version, and whether Ctrl-C cut it
+/// short.
+#[derive(Serialize)]
+struct Report<'a> {
+    schema: u32,
+    interrupted: bool,
+    #[serde(flatten)]
+    summary: &'a Summary,
+}
+
+/// Makes Ctrl-C set `stop`, and a second Ctrl-C (once `stop` is set) end the process at once
+/// with status 130. The order matters: signal-hook runs a signal's actions in the order they
+/// were registered, so the first Ctrl-C finds `stop` unset and only sets it.
+fn stop_on_ctrl_c(stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    use signal_hook::consts::SIGINT;
+    let status = i32::from(Status::Interrupted.code());
+    signal_hook::flag::register_conditional_shutdown(SIGINT, status, Arc::clone(stop))
+        .context("installing the Ctrl-C handler")?;
+    signal_hook::flag::register(SIGINT, Arc::clone(stop))
+        .context("installing the Ctrl-C handler")?;
+    Ok(())
+}
+
+/// What the progress bar shows: its length and position, and the text beside it.
+#[derive(Debug, PartialEq)]
+struct BarView {
+    len: u64,
+    pos: u64,
+    message: String,
+}
+
+/// The bar at `elapsed`: with `--time` alone it measures time (elapsed and remaining); with a
+/// case count it measures cases, and the time left when there is a `--time` too.
+fn bar_view(
+    cases: Option<u64>,
+    time: Option<Duration>,
+    done: u64,
+    disagreements: u64,
+    elapsed: Duration,
+) -> BarView {
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-3);
+    let counts = format!("{rate:.0} cases/s, {disagreements} disagreements");
+    let left = |time: Duration| time.saturating_sub(elapsed).as_secs_f64();
+    match (cases, time) {
+        (None, Some(time)) => BarView {
+            len: time.as_millis() as u64,
+            pos: elapsed.min(time).as_millis() as u64,
+            message: format!(
+                "{:.1} s of {:.1} s, {:.1} s left: {done} cases, {counts}",
+                elapsed.min(time).as_secs_f64(),
+                time.as_secs_f64(),
+                left(time)
+            ),
+        },
+        (cases, time) => {
+            let cases = cases.unwrap_or(DEFAULT_CASES);
+            let mut message = format!(
+                "{done}/{cases} cases, {counts}, {:.1} s",
+                elapsed.as_secs_f64()
+            );
+            if let Some(time) = time {
+                message += &format!(" ({:.1} s left at most)", left(time));
+            }
+            BarView {
+                len: cases,
+                pos: done.min(cases),
+                message,
+            }
+        }
+    }
+}
+
+const DEFAULT_CASES: u64 = 10_000;
+
+pub fn main(args: Args) -> anyhow::Result<Status> {
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     });
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        bail!("--jobs must be at least 1");
-    }
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |j| j as usize,
+    );
+    let jobs = jobs.min(MAX_JOBS);
     let cases = match (args.cases, args.time) {
         (Some(n), _) => n,
         (None, Some(_)) => u64::MAX,
-        (None, None) => 10_000,
+        (None, None) => DEFAULT_CASES,
     };
     let nets = match args.net {
         Some(NetsArg::Loopback) => vec![Net::Loopback],
@@ -107,16 +197,29 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         ..ExploreOptions::default()
     };
     let progress = Progress::default();
+    // Before anything is printed: a test (or a user) that sees the first line may press Ctrl-C.
+    stop_on_ctrl_c(&progress.stop)?;
+    let limit = match (args.cases, args.time) {
+        (Some(n), Some(t)) => format!("{n} cases or {:.1} s", t.as_secs_f64()),
+        (None, Some(t)) => format!("{:.1} s", t.as_secs_f64()),
+        _ => format!("{cases} cases"),
+    };
+    let start = format!(
+        "exploring {limit} with seed {seed} ({jobs} jobs, {} backend; `--seed {seed}` repeats it)",
+        options.backend
+    );
+    // With --json, standard output holds the JSON alone.
+    if args.json {
+        eprintln!("{start}");
+    } else {
+        println!("{start}");
+    }
     // The bar goes to standard error, and only when that is a terminal: nothing of it in a
     // pipe, a file or a CI log. `--json` output goes to standard output either way.
     let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = if cases == u64::MAX {
-            ProgressBar::no_length()
-        } else {
-            ProgressBar::new(cases)
-        };
+        let bar = ProgressBar::new(1);
         bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} cases, {msg} [{elapsed}]")
+            ProgressStyle::with_template("{bar:30} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
@@ -135,13 +238,16 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
             while let Err(mpsc::RecvTimeoutError::Timeout) =
                 done.recv_timeout(Duration::from_millis(100))
             {
-                let done = progress.done.load(Ordering::Relaxed);
-                bar.set_position(done);
-                bar.set_message(format!(
-                    "{:.0} cases/s, {} disagreements",
-                    done as f64 / bar.elapsed().as_secs_f64().max(1e-3),
-                    progress.disagreements.load(Ordering::Relaxed)
-                ));
+                let view = bar_view(
+                    args.cases,
+                    args.time,
+                    progress.done.load(Ordering::Relaxed),
+                    progress.disagreements.load(Ordering::Relaxed),
+                    bar.elapsed(),
+                );
+                bar.set_length(view.len);
+                bar.set_position(view.pos);
+                bar.set_message(view.message);
             }
             bar.finish_and_clear();
         }
@@ -151,12 +257,37 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         Ok(s) => s,
         Err(_) => bail!("the exploration panicked"),
     };
+    let interrupted = progress.stop.load(Ordering::Relaxed);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        let report = Report {
+            schema: SCHEMA,
+            interrupted,
+            summary: &summary,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        if interrupted {
+            println!(
+                "interrupted by Ctrl-C after {} cases; what they found:",
+                summary.cases
+            );
+        }
         print!("{}", render(&summary));
     }
-    Ok(summary.disagreement_count == 0 && summary.errors == 0)
+    if interrupted {
+        return Ok(Status::Interrupted);
+    }
+    if summary.disagreement_count > 0 {
+        return Ok(Status::OracleDisagrees);
+    }
+    if summary.errors > 0 {
+        bail!(
+            "{} cases could not run; the first: {}",
+            summary.errors,
+            summary.first_error.as_deref().unwrap_or("(not recorded)")
+        );
+    }
+    Ok(Status::Agreement)
 }
 
 fn render(s: &Summary) -> String {
@@ -190,4 +321,69 @@ fn render(s: &Summary) -> String {
         out += &format!("inline: rstlab run \"{}\"\n", f.inline);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_time_alone_the_bar_shows_elapsed_and_remaining_time() {
+        let view = bar_view(
+            None,
+            Some(Duration::from_secs(10)),
+            500,
+            0,
+            Duration::from_secs(4),
+        );
+        assert_eq!((view.len, view.pos), (10_000, 4_000));
+        assert!(
+            view.message
+                .starts_with("4.0 s of 10.0 s, 6.0 s left: 500 cases"),
+            "{}",
+            view.message
+        );
+        // Past the deadline (the last cases finishing) the bar stays full, nothing negative.
+        let view = bar_view(
+            None,
+            Some(Duration::from_secs(10)),
+            9,
+            0,
+            Duration::from_secs(11),
+        );
+        assert_eq!(view.pos, view.len);
+        assert!(view.message.contains("0.0 s left"), "{}", view.message);
+    }
+
+    #[test]
+    fn with_a_case_count_the_bar_counts_cases() {
+        let view = bar_view(Some(200), None, 50, 1, Duration::from_secs(1));
+        assert_eq!((view.len, view.pos), (200, 50));
+        assert!(
+            view.message
+                .starts_with("50/200 cases, 50 cases/s, 1 disagreements")
+        );
+        let view = bar_view(
+            Some(200),
+            Some(Duration::from_secs(3)),
+            50,
+            0,
+            Duration::from_secs(1),
+        );
+        assert!(
+            view.message.contains("2.0 s left at most"),
+            "{}",
+            view.message
+        );
+    }
+
+    #[test]
+    fn zero_cases_and_zero_time_are_refused() {
+        assert!(parse_cases("0").unwrap_err().contains("at least 1"));
+        assert_eq!(parse_cases("7"), Ok(7));
+        assert!(parse_time("0s").unwrap_err().contains("explores nothing"));
+        assert!(parse_time("0.0ms").is_err());
+        assert!(parse_time("3").unwrap_err().contains("unit"));
+        assert_eq!(parse_time("1.5s"), Ok(Duration::from_millis(1500)));
+    }
 }

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, the logic in the library.
 
+mod completions;
 mod decode;
 mod explore;
 mod rules;
@@ -16,8 +17,18 @@ use rstlab::run::Backend;
 
 /// Finds out, on the real kernel, when a TCP write succeeds, fails with EPIPE or with
 /// ECONNRESET, and checks a model of Linux against it.
+/// The exit statuses, for `--help` (the README states the same).
+const EXIT_STATUSES: &str = "\
+Exit status:
+  0    everything agreed
+  1    the kernel disagrees with the oracle: the oracle is wrong (or a step never settled)
+  2    bad input or usage, or an error that stopped the command
+  3    the kernel did what the oracle predicted, but not what a `=>` line of the scenario
+       expects: the scenario is wrong
+  130  interrupted by Ctrl-C (explore prints what it ran first; a second Ctrl-C exits at once)";
+
 #[derive(Debug, Parser)]
-#[command(name = "rstlab", version, about)]
+#[command(name = "rstlab", version, about, after_help = EXIT_STATUSES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,7 +49,46 @@ enum Command {
     SigpipeProbe(sigpipe::Args),
     /// Print a fuzz input (crash artifact, corpus or regression file) as a scenario.
     Decode(decode::Args),
+    /// Print a shell completion script: `rstlab completions bash > /etc/bash_completion.d/rstlab`.
+    Completions(completions::Args),
 }
+
+/// How a command ended; each has its own exit status (see [`EXIT_STATUSES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Everything agreed: 0.
+    Agreement,
+    /// The kernel disagrees with the oracle: 1.
+    OracleDisagrees,
+    /// The oracle agrees with the kernel, which contradicts a `=>` expectation: 3.
+    ExpectationContradicted,
+    /// Ctrl-C: 130, as a shell reports a process ended by SIGINT.
+    Interrupted,
+}
+
+impl Status {
+    /// 0 for agreement, 1 otherwise: for commands with no expectations of their own.
+    pub fn of_agreement(agree: bool) -> Status {
+        if agree {
+            Status::Agreement
+        } else {
+            Status::OracleDisagrees
+        }
+    }
+
+    /// The exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Agreement => 0,
+            Status::OracleDisagrees => 1,
+            Status::ExpectationContradicted => 3,
+            Status::Interrupted => 130,
+        }
+    }
+}
+
+/// The exit status of an error: bad input, bad usage, or a failure that stopped the command.
+const ERROR: u8 = 2;
 
 /// The `--backend` flag.
 #[derive(Clone, Copy, Debug, Default, ValueEnum)]
@@ -78,7 +128,7 @@ impl From<NetArg> for rstlab::run::Net {
     }
 }
 
-/// Runs the command line; exit status 0 only when everything agreed.
+/// Runs the command line; exit status 0 only when everything agreed (see [`EXIT_STATUSES`]).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -88,13 +138,13 @@ pub fn main() -> ExitCode {
         Command::Rules(args) => rules::main(args),
         Command::SigpipeProbe(args) => sigpipe::main(args),
         Command::Decode(args) => decode::main(args),
+        Command::Completions(args) => completions::main(args),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(status) => ExitCode::from(status.code()),
         Err(e) => {
             eprintln!("rstlab: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(ERROR)
         }
     }
 }

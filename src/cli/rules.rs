@@ -1,16 +1,25 @@
 //! `rstlab rules [--cases N] [--seed S] [--out FILE]`: the rules book, generated from evidence.
 //!
 //! Exit status 0 when every run agreed with the oracle, 1 when the book records a disagreement
-//! (it is written all the same), 2 when it could not be built.
+//! (it is written all the same), 2 when it could not be built or written.
+//!
+//! The book and its diagrams are written all or nothing: every file goes to a temporary file
+//! beside its place first, and only when all are written are they renamed into place. Where
+//! they would go is checked before the (long) build starts: `--out` must be a regular file or
+//! not exist yet, in a directory that exists.
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use rstlab::book::{self, BookOptions};
 
+use super::{EXIT_STATUSES, Status};
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_STATUSES)]
 pub struct Args {
     /// Random scenarios per backend, on top of the canonical ones.
     #[arg(long, default_value_t = 2000)]
@@ -18,7 +27,8 @@ pub struct Args {
     /// The seed of the random scenarios (the same seed gives the same scenarios).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Where to write the book; the SVG diagrams go to `docs/rules/` beside it.
+    /// Where to write the book: a regular file (replaced) or a new one, in a directory that
+    /// exists. The SVG diagrams go to `docs/rules/` beside it (created if missing).
     #[arg(long, default_value = "RULES.md")]
     out: PathBuf,
     /// Leave out the SIGPIPE experiment (which runs this binary in child processes).
@@ -26,7 +36,7 @@ pub struct Args {
     no_sigpipe: bool,
 }
 
-pub fn main(args: Args) -> anyhow::Result<bool> {
+pub fn main(args: Args) -> anyhow::Result<Status> {
     let start = Instant::now();
     let probe_exe = if args.no_sigpipe {
         None
@@ -39,17 +49,24 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         probe_exe,
         ..BookOptions::default()
     };
-    let book = book::build(&options).context("building the rules book")?;
-    let base = args.out.parent().unwrap_or(Path::new(""));
-    for (path, svg) in &book.svgs {
-        let path = base.join(path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+    let base = check_out(&args.out)?;
+    let svg_paths: Vec<PathBuf> = book::svg_paths(&options)
+        .iter()
+        .map(|p| base.join(p))
+        .collect();
+    for path in &svg_paths {
+        check_replaceable(path)?;
     }
-    std::fs::write(&args.out, &book.markdown)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    let book = book::build(&options).context("building the rules book")?;
+    let mut files: Vec<(PathBuf, &[u8])> = book
+        .svgs
+        .iter()
+        .map(|(path, svg)| (base.join(path), svg.as_bytes()))
+        .collect();
+    // The book last, so that an interrupted rename leaves the old book beside new diagrams
+    // rather than a new book without them.
+    files.push((args.out.clone(), book.markdown.as_bytes()));
+    write_all_or_nothing(&files)?;
     eprintln!(
         "wrote {} ({} rules) and {} diagrams under {}: {} scenario runs, {} disagreements, {:.1} s",
         args.out.display(),
@@ -60,5 +77,183 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         book.disagreements,
         start.elapsed().as_secs_f64()
     );
-    Ok(book.disagreements == 0)
+    for what in &book.unsupported {
+        eprintln!("unsupported: {what}");
+    }
+    Ok(Status::of_agreement(book.disagreements == 0))
+}
+
+/// Checks that `out` can take the book, and returns the directory it is in.
+fn check_out(out: &Path) -> anyhow::Result<PathBuf> {
+    if out.as_os_str().is_empty() {
+        bail!("--out is empty: give the path of the book, such as RULES.md");
+    }
+    if out.to_string_lossy().ends_with('/') {
+        bail!(
+            "--out {}: names a directory; give the path of a file",
+            out.display()
+        );
+    }
+    check_replaceable(out)?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(dir),
+        Ok(_) => bail!(
+            "--out {}: {} is not a directory",
+            out.display(),
+            dir.display()
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
+            "--out {}: the directory {} does not exist (rstlab rules creates none for the book)",
+            out.display(),
+            dir.display()
+        ),
+        Err(e) => {
+            Err(e).with_context(|| format!("--out {}: reading {}", out.display(), dir.display()))
+        }
+    }
+}
+
+/// Checks that `path` is a regular file or nothing: never a directory, a device such as
+/// `/dev/null`, a pipe, a socket or a symbolic link (which a rename would replace).
+fn check_replaceable(path: &Path) -> anyhow::Result<()> {
+    let kind = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(m) if m.is_dir() => "a directory",
+        Ok(m) if m.file_type().is_symlink() => "a symbolic link",
+        Ok(_) => "not a regular file (a device, a pipe or a socket)",
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        // A path through a regular file (`file/book.md`) is refused here too.
+        Err(e) => return Err(e).with_context(|| format!("checking {}", path.display())),
+    };
+    bail!(
+        "{} is {kind}: rstlab rules writes only regular files, and wrote nothing",
+        path.display()
+    )
+}
+
+/// The temporary file that stands for `path` until it is renamed into place.
+fn temporary(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.rstlab-{}.tmp", std::process::id()))
+}
+
+/// Writes every file, or none of them: each to its temporary file first (creating missing
+/// directories), then, once all are written, renames each into place. On failure it removes
+/// the temporary files and the directories it created.
+fn write_all_or_nothing(files: &[(PathBuf, &[u8])]) -> anyhow::Result<()> {
+    let mut staged: Vec<PathBuf> = Vec::new();
+    let mut created: Vec<PathBuf> = Vec::new();
+    let result = (|| -> anyhow::Result<()> {
+        for (path, contents) in files {
+            if let Some(dir) = path.parent() {
+                create_dirs(dir, &mut created)?;
+            }
+            let temp = temporary(path);
+            staged.push(temp.clone());
+            std::fs::write(&temp, contents)
+                .with_context(|| format!("writing {}", temp.display()))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for temp in &staged {
+            let _ = std::fs::remove_file(temp);
+        }
+        for dir in created.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return Err(e.context("nothing was written"));
+    }
+    for ((path, _), temp) in files.iter().zip(&staged) {
+        std::fs::rename(temp, path)
+            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))?;
+    }
+    Ok(())
+}
+
+/// `create_dir_all`, recording each directory it creates (outermost first).
+fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs(parent, created)?;
+    }
+    std::fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    created.push(dir.to_path_buf());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rstlab-rules-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn refusal(out: &Path) -> String {
+        format!("{:#}", check_out(out).expect_err("refused"))
+    }
+
+    #[test]
+    fn only_a_regular_file_in_an_existing_directory_is_accepted() {
+        let dir = scratch("check");
+        assert!(refusal(Path::new("/dev/null")).contains("not a regular file"));
+        assert!(refusal(&dir).contains("a directory"));
+        assert!(refusal(Path::new("")).contains("empty"));
+        assert!(refusal(&dir.join("missing/BOOK.md")).contains("does not exist"));
+        let file = dir.join("BOOK.md");
+        assert_eq!(check_out(&file).unwrap(), dir);
+        std::fs::write(&file, "old").unwrap();
+        assert_eq!(check_out(&file).unwrap(), dir);
+        // A path through a regular file is refused, and so is a link.
+        assert!(check_out(&file.join("x.md")).is_err());
+        std::os::unix::fs::symlink(&file, dir.join("link.md")).unwrap();
+        assert!(refusal(&dir.join("link.md")).contains("symbolic link"));
+        assert_eq!(check_out(Path::new("RULES.md")).unwrap(), Path::new("."));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let dir = scratch("atomic");
+        std::fs::write(dir.join("old.md"), "old").unwrap();
+        std::fs::write(dir.join("plain"), "a file, not a directory").unwrap();
+        let files: Vec<(PathBuf, &[u8])> = vec![
+            (dir.join("docs/rules/a.svg"), b"<svg/>"),
+            (dir.join("old.md"), b"new"),
+            (dir.join("plain/b.svg"), b"<svg/>"),
+        ];
+        assert!(write_all_or_nothing(&files).is_err());
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["old.md", "plain"],
+            "temporary files or directories left behind"
+        );
+        assert_eq!(std::fs::read_to_string(dir.join("old.md")).unwrap(), "old");
+
+        let files = &files[..2];
+        write_all_or_nothing(files).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("old.md")).unwrap(), "new");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("docs/rules/a.svg")).unwrap(),
+            "<svg/>"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

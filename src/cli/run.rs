@@ -1,7 +1,11 @@
 //! `rstlab run FILE | - | "step; step; …"`
+//!
+//! Exit status 0 when the kernel did what the oracle predicted and what every `=>` line expects,
+//! 1 when the kernel disagrees with the oracle, 3 when the oracle was right but a `=>` line is
+//! not, 2 on bad input.
 
+use std::fs::File;
 use std::io::Read;
-use std::path::Path;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -9,11 +13,13 @@ use serde::Serialize;
 use rstlab::check::{self, Mismatch};
 use rstlab::oracle::{self, PredictedStep, Prediction};
 use rstlab::run::{Backend, ObservedStep, RunOptions, Runner, Trace};
+use rstlab::scenario::quote;
 use rstlab::{Outcome, Rule, Scenario, TcpState};
 
-use super::{BackendArg, NetArg, table};
+use super::{BackendArg, EXIT_STATUSES, NetArg, Status, table};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_STATUSES)]
 pub struct Args {
     /// A scenario file, `-` for standard input, or the steps themselves separated by `;`.
     scenario: String,
@@ -24,7 +30,8 @@ pub struct Args {
     /// `link` steps runs on the link whatever this says.
     #[arg(long, value_enum)]
     net: Option<NetArg>,
-    /// Print one JSON object instead of a table.
+    /// Print one JSON object instead of a table (format: docs/json.md); with --diagram, the
+    /// diagram is its `diagram` field.
     #[arg(long)]
     json: bool,
     /// Also print a sequence diagram: both lanes, the segments between them, every result.
@@ -32,26 +39,80 @@ pub struct Args {
     diagram: bool,
 }
 
+/// The most bytes of scenario text `run` reads. A scenario has at most 64 steps, a few dozen
+/// bytes each; this leaves room for comments, and keeps a wrong file (or an endless pipe) from
+/// filling memory before the parser can refuse it.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
+/// Reads at most [`MAX_SCENARIO_BYTES`] of text from `source`, named `origin` in errors.
+fn read_bounded(source: impl Read, origin: &str) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    source
+        .take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {origin}"))?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        bail!(
+            "{origin}: longer than {} KiB, far more than a scenario (at most {} steps) needs",
+            MAX_SCENARIO_BYTES / 1024,
+            rstlab::scenario::bounds::MAX_STEPS
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{origin}: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// What `rstlab run` says a steps argument looks like.
+const STEPS_HINT: &str = "steps look like `client write 1; server close`";
+
+/// `arg` as errors name it: as given when short and printable, else quoted and cut short.
+fn name(arg: &str) -> String {
+    if arg.chars().count() <= 100 && !arg.contains(char::is_control) {
+        arg.to_string()
+    } else {
+        quote(arg)
+    }
+}
+
 /// Reads the scenario named by `arg`: a file, `-`, or inline steps.
 pub fn load(arg: &str) -> anyhow::Result<(String, Scenario)> {
+    let shown = name(arg);
     let (origin, text) = if arg == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the scenario from standard input")?;
-        ("<stdin>".to_string(), text)
-    } else if Path::new(arg).is_file() {
-        let text = std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?;
-        (arg.to_string(), text)
-    } else if !arg.ends_with(".scenario") && arg.contains(char::is_whitespace) {
-        ("<command line>".to_string(), arg.to_string())
-    } else {
+        let origin = "<stdin>".to_string();
+        let text = read_bounded(std::io::stdin().lock(), "standard input")?;
+        (origin, text)
+    } else if arg.trim().is_empty() {
         bail!(
-            "{arg}: no such file (and not a scenario: steps look like `client write 1; server close`)"
+            "the scenario argument is empty: give a scenario file, `-` for standard input, or the \
+             steps themselves ({STEPS_HINT})"
         );
+    } else {
+        let inline = !arg.ends_with(".scenario") && arg.contains(char::is_whitespace);
+        match std::fs::metadata(arg) {
+            Ok(m) if m.is_dir() => {
+                bail!("{shown} is a directory, not a scenario file")
+            }
+            // A regular file, or a pipe such as `<(echo ...)`: read it, within the bound.
+            Ok(_) => {
+                let file = File::open(arg).with_context(|| format!("opening {shown}"))?;
+                (shown.clone(), read_bounded(file, &shown)?)
+            }
+            Err(_) if inline => ("<command line>".to_string(), arg.to_string()),
+            Err(e) => bail!("{shown}: {e} (and not a scenario: {STEPS_HINT})"),
+        }
     };
     let scenario =
         Scenario::parse(&text).with_context(|| format!("{origin}: not a valid scenario"))?;
+    if scenario.steps().is_empty() {
+        bail!(
+            "{origin}: no steps, only blank lines and comments: a scenario needs at least one \
+             step ({STEPS_HINT})"
+        );
+    }
     Ok((origin, scenario))
 }
 
@@ -84,8 +145,37 @@ impl From<[Option<TcpState>; 2]> for States {
     }
 }
 
+/// The version of `run --json`'s format (docs/json.md, docs/schema/run.schema.json): it changes
+/// when a field changes meaning or goes away, not when one is added.
+const SCHEMA: u32 = 1;
+
+/// What a run concluded; `verdict` in the JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Verdict {
+    /// The kernel did what the oracle predicted and what every `=>` line expects.
+    Agreement,
+    /// The kernel disagrees with the oracle somewhere (an outcome or a state), or a step never
+    /// settled.
+    OracleDisagrees,
+    /// The oracle predicted what the kernel did, but a `=>` line expects something else.
+    ExpectationContradicted,
+}
+
+impl Verdict {
+    fn status(self) -> Status {
+        match self {
+            Verdict::Agreement => Status::Agreement,
+            Verdict::OracleDisagrees => Status::OracleDisagrees,
+            Verdict::ExpectationContradicted => Status::ExpectationContradicted,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Report<'a> {
+    schema: u32,
+    verdict: Verdict,
     scenario: String,
     backend: Backend,
     client: String,
@@ -98,6 +188,9 @@ struct Report<'a> {
     /// On the link: every segment after the handshake, with the step that sent it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     wire: Vec<WireRow<'a>>,
+    /// The sequence diagram as text, with `--diagram`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagram: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -107,7 +200,7 @@ struct WireRow<'a> {
     segment: &'a rstlab::link::WireSegment,
 }
 
-pub fn main(args: Args) -> anyhow::Result<bool> {
+pub fn main(args: Args) -> anyhow::Result<Status> {
     let (_, scenario) = load(&args.scenario)?;
     let backend = Backend::from(args.backend);
     let net = match args.net {
@@ -128,17 +221,20 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
     };
     let mut runner = Runner::with_options(backend, options)?;
     let trace = runner.run(&scenario)?;
-    let report = report(&scenario, &prediction, &trace);
+    let mut report = report(&scenario, &prediction, &trace);
+    let diagram = args
+        .diagram
+        .then(|| rstlab::diagram::Diagram::new(&scenario, &prediction, Some(&trace)).text());
     if args.json {
+        report.diagram = diagram;
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
-        if args.diagram {
-            let diagram = rstlab::diagram::Diagram::new(&scenario, &prediction, Some(&trace));
-            print!("\n{}", diagram.text());
+        if let Some(diagram) = diagram {
+            print!("\n{diagram}");
         }
     }
-    Ok(report.agree)
+    Ok(report.verdict.status())
 }
 
 fn report<'a>(scenario: &'a Scenario, prediction: &'a Prediction, trace: &'a Trace) -> Report<'a> {
@@ -157,7 +253,10 @@ fn report<'a>(scenario: &'a Scenario, prediction: &'a Prediction, trace: &'a Tra
         })
         .collect();
     let agree = check::check(scenario, prediction, trace).is_none();
+    let verdict = verdict(agree, &rows);
     Report {
+        schema: SCHEMA,
+        verdict,
         scenario: scenario.to_string(),
         backend: trace.backend,
         client: trace.client.to_string(),
@@ -174,6 +273,26 @@ fn report<'a>(scenario: &'a Scenario, prediction: &'a Prediction, trace: &'a Tra
                 })
             })
             .collect(),
+        diagram: None,
+    }
+}
+
+/// The oracle's disagreement with the kernel comes first, wherever it is: it is rstlab's own
+/// error. Only when the oracle was right everywhere is a contradicted `=>` line the verdict.
+fn verdict(agree: bool, rows: &[Row<'_>]) -> Verdict {
+    if agree {
+        return Verdict::Agreement;
+    }
+    let only_expectations = rows.iter().all(|r| {
+        r.observed.is_some()
+            && r.mismatches
+                .iter()
+                .all(|m| matches!(m, Mismatch::Expectation { .. }))
+    });
+    if only_expectations {
+        Verdict::ExpectationContradicted
+    } else {
+        Verdict::OracleDisagrees
     }
 }
 
@@ -243,6 +362,7 @@ fn render(report: &Report<'_>) -> String {
         ],
         &rows,
     );
+    out += LEGEND;
     out.push('\n');
     for r in &report.steps {
         for m in &r.mismatches {
@@ -297,10 +417,125 @@ fn render(report: &Report<'_>) -> String {
     if let Some(t) = &report.timeout {
         out += &format!("timeout: {t}\n");
     }
-    out += if report.agree {
-        "agreement: the kernel did what the oracle predicted and what the scenario expects\n"
-    } else {
-        "DISAGREEMENT: see above; the kernel is the judge\n"
+    out += match report.verdict {
+        Verdict::Agreement => {
+            "agreement: the kernel did what the oracle predicted and what the scenario expects\n"
+        }
+        Verdict::OracleDisagrees => {
+            "DISAGREEMENT: the kernel did not do what the oracle predicted (see above); the kernel \
+             is the judge, so the oracle is wrong (exit status 1)\n"
+        }
+        Verdict::ExpectationContradicted => {
+            "EXPECTATION CONTRADICTED: the kernel did what the oracle predicted, not what the \
+             scenario's `=>` lines expect (see above): the scenario is wrong (exit status 3)\n"
+        }
     };
     out
+}
+
+/// Printed under the table: what the state column shows (the README says the same).
+const LEGEND: &str = "
+client/server state: what the kernel reports for each socket the application still holds, once
+the step has settled. `-`: that side has closed its socket (or the step did not run).
+CLOSE: the connection is over, TIME_WAIT included (Linux hands TIME_WAIT to a stub and leaves
+the socket you hold in CLOSE). FIN_WAIT1: our FIN arrived but the peer delays its ACK (up to
+40 ms); the oracle counts it as FIN_WAIT2.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstlab::Errno;
+
+    /// A trace in which the kernel did exactly what the oracle predicted.
+    fn as_predicted(prediction: &Prediction) -> Trace {
+        Trace {
+            backend: Backend::Std,
+            net: rstlab::run::Net::Loopback,
+            wire: Vec::new(),
+            steps: prediction
+                .steps
+                .iter()
+                .map(|p| ObservedStep {
+                    outcome: p.outcome.clone(),
+                    states: p.states,
+                    note: None,
+                    wire_end: 0,
+                })
+                .collect(),
+            timeout: None,
+            client: "127.0.0.1:1".parse().unwrap(),
+            server: "127.0.0.1:2".parse().unwrap(),
+        }
+    }
+
+    fn verdict_of(text: &str, tamper: impl FnOnce(&mut Trace)) -> Verdict {
+        let s: Scenario = text.parse().unwrap();
+        let p = oracle::predict(&s);
+        let mut trace = as_predicted(&p);
+        tamper(&mut trace);
+        report(&s, &p, &trace).verdict
+    }
+
+    #[test]
+    fn the_verdict_tells_the_oracles_error_from_the_scenarios() {
+        let seed = "server close; client write 1; client write 1 => EPIPE";
+        assert_eq!(verdict_of(seed, |_| {}), Verdict::Agreement);
+        assert_eq!(Verdict::Agreement.status().code(), 0);
+        // The oracle was right, the `=>` line is not.
+        let wrong = "server close; client write 1 => EPIPE";
+        let v = verdict_of(wrong, |_| {});
+        assert_eq!(v, Verdict::ExpectationContradicted);
+        assert_eq!(v.status().code(), 3);
+        // The kernel did something else than the oracle said: the oracle's error, even where a
+        // `=>` line is contradicted too.
+        let v = verdict_of(seed, |t| {
+            t.steps[2].outcome = Outcome::Err(Errno::ECONNRESET)
+        });
+        assert_eq!(v, Verdict::OracleDisagrees);
+        assert_eq!(v.status().code(), 1);
+        let v = verdict_of(wrong, |t| {
+            t.steps[0].states[0] = Some(TcpState::Established)
+        });
+        assert_eq!(v, Verdict::OracleDisagrees);
+        // A step that never settled is no evidence for the scenario either way.
+        let v = verdict_of(wrong, |t| {
+            t.steps.pop();
+            t.timeout = Some(rstlab::run::Timeout {
+                waited: std::time::Duration::from_secs(2),
+                last_seen: String::new(),
+            });
+        });
+        assert_eq!(v, Verdict::OracleDisagrees);
+    }
+
+    #[test]
+    fn the_json_report_carries_its_schema_version_and_verdict() {
+        let s: Scenario = "server close; client write 1 => EPIPE".parse().unwrap();
+        let p = oracle::predict(&s);
+        let trace = as_predicted(&p);
+        let v = serde_json::to_value(report(&s, &p, &trace)).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["verdict"], "expectation_contradicted");
+    }
+
+    #[test]
+    fn reads_stop_at_the_bound() {
+        let long = vec![b'#'; MAX_SCENARIO_BYTES as usize + 10];
+        let e = read_bounded(&long[..], "x").unwrap_err().to_string();
+        assert!(e.contains("longer than 1024 KiB"), "{e}");
+        let just = vec![b'#'; MAX_SCENARIO_BYTES as usize];
+        assert_eq!(read_bounded(&just[..], "x").unwrap().len(), just.len());
+        let e = read_bounded(&b"client \xff"[..], "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn an_argument_is_named_short() {
+        assert_eq!(name("a.scenario"), "a.scenario");
+        let long = "x".repeat(10_000);
+        assert!(name(&long).len() < 100, "{}", name(&long));
+    }
 }

@@ -13,7 +13,7 @@ use rstlab::run::{Backend, Runner};
 use rstlab::scenario::{Actor, Op, Scenario, Step};
 use rstlab::{Errno, Outcome, check};
 
-use super::BackendArg;
+use super::{BackendArg, Status};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,7 +62,9 @@ fn go_text(e: Errno) -> String {
     }
 }
 
-pub fn main(args: Args) -> anyhow::Result<bool> {
+/// Exit status 1 when the oracle disagrees with the kernel, 3 when both agree but the kernel did
+/// not do what the article shows (ok, ok, EPIPE).
+pub fn main(args: Args) -> anyhow::Result<Status> {
     let (scenario, writes) = program(!args.no_pause);
     let backend = Backend::from(args.backend);
     let prediction = oracle::predict_for(&scenario, backend);
@@ -129,5 +131,9 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
             "NOT as in the article (ok, ok, EPIPE)"
         }
     );
-    Ok(disagreement.is_none() && all_as_article)
+    Ok(match (&disagreement, all_as_article) {
+        (Some(_), _) => Status::OracleDisagrees,
+        (None, false) => Status::ExpectationContradicted,
+        (None, true) => Status::Agreement,
+    })
 }

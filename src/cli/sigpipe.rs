@@ -40,7 +40,7 @@ pub struct Args {
     peer: PeerArg,
 }
 
-pub fn main(args: Args) -> anyhow::Result<bool> {
+pub fn main(args: Args) -> anyhow::Result<super::Status> {
     let probe = Probe {
         api: match args.api {
             ApiArg::Plain => Api::Plain,
@@ -56,5 +56,5 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         },
     };
     sigpipe::run_probe(&probe, &mut std::io::stdout().lock())?;
-    Ok(true)
+    Ok(super::Status::Agreement)
 }

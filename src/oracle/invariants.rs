@@ -30,7 +30,8 @@ impl fmt::Display for Violation {
 
 impl std::error::Error for Violation {}
 
-/// Checks every invariant of `prediction`, which must be `predict(scenario)`.
+/// Checks every invariant of `prediction`, which must be `predict(scenario)`: first the
+/// properties ([`check_properties`]), then that predicting again gives the same prediction.
 ///
 /// ```
 /// use rstlab::{oracle, Scenario};
@@ -38,12 +39,27 @@ impl std::error::Error for Violation {}
 /// assert_eq!(oracle::invariants::check(&s, &oracle::predict(&s)), Ok(()));
 /// ```
 pub fn check(scenario: &Scenario, prediction: &Prediction) -> Result<(), Violation> {
+    // The properties come first: a prediction that breaks one is reported for it, not merely
+    // for differing from `predict` (which a tampered prediction always does).
+    check_properties(scenario, prediction)?;
+    if predict(scenario) != *prediction {
+        return Err(Violation {
+            step: 0,
+            message: "the same scenario gave another prediction".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks the properties every prediction of `scenario` must have, on `prediction` alone
+/// (without predicting again): one prediction per step, a rule behind each, writes whole and
+/// failing for good once failed, ECONNRESET at most once per side, reads returning only bytes
+/// written and failing only with EAGAIN or ECONNRESET, `close`, `abort` and `sleep` always
+/// `ok`, and every socket settled in a state a quiescent connection can be in.
+pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<(), Violation> {
     let fail = |step: usize, message: String| Err(Violation { step, message });
     if prediction.steps.len() != scenario.steps().len() {
         return fail(0, "one prediction per step".into());
-    }
-    if predict(scenario) != *prediction {
-        return fail(0, "the same scenario gave another prediction".into());
     }
     let mut write_failed = [false; 2];
     let mut resets_seen = [0u32; 2];
@@ -148,13 +164,134 @@ mod tests {
         assert_eq!(check(&s, &p), Ok(()));
     }
 
-    #[test]
-    fn a_tampered_prediction_is_caught() {
-        let s: Scenario = "server abort; client write 1; client write 1"
-            .parse()
-            .unwrap();
+    /// `text`'s prediction, tampered with by `tamper`: `check` must report `message` at `step`,
+    /// and the untampered prediction must pass. Each invariant has its own tampering, which
+    /// breaks it and no other, so deleting the invariant makes its test fail.
+    fn caught(text: &str, tamper: impl FnOnce(&mut Prediction), step: usize, message: &str) {
+        let s: Scenario = text.parse().unwrap();
         let mut p = predict(&s);
-        p.steps[2].outcome = Outcome::Err(Errno::ECONNRESET);
-        assert!(check(&s, &p).is_err());
+        assert_eq!(check(&s, &p), Ok(()), "{text}");
+        tamper(&mut p);
+        let v = check(&s, &p).expect_err("the tampered prediction passed");
+        assert_eq!(v.step, step, "{text}: {v}");
+        assert!(v.message.contains(message), "{text}: {v}");
+    }
+
+    #[test]
+    fn a_missing_step_is_caught() {
+        caught(
+            "client write 1; server read 1",
+            |p| drop(p.steps.pop()),
+            0,
+            "one prediction per step",
+        );
+    }
+
+    #[test]
+    fn a_prediction_that_changes_is_caught() {
+        // Segments are in no property: only predicting again sees the change.
+        caught(
+            "server close",
+            |p| p.steps[0].segments.clear(),
+            0,
+            "another prediction",
+        );
+    }
+
+    #[test]
+    fn a_step_without_a_rule_is_caught() {
+        caught(
+            "client write 1",
+            |p| p.steps[0].rules.clear(),
+            1,
+            "no rule decided",
+        );
+    }
+
+    #[test]
+    fn econnreset_twice_is_caught() {
+        caught(
+            "server abort; client read 1; client read 1",
+            |p| p.steps[2].outcome = Outcome::Err(Errno::ECONNRESET),
+            3,
+            "the client sees ECONNRESET twice",
+        );
+    }
+
+    #[test]
+    fn a_partial_write_is_caught() {
+        caught(
+            "client write 3",
+            |p| p.steps[0].outcome = Outcome::Bytes(2),
+            1,
+            "writes are whole",
+        );
+    }
+
+    #[test]
+    fn a_write_succeeding_after_a_failed_one_is_caught() {
+        caught(
+            "server abort; client write 1; client write 1",
+            |p| p.steps[2].outcome = Outcome::Bytes(1),
+            3,
+            "a write succeeded after an earlier write failed",
+        );
+    }
+
+    #[test]
+    fn a_read_of_bytes_nobody_wrote_is_caught() {
+        caught(
+            "client write 1; server read 5",
+            |p| p.steps[1].outcome = Outcome::Bytes(2),
+            2,
+            "bytes nobody wrote",
+        );
+    }
+
+    #[test]
+    fn a_read_failing_with_another_error_is_caught() {
+        caught(
+            "client read 1",
+            |p| p.steps[0].outcome = Outcome::Err(Errno::EPIPE),
+            1,
+            "a read failed with EPIPE",
+        );
+    }
+
+    #[test]
+    fn close_abort_or_sleep_failing_is_caught() {
+        for op in ["close", "abort", "sleep 1ms"] {
+            caught(
+                &format!("client {op}"),
+                |p| p.steps[0].outcome = Outcome::Err(Errno::ECONNRESET),
+                1,
+                &format!("`{op}` returned ECONNRESET"),
+            );
+        }
+    }
+
+    #[test]
+    fn a_socket_settling_in_a_passing_state_or_a_closed_one_with_a_state_is_caught() {
+        let settles = |actor: usize, state: Option<TcpState>| {
+            move |p: &mut Prediction| p.steps[0].states[actor] = state
+        };
+        caught(
+            "client write 1",
+            settles(1, Some(TcpState::FinWait1)),
+            1,
+            "the server settles in",
+        );
+        caught(
+            "client write 1",
+            settles(0, None),
+            1,
+            "the client settles in None",
+        );
+        caught(
+            "server close",
+            settles(1, Some(TcpState::Close)),
+            1,
+            "the server settles in",
+        );
     }
 }

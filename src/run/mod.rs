@@ -237,10 +237,12 @@ pub struct Runner {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-/// The network seam: what differs between loopback and the link.
+/// The network seam: what differs between loopback and the link. (One of each lives per runner,
+/// so their sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Network {
     Loopback(Loopback),
-    Link(Box<LinkNet>),
+    Link(LinkNet),
 }
 
 impl Network {
@@ -336,7 +338,7 @@ impl Runner {
             Net::Loopback => {
                 Network::Loopback(Loopback::new(options.source_range, options.settle_timeout)?)
             }
-            Net::Link => Network::Link(Box::new(LinkNet::new()?)),
+            Net::Link => Network::Link(LinkNet::new()?),
         };
         let runtime = match backend {
             Backend::Std => None,

@@ -1,0 +1,83 @@
+//! "sys holds the only unsafe code" is a lint, not a promise: `lib.rs` denies `unsafe_code` and
+//! allows it on `sys` alone, and `sys`'s module documentation names every wrapper it holds.
+
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_library_denies_unsafe_code_and_allows_it_on_sys_only() {
+    let lib = read(&src().join("lib.rs"));
+    assert!(
+        lib.lines().any(|l| l.trim() == "#![deny(unsafe_code)]"),
+        "lib.rs must deny unsafe_code"
+    );
+    let lines: Vec<&str> = lib.lines().map(str::trim).collect();
+    let allows: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("allow(unsafe_code)"))
+        .collect();
+    assert_eq!(allows.len(), 1, "one `allow(unsafe_code)` in lib.rs");
+    assert_eq!(
+        lines.get(allows[0] + 1).copied(),
+        Some("pub mod sys;"),
+        "the allow must be on `pub mod sys`"
+    );
+    let main = read(&src().join("main.rs"));
+    assert!(main.contains("#![deny(unsafe_code)]"), "main.rs too");
+}
+
+/// The `pub fn`, `pub struct`, `pub enum` and `pub trait` names declared at the top level of a
+/// source file (indented items, such as methods, are left out).
+fn public_items(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in text.lines() {
+        for prefix in [
+            "pub fn ",
+            "pub struct ",
+            "pub enum ",
+            "pub unsafe trait ",
+            "pub trait ",
+        ] {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn the_sys_module_documentation_names_every_wrapper() {
+    // `src/sys.rs`, or `src/sys/mod.rs` once sys has submodules.
+    let file = [src().join("sys.rs"), src().join("sys/mod.rs")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("src/sys.rs or src/sys/mod.rs");
+    let text = read(&file);
+    let doc: String = text
+        .lines()
+        .take_while(|l| l.starts_with("//!") || l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let items = public_items(&text);
+    assert!(items.len() >= 15, "{items:?}");
+    let missing: Vec<&String> = items
+        .iter()
+        .filter(|name| !doc.contains(&format!("[`{name}`]")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} does not name these in its module documentation: {missing:?}",
+        file.display()
+    );
+}
