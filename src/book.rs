@@ -32,8 +32,11 @@ use crate::diagram::Diagram;
 use crate::oracle::{self, Prediction, SegmentKind};
 use crate::outcome::Outcome;
 use crate::rules::Rule;
-use crate::run::{Backend, RunError, Runner, Trace};
-use crate::scenario::{Op, Scenario};
+use crate::run::{Backend, Net, RunError, RunOptions, Runner, Trace};
+use crate::scenario::{Actor, Op, Scenario};
+use crate::timeline::Timeline;
+
+mod timing;
 use crate::sigpipe::{self, Probe, ProbeError, ProbeReport};
 
 /// What goes into a book.
@@ -266,7 +269,8 @@ impl Run {
     }
 }
 
-/// Runs scenarios and keeps one runner per backend.
+/// Runs scenarios and keeps one runner per backend and network (the link's made when first
+/// needed).
 struct Lab {
     runners: Vec<Runner>,
     runs: u64,
@@ -289,15 +293,43 @@ impl Lab {
         })
     }
 
+    /// Runs `scenario` on `backend`, on the link when it has `link` steps, else on loopback.
     fn run(&mut self, scenario: &Scenario, backend: Backend) -> Result<Run, BookError> {
+        let net = if scenario.uses_link() {
+            Net::Link
+        } else {
+            Net::Loopback
+        };
+        self.run_on(scenario, backend, net)
+    }
+
+    fn run_on(
+        &mut self,
+        scenario: &Scenario,
+        backend: Backend,
+        net: Net,
+    ) -> Result<Run, BookError> {
+        if net == Net::Link
+            && !self
+                .runners
+                .iter()
+                .any(|r| r.backend() == backend && r.net() == net)
+            && self.runners.iter().any(|r| r.backend() == backend)
+        {
+            let options = RunOptions {
+                net,
+                ..RunOptions::default()
+            };
+            self.runners.push(Runner::with_options(backend, options)?);
+        }
         // Never another backend's runner in its place: that would file one backend's results
         // under another's name.
         let runner = self
             .runners
             .iter_mut()
-            .find(|r| r.backend() == backend)
+            .find(|r| r.backend() == backend && r.net() == net)
             .unwrap_or_else(|| panic!("the lab has no runner for the {backend} backend"));
-        let prediction = oracle::predict_for(scenario, backend);
+        let prediction = oracle::predict_with(scenario, backend, net);
         let trace = runner.run(scenario)?;
         let disagreement = check::check(scenario, &prediction, &trace);
         self.runs += 1;
@@ -466,6 +498,9 @@ impl Tally {
             .zip(&run.trace.steps)
             .take(run.agreeing_steps());
         for ((step, predicted), observed) in steps {
+            if step.actor == Actor::Link {
+                continue;
+            }
             let me = step.actor.index();
             let is_write = matches!(step.op, Op::Write(_));
             if let (Some((fin_first, reported)), true) =
@@ -523,6 +558,13 @@ struct Evidence {
     random_disagreements: Vec<(Backend, String, Disagreement)>,
     tally: Tally,
     probes: Vec<ProbeReport>,
+    /// Every canonical scenario without `link` steps, run on the link at zero delay (std):
+    /// whether it agreed with the oracle and with its `=>` lines.
+    zero_delay: Vec<(Rule, Option<Disagreement>)>,
+    /// The chart of the timing section.
+    chart: Vec<timing::Point>,
+    /// Random scenarios run on the link, per backend.
+    random_link_runs: u64,
 }
 
 fn parse_steps(text: &str) -> Result<Scenario, BookError> {
@@ -546,6 +588,9 @@ impl Evidence {
             random_disagreements: Vec::new(),
             tally: Tally::default(),
             probes: Vec::new(),
+            zero_delay: Vec::new(),
+            chart: Vec::new(),
+            random_link_runs: 0,
         }
     }
 
@@ -563,7 +608,9 @@ impl Evidence {
         for rule in run.rules_up_to_disagreement() {
             self.counts.entry(rule).or_default().disagreements += 1;
         }
-        if run.backend == Backend::Std {
+        // The claim's table reads which segments arrived from the step that sent them, which
+        // holds at zero delay only (with `link` steps they may arrive later, or not at all).
+        if run.backend == Backend::Std && !run.scenario.uses_link() {
             self.tally.add(run);
         }
     }
@@ -615,15 +662,48 @@ fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
     let mut random_disagreements = Vec::new();
     let mut random_runs = 0;
     for backend in Backend::ALL {
-        for index in 0..options.cases {
-            use proptest::strategy::ValueTree;
-            let scenario = crate::explore::case(options.seed, index).current();
-            let run = lab.run(&scenario, backend)?;
-            random_runs += 1;
-            ev.count(&run, true);
-            if let Some(d) = &run.disagreement {
-                random_disagreements.push((backend, scenario.to_inline(), d.clone()));
+        for net in Net::ALL {
+            for index in 0..options.cases {
+                use proptest::strategy::ValueTree;
+                let scenario = crate::explore::case_on(options.seed, index, net).current();
+                let run = lab.run_on(&scenario, backend, net)?;
+                random_runs += 1;
+                ev.random_link_runs += u64::from(net == Net::Link);
+                ev.count(&run, true);
+                if let Some(d) = &run.disagreement {
+                    random_disagreements.push((backend, scenario.to_inline(), d.clone()));
+                }
             }
+        }
+    }
+
+    for (rule, scenario, _) in &canonical {
+        if !scenario.uses_link() {
+            let run = lab.run_on(scenario, Backend::Std, Net::Link)?;
+            ev.zero_delay.push((*rule, run.disagreement));
+        }
+    }
+    for rtt_ms in timing::RTTS_MS {
+        for interval_ms in timing::INTERVALS_MS {
+            let scenario = timing::scenario(rtt_ms, interval_ms);
+            let run = lab.run(&scenario, Backend::Std)?;
+            let observed: Vec<Outcome> =
+                run.trace.steps.iter().map(|s| s.outcome.clone()).collect();
+            let predicted: Vec<Outcome> = run
+                .prediction
+                .steps
+                .iter()
+                .map(|s| s.outcome.clone())
+                .collect();
+            let (measured, first_error) = timing::successes(&observed[2..]);
+            ev.chart.push(timing::Point {
+                rtt_ms,
+                interval_ms,
+                measured,
+                predicted: timing::successes(&predicted[2..]).0,
+                first_error,
+                agree: run.disagreement.is_none(),
+            });
         }
     }
 
@@ -658,12 +738,15 @@ pub fn build(options: &BookOptions) -> Result<Book, BookError> {
     let mut svgs = Vec::new();
     for (rule, scenario, runs) in &evidence.canonical {
         let shown = diagram_run(*rule, runs);
-        let diagram = Diagram::new(scenario, &shown.prediction, Some(&shown.trace));
-        svgs.push((
-            svg_path(options, *rule),
-            diagram.svg(&format!("{}: sequence diagram", rule.id())),
-        ));
+        let svg = if scenario.uses_link() {
+            Timeline::new(scenario, &shown.trace).svg(&format!("{}: timeline", rule.id()))
+        } else {
+            Diagram::new(scenario, &shown.prediction, Some(&shown.trace))
+                .svg(&format!("{}: sequence diagram", rule.id()))
+        };
+        svgs.push((svg_path(options, *rule), svg));
     }
+    svgs.push((chart_path(options), timing::svg(&evidence.chart)));
     svgs.sort();
     let (markdown, unsupported) = render(options, &evidence, &stamp);
     Ok(Book {
@@ -692,8 +775,17 @@ fn diagram_run(rule: Rule, runs: &[Run]) -> &Run {
 /// for a caller that checks the places before the build.
 pub fn svg_paths(options: &BookOptions) -> Vec<String> {
     let mut paths: Vec<String> = Rule::ALL.iter().map(|r| svg_path(options, *r)).collect();
+    paths.push(chart_path(options));
     paths.sort();
     paths
+}
+
+/// Where the timing section's chart goes.
+fn chart_path(options: &BookOptions) -> String {
+    format!(
+        "{}/timing-writes-after-close.svg",
+        options.svg_dir.trim_end_matches('/')
+    )
 }
 
 fn svg_path(options: &BookOptions, rule: Rule) -> String {
@@ -819,6 +911,7 @@ fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> (String, Vec<S
             "the-seed-articles-claim-checked",
         ),
         ("SIGPIPE: how Rust avoids it", "sigpipe-how-rust-avoids-it"),
+        ("Timing: the link", "timing-the-link"),
         ("Subjects", "subjects"),
         ("Rules", "rules"),
         ("Disagreements", "disagreements"),
@@ -830,6 +923,7 @@ fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> (String, Vec<S
     render_summary(&mut md, ev, &mut unsupported);
     render_claim(&mut md, ev, &mut unsupported);
     render_sigpipe(&mut md, ev, &mut unsupported);
+    render_timing(&mut md, options, ev, &mut unsupported);
     render_subjects(&mut md);
     render_rules(&mut md, options, ev, stamp, &mut unsupported);
     render_disagreements(&mut md, ev);
@@ -1277,7 +1371,33 @@ fn render_subjects(md: &mut String) {
             "Both FINs: an orderly end",
             &[Rule::BothFinsCloseTheConnection],
         ),
-        ("Timing", &[Rule::SleepChangesNothing]),
+        (
+            "Timing on loopback: nothing moves between steps",
+            &[Rule::SleepChangesNothing],
+        ),
+        (
+            "Timing on a link: the broken pipe takes a round trip",
+            &[
+                Rule::SegmentsArriveAfterTheDelay,
+                Rule::WritesWithinARoundTripSucceed,
+                Rule::WriteWhileFinInFlightFindsEstablished,
+                Rule::CloseBeforeDataArrivesSendsFin,
+            ],
+        ),
+        (
+            "Loss on a link",
+            &[
+                Rule::DropLosesSegments,
+                Rule::LostRstIsAnsweredByANewRst,
+                Rule::RstOutOfPlaceDrawsChallengeAck,
+                Rule::OutOfOrderDataWaits,
+                Rule::NoSocketAnswersEvenAnAckWithRst,
+            ],
+        ),
+        (
+            "The send queue behind the congestion window",
+            &[Rule::CwndHoldsBackData, Rule::RstDiscardsUnsentData],
+        ),
         ("SIGPIPE", &[Rule::WriteEpipeRaisesSigpipe]),
         (
             "The baseline",
@@ -1294,6 +1414,130 @@ fn render_subjects(md: &mut String) {
         let _ = writeln!(md, "| {subject} | {} |", links.join(", "));
     }
     md.push('\n');
+}
+
+fn render_timing(
+    md: &mut String,
+    options: &BookOptions,
+    ev: &Evidence,
+    unsupported: &mut Vec<String>,
+) {
+    let _ = writeln!(
+        md,
+        "## Timing: the link
+"
+    );
+    let _ = writeln!(
+        md,
+        "On loopback every step settles before the next, so time cannot matter. On the emulated \
+         link (`--net link`, or any scenario with a `link` step) rstlab carries every packet \
+         between two network namespaces itself, on a wire with a virtual clock: `link delay D` \
+         makes each segment take D to cross, `sleep` moves the clock, `link hold`, `link \
+         release` and `link drop` hold, release and lose what is in flight. What the \
+         namespaces are set to, and why it stays faithful to a real link with the same delay, \
+         is in [`src/link.rs`](src/link.rs); the oracle refuses a scenario whose link time \
+         would reach a point where a real kernel retransmits.\n"
+    );
+    let agreeing = ev.zero_delay.iter().filter(|(_, d)| d.is_none()).count();
+    let total = ev.zero_delay.len();
+    if total > 0 && agreeing == total {
+        let _ = writeln!(
+            md,
+            "**Zero delay is loopback.** All {total} canonical scenarios without `link` steps \
+             were run on the link at zero delay too: the kernel agreed with the oracle and with \
+             every `=>` line on all {total}.\n"
+        );
+    } else {
+        let failing: Vec<String> = ev
+            .zero_delay
+            .iter()
+            .filter_map(|(r, d)| d.as_ref().map(|d| format!("{}: {d}", r.id())))
+            .collect();
+        let text = format!(
+            "{UNSUPPORTED} zero delay is loopback: {agreeing} of {total} canonical scenarios \
+             agreed on the link at zero delay ({}).",
+            failing.join("; ")
+        );
+        let _ = writeln!(md, "{text}\n");
+        unsupported.push(text);
+    }
+    let _ = writeln!(
+        md,
+        "**How many writes after the peer's close succeed?** The seed article on a link: the \
+         server closes at once and the client writes one byte every interval. The server's FIN \
+         arrives after one delay; the client's first write reaches the closed socket after one \
+         delay too and draws an RST, which is back one round trip after the close. Every write \
+         before it succeeds, and its byte is lost. Measured on the link (std backend), each \
+         point one run:\n"
+    );
+    let _ = writeln!(
+        md,
+        "![Successful writes after the close by round-trip time]({})\n",
+        chart_path(options)
+    );
+    let _ = writeln!(
+        md,
+        "| round trip | one write every | writes that succeeded | then | oracle | agrees |\n|---:|---:|---:|---|---:|---|"
+    );
+    let mut disagreeing = 0;
+    let mut off_the_rule = 0;
+    for p in &ev.chart {
+        let _ = writeln!(
+            md,
+            "| {} ms | {} ms | {} | {} | {} | {} |",
+            p.rtt_ms,
+            p.interval_ms,
+            p.measured,
+            p.first_error.as_deref().unwrap_or("(no failure)"),
+            p.predicted,
+            if p.agree { "yes" } else { "**no**" }
+        );
+        disagreeing += usize::from(!p.agree);
+        // Writes at 0, I, 2I, ... before the round trip: ceil(RTT / I).
+        off_the_rule += usize::from(p.measured as u64 != p.rtt_ms.div_ceil(p.interval_ms));
+    }
+    md.push('\n');
+    if disagreeing == 0 && off_the_rule == 0 && !ev.chart.is_empty() {
+        let _ = writeln!(
+            md,
+            "Every point agrees with the oracle, and with the rule of thumb it implies: the \
+             writes issued within one round trip of the peer's close succeed, \
+             ⌈RTT / interval⌉ of them; the next write fails with EPIPE (the RST came after the \
+             FIN, [rst-after-fin-leaves-epipe](#rst-after-fin-leaves-epipe)). On loopback the \
+             round trip is microseconds, so the seed article saw exactly one.\n"
+        );
+    } else {
+        let text = format!(
+            "{UNSUPPORTED} the round-trip rule: {disagreeing} of {} points disagree with the \
+             oracle, {off_the_rule} differ from ⌈RTT / interval⌉.",
+            ev.chart.len()
+        );
+        let _ = writeln!(md, "{text}\n");
+        unsupported.push(text);
+    }
+    let _ = writeln!(
+        md,
+        "The timing rules, each below with its timeline (drawn from the recorded wire trace: \
+         time flows down, each arrow from its send to its arrival): {}. On the link, `rstlab \
+         run` prints the wire trace after the table.\n",
+        [
+            Rule::SegmentsArriveAfterTheDelay,
+            Rule::WritesWithinARoundTripSucceed,
+            Rule::WriteWhileFinInFlightFindsEstablished,
+            Rule::CloseBeforeDataArrivesSendsFin,
+            Rule::LostRstIsAnsweredByANewRst,
+            Rule::RstDiscardsUnsentData,
+            Rule::CwndHoldsBackData,
+            Rule::RstOutOfPlaceDrawsChallengeAck,
+            Rule::NoSocketAnswersEvenAnAckWithRst,
+            Rule::OutOfOrderDataWaits,
+            Rule::DropLosesSegments,
+        ]
+        .iter()
+        .map(|r| link(*r))
+        .collect::<Vec<_>>()
+        .join(", ")
+    );
 }
 
 fn render_rules(
@@ -1327,21 +1571,33 @@ fn render_rules(
             .find(|r| r.backend == Backend::Std)
             .unwrap_or_else(|| panic!("{id}: the canonical scenario has no std run"));
         let shown = diagram_run(*rule, runs);
-        let diagram = Diagram::new(scenario, &shown.prediction, Some(&shown.trace));
+        let on_link = scenario.uses_link();
+        let diagram = if on_link {
+            Timeline::new(scenario, &shown.trace).text()
+        } else {
+            Diagram::new(scenario, &shown.prediction, Some(&shown.trace)).text()
+        };
         let _ = writeln!(
             md,
-            "![Sequence diagram of {id}]({})\n",
+            "![{} of {id}]({})\n",
+            if on_link {
+                "Timeline"
+            } else {
+                "Sequence diagram"
+            },
             svg_path(options, *rule)
         );
         let _ = writeln!(
             md,
-            "<details><summary>As text (<code>rstlab run scenarios/{id}.scenario{} --diagram</code>)</summary>\n\n```text\n{}```\n\n</details>\n",
+            "<details><summary>As text ({})</summary>\n\n```text\n{}```\n\n</details>\n",
             if shown.backend == Backend::Tokio {
-                " --backend tokio"
+                format!("<code>rstlab run scenarios/{id}.scenario --backend tokio --diagram</code>")
+            } else if on_link {
+                format!("<code>rstlab run scenarios/{id}.scenario</code> prints the wire trace")
             } else {
-                ""
+                format!("<code>rstlab run scenarios/{id}.scenario --diagram</code>")
             },
-            diagram.text()
+            diagram
         );
         let _ = writeln!(md, "**Observed.**\n");
         let _ = writeln!(
@@ -1551,6 +1807,7 @@ mod tests {
                     states: p.states,
                     note: None,
                     wire_end: 0,
+                    time: std::time::Duration::ZERO,
                 })
                 .collect(),
             timeout: None,
@@ -1633,6 +1890,26 @@ mod tests {
             }
         }
         ev.probes = (0..Probe::BOOK.len()).map(probe_as_expected).collect();
+        for (rule, scenario, _) in &ev.canonical {
+            if !scenario.uses_link() {
+                ev.zero_delay.push((*rule, None));
+            }
+        }
+        for rtt_ms in timing::RTTS_MS {
+            for interval_ms in timing::INTERVALS_MS {
+                let p = oracle::predict(&timing::scenario(rtt_ms, interval_ms));
+                let outcomes: Vec<Outcome> = p.steps.iter().map(|s| s.outcome.clone()).collect();
+                let (n, first_error) = timing::successes(&outcomes[2..]);
+                ev.chart.push(timing::Point {
+                    rtt_ms,
+                    interval_ms,
+                    measured: n,
+                    predicted: n,
+                    first_error,
+                    agree: true,
+                });
+            }
+        }
         ev
     }
 

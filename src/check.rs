@@ -97,7 +97,10 @@ pub enum Mismatch {
         observed: Option<Sent>,
     },
     /// The oracle does not follow the scenario this far (see [`crate::oracle::Beyond`]).
-    Beyond(String),
+    Beyond {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl fmt::Display for Mismatch {
@@ -143,7 +146,7 @@ impl fmt::Display for Mismatch {
                     say(observed)
                 )
             }
-            Mismatch::Beyond(reason) => write!(f, "the oracle stops here: {reason}"),
+            Mismatch::Beyond { reason } => write!(f, "the oracle stops here: {reason}"),
         }
     }
 }
@@ -260,7 +263,7 @@ pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Opt
             return Some(Disagreement {
                 step: i + 1,
                 text: steps[i].to_string(),
-                mismatch: Mismatch::Beyond(reason),
+                mismatch: Mismatch::Beyond { reason },
             });
         };
         let wire = (trace.net == Net::Link).then(|| trace.wire_of(i));
@@ -308,6 +311,7 @@ mod tests {
                     states: p.states,
                     note: None,
                     wire_end: 0,
+                    time: std::time::Duration::ZERO,
                 })
                 .collect(),
             timeout,

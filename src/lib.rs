@@ -59,6 +59,7 @@ pub mod sigpipe;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tcp;
+pub mod timeline;
 pub mod wire;
 
 pub use outcome::{Errno, Outcome};

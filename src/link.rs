@@ -30,7 +30,9 @@
 //!   send by `tcp_tso_should_defer()`, whose choice depends on how much real time passed since
 //!   the last send and on the smoothed RTT measured in real time.
 //! - IPv6 off (no router solicitations or MLD reports on the link); `lo` up;
-//!   `tcp_tw_reuse = 1` with a 1 ms reuse delay, so that TIME_WAIT stubs never exhaust ports.
+//!   `tcp_tw_reuse = 0`: a new connection never takes the 4-tuple of a TIME_WAIT stub, whose
+//!   peer may still hold an earlier scenario's socket (the client's 254 source addresses give
+//!   millions of 4-tuples; see [`CLIENT_SOURCES`]).
 //!
 //! Everything else is the kernel's default: MTU 1500 (a segment carries at most 1,448 bytes
 //! with timestamps), initial congestion window 10.
@@ -240,8 +242,7 @@ const SYSCTLS: &[(&str, &str)] = &[
     ("net/ipv4/tcp_recovery", "0"),
     ("net/ipv4/tcp_rto_min_us", "10000000"),
     ("net/ipv4/tcp_invalid_ratelimit", "0"),
-    ("net/ipv4/tcp_tw_reuse", "1"),
-    ("net/ipv4/tcp_tw_reuse_delay", "1"),
+    ("net/ipv4/tcp_tw_reuse", "0"),
 ];
 
 fn set_sysctl(key: &str, value: &str) -> io::Result<()> {
@@ -305,6 +306,12 @@ impl Link {
         };
         link.wait_until_active()?;
         Ok(link)
+    }
+
+    /// Whether a link can be set up here: `Err(LinkError::NotPermitted)` without CAP_NET_ADMIN.
+    /// It sets one up and drops it.
+    pub fn check_available() -> Result<(), LinkError> {
+        Link::new().map(drop)
     }
 
     /// Sends a UDP probe from each side until it comes out of that side's device: the device's

@@ -18,7 +18,9 @@
 //!   shell that ignores SIGINT) and [`interrupt`] (`kill(pid, SIGINT)`).
 //! - Time and the process: [`clock_ticks_per_second`] (`sysconf(_SC_CLK_TCK)`),
 //!   [`own_cpu_time`] (`getrusage`), [`timer_slack`] and [`set_timer_slack`]
-//!   (`prctl(PR_{GET,SET}_TIMERSLACK)`).
+//!   (`prctl(PR_{GET,SET}_TIMERSLACK)`), [`poll`] (`poll(2)`).
+//! - The emulated link, in the submodule [`net`]: network namespaces, TUN devices, interface
+//!   and route settings (ioctls and netlink), and plain reads and writes of a device's fd.
 
 use std::io;
 use std::mem;

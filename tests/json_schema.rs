@@ -8,6 +8,8 @@
 //! dozen keywords. The validator refuses any keyword it does not implement, so a schema cannot
 //! silently say more than is checked.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -200,7 +202,21 @@ fn run_json_follows_its_schema_whatever_the_verdict() {
             0,
             "agreement",
         ),
+        (
+            // On the link (as root): the wire trace, with a segment dropped and one in flight.
+            &[
+                "run",
+                "--json",
+                "link delay 10ms; server close; client write 1; client sleep 10ms; link drop; \
+                 client write 1",
+            ],
+            0,
+            "agreement",
+        ),
     ] {
+        if args.iter().any(|a| a.starts_with("link ")) && !common::link_available() {
+            continue;
+        }
         let o = rstlab(args);
         assert_eq!(o.status.code(), Some(status), "{args:?}");
         let v = json_of(&o);

@@ -461,6 +461,7 @@ mod tests {
                     states: p.states,
                     note: None,
                     wire_end: 0,
+                    time: std::time::Duration::ZERO,
                 })
                 .collect(),
             timeout: None,

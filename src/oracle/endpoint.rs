@@ -88,6 +88,9 @@ pub(super) struct Endpoint {
     pub(super) error: Option<Errno>,
     /// An RST this end sent was lost on the link.
     pub(super) rst_lost: bool,
+    /// An ACK already went out while the current segment was processed (`tcp_send_ack()`
+    /// clears the pending ACK, so no second one follows).
+    acked: bool,
 }
 
 impl Endpoint {
@@ -118,6 +121,7 @@ impl Endpoint {
             snd_shutdown: false,
             error: None,
             rst_lost: false,
+            acked: false,
         }
     }
 
@@ -153,7 +157,8 @@ impl Endpoint {
         }
     }
 
-    fn send_ack(&self, fx: &mut Effects) {
+    fn send_ack(&mut self, fx: &mut Effects) {
+        self.acked = true;
         fx.emit(self.segment(self.snd_nxt, 0), None);
     }
 
@@ -372,6 +377,7 @@ impl Endpoint {
     /// `delay_or_hold` says whether the link's time can separate events (for the model's
     /// bounds).
     pub(super) fn receive(&mut self, seg: Wired, now: Duration, fx: &mut Effects) {
+        self.acked = false;
         if let Some(stub) = self.stub {
             self.stub_receive(stub, seg, fx);
             return;
@@ -486,7 +492,7 @@ impl Endpoint {
         // acknowledgement; otherwise, quick ACK (the route's `quickack`): every data segment or
         // FIN is acknowledged at once, by the TIME_WAIT stub when the FIN ended the socket.
         let sent = self.push_pending(now, fx);
-        if !sent && (self.life != Life::Gone || self.stub.is_some()) {
+        if !sent && !self.acked && (self.life != Life::Gone || self.stub.is_some()) {
             self.send_ack(fx);
         }
     }

@@ -127,6 +127,11 @@ impl LinkNet {
         self.link.take_log()
     }
 
+    /// The link's virtual clock.
+    pub(super) fn now(&self) -> Duration {
+        self.link.now()
+    }
+
     /// How many segments the wire trace holds now.
     pub(super) fn logged(&self) -> usize {
         self.link.log().len()

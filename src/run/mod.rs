@@ -132,6 +132,9 @@ pub struct ObservedStep {
     /// (those of this step start where the previous step's end).
     #[serde(skip)]
     pub wire_end: usize,
+    /// On the link: the link's virtual clock once the step has settled (zero on loopback).
+    #[serde(skip)]
+    pub time: Duration,
 }
 
 /// A wait for quiescence that ran out of time.
@@ -289,6 +292,13 @@ impl Network {
         Ok(Outcome::Ok)
     }
 
+    fn now(&self) -> Duration {
+        match self {
+            Network::Loopback(_) => Duration::ZERO,
+            Network::Link(l) => l.now(),
+        }
+    }
+
     fn logged(&self) -> usize {
         match self {
             Network::Loopback(_) => 0,
@@ -430,12 +440,14 @@ fn steps(
         let settled = network.settle(api.fds())?;
         api.settled();
         let wire_end = network.logged();
+        let time = network.now();
         match settled {
             Ok(states) => trace.steps.push(ObservedStep {
                 outcome,
                 states,
                 note,
                 wire_end,
+                time,
             }),
             Err(timeout) => {
                 trace.steps.push(ObservedStep {
@@ -443,6 +455,7 @@ fn steps(
                     states: [None, None],
                     note,
                     wire_end,
+                    time,
                 });
                 trace.timeout = Some(timeout);
                 break;
