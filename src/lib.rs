@@ -49,6 +49,7 @@ pub mod fuzz;
 pub mod generate;
 pub mod oracle;
 pub mod outcome;
+pub mod peer;
 pub mod rules;
 pub mod run;
 pub mod scenario;
