@@ -25,8 +25,9 @@ use crate::tcp::TcpState;
 /// The peer's end of the connection, as the kernel shows it now.
 #[derive(Clone, Debug)]
 enum View {
-    /// The peer still holds its socket.
-    Open(TcpInfo),
+    /// The peer still holds its socket; with the payload bytes received (see
+    /// [`Connection::view`]).
+    Open(TcpInfo, u64),
     /// The peer closed its socket; the kernel keeps it in this state.
     Orphan(TcpState),
     /// No socket left on the peer's side.
@@ -38,9 +39,9 @@ enum View {
 impl View {
     fn describe(&self) -> String {
         match self {
-            View::Open(i) => format!(
-                "the peer's socket is {} with {} bytes received",
-                i.state, i.bytes_received
+            View::Open(i, payload) => format!(
+                "the peer's socket is {} with {payload} bytes received",
+                i.state
             ),
             View::Orphan(state) => format!("the peer's closed socket is in {state}"),
             View::Gone => "the peer's socket is gone".to_string(),
@@ -58,6 +59,14 @@ fn shows_client_end(state: TcpState) -> bool {
             | TcpState::Closing
             | TcpState::TimeWait
             | TcpState::Close
+    )
+}
+
+/// The states an open socket reaches only after the other end's FIN arrived.
+fn shows_client_fin(state: TcpState) -> bool {
+    matches!(
+        state,
+        TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait
     )
 }
 
@@ -88,6 +97,12 @@ struct Connection<'a> {
     /// The largest byte count already reported as too many.
     excess_reported: u64,
     early_end_reported: bool,
+    /// A state that only the client's FIN leads to was seen: `tcpi_bytes_received` counts it.
+    fin_seen: bool,
+    /// The last look at the socket: taken right after each server step, before the step is
+    /// reported done, so that a client which waits for that report cannot change the socket
+    /// before the peer has seen it.
+    last: Option<View>,
     /// Where the next server write starts in the payload.
     payload_at: usize,
     buffer: Vec<u8>,
@@ -129,6 +144,8 @@ pub(super) fn play(
         client_ended: false,
         excess_reported: 0,
         early_end_reported: false,
+        fin_seen: false,
+        last: None,
         payload_at: 0,
         buffer: vec![0; crate::scenario::bounds::MAX_IO],
         deviations,
@@ -171,7 +188,9 @@ impl Connection<'_> {
                     let peer = match step.actor {
                         Actor::Server => {
                             self.check_client_ahead(i + 1);
-                            self.perform(&step.op)
+                            let called = self.perform(&step.op);
+                            self.last = Some(self.view());
+                            called
                         }
                         Actor::Client => self.observe(&step.op),
                         #[allow(unreachable_patterns)]
@@ -215,10 +234,21 @@ impl Connection<'_> {
         reports
     }
 
+    /// Looks at the peer's end. For an open socket, the payload bytes received are
+    /// `tcpi_bytes_received` less the client's FIN, which it counts as one byte (the FIN
+    /// advances `rcv_nxt`). A FIN is known to have come in CLOSE_WAIT, LAST_ACK, CLOSING and
+    /// TIME_WAIT, and in CLOSE when one of those was seen before; CLOSE straight from
+    /// FIN_WAIT1/2 may follow the client's FIN or its RST, which the peer cannot tell apart
+    /// without consuming the pending error, and is taken as an RST (no FIN counted).
     fn view(&mut self) -> View {
         if let Some(socket) = &self.socket {
             return match sys::tcp_info(socket) {
-                Ok(info) => View::Open(info),
+                Ok(info) => {
+                    self.fin_seen |= shows_client_fin(info.state);
+                    let fin = shows_client_fin(info.state)
+                        || (info.state == TcpState::Close && self.fin_seen);
+                    View::Open(info, info.bytes_received.saturating_sub(u64::from(fin)))
+                }
                 Err(e) => View::Unknown(format!("TCP_INFO: {e}")),
             };
         }
@@ -240,6 +270,7 @@ impl Connection<'_> {
         let mut round = 0u32;
         loop {
             let view = self.view();
+            self.last = Some(view.clone());
             let waited_ms = millis(start.elapsed());
             match check(&view) {
                 Check::Done(what) => return PeerSaw::Seen { what, waited_ms },
@@ -272,7 +303,12 @@ impl Connection<'_> {
 
     /// Waits for what a `client` step sends to arrive.
     fn observe(&mut self, op: &Op) -> PeerSaw {
-        let first = self.view();
+        // An orphan that vanished since the last look went on arrival of what is awaited (or
+        // of something before it): start from the orphan, and let the wait see it gone.
+        let first = match (self.view(), &self.last) {
+            (View::Gone, Some(last @ View::Orphan(_))) => last.clone(),
+            (now, _) => now,
+        };
         let gone = |why: String| PeerSaw::Unobservable { why };
         match op {
             Op::Write(n) => {
@@ -280,16 +316,15 @@ impl Connection<'_> {
                 let target = self.expected + n;
                 self.expected = target;
                 match first {
-                    View::Open(_) => self.wait(|v| match v {
-                        View::Open(i) if i.bytes_received >= target => Check::Done(format!(
-                            "{n} bytes arrived ({} in all)",
-                            i.bytes_received
+                    View::Open(..) => self.wait(|v| match v {
+                        View::Open(_, payload) if *payload >= target => Check::Done(format!(
+                            "{n} bytes arrived ({payload} in all)"
                         )),
-                        View::Open(i) if shows_client_end(i.state) => Check::Impossible(format!(
-                            "the client's FIN or RST came first ({}); {} of the {target} bytes expected in all arrived",
-                            i.state, i.bytes_received
+                        View::Open(i, payload) if shows_client_end(i.state) => Check::Impossible(format!(
+                            "the client's FIN or RST came first ({}); {payload} of the {target} bytes expected in all arrived",
+                            i.state
                         )),
-                        View::Open(_) => Check::Pending,
+                        View::Open(..) => Check::Pending,
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
@@ -317,19 +352,19 @@ impl Connection<'_> {
             Op::Close | Op::Shutdown(How::Write | How::Both) => {
                 self.client_ended = true;
                 match first {
-                    View::Open(i) if shows_client_end(i.state) => PeerSaw::Seen {
+                    View::Open(i, _) if shows_client_end(i.state) => PeerSaw::Seen {
                         what: format!("already arrived: the peer's socket is {}", i.state),
                         waited_ms: 0.0,
                     },
-                    View::Open(_) => self.wait(|v| match v {
-                        View::Open(i) if i.state == TcpState::CloseWait => {
+                    View::Open(..) => self.wait(|v| match v {
+                        View::Open(i, _) if i.state == TcpState::CloseWait => {
                             Check::Done("the client's FIN arrived (CLOSE_WAIT)".to_string())
                         }
-                        View::Open(i) if shows_client_end(i.state) => Check::Done(format!(
+                        View::Open(i, _) if shows_client_end(i.state) => Check::Done(format!(
                             "the client's FIN or RST arrived ({})",
                             i.state
                         )),
-                        View::Open(_) => Check::Pending,
+                        View::Open(..) => Check::Pending,
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
@@ -361,15 +396,15 @@ impl Connection<'_> {
             Op::Abort => {
                 self.client_ended = true;
                 match first {
-                    View::Open(i) if i.state == TcpState::Close => PeerSaw::Seen {
+                    View::Open(i, _) if i.state == TcpState::Close => PeerSaw::Seen {
                         what: "already: the peer's socket is CLOSE".to_string(),
                         waited_ms: 0.0,
                     },
-                    View::Open(_) => self.wait(|v| match v {
-                        View::Open(i) if i.state == TcpState::Close => {
+                    View::Open(..) => self.wait(|v| match v {
+                        View::Open(i, _) if i.state == TcpState::Close => {
                             Check::Done("the client's RST arrived (CLOSE)".to_string())
                         }
-                        View::Open(_) => Check::Pending,
+                        View::Open(..) => Check::Pending,
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(_) => self.wait(|v| match v {
@@ -396,16 +431,14 @@ impl Connection<'_> {
     /// Before a server step: notes bytes or a FIN from the client that the scenario does not
     /// have yet, since they change what the peer's calls return.
     fn check_client_ahead(&mut self, step: usize) {
-        let Some(socket) = &self.socket else { return };
-        let Ok(info) = sys::tcp_info(socket) else {
+        if self.socket.is_none() {
+            return;
+        }
+        let View::Open(info, payload) = self.view() else {
             return;
         };
-        self.note_excess(info.bytes_received, &format!("before step {step}"));
-        let fin = matches!(
-            info.state,
-            TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait
-        );
-        if fin && !self.client_ended && !self.early_end_reported {
+        self.note_excess(payload, &format!("before step {step}"));
+        if shows_client_fin(info.state) && !self.client_ended && !self.early_end_reported {
             self.early_end_reported = true;
             self.deviations.push(format!(
                 "before step {step} the client's FIN had arrived ({}), but the scenario's client has not ended its side yet",
@@ -492,11 +525,11 @@ impl Connection<'_> {
     /// connection, the peer is finished, or the timeout runs out (only when every step was
     /// played), then closed. Says what it did.
     fn release(&mut self, played: bool) -> String {
-        let Some(socket) = &self.socket else {
+        if self.socket.is_none() {
             return "the peer's socket was already closed by the scenario".to_string();
-        };
-        if let Ok(info) = sys::tcp_info(socket) {
-            self.note_excess(info.bytes_received, "after the last step");
+        }
+        if let View::Open(_, payload) = self.view() {
+            self.note_excess(payload, "after the last step");
         }
         let held = Instant::now();
         let timeout = self.plan.options.timeout;
@@ -532,10 +565,8 @@ impl Connection<'_> {
                 }
             }
         };
-        if let Some(socket) = &self.socket
-            && let Ok(info) = sys::tcp_info(socket)
-        {
-            self.note_excess(info.bytes_received, "when the peer closed its socket");
+        if let View::Open(_, payload) = self.view() {
+            self.note_excess(payload, "when the peer closed its socket");
         }
         if let Some(socket) = self.socket.take()
             && let Err(e) = sys::close(OwnedFd::from(socket))
