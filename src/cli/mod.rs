@@ -5,6 +5,7 @@ mod explore;
 mod rules;
 mod run;
 mod seed;
+mod serve;
 mod sigpipe;
 mod table;
 
@@ -38,6 +39,8 @@ enum Command {
     SigpipeProbe(sigpipe::Args),
     /// Print a fuzz input (crash artifact, corpus or regression file) as a scenario.
     Decode(decode::Args),
+    /// A broken peer for your own program: play a scenario's server steps on every connection.
+    Serve(serve::Args),
 }
 
 /// The `--backend` flag.
@@ -69,6 +72,7 @@ pub fn main() -> ExitCode {
         Command::Rules(args) => rules::main(args),
         Command::SigpipeProbe(args) => sigpipe::main(args),
         Command::Decode(args) => decode::main(args),
+        Command::Serve(args) => serve::main(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -35,7 +35,9 @@ pub struct Forecast {
     /// A request and its response (instead of the above): one write, then reads until one
     /// returns no data. What a request/response client on a pooled connection does next.
     pub request: Vec<Call>,
-    /// All of it in plain words.
+    /// All of it in plain words, one sentence per kind of call.
+    pub sentences: Vec<String>,
+    /// The sentences on one line.
     pub summary: String,
 }
 
@@ -60,15 +62,16 @@ impl Forecast {
         let writes = extend(scenario, &[Op::Write(1), Op::Write(1)], false);
         let reads = extend(scenario, &[], true);
         let request = extend(scenario, &[Op::Write(1)], true);
-        let summary = match (&writes, &reads, &request) {
-            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => why.clone(),
-            (Ok(w), Ok(r), Ok(q)) => summarize(w, r, q),
+        let sentences = match (&writes, &reads, &request) {
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => vec![why.clone()],
+            (Ok(w), Ok(r), Ok(q)) => sentences(w, r, q),
         };
         Forecast {
             writes: writes.unwrap_or_default(),
             reads: reads.unwrap_or_default(),
             request: request.unwrap_or_default(),
-            summary,
+            summary: sentences.join(" "),
+            sentences,
         }
     }
 }
@@ -170,31 +173,31 @@ fn reads_words(reads: &[&Call]) -> String {
     words.join(", then ")
 }
 
-fn summarize(writes: &[Call], reads: &[Call], request: &[Call]) -> String {
-    let mut out = String::new();
+fn sentences(writes: &[Call], reads: &[Call], request: &[Call]) -> Vec<String> {
+    let mut out = Vec::new();
     if let [first, rest @ ..] = writes {
-        out += &format!(
+        let mut sentence = format!(
             "Your next write {}",
             write_words(&first.outcome, first.lost)
         );
         for call in rest {
-            out += &format!("; the one after {}", write_words(&call.outcome, call.lost));
+            sentence += &format!("; the one after {}", write_words(&call.outcome, call.lost));
         }
-        out += ". ";
+        out.push(sentence + ".");
     }
     let read_calls: Vec<&Call> = reads.iter().collect();
     if !read_calls.is_empty() {
-        out += &format!("A read instead {}. ", reads_words(&read_calls));
+        out.push(format!("A read instead {}.", reads_words(&read_calls)));
     }
     if let [write, rest @ ..] = request {
         let rest: Vec<&Call> = rest.iter().collect();
-        out += &format!(
-            "A request then (a write, then reads): the write {}; the read {}.",
+        out.push(format!(
+            "A request instead (a write, then reads): the write {}; the read {}.",
             write_words(&write.outcome, write.lost),
             reads_words(&rest)
-        );
+        ));
     }
-    out.trim_end().to_string()
+    out
 }
 
 /// What the oracle says the client's kernel answered to the client's own step, in plain words:

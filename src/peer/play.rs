@@ -318,7 +318,8 @@ impl Connection<'_> {
                 match first {
                     View::Open(..) => self.wait(|v| match v {
                         View::Open(_, payload) if *payload >= target => Check::Done(format!(
-                            "{n} bytes arrived ({payload} in all)"
+                            "{n} byte{} arrived ({payload} in all)",
+                            if n == 1 { "" } else { "s" }
                         )),
                         View::Open(i, payload) if shows_client_end(i.state) => Check::Impossible(format!(
                             "the client's FIN or RST came first ({}); {payload} of the {target} bytes expected in all arrived",
@@ -330,7 +331,7 @@ impl Connection<'_> {
                     View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
                         self.wait(|v| match v {
                             View::Gone => Check::Done(
-                                "the peer's closed socket is gone: data (or an RST) reached it, and its kernel answers data with RST".to_string(),
+                                "data or an RST reached the peer's closed socket, which is gone (data is answered with RST)".to_string(),
                             ),
                             View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending,
                             View::Orphan(state) => Check::Impossible(format!(
@@ -343,7 +344,7 @@ impl Connection<'_> {
                         "the peer's closed socket is in {state}: the client's FIN arrived already, so no data can follow"
                     )),
                     View::Gone => gone(
-                        "the peer's socket is gone (reset, or closed with unread data): nothing on this side sees the bytes arrive"
+                        "the peer's socket is gone (reset, or closed with unread data): nothing sees bytes arrive"
                             .to_string(),
                     ),
                     View::Unknown(why) => gone(why),

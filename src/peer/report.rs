@@ -250,7 +250,13 @@ impl fmt::Display for ConnectionReport {
             writeln!(f, "deviation: {d}")?;
         }
         writeln!(f, "after the scenario: {}", self.after)?;
-        writeln!(f, "next, by the oracle: {}", self.forecast.summary)?;
+        writeln!(
+            f,
+            "what your program's next calls on this connection get, by the oracle:"
+        )?;
+        for sentence in &self.forecast.sentences {
+            writeln!(f, "  {sentence}")?;
+        }
         writeln!(
             f,
             "{}",
