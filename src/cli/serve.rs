@@ -2,8 +2,8 @@
 //!
 //! The first line of standard output is the address, alone, so that scripts can read it
 //! (`read ADDR < <(…)`, `head -1`); every connection's report follows it when the connection's
-//! play ends, then a summary when `serve` ends (after `--once`'s connection, `--accept-timeout`
-//! without a client, or Ctrl-C).
+//! play ends, then a summary when `serve` ends (after `--once`'s or `--connections N`'s
+//! connections, `--accept-timeout` without a client, or Ctrl-C).
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -21,14 +21,19 @@ use rstlab::peer::{self, ConnectionReport, Peer, PeerOptions, Refused};
 pub struct Args {
     /// A scenario file, `-` for standard input, or the steps themselves separated by `;`.
     /// `server` steps are the peer's calls; `client` steps are what it waits to see from your
-    /// program (`client write N`: N more bytes; `client close`: its FIN or RST).
-    scenario: String,
+    /// program (`client write N`: N more bytes; `client close`: its FIN or RST). With several,
+    /// connection N plays the Nth, and every later connection the last.
+    #[arg(required = true, value_name = "SCENARIO")]
+    scenarios: Vec<String>,
     /// Where to listen: a loopback address only; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// Play one connection, then end (later connections are reset and reported).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "connections")]
     once: bool,
+    /// Play N connections, then end (later ones are reset and reported).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    connections: Option<u64>,
     /// The longest wait for each `client` step (`5s`, `500ms`).
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     timeout: Duration,
@@ -90,8 +95,11 @@ struct Summary<'a> {
 }
 
 pub fn main(args: Args) -> anyhow::Result<bool> {
-    let (origin, text) = load(&args.scenario)?;
-    let scenario = peer::parse(&text).with_context(|| format!("{origin}: cannot serve it"))?;
+    let mut scenarios = Vec::new();
+    for arg in &args.scenarios {
+        let (origin, text) = load(arg)?;
+        scenarios.push(peer::parse(&text).with_context(|| format!("{origin}: cannot serve it"))?);
+    }
     let respond = match &args.respond {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("reading the response payload {}", path.display()))?,
@@ -103,21 +111,30 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst))
             .context("installing the Ctrl-C handler")?;
     }
+    let limit = if args.once {
+        Some(1)
+    } else {
+        args.connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
     let options = PeerOptions {
         listen: args.listen,
         timeout: args.timeout,
         respond,
-        max_connections: args.once.then_some(1),
+        max_connections: limit,
     };
-    let peer = Peer::serve_scenarios(vec![scenario.clone()], options)
-        .with_context(|| format!("serving {origin}"))?;
+    let steps: Vec<String> = scenarios.iter().map(|s| s.steps().len().to_string()).collect();
+    let peer = Peer::serve_scenarios(scenarios, options).context("starting the peer")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", peer.addr()).context("writing to standard output")?;
     out.flush().context("writing to standard output")?;
     eprintln!(
-        "rstlab serve: playing {} step(s) on {} connection to {}; Ctrl-C to stop",
-        scenario.steps().len(),
-        if args.once { "the first" } else { "every" },
+        "rstlab serve: playing {} step(s) on {} to {}; Ctrl-C to stop",
+        steps.join("/"),
+        match limit {
+            Some(1) => "the first connection".to_string(),
+            Some(n) => format!("each of the first {n} connections"),
+            None => "every connection".to_string(),
+        },
         peer.addr()
     );
 
@@ -130,7 +147,7 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         if let Some(connection) = peer.next_connection(Duration::from_millis(50)) {
             print_connection(&mut out, &connection, args.json)?;
             printed.push(connection.number);
-            if args.once {
+            if limit.is_some_and(|n| printed.len() >= n) {
                 break;
             }
         }

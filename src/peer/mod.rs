@@ -734,9 +734,10 @@ fn take(stream: TcpStream, from: SocketAddr, shared: &Arc<Shared>, plan: &Arc<Pl
         .max_connections
         .is_some_and(|max| state.progress.len() >= max)
     {
+        let max = plan.options.max_connections.unwrap_or_default();
         Some(format!(
-            "the peer plays at most {} connection(s)",
-            plan.options.max_connections.unwrap_or_default()
+            "the peer plays at most {max} connection{}",
+            if max == 1 { "" } else { "s" }
         ))
     } else if state.live > MAX_CONCURRENT {
         Some(format!(
