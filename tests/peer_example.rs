@@ -54,7 +54,10 @@ fn an_idempotent_request_on_a_stale_pooled_connection_is_retried_on_a_fresh_one(
     assert_eq!(report.connections.len(), 2, "{report}");
     // The retried request reached the closed socket and was lost, as the oracle says.
     let stale = &report.connections[0];
-    assert!(matches!(stale.steps[4].peer, PeerSaw::Seen { .. }), "{report}");
+    assert!(
+        matches!(stale.steps[4].peer, PeerSaw::Seen { .. }),
+        "{report}"
+    );
     assert_eq!(stale.steps[4].predicted, Outcome::Bytes(7));
     assert!(stale.steps[4].oracle.contains("lost"), "{report}");
 }
@@ -84,5 +87,9 @@ fn a_non_idempotent_request_on_a_stale_pooled_connection_is_not_retried() {
     assert_eq!(conn.steps[4].predicted, Outcome::Bytes(7));
     let after_the_lost_write: Vec<&Outcome> =
         conn.forecast.reads.iter().map(|c| &c.outcome).collect();
-    assert_eq!(after_the_lost_write.last(), Some(&&Outcome::Eof), "{report}");
+    assert_eq!(
+        after_the_lost_write.last(),
+        Some(&&Outcome::Eof),
+        "{report}"
+    );
 }

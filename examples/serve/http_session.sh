@@ -34,6 +34,7 @@ play() {
 python_client() { python3 "$HERE/two_requests.py" "$1"; }
 # One request, or (curl_twice) two on one keep-alive connection, 200 ms apart (--rate 5/s).
 curl_client() {
+    rm -f "$TMP/body"
     curl -sS --max-time 10 -o "$TMP/body" "http://$1/"
     local status=$?
     echo "curl: exit status $status; body received: $(od -An -c "$TMP/body" 2>/dev/null)"

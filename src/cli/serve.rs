@@ -114,7 +114,8 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
     let limit = if args.once {
         Some(1)
     } else {
-        args.connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        args.connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     };
     let options = PeerOptions {
         listen: args.listen,
@@ -122,7 +123,10 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         respond,
         max_connections: limit,
     };
-    let steps: Vec<String> = scenarios.iter().map(|s| s.steps().len().to_string()).collect();
+    let steps: Vec<String> = scenarios
+        .iter()
+        .map(|s| s.steps().len().to_string())
+        .collect();
     let peer = Peer::serve_scenarios(scenarios, options).context("starting the peer")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", peer.addr()).context("writing to standard output")?;
