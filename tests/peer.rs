@@ -299,6 +299,12 @@ fn wait_for_step_gives_up_after_the_timeout() {
     let peer = Peer::serve_with(&["client write 1; server close"], options(100)).unwrap();
     let e = peer.wait_for_step(1, 1).unwrap_err();
     assert!(matches!(e, PeerError::NotReached { .. }), "{e}");
+    let e = peer.wait_for_step(0, 1).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("connection 0 did not reach step 1"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -506,22 +506,22 @@ impl Peer {
     pub fn wait_for_step(&self, connection: usize, step: usize) -> Result<(), PeerError> {
         let timeout = self.plan.options.timeout;
         let start = Instant::now();
-        let reached = |s: &State| {
-            s.progress.get(connection - 1).is_some_and(|&p| p >= step)
-                || s.done.iter().any(|c| c.number == connection)
-                || s.stopped
+        // Connection 0 does not exist: it is never reached (and never underflows).
+        let played = |s: &State| {
+            connection
+                .checked_sub(1)
+                .and_then(|i| s.progress.get(i))
+                .is_some_and(|&p| p >= step)
         };
+        let reached =
+            |s: &State| played(s) || s.done.iter().any(|c| c.number == connection) || s.stopped;
         let state = self.shared.lock();
         let (state, _) = self
             .shared
             .changed
             .wait_timeout_while(state, timeout, |s| !reached(s))
             .unwrap_or_else(PoisonError::into_inner);
-        if state
-            .progress
-            .get(connection - 1)
-            .is_some_and(|&p| p >= step)
-        {
+        if played(&state) {
             Ok(())
         } else {
             Err(PeerError::NotReached {
