@@ -38,6 +38,7 @@
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel.
+//! - [`peer`]: a server that breaks connections on cue, for testing your own code (`rstlab serve`).
 
 #![deny(missing_docs)]
 
