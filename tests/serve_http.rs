@@ -70,7 +70,7 @@ fn python_and_curl_meet_the_three_broken_servers_as_the_oracle_predicts() {
         "{race}"
     );
     assert!(
-        race.contains("summary: 2 connections played, 1 as scripted"),
+        race.contains("summary: 2 connections played, 1 as scripted\n"),
         "{race}"
     );
 

@@ -49,7 +49,7 @@ curl_twice() {
 echo "## 1. The server closes the keep-alive connection after the first response"
 play python_client "client write 68; server read 68; server write 44; server close; client write 68"
 play curl_twice "client write 79; server read 79; server write 44; server close; client write 79" \
-    "client write 79; server read 79; server write 44; server close"
+    "client write 79; server read 79; server write 44; client close"
 
 echo "## 2. The server resets the connection in the middle of the response"
 play python_client "client write 68; server read 68; server write 40; server abort"

@@ -223,7 +223,14 @@ pub(crate) fn client_call_words(step: &Step, predicted: &PredictedStep) -> Strin
             } else {
                 "sent nothing"
             };
-            format!("your {} returned ok and {what}", op.name())
+            // The oracle cannot see your program's reads, so it takes the peer's bytes as unread;
+            // a program that read them sends FIN instead.
+            let unread = if predicted.rules.contains(&Rule::CloseWithUnreadDataSendsRst) {
+                " (FIN if your program read what the peer sent: the peer cannot see reads)"
+            } else {
+                ""
+            };
+            format!("your {} returned ok and {what}{unread}", op.name())
         }
         (op, outcome) => format!("your {} returned {}", op.name(), describe(outcome)),
     }
@@ -298,5 +305,9 @@ mod tests {
             .collect();
         assert!(words[0].contains("lost"), "{words:?}");
         assert_eq!(words[1], "your close returned ok and sent nothing");
+        let s: Scenario = "server write 2; client close".parse().unwrap();
+        let p = oracle::predict(&s);
+        let words = client_call_words(&s.steps()[1], &p.steps[1]);
+        assert!(words.starts_with("your close returned ok and sent RST (FIN if"), "{words}");
     }
 }
