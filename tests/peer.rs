@@ -349,3 +349,27 @@ fn several_peers_in_one_process_serve_tokio_clients() {
         );
     }
 }
+
+#[test]
+fn expectations_are_checked_on_the_peers_calls_and_held_against_the_oracle_on_the_clients() {
+    let peer = Peer::serve_with(
+        &["client write 2 => EPIPE; server read 2 => ok(1); server close"],
+        options(2000),
+    )
+    .unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(b"ab").unwrap();
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).unwrap();
+    let report = peer.finish().unwrap();
+    let conn = &report.connections[0];
+    assert_eq!(
+        conn.deviations,
+        [
+            "step 1 expects EPIPE of your program's call; the oracle predicts ok(2)",
+            "step 2 expects ok(1), the peer's kernel returned ok(2)"
+        ],
+        "{report}"
+    );
+    assert_eq!(conn.steps[1].as_scripted, Some(false));
+}

@@ -308,6 +308,9 @@ mod tests {
         let s: Scenario = "server write 2; client close".parse().unwrap();
         let p = oracle::predict(&s);
         let words = client_call_words(&s.steps()[1], &p.steps[1]);
-        assert!(words.starts_with("your close returned ok and sent RST (FIN if"), "{words}");
+        assert!(
+            words.starts_with("your close returned ok and sent RST (FIN if"),
+            "{words}"
+        );
     }
 }

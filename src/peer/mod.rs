@@ -62,6 +62,9 @@
 //! after fails with EPIPE"), from the oracle on the scenario extended with those calls.
 //! Bytes or a FIN that your program sent beyond or before what the scenario says are reported as
 //! deviations: the oracle's prediction then no longer describes the connection.
+//! A `=>` expectation on a `server` step is checked against the peer's call; on a `client` step,
+//! whose result only your program sees, it is held against the oracle's prediction. Either
+//! mismatch is a deviation.
 //!
 //! ## Tests
 //!

@@ -208,8 +208,29 @@ impl Connection<'_> {
                 PeerSaw::NotRun { why } if halted.is_none() => halted = Some(why.clone()),
                 _ => {}
             }
+            // A `=>` expectation is checked where the peer sees the result (its own calls);
+            // on your program's steps it can only be held against the oracle.
+            let expected = step.expect.as_ref();
+            match (&peer, expected) {
+                (PeerSaw::Called { outcome, .. }, Some(e)) if e != outcome => {
+                    self.deviations.push(format!(
+                        "step {} expects {e}, the peer's kernel returned {outcome}",
+                        i + 1
+                    ));
+                }
+                (_, Some(e)) if step.actor == Actor::Client && *e != predicted.outcome => {
+                    self.deviations.push(format!(
+                        "step {} expects {e} of your program's call; the oracle predicts {}",
+                        i + 1,
+                        predicted.outcome
+                    ));
+                }
+                _ => {}
+            }
             let as_scripted = match &peer {
-                PeerSaw::Called { outcome, .. } => Some(*outcome == predicted.outcome),
+                PeerSaw::Called { outcome, .. } => {
+                    Some(*outcome == predicted.outcome && expected.is_none_or(|e| e == outcome))
+                }
                 PeerSaw::Seen { .. } => Some(true),
                 PeerSaw::NotSeen { .. } | PeerSaw::NotRun { .. } => Some(false),
                 PeerSaw::Unobservable { .. } => None,
