@@ -97,6 +97,8 @@ pub use report::{ConnectionReport, PeerSaw, Refused, Report, StepReport};
 pub struct PeerOptions {
     /// Where to listen; a loopback address only (`127.0.0.0/8` or `::1`). Port 0 picks a free
     /// port. Default `127.0.0.1:0`.
+    /// On `::1`, `client` steps after the peer closed its socket are not observable (the
+    /// kernel's sock_diag lookups used for closed sockets are IPv4 only here).
     pub listen: SocketAddr,
     /// How long to wait for each `client` step to arrive, and to hold a socket the scenario left
     /// open. Default 5 s.
