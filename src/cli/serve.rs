@@ -106,11 +106,9 @@ pub fn main(args: Args) -> anyhow::Result<bool> {
         None => Vec::new(),
     };
     let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let interrupted = Arc::clone(&interrupted);
-        ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst))
-            .context("installing the Ctrl-C handler")?;
-    }
+    // The handler only sets the flag; the loop below looks at it at least every 50 ms.
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))
+        .context("installing the Ctrl-C handler")?;
     let limit = if args.once {
         Some(1)
     } else {
