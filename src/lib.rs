@@ -38,6 +38,7 @@
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel.
+//! - [`peer`]: a server that breaks connections on cue, for testing your own code (`rstlab serve`).
 
 #![deny(missing_docs)]
 // All unsafe code lives in `sys`, behind safe wrappers: the compiler enforces it.
@@ -52,6 +53,7 @@ pub mod generate;
 pub mod link;
 pub mod oracle;
 pub mod outcome;
+pub mod peer;
 pub mod rules;
 pub mod run;
 pub mod scenario;

@@ -6,6 +6,7 @@ mod explore;
 mod rules;
 mod run;
 mod seed;
+mod serve;
 mod sigpipe;
 mod table;
 
@@ -51,6 +52,8 @@ enum Command {
     Decode(decode::Args),
     /// Print a shell completion script: `rstlab completions bash > /etc/bash_completion.d/rstlab`.
     Completions(completions::Args),
+    /// A broken peer for your own program: play a scenario's server steps on every connection.
+    Serve(serve::Args),
 }
 
 /// How a command ended; each has its own exit status (see [`EXIT_STATUSES`]).
@@ -139,6 +142,7 @@ pub fn main() -> ExitCode {
         Command::SigpipeProbe(args) => sigpipe::main(args),
         Command::Decode(args) => decode::main(args),
         Command::Completions(args) => completions::main(args),
+        Command::Serve(args) => serve::main(args),
     };
     match result {
         Ok(status) => ExitCode::from(status.code()),

@@ -1,0 +1,815 @@
+//! A broken peer for your own code: a server that plays a scenario against whatever program
+//! connects to it, and reports what it did, what it saw, and what the oracle says your program's
+//! kernel answered.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//! use rstlab::peer::Peer;
+//!
+//! // The server reads the 5-byte request, answers 3 bytes and closes.
+//! let peer = Peer::serve("client write 5; server read 5; server write 3; server close")?;
+//! let mut conn = TcpStream::connect(peer.addr())?;
+//! conn.write_all(b"hello")?;
+//! let mut answer = Vec::new();
+//! conn.read_to_end(&mut answer)?; // 3 bytes, then EOF: the peer's FIN
+//! assert_eq!(answer.len(), 3);
+//! let report = peer.finish()?;
+//! assert!(report.as_scripted(), "{report}");
+//! // What a write on that connection does now, by the oracle:
+//! let next = &report.connections[0].forecast;
+//! assert!(next.writes[0].lost); // succeeds, and the peer's kernel answers it with RST
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How a scenario is played
+//!
+//! The peer listens (on `127.0.0.1` and a free port unless told otherwise) and plays the
+//! scenario on each connection it accepts, in a thread of its own, from the first step:
+//!
+//! - a `server` step is the peer's own call on its socket, made when the step comes, never
+//!   waiting (`read N` takes what has arrived, up to N bytes). `write N` sends N bytes of the
+//!   [`PeerOptions::respond`] payload (taken in order, from its start again when it runs out),
+//!   or N filler bytes `x` without one;
+//! - a `client` step is what the peer waits to see arrive from your program, for at most
+//!   [`PeerOptions::timeout`]: `client write N` is N more bytes arriving, `client close` and
+//!   `client shutdown write|both` the client's FIN (or RST), `client abort` its RST. A step that
+//!   does not arrive in time is reported as not seen, never as agreement, and the rest of the
+//!   scenario is not played.
+//!
+//! The peer observes without consuming anything: it counts bytes with `TCP_INFO`'s
+//! `tcpi_bytes_received` and sees FIN and RST in its socket's TCP state, so the scenario's own
+//! `server read` steps are the only reads. (Reading would change what the peer's kernel does: a
+//! close with unread bytes sends RST instead of FIN.) After the peer closed its socket, it looks
+//! at the orphan the kernel keeps with sock_diag: data reaching it is answered with RST and the
+//! orphan disappears.
+//!
+//! Your program's reads cannot be observed from the other end (they send nothing), nor can a
+//! `shutdown read`; a scenario with a `client read` or `client shutdown read` step is refused
+//! before the peer listens, with the step's line and column. The oracle's predictions therefore
+//! assume your program read nothing; what matters for them is what the peer's kernel receives.
+//!
+//! After the last step, a socket the scenario left open is kept open, sending nothing, until
+//! your program ends the connection, the peer is finished, or the timeout runs out; then the peer
+//! closes it.
+//!
+//! ## The report
+//!
+//! Each connection's [`ConnectionReport`] lists, per step, what the peer did or saw and when,
+//! the oracle's prediction ([`oracle::predict`] on the scenario) and, for your program's steps,
+//! what its call returned in plain words; then the [`Forecast`]: what your program's next write
+//! or read on that connection gets ("your next write succeeds, but its bytes are lost …; the one
+//! after fails with EPIPE"), from the oracle on the scenario extended with those calls.
+//! Bytes or a FIN that your program sent beyond or before what the scenario says are reported as
+//! deviations: the oracle's prediction then no longer describes the connection.
+//! A `=>` expectation on a `server` step is checked against the peer's call; on a `client` step,
+//! whose result only your program sees, it is held against the oracle's prediction. Either
+//! mismatch is a deviation.
+//!
+//! ## Tests
+//!
+//! There is no global state: several peers can run in one test process, each on its own port.
+//! Dropping a [`Peer`] stops it, and every thread and socket it made is released. It runs its
+//! own threads, so it serves std and tokio clients alike; [`Peer::finish`] blocks (from async
+//! code call it after the client's work, or in `spawn_blocking`).
+
+pub mod forecast;
+mod play;
+pub mod report;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use thiserror::Error;
+
+use crate::oracle::{self, Prediction};
+use crate::scenario::{Actor, How, Op, ParseError, Scenario, Step};
+
+pub use forecast::Forecast;
+pub use report::{ConnectionReport, PeerSaw, Refused, Report, StepReport};
+
+/// How a [`Peer`] behaves.
+#[derive(Clone, Debug)]
+pub struct PeerOptions {
+    /// Where to listen; a loopback address only (`127.0.0.0/8` or `::1`). Port 0 picks a free
+    /// port. Default `127.0.0.1:0`.
+    /// On `::1`, `client` steps after the peer closed its socket are not observable (the
+    /// kernel's sock_diag lookups used for closed sockets are IPv4 only here).
+    pub listen: SocketAddr,
+    /// How long to wait for each `client` step to arrive, and to hold a socket the scenario left
+    /// open. Default 5 s.
+    pub timeout: Duration,
+    /// The bytes `server write` steps send, in order, from the start again when they run out.
+    /// Empty (the default): filler bytes `x`.
+    pub respond: Vec<u8>,
+    /// Play at most this many connections; reset any later one at once and report it as
+    /// refused. Default: no limit.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            timeout: Duration::from_secs(5),
+            respond: Vec::new(),
+            max_connections: None,
+        }
+    }
+}
+
+/// At most this many connections are played at once; more are refused, so that a client
+/// that connects in a loop cannot make the peer start threads without bound.
+pub const MAX_CONCURRENT: usize = 64;
+
+/// How long the accept loop blocks in one `accept` before it looks whether it must stop: the
+/// longest a [`Peer::finish`], [`Peer::stop`] or drop waits for it.
+const ACCEPT_SLICE: Duration = Duration::from_millis(20);
+
+/// A step the peer cannot play, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("{place}`{text}` cannot be played against your program: {reason}", place = self.place())]
+pub struct Unplayable {
+    /// 1-based step number.
+    pub step: usize,
+    /// 1-based line and column of the step in the scenario text, when the peer had the text.
+    pub position: Option<(usize, usize)>,
+    /// Which scenario, 1-based, when the peer was given several.
+    pub scenario: Option<usize>,
+    /// The step.
+    pub text: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Unplayable {
+    fn place(&self) -> String {
+        let which = self
+            .scenario
+            .map_or(String::new(), |n| format!("scenario {n}, "));
+        match self.position {
+            Some((line, column)) => format!("{which}line {line}, column {column}: "),
+            None => format!("{which}step {}: ", self.step),
+        }
+    }
+}
+
+/// Why a peer could not start, or could not end cleanly.
+#[derive(Debug, Error)]
+pub enum PeerError {
+    /// The scenario text does not parse.
+    #[error("not a valid scenario: {0}")]
+    Parse(#[from] ParseError),
+    /// A step the peer cannot play.
+    #[error(transparent)]
+    Unplayable(#[from] Unplayable),
+    /// No scenario was given.
+    #[error("no scenario to play")]
+    NoScenario,
+    /// A listen address that is not loopback.
+    #[error(
+        "refusing to listen on {0}: rstlab's peer listens on loopback only (127.0.0.0/8 or ::1), so that no other machine can reach a server that misbehaves on purpose"
+    )]
+    NotLoopback(SocketAddr),
+    /// A socket call failed while setting up the listener.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the peer was doing.
+        what: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// [`Peer::wait_for_step`] ran out of time.
+    #[error("connection {connection} did not reach step {step} within {waited:?}")]
+    NotReached {
+        /// The connection, 1-based.
+        connection: usize,
+        /// The step, 1-based.
+        step: usize,
+        /// How long the wait lasted.
+        waited: Duration,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PeerError {
+    let what = what.into();
+    move |source| PeerError::Io { what, source }
+}
+
+/// The step as written, without its `=>` expectation: the peer checks against the oracle, and
+/// an expectation on a client step is about a call it cannot see.
+fn step_text(step: &Step) -> String {
+    format!("{} {}", step.actor, step.op)
+}
+
+/// Why the peer cannot play `step`, if it cannot.
+fn unplayable_reason(step: &Step) -> Option<String> {
+    // Arms for steps that are played come first; the last arm refuses every actor and op the
+    // language may gain (such as the emulated link's), which `rstlab exec` will play.
+    #[allow(unreachable_patterns)]
+    match (step.actor, &step.op) {
+        (Actor::Client, Op::Read(_)) => Some(
+            "a read takes bytes out of your program's own receive queue and sends nothing, so the peer cannot see it happen"
+                .to_string(),
+        ),
+        (Actor::Client, Op::Shutdown(How::Read)) => Some(
+            "shutdown(SHUT_RD) sends nothing, so the peer cannot see it happen".to_string(),
+        ),
+        (
+            Actor::Client | Actor::Server,
+            Op::Write(_) | Op::Close | Op::Abort | Op::Shutdown(_) | Op::Sleep(_),
+        ) => None,
+        (Actor::Server, Op::Read(_)) => None,
+        (actor, op) => Some(format!(
+            "the peer plays `server` steps and observes `client` steps; `{actor} {op}` is neither"
+        )),
+    }
+}
+
+/// Checks that the peer can play every step of `scenario`.
+///
+/// ```
+/// use rstlab::peer;
+/// let s = "client write 1; server close; client read 1".parse().unwrap();
+/// let refused = peer::check_playable(&s).unwrap_err();
+/// assert_eq!(refused.step, 3);
+/// assert!(refused.reason.contains("sends nothing"));
+/// ```
+pub fn check_playable(scenario: &Scenario) -> Result<(), Unplayable> {
+    for (i, step) in scenario.steps().iter().enumerate() {
+        if let Some(reason) = unplayable_reason(step) {
+            return Err(Unplayable {
+                step: i + 1,
+                position: None,
+                scenario: None,
+                text: step_text(step),
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Parses `text` and checks that the peer can play it; a refusal names the step's line and
+/// column in `text`.
+///
+/// ```
+/// use rstlab::peer::{self, PeerError};
+/// let err = peer::parse("client write 1\nserver close\n  client read 1").unwrap_err();
+/// let PeerError::Unplayable(refused) = err else { panic!("{err}") };
+/// assert_eq!(refused.position, Some((3, 3)));
+/// ```
+pub fn parse(text: &str) -> Result<Scenario, PeerError> {
+    let scenario = Scenario::parse(text)?;
+    check_playable(&scenario).map_err(|mut refused| {
+        refused.position = step_positions(text).get(refused.step - 1).copied();
+        refused
+    })?;
+    Ok(scenario)
+}
+
+/// The 1-based (line, column) where each step of `text` starts, found the way the parser
+/// splits a scenario: lines, `#` comments, `;` separators, the first word of each step.
+fn step_positions(text: &str) -> Vec<(usize, usize)> {
+    let mut positions = Vec::new();
+    for (line_index, line) in text.lines().enumerate() {
+        let code = line.split('#').next().unwrap_or("");
+        let mut start = 0;
+        for segment in code.split(';') {
+            if let Some(offset) = segment.find(|c: char| !c.is_whitespace()) {
+                let column = code[..start + offset].chars().count() + 1;
+                positions.push((line_index + 1, column));
+            }
+            start += segment.len() + 1;
+        }
+    }
+    positions
+}
+
+/// The scenarios, their predictions and forecasts, and the options: what every connection
+/// thread reads.
+struct Plan {
+    scenarios: Vec<Scenario>,
+    predictions: Vec<Prediction>,
+    forecasts: Vec<Forecast>,
+    options: PeerOptions,
+}
+
+impl Plan {
+    /// Connection `number` (1-based) plays this scenario: its own, or the last one.
+    fn index_for(&self, number: usize) -> usize {
+        (number - 1).min(self.scenarios.len() - 1)
+    }
+}
+
+/// What the peer's threads share.
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// `finish` or `stop` was called: accept what is already queued, then no more.
+    closing: bool,
+    /// `finish` was called: sockets held after the last step are closed now.
+    finishing: bool,
+    /// `stop` was called or the peer dropped: every wait ends now.
+    stopped: bool,
+    /// Threads still running (the accept loop and the connections).
+    live: usize,
+    /// Steps done so far, per connection.
+    progress: Vec<usize>,
+    /// Finished connections, in the order they finished.
+    done: Vec<ConnectionReport>,
+    /// How many of `done` `next_connection` has handed out.
+    delivered: usize,
+    refused: Vec<Refused>,
+    problems: Vec<String>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking thread leaves consistent data behind (every update is one assignment), so
+        // a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stopped(&self) -> bool {
+        self.lock().stopped
+    }
+
+    /// Waits `d`, or less when `wake` becomes true; returns whether it did.
+    fn pause(&self, d: Duration, wake: fn(&State) -> bool) -> bool {
+        let state = self.lock();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, d, |s| !wake(s))
+            .unwrap_or_else(PoisonError::into_inner);
+        wake(&state)
+    }
+
+    fn progress(&self, number: usize, steps: usize) {
+        let mut state = self.lock();
+        if let Some(p) = state.progress.get_mut(number - 1) {
+            *p = steps;
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+}
+
+/// Counts a running thread; uncounts it when the thread ends, even by panic.
+struct Live(Arc<Shared>);
+
+impl Live {
+    fn new(shared: &Arc<Shared>) -> Live {
+        shared.lock().live += 1;
+        Live(Arc::clone(shared))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.lock().live -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+/// A server that plays scenarios against the programs that connect to it; see the
+/// [module documentation](self).
+pub struct Peer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    plan: Arc<Plan>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Peer {
+    /// Listens on `127.0.0.1` and a free port and plays `scenario` on every connection, with
+    /// the default [`PeerOptions`].
+    ///
+    /// ```
+    /// let peer = rstlab::peer::Peer::serve("client write 1; server abort")?;
+    /// assert!(peer.addr().ip().is_loopback());
+    /// # Ok::<(), rstlab::peer::PeerError>(())
+    /// ```
+    pub fn serve(scenario: &str) -> Result<Peer, PeerError> {
+        Peer::serve_with(&[scenario], PeerOptions::default())
+    }
+
+    /// Listens as `options` say; connection N plays `scenarios[N-1]`, and every connection
+    /// after the last scenario plays the last one.
+    ///
+    /// ```
+    /// use rstlab::peer::{Peer, PeerOptions};
+    /// use std::time::Duration;
+    /// let options = PeerOptions { timeout: Duration::from_secs(1), ..PeerOptions::default() };
+    /// // The first connection is closed at once, later ones are reset.
+    /// let peer = Peer::serve_with(&["server close", "server abort"], options)?;
+    /// let report = peer.finish()?;
+    /// assert_eq!(report.summary(), format!("no client connected to {}", report.addr));
+    /// # Ok::<(), rstlab::peer::PeerError>(())
+    /// ```
+    pub fn serve_with(scenarios: &[&str], options: PeerOptions) -> Result<Peer, PeerError> {
+        let many = scenarios.len() > 1;
+        let parsed = scenarios
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                parse(text).map_err(|e| match e {
+                    PeerError::Unplayable(mut refused) if many => {
+                        refused.scenario = Some(i + 1);
+                        PeerError::Unplayable(refused)
+                    }
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Peer::serve_scenarios(parsed, options)
+    }
+
+    /// [`Peer::serve_with`] for scenarios already parsed.
+    pub fn serve_scenarios(
+        scenarios: Vec<Scenario>,
+        options: PeerOptions,
+    ) -> Result<Peer, PeerError> {
+        if !options.listen.ip().is_loopback() {
+            return Err(PeerError::NotLoopback(options.listen));
+        }
+        check_all(&scenarios)?;
+        let listener = listen(options.listen)?;
+        Peer::serve_on(listener, scenarios, options)
+    }
+
+    /// Plays `scenarios` on the connections that `listener` accepts. The listener is the
+    /// caller's: it is not checked for loopback (`options.listen` is ignored), so that a
+    /// caller that made its own network namespace can hand its listener in.
+    pub fn serve_on(
+        listener: TcpListener,
+        scenarios: Vec<Scenario>,
+        options: PeerOptions,
+    ) -> Result<Peer, PeerError> {
+        check_all(&scenarios)?;
+        let addr = listener
+            .local_addr()
+            .map_err(io_err("reading the listener's address"))?;
+        // Blocking accepts that give up after a slice, so the loop sees `closing` in time
+        // without polling: accept(2) honours SO_RCVTIMEO on Linux.
+        listener
+            .set_nonblocking(false)
+            .and_then(|()| SockRef::from(&listener).set_read_timeout(Some(ACCEPT_SLICE)))
+            .map_err(io_err("setting the listener's accept timeout"))?;
+        let plan = Arc::new(Plan {
+            predictions: scenarios.iter().map(oracle::predict).collect(),
+            forecasts: scenarios.iter().map(Forecast::of).collect(),
+            scenarios,
+            options,
+        });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
+        let live = Live::new(&shared);
+        let accept = {
+            let (shared, plan) = (Arc::clone(&shared), Arc::clone(&plan));
+            std::thread::Builder::new()
+                .name(format!("rstlab-peer-accept-{}", addr.port()))
+                .spawn(move || {
+                    let _live = live;
+                    accept_loop(&listener, &shared, &plan);
+                })
+                .map_err(io_err("starting the accept thread"))?
+        };
+        Ok(Peer {
+            addr,
+            shared,
+            plan,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address to connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The forecast of scenario `index` (0-based): what a client's next calls get after it.
+    pub fn forecast(&self, index: usize) -> Option<&Forecast> {
+        self.plan.forecasts.get(index)
+    }
+
+    /// Waits until connection `connection` (1-based, in accept order) has played step `step`
+    /// (1-based): made the call, or seen the arrival. For tests that must let the peer act
+    /// before the client goes on: "the server has closed the idle connection". Waits at most
+    /// the options' timeout.
+    pub fn wait_for_step(&self, connection: usize, step: usize) -> Result<(), PeerError> {
+        let timeout = self.plan.options.timeout;
+        let start = Instant::now();
+        // Connection 0 does not exist: it is never reached (and never underflows).
+        let played = |s: &State| {
+            connection
+                .checked_sub(1)
+                .and_then(|i| s.progress.get(i))
+                .is_some_and(|&p| p >= step)
+        };
+        let reached =
+            |s: &State| played(s) || s.done.iter().any(|c| c.number == connection) || s.stopped;
+        let state = self.shared.lock();
+        let (state, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(state, timeout, |s| !reached(s))
+            .unwrap_or_else(PoisonError::into_inner);
+        if played(&state) {
+            Ok(())
+        } else {
+            Err(PeerError::NotReached {
+                connection,
+                step,
+                waited: start.elapsed(),
+            })
+        }
+    }
+
+    /// The next connection to finish its play, waiting at most `timeout` for one; each is
+    /// handed out once. [`Peer::finish`] reports every connection all the same.
+    pub fn next_connection(&self, timeout: Duration) -> Option<ConnectionReport> {
+        let state = self.shared.lock();
+        let (mut state, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(state, timeout, |s| s.delivered >= s.done.len())
+            .unwrap_or_else(PoisonError::into_inner);
+        let next = state.done.get(state.delivered).cloned()?;
+        state.delivered += 1;
+        Some(next)
+    }
+
+    /// How many connections the peer has accepted and played or is playing.
+    pub fn connections(&self) -> usize {
+        self.shared.lock().progress.len()
+    }
+
+    /// Stops accepting (connections already queued in the kernel are still played), lets every
+    /// connection finish its scenario (each wait is bounded by the timeout), closes the sockets
+    /// held after the last step, and reports.
+    pub fn finish(mut self) -> Result<Report, PeerError> {
+        {
+            let mut state = self.shared.lock();
+            state.closing = true;
+            state.finishing = true;
+        }
+        self.shared.changed.notify_all();
+        // Every wait of a connection is bounded; this bound covers the longest scenario.
+        let longest = self
+            .plan
+            .scenarios
+            .iter()
+            .map(|s| {
+                s.steps()
+                    .iter()
+                    .map(|step| match step.op {
+                        Op::Sleep(d) => d,
+                        _ => self.plan.options.timeout,
+                    })
+                    .sum::<Duration>()
+            })
+            .max()
+            .unwrap_or_default();
+        let bound = longest + self.plan.options.timeout + Duration::from_secs(1);
+        Ok(self.end(bound))
+    }
+
+    /// Stops at once: every wait ends, the steps not played yet are reported as such, every
+    /// socket is closed.
+    pub fn stop(mut self) -> Result<Report, PeerError> {
+        Ok(self.end(Duration::ZERO))
+    }
+
+    /// Waits up to `grace` for the threads to end by themselves, then stops them, and reports.
+    fn end(&mut self, grace: Duration) -> Report {
+        let mut state = self.shared.lock();
+        state.closing = true;
+        drop(state);
+        self.shared.changed.notify_all();
+        let state = self.shared.lock();
+        let (mut state, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(state, grace, |s| s.live > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        state.stopped = true;
+        drop(state);
+        self.shared.changed.notify_all();
+        // Every loop looks at `stopped` at least every few milliseconds.
+        let state = self.shared.lock();
+        let (mut state, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(state, Duration::from_secs(2), |s| s.live > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        let still_running = state.live;
+        let handles: Vec<JoinHandle<()>> = state.handles.drain(..).collect();
+        drop(state);
+        let mut problems = Vec::new();
+        if still_running > 0 {
+            // Joining would wait without a bound: leave them (they end at their next look).
+            problems.push(format!(
+                "{still_running} thread(s) of the peer had not ended 2 s after it stopped"
+            ));
+        } else {
+            for handle in self.accept.take().into_iter().chain(handles) {
+                if handle.join().is_err() {
+                    problems.push("a thread of the peer panicked".to_string());
+                }
+            }
+        }
+        let mut state = self.shared.lock();
+        let mut connections = state.done.clone();
+        connections.sort_by_key(|c| c.number);
+        state.problems.extend(problems);
+        Report {
+            addr: self.addr,
+            connections,
+            refused: state.refused.clone(),
+            problems: state.problems.clone(),
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if self.accept.is_some() {
+            self.end(Duration::ZERO);
+        }
+    }
+}
+
+fn check_all(scenarios: &[Scenario]) -> Result<(), PeerError> {
+    if scenarios.is_empty() {
+        return Err(PeerError::NoScenario);
+    }
+    let many = scenarios.len() > 1;
+    for (i, s) in scenarios.iter().enumerate() {
+        check_playable(s).map_err(|mut refused| {
+            if many {
+                refused.scenario = Some(i + 1);
+            }
+            refused
+        })?;
+    }
+    Ok(())
+}
+
+/// A listener on `addr` with the runner's socket buffers (inherited by accepted sockets, so
+/// that every write within the language's bounds is taken whole).
+fn listen(addr: SocketAddr) -> Result<TcpListener, PeerError> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(io_err("creating the listener"))?;
+    socket
+        .set_recv_buffer_size(crate::run::SOCKET_BUFFER)
+        .and_then(|()| socket.set_send_buffer_size(crate::run::SOCKET_BUFFER))
+        .map_err(io_err("setting the listener's buffer sizes"))?;
+    // A fixed port used again soon after a run still has TIME_WAIT stubs on it.
+    socket
+        .set_reuse_address(true)
+        .map_err(io_err("setting SO_REUSEADDR"))?;
+    socket
+        .bind(&addr.into())
+        .map_err(io_err(format!("listening on {addr}")))?;
+    socket
+        .listen(128)
+        .map_err(io_err(format!("listening on {addr}")))?;
+    Ok(socket.into())
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, plan: &Arc<Plan>) {
+    loop {
+        let closing = shared.lock().closing;
+        if closing {
+            // What the kernel already queued was a client that connected in time: play it.
+            if listener.set_nonblocking(true).is_ok() {
+                while let Ok((stream, from)) = listener.accept() {
+                    take(stream, from, shared, plan);
+                }
+            }
+            return;
+        }
+        match listener.accept() {
+            Ok((stream, from)) => take(stream, from, shared, plan),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                // Out of descriptors, say: note it once per kind and let the condition pass.
+                let mut state = shared.lock();
+                let problem = format!("accepting a connection: {e}");
+                if !state.problems.contains(&problem) {
+                    state.problems.push(problem);
+                }
+                drop(state);
+                shared.pause(ACCEPT_SLICE, |s| s.closing);
+            }
+        }
+    }
+}
+
+/// Plays an accepted connection in its own thread, or refuses it.
+fn take(stream: TcpStream, from: SocketAddr, shared: &Arc<Shared>, plan: &Arc<Plan>) {
+    let accepted = Instant::now();
+    let mut state = shared.lock();
+    let refusal = if state.stopped {
+        Some("the peer was stopped".to_string())
+    } else if plan
+        .options
+        .max_connections
+        .is_some_and(|max| state.progress.len() >= max)
+    {
+        let max = plan.options.max_connections.unwrap_or_default();
+        Some(format!(
+            "the peer plays at most {max} connection{}",
+            if max == 1 { "" } else { "s" }
+        ))
+    } else if state.live > MAX_CONCURRENT {
+        Some(format!(
+            "{MAX_CONCURRENT} connections are being played already"
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
+        state.refused.push(Refused { client: from, why });
+        drop(state);
+        // Reset, so the client learns at once and nothing lingers.
+        let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        return;
+    }
+    state.progress.push(0);
+    let number = state.progress.len();
+    drop(state);
+    let live = Live::new(shared);
+    let (thread_shared, thread_plan) = (Arc::clone(shared), Arc::clone(plan));
+    let spawned = std::thread::Builder::new()
+        .name(format!("rstlab-peer-conn-{number}"))
+        .spawn(move || {
+            let _live = live;
+            let report = play::play(number, stream, from, accepted, &thread_plan, &thread_shared);
+            thread_shared.lock().done.push(report);
+            thread_shared.changed.notify_all();
+        });
+    match spawned {
+        Ok(handle) => shared.lock().handles.push(handle),
+        Err(e) => shared
+            .lock()
+            .problems
+            .push(format!("starting the thread of connection {number}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_positions_follow_the_parser() {
+        let text = "# a comment\nclient write 1 ;  server close # tail\n\n   client read 1";
+        assert_eq!(step_positions(text), [(2, 1), (2, 19), (4, 4)]);
+        assert_eq!(
+            step_positions(text).len(),
+            Scenario::parse(text).unwrap().steps().len()
+        );
+    }
+
+    #[test]
+    fn client_reads_and_read_shutdowns_are_refused_with_their_place() {
+        let e = parse("client write 1; server close; client read 1").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("line 1, column 31: `client read 1` cannot be played"),
+            "{e}"
+        );
+        let e = parse("client shutdown read").unwrap_err();
+        assert!(e.to_string().contains("SHUT_RD"), "{e}");
+        assert!(parse("server read 1; server shutdown read; client shutdown both").is_ok());
+    }
+
+    #[test]
+    fn a_bad_scenario_is_a_parse_error() {
+        let e = parse("client write").unwrap_err();
+        assert!(matches!(e, PeerError::Parse(_)), "{e}");
+    }
+}

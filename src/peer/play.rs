@@ -1,0 +1,601 @@
+//! One accepted connection: the scenario's `server` steps played, its `client` steps observed.
+//!
+//! What the peer observes never consumes anything: bytes are counted with `TCP_INFO`'s
+//! `tcpi_bytes_received` (in-order bytes that reached the socket, read or not), FIN and RST with
+//! the socket's TCP state, and once the peer has closed its socket, with sock_diag, which still
+//! sees the orphan the kernel keeps. Reading, or peeking, would change what the peer's kernel
+//! does next: a close with unread bytes sends RST instead of FIN, and a peek consumes a pending
+//! error.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+
+use super::forecast::client_call_words;
+use super::report::{ConnectionReport, PeerSaw, StepReport};
+use super::{Plan, Shared};
+use crate::outcome::Outcome;
+use crate::scenario::{Actor, How, Op};
+use crate::sys::{self, SockDiag, TcpInfo};
+use crate::tcp::TcpState;
+
+/// The peer's end of the connection, as the kernel shows it now.
+#[derive(Clone, Debug)]
+enum View {
+    /// The peer still holds its socket; with the payload bytes received (see
+    /// [`Connection::view`]).
+    Open(TcpInfo, u64),
+    /// The peer closed its socket; the kernel keeps it in this state.
+    Orphan(TcpState),
+    /// No socket left on the peer's side.
+    Gone,
+    /// The kernel could not be asked.
+    Unknown(String),
+}
+
+impl View {
+    fn describe(&self) -> String {
+        match self {
+            View::Open(i, payload) => format!(
+                "the peer's socket is {} with {payload} bytes received",
+                i.state
+            ),
+            View::Orphan(state) => format!("the peer's closed socket is in {state}"),
+            View::Gone => "the peer's socket is gone".to_string(),
+            View::Unknown(why) => format!("the peer's socket cannot be seen ({why})"),
+        }
+    }
+}
+
+/// The states an open socket reaches only after the other end's FIN or RST arrived.
+fn shows_client_end(state: TcpState) -> bool {
+    matches!(
+        state,
+        TcpState::CloseWait
+            | TcpState::LastAck
+            | TcpState::Closing
+            | TcpState::TimeWait
+            | TcpState::Close
+    )
+}
+
+/// The states an open socket reaches only after the other end's FIN arrived.
+fn shows_client_fin(state: TcpState) -> bool {
+    matches!(
+        state,
+        TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait
+    )
+}
+
+/// What one look at the socket says about an awaited arrival.
+enum Check {
+    /// It arrived: what, in words.
+    Done(String),
+    /// It can no longer arrive: why.
+    Impossible(String),
+    /// Not yet.
+    Pending,
+}
+
+struct Connection<'a> {
+    number: usize,
+    plan: &'a Plan,
+    index: usize,
+    shared: &'a Shared,
+    socket: Option<TcpStream>,
+    /// (local, remote), for finding the socket with sock_diag after the peer closed it.
+    addresses: Option<(SocketAddr, SocketAddr)>,
+    diag: Option<SockDiag>,
+    accepted: Instant,
+    /// Bytes the scenario's `client write`s add up to so far.
+    expected: u64,
+    /// The scenario's client has sent its FIN or RST (a close, abort or shutdown write step).
+    client_ended: bool,
+    /// The largest byte count already reported as too many.
+    excess_reported: u64,
+    early_end_reported: bool,
+    /// A state that only the client's FIN leads to was seen: `tcpi_bytes_received` counts it.
+    fin_seen: bool,
+    /// The last look at the socket: taken right after each server step, before the step is
+    /// reported done, so that a client which waits for that report cannot change the socket
+    /// before the peer has seen it.
+    last: Option<View>,
+    /// Where the next server write starts in the payload.
+    payload_at: usize,
+    buffer: Vec<u8>,
+    deviations: Vec<String>,
+}
+
+/// Plays scenario `index` of `plan` on `stream`, accepted as connection `number`.
+pub(super) fn play(
+    number: usize,
+    stream: TcpStream,
+    client: SocketAddr,
+    accepted: Instant,
+    plan: &Plan,
+    shared: &Shared,
+) -> ConnectionReport {
+    let index = plan.index_for(number);
+    let mut deviations = Vec::new();
+    // The listener's buffer sizes are inherited; Nagle off sends every write at once, as the
+    // runner does, so a write the scenario splits reaches your program split.
+    for (what, result) in [
+        ("setting TCP_NODELAY", stream.set_nodelay(true)),
+        ("setting O_NONBLOCK", stream.set_nonblocking(true)),
+    ] {
+        if let Err(e) = result {
+            deviations.push(format!("{what} on the peer's socket: {e}"));
+        }
+    }
+    let addresses = stream.local_addr().ok().map(|local| (local, client));
+    let mut c = Connection {
+        number,
+        plan,
+        index,
+        shared,
+        socket: Some(stream),
+        addresses,
+        diag: SockDiag::open().ok(),
+        accepted,
+        expected: 0,
+        client_ended: false,
+        excess_reported: 0,
+        early_end_reported: false,
+        fin_seen: false,
+        last: None,
+        payload_at: 0,
+        buffer: vec![0; crate::scenario::bounds::MAX_IO],
+        deviations,
+    };
+    let steps = c.play_steps();
+    let after = c.release(
+        steps
+            .iter()
+            .all(|s| !matches!(s.peer, PeerSaw::NotRun { .. } | PeerSaw::NotSeen { .. })),
+    );
+    ConnectionReport {
+        number,
+        client,
+        scenario: plan.scenarios[index].to_inline(),
+        steps,
+        deviations: c.deviations,
+        after,
+        forecast: plan.forecasts[index].clone(),
+        duration_ms: millis(accepted.elapsed()),
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl Connection<'_> {
+    fn play_steps(&mut self) -> Vec<StepReport> {
+        let scenario = &self.plan.scenarios[self.index];
+        let prediction = &self.plan.predictions[self.index];
+        let mut reports = Vec::with_capacity(scenario.steps().len());
+        let mut halted: Option<String> = None;
+        for (i, (step, predicted)) in scenario.steps().iter().zip(&prediction.steps).enumerate() {
+            if halted.is_none() && self.shared.stopped() {
+                halted = Some("the peer was stopped".to_string());
+            }
+            let (peer, at_ms) = match &halted {
+                Some(why) => (PeerSaw::NotRun { why: why.clone() }, None),
+                None => {
+                    let peer = match step.actor {
+                        Actor::Server => {
+                            self.check_client_ahead(i + 1);
+                            let called = self.perform(&step.op);
+                            self.last = Some(self.view());
+                            called
+                        }
+                        Actor::Client => self.observe(&step.op),
+                        #[allow(unreachable_patterns)]
+                        _ => PeerSaw::Unobservable {
+                            why: format!("the peer plays no `{}` steps", step.actor),
+                        },
+                    };
+                    (peer, Some(millis(self.accepted.elapsed())))
+                }
+            };
+            match &peer {
+                PeerSaw::NotSeen { .. } if halted.is_none() => {
+                    halted = Some(format!("step {} was not seen", i + 1));
+                }
+                PeerSaw::NotRun { why } if halted.is_none() => halted = Some(why.clone()),
+                _ => {}
+            }
+            // A `=>` expectation is checked where the peer sees the result (its own calls);
+            // on your program's steps it can only be held against the oracle.
+            let expected = step.expect.as_ref();
+            match (&peer, expected) {
+                (PeerSaw::Called { outcome, .. }, Some(e)) if e != outcome => {
+                    self.deviations.push(format!(
+                        "step {} expects {e}, the peer's kernel returned {outcome}",
+                        i + 1
+                    ));
+                }
+                (_, Some(e)) if step.actor == Actor::Client && *e != predicted.outcome => {
+                    self.deviations.push(format!(
+                        "step {} expects {e} of your program's call; the oracle predicts {}",
+                        i + 1,
+                        predicted.outcome
+                    ));
+                }
+                _ => {}
+            }
+            let as_scripted = match &peer {
+                PeerSaw::Called { outcome, .. } => {
+                    Some(*outcome == predicted.outcome && expected.is_none_or(|e| e == outcome))
+                }
+                PeerSaw::Seen { .. } => Some(true),
+                PeerSaw::NotSeen { .. } | PeerSaw::NotRun { .. } => Some(false),
+                PeerSaw::Unobservable { .. } => None,
+            };
+            let oracle = match step.actor {
+                Actor::Client => client_call_words(step, predicted),
+                _ => predicted.outcome.to_string(),
+            };
+            reports.push(StepReport {
+                step: i + 1,
+                text: super::step_text(step),
+                actor: step.actor,
+                at_ms,
+                peer,
+                predicted: predicted.outcome.clone(),
+                rules: predicted.rules.clone(),
+                oracle,
+                as_scripted,
+            });
+            self.shared.progress(self.number, i + 1);
+        }
+        reports
+    }
+
+    /// Looks at the peer's end. For an open socket, the payload bytes received are
+    /// `tcpi_bytes_received` less the client's FIN, which it counts as one byte (the FIN
+    /// advances `rcv_nxt`). A FIN is known to have come in CLOSE_WAIT, LAST_ACK, CLOSING and
+    /// TIME_WAIT, and in CLOSE when one of those was seen before; CLOSE straight from
+    /// FIN_WAIT1/2 may follow the client's FIN or its RST, which the peer cannot tell apart
+    /// without consuming the pending error, and is taken as an RST (no FIN counted).
+    fn view(&mut self) -> View {
+        if let Some(socket) = &self.socket {
+            return match sys::tcp_info(socket) {
+                Ok(info) => {
+                    self.fin_seen |= shows_client_fin(info.state);
+                    let fin = shows_client_fin(info.state)
+                        || (info.state == TcpState::Close && self.fin_seen);
+                    View::Open(info, info.bytes_received.saturating_sub(u64::from(fin)))
+                }
+                Err(e) => View::Unknown(format!("TCP_INFO: {e}")),
+            };
+        }
+        let (Some(diag), Some((local, remote))) = (&mut self.diag, self.addresses) else {
+            return View::Unknown("no sock_diag socket".to_string());
+        };
+        match diag.lookup(local, remote) {
+            Ok(Some(found)) => View::Orphan(found.state),
+            Ok(None) => View::Gone,
+            Err(e) => View::Unknown(format!("sock_diag: {e}")),
+        }
+    }
+
+    /// Looks at the socket until `check` says done or impossible, the timeout runs out or the
+    /// peer is stopped. Never sleeps longer than about a millisecond between looks.
+    fn wait(&mut self, mut check: impl FnMut(&View) -> Check) -> PeerSaw {
+        let start = Instant::now();
+        let timeout = self.plan.options.timeout;
+        let mut round = 0u32;
+        loop {
+            let view = self.view();
+            self.last = Some(view.clone());
+            let waited_ms = millis(start.elapsed());
+            match check(&view) {
+                Check::Done(what) => return PeerSaw::Seen { what, waited_ms },
+                Check::Impossible(why) => return PeerSaw::NotSeen { waited_ms, why },
+                Check::Pending => {}
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return PeerSaw::NotSeen {
+                    waited_ms,
+                    why: format!("not seen within {timeout:?}; {}", view.describe()),
+                };
+            }
+            round += 1;
+            if round < 32 {
+                std::thread::yield_now();
+                continue;
+            }
+            let pause = Duration::from_micros(20 << (round - 32).min(6)).min(timeout - waited);
+            if self.shared.pause(pause, |s| s.stopped) {
+                return PeerSaw::NotRun {
+                    why: format!(
+                        "the peer was stopped after waiting {}",
+                        super::report::ms(millis(start.elapsed()))
+                    ),
+                };
+            }
+        }
+    }
+
+    /// Waits for what a `client` step sends to arrive.
+    fn observe(&mut self, op: &Op) -> PeerSaw {
+        // An orphan that vanished since the last look went on arrival of what is awaited (or
+        // of something before it): start from the orphan, and let the wait see it gone.
+        let first = match (self.view(), &self.last) {
+            (View::Gone, Some(last @ View::Orphan(_))) => last.clone(),
+            (now, _) => now,
+        };
+        let gone = |why: String| PeerSaw::Unobservable { why };
+        match op {
+            Op::Write(n) => {
+                let n = *n as u64;
+                let target = self.expected + n;
+                self.expected = target;
+                match first {
+                    View::Open(..) => self.wait(|v| match v {
+                        View::Open(_, payload) if *payload >= target => Check::Done(format!(
+                            "{n} byte{} arrived ({payload} in all)",
+                            if n == 1 { "" } else { "s" }
+                        )),
+                        View::Open(i, payload) if shows_client_end(i.state) => Check::Impossible(format!(
+                            "the client's FIN or RST came first ({}); {payload} of the {target} bytes expected in all arrived",
+                            i.state
+                        )),
+                        View::Open(..) => Check::Pending,
+                        other => Check::Impossible(other.describe()),
+                    }),
+                    View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
+                        self.wait(|v| match v {
+                            View::Gone => Check::Done(
+                                "data or an RST reached the peer's closed socket, which is gone (data is answered with RST)".to_string(),
+                            ),
+                            View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending,
+                            View::Orphan(state) => Check::Impossible(format!(
+                                "the peer's closed socket moved to {state}: the client's FIN came, not data"
+                            )),
+                            other => Check::Impossible(other.describe()),
+                        })
+                    }
+                    View::Orphan(state) => gone(format!(
+                        "the peer's closed socket is in {state}: the client's FIN arrived already, so no data can follow"
+                    )),
+                    View::Gone => gone(
+                        "the peer's socket is gone (reset, or closed with unread data): nothing sees bytes arrive"
+                            .to_string(),
+                    ),
+                    View::Unknown(why) => gone(why),
+                }
+            }
+            Op::Close | Op::Shutdown(How::Write | How::Both) => {
+                self.client_ended = true;
+                match first {
+                    View::Open(i, _) if shows_client_end(i.state) => PeerSaw::Seen {
+                        what: format!("already arrived: the peer's socket is {}", i.state),
+                        waited_ms: 0.0,
+                    },
+                    View::Open(..) => self.wait(|v| match v {
+                        View::Open(i, _) if i.state == TcpState::CloseWait => {
+                            Check::Done("the client's FIN arrived (CLOSE_WAIT)".to_string())
+                        }
+                        View::Open(i, _) if shows_client_end(i.state) => Check::Done(format!(
+                            "the client's FIN or RST arrived ({})",
+                            i.state
+                        )),
+                        View::Open(..) => Check::Pending,
+                        other => Check::Impossible(other.describe()),
+                    }),
+                    View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
+                        self.wait(|v| match v {
+                            View::Orphan(state @ (TcpState::TimeWait | TcpState::Closing)) => {
+                                Check::Done(format!(
+                                    "the client's FIN reached the peer's closed socket ({state})"
+                                ))
+                            }
+                            View::Gone => Check::Done(
+                                "the peer's closed socket is gone: the client's RST (or data) reached it"
+                                    .to_string(),
+                            ),
+                            View::Orphan(_) => Check::Pending,
+                            other => Check::Impossible(other.describe()),
+                        })
+                    }
+                    View::Orphan(state) => PeerSaw::Seen {
+                        what: format!("already arrived: the peer's closed socket is in {state}"),
+                        waited_ms: 0.0,
+                    },
+                    View::Gone => gone(
+                        "the peer's socket is gone: nothing on this side sees a FIN arrive"
+                            .to_string(),
+                    ),
+                    View::Unknown(why) => gone(why),
+                }
+            }
+            Op::Abort => {
+                self.client_ended = true;
+                match first {
+                    View::Open(i, _) if i.state == TcpState::Close => PeerSaw::Seen {
+                        what: "already: the peer's socket is CLOSE".to_string(),
+                        waited_ms: 0.0,
+                    },
+                    View::Open(..) => self.wait(|v| match v {
+                        View::Open(i, _) if i.state == TcpState::Close => {
+                            Check::Done("the client's RST arrived (CLOSE)".to_string())
+                        }
+                        View::Open(..) => Check::Pending,
+                        other => Check::Impossible(other.describe()),
+                    }),
+                    View::Orphan(_) => self.wait(|v| match v {
+                        View::Gone => Check::Done(
+                            "the peer's closed socket is gone: the client's RST reached it"
+                                .to_string(),
+                        ),
+                        View::Orphan(_) => Check::Pending,
+                        other => Check::Impossible(other.describe()),
+                    }),
+                    View::Gone => gone(
+                        "the peer's socket is gone: nothing on this side sees an RST arrive"
+                            .to_string(),
+                    ),
+                    View::Unknown(why) => gone(why),
+                }
+            }
+            Op::Sleep(_) => gone("a pause in your program: nothing to observe".to_string()),
+            // `super::unplayable` refuses every other client step before the peer listens.
+            other => gone(format!("the peer cannot observe `client {other}`")),
+        }
+    }
+
+    /// Before a server step: notes bytes or a FIN from the client that the scenario does not
+    /// have yet, since they change what the peer's calls return.
+    fn check_client_ahead(&mut self, step: usize) {
+        if self.socket.is_none() {
+            return;
+        }
+        let View::Open(info, payload) = self.view() else {
+            return;
+        };
+        self.note_excess(payload, &format!("before step {step}"));
+        if shows_client_fin(info.state) && !self.client_ended && !self.early_end_reported {
+            self.early_end_reported = true;
+            self.deviations.push(format!(
+                "before step {step} the client's FIN had arrived ({}), but the scenario's client has not ended its side yet",
+                info.state
+            ));
+        }
+    }
+
+    fn note_excess(&mut self, received: u64, when: &str) {
+        if received > self.expected && received > self.excess_reported {
+            self.excess_reported = received;
+            self.deviations.push(format!(
+                "{when} the client had sent {received} bytes, {} more than the scenario's client writes up to there ({})",
+                received - self.expected,
+                self.expected
+            ));
+        }
+    }
+
+    /// Makes a `server` step's call.
+    fn perform(&mut self, op: &Op) -> PeerSaw {
+        if let Op::Sleep(d) = op {
+            if self.shared.pause(*d, |s| s.stopped) {
+                return PeerSaw::NotRun {
+                    why: "the peer was stopped during the pause".to_string(),
+                };
+            }
+            return PeerSaw::Called {
+                outcome: Outcome::Ok,
+                state: self.open_state(),
+            };
+        }
+        let Some(stream) = &mut self.socket else {
+            // Scenario::new forbids this; say so rather than panic if it ever happens.
+            return PeerSaw::Called {
+                outcome: Outcome::NoErrno("the peer's socket is already closed".to_string()),
+                state: None,
+            };
+        };
+        let outcome = match op {
+            Op::Write(n) => {
+                let n = *n;
+                let payload = &self.plan.options.respond;
+                if payload.is_empty() {
+                    self.buffer[..n].fill(b'x');
+                } else {
+                    for byte in &mut self.buffer[..n] {
+                        *byte = payload[self.payload_at % payload.len()];
+                        self.payload_at += 1;
+                    }
+                }
+                Outcome::of_write(stream.write(&self.buffer[..n]))
+            }
+            Op::Read(n) => Outcome::of_read(stream.read(&mut self.buffer[..*n])),
+            Op::Shutdown(how) => Outcome::of_unit(stream.shutdown(how.to_std())),
+            Op::Close | Op::Abort => {
+                if *op == Op::Abort
+                    && let Err(e) = SockRef::from(&*stream).set_linger(Some(Duration::ZERO))
+                {
+                    return PeerSaw::Called {
+                        outcome: Outcome::of_error(&e),
+                        state: self.open_state(),
+                    };
+                }
+                match self.socket.take() {
+                    Some(stream) => Outcome::of_unit(sys::close(OwnedFd::from(stream))),
+                    None => Outcome::NoErrno("the peer's socket is already closed".to_string()),
+                }
+            }
+            other => Outcome::NoErrno(format!("the peer cannot play `server {other}`")),
+        };
+        PeerSaw::Called {
+            outcome,
+            state: self.open_state(),
+        }
+    }
+
+    fn open_state(&self) -> Option<TcpState> {
+        let socket = self.socket.as_ref()?;
+        sys::tcp_info(socket).ok().map(|i| i.state)
+    }
+
+    /// After the steps: a socket the scenario left open is held until the client ends the
+    /// connection, the peer is finished, or the timeout runs out (only when every step was
+    /// played), then closed. Says what it did.
+    fn release(&mut self, played: bool) -> String {
+        if self.socket.is_none() {
+            return "the peer's socket was already closed by the scenario".to_string();
+        }
+        if let View::Open(_, payload) = self.view() {
+            self.note_excess(payload, "after the last step");
+        }
+        let held = Instant::now();
+        let timeout = self.plan.options.timeout;
+        let how = if !played {
+            "the peer stopped playing and closed its socket".to_string()
+        } else {
+            let mut round = 0u32;
+            loop {
+                let info = self.socket.as_ref().map(sys::tcp_info);
+                let state = match info {
+                    Some(Ok(info)) => info.state,
+                    Some(Err(e)) => {
+                        break format!("the peer could not see its socket ({e}) and closed it");
+                    }
+                    None => break String::new(),
+                };
+                if shows_client_end(state) {
+                    break format!(
+                        "the peer kept its socket open until the client ended the connection ({state}, {} after the last step), then closed it",
+                        super::report::ms(millis(held.elapsed()))
+                    );
+                }
+                if held.elapsed() >= timeout {
+                    break format!(
+                        "the peer kept its socket open for {timeout:?} without the client ending the connection, then closed it"
+                    );
+                }
+                round += 1;
+                let pause = Duration::from_micros(50 << round.min(5));
+                if self.shared.pause(pause, |s| s.stopped || s.finishing) {
+                    break "the peer kept its socket open until it was finished, then closed it"
+                        .to_string();
+                }
+            }
+        };
+        if let View::Open(_, payload) = self.view() {
+            self.note_excess(payload, "when the peer closed its socket");
+        }
+        if let Some(socket) = self.socket.take()
+            && let Err(e) = sys::close(OwnedFd::from(socket))
+        {
+            self.deviations
+                .push(format!("closing the peer's socket after the scenario: {e}"));
+        }
+        how
+    }
+}

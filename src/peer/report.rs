@@ -1,0 +1,311 @@
+//! What the peer did and saw on each connection, beside what the oracle predicts.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use super::forecast::Forecast;
+use crate::outcome::Outcome;
+use crate::rules::Rule;
+use crate::scenario::Actor;
+use crate::tcp::TcpState;
+
+/// What the peer did or saw for one step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PeerSaw {
+    /// A `server` step: the peer made the call and the kernel answered this.
+    Called {
+        /// The call's result.
+        outcome: Outcome,
+        /// The TCP state of the peer's socket right after the call, while it still holds it.
+        state: Option<TcpState>,
+    },
+    /// A `client` step whose effect the peer saw arrive.
+    Seen {
+        /// What arrived, in words.
+        what: String,
+        /// How long the peer waited for it, in milliseconds.
+        waited_ms: f64,
+    },
+    /// A `client` step whose effect did not arrive: the wait ran out, or something else
+    /// arrived that rules it out. Never taken as agreement.
+    NotSeen {
+        /// How long the peer waited, in milliseconds.
+        waited_ms: f64,
+        /// Why it gave up, and what it saw last.
+        why: String,
+    },
+    /// A `client` step that nothing on the peer's side can observe any more (for example, the
+    /// peer's socket is gone), or a pause of your program. Neither agreement nor disagreement.
+    Unobservable {
+        /// Why.
+        why: String,
+    },
+    /// The step was not played: an earlier one was not seen, or the peer was stopped.
+    NotRun {
+        /// Why.
+        why: String,
+    },
+}
+
+/// One step of the scenario on one connection.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepReport {
+    /// 1-based step number.
+    pub step: usize,
+    /// The step as written (without its `=>` expectation).
+    pub text: String,
+    /// Who acts: `server` steps are the peer's calls, `client` steps your program's.
+    pub actor: Actor,
+    /// When the call returned or the arrival was seen, in milliseconds since the connection was
+    /// accepted; `None` when the step was not played.
+    pub at_ms: Option<f64>,
+    /// What the peer did or saw.
+    pub peer: PeerSaw,
+    /// What the oracle predicts the actor's kernel answers to the call: for a `client` step,
+    /// what your program's call returned.
+    pub predicted: Outcome,
+    /// The rules behind the prediction, in the order the oracle applied them.
+    pub rules: Vec<Rule>,
+    /// The prediction in plain words, from your program's point of view.
+    pub oracle: String,
+    /// Whether the step went as the scenario says: a `server` call returned what the oracle
+    /// predicts, a `client` step was seen. `None` where there is nothing to compare.
+    pub as_scripted: Option<bool>,
+}
+
+/// One accepted connection and the scenario played on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConnectionReport {
+    /// 1-based, in the order the peer accepted the connections.
+    pub number: usize,
+    /// Your program's address (its end of the connection).
+    pub client: SocketAddr,
+    /// The scenario played, on one line.
+    pub scenario: String,
+    /// One entry per step.
+    pub steps: Vec<StepReport>,
+    /// Where the connection did not follow the scenario: more bytes than the scenario's
+    /// `client write`s, a FIN before the scenario's client ended, a failed call of the peer.
+    pub deviations: Vec<String>,
+    /// What the peer did with its socket after the last step.
+    pub after: String,
+    /// What your program's next calls on this connection get, by the oracle.
+    pub forecast: Forecast,
+    /// From accept to the end of the connection's play, in milliseconds.
+    pub duration_ms: f64,
+}
+
+impl ConnectionReport {
+    /// Every step went as the scenario says (see [`StepReport::as_scripted`]) and nothing
+    /// deviated. Steps that cannot be observed do not count against it.
+    pub fn as_scripted(&self) -> bool {
+        self.deviations.is_empty() && self.steps.iter().all(|s| s.as_scripted != Some(false))
+    }
+}
+
+/// A connection the peer accepted and reset at once, without playing the scenario on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    /// Its client's address.
+    pub client: SocketAddr,
+    /// Why it was not played.
+    pub why: String,
+}
+
+/// Everything the peer did, from [`Peer::finish`](super::Peer::finish) or
+/// [`Peer::stop`](super::Peer::stop).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// The address the peer listened on.
+    pub addr: SocketAddr,
+    /// The connections it played, in accept order.
+    pub connections: Vec<ConnectionReport>,
+    /// The connections it reset without playing (`max_connections`, or stopped).
+    pub refused: Vec<Refused>,
+    /// Problems of the peer itself (an accept that failed, a thread that did not end).
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    /// At least one connection was played, every one as scripted, none was refused and the
+    /// peer had no problem of its own.
+    pub fn as_scripted(&self) -> bool {
+        !self.connections.is_empty()
+            && self.connections.iter().all(ConnectionReport::as_scripted)
+            && self.refused.is_empty()
+            && self.problems.is_empty()
+    }
+
+    /// One line: how many connections, how many as scripted, refused, problems.
+    pub fn summary(&self) -> String {
+        if self.connections.is_empty() && self.refused.is_empty() {
+            return format!("no client connected to {}", self.addr);
+        }
+        let scripted = self.connections.iter().filter(|c| c.as_scripted()).count();
+        let mut out = format!(
+            "{} connection{} played, {scripted} as scripted",
+            self.connections.len(),
+            plural(self.connections.len())
+        );
+        if !self.refused.is_empty() {
+            out += &format!(", {} refused", self.refused.len());
+        }
+        if !self.problems.is_empty() {
+            out += &format!(
+                ", {} problem{}",
+                self.problems.len(),
+                plural(self.problems.len())
+            );
+        }
+        out
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Milliseconds, with more digits the shorter they are.
+pub(crate) fn ms(value: f64) -> String {
+    if value < 10.0 {
+        format!("{value:.2} ms")
+    } else if value < 1000.0 {
+        format!("{value:.1} ms")
+    } else {
+        format!("{:.2} s", value / 1000.0)
+    }
+}
+
+impl PeerSaw {
+    /// The table cell for this.
+    fn cell(&self) -> String {
+        match self {
+            PeerSaw::Called { outcome, state } => match state {
+                Some(state) => format!("{outcome} ({state})"),
+                None => outcome.to_string(),
+            },
+            PeerSaw::Seen { what, .. } => what.clone(),
+            PeerSaw::NotSeen { why, .. } => format!("NOT SEEN: {why}"),
+            PeerSaw::Unobservable { why } => format!("not observable: {why}"),
+            PeerSaw::NotRun { why } => format!("not played: {why}"),
+        }
+    }
+}
+
+impl fmt::Display for ConnectionReport {
+    /// A table, one row per step, then the deviations, what happened after the last step and
+    /// the forecast.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "connection {} from {} ({})",
+            self.number,
+            self.client,
+            ms(self.duration_ms)
+        )?;
+        let rows: Vec<Vec<String>> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let oracle = match s.actor {
+                    Actor::Client => s.oracle.clone(),
+                    _ => s.predicted.to_string(),
+                };
+                vec![
+                    s.step.to_string(),
+                    s.text.clone(),
+                    s.at_ms.map_or("-".to_string(), ms),
+                    s.peer.cell(),
+                    oracle,
+                    match s.as_scripted {
+                        Some(true) => "yes",
+                        Some(false) => "NO",
+                        None => "-",
+                    }
+                    .to_string(),
+                    s.rules
+                        .iter()
+                        .map(|r| r.id())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect();
+        f.write_str(&table(
+            &[
+                "#",
+                "step",
+                "at",
+                "the peer did / saw",
+                "the oracle (for a client step: your call)",
+                "as scripted",
+                "rule",
+            ],
+            &rows,
+        ))?;
+        for d in &self.deviations {
+            writeln!(f, "deviation: {d}")?;
+        }
+        writeln!(f, "after the scenario: {}", self.after)?;
+        writeln!(
+            f,
+            "what your program's next calls on this connection get, by the oracle:"
+        )?;
+        for sentence in &self.forecast.sentences {
+            writeln!(f, "  {sentence}")?;
+        }
+        writeln!(
+            f,
+            "{}",
+            if self.as_scripted() {
+                "as scripted: the connection followed the scenario"
+            } else {
+                "NOT as scripted: see above"
+            }
+        )
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.connections {
+            writeln!(f, "{c}")?;
+        }
+        for r in &self.refused {
+            writeln!(f, "refused: connection from {}: {}", r.client, r.why)?;
+        }
+        for p in &self.problems {
+            writeln!(f, "problem: {p}")?;
+        }
+        writeln!(f, "{}", self.summary())
+    }
+}
+
+/// Plain-text table, columns as wide as their widest cell, the last one unpadded.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, (cell, width)) in cells.zip(&widths).enumerate() {
+            if i + 1 == widths.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&mut header.iter().copied());
+    for row in rows {
+        out += &line(&mut row.iter().map(String::as_str));
+    }
+    out
+}

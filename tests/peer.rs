@@ -1,0 +1,375 @@
+//! `rstlab::peer` against real clients on loopback: what it plays, what it sees, what it reports.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use rstlab::peer::{Peer, PeerError, PeerOptions, PeerSaw};
+use rstlab::{Errno, Outcome, TcpState};
+
+fn options(timeout_ms: u64) -> PeerOptions {
+    PeerOptions {
+        timeout: Duration::from_millis(timeout_ms),
+        ..PeerOptions::default()
+    }
+}
+
+/// Waits (at most 5 s) until the test's own socket is in `state`.
+fn wait_state(stream: &TcpStream, state: TcpState) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rstlab::sys::tcp_info(stream).unwrap().state != state {
+        assert!(
+            Instant::now() < deadline,
+            "the client never reached {state}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+fn outcome_of_write(stream: &mut TcpStream, bytes: &[u8]) -> Outcome {
+    Outcome::of_write(stream.write(bytes))
+}
+
+#[test]
+fn the_seed_article_against_a_std_client_matches_the_oracle_call_by_call() {
+    let peer = Peer::serve_with(
+        &["client write 1; server read 1; server close; client write 1; client write 1"],
+        options(2000),
+    )
+    .unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let mut seen = vec![outcome_of_write(&mut client, b"a")];
+    // The server closes when the step comes; the client writes again once the FIN is in.
+    peer.wait_for_step(1, 3).unwrap();
+    wait_state(&client, TcpState::CloseWait);
+    seen.push(outcome_of_write(&mut client, b"b"));
+    // The last write goes after the RST that answers the second one has come back.
+    peer.wait_for_step(1, 4).unwrap();
+    wait_state(&client, TcpState::Close);
+    seen.push(outcome_of_write(&mut client, b"c"));
+    let report = peer.finish().unwrap();
+    let conn = &report.connections[0];
+    let predicted: Vec<&Outcome> = [0, 3, 4]
+        .iter()
+        .map(|&i| &conn.steps[i].predicted)
+        .collect();
+    assert_eq!(
+        seen.iter().collect::<Vec<_>>(),
+        predicted,
+        "the client's real results against the oracle\n{report}"
+    );
+    assert_eq!(seen[2], Outcome::Err(Errno::EPIPE));
+    assert!(
+        matches!(conn.steps[0].peer, PeerSaw::Seen { .. }),
+        "{report}"
+    );
+    assert_eq!(conn.steps[1].as_scripted, Some(true), "{report}");
+    // Step 4: the bytes reached the closed socket, which answered RST and is gone.
+    let PeerSaw::Seen { what, .. } = &conn.steps[3].peer else {
+        panic!("{report}")
+    };
+    assert!(what.contains("gone"), "{report}");
+    // Step 5: nothing is left on the peer's side to see it.
+    assert!(
+        matches!(conn.steps[4].peer, PeerSaw::Unobservable { .. }),
+        "{report}"
+    );
+    assert!(conn.steps[3].oracle.contains("lost"), "{report}");
+    assert!(report.as_scripted(), "{report}");
+    assert!(
+        conn.forecast
+            .summary
+            .starts_with("Your next write fails with EPIPE"),
+        "{}",
+        conn.forecast.summary
+    );
+}
+
+#[test]
+fn a_client_that_never_connects_is_reported_and_finish_returns_at_once() {
+    let peer = Peer::serve("client write 1; server close").unwrap();
+    let start = Instant::now();
+    let report = peer.finish().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(report.connections.is_empty());
+    assert!(!report.as_scripted());
+    assert_eq!(
+        report.summary(),
+        format!("no client connected to {}", report.addr)
+    );
+}
+
+#[test]
+fn bytes_that_do_not_arrive_are_not_seen_within_the_timeout_and_the_rest_is_not_played() {
+    let peer = Peer::serve_with(&["client write 5; server close"], options(300)).unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(b"ab").unwrap();
+    let start = Instant::now();
+    let report = peer
+        .next_connection(Duration::from_secs(5))
+        .expect("played");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    let PeerSaw::NotSeen { why, waited_ms } = &report.steps[0].peer else {
+        panic!("{report}")
+    };
+    assert!(*waited_ms >= 300.0, "{report}");
+    assert!(why.contains("2 bytes received"), "{report}");
+    assert!(
+        matches!(report.steps[1].peer, PeerSaw::NotRun { .. }),
+        "{report}"
+    );
+    assert!(!report.as_scripted());
+    assert!(report.after.contains("stopped playing"), "{report}");
+    // The peer closed its socket: with 2 unread bytes, that is an RST.
+    let mut buf = [0; 8];
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let read = client.read(&mut buf);
+    assert_eq!(
+        read.map_err(|e| e.kind()).err(),
+        Some(ErrorKind::ConnectionReset)
+    );
+    drop(peer);
+}
+
+#[test]
+fn more_bytes_than_the_scenario_writes_are_a_deviation() {
+    let peer = Peer::serve_with(
+        &["client write 2; server read 2; server write 1"],
+        options(2000),
+    )
+    .unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(b"abcde").unwrap();
+    let mut one = [0; 1];
+    client.read_exact(&mut one).unwrap();
+    drop(client);
+    let report = peer.finish().unwrap();
+    let conn = &report.connections[0];
+    assert!(!conn.as_scripted(), "{report}");
+    assert!(
+        conn.deviations
+            .iter()
+            .any(|d| d.contains("had sent 5 bytes, 3 more")),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_clients_fin_and_rst_are_seen_and_the_peers_calls_match_the_oracle() {
+    let peer = Peer::serve_with(
+        &[
+            "client write 3; client shutdown write; server read 5; server read 5",
+            "client write 3; client abort; server read 1",
+        ],
+        options(2000),
+    )
+    .unwrap();
+    let mut half = TcpStream::connect(peer.addr()).unwrap();
+    half.write_all(b"abc").unwrap();
+    half.shutdown(Shutdown::Write).unwrap();
+    let first = peer.next_connection(Duration::from_secs(5)).unwrap();
+    assert!(first.as_scripted(), "{first}");
+    assert_eq!(
+        first.steps[2].peer,
+        PeerSaw::Called {
+            outcome: Outcome::Bytes(3),
+            state: Some(TcpState::CloseWait)
+        }
+    );
+    assert!(matches!(
+        &first.steps[3].peer,
+        PeerSaw::Called {
+            outcome: Outcome::Eof,
+            ..
+        }
+    ));
+
+    let abort = TcpStream::connect(peer.addr()).unwrap();
+    (&abort).write_all(b"abc").unwrap();
+    socket2::SockRef::from(&abort)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(abort);
+    let second = peer.next_connection(Duration::from_secs(5)).unwrap();
+    assert!(second.as_scripted(), "{second}");
+    // The queued bytes survive the RST.
+    assert_eq!(second.steps[2].predicted, Outcome::Bytes(1));
+    drop(half);
+    assert!(peer.finish().unwrap().as_scripted());
+}
+
+#[test]
+fn server_writes_send_the_payload_in_order_from_its_start_again() {
+    let options = PeerOptions {
+        respond: b"abc".to_vec(),
+        ..options(2000)
+    };
+    let peer =
+        Peer::serve_with(&["server write 5; server write 5; server close"], options).unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let mut got = String::new();
+    client.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "abcabcabca");
+    assert!(peer.finish().unwrap().as_scripted());
+}
+
+#[test]
+fn a_second_connection_past_max_connections_is_refused_and_reported() {
+    let options = PeerOptions {
+        max_connections: Some(1),
+        ..options(2000)
+    };
+    let peer = Peer::serve_with(&["server close"], options).unwrap();
+    let mut first = TcpStream::connect(peer.addr()).unwrap();
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).unwrap();
+    let mut second = TcpStream::connect(peer.addr()).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let read = second.read(&mut [0; 1]).map_err(|e| e.kind());
+    assert_eq!(read.err(), Some(ErrorKind::ConnectionReset));
+    let report = peer.finish().unwrap();
+    assert_eq!(report.connections.len(), 1);
+    assert_eq!(report.refused.len(), 1, "{report}");
+    assert!(report.refused[0].why.contains("at most 1"), "{report}");
+    assert!(!report.as_scripted());
+}
+
+#[test]
+fn unplayable_steps_and_other_addresses_are_refused_before_listening() {
+    let e = Peer::serve("client write 1\nserver write 1\nclient read 1")
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string()
+            .starts_with("line 3, column 1: `client read 1` cannot be played"),
+        "{e}"
+    );
+    let e = Peer::serve_with(&["server close", "client shutdown read"], options(100))
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().starts_with("scenario 2, line 1, column 1"),
+        "{e}"
+    );
+    let e = Peer::serve_with(
+        &["server close"],
+        PeerOptions {
+            listen: "0.0.0.0:0".parse().unwrap(),
+            ..PeerOptions::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, PeerError::NotLoopback(_)), "{e}");
+    assert!(e.to_string().contains("loopback only"), "{e}");
+}
+
+#[test]
+fn stop_ends_a_wait_at_once_and_reports_the_steps_not_played() {
+    let peer = Peer::serve_with(&["client write 1; server close"], options(30_000)).unwrap();
+    let _client = TcpStream::connect(peer.addr()).unwrap();
+    // Let the peer accept and start waiting; then stop it long before its timeout.
+    while peer.connections() == 0 {
+        std::thread::yield_now();
+    }
+    let start = Instant::now();
+    let report = peer.stop().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    let conn = &report.connections[0];
+    assert!(
+        matches!(conn.steps[0].peer, PeerSaw::NotRun { .. }),
+        "{report}"
+    );
+    assert!(
+        matches!(conn.steps[1].peer, PeerSaw::NotRun { .. }),
+        "{report}"
+    );
+}
+
+#[test]
+fn wait_for_step_gives_up_after_the_timeout() {
+    let peer = Peer::serve_with(&["client write 1; server close"], options(100)).unwrap();
+    let e = peer.wait_for_step(1, 1).unwrap_err();
+    assert!(matches!(e, PeerError::NotReached { .. }), "{e}");
+    let e = peer.wait_for_step(0, 1).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("connection 0 did not reach step 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn several_peers_in_one_process_serve_tokio_clients() {
+    let peers: Vec<Peer> = (0..3)
+        .map(|_| {
+            Peer::serve_with(
+                &["client write 4; server read 4; server write 2; server abort"],
+                options(2000),
+            )
+            .unwrap()
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let results = runtime.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut results = Vec::new();
+        for peer in &peers {
+            let mut stream = tokio::net::TcpStream::connect(peer.addr()).await.unwrap();
+            stream.write_all(b"ping").await.unwrap();
+            let mut got = Vec::new();
+            // Two bytes, then the RST: the queued bytes survive it.
+            let end = stream.read_to_end(&mut got).await.map_err(|e| e.kind());
+            results.push((got.len(), end.err()));
+        }
+        results
+    });
+    for (peer, (len, end)) in peers.into_iter().zip(results) {
+        assert_eq!((len, end), (2, Some(ErrorKind::ConnectionReset)));
+        let report = peer.finish().unwrap();
+        assert!(report.as_scripted(), "{report}");
+        assert!(
+            report.connections[0]
+                .forecast
+                .summary
+                .contains("fails with ECONNRESET"),
+            "{}",
+            report.connections[0].forecast.summary
+        );
+    }
+}
+
+#[test]
+fn expectations_are_checked_on_the_peers_calls_and_held_against_the_oracle_on_the_clients() {
+    let peer = Peer::serve_with(
+        &["client write 2 => EPIPE; server read 2 => ok(1); server close"],
+        options(2000),
+    )
+    .unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(b"ab").unwrap();
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).unwrap();
+    let report = peer.finish().unwrap();
+    let conn = &report.connections[0];
+    assert_eq!(
+        conn.deviations,
+        [
+            "step 1 expects EPIPE of your program's call; the oracle predicts ok(2)",
+            "step 2 expects ok(1), the peer's kernel returned ok(2)"
+        ],
+        "{report}"
+    );
+    assert_eq!(conn.steps[1].as_scripted, Some(false));
+}
