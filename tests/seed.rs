@@ -65,3 +65,51 @@ fn the_second_write_is_answered_with_rst_after_the_fin() {
     );
     assert!(p.steps[3].rules.contains(&Rule::RstAfterFinLeavesEpipe));
 }
+
+mod common;
+
+/// `rstlab seed --delay`: the article on a link. With a 20 ms round trip and writes 5 ms apart
+/// after the close, the RST answering the first of them comes back only after four of them
+/// (each on the link's clock, so the count is exact).
+#[test]
+fn on_a_link_every_write_within_a_round_trip_of_the_close_succeeds() {
+    if !common::link_available() {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rstlab"))
+        .args([
+            "seed",
+            "--delay",
+            "10ms",
+            "--interval",
+            "5ms",
+            "--writes",
+            "8",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let kernel: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("write \""))
+        .map(|l| l.split_whitespace().nth(3).unwrap())
+        .collect();
+    // "a", then writes at 15, 20, 25, 30 ms after it succeed (the RST for the one at 15 ms
+    // arrives at 35 ms), then EPIPE.
+    assert_eq!(
+        kernel,
+        [
+            "ok(1)", "ok(1)", "ok(1)", "ok(1)", "ok(1)", "EPIPE", "EPIPE", "EPIPE"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("the oracle agrees with the kernel on every step"),
+        "{text}"
+    );
+    assert!(
+        text.contains("client receives RST"),
+        "the wire is shown:\n{text}"
+    );
+}
