@@ -439,7 +439,8 @@ client/server state: what the kernel reports for each socket the application sti
 the step has settled. `-`: that side has closed its socket (or the step did not run).
 CLOSE: the connection is over, TIME_WAIT included (Linux hands TIME_WAIT to a stub and leaves
 the socket you hold in CLOSE). FIN_WAIT1: our FIN arrived but the peer delays its ACK (up to
-40 ms); the oracle counts it as FIN_WAIT2.
+40 ms); the oracle counts it as FIN_WAIT2. On the link, FIN_WAIT1, CLOSING and LAST_ACK can also
+mean that a segment is still on its way: the wire trace below the table shows which.
 ";
 
 #[cfg(test)]
