@@ -1,40 +1,39 @@
-//! How close the harness runs to the kernel's own speed.
+//! How close the harness runs to the kernel's own speed, on loopback and on the emulated link.
 //!
-//! `cargo bench --bench speed` measures, in one run and on loopback:
+//! `cargo bench --bench speed` measures, in one run, on each network:
 //!
-//! - (a) the seed scenario as a bare loop of std syscalls, no harness: a socket set up like the
-//!   runner's (1 MiB buffers asked for, a rotating 127.1.x.y source address with
-//!   `IP_BIND_ADDRESS_NO_PORT`, `TCP_NODELAY`, `O_NONBLOCK`), connect, accept, the client writes
-//!   one byte, the server reads it and closes, the client writes twice (`ok(1)`, then `EPIPE`);
+//! - (a) the seed scenario as a bare loop, no harness. On loopback: std syscalls on a socket set
+//!   up like the runner's (1 MiB buffers asked for, a rotating 127.1.x.y source address with
+//!   `IP_BIND_ADDRESS_NO_PORT`, `TCP_NODELAY`, `O_NONBLOCK`): connect, accept, the client writes
+//!   one byte, the server reads it and closes, the client writes twice (`ok(1)`, then `EPIPE`).
+//!   On the link: the same syscalls with the link's forwarding after each (`Link::settle`),
+//!   the physical reference for link scenarios;
 //! - (b) the harness on the same scenario: oracle, runner with its quiescence checks, check;
-//! - (c) the harness on random scenarios (those of `rstlab explore`), per step, as generated
-//!   and with the `sleep` steps taken out;
-//! - (d) `explore` with one job and with one job per core.
+//! - (e) `explore` with one job and with one job per core (cases/s).
 //!
-//! (a), (b) and (c) run on one thread (one core). Each measurement takes `--time` seconds
-//! (default 2) and is repeated `--rounds` times (default 3), the four interleaved so that a
-//! change in the machine's load hits them alike; the median of the rounds is reported, and the
-//! ratios are computed from those medians.
+//! (a) and (b) run on one thread (one core). Each measurement takes `--time` seconds (default
+//! 2) and is repeated `--rounds` times (default 3), all interleaved so that a change in the
+//! machine's load hits them alike; the median of the rounds is reported, and the ratios are
+//! computed from those medians. Targets: explore with one job at least half the bare loop
+//! (cases/s against scenarios/s), two jobs at least 1.8 times one, on both networks.
 //!
-//! Options (after `--`): `--time SECONDS`, `--rounds N`, `--json`, and `--only
-//! a|b|c|c-no-sleep|d1|d` to run one measurement alone (for a profiler).
+//! Options (after `--`): `--time SECONDS`, `--rounds N`, `--json`, and `--only NAME` to run one
+//! measurement alone (for a profiler): `a`, `b`, `e1`, `e` on loopback, `link-a`, `link-b`,
+//! `link-e1`, `link-e` on the link.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use proptest::strategy::ValueTree;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use rstlab::explore::{self, ExploreOptions, Progress};
-use rstlab::run::{Backend, Runner, SOCKET_BUFFER};
-use rstlab::scenario::{Op, Scenario};
+use rstlab::link::Link;
+use rstlab::run::{Backend, Net, RunOptions, Runner, SOCKET_BUFFER};
+use rstlab::scenario::{Actor, Scenario};
 
 const SEED: &str =
     "client write 1; server read 1; server close; client write 1; client write 1 => EPIPE";
-
-/// Steps in the seed scenario (connection setup not counted).
-const SEED_STEPS: f64 = 5.0;
 
 struct Options {
     time: Duration,
@@ -129,10 +128,78 @@ fn bare(time: Duration) -> (u64, f64, u64) {
     (n, start.elapsed().as_secs_f64(), surprises)
 }
 
-/// (b) and (c): the harness (oracle, runner, check) on `scenarios`, round and round.
+/// (a) on the link: the seed scenario as bare syscalls, the link settling after each (no
+/// oracle, no TCP_INFO, no check). Returns (scenarios, seconds, surprises).
+fn bare_link(time: Duration) -> (u64, f64, u64) {
+    let mut link = Link::new().expect("the emulated link (needs CAP_NET_ADMIN)");
+    let server_addr = Link::address(Actor::Server);
+    let listener = {
+        let _in = link.enter(Actor::Server).unwrap();
+        let s = new_socket();
+        s.bind(&SocketAddr::from((server_addr, 0)).into()).unwrap();
+        s.listen(128).unwrap();
+        s.set_nonblocking(true).unwrap();
+        TcpListener::from(s)
+    };
+    let target = match listener.local_addr().unwrap() {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(_) => unreachable!(),
+    };
+    let mut buffer = [0u8; 1];
+    let (mut n, mut surprises) = (0u64, 0u64);
+    let start = Instant::now();
+    while start.elapsed() < time {
+        for _ in 0..64 {
+            let socket = {
+                let _in = link.enter(Actor::Client).unwrap();
+                new_socket()
+            };
+            rstlab::sys::set_bind_address_no_port(&socket).expect("IP_BIND_ADDRESS_NO_PORT");
+            let source = Link::client_source(n);
+            socket
+                .bind(&SocketAddr::V4(SocketAddrV4::new(source, 0)).into())
+                .unwrap();
+            socket.set_nonblocking(true).unwrap();
+            let _ = socket.connect(&SocketAddr::V4(target).into());
+            let local = match socket.local_addr().unwrap().as_socket().unwrap() {
+                SocketAddr::V4(a) => a,
+                SocketAddr::V6(_) => unreachable!(),
+            };
+            link.watch(local, target);
+            link.settle().unwrap();
+            let mut client = TcpStream::from(socket);
+            let (mut server, _) = listener.accept().unwrap();
+            for s in [&client, &server] {
+                s.set_nodelay(true).unwrap();
+                s.set_nonblocking(true).unwrap();
+            }
+            let mut ok = client.write(b"a").is_ok_and(|n| n == 1);
+            link.settle().unwrap();
+            ok &= server.read(&mut buffer).is_ok_and(|n| n == 1);
+            drop(server);
+            link.settle().unwrap();
+            ok &= client.write(b"b").is_ok_and(|n| n == 1);
+            link.settle().unwrap();
+            ok &= client
+                .write(b"c")
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EPIPE));
+            drop(client);
+            link.reset().unwrap();
+            surprises += u64::from(!ok);
+            n += 1;
+        }
+    }
+    (n, start.elapsed().as_secs_f64(), surprises)
+}
+
+/// (b): the harness (oracle, runner, check) on `scenarios`, round and round, on `net`.
 /// Returns (scenarios, steps, seconds, disagreements).
-fn harness(scenarios: &[Scenario], time: Duration) -> (u64, u64, f64, u64) {
-    let mut runner = Runner::new(Backend::Std).unwrap();
+fn harness(scenarios: &[Scenario], net: Net, time: Duration) -> (u64, u64, f64, u64) {
+    let options = RunOptions {
+        net,
+        ..RunOptions::default()
+    };
+    let mut runner = Runner::with_options(Backend::Std, options).unwrap();
     let (mut n, mut steps, mut disagreements) = (0u64, 0u64, 0u64);
     let start = Instant::now();
     'outer: loop {
@@ -151,13 +218,15 @@ fn harness(scenarios: &[Scenario], time: Duration) -> (u64, u64, f64, u64) {
     (n, steps, start.elapsed().as_secs_f64(), disagreements)
 }
 
-fn explore_rate(jobs: usize, time: Duration, seed: u64) -> (f64, u64) {
+/// (e): `explore` on `net` with `jobs` jobs: (cases/s, disagreements).
+fn explore_rate(net: Net, jobs: usize, time: Duration, seed: u64) -> (f64, u64) {
     let summary = explore::explore(
         &ExploreOptions {
             cases: u64::MAX,
             time: Some(time),
             seed,
             jobs,
+            nets: vec![net],
             ..ExploreOptions::default()
         },
         &Progress::default(),
@@ -225,138 +294,120 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The measurements of one network, median over the rounds.
+#[derive(Default)]
+struct Rates {
+    bare: Vec<f64>,
+    harness: Vec<f64>,
+    one_job: Vec<f64>,
+    all_jobs: Vec<f64>,
+}
+
+fn measure(net: Net, seed: &Scenario, time: Duration, cores: usize, round: u64) -> ([f64; 4], u64) {
+    let (n, secs, surprises) = match net {
+        Net::Loopback => bare(time),
+        Net::Link => bare_link(time),
+    };
+    let a = n as f64 / secs;
+    let (n, _, secs, dis_b) = harness(std::slice::from_ref(seed), net, time);
+    let b = n as f64 / secs;
+    let (e1, dis_1) = explore_rate(net, 1, time, round);
+    let (en, dis_n) = explore_rate(net, cores, time, round);
+    ([a, b, e1, en], surprises + dis_b + dis_1 + dis_n)
+}
+
 fn main() {
     let options = options();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let seed: Scenario = SEED.parse().unwrap();
-    let random: Vec<Scenario> = (0..4096).map(|i| explore::case(1, i).current()).collect();
-    let no_sleep: Vec<Scenario> = random
-        .iter()
-        .map(|s| {
-            Scenario::normalize(
-                s.steps()
-                    .iter()
-                    .filter(|step| !matches!(step.op, Op::Sleep(_)))
-                    .cloned()
-                    .collect(),
-            )
-        })
-        .collect();
-
-    let steps: usize = random.iter().map(|s| s.steps().len()).sum();
-    let sleeps: Vec<Duration> = random
-        .iter()
-        .flat_map(|s| s.steps())
-        .filter_map(|step| match step.op {
-            Op::Sleep(d) => Some(d),
-            _ => None,
-        })
-        .collect();
-    let slept: Duration = sleeps.iter().sum();
     if let Some(only) = &options.only {
         // One measurement alone, for a profiler.
-        let rate = match only.as_str() {
-            "a" => {
+        let (net, what) = match only.strip_prefix("link-") {
+            Some(what) => (Net::Link, what),
+            None => (Net::Loopback, only.as_str()),
+        };
+        let rate = match what {
+            "a" if net == Net::Loopback => {
                 let (n, secs, _) = bare(options.time);
                 n as f64 / secs
             }
-            "b" => {
-                let (n, _, secs, _) = harness(std::slice::from_ref(&seed), options.time);
+            "a" => {
+                let (n, secs, _) = bare_link(options.time);
                 n as f64 / secs
             }
-            "c" => {
-                let (_, steps, secs, _) = harness(&random, options.time);
-                steps as f64 / secs
+            "b" => {
+                let (n, _, secs, _) = harness(std::slice::from_ref(&seed), net, options.time);
+                n as f64 / secs
             }
-            "c-no-sleep" => {
-                let (_, steps, secs, _) = harness(&no_sleep, options.time);
-                steps as f64 / secs
-            }
-            "d1" => explore_rate(1, options.time, 0).0,
-            "d" => explore_rate(cores, options.time, 0).0,
-            other => panic!("--only a|b|c|c-no-sleep|d1|d, not {other}"),
+            "e1" => explore_rate(net, 1, options.time, 0).0,
+            "e" => explore_rate(net, cores, options.time, 0).0,
+            other => panic!("--only [link-]a|b|e1|e, not {other}"),
         };
         println!("{only}: {rate:.0}/s");
         return;
     }
-    let mut a = Vec::new();
-    let mut b = Vec::new();
-    let mut c = Vec::new();
-    let mut c_no_sleep = Vec::new();
-    let mut d1 = Vec::new();
-    let mut dn = Vec::new();
-    let (mut surprises, mut disagreements) = (0, 0);
+    let mut rates = [Rates::default(), Rates::default()];
+    let mut problems = 0;
     let mut others = Vec::new();
     for round in 0..options.rounds {
         let load = Load::start();
-        let (n, secs, s) = bare(options.time);
-        surprises += s;
-        a.push(n as f64 / secs);
-        let (n, _, secs, dis) = harness(std::slice::from_ref(&seed), options.time);
-        disagreements += dis;
-        b.push(n as f64 / secs);
-        let (_, steps, secs, dis) = harness(&random, options.time);
-        disagreements += dis;
-        c.push(steps as f64 / secs);
-        let (_, steps, secs, dis) = harness(&no_sleep, options.time);
-        disagreements += dis;
-        c_no_sleep.push(steps as f64 / secs);
-        let (rate, dis) = explore_rate(1, options.time, round as u64);
-        disagreements += dis;
-        d1.push(rate);
-        let (rate, dis) = explore_rate(cores, options.time, round as u64);
-        disagreements += dis;
-        dn.push(rate);
-        others.push(load.others(cores));
-        if !options.json {
-            eprintln!(
-                "round {}: a {:.0}/s  b {:.0}/s  c {:.0} steps/s  c(no sleep) {:.0} steps/s  d1 {:.0}/s  d{} {:.0}/s  (other processes: {:.0}% of the CPUs)",
-                round + 1,
-                a[round],
-                b[round],
-                c[round],
-                c_no_sleep[round],
-                d1[round],
-                cores,
-                dn[round],
-                100.0 * others[round]
-            );
+        for (i, net) in Net::ALL.into_iter().enumerate() {
+            let ([a, b, e1, en], p) = measure(net, &seed, options.time, cores, round as u64);
+            problems += p;
+            rates[i].bare.push(a);
+            rates[i].harness.push(b);
+            rates[i].one_job.push(e1);
+            rates[i].all_jobs.push(en);
+            if !options.json {
+                eprintln!(
+                    "round {} {net}: a {a:.0}/s  b {b:.0}/s  e1 {e1:.0}/s  e{cores} {en:.0}/s",
+                    round + 1
+                );
+            }
         }
+        others.push(load.others(cores));
     }
-    let (a, b, c, c_no_sleep, d1, dn) = (
-        median(a),
-        median(b),
-        median(c),
-        median(c_no_sleep),
-        median(d1),
-        median(dn),
-    );
-    let a_steps = a * SEED_STEPS;
-    let ratios = (b / a, c / a_steps, c_no_sleep / a_steps, dn / d1);
+    let table: Vec<(Net, [f64; 4])> = Net::ALL
+        .into_iter()
+        .zip(rates)
+        .map(|(net, r)| {
+            (
+                net,
+                [
+                    median(r.bare),
+                    median(r.harness),
+                    median(r.one_job),
+                    median(r.all_jobs),
+                ],
+            )
+        })
+        .collect();
+    let busiest = others.iter().copied().fold(0.0, f64::max);
     if options.json {
+        let nets: Vec<serde_json::Value> = table
+            .iter()
+            .map(|(net, [a, b, e1, en])| {
+                serde_json::json!({
+                    "net": net.to_string(),
+                    "a_bare_seed_per_second": a,
+                    "b_harness_seed_per_second": b,
+                    "e_explore_1_job_cases_per_second": e1,
+                    "e_explore_all_cores_cases_per_second": en,
+                    "ratio_b_over_a": b / a,
+                    "ratio_e1_over_a": e1 / a,
+                    "ratio_all_jobs_over_1_job": en / e1,
+                })
+            })
+            .collect();
         println!(
             "{}",
             serde_json::json!({
                 "cores": cores,
                 "seconds_per_measurement": options.time.as_secs_f64(),
                 "rounds": options.rounds,
-                "a_bare_seed_per_second": a,
-                "a_bare_steps_per_second": a_steps,
-                "b_harness_seed_per_second": b,
-                "c_harness_random_steps_per_second": c,
-                "c_harness_random_no_sleep_steps_per_second": c_no_sleep,
-                "d_explore_1_job_cases_per_second": d1,
-                "d_explore_all_cores_cases_per_second": dn,
-                "ratio_b_over_a": ratios.0,
-                "ratio_c_over_a_per_step": ratios.1,
-                "ratio_c_no_sleep_over_a_per_step": ratios.2,
-                "ratio_d_all_cores_over_1_job": ratios.3,
-                "random_steps_per_scenario": steps as f64 / random.len() as f64,
-                "random_sleep_steps_fraction": sleeps.len() as f64 / steps as f64,
-                "random_mean_sleep_us": slept.as_secs_f64() * 1e6 / sleeps.len().max(1) as f64,
-                "other_processes_cpu_share_max": others.iter().copied().fold(0.0, f64::max),
-                "bare_surprises": surprises,
-                "disagreements": disagreements,
+                "networks": nets,
+                "other_processes_cpu_share_max": busiest,
+                "surprises_and_disagreements": problems,
             })
         );
         return;
@@ -366,32 +417,25 @@ fn main() {
         options.time.as_secs_f64(),
         options.rounds
     );
-    println!("(a) bare syscalls, seed scenario     {a:>10.0} scenarios/s  ({a_steps:.0} steps/s)");
-    println!("(b) harness, seed scenario           {b:>10.0} scenarios/s");
-    println!("(c) harness, random scenarios        {c:>10.0} steps/s");
-    println!("    the same without their sleeps    {c_no_sleep:>10.0} steps/s");
-    println!("(d) explore, 1 job                   {d1:>10.0} cases/s");
-    println!("    explore, {cores} jobs                  {dn:>10.0} cases/s");
-    println!(
-        "    random scenarios: {:.1} steps each, {:.1}% of them sleeps of {:.0} us on average",
-        steps as f64 / random.len() as f64,
-        100.0 * sleeps.len() as f64 / steps as f64,
-        slept.as_secs_f64() * 1e6 / sleeps.len().max(1) as f64
-    );
-    println!("b/a               {:.3}   (target >= 0.6)", ratios.0);
-    println!(
-        "c/a per step      {:.3}   (without sleeps: {:.3})",
-        ratios.1, ratios.2
-    );
-    println!(
-        "d {cores} jobs / 1 job  {:.3}   (target >= 1.6 on two cores)",
-        ratios.3
-    );
+    for (net, [a, b, e1, en]) in &table {
+        println!("{net}:");
+        println!("  (a) bare seed loop              {a:>10.0} scenarios/s");
+        println!(
+            "  (b) harness, seed scenario      {b:>10.0} scenarios/s   b/a {:.3}",
+            b / a
+        );
+        println!(
+            "  (e) explore, 1 job              {e1:>10.0} cases/s       e1/a {:.3}   (target >= 0.5)",
+            e1 / a
+        );
+        println!(
+            "      explore, {cores} jobs             {en:>10.0} cases/s       {cores} jobs / 1 job {:.3}   (target >= 1.8)",
+            en / e1
+        );
+    }
     println!(
         "other processes used at most {:.0}% of the CPUs during a round",
-        100.0 * others.iter().copied().fold(0.0, f64::max)
+        100.0 * busiest
     );
-    println!(
-        "bare-loop runs whose last write was not EPIPE: {surprises}; harness disagreements: {disagreements}"
-    );
+    println!("bare-loop surprises and harness disagreements: {problems}");
 }

@@ -217,6 +217,8 @@ struct Side {
 /// Two namespaces joined by a wire that rstlab carries; see the [module](self).
 pub struct Link {
     sides: [Side; 2],
+    /// The namespace of the thread that made the link, where [`Link::enter`]'s guard returns.
+    home: Namespace,
     wire: Wire<Vec<u8>>,
     log: Vec<WireSegment>,
     watched: Option<Watched>,
@@ -254,6 +256,7 @@ impl Link {
     /// Creates both namespaces and devices and waits until each device really carries packets
     /// (a fresh device drops what is sent before the kernel activates its queue).
     pub fn new() -> Result<Link, LinkError> {
+        let home = Namespace::current().map_err(io_err("opening this thread's namespace"))?;
         let mut sides = Vec::with_capacity(2);
         for (me, peer) in [(CLIENT_ADDR, SERVER_ADDR), (SERVER_ADDR, CLIENT_ADDR)] {
             let ns = Namespace::create().map_err(|e| match e.raw_os_error() {
@@ -264,7 +267,7 @@ impl Link {
                 },
             })?;
             let tun = {
-                let _inside = ns.enter().map_err(io_err("entering the namespace"))?;
+                let _inside = ns.enter(&home).map_err(io_err("entering the namespace"))?;
                 for (key, value) in SYSCTLS {
                     set_sysctl(key, value).map_err(io_err("configuring the namespace"))?;
                 }
@@ -299,6 +302,7 @@ impl Link {
         let sides: [Side; 2] = sides.try_into().map_err(|_| unreachable!("two sides"))?;
         let mut link = Link {
             sides,
+            home,
             wire: Wire::new(),
             log: Vec::new(),
             watched: None,
@@ -359,9 +363,10 @@ impl Link {
     }
 
     /// Moves the calling thread into `side`'s namespace until the guard is dropped: sockets
-    /// created meanwhile live there.
-    pub fn enter(&self, side: Actor) -> io::Result<Entered> {
-        self.sides[side.index()].ns.enter()
+    /// created meanwhile live there. Call it from a thread in the namespace the link was made
+    /// in (every thread of a process, unless one moved).
+    pub fn enter(&self, side: Actor) -> io::Result<Entered<'_>> {
+        self.sides[side.index()].ns.enter(&self.home)
     }
 
     /// The client's source address for connection number `n`: 198.51.100.1 to .254 in turn.
@@ -404,9 +409,9 @@ impl Link {
         std::mem::take(&mut self.log)
     }
 
-    /// Reads every packet waiting on both devices onto the wire.
-    fn collect(&mut self) -> Result<(), LinkError> {
-        for side in Actor::BOTH {
+    /// Reads every packet waiting on `sides`' devices onto the wire.
+    fn collect(&mut self, sides: &[Actor]) -> Result<(), LinkError> {
+        for &side in sides {
             loop {
                 let n = match netsys::read_fd(&self.sides[side.index()].tun, &mut self.buffer) {
                     Ok(n) => n,
@@ -466,12 +471,21 @@ impl Link {
     /// Delivers every segment due now, and everything the deliveries cause, until nothing is
     /// left to read and nothing is due.
     pub fn settle(&mut self) -> Result<(), LinkError> {
+        // A call may have sent from either side; after that, a delivery into one side can only
+        // make that side's stack answer, so only its device needs reading.
+        let mut fresh: &[Actor] = &Actor::BOTH;
         for _ in 0..MAX_DELIVERIES {
-            self.collect()?;
+            self.collect(fresh)?;
             let Some((from, packet, ticket)) = self.wire.pop_due() else {
                 return Ok(());
             };
-            self.write(from.peer(), &packet)?;
+            let to = from.peer();
+            self.write(to, &packet)?;
+            fresh = if to == Actor::Client {
+                &[Actor::Client]
+            } else {
+                &[Actor::Server]
+            };
             if let Some(entry) = self.log.get_mut(ticket) {
                 entry.fate = Fate::Delivered(self.wire.now());
             }

@@ -2,7 +2,7 @@
 //! needs, done from Rust (ioctls and one netlink message) so that no child process is ever
 //! started: a fork in another thread would keep "closed" sockets alive until its exec.
 //!
-//! Wrappers: [`Namespace::create`], [`Namespace::enter`] (and the [`Entered`] guard that goes
+//! Wrappers: [`Namespace::create`], [`Namespace::current`], [`Namespace::enter`] (and the [`Entered`] guard that goes
 //! back), [`open_tun`], [`set_ipv4`], [`set_up`], [`ifindex`], [`add_route`], [`set_gso_max_segs`], [`read_fd`],
 //! [`write_fd`].
 
@@ -55,10 +55,17 @@ impl Namespace {
         Ok(Namespace { fd: created? })
     }
 
-    /// Moves the calling thread into this namespace until the guard is dropped. Sockets and
-    /// devices created meanwhile belong to it for good.
-    pub fn enter(&self) -> io::Result<Entered> {
-        let home = current_namespace()?;
+    /// The calling thread's network namespace.
+    pub fn current() -> io::Result<Namespace> {
+        Ok(Namespace {
+            fd: current_namespace()?,
+        })
+    }
+
+    /// Moves the calling thread into this namespace until the guard is dropped, when it goes to
+    /// `home` (which must be the thread's namespace now: see [`Namespace::current`]). Sockets
+    /// and devices created meanwhile belong to this namespace for good.
+    pub fn enter<'h>(&self, home: &'h Namespace) -> io::Result<Entered<'h>> {
         setns(&self.fd)?;
         Ok(Entered { home })
     }
@@ -67,14 +74,14 @@ impl Namespace {
 /// The calling thread is inside a [`Namespace`]; dropping this goes back.
 #[derive(Debug)]
 #[must_use = "the thread goes back to its namespace when this is dropped"]
-pub struct Entered {
-    home: OwnedFd,
+pub struct Entered<'h> {
+    home: &'h Namespace,
 }
 
-impl Drop for Entered {
+impl Drop for Entered<'_> {
     fn drop(&mut self) {
         // Failing to go back would leave every later socket of this thread in the wrong place.
-        setns(&self.home).expect("going back to the thread's own network namespace");
+        setns(&self.home.fd).expect("going back to the thread's own network namespace");
     }
 }
 
