@@ -27,14 +27,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
-use crate::check::{self, Disagreement};
+use crate::check::Disagreement;
 use crate::diagram::Diagram;
-use crate::oracle::{self, Prediction, SegmentKind};
+use crate::oracle::{Prediction, SegmentKind};
 use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::run::{Backend, Net, RunError, RunOptions, Runner, Trace};
 use crate::scenario::{Actor, Op, Scenario};
 use crate::timeline::Timeline;
+use crate::verify::{Verified, VerifyError, verify};
 
 mod timing;
 use crate::sigpipe::{self, Probe, ProbeError, ProbeReport};
@@ -329,9 +330,17 @@ impl Lab {
             .iter_mut()
             .find(|r| r.backend() == backend && r.net() == net)
             .unwrap_or_else(|| panic!("the lab has no runner for the {backend} backend"));
-        let prediction = oracle::predict_with(scenario, backend, net);
-        let trace = runner.run(scenario)?;
-        let disagreement = check::check(scenario, &prediction, &trace);
+        let Verified {
+            prediction,
+            trace,
+            disagreement,
+        } = verify(runner, scenario).map_err(|e| match e {
+            VerifyError::Run(e) => BookError::from(e),
+            VerifyError::Beyond(b) => BookError::Canonical {
+                id: "(a scenario the oracle cannot follow)",
+                message: b.to_string(),
+            },
+        })?;
         self.runs += 1;
         self.disagreements += u64::from(disagreement.is_some());
         Ok(Run {
@@ -1773,6 +1782,7 @@ fn render_disagreements(md: &mut String, ev: &Evidence) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{check, oracle};
 
     #[test]
     fn civil_dates() {

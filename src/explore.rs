@@ -16,12 +16,12 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde::Serialize;
 
-use crate::check::{self, Disagreement};
-use crate::oracle;
+use crate::check::Disagreement;
 use crate::outcome::Outcome;
 use crate::rules::Rule;
-use crate::run::{Backend, Net, RunError, RunOptions, Runner};
+use crate::run::{Backend, Net, RunOptions, Runner};
 use crate::scenario::Scenario;
+use crate::verify::{Verified, VerifyError, verify};
 
 /// The most jobs an exploration runs: each job connects from its own source range
 /// `127.<job + 1>.0.0/16`, and the second octet stops at 255.
@@ -164,14 +164,13 @@ pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenar
         .expect("the scenario strategy never rejects")
 }
 
-/// Runs `scenario` and checks it: `Ok(None)` when kernel and oracle agree.
+/// Runs `scenario` and checks it ([`crate::verify::verify`]): `Ok(None)` when kernel and
+/// oracle agree.
 pub fn run_and_check(
     runner: &mut Runner,
     scenario: &Scenario,
-) -> Result<Option<Disagreement>, RunError> {
-    let prediction = oracle::predict_with(scenario, runner.backend(), runner.net());
-    let trace = runner.run(scenario)?;
-    Ok(check::check(scenario, &prediction, &trace))
+) -> Result<Option<Disagreement>, VerifyError> {
+    Ok(verify(runner, scenario)?.disagreement)
 }
 
 /// Shrinks a failing case: the smallest scenario reachable by `simplify` that still disagrees.
@@ -382,17 +381,20 @@ fn work(
         let mut tree = case_on(options.seed, index, net);
         let scenario = tree.current();
         fingerprint = fingerprint.wrapping_add(case_digest(index, &scenario));
-        let prediction = oracle::predict_with(&scenario, options.backend, net);
         local.cases += 1;
         local.link_cases += u64::from(net == Net::Link);
-        match runner.run(&scenario) {
+        match verify(runner, &scenario) {
             Err(e) => {
                 local.errors += 1;
                 if local.first_error.is_none() {
                     local.first_error = Some(format!("case {index}: {e}"));
                 }
             }
-            Ok(trace) => match check::check(&scenario, &prediction, &trace) {
+            Ok(Verified {
+                prediction,
+                disagreement,
+                ..
+            }) => match disagreement {
                 None => {
                     local.agreements += 1;
                     for (step, predicted) in scenario.steps().iter().zip(&prediction.steps) {
@@ -549,7 +551,7 @@ mod tests {
             disagreement: Disagreement {
                 step: 1,
                 text: String::new(),
-                mismatch: check::Mismatch::Outcome {
+                mismatch: crate::check::Mismatch::Outcome {
                     predicted: Outcome::Ok,
                     observed: Outcome::Eof,
                 },

@@ -52,6 +52,7 @@ use crate::generate::{MAX_GENERATED_SLEEP, SMALL_IO};
 use crate::oracle::{self, invariants::Violation};
 use crate::run::{Backend, RunError, Runner};
 use crate::scenario::{Actor, How, Op, ParseError, Scenario};
+use crate::verify::VerifyError;
 
 /// A fuzz target: what its input bytes mean and what it checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -275,7 +276,7 @@ pub enum Finding {
         /// The scenario.
         scenario: Scenario,
         /// The runner's error.
-        error: RunError,
+        error: VerifyError,
     },
 }
 
@@ -328,7 +329,7 @@ pub fn check_oracle_vs_kernel(runner: &mut Runner, data: &[u8]) -> Result<(), Fi
         return Ok(());
     };
     let result = match run_and_check(runner, &scenario) {
-        Err(RunError::Setup(_)) => run_and_check(runner, &scenario),
+        Err(VerifyError::Run(RunError::Setup(_))) => run_and_check(runner, &scenario),
         other => other,
     };
     match result {
@@ -384,7 +385,7 @@ impl Harness {
                         Err(error) => {
                             return Err(Finding::Setup {
                                 scenario: decode(target, data).unwrap_or_default(),
-                                error,
+                                error: error.into(),
                             });
                         }
                     },

@@ -62,6 +62,7 @@ pub mod sigpipe;
 pub mod sys;
 pub mod tcp;
 pub mod timeline;
+pub mod verify;
 pub mod wire;
 
 pub use outcome::{Errno, Outcome};

@@ -5,9 +5,9 @@
 
 mod common;
 
-use rstlab::check;
-use rstlab::oracle::{predict_for, predict_with};
+use rstlab::oracle::predict_for;
 use rstlab::run::{Backend, Net, RunOptions, Runner};
+use rstlab::verify::verify;
 use rstlab::{Rule, Scenario};
 
 /// Rules the oracle never names: their evidence comes from elsewhere (see the rules book).
@@ -36,9 +36,8 @@ fn disagreements(net: Net, which: impl Fn(&Scenario) -> bool) -> Vec<String> {
             if !which(&scenario) {
                 continue;
             }
-            let prediction = predict_with(&scenario, backend, net);
-            let trace = runner.run(&scenario).unwrap();
-            if let Some(d) = check::check(&scenario, &prediction, &trace) {
+            let verified = verify(&mut runner, &scenario).unwrap();
+            if let Some(d) = verified.disagreement {
                 failures.push(format!(
                     "{backend} on {net}: scenarios/{}.scenario: {d}",
                     rule.id()

@@ -5,7 +5,8 @@
 use rstlab::oracle::{SegmentKind, predict_for};
 use rstlab::run::{Backend, Runner};
 use rstlab::scenario::Actor;
-use rstlab::{Errno, Outcome, Rule, Scenario, check};
+use rstlab::verify::verify;
+use rstlab::{Errno, Outcome, Rule, Scenario};
 
 const SEED: &str = "
     client write 1 => ok(1)   # \"a\"
@@ -17,7 +18,8 @@ const SEED: &str = "
 
 fn seed_on(backend: Backend) {
     let seed: Scenario = SEED.parse().unwrap();
-    let trace = Runner::new(backend).unwrap().run(&seed).unwrap();
+    let verified = verify(&mut Runner::new(backend).unwrap(), &seed).unwrap();
+    let trace = &verified.trace;
     let writes: Vec<&Outcome> = [0, 3, 4].iter().map(|&i| &trace.steps[i].outcome).collect();
     assert_eq!(
         writes,
@@ -27,8 +29,7 @@ fn seed_on(backend: Backend) {
             &Outcome::Err(Errno::EPIPE)
         ]
     );
-    let prediction = predict_for(&seed, backend);
-    assert_eq!(check::check(&seed, &prediction, &trace), None);
+    assert_eq!(verified.disagreement, None);
 }
 
 #[test]

@@ -11,9 +11,10 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use rstlab::check::{self, Mismatch};
-use rstlab::oracle::{self, PredictedStep, Prediction};
+use rstlab::oracle::{PredictedStep, Prediction};
 use rstlab::run::{Backend, ObservedStep, RunOptions, Runner, Trace};
 use rstlab::scenario::quote;
+use rstlab::verify::{Verified, VerifyError, verify};
 use rstlab::{Outcome, Rule, Scenario, TcpState};
 
 use super::{BackendArg, EXIT_STATUSES, NetArg, Status, table};
@@ -208,19 +209,21 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         None if scenario.uses_link() => rstlab::run::Net::Link,
         None => rstlab::run::Net::Loopback,
     };
-    let prediction = oracle::predict_with(&scenario, backend, net);
-    if let Some(beyond) = &prediction.beyond {
-        bail!(
-            "{beyond}\nrstlab refuses to run what it cannot emulate faithfully: shorten the scenario's \
-             link time there, or drop fewer segments"
-        );
-    }
     let options = RunOptions {
         net,
         ..RunOptions::default()
     };
     let mut runner = Runner::with_options(backend, options)?;
-    let trace = runner.run(&scenario)?;
+    // The pipeline refuses, before running, a scenario the oracle cannot follow to the end.
+    let Verified {
+        prediction, trace, ..
+    } = verify(&mut runner, &scenario).map_err(|e| match e {
+        VerifyError::Beyond(b) => anyhow::anyhow!(
+            "{b}\nrstlab refuses to run what it cannot emulate faithfully: shorten the \
+             scenario's link time there, or drop fewer segments"
+        ),
+        VerifyError::Run(e) => e.into(),
+    })?;
     let mut report = report(&scenario, &prediction, &trace);
     let diagram = args
         .diagram
@@ -473,7 +476,7 @@ mod tests {
 
     fn verdict_of(text: &str, tamper: impl FnOnce(&mut Trace)) -> Verdict {
         let s: Scenario = text.parse().unwrap();
-        let p = oracle::predict(&s);
+        let p = rstlab::oracle::predict(&s);
         let mut trace = as_predicted(&p);
         tamper(&mut trace);
         report(&s, &p, &trace).verdict
@@ -514,7 +517,7 @@ mod tests {
     #[test]
     fn the_json_report_carries_its_schema_version_and_verdict() {
         let s: Scenario = "server close; client write 1 => EPIPE".parse().unwrap();
-        let p = oracle::predict(&s);
+        let p = rstlab::oracle::predict(&s);
         let trace = as_predicted(&p);
         let v = serde_json::to_value(report(&s, &p, &trace)).unwrap();
         assert_eq!(v["schema"], 1);

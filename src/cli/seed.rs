@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use rstlab::oracle;
 use rstlab::run::{Backend, Net, RunOptions, Runner};
 use rstlab::scenario::{Actor, LinkOp, Op, Scenario, Step};
 use rstlab::timeline::Timeline;
-use rstlab::{Errno, Outcome, check};
+use rstlab::verify::{Verified, VerifyError, verify};
+use rstlab::{Errno, Outcome};
 
 use super::{BackendArg, Status};
 
@@ -114,12 +114,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     } else {
         Net::Loopback
     };
-    let prediction = oracle::predict_with(&scenario, backend, net);
-    if let Some(beyond) = &prediction.beyond {
-        anyhow::bail!(
-            "{beyond}\nrstlab cannot emulate this faithfully: choose a shorter interval or delay"
-        );
-    }
     let options = RunOptions {
         net,
         ..RunOptions::default()
@@ -130,7 +124,16 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         println!("    {line}");
     }
     println!();
-    let trace = runner.run(&scenario)?;
+    let Verified {
+        prediction,
+        trace,
+        disagreement,
+    } = verify(&mut runner, &scenario).map_err(|e| match e {
+        VerifyError::Beyond(b) => anyhow::anyhow!(
+            "{b}\nrstlab cannot emulate this faithfully: choose a shorter interval or delay"
+        ),
+        VerifyError::Run(e) => e.into(),
+    })?;
     let stamp = || {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -174,7 +177,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Outcome::Err(Errno::EPIPE),
     ];
     all_as_article &= observed.iter().zip(&article).all(|(o, a)| *o == Some(a));
-    let disagreement = check::check(&scenario, &prediction, &trace);
     if let Some(d) = args.delay {
         println!("\nthe wire, in the link's time:\n");
         print!("{}", Timeline::new(&scenario, &trace).text());

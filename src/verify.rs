@@ -1,0 +1,59 @@
+//! The one pipeline: predict → run → check. `rstlab run`, `rstlab seed`, `explore`, the rules
+//! book and the tests all go through [`verify`], so the oracle is always asked for the backend
+//! and the network the runner really uses, and a scenario the oracle cannot follow is refused
+//! before it runs.
+
+use thiserror::Error;
+
+use crate::check::{self, Disagreement};
+use crate::oracle::{self, Beyond, Prediction};
+use crate::run::{RunError, Runner, Trace};
+use crate::scenario::Scenario;
+
+/// A scenario checked against the kernel: what the oracle said, what the kernel did, and the
+/// first disagreement (`None`: they agree on every step, and the kernel does what every `=>`
+/// line says).
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// The oracle's prediction, for the runner's backend and network.
+    pub prediction: Prediction,
+    /// The kernel's answers.
+    pub trace: Trace,
+    /// The first step where they differ.
+    pub disagreement: Option<Disagreement>,
+}
+
+/// Why a scenario was not verified.
+#[derive(Debug, Error)]
+pub enum VerifyError {
+    /// The oracle stops before the end: rstlab cannot emulate the rest faithfully.
+    #[error("{0}; rstlab refuses to run what it cannot emulate faithfully")]
+    Beyond(Beyond),
+    /// The run could not take place.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// Predicts `scenario` for `runner`'s backend and network, runs it, and checks the kernel
+/// against the prediction.
+///
+/// ```
+/// use rstlab::run::{Backend, Runner};
+/// let mut runner = Runner::new(Backend::Std).unwrap();
+/// let s: rstlab::Scenario = "server close; client write 1; client write 1 => EPIPE".parse().unwrap();
+/// let v = rstlab::verify::verify(&mut runner, &s).unwrap();
+/// assert!(v.disagreement.is_none(), "{:?}", v.disagreement);
+/// ```
+pub fn verify(runner: &mut Runner, scenario: &Scenario) -> Result<Verified, VerifyError> {
+    let prediction = oracle::predict_with(scenario, runner.backend(), runner.net());
+    if let Some(beyond) = prediction.beyond {
+        return Err(VerifyError::Beyond(beyond));
+    }
+    let trace = runner.run(scenario)?;
+    let disagreement = check::check(scenario, &prediction, &trace);
+    Ok(Verified {
+        prediction,
+        trace,
+        disagreement,
+    })
+}
