@@ -72,11 +72,11 @@ const SETUP_DEADLINE: Duration = Duration::from_secs(5);
 pub enum LinkError {
     /// Creating a namespace or a device was refused.
     #[error(
-        "the emulated link needs CAP_NET_ADMIN (run as root, or in a user namespace that has it): {0}"
+        "the emulated link needs CAP_NET_ADMIN and /dev/net/tun: run as root, or where unprivileged user namespaces are allowed and /dev/net/tun is open to all ({0})"
     )]
     NotPermitted(io::Error),
     /// Any other system call failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What the link was doing.
         what: &'static str,
@@ -273,7 +273,7 @@ impl Link {
                 }
                 netsys::set_up("lo").map_err(io_err("bringing lo up"))?;
                 let tun = netsys::open_tun(DEVICE).map_err(|e| match e.raw_os_error() {
-                    Some(libc::EPERM) => LinkError::NotPermitted(e),
+                    Some(libc::EPERM | libc::EACCES) => LinkError::NotPermitted(e),
                     _ => LinkError::Io {
                         what: "opening /dev/net/tun",
                         source: e,

@@ -291,3 +291,36 @@ fn explore_summarises_and_exits_0_when_everything_agrees() {
     assert!(out.contains("explored 200 cases"), "{out}");
     assert!(out.contains("disagreements: 0"), "{out}");
 }
+
+/// Without root, rstlab tries a user namespace of its own for the link; where the kernel or
+/// `/dev/net/tun`'s permissions refuse, it says in one line what the link needs (exit 2).
+#[test]
+fn the_link_without_root_runs_or_says_in_one_line_what_it_needs() {
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !rstlab::sys::net::effective_root() || !setpriv.exists() {
+        eprintln!("skipped: needs root and setpriv to become another user");
+        return;
+    }
+    let out = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_rstlab"))
+        .args([
+            "run",
+            "link delay 5ms; server close; client write 1 => ok(1)",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => assert!(stdout.contains("agreement"), "{stdout}"),
+        Some(2) => {
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(
+                stderr.contains("the emulated link needs CAP_NET_ADMIN"),
+                "{stderr}"
+            );
+        }
+        other => panic!("exit {other:?}\n{stdout}\n{stderr}"),
+    }
+}

@@ -13,6 +13,9 @@ use crate::scenario::{Actor, LinkOp};
 use crate::sys;
 use crate::tcp::TcpState;
 
+/// How many source addresses a connection tries before the runner gives up.
+const CONNECT_ATTEMPTS: u32 = 3;
+
 /// One runner's link: the namespaces, the devices and the listener; reused for every scenario.
 pub(super) struct LinkNet {
     link: Link,
@@ -58,6 +61,23 @@ impl LinkNet {
     /// A fresh connection across the link at zero delay: (client, server). The handshake is
     /// carried synchronously, so the listener has the connection when the link settles.
     pub(super) fn connect(&mut self) -> Result<[TcpStream; 2], RunError> {
+        // A new connection's 4-tuple can meet a socket an earlier scenario left on the server's
+        // side (TIME_WAIT, or a connection whose handshake completed after its scenario gave
+        // up on it), which answers the SYN with an ACK: then the client's kernel resets, and
+        // the next source address is tried.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_connect() {
+                Err(RunError::Handshake { .. }) if attempt < CONNECT_ATTEMPTS => {
+                    self.link.reset()?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_connect(&mut self) -> Result<[TcpStream; 2], RunError> {
         let client = {
             let _inside = self
                 .link
@@ -89,14 +109,31 @@ impl LinkNet {
         };
         self.link.watch(local, self.target);
         self.link.settle()?;
-        let (server, peer) = self.listener.accept().map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock => RunError::Io {
-                what: "the handshake did not complete on the link",
-                source: e,
-            },
-            _ => io_err("accepting")(e),
-        })?;
-        debug_assert_eq!(peer, SocketAddr::V4(local));
+        let server = loop {
+            match self.listener.accept() {
+                Ok((server, peer)) if peer == SocketAddr::V4(local) => break server,
+                // A connection an earlier, failed handshake left in the queue: not ours.
+                Ok((stale, _)) => {
+                    let _ = socket2::SockRef::from(&stale).set_linger(Some(Duration::ZERO));
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Leave nothing of the failed attempt behind.
+                    let _ = socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO));
+                    let seen: Vec<String> = self
+                        .link
+                        .log()
+                        .iter()
+                        .map(|s| format!("{} {} seq {} ack {}", s.from, s.flags, s.seq, s.ack))
+                        .collect();
+                    return Err(RunError::Handshake {
+                        client: SocketAddr::V4(local),
+                        seen: seen.join(", "),
+                    });
+                }
+                Err(e) => return Err(io_err("accepting")(e)),
+            }
+        };
         // The handshake is not part of the scenario's wire trace (the sequence numbers stay
         // relative to its SYNs).
         self.link.take_log();

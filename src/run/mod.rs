@@ -192,7 +192,7 @@ impl Trace {
 #[derive(Debug, Error)]
 pub enum RunError {
     /// A socket call failed while setting up or tearing down the connection.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What the runner was doing.
         what: &'static str,
@@ -202,6 +202,14 @@ pub enum RunError {
     /// The fresh connection did not settle.
     #[error("setting up the connection: {0}")]
     Setup(Timeout),
+    /// A connection across the link was not established once the link settled.
+    #[error("the handshake from {client} did not complete on the link (segments: {seen})")]
+    Handshake {
+        /// The client's address.
+        client: SocketAddr,
+        /// The segments the link carried for it.
+        seen: String,
+    },
     /// The emulated link failed.
     #[error(transparent)]
     Link(LinkError),

@@ -2,7 +2,8 @@
 //! needs, done from Rust (ioctls and one netlink message) so that no child process is ever
 //! started: a fork in another thread would keep "closed" sockets alive until its exec.
 //!
-//! Wrappers: [`Namespace::create`], [`Namespace::current`], [`Namespace::enter`] (and the [`Entered`] guard that goes
+//! Wrappers: [`effective_root`], [`enter_user_namespace`], [`Namespace::create`],
+//! [`Namespace::current`], [`Namespace::enter`] (and the [`Entered`] guard that goes
 //! back), [`open_tun`], [`set_ipv4`], [`set_up`], [`ifindex`], [`add_route`], [`set_gso_max_segs`], [`read_fd`],
 //! [`write_fd`].
 
@@ -83,6 +84,40 @@ impl Drop for Entered<'_> {
         // Failing to go back would leave every later socket of this thread in the wrong place.
         setns(&self.home.fd).expect("going back to the thread's own network namespace");
     }
+}
+
+/// Whether the process runs with an effective user id of 0.
+pub fn effective_root() -> bool {
+    // SAFETY: geteuid takes no argument and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Moves the whole process into a new user namespace in which it is root (its user and group
+/// mapped to 0), and into a new network namespace owned by it with `lo` up, so that it holds
+/// CAP_NET_ADMIN over every network namespace it uses from then on: the emulated link without
+/// real root. (A thread could not go back to the host's namespace after entering one of the
+/// link's: that takes CAP_SYS_ADMIN over the host's.) Loopback scenarios then run on this
+/// namespace's own `lo`, with the kernel's default settings. Only a single-threaded process may
+/// do this (the kernel refuses otherwise), so call it first thing in `main`.
+pub fn enter_user_namespace() -> io::Result<()> {
+    // SAFETY: plain getters with no arguments.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    // SAFETY: unshare(CLONE_NEWUSER) takes no pointer; the kernel checks the preconditions.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // setgroups must be denied before an unprivileged process may write gid_map.
+    match std::fs::write("/proc/self/setgroups", "deny") {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))?;
+    // SAFETY: as above; the process is single-threaded, so this moves all of it.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    set_up("lo")
 }
 
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
