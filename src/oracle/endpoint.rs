@@ -72,7 +72,6 @@ pub(super) struct Endpoint {
     is_cwnd_limited: bool,
     max_packets_out: usize,
     cwnd_usage_seq: u32,
-    pub(super) dupacks: u32,
     pub(super) rcv_nxt: u32,
     /// Bytes in `sk_receive_queue` not yet read.
     pub(super) unread: usize,
@@ -112,7 +111,6 @@ impl Endpoint {
             is_cwnd_limited: false,
             max_packets_out: 0,
             cwnd_usage_seq: 1,
-            dupacks: 0,
             rcv_nxt: 1,
             unread: 0,
             ofo: Vec::new(),
@@ -626,7 +624,6 @@ impl Endpoint {
             while self.unacked.front().is_some_and(|u| !after(u.end, ack)) {
                 self.unacked.pop_front();
             }
-            self.dupacks = 0;
             let acked = before - self.unacked.len();
             // tcp_reno_cong_avoid(): in slow start, one more segment per segment acknowledged,
             // but only while the window is in use (tcp_is_cwnd_limited()).
@@ -651,7 +648,6 @@ impl Endpoint {
             // tcp_fastretrans_alert(): without SACK each duplicate ACK counts as a segment that
             // left the network (tcp_add_reno_sack()), which lets more out, and the third starts
             // a fast retransmit; whether an ACK counts depends on the window it advertises.
-            self.dupacks += 1;
             fx.beyond("a duplicate ACK reaches the sender: loss recovery is not modelled");
         }
     }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use super::{PredictedStep, Prediction, predict};
 use crate::outcome::{Errno, Outcome};
-use crate::scenario::{Actor, Op, Scenario};
+use crate::scenario::{Actor, LinkOp, Op, Scenario};
 use crate::tcp::TcpState;
 
 /// A broken invariant, at a step.
@@ -66,12 +66,22 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
     let mut written = [0usize; 2];
     let mut read = [0usize; 2];
     let mut ended = [false; 2];
+    // Once the link has lost a segment, an end may wait for it for good.
+    let mut lost = false;
     for (i, (step, p)) in scenario.steps().iter().zip(&prediction.steps).enumerate() {
         let n = i + 1;
-        let who = step.actor.index();
         if p.rules.is_empty() {
             return fail(n, "no rule decided this step".into());
         }
+        if step.actor == Actor::Link {
+            if p.outcome != Outcome::Ok {
+                return fail(n, format!("`link {}` returned {}", step.op, p.outcome));
+            }
+            lost |= step.op == Op::Link(LinkOp::Drop);
+            check_states(n, p, ended, lost)?;
+            continue;
+        }
+        let who = step.actor.index();
         if p.outcome == Outcome::Err(Errno::ECONNRESET) {
             resets_seen[who] += 1;
             if resets_seen[who] > 1 {
@@ -104,21 +114,36 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
             _ => {}
         }
         ended[who] |= step.op.ends_socket();
-        check_states(n, p, ended)?;
+        check_states(n, p, ended, lost)?;
     }
     Ok(())
 }
 
-/// Open sockets settle in a state a quiescent connection can be in; closed ones have none.
-fn check_states(step: usize, p: &PredictedStep, ended: [bool; 2]) -> Result<(), Violation> {
+/// Open sockets settle in a state a quiescent connection can be in (with segments still on the
+/// link, or lost by it, also the states that wait for them); closed ones have none.
+fn check_states(
+    step: usize,
+    p: &PredictedStep,
+    ended: [bool; 2],
+    lost: bool,
+) -> Result<(), Violation> {
     for actor in Actor::BOTH {
         let state = p.states[actor.index()];
         let ok = match (ended[actor.index()], state) {
             (true, None) => true,
-            (false, Some(s)) => matches!(
-                s,
-                TcpState::Established | TcpState::CloseWait | TcpState::FinWait2 | TcpState::Close
-            ),
+            (false, Some(s)) => {
+                matches!(
+                    s,
+                    TcpState::Established
+                        | TcpState::CloseWait
+                        | TcpState::FinWait2
+                        | TcpState::Close
+                ) || ((p.in_flight > 0 || lost)
+                    && matches!(
+                        s,
+                        TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
+                    ))
+            }
             _ => false,
         };
         if !ok {
@@ -150,6 +175,15 @@ mod tests {
         fn every_prediction_keeps_the_models_invariants(s in crate::generate::scenario()) {
             let p = predict(&s);
             prop_assert_eq!(check(&s, &p), Ok(()));
+        }
+
+        #[test]
+        fn every_prediction_on_the_link_keeps_the_models_invariants(
+            s in crate::generate::scenario_on(crate::run::Net::Link)
+        ) {
+            let p = crate::oracle::predict_on(&s, crate::run::Net::Link);
+            prop_assert_eq!(&p.beyond, &None, "generated scenarios stay in the model");
+            prop_assert_eq!(check_properties(&s, &p), Ok(()));
         }
     }
 
