@@ -187,7 +187,7 @@ impl Timeline {
             ys.push(y);
             last_y = y;
         }
-        let height = last_y + 50.0;
+        let height = last_y + 70.0;
         let lane = |a: Actor| {
             if a == Actor::Client {
                 CLIENT_X
@@ -209,8 +209,8 @@ impl Timeline {
   <text x="16" y="28" fill="#57606a">link time</text>
   <line x1="{CLIENT_X}" y1="40" x2="{CLIENT_X}" y2="{:.0}" stroke="#8c959f" stroke-width="2"/>
   <line x1="{SERVER_X}" y1="40" x2="{SERVER_X}" y2="{:.0}" stroke="#8c959f" stroke-width="2"/>"##,
-            height - 20.0,
-            height - 20.0
+            height - 40.0,
+            height - 40.0
         );
         let mut last_tick = None;
         for (((t, _, _), _), y) in self.events.iter().zip(&ys) {
@@ -257,7 +257,7 @@ impl Timeline {
                     row_of(&|e| *e == Event::Dropped(i)).unwrap_or(y1),
                     "cross",
                 ),
-                Fate::InFlight => ((x1 + x2) / 2.0, height - 24.0, "open"),
+                Fate::InFlight => ((x1 + x2) / 2.0, height - 44.0, "open"),
             };
             let dash = if end == "open" {
                 r#" stroke-dasharray="4 3""#
@@ -319,6 +319,11 @@ impl Timeline {
                 );
             }
         }
+        let _ = writeln!(
+            svg,
+            r##"  <text x="16" y="{:.0}" font-size="11" fill="#57606a">grey: data; green: FIN; red: RST; thin: a bare ACK; ×: lost on the link; dashed: still on its way at the end</text>"##,
+            height - 6.0
+        );
         svg.push_str("</svg>\n");
         svg
     }

@@ -1,7 +1,7 @@
 //! What the oracle says your program's kernel answered, and answers next, in plain words.
 //!
 //! Nothing here is written down per scenario: every sentence is built from
-//! [`oracle::predict`](crate::oracle::predict) on the scenario, or on the scenario extended with
+//! [`oracle::predict`](crate::oracle::predict()) on the scenario, or on the scenario extended with
 //! hypothetical calls of the client (`client write 1`, `client read 65536`) for what comes next.
 
 use serde::Serialize;
