@@ -1800,31 +1800,11 @@ mod tests {
         assert_eq!(mask_volatile("no kernel here"), "no kernel here");
     }
 
-    use crate::run::ObservedStep;
-
     /// A run in which the kernel did exactly what the oracle predicted: evidence without
     /// sockets, for testing what the book draws from evidence.
     fn as_predicted(scenario: &Scenario, backend: Backend) -> Run {
         let prediction = oracle::predict_for(scenario, backend);
-        let trace = Trace {
-            backend,
-            net: crate::run::Net::Loopback,
-            steps: prediction
-                .steps
-                .iter()
-                .map(|p| ObservedStep {
-                    outcome: p.outcome.clone(),
-                    states: p.states,
-                    note: None,
-                    wire_end: 0,
-                    time: std::time::Duration::ZERO,
-                })
-                .collect(),
-            timeout: None,
-            client: "127.0.0.1:1".parse().unwrap(),
-            server: "127.0.0.1:2".parse().unwrap(),
-            wire: Vec::new(),
-        };
+        let trace = Trace::as_predicted(&prediction, backend);
         let disagreement = check::check(scenario, &prediction, &trace);
         Run {
             scenario: scenario.clone(),

@@ -299,25 +299,10 @@ mod tests {
     use std::time::Duration;
 
     fn trace_of(s: &Scenario, steps: usize, timeout: Option<Timeout>) -> Trace {
-        let p = predict(s);
-        Trace {
-            backend: Backend::Std,
-            net: crate::run::Net::Loopback,
-            wire: Vec::new(),
-            steps: p.steps[..steps]
-                .iter()
-                .map(|p| ObservedStep {
-                    outcome: p.outcome.clone(),
-                    states: p.states,
-                    note: None,
-                    wire_end: 0,
-                    time: std::time::Duration::ZERO,
-                })
-                .collect(),
-            timeout,
-            client: "127.0.0.1:1".parse().unwrap(),
-            server: "127.0.0.1:2".parse().unwrap(),
-        }
+        let mut trace = Trace::as_predicted(&predict(s), Backend::Std);
+        trace.steps.truncate(steps);
+        trace.timeout = timeout;
+        trace
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub mod scenario;
 pub mod sigpipe;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod table;
 pub mod tcp;
 pub mod timeline;
 pub mod verify;

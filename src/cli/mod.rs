@@ -8,7 +8,6 @@ mod run;
 mod seed;
 mod serve;
 mod sigpipe;
-mod table;
 
 use std::process::ExitCode;
 

@@ -17,7 +17,8 @@ use rstlab::scenario::quote;
 use rstlab::verify::{Verified, VerifyError, verify};
 use rstlab::{Outcome, Rule, Scenario, TcpState};
 
-use super::{BackendArg, EXIT_STATUSES, NetArg, Status, table};
+use super::{BackendArg, EXIT_STATUSES, NetArg, Status};
+use rstlab::table;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXIT_STATUSES)]
@@ -453,25 +454,7 @@ mod tests {
 
     /// A trace in which the kernel did exactly what the oracle predicted.
     fn as_predicted(prediction: &Prediction) -> Trace {
-        Trace {
-            backend: Backend::Std,
-            net: rstlab::run::Net::Loopback,
-            wire: Vec::new(),
-            steps: prediction
-                .steps
-                .iter()
-                .map(|p| ObservedStep {
-                    outcome: p.outcome.clone(),
-                    states: p.states,
-                    note: None,
-                    wire_end: 0,
-                    time: std::time::Duration::ZERO,
-                })
-                .collect(),
-            timeout: None,
-            client: "127.0.0.1:1".parse().unwrap(),
-            server: "127.0.0.1:2".parse().unwrap(),
-        }
+        Trace::as_predicted(prediction, Backend::Std)
     }
 
     fn verdict_of(text: &str, tamper: impl FnOnce(&mut Trace)) -> Verdict {

@@ -234,7 +234,7 @@ impl fmt::Display for ConnectionReport {
                 ]
             })
             .collect();
-        f.write_str(&table(
+        f.write_str(&crate::table::render(
             &[
                 "#",
                 "step",
@@ -282,30 +282,4 @@ impl fmt::Display for Report {
         }
         writeln!(f, "{}", self.summary())
     }
-}
-
-/// Plain-text table, columns as wide as their widest cell, the last one unpadded.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut out = String::new();
-        for (i, (cell, width)) in cells.zip(&widths).enumerate() {
-            if i + 1 == widths.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = line(&mut header.iter().copied());
-    for row in rows {
-        out += &line(&mut row.iter().map(String::as_str));
-    }
-    out
 }

@@ -1,6 +1,12 @@
-//! Plain-text tables with columns as wide as their widest cell.
+//! Plain-text tables with columns as wide as their widest cell: `rstlab run`'s report and the
+//! peer's.
 
 /// Renders `rows` under `header`, columns separated by two spaces, the last one unpadded.
+///
+/// ```
+/// let t = rstlab::table::render(&["step", "outcome"], &[vec!["write 1".into(), "ok(1)".into()]]);
+/// assert_eq!(t, "step     outcome\nwrite 1  ok(1)\n");
+/// ```
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
