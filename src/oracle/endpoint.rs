@@ -459,6 +459,9 @@ impl Endpoint {
             self.push_pending(now, fx);
             return;
         }
+        // Whether tcp_fin() already sent the ACK (a FIN crossing ours): its tcp_send_ack()
+        // clears the scheduled ACK, so tcp_ack_snd_check() sends no second one.
+        let mut acked = false;
         if matches!(
             self.state,
             TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait
@@ -466,13 +469,13 @@ impl Endpoint {
             // The peer's FIN came first: nothing after it is queued.
         } else if seg.seq == self.rcv_nxt {
             // tcp_data_queue().
-            self.accept_in_order(seg.len, seg.fin, fx);
+            acked |= self.accept_in_order(seg.len, seg.fin, fx);
             let mut progress = true;
             while progress {
                 progress = false;
                 if let Some(i) = self.ofo.iter().position(|&(s, _, _)| s == self.rcv_nxt) {
                     let (_, len, fin) = self.ofo.remove(i);
-                    self.accept_in_order(len, fin, fx);
+                    acked |= self.accept_in_order(len, fin, fx);
                     progress = true;
                 }
             }
@@ -486,7 +489,7 @@ impl Endpoint {
         // acknowledgement; otherwise, quick ACK (the route's `quickack`): every data segment or
         // FIN is acknowledged at once, by the TIME_WAIT stub when the FIN ended the socket.
         let sent = self.push_pending(now, fx);
-        if !sent && (self.life != Life::Gone || self.stub.is_some()) {
+        if !sent && !acked && (self.life != Life::Gone || self.stub.is_some()) {
             self.send_ack(fx);
         }
     }
@@ -503,7 +506,9 @@ impl Endpoint {
         false
     }
 
-    fn accept_in_order(&mut self, len: usize, fin: bool, fx: &mut Effects) {
+    /// Queues in-order bytes and processes an in-order FIN; whether that FIN was ACKed on its
+    /// own segment already ([`Endpoint::fin`]).
+    fn accept_in_order(&mut self, len: usize, fin: bool, fx: &mut Effects) -> bool {
         if len > 0 {
             self.unread += len;
             self.rcv_nxt += len as u32;
@@ -515,12 +520,13 @@ impl Endpoint {
         }
         if fin {
             self.rcv_nxt += 1;
-            self.fin(fx);
+            return self.fin(fx);
         }
+        false
     }
 
-    /// `tcp_fin()`: the peer's FIN, in order.
-    fn fin(&mut self, fx: &mut Effects) {
+    /// `tcp_fin()`: the peer's FIN, in order; whether it sent an ACK of its own.
+    fn fin(&mut self, fx: &mut Effects) -> bool {
         match self.state {
             TcpState::Established => {
                 self.state = TcpState::CloseWait;
@@ -534,6 +540,7 @@ impl Endpoint {
                 self.state = TcpState::Closing;
                 self.fin_received = true;
                 self.rcv_shutdown = true;
+                return true;
             }
             TcpState::FinWait2 => {
                 self.fin_received = true;
@@ -541,6 +548,7 @@ impl Endpoint {
             }
             _ => {}
         }
+        false
     }
 
     /// `tcp_time_wait()`: a TIME_WAIT stub takes over (an orphan is replaced by it); an open
