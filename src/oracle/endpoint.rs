@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{Effects, Wired};
-use crate::outcome::{Errno, Outcome};
+use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
 use crate::scenario::{Actor, How};
 use crate::tcp::TcpState;
@@ -267,6 +267,66 @@ impl Endpoint {
         }
         fx.rule(Rule::ReadWouldBlock);
         Outcome::Err(Errno::EAGAIN)
+    }
+
+    /// `tcp_poll()`: the events poll(2) reports for this socket (asked for `POLLIN | POLLPRI |
+    /// POLLOUT | POLLRDHUP`; `POLLERR` and `POLLHUP` always come), read from its state alone:
+    /// - HUP when both directions are shut (`sk_shutdown == SHUTDOWN_MASK`) or in CLOSE;
+    /// - IN and RDHUP when the receiving direction is shut (`RCV_SHUTDOWN`);
+    /// - IN when bytes wait in the receive queue (`tcp_stream_is_readable()`);
+    /// - OUT always: the connection is never in SYN_SENT or SYN_RECV, `SEND_SHUTDOWN` gives OUT
+    ///   unconditionally, and within the language's bounds the send buffer always has room;
+    /// - PRI never (no urgent data);
+    /// - ERR when an error is pending (`sk_err`).
+    pub(super) fn poll(&self) -> PollEvents {
+        let mut events = PollEvents::OUT;
+        if (self.rcv_shutdown && self.snd_shutdown) || self.state == TcpState::Close {
+            events |= PollEvents::HUP;
+        }
+        if self.rcv_shutdown {
+            events |= PollEvents::IN | PollEvents::RDHUP;
+        }
+        if self.unread > 0 {
+            events |= PollEvents::IN;
+        }
+        if self.error.is_some() {
+            events |= PollEvents::ERR;
+        }
+        events
+    }
+
+    /// The rules behind [`Endpoint::poll`]'s answer: one per part of the mask that says
+    /// something.
+    pub(super) fn poll_rules(&self, fx: &mut Effects) {
+        let events = self.poll();
+        if !self.rcv_shutdown {
+            fx.rule(Rule::PollInWhileBytesQueued);
+        }
+        if events.contains(PollEvents::RDHUP) && !events.contains(PollEvents::HUP) {
+            fx.rule(Rule::FinShowsAsRdhup);
+        }
+        if events.contains(PollEvents::HUP) {
+            fx.rule(Rule::ClosedConnectionShowsHup);
+        }
+        if events.contains(PollEvents::ERR) {
+            fx.rule(Rule::PendingErrorShowsAsErr);
+        }
+        let accepting = matches!(self.state, TcpState::Established | TcpState::CloseWait);
+        if !accepting || self.snd_shutdown || self.error.is_some() {
+            fx.rule(Rule::PollOutSaysNothingOfThePeer);
+        }
+    }
+
+    /// `getsockopt(SO_ERROR)`: `sock_error()`, which returns the pending error and clears it.
+    pub(super) fn take_error(&mut self, fx: &mut Effects) -> Outcome {
+        fx.rule(Rule::SoErrorTakesThePendingError);
+        match self.error.take() {
+            Some(error) => {
+                fx.rule(Rule::PendingErrorReportedOnce);
+                Outcome::Err(error)
+            }
+            None => Outcome::Ok,
+        }
     }
 
     /// `tcp_close_state()` and `tcp_send_fin()`: moves to the state after our FIN and sends it,
