@@ -37,7 +37,8 @@
 //! - [`fuzz`]: the checks behind the `cargo fuzz` targets, replayed by `cargo test`.
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
-//! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel.
+//! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel;
+//!   [`questions`]: the questions people ask, answered by rules and runnable scenarios.
 
 #![deny(missing_docs)]
 // All unsafe code lives in `sys`, behind safe wrappers: the compiler enforces it.
@@ -52,6 +53,7 @@ pub mod generate;
 pub mod link;
 pub mod oracle;
 pub mod outcome;
+pub mod questions;
 pub mod rules;
 pub mod run;
 pub mod scenario;
