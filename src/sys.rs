@@ -9,8 +9,9 @@
 //!
 //! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
 //!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`close`] (`close(2)` with its
-//!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), and [`SockDiag`]
-//!   (`NETLINK_SOCK_DIAG` lookups by address pair, as [`DiagSocket`]).
+//!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
+//!   `poll` step), and [`SockDiag`] (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6,
+//!   as [`DiagSocket`]).
 //! - Bytes: [`read_struct`], which copies a [`Pod`] value out of a byte buffer; [`Pod`] is the
 //!   one unsafe trait, implemented only for types any bit pattern is a valid value of.
 //! - Signals: [`ignore_sigpipe`], [`sigpipe_disposition`] (as [`SigpipeDisposition`]),
