@@ -511,6 +511,12 @@ impl Tally {
                 continue;
             }
             let me = step.actor.index();
+            // SO_ERROR takes the pending error as a failing call would: it is reported then.
+            if let (Some((_, reported)), Op::Error, Outcome::Err(_)) =
+                (&mut rst[me], &step.op, &observed.outcome)
+            {
+                *reported = true;
+            }
             let is_write = matches!(step.op, Op::Write(_));
             if let (Some((fin_first, reported)), true) =
                 (&mut rst[me], matches!(step.op, Op::Write(_) | Op::Read(_)))
@@ -574,6 +580,8 @@ struct Evidence {
     chart: Vec<timing::Point>,
     /// Random scenarios run on the link, per backend.
     random_link_runs: u64,
+    /// Every scenario of "Questions people ask", with what each backend showed.
+    questions: Vec<(Scenario, Vec<crate::questions::Shown>)>,
 }
 
 fn parse_steps(text: &str) -> Result<Scenario, BookError> {
@@ -600,6 +608,7 @@ impl Evidence {
             zero_delay: Vec::new(),
             chart: Vec::new(),
             random_link_runs: 0,
+            questions: Vec::new(),
         }
     }
 
@@ -683,6 +692,27 @@ fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
                     random_disagreements.push((backend, scenario.to_inline(), d.clone()));
                 }
             }
+        }
+    }
+
+    for question in crate::questions::QUESTIONS {
+        let scenarios = question.scenarios().map_err(|e| BookError::Canonical {
+            id: "(a question's scenario)",
+            message: e.to_string(),
+        })?;
+        for scenario in scenarios {
+            let mut shown = Vec::new();
+            for backend in Backend::ALL {
+                let run = lab.run(&scenario, backend)?;
+                ev.count(&run, false);
+                shown.push(crate::questions::Shown::of(
+                    backend,
+                    &scenario,
+                    &run.trace,
+                    run.disagreement.is_none(),
+                ));
+            }
+            ev.questions.push((scenario, shown));
         }
     }
 
@@ -920,6 +950,7 @@ fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> (String, Vec<S
             "the-seed-articles-claim-checked",
         ),
         ("SIGPIPE: how Rust avoids it", "sigpipe-how-rust-avoids-it"),
+        ("Questions people ask", "questions-people-ask"),
         ("Timing: the link", "timing-the-link"),
         ("Subjects", "subjects"),
         ("Rules", "rules"),
@@ -932,6 +963,13 @@ fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> (String, Vec<S
     render_summary(&mut md, ev, &mut unsupported);
     render_claim(&mut md, ev, &mut unsupported);
     render_sigpipe(&mut md, ev, &mut unsupported);
+    crate::questions::render(&mut md, |scenario| {
+        ev.questions
+            .iter()
+            .find(|(s, _)| s == scenario)
+            .map(|(_, shown)| shown.clone())
+            .unwrap_or_default()
+    });
     render_timing(&mut md, options, ev, &mut unsupported);
     render_subjects(&mut md);
     render_rules(&mut md, options, ev, stamp, &mut unsupported);

@@ -51,7 +51,7 @@ use crate::explore::run_and_check;
 use crate::generate::{MAX_GENERATED_SLEEP, SMALL_IO};
 use crate::oracle::{self, invariants::Violation};
 use crate::run::{Backend, RunError, Runner};
-use crate::scenario::{Actor, How, Op, ParseError, Scenario};
+use crate::scenario::{Actor, Arg, How, ParseError, Scenario};
 use crate::verify::VerifyError;
 
 /// A fuzz target: what its input bytes mean and what it checks.
@@ -182,52 +182,37 @@ pub struct NotEncodable {
 pub fn encode(scenario: &Scenario) -> Result<Vec<u8>, NotEncodable> {
     // The inverse of `generate`'s decoder, byte for byte: `bool` is the low bit of one byte,
     // `int_in_range` reads as many big-endian bytes as the range's width needs, modulo its size.
+    // An op is the first value of its kind's share of the socket ops' weights, in table order.
     let mut out = Vec::new();
     for (i, step) in scenario.steps().iter().enumerate() {
-        out.push(u8::from(step.actor == Actor::Server));
-        let size = |out: &mut Vec<u8>, n: usize| {
-            if n <= SMALL_IO {
+        let refuse = || NotEncodable {
+            step: i + 1,
+            text: step.to_string(),
+        };
+        let Some(code) = crate::generate::op_code(step.op.kind()) else {
+            return Err(refuse());
+        };
+        out.extend([u8::from(step.actor == Actor::Server), code]);
+        match step.op.arg() {
+            Arg::None => {}
+            Arg::Count(n) if n <= SMALL_IO => {
                 // ratio(6, 7) true, then 1..=SMALL_IO in one byte.
                 out.extend([0, (n - 1) as u8]);
-            } else {
+            }
+            Arg::Count(n) => {
                 // ratio(6, 7) false, then 1..=MAX_IO in two bytes.
                 out.extend([6, ((n - 1) >> 8) as u8, (n - 1) as u8]);
             }
-        };
-        match &step.op {
-            Op::Write(n) => {
-                out.push(0);
-                size(&mut out, *n);
+            Arg::How(how) => {
+                let index = How::ALL.iter().position(|&h| h == how).unwrap_or(0);
+                out.push(index as u8);
             }
-            Op::Read(n) => {
-                out.push(4);
-                size(&mut out, *n);
-            }
-            Op::Close => out.push(7),
-            Op::Abort => out.push(8),
-            Op::Shutdown(how) => out.extend([
-                9,
-                match how {
-                    How::Write => 0,
-                    How::Read => 1,
-                    How::Both => 2,
-                },
-            ]),
-            Op::Sleep(d) => {
+            Arg::Duration(d) => {
                 let us = d.as_micros();
                 if d.subsec_nanos() % 1000 != 0 || us > MAX_GENERATED_SLEEP.as_micros() {
-                    return Err(NotEncodable {
-                        step: i + 1,
-                        text: step.to_string(),
-                    });
+                    return Err(refuse());
                 }
-                out.extend([10, (us >> 8) as u8, us as u8]);
-            }
-            Op::Link(_) => {
-                return Err(NotEncodable {
-                    step: i + 1,
-                    text: step.to_string(),
-                });
+                out.extend([(us >> 8) as u8, us as u8]);
             }
         }
     }

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use crate::oracle::Model;
 use crate::run::Net;
 use crate::scenario::bounds::{MAX_DELAY, MAX_IO, MAX_STEPS};
-use crate::scenario::{Actor, How, LinkOp, Op, Scenario, Step};
+use crate::scenario::{Actor, Arg, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Step};
 
 /// The most steps a free-form generated scenario has. Short scenarios shrink fast and still
 /// reach every state: no state of the model needs more than a dozen steps.
@@ -70,7 +70,8 @@ pub const LARGE_LINK_WRITE: usize = 20_000;
 /// The seed article on a link: a delay, the writer writes, the reader reads some after a pause
 /// and ends in one of the ways a socket can end, then the writer goes on, each call a chosen
 /// interval after the last (around the round trip), and maybe ends too; sometimes the link
-/// holds or drops what is in flight at some point.
+/// holds or drops what is in flight at some point, and either side may `poll` or ask for its
+/// `error` along the way (a poll while the FIN is on its way shows nothing of it).
 pub fn link_story() -> impl Strategy<Value = Scenario> {
     (
         any::<bool>(),
@@ -82,9 +83,21 @@ pub fn link_story() -> impl Strategy<Value = Scenario> {
         vec((link_sleep(), any::<bool>(), size()), 0..6),
         ending(),
         prop_oneof![4 => Just(None), 1 => (0..8usize, link_op()).prop_map(Some)],
+        observations(),
     )
         .prop_map(
-            |(reversed, delay, writes, pause, reads, reader_end, after, writer_end, meddle)| {
+            |(
+                reversed,
+                delay,
+                writes,
+                pause,
+                reads,
+                reader_end,
+                after,
+                writer_end,
+                meddle,
+                looks,
+            )| {
                 let (writer, reader) = if reversed {
                     (Actor::Server, Actor::Client)
                 } else {
@@ -107,6 +120,7 @@ pub fn link_story() -> impl Strategy<Value = Scenario> {
                     let at = (1 + at).min(steps.len());
                     steps.insert(at, Step::new(Actor::Link, Op::Link(op)));
                 }
+                observe(&mut steps, looks);
                 within_model(Scenario::normalize(steps), Net::Link)
             },
         )
@@ -169,13 +183,39 @@ fn link_size() -> impl Strategy<Value = usize> {
     prop_oneof![8 => 1..=SMALL_IO, 1 => 1..=LARGE_LINK_WRITE]
 }
 
+/// A link op, weighted by the ops table.
 fn link_op() -> impl Strategy<Value = LinkOp> {
-    prop_oneof![
-        link_delay().prop_map(LinkOp::Delay),
-        Just(LinkOp::Hold),
-        Just(LinkOp::Release),
-        Just(LinkOp::Drop),
-    ]
+    weighted(OpKind::for_actor(Actor::Link)).prop_filter_map("a link op", |op| match op {
+        Op::Link(op) => Some(op),
+        _ => None,
+    })
+}
+
+/// An op of one of `kinds`, drawn by the ops table's weights, its argument by [`arg`].
+/// Shrinks toward the first kind.
+fn weighted(kinds: impl Iterator<Item = OpKind>) -> BoxedStrategy<Op> {
+    let arms: Vec<(u32, BoxedStrategy<Op>)> = kinds
+        .filter(|kind| kind.weight() > 0)
+        .map(|kind| {
+            let op = arg(kind).prop_filter_map("the op's own argument", move |a| kind.with(a));
+            (u32::from(kind.weight()), op.boxed())
+        })
+        .collect();
+    proptest::strategy::Union::new_weighted(arms).boxed()
+}
+
+/// A generated argument for an op of `kind`: sizes by [`size`], durations by the link's delays
+/// for the link, by [`sleep`] for a pause.
+fn arg(kind: OpKind) -> BoxedStrategy<Arg> {
+    match kind.param() {
+        Param::None => Just(Arg::None).boxed(),
+        Param::Count => size().prop_map(Arg::Count).boxed(),
+        Param::How => how().prop_map(Arg::How).boxed(),
+        Param::Duration(_) if kind.performer() == Performer::Link => {
+            link_delay().prop_map(Arg::Duration).boxed()
+        }
+        Param::Duration(_) => sleep().prop_map(Arg::Duration).boxed(),
+    }
 }
 
 /// Steps drawn independently, then normalized.
@@ -184,8 +224,9 @@ pub fn free_form() -> impl Strategy<Value = Scenario> {
 }
 
 /// The seed article generalised: the writer writes, the reader reads some and ends in one of the
-/// ways a socket can end (or never), the writer goes on writing and reading, maybe ends too.
-/// `reversed` swaps the roles so that the client ends first.
+/// ways a socket can end (or never), the writer goes on writing and reading, maybe ends too;
+/// either side may `poll` or ask for its `error` along the way. `reversed` swaps the roles so
+/// that the client ends first.
 pub fn story() -> impl Strategy<Value = Scenario> {
     (
         any::<bool>(),
@@ -195,9 +236,10 @@ pub fn story() -> impl Strategy<Value = Scenario> {
         vec((any::<bool>(), size()), 0..5),
         ending(),
         sleep_or_not(),
+        observations(),
     )
         .prop_map(
-            |(reversed, writes, reads, reader_end, after, writer_end, pause)| {
+            |(reversed, writes, reads, reader_end, after, writer_end, pause, looks)| {
                 let (writer, reader) = if reversed {
                     (Actor::Server, Actor::Client)
                 } else {
@@ -214,9 +256,32 @@ pub fn story() -> impl Strategy<Value = Scenario> {
                     Step::new(writer, if write { Op::Write(n) } else { Op::Read(n) })
                 }));
                 steps.extend(writer_end.map(|op| Step::new(writer, op)));
+                observe(&mut steps, looks);
                 Scenario::normalize(steps)
             },
         )
+}
+
+/// Where a story looks at its sockets: up to three `poll` or `error` steps, each at a place
+/// (an index, clamped to the story's length) by one side.
+type Looks = Vec<(usize, bool, Op)>;
+
+fn observations() -> impl Strategy<Value = Looks> {
+    vec((0..16usize, any::<bool>(), weighted(observing_ops())), 0..3)
+}
+
+/// The ops that look at a socket without acting on the connection: `poll` and `error`.
+fn observing_ops() -> impl Iterator<Item = OpKind> {
+    [OpKind::Poll, OpKind::Error].into_iter()
+}
+
+/// Inserts each look into `steps`, last place first.
+fn observe(steps: &mut Vec<Step>, mut looks: Looks) {
+    looks.sort_by_key(|&(at, _, _)| std::cmp::Reverse(at));
+    for (at, server, op) in looks {
+        let actor = if server { Actor::Server } else { Actor::Client };
+        steps.insert(at.min(steps.len()), Step::new(actor, op));
+    }
 }
 
 /// One free-form step.
@@ -228,16 +293,42 @@ fn actor() -> impl Strategy<Value = Actor> {
     prop_oneof![Just(Actor::Client), Just(Actor::Server)]
 }
 
-/// An op, weighted toward reads and writes; shrinks toward `write 1`.
+/// An op of `client` or `server`, weighted by the ops table (toward writes, reads and polls);
+/// shrinks toward `write 1`.
 pub fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => size().prop_map(Op::Write),
-        3 => size().prop_map(Op::Read),
-        1 => Just(Op::Close),
-        1 => Just(Op::Abort),
-        1 => how().prop_map(Op::Shutdown),
-        1 => sleep().prop_map(Op::Sleep),
-    ]
+    weighted(end_ops())
+}
+
+/// The ops of `client` and `server`, in table order: what [`op`] draws and what a fuzz input
+/// decodes to.
+fn end_ops() -> impl Iterator<Item = OpKind> {
+    OpKind::for_actor(Actor::Client)
+}
+
+/// The sum of [`end_ops`]' weights: the fuzz decoder reads an op as one byte modulo this.
+fn end_weight() -> u8 {
+    end_ops().map(OpKind::weight).sum()
+}
+
+/// The byte that makes the fuzz decoder pick an op of `kind`: the first of its share of
+/// [`end_ops`]' weights. `None` for the link's ops, which the decoder never produces.
+///
+/// ```
+/// use rstlab::generate::op_code;
+/// use rstlab::scenario::OpKind;
+/// assert_eq!(op_code(OpKind::Write), Some(0));
+/// assert_eq!(op_code(OpKind::Read), Some(4));
+/// assert_eq!(op_code(OpKind::Delay), None);
+/// ```
+pub fn op_code(kind: OpKind) -> Option<u8> {
+    let mut code = 0;
+    for k in end_ops() {
+        if k == kind {
+            return (k.weight() > 0).then_some(code);
+        }
+        code += k.weight();
+    }
+    None
 }
 
 /// How a socket ends: not at all (`None`, where shrinking goes), close, abort, or a shutdown.
@@ -296,21 +387,24 @@ fn arbitrary_step(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
     } else {
         Actor::Client
     };
-    // The same weights as `op()`: 4 write, 3 read, 1 each for the rest, out of 11.
-    let op = match u.int_in_range(0..=10u8)? {
-        0..=3 => Op::Write(arbitrary_size(u)?),
-        4..=6 => Op::Read(arbitrary_size(u)?),
-        7 => Op::Close,
-        8 => Op::Abort,
-        9 => Op::Shutdown(match u.int_in_range(0..=2u8)? {
-            0 => How::Write,
-            1 => How::Read,
-            _ => How::Both,
-        }),
-        _ => Op::Sleep(Duration::from_micros(
+    // The same weights as `op()`: one byte modulo their sum, each kind its share in table order.
+    let mut code = u.int_in_range(0..=end_weight() - 1)?;
+    let kind = end_ops()
+        .find(|k| {
+            let here = code < k.weight();
+            code = code.saturating_sub(k.weight());
+            here
+        })
+        .unwrap_or(OpKind::Write);
+    let arg = match kind.param() {
+        Param::None => Arg::None,
+        Param::Count => Arg::Count(arbitrary_size(u)?),
+        Param::How => Arg::How(How::ALL[usize::from(u.int_in_range(0..=2u8)?)]),
+        Param::Duration(_) => Arg::Duration(Duration::from_micros(
             u.int_in_range(0..=MAX_GENERATED_SLEEP.as_micros() as u64)?,
         )),
     };
+    let op = kind.with(arg).unwrap_or(Op::Write(1));
     Ok(Step::new(actor, op))
 }
 
@@ -367,6 +461,50 @@ mod tests {
             if let Op::Write(n) | Op::Read(n) = step.op {
                 assert_eq!(n, 1, "sizes shrink to 1:\n{minimal}");
             }
+        }
+    }
+
+    #[test]
+    fn the_decoder_reads_an_op_as_a_byte_modulo_18_keeping_the_old_codes() {
+        // The six ops before `poll` and `error` weighed 11, and committed fuzz inputs hold the
+        // codes 0, 4, 7, 8, 9 and 10 (from `encode`) and 59 (from libFuzzer, a `read`).
+        assert_eq!(end_weight(), 18);
+        let decode = |code: u8| {
+            let s = Scenario::arbitrary_take_rest(Unstructured::new(&[0, code, 0, 0])).unwrap();
+            s.steps()[0].op.kind()
+        };
+        for (code, kind) in [
+            (0, OpKind::Write),
+            (4, OpKind::Read),
+            (7, OpKind::Close),
+            (8, OpKind::Abort),
+            (9, OpKind::Shutdown),
+            (10, OpKind::Sleep),
+            (59, OpKind::Read),
+            (11, OpKind::Poll),
+            (16, OpKind::Error),
+            (17, OpKind::Error),
+            (18, OpKind::Write),
+        ] {
+            assert_eq!(decode(code), kind, "code {code}");
+        }
+        for &kind in OpKind::ALL {
+            if let Some(code) = op_code(kind) {
+                assert_eq!(decode(code), kind);
+            }
+        }
+    }
+
+    #[test]
+    fn generated_scenarios_poll_and_ask_for_errors() {
+        let mut runner = TestRunner::deterministic();
+        let mut kinds = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            let s = scenario().new_tree(&mut runner).unwrap().current();
+            kinds.extend(s.steps().iter().map(|step| step.op.kind()));
+        }
+        for kind in [OpKind::Poll, OpKind::Error] {
+            assert!(kinds.contains(&kind), "{kind:?} never generated");
         }
     }
 

@@ -37,7 +37,8 @@
 //! - [`fuzz`]: the checks behind the `cargo fuzz` targets, replayed by `cargo test`.
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
-//! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel.
+//! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel;
+//!   [`questions`]: the questions people ask, answered by rules and runnable scenarios.
 //! - [`peer`]: a server that breaks connections on cue, for testing your own code (`rstlab serve`).
 
 #![deny(missing_docs)]
@@ -54,6 +55,7 @@ pub mod link;
 pub mod oracle;
 pub mod outcome;
 pub mod peer;
+pub mod questions;
 pub mod rules;
 pub mod run;
 pub mod scenario;

@@ -262,6 +262,51 @@ rules! {
         statement: "A write that fails with EPIPE also raises SIGPIPE, which kills a process that has not ignored it; Rust's std ignores SIGPIPE and sends with MSG_NOSIGNAL, so a Rust program only sees the error. A write that fails with ECONNRESET raises nothing.",
         mechanism: "tcp_sendmsg_locked() -> sk_stream_error(): err == -EPIPE and no MSG_NOSIGNAL -> send_sig(SIGPIPE); ECONNRESET from sock_error() raises nothing. Rust's runtime init (std's unix reset_sigpipe()) sets SIGPIPE to SIG_IGN before main unless built with -Zon-broken-pipe; std's TcpStream::write calls send(fd, buf, len, MSG_NOSIGNAL). POSIX write(2), signal(7).",
     }
+    /// Readiness, the baseline: the receive queue decides IN.
+    PollInWhileBytesQueued = "poll-in-while-bytes-queued" {
+        statement: "While the receiving direction is open, poll reports IN exactly while bytes wait in the receive queue, and OUT: IN goes away once reads have taken every byte.",
+        mechanism: "tcp_poll(): tcp_stream_is_readable() -> tcp_epollin_ready(): rcv_nxt - copied_seq >= SO_RCVLOWAT (1); bytes still out of order do not count. EPOLLOUT from __sk_stream_is_writeable() (room in the send buffer).",
+    }
+    /// OUT is no promise.
+    PollOutSaysNothingOfThePeer = "poll-out-says-nothing-of-the-peer" {
+        statement: "poll reports OUT on every connected socket, even where a write fails: after our own shutdown(SHUT_WR), after an RST, after both FINs. OUT says only that a write would not block, never that it succeeds.",
+        mechanism: "tcp_poll(): with SEND_SHUTDOWN, EPOLLOUT unconditionally; without it, EPOLLOUT when __sk_stream_is_writeable() finds room in the send buffer. Nothing in tcp_poll() looks at whether tcp_sendmsg_locked() would accept data.",
+    }
+    /// The peer's FIN, as poll shows it.
+    FinShowsAsRdhup = "fin-shows-as-rdhup" {
+        statement: "After the peer's FIN (or our own shutdown(SHUT_RD)) poll reports IN|RDHUP with OUT, and no HUP: the socket reads EOF but is still writable.",
+        mechanism: "tcp_fin() (and inet_shutdown()) set RCV_SHUTDOWN; tcp_poll(): RCV_SHUTDOWN -> EPOLLIN | EPOLLRDNORM | EPOLLRDHUP; EPOLLHUP needs sk_shutdown == SHUTDOWN_MASK or TCP_CLOSE (\"poll() doesn't have a notion of HUP in just one direction\", net/ipv4/tcp.c).",
+    }
+    /// Both directions over.
+    ClosedConnectionShowsHup = "closed-connection-shows-hup" {
+        statement: "poll reports HUP once both directions are shut: after an RST, after both FINs, after our own shutdown(SHUT_RDWR); always with IN|RDHUP, and still OUT.",
+        mechanism: "tcp_poll(): sk_shutdown == SHUTDOWN_MASK || state == TCP_CLOSE -> EPOLLHUP; tcp_done() sets sk_shutdown = SHUTDOWN_MASK and TCP_CLOSE; inet_shutdown(SHUT_RDWR) sets both flags.",
+    }
+    /// ERR is the pending error.
+    PendingErrorShowsAsErr = "pending-error-shows-as-err" {
+        statement: "poll reports ERR while an error is pending and stops as soon as a call has reported it (a read, a write or SO_ERROR): ERR is sk_err, not a memory of the RST.",
+        mechanism: "tcp_poll(): sk_err (or a non-empty error queue) -> EPOLLERR; sock_error() clears sk_err with xchg() when a call reports it.",
+    }
+    /// SO_ERROR consumes.
+    SoErrorTakesThePendingError = "so-error-takes-the-pending-error" {
+        statement: "getsockopt(SO_ERROR) returns the pending error and clears it, like a failing read or write: afterwards reads return EOF and writes fail with EPIPE, the error is never reported again; with nothing pending it returns 0.",
+        mechanism: "sk_getsockopt(SO_ERROR): -sock_error(sk), which is xchg(&sk->sk_err, 0), then sk_err_soft (set only by ICMP errors and retransmission timeouts, never within the language's bounds).",
+    }
+    /// The link: nothing local knows.
+    PollCannotSeeAFinInFlight = "poll-cannot-see-a-fin-in-flight" {
+        statement: "While the peer's FIN is still on its way, poll shows nothing of it: no RDHUP, no HUP. \"Did the peer close?\" can only be answered about what has arrived; a check before a write races with the FIN, and the write can fail all the same.",
+        mechanism: "tcp_poll() reads only local state: RCV_SHUTDOWN is set by tcp_fin() when the FIN arrives, one delay after the peer's close. golang/go#15735, tokio#2228.",
+    }
+    /// tokio caches readiness.
+    TokioReadableUntilWouldBlock = "tokio-readable-until-would-block" {
+        statement: "tokio's TcpStream::ready() keeps reporting readable after reads have taken every byte, until a read returns WouldBlock: its readiness is a cache of epoll's edges, where poll(2) asks the socket.",
+        mechanism: "mio registers the socket with EPOLLET; tokio's ScheduledIo ORs each event into its readiness, and only Registration::try_io() clears READABLE, when the call returns WouldBlock (clear_readiness()). A read that returns bytes clears nothing.",
+    }
+    /// tokio never forgets an error.
+    TokioErrorReadinessStays = "tokio-error-readiness-stays" {
+        statement: "tokio's TcpStream::ready(Interest::ERROR) keeps reporting an error after a read, a write or take_error() has reported and cleared it: no call clears ERROR from tokio's cached readiness.",
+        mechanism: "tokio's try_read()/try_write() clear only the readiness of their own interest (READABLE or WRITABLE; ScheduledIo::clear_readiness()); Ready::ERROR, set from EPOLLERR by Ready::from_mio(), stays until the stream is dropped. SO_ERROR (take_error()) is getsockopt and touches no readiness.",
+    }
 }
 
 impl fmt::Display for Rule {

@@ -9,8 +9,9 @@
 //!
 //! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
 //!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`close`] (`close(2)` with its
-//!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), and [`SockDiag`]
-//!   (`NETLINK_SOCK_DIAG` lookups by address pair, as [`DiagSocket`]).
+//!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
+//!   `poll` step), and [`SockDiag`] (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6,
+//!   as [`DiagSocket`]).
 //! - Bytes: [`read_struct`], which copies a [`Pod`] value out of a byte buffer; [`Pod`] is the
 //!   one unsafe trait, implemented only for types any bit pattern is a valid value of.
 //! - Signals: [`ignore_sigpipe`], [`sigpipe_disposition`] (as [`SigpipeDisposition`]),
@@ -24,7 +25,7 @@
 
 use std::io;
 use std::mem;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
@@ -314,7 +315,7 @@ pub struct DiagSocket {
     pub write_queue: u32,
 }
 
-/// A `NETLINK_SOCK_DIAG` socket for exact lookups of TCP/IPv4 sockets by address pair.
+/// A `NETLINK_SOCK_DIAG` socket for exact lookups of TCP sockets (IPv4 or IPv6) by address pair.
 #[derive(Debug)]
 pub struct SockDiag {
     fd: OwnedFd,
@@ -415,11 +416,15 @@ impl SockDiag {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> io::Result<Option<DiagSocket>> {
-        let (SocketAddr::V4(local), SocketAddr::V4(remote)) = (local, remote) else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "sock_diag lookups are IPv4 only",
-            ));
+        let family = match (local, remote) {
+            (SocketAddr::V4(_), SocketAddr::V4(_)) => libc::AF_INET,
+            (SocketAddr::V6(_), SocketAddr::V6(_)) => libc::AF_INET6,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a sock_diag lookup needs both addresses of one family",
+                ));
+            }
         };
         self.sequence = self.sequence.wrapping_add(1);
         let request = Request {
@@ -431,7 +436,7 @@ impl SockDiag {
                 pid: 0,
             },
             body: InetDiagReqV2 {
-                family: libc::AF_INET as u8,
+                family: family as u8,
                 protocol: libc::IPPROTO_TCP as u8,
                 states: !0,
                 id: socket_id(local, remote),
@@ -495,16 +500,30 @@ impl SockDiag {
     }
 }
 
-fn socket_id(local: SocketAddrV4, remote: SocketAddrV4) -> InetDiagSockId {
+fn socket_id(local: SocketAddr, remote: SocketAddr) -> InetDiagSockId {
     let mut id = InetDiagSockId {
         sport: local.port().to_be_bytes(),
         dport: remote.port().to_be_bytes(),
         cookie: [INET_DIAG_NOCOOKIE; 2],
         ..Default::default()
     };
-    id.src[0] = local.ip().octets();
-    id.dst[0] = remote.ip().octets();
+    id.src = address_words(local);
+    id.dst = address_words(remote);
     id
+}
+
+/// An address as `inet_diag_sockid` holds it: IPv4 in the first word, IPv6 in all four.
+fn address_words(address: SocketAddr) -> [[u8; 4]; 4] {
+    let mut words = [[0; 4]; 4];
+    match address {
+        SocketAddr::V4(a) => words[0] = a.ip().octets(),
+        SocketAddr::V6(a) => {
+            for (word, chunk) in words.iter_mut().zip(a.ip().octets().chunks_exact(4)) {
+                word.copy_from_slice(chunk);
+            }
+        }
+    }
+    words
 }
 
 /// Plain old data: a type for which every bit pattern of `size_of::<Self>()` bytes is a valid
@@ -624,18 +643,40 @@ mod tests {
 
     #[test]
     fn sock_diag_sees_a_closed_socket_and_not_a_missing_one() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        sock_diag_on("127.0.0.1:0");
+    }
+
+    #[test]
+    fn sock_diag_finds_ipv6_sockets_too() {
+        sock_diag_on("[::1]:0");
+        let (v4, v6): (SocketAddr, SocketAddr) =
+            ("127.0.0.1:1".parse().unwrap(), "[::1]:2".parse().unwrap());
+        let mixed = SockDiag::open().unwrap().lookup(v4, v6);
+        assert_eq!(mixed.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    /// An orphan in FIN_WAIT2 is found after its fd is closed; a reset socket is not found.
+    fn sock_diag_on(address: &str) {
+        let listener = TcpListener::bind(address).unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
         let mut diag = SockDiag::open().unwrap();
         let found = diag.lookup(local, remote).unwrap().unwrap();
         assert_eq!(found.state, TcpState::Established);
+        let (c_local, c_remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        drop(client);
+        // The client's FIN is acknowledged at once on loopback: its orphan waits in FIN_WAIT2.
+        let orphan = diag.lookup(c_local, c_remote).unwrap().unwrap();
+        assert!(
+            matches!(orphan.state, TcpState::FinWait1 | TcpState::FinWait2),
+            "{:?}",
+            orphan.state
+        );
         socket2::SockRef::from(&server)
             .set_linger(Some(std::time::Duration::ZERO))
             .unwrap();
         drop(server);
         assert_eq!(diag.lookup(local, remote).unwrap(), None);
-        drop(client);
     }
 }

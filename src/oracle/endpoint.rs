@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{Effects, Wired};
-use crate::outcome::{Errno, Outcome};
+use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
 use crate::scenario::{Actor, How};
 use crate::tcp::TcpState;
@@ -87,9 +87,6 @@ pub(super) struct Endpoint {
     pub(super) error: Option<Errno>,
     /// An RST this end sent was lost on the link.
     pub(super) rst_lost: bool,
-    /// An ACK already went out while the current segment was processed (`tcp_send_ack()`
-    /// clears the pending ACK, so no second one follows).
-    acked: bool,
 }
 
 impl Endpoint {
@@ -119,7 +116,6 @@ impl Endpoint {
             snd_shutdown: false,
             error: None,
             rst_lost: false,
-            acked: false,
         }
     }
 
@@ -155,8 +151,7 @@ impl Endpoint {
         }
     }
 
-    fn send_ack(&mut self, fx: &mut Effects) {
-        self.acked = true;
+    fn send_ack(&self, fx: &mut Effects) {
         fx.emit(self.segment(self.snd_nxt, 0), None);
     }
 
@@ -272,6 +267,66 @@ impl Endpoint {
         Outcome::Err(Errno::EAGAIN)
     }
 
+    /// `tcp_poll()`: the events poll(2) reports for this socket (asked for `POLLIN | POLLPRI |
+    /// POLLOUT | POLLRDHUP`; `POLLERR` and `POLLHUP` always come), read from its state alone:
+    /// - HUP when both directions are shut (`sk_shutdown == SHUTDOWN_MASK`) or in CLOSE;
+    /// - IN and RDHUP when the receiving direction is shut (`RCV_SHUTDOWN`);
+    /// - IN when bytes wait in the receive queue (`tcp_stream_is_readable()`);
+    /// - OUT always: the connection is never in SYN_SENT or SYN_RECV, `SEND_SHUTDOWN` gives OUT
+    ///   unconditionally, and within the language's bounds the send buffer always has room;
+    /// - PRI never (no urgent data);
+    /// - ERR when an error is pending (`sk_err`).
+    pub(super) fn poll(&self) -> PollEvents {
+        let mut events = PollEvents::OUT;
+        if (self.rcv_shutdown && self.snd_shutdown) || self.state == TcpState::Close {
+            events |= PollEvents::HUP;
+        }
+        if self.rcv_shutdown {
+            events |= PollEvents::IN | PollEvents::RDHUP;
+        }
+        if self.unread > 0 {
+            events |= PollEvents::IN;
+        }
+        if self.error.is_some() {
+            events |= PollEvents::ERR;
+        }
+        events
+    }
+
+    /// The rules behind [`Endpoint::poll`]'s answer: one per part of the mask that says
+    /// something.
+    pub(super) fn poll_rules(&self, fx: &mut Effects) {
+        let events = self.poll();
+        if !self.rcv_shutdown {
+            fx.rule(Rule::PollInWhileBytesQueued);
+        }
+        if events.contains(PollEvents::RDHUP) && !events.contains(PollEvents::HUP) {
+            fx.rule(Rule::FinShowsAsRdhup);
+        }
+        if events.contains(PollEvents::HUP) {
+            fx.rule(Rule::ClosedConnectionShowsHup);
+        }
+        if events.contains(PollEvents::ERR) {
+            fx.rule(Rule::PendingErrorShowsAsErr);
+        }
+        let accepting = matches!(self.state, TcpState::Established | TcpState::CloseWait);
+        if !accepting || self.snd_shutdown || self.error.is_some() {
+            fx.rule(Rule::PollOutSaysNothingOfThePeer);
+        }
+    }
+
+    /// `getsockopt(SO_ERROR)`: `sock_error()`, which returns the pending error and clears it.
+    pub(super) fn take_error(&mut self, fx: &mut Effects) -> Outcome {
+        fx.rule(Rule::SoErrorTakesThePendingError);
+        match self.error.take() {
+            Some(error) => {
+                fx.rule(Rule::PendingErrorReportedOnce);
+                Outcome::Err(error)
+            }
+            None => Outcome::Ok,
+        }
+    }
+
     /// `tcp_close_state()` and `tcp_send_fin()`: moves to the state after our FIN and sends it,
     /// or queues it behind unsent data; false when a FIN was already sent.
     fn send_fin(&mut self, now: Duration, rule: Rule, fx: &mut Effects) -> bool {
@@ -375,7 +430,6 @@ impl Endpoint {
     /// `delay_or_hold` says whether the link's time can separate events (for the model's
     /// bounds).
     pub(super) fn receive(&mut self, seg: Wired, now: Duration, fx: &mut Effects) {
-        self.acked = false;
         if let Some(stub) = self.stub {
             self.stub_receive(stub, seg, fx);
             return;
@@ -463,6 +517,9 @@ impl Endpoint {
             self.push_pending(now, fx);
             return;
         }
+        // Whether tcp_fin() already sent the ACK (a FIN crossing ours): its tcp_send_ack()
+        // clears the scheduled ACK, so tcp_ack_snd_check() sends no second one.
+        let mut acked = false;
         if matches!(
             self.state,
             TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait
@@ -470,13 +527,13 @@ impl Endpoint {
             // The peer's FIN came first: nothing after it is queued.
         } else if seg.seq == self.rcv_nxt {
             // tcp_data_queue().
-            self.accept_in_order(seg.len, seg.fin, fx);
+            acked |= self.accept_in_order(seg.len, seg.fin, fx);
             let mut progress = true;
             while progress {
                 progress = false;
                 if let Some(i) = self.ofo.iter().position(|&(s, _, _)| s == self.rcv_nxt) {
                     let (_, len, fin) = self.ofo.remove(i);
-                    self.accept_in_order(len, fin, fx);
+                    acked |= self.accept_in_order(len, fin, fx);
                     progress = true;
                 }
             }
@@ -490,7 +547,7 @@ impl Endpoint {
         // acknowledgement; otherwise, quick ACK (the route's `quickack`): every data segment or
         // FIN is acknowledged at once, by the TIME_WAIT stub when the FIN ended the socket.
         let sent = self.push_pending(now, fx);
-        if !sent && !self.acked && (self.life != Life::Gone || self.stub.is_some()) {
+        if !sent && !acked && (self.life != Life::Gone || self.stub.is_some()) {
             self.send_ack(fx);
         }
     }
@@ -507,7 +564,9 @@ impl Endpoint {
         false
     }
 
-    fn accept_in_order(&mut self, len: usize, fin: bool, fx: &mut Effects) {
+    /// Queues in-order bytes and processes an in-order FIN; whether that FIN was ACKed on its
+    /// own segment already ([`Endpoint::fin`]).
+    fn accept_in_order(&mut self, len: usize, fin: bool, fx: &mut Effects) -> bool {
         if len > 0 {
             self.unread += len;
             self.rcv_nxt += len as u32;
@@ -519,12 +578,13 @@ impl Endpoint {
         }
         if fin {
             self.rcv_nxt += 1;
-            self.fin(fx);
+            return self.fin(fx);
         }
+        false
     }
 
-    /// `tcp_fin()`: the peer's FIN, in order.
-    fn fin(&mut self, fx: &mut Effects) {
+    /// `tcp_fin()`: the peer's FIN, in order; whether it sent an ACK of its own.
+    fn fin(&mut self, fx: &mut Effects) -> bool {
         match self.state {
             TcpState::Established => {
                 self.state = TcpState::CloseWait;
@@ -538,6 +598,7 @@ impl Endpoint {
                 self.state = TcpState::Closing;
                 self.fin_received = true;
                 self.rcv_shutdown = true;
+                return true;
             }
             TcpState::FinWait2 => {
                 self.fin_received = true;
@@ -545,6 +606,7 @@ impl Endpoint {
             }
             _ => {}
         }
+        false
     }
 
     /// `tcp_time_wait()`: a TIME_WAIT stub takes over (an orphan is replaced by it); an open

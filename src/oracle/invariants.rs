@@ -9,7 +9,7 @@
 use std::fmt;
 
 use super::{PredictedStep, Prediction, predict};
-use crate::outcome::{Errno, Outcome};
+use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::scenario::{Actor, LinkOp, Op, Scenario};
 use crate::tcp::TcpState;
 
@@ -55,7 +55,8 @@ pub fn check(scenario: &Scenario, prediction: &Prediction) -> Result<(), Violati
 /// (without predicting again): one prediction per step, a rule behind each, writes whole and
 /// failing for good once failed, ECONNRESET at most once per side, reads returning only bytes
 /// written and failing only with EAGAIN or ECONNRESET, `close`, `abort` and `sleep` always
-/// `ok`, and every socket settled in a state a quiescent connection can be in.
+/// `ok`, `poll` returning events `tcp_poll()` can return, `error` returning `ok`, ECONNRESET or
+/// EPIPE, and every socket settled in a state a quiescent connection can be in.
 pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<(), Violation> {
     let fail = |step: usize, message: String| Err(Violation { step, message });
     if prediction.steps.len() != scenario.steps().len() {
@@ -111,12 +112,42 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
             (Op::Close | Op::Abort | Op::Sleep(_), o) if *o != Outcome::Ok => {
                 return fail(n, format!("`{}` returned {o}", step.op));
             }
+            (Op::Poll, Outcome::Ready(events)) => {
+                if let Some(why) = impossible_events(*events) {
+                    return fail(n, format!("poll returned {events}: {why}"));
+                }
+            }
+            (Op::Poll, o) => return fail(n, format!("poll returned {o}, not events")),
+            (Op::Error, o)
+                if !matches!(
+                    o,
+                    Outcome::Ok | Outcome::Err(Errno::ECONNRESET | Errno::EPIPE)
+                ) =>
+            {
+                return fail(n, format!("SO_ERROR returned {o}"));
+            }
             _ => {}
         }
         ended[who] |= step.op.ends_socket();
         check_states(n, p, ended, lost)?;
     }
     Ok(())
+}
+
+/// Why `events` cannot come from `tcp_poll()` on a connected socket, if it cannot: OUT is
+/// always there, no urgent data is ever sent, RDHUP comes with IN, and HUP with RDHUP.
+fn impossible_events(events: PollEvents) -> Option<&'static str> {
+    if !events.contains(PollEvents::OUT) {
+        Some("a connected socket always reports OUT")
+    } else if events.contains(PollEvents::PRI) {
+        Some("no urgent data is ever sent")
+    } else if events.contains(PollEvents::RDHUP) && !events.contains(PollEvents::IN) {
+        Some("RDHUP comes with IN (a read returns EOF)")
+    } else if events.contains(PollEvents::HUP) && !events.contains(PollEvents::RDHUP) {
+        Some("HUP comes with RDHUP (both directions are shut)")
+    } else {
+        None
+    }
 }
 
 /// Open sockets settle in a state a quiescent connection can be in (with segments still on the
@@ -302,6 +333,38 @@ mod tests {
                 &format!("`{op}` returned ECONNRESET"),
             );
         }
+    }
+
+    #[test]
+    fn poll_events_tcp_poll_cannot_return_are_caught() {
+        let events =
+            |e: PollEvents| move |p: &mut Prediction| p.steps[0].outcome = Outcome::Ready(e);
+        let (i, o, r, h) = (
+            PollEvents::IN,
+            PollEvents::OUT,
+            PollEvents::RDHUP,
+            PollEvents::HUP,
+        );
+        caught("client poll", events(i), 1, "always reports OUT");
+        caught("client poll", events(o | PollEvents::PRI), 1, "urgent");
+        caught("client poll", events(o | r), 1, "RDHUP comes with IN");
+        caught("client poll", events(i | o | h), 1, "HUP comes with RDHUP");
+        caught(
+            "client poll",
+            |p| p.steps[0].outcome = Outcome::Ok,
+            1,
+            "poll returned ok, not events",
+        );
+    }
+
+    #[test]
+    fn so_error_returning_another_error_is_caught() {
+        caught(
+            "client error",
+            |p| p.steps[0].outcome = Outcome::Err(Errno::EAGAIN),
+            1,
+            "SO_ERROR returned EAGAIN",
+        );
     }
 
     #[test]

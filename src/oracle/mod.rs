@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::outcome::{Errno, Outcome};
+use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
 use crate::run::{Backend, Net};
 use crate::scenario::{Actor, How, LinkOp, Op, Scenario, Step};
@@ -69,6 +69,11 @@ pub struct PredictedStep {
     pub states: [Option<TcpState>; 2],
     /// Segments still held or in flight on the link after the step.
     pub in_flight: usize,
+    /// What poll(2) would report for each socket the application still holds, once the step
+    /// has settled (index 0 the client, 1 the server): the events an epoll-based API such as
+    /// tokio is told of.
+    #[serde(skip)]
+    pub readiness: [Option<PollEvents>; 2],
 }
 
 /// A segment on the wire, as the model sees it. Pure ACKs are left out of predictions.
@@ -204,18 +209,114 @@ pub fn predict_for(scenario: &Scenario, backend: Backend) -> Prediction {
 
 /// The prediction for `backend` on `net`: the kernel model ([`predict_on`]), then the API's
 /// own quirks, kept out of the kernel model.
+///
+/// ```
+/// use rstlab::{oracle, Scenario};
+/// use rstlab::run::{Backend, Net};
+/// // tokio's readiness is a cache: after the read took the byte, poll(2) says OUT alone, tokio
+/// // still says readable.
+/// let s: Scenario = "client write 1; server read 1; server poll".parse().unwrap();
+/// let poll = |b| oracle::predict_with(&s, b, Net::Loopback).steps[2].outcome.to_string();
+/// assert_eq!(poll(Backend::Std), "OUT");
+/// assert_eq!(poll(Backend::Tokio), "IN|OUT");
+/// ```
 pub fn predict_with(scenario: &Scenario, backend: Backend, net: Net) -> Prediction {
     let mut prediction = predict_on(scenario, net);
     if backend == Backend::Tokio {
+        let mut cache = TokioReadiness::new();
         for (step, predicted) in scenario.steps().iter().zip(&mut prediction.steps) {
             let hidden = Outcome::Err(Errno::ENOTCONN);
             if step.op == Op::Shutdown(How::Write) && predicted.outcome == hidden {
                 predicted.outcome = Outcome::Ok;
                 predicted.rules.push(Rule::TokioShutdownHidesEnotconn);
             }
+            cache.step(step, predicted);
         }
     }
     prediction
+}
+
+/// What tokio believes of each socket's readiness: the events of every edge epoll reported,
+/// ORed together, less READABLE where a read returned WouldBlock since. In the language's
+/// names, the way the tokio runner reports `TcpStream::ready()` (see `run::tokio_backend`).
+struct TokioReadiness {
+    cached: [PollEvents; 2],
+}
+
+impl TokioReadiness {
+    /// A fresh connection: registration reports OUT (epoll_ctl(EPOLL_CTL_ADD) queues the
+    /// socket when it is ready), which the first settle delivers.
+    fn new() -> TokioReadiness {
+        TokioReadiness {
+            cached: [tokio_sees(PollEvents::OUT); 2],
+        }
+    }
+
+    /// Applies one step: its answer for a `poll`, its clearing for a read that met EAGAIN, then
+    /// the edges of the step's end. Every change of a socket's events wakes epoll (data and FIN
+    /// through sk_data_ready(), RST through sk_error_report() and sk_state_change(), shutdown
+    /// through sk_state_change()), and the runner lets the reactor run once each step has
+    /// settled; events only go away without a wakeup (a read takes the bytes, a call the
+    /// error), so ORing in the events of every step's end is what the reactor sees.
+    fn step(&mut self, step: &Step, predicted: &mut PredictedStep) {
+        if step.op.on_socket() {
+            let me = step.actor.index();
+            match (&step.op, &predicted.outcome) {
+                (Op::Poll, Outcome::Ready(kernel)) => {
+                    let kernel = *kernel;
+                    let tokio = self.cached[me];
+                    if tokio.contains(PollEvents::IN) && !kernel.contains(PollEvents::IN) {
+                        predicted.rules.push(Rule::TokioReadableUntilWouldBlock);
+                    }
+                    if tokio.contains(PollEvents::ERR) && !kernel.contains(PollEvents::ERR) {
+                        predicted.rules.push(Rule::TokioErrorReadinessStays);
+                    }
+                    predicted.outcome = Outcome::Ready(tokio);
+                }
+                (Op::Read(_), Outcome::Err(Errno::EAGAIN)) => {
+                    self.cached[me] = self.cached[me].without(PollEvents::IN);
+                }
+                _ => {}
+            }
+        }
+        for (cached, now) in self.cached.iter_mut().zip(predicted.readiness) {
+            if let Some(now) = now {
+                *cached |= tokio_sees(now);
+            }
+        }
+    }
+}
+
+/// What tokio makes of an edge whose events are `kernel`, in the language's names: mio's
+/// epoll selector (registered for EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET, so EPOLLPRI never
+/// comes) gives readable = IN or PRI, writable = OUT, read-closed = HUP, or IN with RDHUP,
+/// write-closed = HUP, or OUT with ERR, or ERR alone, error = ERR; tokio's `Ready::from_mio()`
+/// keeps them, and the runner names readable IN, writable OUT, read-closed RDHUP, error ERR
+/// and write-closed HUP.
+fn tokio_sees(kernel: PollEvents) -> PollEvents {
+    let has = |e| kernel.contains(e);
+    let mut seen = PollEvents::NONE;
+    let pairs = [
+        (has(PollEvents::IN), PollEvents::IN),
+        (has(PollEvents::OUT), PollEvents::OUT),
+        (
+            has(PollEvents::HUP) || (has(PollEvents::IN) && has(PollEvents::RDHUP)),
+            PollEvents::RDHUP,
+        ),
+        (has(PollEvents::ERR), PollEvents::ERR),
+        (
+            has(PollEvents::HUP)
+                || (has(PollEvents::OUT) && has(PollEvents::ERR))
+                || kernel == PollEvents::ERR,
+            PollEvents::HUP,
+        ),
+    ];
+    for (set, event) in pairs {
+        if set {
+            seen |= event;
+        }
+    }
+    seen
 }
 
 /// A segment in the model, as it travels: the fields an arriving segment is judged by.
@@ -341,6 +442,10 @@ impl Model {
             segments: fx.segments,
             states: self.open_states(),
             in_flight: self.wire.len(),
+            readiness: self
+                .ends
+                .each_ref()
+                .map(|e| (e.life == Life::Open).then(|| e.poll())),
         })
     }
 
@@ -368,6 +473,18 @@ impl Model {
             Op::Close => me.close(false, peer_sent, now, fx),
             Op::Abort => me.close(true, peer_sent, now, fx),
             Op::Shutdown(how) => me.shutdown(how, now, fx),
+            Op::Poll => {
+                me.poll_rules(fx);
+                if peer_fin_sent
+                    && !me.fin_received
+                    && me.life == Life::Open
+                    && me.state != TcpState::Close
+                {
+                    fx.rule(Rule::PollCannotSeeAFinInFlight);
+                }
+                Outcome::Ready(me.poll())
+            }
+            Op::Error => me.take_error(fx),
             Op::Sleep(_) | Op::Link(_) => unreachable!("not a socket call"),
         }
     }
@@ -531,6 +648,48 @@ mod tests {
     fn shutdown_on_a_reset_connection_is_enotconn() {
         let o = outcomes("server abort; client shutdown write");
         assert_eq!(o, ["ok", "ENOTCONN"]);
+    }
+
+    #[test]
+    fn a_fin_crossing_ours_is_acked_once() {
+        // The client's data reaches the server after its close: RST. The client's FIN then finds
+        // no socket: RST. The client ACKs the server's FIN once (tcp_fin() sends the ACK, which
+        // clears the scheduled one), and that ACK finds no socket either: a third RST, no more.
+        let s: Scenario =
+            "link delay 1ms; client write 1; server close; client close; client sleep 2ms"
+                .parse()
+                .unwrap();
+        let p = predict(&s);
+        let rsts = p.steps[4]
+            .segments
+            .iter()
+            .filter(|seg| seg.from == Actor::Server && seg.kind == SegmentKind::Rst)
+            .count();
+        assert_eq!(rsts, 3);
+    }
+
+    #[test]
+    fn poll_reports_what_has_arrived_and_error_clears_it() {
+        let o = outcomes(
+            "link delay 10ms; server close; client poll; client sleep 10ms; client poll; \
+             client write 1; client sleep 20ms; client poll; client error; client poll; client error",
+        );
+        assert_eq!(
+            o,
+            [
+                "ok",
+                "ok",
+                "OUT",
+                "ok",
+                "IN|OUT|RDHUP",
+                "ok(1)",
+                "ok",
+                "IN|OUT|RDHUP|ERR|HUP",
+                "EPIPE",
+                "IN|OUT|RDHUP|HUP",
+                "ok"
+            ]
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Loopback: both sockets in this namespace, on 127.0.0.0/8; quiescence read from the kernel.
+//! Loopback: both sockets in this namespace, on 127.0.0.0/8 (or on `::1`, [`Family::V6`]);
+//! quiescence read from the kernel.
 //!
 //! Between steps the runner waits until the connection is *quiescent*: every segment a step
 //! caused, and every answer to it, has been delivered and processed. It decides that from the
@@ -15,13 +16,13 @@
 //! times out is recorded in the trace and reported as such, never as agreement.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use super::{RunError, Timeout, io_err, new_socket};
+use super::{Family, RunError, Timeout, io_err, new_socket};
 use crate::scenario::Actor;
 use crate::sys::{self, DiagSocket, SockDiag, TcpInfo};
 use crate::tcp::TcpState;
@@ -33,13 +34,18 @@ pub(super) struct Loopback {
     target: SocketAddr,
     settler: Settler,
     source_range: Option<u8>,
+    family: Family,
     timeout: Duration,
     connections: u64,
 }
 
 impl Loopback {
-    pub(super) fn new(source_range: Option<u8>, timeout: Duration) -> Result<Loopback, RunError> {
-        let listener = listen().map_err(io_err("creating the listener"))?;
+    pub(super) fn new(
+        family: Family,
+        source_range: Option<u8>,
+        timeout: Duration,
+    ) -> Result<Loopback, RunError> {
+        let listener = listen(family).map_err(io_err("creating the listener"))?;
         let target = listener.local_addr().map_err(io_err("listener address"))?;
         let diag = SockDiag::open().map_err(io_err("opening sock_diag"))?;
         Ok(Loopback {
@@ -50,7 +56,8 @@ impl Loopback {
                 timeout,
                 addresses: [None; 2],
             },
-            source_range,
+            source_range: source_range.filter(|_| family == Family::V4),
+            family,
             timeout,
             connections: 0,
         })
@@ -60,7 +67,7 @@ impl Loopback {
     pub(super) fn connect(&mut self) -> Result<[TcpStream; 2], RunError> {
         let target = self.target;
         let socket =
-            new_socket(Ipv4Addr::LOCALHOST.into()).map_err(io_err("creating the client socket"))?;
+            new_socket(localhost(self.family)).map_err(io_err("creating the client socket"))?;
         if let Some(first) = self.source_range {
             let source = source_address(first, self.connections);
             sys::set_bind_address_no_port(&socket)
@@ -115,9 +122,21 @@ fn source_address(first: u8, n: u64) -> IpAddr {
     ))
 }
 
-fn listen() -> io::Result<TcpListener> {
-    let socket = new_socket(Ipv4Addr::LOCALHOST.into())?;
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+/// The loopback address of `family`.
+fn localhost(family: Family) -> IpAddr {
+    match family {
+        Family::V4 => Ipv4Addr::LOCALHOST.into(),
+        Family::V6 => Ipv6Addr::LOCALHOST.into(),
+    }
+}
+
+fn listen(family: Family) -> io::Result<TcpListener> {
+    let ip = localhost(family);
+    let socket = new_socket(ip)?;
+    if family == Family::V6 {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&SocketAddr::new(ip, 0).into())?;
     socket.listen(128)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())

@@ -104,8 +104,11 @@ pub struct RunOptions {
     /// How long to wait for quiescence after a step before giving up.
     pub settle_timeout: Duration,
     /// Spread connections over `127.<first>.x.y` source addresses so that TIME_WAIT stubs never
-    /// exhaust a port range; `None` connects from 127.0.0.1.
+    /// exhaust a port range; `None` connects from 127.0.0.1. IPv6 has one loopback address,
+    /// `::1`, and ignores it.
     pub source_range: Option<u8>,
+    /// The address family on loopback: 127.0.0.0/8 or `::1`. The link carries IPv4 only.
+    pub family: Family,
 }
 
 impl Default for RunOptions {
@@ -114,7 +117,44 @@ impl Default for RunOptions {
             net: Net::Loopback,
             settle_timeout: Duration::from_secs(2),
             source_range: Some(1),
+            family: Family::V4,
         }
+    }
+}
+
+/// An address family for loopback runs.
+///
+/// ```
+/// use rstlab::run::{Backend, Family, RunOptions, Runner};
+/// use rstlab::{check, oracle, Scenario};
+/// let s: Scenario = "server close; client write 1; client write 1 => EPIPE".parse().unwrap();
+/// let options = RunOptions { family: Family::V6, ..RunOptions::default() };
+/// let mut runner = Runner::with_options(Backend::Std, options).unwrap();
+/// let trace = runner.run(&s).unwrap();
+/// assert!(trace.client.is_ipv6());
+/// assert_eq!(check::check(&s, &oracle::predict(&s), &trace), None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4: 127.0.0.0/8.
+    #[default]
+    V4,
+    /// IPv6: `::1`.
+    V6,
+}
+
+impl Family {
+    /// Both families.
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
     }
 }
 
@@ -386,8 +426,19 @@ impl Runner {
     /// needs CAP_NET_ADMIN ([`LinkError::NotPermitted`] otherwise).
     pub fn with_options(backend: Backend, options: RunOptions) -> Result<Runner, RunError> {
         let network = match options.net {
-            Net::Loopback => {
-                Network::Loopback(Loopback::new(options.source_range, options.settle_timeout)?)
+            Net::Loopback => Network::Loopback(Loopback::new(
+                options.family,
+                options.source_range,
+                options.settle_timeout,
+            )?),
+            Net::Link if options.family == Family::V6 => {
+                return Err(RunError::Io {
+                    what: "setting up the link",
+                    source: io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "the emulated link carries IPv4 only",
+                    ),
+                });
             }
             Net::Link => Network::Link(LinkNet::new()?),
         };

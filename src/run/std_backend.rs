@@ -1,17 +1,18 @@
 //! The std backend: `std::net::TcpStream`, both ends in this thread, every call non-blocking.
 //!
 //! `TcpStream::write` sends with `MSG_NOSIGNAL`, so a write that fails with EPIPE raises no
-//! SIGPIPE; `close` goes through `close(2)` directly so its result is seen.
+//! SIGPIPE; `close` goes through `close(2)` directly so its result is seen. `poll` is poll(2)
+//! with a zero timeout, `error` socket2's `take_error()` (getsockopt(SO_ERROR)).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use socket2::SockRef;
 
 use super::{Api, abort_all};
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, PollEvents};
 use crate::scenario::{Actor, Op};
 use crate::sys;
 
@@ -42,6 +43,8 @@ impl Api for StdApi {
             Op::Write(n) => Outcome::of_write(stream.write(&buffer[..*n])),
             Op::Read(n) => Outcome::of_read(stream.read(&mut buffer[..*n])),
             Op::Shutdown(how) => Outcome::of_unit(stream.shutdown(how.to_std())),
+            Op::Poll => poll(&*stream),
+            Op::Error => Outcome::of_so_error(SockRef::from(&*stream).take_error()),
             Op::Close | Op::Abort => {
                 if *op == Op::Abort
                     && let Err(e) = SockRef::from(&*stream).set_linger(Some(Duration::ZERO))
@@ -62,5 +65,19 @@ impl Api for StdApi {
 
     fn abort_all(&mut self) {
         abort_all(&mut self.ends);
+    }
+}
+
+/// The events poll(2) returns at once (timeout 0) for `socket`, asked for `POLLIN | POLLPRI |
+/// POLLOUT | POLLRDHUP` (`POLLERR` and `POLLHUP` always come).
+pub(super) fn poll(socket: &impl AsRawFd) -> Outcome {
+    let mut fds = [libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDHUP,
+        revents: 0,
+    }];
+    match sys::poll(&mut fds, 0) {
+        Ok(_) => Outcome::Ready(PollEvents::from_revents(fds[0].revents)),
+        Err(e) => Outcome::of_error(&e),
     }
 }

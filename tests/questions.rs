@@ -1,0 +1,59 @@
+//! Every scenario of "Questions people ask" (`rstlab::questions`) on real sockets, on both
+//! backends: the kernel must agree with the oracle and with the scenario's `=>` lines. Scenarios
+//! with `link` steps run on the emulated link, which needs CAP_NET_ADMIN: without it they are
+//! skipped, with one line, except under CI (`CI=true`), where that is a failure.
+
+use rstlab::link::{Link, LinkError};
+use rstlab::questions::{QUESTIONS, Shown};
+use rstlab::run::{Backend, Net, RunOptions, Runner};
+
+/// Whether the link can be set up here; `false` prints why the link scenarios are skipped.
+fn link_available() -> bool {
+    match Link::new() {
+        Ok(_) => true,
+        Err(LinkError::NotPermitted(why)) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("skipping the questions' link scenarios: {why}");
+            false
+        }
+        Err(e) => panic!("setting up the link: {e}"),
+    }
+}
+
+#[test]
+fn every_question_scenario_agrees_on_both_backends() {
+    let link = link_available();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for backend in Backend::ALL {
+        let mut loopback = Runner::new(backend).unwrap();
+        let mut on_link = link.then(|| {
+            let options = RunOptions {
+                net: Net::Link,
+                ..RunOptions::default()
+            };
+            Runner::with_options(backend, options).unwrap()
+        });
+        for q in QUESTIONS {
+            for scenario in q.scenarios().unwrap() {
+                let runner = match (scenario.uses_link(), &mut on_link) {
+                    (false, _) => &mut loopback,
+                    (true, Some(runner)) => runner,
+                    (true, None) => continue,
+                };
+                let shown = Shown::run(runner, &scenario).unwrap();
+                ran += 1;
+                if !shown.agrees {
+                    let outcomes: Vec<String> =
+                        shown.outcomes.iter().map(ToString::to_string).collect();
+                    failures.push(format!(
+                        "{backend}: \"{}\":\n{scenario}the kernel returned {}",
+                        q.question,
+                        outcomes.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(ran > 0);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
