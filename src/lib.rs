@@ -39,6 +39,7 @@
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel.
 //! - [`peer`]: a server that breaks connections on cue, for testing your own code (`rstlab serve`).
+//! - [`relay`]: the emulated link carried in real time, for real programs (`rstlab exec`).
 
 #![deny(missing_docs)]
 // All unsafe code lives in `sys`, behind safe wrappers: the compiler enforces it.
@@ -54,6 +55,7 @@ pub mod link;
 pub mod oracle;
 pub mod outcome;
 pub mod peer;
+pub mod relay;
 pub mod rules;
 pub mod run;
 pub mod scenario;
