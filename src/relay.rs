@@ -38,6 +38,19 @@
 //!   choice, and may not be allowed CUBIC);
 //! - IPv6 off, `lo` up, `tcp_tw_reuse` = 0.
 //!
+//! ## Timing
+//! The thread sleeps in `ppoll(2)` until the next packet is due (to the nanosecond, with 1 ns of
+//! timer slack) or a device has one, and asks for `SCHED_FIFO` priority 1 (granted to root), so
+//! that a busy machine does not make it wait for a time slice. Measured by the ignored test
+//! `one_way_delay_jitter` (`tests/relay.rs`: 500 one-byte crossings on a 20 ms link, 2 cores,
+//! each setting run 2 to 3 times, the machine shared with other work): from a packet's due time
+//! to its delivery, median 0.04 to 0.09 ms, 99th percentile under 0.2 ms, at most 1.3 ms, idle
+//! or with one or both cores kept busy by `yes > /dev/null`; without the real-time priority,
+//! with both cores busy: median 0.09 ms, 99th percentile 4 to 8 ms, at most 33 ms. From a
+//! `write` in one ordinary thread to the `read` that returns it in another, less the delay,
+//! with both cores busy: median 0.09 ms, at most 5 ms (the test's threads wait for their
+//! time slices too).
+//!
 //! ```no_run
 //! use std::io::{Read, Write};
 //! use std::net::{TcpListener, TcpStream};
@@ -290,8 +303,11 @@ fn record(state: &mut State, from: Actor, h: &link::Header, now: Duration) -> us
 
 /// The relay's thread: collect, deliver, wait until the next packet is due or a device has one.
 fn run(inner: &Inner) {
-    // Wake-ups on time to the microsecond, not the default 50 µs of slack.
+    // Wake-ups on time to the microsecond, not the default 50 µs of slack; and, where allowed
+    // (root), ahead of ordinary threads on a busy machine (see "Timing" above). Without it the
+    // relay still runs, later under load.
     let _ = sys::set_timer_slack(1);
+    let _ = sys::set_realtime_priority();
     let raw = [
         inner.link.device(Actor::Client).as_raw_fd(),
         inner.link.device(Actor::Server).as_raw_fd(),

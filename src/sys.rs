@@ -19,6 +19,7 @@
 //! - Time and the process: [`clock_ticks_per_second`] (`sysconf(_SC_CLK_TCK)`),
 //!   [`own_cpu_time`] (`getrusage`), [`timer_slack`] and [`set_timer_slack`]
 //!   (`prctl(PR_{GET,SET}_TIMERSLACK)`), [`poll`] (`poll(2)`), [`poll_for`] (`ppoll(2)`).
+//! - Scheduling: [`set_realtime_priority`] (`SCHED_FIFO`, priority 1).
 //! - Child processes: [`has_exited`] (`waitid` without reaping) and [`kill_process_group`]
 //!   (`kill(-pid, SIGKILL)`), for `rstlab exec`, whose command may start processes of its own.
 //! - The emulated link, in the submodule [`net`]: network namespaces, TUN devices, interface
@@ -329,6 +330,22 @@ pub fn poll_for(fds: &mut [libc::pollfd], timeout: std::time::Duration) -> io::R
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// Moves the calling thread to the real-time scheduling class (`SCHED_FIFO`) at the lowest
+/// priority, 1: it then runs as soon as it wakes, ahead of every ordinary thread, instead of
+/// waiting for a busy core's time slice to end. For a thread that sleeps almost all the time
+/// (the relay's); the kernel's real-time throttling keeps it from taking a whole core even if it
+/// did not. Fails with EPERM without CAP_SYS_NICE (or an RLIMIT_RTPRIO allowance).
+pub fn set_realtime_priority() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: `param` is a live sched_param; pthread_self() is always a valid thread handle.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
     }
 }
 
