@@ -198,9 +198,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         .context("preparing the command for the client's namespace")?;
     sys::default_sigint_in_child(&mut command);
     eprintln!(
-        "rstlab exec: {program} runs in the client's namespace ({}); the peer is {addr} (RSTLAB_PEER), one-way delay {}, timeout {}",
+        "rstlab exec: {program} runs in the client's namespace ({}); the peer is {addr} (RSTLAB_PEER), {}, timeout {}",
         Link::address(Actor::Client),
-        show(args.delay),
+        if args.delay.is_zero() {
+            "no delay".to_string()
+        } else {
+            format!("one-way delay {}", show(args.delay))
+        },
         show(args.timeout)
     );
     let started = Instant::now();
@@ -297,7 +301,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         };
         writeln!(out, "{}", serde_json::to_string_pretty(&json)?)
     } else {
-        let mut text = String::new();
+        // A blank line first: the command's output may not end with a newline.
+        let mut text = "\n".to_string();
         for c in &report.connections {
             text += &format!("{c}");
             if let Some(at) = accepted_at(&wire, c.number) {
@@ -336,9 +341,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
 
 /// A duration as the language writes it (the language prints it so in a `sleep` step).
 fn show(d: Duration) -> String {
-    if d.is_zero() {
-        return "none".to_string();
-    }
     let step = rstlab::scenario::Op::Sleep(d).to_string();
     step.trim_start_matches("sleep ").to_string()
 }
@@ -407,7 +409,7 @@ fn render_wire(trace: &Trace) -> String {
             let fate = match s.fate {
                 Fate::Delivered(at) => format!("arrived {}", time(at)),
                 Fate::Dropped(at) => format!("dropped {}", time(at)),
-                Fate::InFlight => "in flight or held at the end".to_string(),
+                Fate::InFlight => "in flight (or held) when the run ended".to_string(),
             };
             let direction = match s.from {
                 Actor::Client => "client -> peer",
