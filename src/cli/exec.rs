@@ -20,7 +20,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -87,6 +87,33 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
         return Err("a timeout longer than 0".to_string());
     }
     Ok(d)
+}
+
+/// The command while it may run: ended with every process of its group by [`Running::end`],
+/// or on drop, so that no early return leaves it behind.
+struct Running(Option<Child>);
+
+impl Running {
+    fn get(&self) -> &Child {
+        self.0.as_ref().expect("the command has not been ended yet")
+    }
+
+    /// Kills what is left of the command's process group, then reaps the command (killing
+    /// before reaping: the group's id stays the command's until then).
+    fn end(&mut self) -> std::io::Result<ExitStatus> {
+        let mut child = self.0.take().expect("the command is ended once");
+        let killed = sys::kill_process_group(&child);
+        let status = child.wait()?;
+        killed.map(|()| status)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            let _ = self.end();
+        }
+    }
 }
 
 /// How COMMAND ended.
@@ -211,9 +238,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     // The trace's clock started with the relay; the report counts from the command's start.
     let offset = relay.control().now();
     let deadline = started + args.timeout;
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("starting {program} in the client's namespace"))?;
+    let mut child =
+        Running(Some(command.spawn().with_context(|| {
+            format!("starting {program} in the client's namespace")
+        })?));
 
     let options = PeerOptions {
         listen: SocketAddr::V4(addr),
@@ -224,11 +252,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     };
     let peer = match Peer::serve_on(listener, vec![scenario], options) {
         Ok(peer) => peer,
-        Err(e) => {
-            let _ = sys::kill_process_group(&child);
-            let _ = child.wait();
-            return Err(e).context("starting the peer");
-        }
+        // `child` kills the command's group as it goes.
+        Err(e) => return Err(e).context("starting the peer"),
     };
 
     let mut played: Vec<ConnectionReport> = Vec::new();
@@ -237,7 +262,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             break End::Interrupted;
         }
         // Without reaping: the group stays the command's until it is killed below.
-        if sys::has_exited(&child).context("waiting for the command")? {
+        if sys::has_exited(child.get()).context("waiting for the command")? {
             break End::Exited;
         }
         if Instant::now() >= deadline {
@@ -248,8 +273,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         }
     };
     // Whatever the end, no process of the command's group outlives the run.
-    sys::kill_process_group(&child).context("ending the command's processes")?;
-    let status = child.wait().context("waiting for the command")?;
+    let status = child.end().context("ending the command's processes")?;
     let ran = started.elapsed();
 
     // The peer sees the end of the connection one delay after the command's; give it until the

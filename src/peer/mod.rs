@@ -524,7 +524,10 @@ impl Peer {
 
     /// Plays `scenarios` on the connections that `listener` accepts. The listener is the
     /// caller's: it is not checked for loopback (`options.listen` is ignored), so that a
-    /// caller that made its own network namespace can hand its listener in.
+    /// caller that made its own network namespace can hand its listener in. With
+    /// [`PeerOptions::link`] (the listener in the server's namespace of a
+    /// [`Relay`](crate::relay::Relay)), `link` steps are played; see
+    /// [`check_playable_on_link`].
     pub fn serve_on(
         listener: TcpListener,
         scenarios: Vec<Scenario>,
