@@ -40,6 +40,7 @@
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel;
 //!   [`questions`]: the questions people ask, answered by rules and runnable scenarios.
 //! - [`peer`]: a server that breaks connections on cue, for testing your own code (`rstlab serve`).
+//! - [`relay`]: the emulated link carried in real time, for real programs (`rstlab exec`).
 
 #![deny(missing_docs)]
 // All unsafe code lives in `sys`, behind safe wrappers: the compiler enforces it.
@@ -56,6 +57,7 @@ pub mod oracle;
 pub mod outcome;
 pub mod peer;
 pub mod questions;
+pub mod relay;
 pub mod rules;
 pub mod run;
 pub mod scenario;

@@ -168,18 +168,19 @@ impl WireSegment {
     }
 }
 
-/// The fields of an IPv4/TCP packet the link looks at.
+/// The fields of an IPv4/TCP packet the link looks at (and the real-time relay,
+/// [`crate::relay`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Header {
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
-    seq: u32,
-    ack: u32,
-    flags: Flags,
-    len: usize,
+pub(crate) struct Header {
+    pub(crate) src: SocketAddrV4,
+    pub(crate) dst: SocketAddrV4,
+    pub(crate) seq: u32,
+    pub(crate) ack: u32,
+    pub(crate) flags: Flags,
+    pub(crate) len: usize,
 }
 
-fn parse(packet: &[u8]) -> Option<Header> {
+pub(crate) fn parse(packet: &[u8]) -> Option<Header> {
     let be16 = |at: usize| Some(u16::from_be_bytes(packet.get(at..at + 2)?.try_into().ok()?));
     let be32 = |at: usize| Some(u32::from_be_bytes(packet.get(at..at + 4)?.try_into().ok()?));
     let first = *packet.first()?;
@@ -247,7 +248,7 @@ const SYSCTLS: &[(&str, &str)] = &[
     ("net/ipv4/tcp_tw_reuse", "0"),
 ];
 
-fn set_sysctl(key: &str, value: &str) -> io::Result<()> {
+pub(crate) fn set_sysctl(key: &str, value: &str) -> io::Result<()> {
     std::fs::write(format!("/proc/sys/{key}"), value)
         .map_err(|e| io::Error::new(e.kind(), format!("setting {key} = {value}: {e}")))
 }
@@ -367,6 +368,17 @@ impl Link {
     /// in (every thread of a process, unless one moved).
     pub fn enter(&self, side: Actor) -> io::Result<Entered<'_>> {
         self.sides[side.index()].ns.enter(&self.home)
+    }
+
+    /// The TUN device of `side`: the real-time relay ([`crate::relay`]) carries packets
+    /// between the two itself.
+    pub(crate) fn device(&self, side: Actor) -> &OwnedFd {
+        &self.sides[side.index()].tun
+    }
+
+    /// The namespace of `side`, for starting a process in it ([`crate::relay`]).
+    pub(crate) fn namespace(&self, side: Actor) -> &Namespace {
+        &self.sides[side.index()].ns
     }
 
     /// The client's source address for connection number `n`: 198.51.100.1 to .254 in turn.

@@ -19,7 +19,10 @@
 //!   shell that ignores SIGINT) and [`interrupt`] (`kill(pid, SIGINT)`).
 //! - Time and the process: [`clock_ticks_per_second`] (`sysconf(_SC_CLK_TCK)`),
 //!   [`own_cpu_time`] (`getrusage`), [`timer_slack`] and [`set_timer_slack`]
-//!   (`prctl(PR_{GET,SET}_TIMERSLACK)`), [`poll`] (`poll(2)`).
+//!   (`prctl(PR_{GET,SET}_TIMERSLACK)`), [`poll`] (`poll(2)`), [`poll_for`] (`ppoll(2)`).
+//! - Scheduling: [`set_realtime_priority`] (`SCHED_FIFO`, priority 1).
+//! - Child processes: [`has_exited`] (`waitid` without reaping) and [`kill_process_group`]
+//!   (`kill(-pid, SIGKILL)`), for `rstlab exec`, whose command may start processes of its own.
 //! - The emulated link, in the submodule [`net`]: network namespaces, TUN devices, interface
 //!   and route settings (ioctls and netlink), and plain reads and writes of a device's fd.
 
@@ -303,6 +306,92 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// `ppoll(2)` on `fds` for at most `timeout` (to the nanosecond, where `poll(2)` counts whole
+/// milliseconds); returns how many have events. For waits that must end on time, such as the
+/// real-time relay's wait for the next segment due.
+pub fn poll_for(fds: &mut [libc::pollfd], timeout: std::time::Duration) -> io::Result<usize> {
+    let limit = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `fds` is a live, writable slice of pollfd and its exact length is passed;
+    // `limit` is a live timespec; a null signal mask leaves the mask alone.
+    let n = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &raw const limit,
+            std::ptr::null(),
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Moves the calling thread to the real-time scheduling class (`SCHED_FIFO`) at the lowest
+/// priority, 1: it then runs as soon as it wakes, ahead of every ordinary thread, instead of
+/// waiting for a busy core's time slice to end. For a thread that sleeps almost all the time
+/// (the relay's); the kernel's real-time throttling keeps it from taking a whole core even if it
+/// did not. Fails with EPERM without CAP_SYS_NICE (or an RLIMIT_RTPRIO allowance).
+pub fn set_realtime_priority() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: `param` is a live sched_param; pthread_self() is always a valid thread handle.
+    let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+/// Whether `child` has ended, without reaping it (`waitid(WEXITED | WNOHANG | WNOWAIT)`):
+/// until [`Child::wait`] reaps it, its process id (and so the id of the process group it
+/// leads) cannot be given to another process, so its group can still be signalled safely.
+pub fn has_exited(child: &Child) -> io::Result<bool> {
+    let pid = libc::id_t::from(child.id());
+    // SAFETY: `siginfo_t` is plain old data for which all-zero bytes are a valid value.
+    let mut info: libc::siginfo_t = unsafe { mem::zeroed() };
+    // SAFETY: `info` is a live, writable siginfo_t; P_PID with the child's id waits for that
+    // child only, and WNOHANG makes the call return at once.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled `info` (or left it zeroed when nothing changed); si_pid reads a
+    // field that is valid for the SIGCHLD information waitid reports.
+    Ok(unsafe { info.si_pid() } != 0)
+}
+
+/// Sends SIGKILL to the process group that `child` leads (`kill(-pid, SIGKILL)`): the child
+/// and every process it started that stayed in its group. For a child spawned with
+/// `CommandExt::process_group(0)`; call it before reaping the child (see [`has_exited`]). A
+/// group with no process left is not an error.
+pub fn kill_process_group(child: &Child) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(child.id())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "process id out of range"))?;
+    // SAFETY: kill(2) takes no pointer. A negative pid names the process group with that id,
+    // which exists only while the child (its leader, not yet reaped) or a member does.
+    if unsafe { libc::kill(-pid, libc::SIGKILL) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(e)
     }
 }
 

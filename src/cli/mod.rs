@@ -2,6 +2,7 @@
 
 mod completions;
 mod decode;
+mod exec;
 mod explore;
 mod rules;
 mod run;
@@ -53,6 +54,8 @@ enum Command {
     Completions(completions::Args),
     /// A broken peer for your own program: play a scenario's server steps on every connection.
     Serve(serve::Args),
+    /// Run a program across the emulated link in real time, with the peer at the scripted moments.
+    Exec(exec::Args),
 }
 
 /// How a command ended; each has its own exit status (see [`EXIT_STATUSES`]).
@@ -142,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => decode::main(args),
         Command::Completions(args) => completions::main(args),
         Command::Serve(args) => serve::main(args),
+        Command::Exec(args) => exec::main(args),
     };
     match result {
         Ok(status) => ExitCode::from(status.code()),

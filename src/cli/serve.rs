@@ -65,7 +65,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// The scenario's text and where it came from: a file, `-`, or inline steps.
-fn load(arg: &str) -> anyhow::Result<(String, String)> {
+pub(super) fn load(arg: &str) -> anyhow::Result<(String, String)> {
     if arg == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -120,6 +120,7 @@ pub fn main(args: Args) -> anyhow::Result<super::Status> {
         timeout: args.timeout,
         respond,
         max_connections: limit,
+        link: None,
     };
     let steps: Vec<String> = scenarios
         .iter()

@@ -49,6 +49,12 @@
 //! before the peer listens, with the step's line and column. The oracle's predictions therefore
 //! assume your program read nothing; what matters for them is what the peer's kernel receives.
 //!
+//! `link` steps need the emulated link: on loopback they are refused the same way. On the
+//! real-time link ([`PeerOptions::link`], what `rstlab exec` uses) the peer applies each one to
+//! the link when its turn comes, waits out a `sleep` of either actor (the story's clock moves
+//! for both ends), and predicts with the link's delay; see [`check_playable_on_link`] for the
+//! steps that make no sense when time is real.
+//!
 //! After the last step, a socket the scenario left open is kept open, sending nothing, until
 //! your program ends the connection, the peer is finished, or the timeout runs out; then the peer
 //! closes it.
@@ -75,6 +81,7 @@
 
 pub mod forecast;
 mod play;
+mod realtime;
 pub mod report;
 
 use std::io;
@@ -109,6 +116,12 @@ pub struct PeerOptions {
     /// Play at most this many connections; reset any later one at once and report it as
     /// refused. Default: no limit.
     pub max_connections: Option<usize>,
+    /// The real-time link the listener is on (`rstlab exec`): the peer applies the scenario's
+    /// `link` steps to it, looks at its closed sockets inside the server's namespace, and
+    /// predicts with the link's delay. `None` (the default): no link; `link` steps are refused.
+    /// Only [`Peer::serve_on`] uses it, with a listener in the link's server namespace
+    /// ([`crate::relay::Relay::enter`]); the other constructors listen on loopback and ignore it.
+    pub link: Option<crate::relay::Control>,
 }
 
 impl Default for PeerOptions {
@@ -118,6 +131,7 @@ impl Default for PeerOptions {
             timeout: Duration::from_secs(5),
             respond: Vec::new(),
             max_connections: None,
+            link: None,
         }
     }
 }
@@ -206,12 +220,18 @@ fn step_text(step: &Step) -> String {
     format!("{} {}", step.actor, step.op)
 }
 
-/// Why the peer cannot play `step`, if it cannot.
-fn unplayable_reason(step: &Step) -> Option<String> {
+/// Why the peer cannot play `step`, if it cannot; `on_link`: the peer is on the real-time
+/// link, where `link` steps are played.
+fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
     // Arms for steps that are played come first; the last arm refuses every actor and op the
-    // language may gain (such as the emulated link's), which `rstlab exec` will play.
+    // language may gain.
     #[allow(unreachable_patterns)]
     match (step.actor, &step.op) {
+        (Actor::Link, Op::Link(_)) if on_link => None,
+        (Actor::Link, Op::Link(_)) => Some(
+            "a `link` step needs the emulated link, and this peer listens on loopback: `rstlab exec` plays it"
+                .to_string(),
+        ),
         (Actor::Client, Op::Read(_)) => Some(
             "a read takes bytes out of your program's own receive queue and sends nothing, so the peer cannot see it happen"
                 .to_string(),
@@ -240,16 +260,47 @@ fn unplayable_reason(step: &Step) -> Option<String> {
 /// assert!(refused.reason.contains("sends nothing"));
 /// ```
 pub fn check_playable(scenario: &Scenario) -> Result<(), Unplayable> {
+    check(scenario, None)
+}
+
+/// Checks that the peer can play every step of `scenario` on the real-time link, whose delay
+/// before the first step is `delay`. Besides what [`check_playable`] refuses (but `link` steps),
+/// it refuses what makes no sense when time is real: a `client` step while the link holds
+/// segments (the peer sees a step when it arrives, and nothing arrives), and a `link drop` with
+/// no delay in force and nothing held (what it catches would be a matter of microseconds).
+///
+/// ```
+/// use std::time::Duration;
+/// use rstlab::peer;
+/// let s = "client write 1; link hold; server close; link drop".parse().unwrap();
+/// assert!(peer::check_playable(&s).is_err()); // no link
+/// assert!(peer::check_playable_on_link(&s, Duration::ZERO).is_ok());
+/// let s = "link hold; client write 1".parse().unwrap();
+/// let refused = peer::check_playable_on_link(&s, Duration::from_millis(20)).unwrap_err();
+/// assert_eq!(refused.step, 2);
+/// ```
+pub fn check_playable_on_link(scenario: &Scenario, delay: Duration) -> Result<(), Unplayable> {
+    check(scenario, Some(delay))
+}
+
+/// [`check_playable`], or [`check_playable_on_link`] with the link's delay.
+fn check(scenario: &Scenario, link: Option<Duration>) -> Result<(), Unplayable> {
+    let refused = |i: usize, reason: String| Unplayable {
+        step: i + 1,
+        position: None,
+        scenario: None,
+        text: step_text(&scenario.steps()[i]),
+        reason,
+    };
     for (i, step) in scenario.steps().iter().enumerate() {
-        if let Some(reason) = unplayable_reason(step) {
-            return Err(Unplayable {
-                step: i + 1,
-                position: None,
-                scenario: None,
-                text: step_text(step),
-                reason,
-            });
+        if let Some(reason) = unplayable_reason(step, link.is_some()) {
+            return Err(refused(i, reason));
         }
+    }
+    if let Some(delay) = link
+        && let Some((i, reason)) = realtime::refusal(scenario, delay)
+    {
+        return Err(refused(i, reason));
     }
     Ok(())
 }
@@ -264,8 +315,27 @@ pub fn check_playable(scenario: &Scenario) -> Result<(), Unplayable> {
 /// assert_eq!(refused.position, Some((3, 3)));
 /// ```
 pub fn parse(text: &str) -> Result<Scenario, PeerError> {
+    parse_for(text, None)
+}
+
+/// Parses `text` and checks that the peer can play it on the real-time link, whose delay before
+/// the first step is `delay` ([`check_playable_on_link`]); a refusal names the step's line and
+/// column in `text`.
+///
+/// ```
+/// use std::time::Duration;
+/// use rstlab::peer::{self, PeerError};
+/// let err = peer::parse_on_link("server write 1\nlink drop", Duration::ZERO).unwrap_err();
+/// let PeerError::Unplayable(refused) = err else { panic!("{err}") };
+/// assert_eq!(refused.position, Some((2, 1)));
+/// ```
+pub fn parse_on_link(text: &str, delay: Duration) -> Result<Scenario, PeerError> {
+    parse_for(text, Some(delay))
+}
+
+fn parse_for(text: &str, link: Option<Duration>) -> Result<Scenario, PeerError> {
     let scenario = Scenario::parse(text)?;
-    check_playable(&scenario).map_err(|mut refused| {
+    check(&scenario, link).map_err(|mut refused| {
         refused.position = step_positions(text).get(refused.step - 1).copied();
         refused
     })?;
@@ -442,20 +512,29 @@ impl Peer {
         if !options.listen.ip().is_loopback() {
             return Err(PeerError::NotLoopback(options.listen));
         }
-        check_all(&scenarios)?;
+        // A loopback listener is on no link.
+        let options = PeerOptions {
+            link: None,
+            ..options
+        };
+        check_all(&scenarios, None)?;
         let listener = listen(options.listen)?;
         Peer::serve_on(listener, scenarios, options)
     }
 
     /// Plays `scenarios` on the connections that `listener` accepts. The listener is the
     /// caller's: it is not checked for loopback (`options.listen` is ignored), so that a
-    /// caller that made its own network namespace can hand its listener in.
+    /// caller that made its own network namespace can hand its listener in. With
+    /// [`PeerOptions::link`] (the listener in the server's namespace of a
+    /// [`Relay`](crate::relay::Relay)), `link` steps are played; see
+    /// [`check_playable_on_link`].
     pub fn serve_on(
         listener: TcpListener,
         scenarios: Vec<Scenario>,
         options: PeerOptions,
     ) -> Result<Peer, PeerError> {
-        check_all(&scenarios)?;
+        let delay = options.link.as_ref().map(crate::relay::Control::delay);
+        check_all(&scenarios, delay)?;
         let addr = listener
             .local_addr()
             .map_err(io_err("reading the listener's address"))?;
@@ -466,7 +545,13 @@ impl Peer {
             .and_then(|()| SockRef::from(&listener).set_read_timeout(Some(ACCEPT_SLICE)))
             .map_err(io_err("setting the listener's accept timeout"))?;
         let plan = Arc::new(Plan {
-            predictions: scenarios.iter().map(oracle::predict).collect(),
+            predictions: scenarios
+                .iter()
+                .map(|s| match delay {
+                    Some(delay) => realtime::predict(s, delay),
+                    None => oracle::predict(s),
+                })
+                .collect(),
             forecasts: scenarios.iter().map(Forecast::of).collect(),
             scenarios,
             options,
@@ -651,13 +736,13 @@ impl Drop for Peer {
     }
 }
 
-fn check_all(scenarios: &[Scenario]) -> Result<(), PeerError> {
+fn check_all(scenarios: &[Scenario], link: Option<Duration>) -> Result<(), PeerError> {
     if scenarios.is_empty() {
         return Err(PeerError::NoScenario);
     }
     let many = scenarios.len() > 1;
     for (i, s) in scenarios.iter().enumerate() {
-        check_playable(s).map_err(|mut refused| {
+        check(s, link).map_err(|mut refused| {
             if many {
                 refused.scenario = Some(i + 1);
             }

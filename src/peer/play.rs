@@ -17,6 +17,7 @@ use socket2::SockRef;
 use super::forecast::client_call_words;
 use super::report::{ConnectionReport, PeerSaw, StepReport};
 use super::{Plan, Shared};
+use crate::oracle::PredictedStep;
 use crate::outcome::Outcome;
 use crate::scenario::{Actor, How, Op};
 use crate::sys::{self, SockDiag, TcpInfo};
@@ -138,7 +139,15 @@ pub(super) fn play(
         shared,
         socket: Some(stream),
         addresses,
-        diag: SockDiag::open().ok(),
+        // sock_diag answers for the namespace the netlink socket was made in: the link's
+        // server namespace when the listener is there.
+        diag: match &plan.options.link {
+            Some(link) => link
+                .enter(Actor::Server)
+                .ok()
+                .and_then(|_inside| SockDiag::open().ok()),
+            None => SockDiag::open().ok(),
+        },
         accepted,
         expected: 0,
         client_ended: false,
@@ -178,7 +187,21 @@ impl Connection<'_> {
         let prediction = &self.plan.predictions[self.index];
         let mut reports = Vec::with_capacity(scenario.steps().len());
         let mut halted: Option<String> = None;
-        for (i, (step, predicted)) in scenario.steps().iter().zip(&prediction.steps).enumerate() {
+        // Past the point where the oracle's model stops (on the link), steps are still played,
+        // with nothing to compare them with.
+        let unpredicted = prediction.beyond.as_ref().map(|b| PredictedStep {
+            outcome: Outcome::NoErrno(format!("not predicted: {b}")),
+            rules: Vec::new(),
+            segments: Vec::new(),
+            states: [None, None],
+            in_flight: 0,
+            readiness: [None, None],
+        });
+        for (i, step) in scenario.steps().iter().enumerate() {
+            let Some(predicted) = prediction.steps.get(i).or(unpredicted.as_ref()) else {
+                break;
+            };
+            let known = i < prediction.steps.len();
             if halted.is_none() && self.shared.stopped() {
                 halted = Some("the peer was stopped".to_string());
             }
@@ -192,7 +215,16 @@ impl Connection<'_> {
                             self.last = Some(self.view());
                             called
                         }
+                        // On the link the story's clock moves for both ends: the peer
+                        // waits out your program's pause too.
+                        Actor::Client
+                            if self.plan.options.link.is_some()
+                                && matches!(step.op, Op::Sleep(_)) =>
+                        {
+                            self.perform(&step.op)
+                        }
                         Actor::Client => self.observe(&step.op),
+                        Actor::Link => self.perform_link(&step.op),
                         #[allow(unreachable_patterns)]
                         _ => PeerSaw::Unobservable {
                             why: format!("the peer plays no `{}` steps", step.actor),
@@ -218,7 +250,7 @@ impl Connection<'_> {
                         i + 1
                     ));
                 }
-                (_, Some(e)) if step.actor == Actor::Client && *e != predicted.outcome => {
+                (_, Some(e)) if step.actor == Actor::Client && known && *e != predicted.outcome => {
                     self.deviations.push(format!(
                         "step {} expects {e} of your program's call; the oracle predicts {}",
                         i + 1,
@@ -228,6 +260,7 @@ impl Connection<'_> {
                 _ => {}
             }
             let as_scripted = match &peer {
+                PeerSaw::Called { .. } if !known => None,
                 PeerSaw::Called { outcome, .. } => {
                     Some(*outcome == predicted.outcome && expected.is_none_or(|e| e == outcome))
                 }
@@ -236,7 +269,7 @@ impl Connection<'_> {
                 PeerSaw::Unobservable { .. } => None,
             };
             let oracle = match step.actor {
-                Actor::Client => client_call_words(step, predicted),
+                Actor::Client if known => client_call_words(step, predicted),
                 _ => predicted.outcome.to_string(),
             };
             reports.push(StepReport {
@@ -477,6 +510,23 @@ impl Connection<'_> {
                 received - self.expected,
                 self.expected
             ));
+        }
+    }
+
+    /// Applies a `link` step to the real-time link.
+    fn perform_link(&mut self, op: &Op) -> PeerSaw {
+        match (&self.plan.options.link, op) {
+            (Some(link), Op::Link(op)) => {
+                link.apply(*op);
+                PeerSaw::Called {
+                    outcome: Outcome::Ok,
+                    state: self.open_state(),
+                }
+            }
+            // `super::check` refuses link steps without a link before the peer listens.
+            _ => PeerSaw::NotRun {
+                why: format!("`link {op}` needs the emulated link"),
+            },
         }
     }
 

@@ -5,13 +5,16 @@
 //! Wrappers: [`effective_root`], [`enter_user_namespace`], [`Namespace::create`],
 //! [`Namespace::current`], [`Namespace::enter`] (and the [`Entered`] guard that goes
 //! back), [`open_tun`], [`set_ipv4`], [`set_up`], [`ifindex`], [`add_route`], [`set_gso_max_segs`], [`read_fd`],
-//! [`write_fd`].
+//! [`write_fd`], and [`run_in_namespace`], which starts a child process inside a namespace
+//! (`rstlab exec`).
 
 use std::ffi::CString;
 use std::io;
 use std::mem;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 /// A network namespace, held by an open `/proc/thread-self/ns/net` file. The kernel destroys it
 /// when the last file and the last socket in it are closed, so a crash or Ctrl-C cannot leak it,
@@ -118,6 +121,33 @@ pub fn enter_user_namespace() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     set_up("lo")
+}
+
+/// Makes `command`'s process start inside `namespace`: between fork and exec the child calls
+/// `setns(2)` on a duplicate of the namespace's descriptor, which the closure owns, so the
+/// namespace stays valid however long `command` waits to be spawned. The duplicate is
+/// close-on-exec, like every descriptor rstlab opens: the program inherits none of them.
+///
+/// Spawn the command before any socket the program must not hold is closed in another thread:
+/// a fork holds a copy of every descriptor of the parent until its exec.
+pub fn run_in_namespace<'a>(
+    command: &'a mut Command,
+    namespace: &Namespace,
+) -> io::Result<&'a mut Command> {
+    let fd = namespace.fd.try_clone()?;
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe functions may be called: setns(2) is a plain syscall, and building an
+    // `io::Error` from errno allocates nothing. The fd it uses is owned by the closure, so it
+    // is open in the child.
+    Ok(unsafe {
+        command.pre_exec(move || {
+            if libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        })
+    })
 }
 
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {

@@ -1,0 +1,132 @@
+//! The real-time link as a library: the peer on it, a `link drop` at the scripted moment, and
+//! (ignored, run by hand) the relay's jitter.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use rstlab::link::Link;
+use rstlab::peer::{Peer, PeerOptions};
+use rstlab::relay::Relay;
+use rstlab::scenario::Actor;
+use rstlab::wire::Fate;
+
+fn relay(delay: Duration) -> Option<Relay> {
+    common::link_available().then(|| Relay::start(delay).expect("the relay starts"))
+}
+
+/// A listener in the server's namespace, and a client connected to it from the client's.
+fn listener(relay: &Relay) -> TcpListener {
+    let _inside = relay.enter(Actor::Server).unwrap();
+    TcpListener::bind((Link::address(Actor::Server), 0)).unwrap()
+}
+
+fn connect(relay: &Relay, listener: &TcpListener) -> TcpStream {
+    let _inside = relay.enter(Actor::Client).unwrap();
+    TcpStream::connect(listener.local_addr().unwrap()).unwrap()
+}
+
+#[test]
+fn the_peer_drops_its_own_write_on_cue_and_the_kernel_sends_it_again() {
+    let Some(relay) = relay(Duration::from_millis(20)) else {
+        return;
+    };
+    let listener = listener(&relay);
+    let options = PeerOptions {
+        timeout: Duration::from_secs(5),
+        link: Some(relay.control()),
+        ..PeerOptions::default()
+    };
+    let scenario = "client write 1; server read 1; server write 3; link drop; server close"
+        .parse()
+        .unwrap();
+    let mut client = connect(&relay, &listener);
+    let peer = Peer::serve_on(listener, vec![scenario], options).unwrap();
+    client.write_all(b"a").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // The 3 bytes are lost on the wire, the FIN is not: the client's kernel holds the FIN
+    // until the server's kernel sends the bytes again, then the read sees them, then EOF.
+    let mut all = Vec::new();
+    client.read_to_end(&mut all).unwrap();
+    assert_eq!(all, b"xxx");
+    let report = peer.finish().unwrap();
+    assert!(report.as_scripted(), "{report}");
+    let drop_step = &report.connections[0].steps[3];
+    assert_eq!(drop_step.text, "link drop");
+    let trace = relay.stop();
+    let fates: Vec<Fate> = trace
+        .segments
+        .iter()
+        .filter(|s| s.segment.from == Actor::Server && s.segment.len == 3)
+        .map(|s| s.segment.fate)
+        .collect();
+    assert!(matches!(fates[0], Fate::Dropped(_)), "{fates:?}");
+    assert!(
+        matches!(fates.last(), Some(Fate::Delivered(_))),
+        "sent again and delivered: {fates:?}"
+    );
+    assert_eq!(trace.ops.len(), 1, "{:?}", trace.ops);
+}
+
+/// Percentile `p` (0 to 100) of sorted `values`.
+fn percentile(values: &[Duration], p: usize) -> Duration {
+    values[(values.len() - 1) * p / 100]
+}
+
+/// How late the relay delivers: one byte each way, timed from the write to the read that
+/// returns it, less the delay. Run by hand, with and without load on the other cores:
+/// `cargo test --release --test relay -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn one_way_delay_jitter() {
+    let delay = Duration::from_millis(20);
+    let Some(relay) = relay(delay) else {
+        return;
+    };
+    let listener = listener(&relay);
+    let mut client = connect(&relay, &listener);
+    let (mut server, _) = listener.accept().unwrap();
+    client.set_nodelay(true).unwrap();
+    server.set_nodelay(true).unwrap();
+    let mut late = Vec::new();
+    let mut byte = [0u8; 1];
+    for _ in 0..250 {
+        let sent = Instant::now();
+        client.write_all(b"p").unwrap();
+        server.read_exact(&mut byte).unwrap();
+        late.push(sent.elapsed().saturating_sub(delay));
+        let sent = Instant::now();
+        server.write_all(b"q").unwrap();
+        client.read_exact(&mut byte).unwrap();
+        late.push(sent.elapsed().saturating_sub(delay));
+    }
+    late.sort();
+    let trace = relay.stop();
+    // The relay's own lateness: from each segment's due time to its delivery.
+    let mut own: Vec<Duration> = trace
+        .segments
+        .iter()
+        .filter_map(|s| match s.segment.fate {
+            Fate::Delivered(at) => Some(at.saturating_sub(s.segment.sent + delay)),
+            _ => None,
+        })
+        .collect();
+    own.sort();
+    for (what, values) in [
+        ("write to read, less the delay", &late),
+        ("relay: due to delivered", &own),
+    ] {
+        println!(
+            "{what}: n {} p50 {:?} p90 {:?} p99 {:?} max {:?}",
+            values.len(),
+            percentile(values, 50),
+            percentile(values, 90),
+            percentile(values, 99),
+            values.last().unwrap()
+        );
+    }
+}
