@@ -288,7 +288,8 @@ impl Diagram {
 }
 
 /// Escapes text for XML.
-fn escape(text: &str) -> String {
+/// Escapes text for SVG (shared with [`crate::timeline`]).
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -20,6 +20,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::diagram::escape;
 use crate::link::{Flags, WireSegment};
 use crate::outcome::Outcome;
 use crate::run::Trace;
@@ -327,12 +328,6 @@ impl Timeline {
         svg.push_str("</svg>\n");
         svg
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

@@ -217,7 +217,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut runner = Runner::with_options(backend, options)?;
     // The pipeline refuses, before running, a scenario the oracle cannot follow to the end.
     let Verified {
-        prediction, trace, ..
+        prediction,
+        trace,
+        disagreement,
     } = verify(&mut runner, &scenario).map_err(|e| match e {
         VerifyError::Beyond(b) => anyhow::anyhow!(
             "{b}\nrstlab refuses to run what it cannot emulate faithfully: shorten the \
@@ -225,7 +227,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         ),
         VerifyError::Run(e) => e.into(),
     })?;
-    let mut report = report(&scenario, &prediction, &trace);
+    let mut report = report(&scenario, &prediction, &trace, disagreement.is_none());
     let diagram = args
         .diagram
         .then(|| rstlab::diagram::Diagram::new(&scenario, &prediction, Some(&trace)).text());
@@ -241,7 +243,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     Ok(report.verdict.status())
 }
 
-fn report<'a>(scenario: &'a Scenario, prediction: &'a Prediction, trace: &'a Trace) -> Report<'a> {
+/// The report of a run; `agree` is the pipeline's verdict (no disagreement), not worked out again.
+fn report<'a>(
+    scenario: &'a Scenario,
+    prediction: &'a Prediction,
+    trace: &'a Trace,
+    agree: bool,
+) -> Report<'a> {
     let rows: Vec<Row<'a>> = scenario
         .steps()
         .iter()
@@ -256,7 +264,6 @@ fn report<'a>(scenario: &'a Scenario, prediction: &'a Prediction, trace: &'a Tra
             row(i, step, predicted, observed, mismatches)
         })
         .collect();
-    let agree = check::check(scenario, prediction, trace).is_none();
     let verdict = verdict(agree, &rows);
     Report {
         schema: SCHEMA,
@@ -462,7 +469,7 @@ mod tests {
         let p = rstlab::oracle::predict(&s);
         let mut trace = as_predicted(&p);
         tamper(&mut trace);
-        report(&s, &p, &trace).verdict
+        report(&s, &p, &trace, check::check(&s, &p, &trace).is_none()).verdict
     }
 
     #[test]
@@ -502,7 +509,13 @@ mod tests {
         let s: Scenario = "server close; client write 1 => EPIPE".parse().unwrap();
         let p = rstlab::oracle::predict(&s);
         let trace = as_predicted(&p);
-        let v = serde_json::to_value(report(&s, &p, &trace)).unwrap();
+        let v = serde_json::to_value(report(
+            &s,
+            &p,
+            &trace,
+            check::check(&s, &p, &trace).is_none(),
+        ))
+        .unwrap();
         assert_eq!(v["schema"], 1);
         assert_eq!(v["verdict"], "expectation_contradicted");
     }

@@ -620,11 +620,8 @@ impl Endpoint {
     /// `tcp_time_wait(sk, TCP_FIN_WAIT2, …)`: an orphan whose FIN is acknowledged is replaced
     /// by a FIN_WAIT2 mini-socket (`tcp_fin_timeout` is not longer than TIME_WAIT).
     fn fin_wait2_stub(&mut self) {
-        let (snd_nxt, rcv_nxt) = (self.snd_nxt, self.rcv_nxt);
+        // The stub keeps the sequence numbers (`done()` leaves them) and answers from now on.
         self.done();
-        self.state = TcpState::FinWait2;
-        self.snd_nxt = snd_nxt;
-        self.rcv_nxt = rcv_nxt;
         self.stub = Some(Stub::FinWait2);
     }
 

@@ -679,26 +679,22 @@ impl Peer {
 
     /// Waits up to `grace` for the threads to end by themselves, then stops them, and reports.
     fn end(&mut self, grace: Duration) -> Report {
-        let mut state = self.shared.lock();
-        state.closing = true;
-        drop(state);
-        self.shared.changed.notify_all();
-        let state = self.shared.lock();
-        let (mut state, _) = self
-            .shared
-            .changed
-            .wait_timeout_while(state, grace, |s| s.live > 0)
-            .unwrap_or_else(PoisonError::into_inner);
-        state.stopped = true;
-        drop(state);
-        self.shared.changed.notify_all();
+        // Sets a flag, wakes the threads, and waits up to `wait` for them all to end.
+        let signal_and_wait = |flag: fn(&mut State), wait: Duration| {
+            let mut state = self.shared.lock();
+            flag(&mut state);
+            drop(state);
+            self.shared.changed.notify_all();
+            let state = self.shared.lock();
+            self.shared
+                .changed
+                .wait_timeout_while(state, wait, |s| s.live > 0)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+        };
+        drop(signal_and_wait(|s| s.closing = true, grace));
         // Every loop looks at `stopped` at least every few milliseconds.
-        let state = self.shared.lock();
-        let (mut state, _) = self
-            .shared
-            .changed
-            .wait_timeout_while(state, Duration::from_secs(2), |s| s.live > 0)
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut state = signal_and_wait(|s| s.stopped = true, Duration::from_secs(2));
         let still_running = state.live;
         let handles: Vec<JoinHandle<()>> = state.handles.drain(..).collect();
         drop(state);
