@@ -52,6 +52,7 @@ pub mod diagram;
 pub mod explore;
 pub mod fuzz;
 pub mod generate;
+pub mod kernel;
 pub mod link;
 pub mod oracle;
 pub mod outcome;
@@ -62,12 +63,14 @@ pub mod rules;
 pub mod run;
 pub mod scenario;
 pub mod sigpipe;
+pub mod survey;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod table;
 pub mod tcp;
 pub mod timeline;
 pub mod verify;
+pub mod vm;
 pub mod wire;
 
 pub use outcome::{Errno, Outcome};

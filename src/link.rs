@@ -235,28 +235,114 @@ impl std::fmt::Debug for Link {
     }
 }
 
-/// The sysctls of each namespace (see the [module](self) for why).
-const SYSCTLS: &[(&str, &str)] = &[
-    ("net/ipv6/conf/all/disable_ipv6", "1"),
-    ("net/ipv6/conf/default/disable_ipv6", "1"),
-    ("net/ipv4/tcp_congestion_control", "reno"),
-    ("net/ipv4/tcp_early_retrans", "0"),
-    ("net/ipv4/tcp_sack", "0"),
-    ("net/ipv4/tcp_recovery", "0"),
-    ("net/ipv4/tcp_rto_min_us", "10000000"),
-    ("net/ipv4/tcp_invalid_ratelimit", "0"),
-    ("net/ipv4/tcp_tw_reuse", "0"),
+/// How the link's clock runs, which decides how each namespace is set (see [`SETTINGS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The scenario runner's virtual time ([`Link`]): no kernel timer may change an outcome.
+    Virtual,
+    /// The real clock ([`crate::relay`]): the kernel's own timers are part of what a program
+    /// meets, so loss recovery and the retransmission timer are the kernel's defaults.
+    Real,
+}
+
+/// One sysctl of each namespace: its value under each clock, and the first kernel that has it.
+#[derive(Clone, Copy, Debug)]
+pub struct Sysctl {
+    /// The key under `/proc/sys`.
+    pub key: &'static str,
+    /// Its value with a virtual clock.
+    pub virtual_time: &'static str,
+    /// Its value with the real clock.
+    pub real_time: &'static str,
+    /// The first Linux version that has it (every kernel rstlab supports, 5.10 on, has these).
+    pub since: (u32, u32),
+}
+
+/// The sysctls set in each namespace, once for both clocks (see the [module](self) for why
+/// each is set; the real-time values are the kernel's defaults where timers must run as on
+/// any network). Settings that no sysctl makes on every kernel are route metrics or device
+/// settings instead ([`route_metrics`], [`netsys::set_gso_max_segs`]).
+pub const SETTINGS: &[Sysctl] = &[
+    Sysctl {
+        key: "net/ipv6/conf/all/disable_ipv6",
+        virtual_time: "1",
+        real_time: "1",
+        since: (2, 6),
+    },
+    Sysctl {
+        key: "net/ipv6/conf/default/disable_ipv6",
+        virtual_time: "1",
+        real_time: "1",
+        since: (2, 6),
+    },
+    Sysctl {
+        key: "net/ipv4/tcp_congestion_control",
+        virtual_time: "reno",
+        real_time: "reno",
+        since: (2, 6),
+    },
+    Sysctl {
+        key: "net/ipv4/tcp_early_retrans",
+        virtual_time: "0",
+        real_time: "3",
+        since: (3, 5),
+    },
+    Sysctl {
+        key: "net/ipv4/tcp_sack",
+        virtual_time: "0",
+        real_time: "1",
+        since: (2, 6),
+    },
+    Sysctl {
+        key: "net/ipv4/tcp_recovery",
+        virtual_time: "0",
+        real_time: "1",
+        since: (4, 12),
+    },
+    Sysctl {
+        key: "net/ipv4/tcp_invalid_ratelimit",
+        virtual_time: "0",
+        real_time: "500",
+        since: (4, 0),
+    },
+    Sysctl {
+        key: "net/ipv4/tcp_tw_reuse",
+        virtual_time: "0",
+        real_time: "0",
+        since: (2, 6),
+    },
 ];
 
-pub(crate) fn set_sysctl(key: &str, value: &str) -> io::Result<()> {
+/// The metrics of the routes between the two sides under `clock`: `quickack` always; with a
+/// virtual clock a locked `rto_min` of 10 s, so that the retransmission timer cannot fire while
+/// a scenario runs. The route metric rather than the `tcp_rto_min_us` sysctl, which only 6.11
+/// and later have: `tcp_rto_min()` prefers a locked route metric on every kernel.
+pub fn route_metrics(clock: Clock) -> netsys::RouteMetrics {
+    netsys::RouteMetrics {
+        quickack: true,
+        rto_min: (clock == Clock::Virtual).then_some(VIRTUAL_RTO_MIN),
+    }
+}
+
+/// The least retransmission timeout with a virtual clock: far beyond any scenario's real
+/// duration, even on a loaded machine or in an emulated VM.
+const VIRTUAL_RTO_MIN: Duration = Duration::from_secs(10);
+
+fn set_sysctl(key: &str, value: &str) -> io::Result<()> {
     std::fs::write(format!("/proc/sys/{key}"), value)
         .map_err(|e| io::Error::new(e.kind(), format!("setting {key} = {value}: {e}")))
 }
 
 impl Link {
-    /// Creates both namespaces and devices and waits until each device really carries packets
-    /// (a fresh device drops what is sent before the kernel activates its queue).
+    /// Creates both namespaces and devices for a virtual clock ([`Link::with_clock`]).
     pub fn new() -> Result<Link, LinkError> {
+        Link::with_clock(Clock::Virtual)
+    }
+
+    /// Creates both namespaces and devices, set for `clock`, and waits until each device really
+    /// carries packets (a fresh device drops what is sent before the kernel activates its
+    /// queue).
+    pub fn with_clock(clock: Clock) -> Result<Link, LinkError> {
         let home = Namespace::current().map_err(io_err("opening this thread's namespace"))?;
         let mut sides = Vec::with_capacity(2);
         for (me, peer) in [(CLIENT_ADDR, SERVER_ADDR), (SERVER_ADDR, CLIENT_ADDR)] {
@@ -269,8 +355,12 @@ impl Link {
             })?;
             let tun = {
                 let _inside = ns.enter(&home).map_err(io_err("entering the namespace"))?;
-                for (key, value) in SYSCTLS {
-                    set_sysctl(key, value).map_err(io_err("configuring the namespace"))?;
+                for sysctl in SETTINGS {
+                    let value = match clock {
+                        Clock::Virtual => sysctl.virtual_time,
+                        Clock::Real => sysctl.real_time,
+                    };
+                    set_sysctl(sysctl.key, value).map_err(io_err("configuring the namespace"))?;
                 }
                 netsys::set_up("lo").map_err(io_err("bringing lo up"))?;
                 let tun = netsys::open_tun(DEVICE).map_err(|e| match e.raw_os_error() {
@@ -283,7 +373,7 @@ impl Link {
                 netsys::set_ipv4(DEVICE, me, 32).map_err(io_err("addressing the device"))?;
                 netsys::set_up(DEVICE).map_err(io_err("bringing the device up"))?;
                 let index = netsys::ifindex(DEVICE).map_err(io_err("finding the device"))?;
-                let via = netsys::RouteKind::Via { quickack: true };
+                let via = netsys::RouteKind::Via(route_metrics(clock));
                 netsys::add_route(peer, 32, index, via)
                     .map_err(io_err("adding the route to the peer"))?;
                 let sources = if me == CLIENT_ADDR {

@@ -91,20 +91,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::link::{self, Flags, Link, LinkError, WireSegment};
+use crate::link::{self, Clock, Flags, Link, LinkError, WireSegment};
 use crate::scenario::{Actor, LinkOp};
 use crate::sys::{self, net as netsys};
 use crate::wire::{Fate, Wire};
-
-/// The sysctls the relay puts back to the kernel's defaults in each namespace (see the
-/// [module](self) for why).
-const REAL_TIME_SYSCTLS: &[(&str, &str)] = &[
-    ("net/ipv4/tcp_rto_min_us", "200000"),
-    ("net/ipv4/tcp_early_retrans", "3"),
-    ("net/ipv4/tcp_recovery", "1"),
-    ("net/ipv4/tcp_sack", "1"),
-    ("net/ipv4/tcp_invalid_ratelimit", "500"),
-];
 
 /// The longest the relay's thread waits without looking whether it must stop, even if a wake-up
 /// were lost.
@@ -369,14 +359,7 @@ impl Relay {
     /// kernel's timer defaults, and starts carrying packets with a one-way delay of `delay`.
     /// Fails with [`LinkError::NotPermitted`] without CAP_NET_ADMIN.
     pub fn start(delay: Duration) -> Result<Relay, LinkError> {
-        let link = Link::new()?;
-        for side in Actor::BOTH {
-            let _inside = link.enter(side).map_err(io_err("entering the namespace"))?;
-            for (key, value) in REAL_TIME_SYSCTLS {
-                link::set_sysctl(key, value)
-                    .map_err(io_err("configuring the namespace for real time"))?;
-            }
-        }
+        let link = Link::with_clock(Clock::Real)?;
         let (wake, woken) = UnixStream::pair().map_err(io_err("creating the wake-up socket"))?;
         wake.set_nonblocking(true)
             .and_then(|()| woken.set_nonblocking(true))

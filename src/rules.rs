@@ -228,8 +228,13 @@ rules! {
     }
     /// The send queue behind the congestion window.
     CwndHoldsBackData = "congestion-window-holds-back-data" {
-        statement: "On a fresh connection at most 10 segments are in flight; bytes beyond the congestion window wait in the send queue until ACKs come back.",
+        statement: "On a fresh connection at most 10 segments are in flight; bytes beyond the congestion window wait in the send queue until ACKs come back. From Linux 6.10 a FIN waits too; before, it passes a full window (final-fin-passes-full-congestion-window).",
         mechanism: "tcp_write_xmit() sends while tcp_cwnd_test() allows (TCP_INIT_CWND = 10, RFC 6928); tcp_ack() grows the window in slow start (tcp_slow_start(), RFC 5681 §3.1) and pushes more.",
+    }
+    /// Before 6.10, the FIN does not wait for the window.
+    FinPassesFullCwnd = "final-fin-passes-full-congestion-window" {
+        statement: "Before Linux 6.10, a close or shutdown whose FIN would wait for a full congestion window sends it at once, one segment past the window (alone, or on the last unsent segment); from 6.10 it waits for ACKs like data.",
+        mechanism: "tcp_cwnd_test() let a one-segment skb carrying FIN through whatever the window (\"Don't be strict about the congestion window for the final FIN\"); commit 22555032c513 (Linux 6.10) removed the exception.",
     }
     /// Even an ACK draws an RST from a port with no socket.
     NoSocketAnswersEvenAnAckWithRst = "no-socket-answers-even-an-ack-with-rst" {

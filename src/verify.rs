@@ -45,7 +45,12 @@ pub enum VerifyError {
 /// assert!(v.disagreement.is_none(), "{:?}", v.disagreement);
 /// ```
 pub fn verify(runner: &mut Runner, scenario: &Scenario) -> Result<Verified, VerifyError> {
-    let prediction = oracle::predict_with(scenario, runner.backend(), runner.net());
+    let prediction = oracle::predict_with(
+        scenario,
+        runner.backend(),
+        runner.net(),
+        crate::kernel::Kernel::running(),
+    );
     if let Some(beyond) = prediction.beyond {
         return Err(VerifyError::Beyond(beyond));
     }

@@ -46,7 +46,12 @@ fn every_loopback_scenario_gives_the_same_results_on_ipv6() {
         };
         let mut v4 = runner(backend, Family::V4).unwrap();
         for (name, scenario) in &scenarios {
-            let prediction = predict_with(scenario, backend, Net::Loopback);
+            let prediction = predict_with(
+                scenario,
+                backend,
+                Net::Loopback,
+                rstlab::kernel::Kernel::running(),
+            );
             let on_v6 = v6.run(scenario).unwrap();
             assert!(on_v6.client.is_ipv6() && on_v6.server.is_ipv6());
             if let Some(d) = check::check(scenario, &prediction, &on_v6) {

@@ -4,11 +4,13 @@ mod completions;
 mod decode;
 mod exec;
 mod explore;
+mod kernels;
 mod rules;
 mod run;
 mod seed;
 mod serve;
 mod sigpipe;
+mod survey;
 
 use std::process::ExitCode;
 
@@ -56,6 +58,11 @@ enum Command {
     Serve(serve::Args),
     /// Run a program across the emulated link in real time, with the peer at the scripted moments.
     Exec(exec::Args),
+    /// Check the rules on other kernels: Debian's 5.10, 6.1 and 6.12 in VMs, and this one.
+    Kernels(kernels::Args),
+    /// The checks `kernels` runs inside each kernel, written as JSON.
+    #[command(hide = true)]
+    Survey(survey::Args),
 }
 
 /// How a command ended; each has its own exit status (see [`EXIT_STATUSES`]).
@@ -146,6 +153,8 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => completions::main(args),
         Command::Serve(args) => serve::main(args),
         Command::Exec(args) => exec::main(args),
+        Command::Kernels(args) => kernels::main(args),
+        Command::Survey(args) => survey::main(args),
     };
     match result {
         Ok(status) => ExitCode::from(status.code()),

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{Effects, Wired};
+use crate::kernel::{Change, Kernel};
 use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
 use crate::scenario::{Actor, How};
@@ -49,6 +50,8 @@ struct Unacked {
 #[derive(Clone, Debug)]
 pub(super) struct Endpoint {
     pub(super) me: Actor,
+    /// The kernel whose behaviour this end follows.
+    kernel: Kernel,
     pub(super) life: Life,
     pub(super) state: TcpState,
     /// A mini-socket answering for the connection in place of the full socket.
@@ -90,9 +93,10 @@ pub(super) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(super) fn established(me: Actor, mss: usize) -> Endpoint {
+    pub(super) fn established(me: Actor, mss: usize, kernel: Kernel) -> Endpoint {
         Endpoint {
             me,
+            kernel,
             life: Life::Open,
             state: TcpState::Established,
             stub: None,
@@ -157,10 +161,21 @@ impl Endpoint {
 
     /// `tcp_write_xmit()`: sends what the congestion window allows (one packet per segment:
     /// the link's devices take one segment per packet), the FIN riding on the last data segment
-    /// when it waits behind data; a FIN alone waits for the window too (`tcp_cwnd_test()`).
+    /// when it waits behind data. From 6.10 a FIN waits for the window like data
+    /// (`tcp_cwnd_test()`); before, the segment that carries it goes past a full window
+    /// ([`Change::FinObeysCwnd`]).
     fn transmit(&mut self, now: Duration, rule: Rule, fx: &mut Effects) {
         let mut sent = 0;
-        while (self.unsent > 0 || self.fin_pending) && self.unacked.len() < self.cwnd {
+        loop {
+            let window_open = self.unacked.len() < self.cwnd;
+            let final_fin = self.fin_pending && self.unsent <= self.mss;
+            let fin_passes = final_fin && !self.kernel.has(Change::FinObeysCwnd);
+            if !(self.unsent > 0 || self.fin_pending) || !(window_open || fin_passes) {
+                break;
+            }
+            if !window_open {
+                fx.rule(Rule::FinPassesFullCwnd);
+            }
             let len = self.unsent.min(self.mss);
             let mut seg = self.segment(self.snd_nxt, len);
             self.unsent -= len;

@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::kernel::Kernel;
 use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
 use crate::run::{Backend, Net};
@@ -129,8 +130,8 @@ pub struct Prediction {
     pub beyond: Option<Beyond>,
 }
 
-/// Predicts what Linux answers to every step of `scenario` on loopback (or on the link when the
-/// scenario has `link` steps, which run only there).
+/// Predicts what the running kernel ([`Kernel::running`]) answers to every step of `scenario` on
+/// loopback (or on the link when the scenario has `link` steps, which run only there).
 ///
 /// ```
 /// use rstlab::{oracle, Errno, Outcome, Rule, Scenario};
@@ -148,24 +149,25 @@ pub fn predict(scenario: &Scenario) -> Prediction {
     } else {
         Net::Loopback
     };
-    predict_on(scenario, net)
+    predict_on(scenario, net, Kernel::running())
 }
 
-/// Predicts what the kernel answers to every step of `scenario` on `net`.
+/// Predicts what `kernel` answers to every step of `scenario` on `net`.
 ///
 /// ```
 /// use rstlab::{oracle, Errno, Outcome, Scenario};
+/// use rstlab::kernel::Kernel;
 /// use rstlab::run::Net;
 /// // The seed on a 20 ms link: the FIN, then the RST, are each a delay away.
 /// let s: Scenario = "link delay 20ms; client write 1; client sleep 20ms; server read 1; \
 ///     server close; client write 1; client sleep 20ms; client write 1; client sleep 20ms; \
 ///     client write 1".parse().unwrap();
-/// let p = oracle::predict_on(&s, Net::Link);
+/// let p = oracle::predict_on(&s, Net::Link, Kernel::NEWEST);
 /// let writes: Vec<String> = [1, 5, 7, 9].iter().map(|&i| p.steps[i].outcome.to_string()).collect();
 /// assert_eq!(writes, ["ok(1)", "ok(1)", "ok(1)", "EPIPE"]);
 /// ```
-pub fn predict_on(scenario: &Scenario, net: Net) -> Prediction {
-    let mut model = Model::on(net);
+pub fn predict_on(scenario: &Scenario, net: Net, kernel: Kernel) -> Prediction {
+    let mut model = Model::on(net, kernel);
     let mut steps = Vec::with_capacity(scenario.steps().len());
     for (i, step) in scenario.steps().iter().enumerate() {
         match model.step(step) {
@@ -188,7 +190,7 @@ pub fn predict_on(scenario: &Scenario, net: Net) -> Prediction {
 }
 
 /// Predicts what `backend`'s API reports for every step on loopback (or on the link for a
-/// scenario with `link` steps): the kernel's answer, except where the API is known to report
+/// scenario with `link` steps), on the running kernel: the kernel's answer, except where the API is known to report
 /// something else (each such place names its rule).
 ///
 /// ```
@@ -204,24 +206,25 @@ pub fn predict_for(scenario: &Scenario, backend: Backend) -> Prediction {
     } else {
         Net::Loopback
     };
-    predict_with(scenario, backend, net)
+    predict_with(scenario, backend, net, Kernel::running())
 }
 
-/// The prediction for `backend` on `net`: the kernel model ([`predict_on`]), then the API's
-/// own quirks, kept out of the kernel model.
+/// The prediction for `backend` on `net` and `kernel`: the kernel model ([`predict_on`]), then
+/// the API's own quirks, kept out of the kernel model.
 ///
 /// ```
 /// use rstlab::{oracle, Scenario};
+/// use rstlab::kernel::Kernel;
 /// use rstlab::run::{Backend, Net};
 /// // tokio's readiness is a cache: after the read took the byte, poll(2) says OUT alone, tokio
 /// // still says readable.
 /// let s: Scenario = "client write 1; server read 1; server poll".parse().unwrap();
-/// let poll = |b| oracle::predict_with(&s, b, Net::Loopback).steps[2].outcome.to_string();
+/// let poll = |b| oracle::predict_with(&s, b, Net::Loopback, Kernel::NEWEST).steps[2].outcome.to_string();
 /// assert_eq!(poll(Backend::Std), "OUT");
 /// assert_eq!(poll(Backend::Tokio), "IN|OUT");
 /// ```
-pub fn predict_with(scenario: &Scenario, backend: Backend, net: Net) -> Prediction {
-    let mut prediction = predict_on(scenario, net);
+pub fn predict_with(scenario: &Scenario, backend: Backend, net: Net, kernel: Kernel) -> Prediction {
+    let mut prediction = predict_on(scenario, net, kernel);
     if backend == Backend::Tokio {
         let mut cache = TokioReadiness::new();
         for (step, predicted) in scenario.steps().iter().zip(&mut prediction.steps) {
@@ -392,22 +395,23 @@ impl Default for Model {
 }
 
 impl Model {
-    /// Both endpoints on a freshly established loopback connection.
+    /// Both endpoints on a freshly established loopback connection, on the running kernel.
     pub fn new() -> Model {
-        Model::on(Net::Loopback)
+        Model::on(Net::Loopback, Kernel::running())
     }
 
-    /// Both endpoints on a freshly established connection on `net`. On loopback a write is one
+    /// Both endpoints on a freshly established connection on `net`, behaving as `kernel`
+    /// does. On loopback a write is one
     /// segment (its MTU is 64 KiB); on the link segments carry at most [`LINK_MSS`] bytes.
-    pub fn on(net: Net) -> Model {
+    pub fn on(net: Net, kernel: Kernel) -> Model {
         let mss = match net {
             Net::Loopback => usize::MAX,
             Net::Link => LINK_MSS,
         };
         Model {
             ends: [
-                Endpoint::established(Actor::Client, mss),
-                Endpoint::established(Actor::Server, mss),
+                Endpoint::established(Actor::Client, mss, kernel),
+                Endpoint::established(Actor::Server, mss, kernel),
             ],
             wire: Wire::new(),
         }

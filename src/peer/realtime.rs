@@ -86,7 +86,11 @@ pub(super) fn predict(scenario: &Scenario, delay: Duration) -> Prediction {
             };
         }
     };
-    let full = oracle::predict_on(&timeline, crate::run::Net::Link);
+    let full = oracle::predict_on(
+        &timeline,
+        crate::run::Net::Link,
+        crate::kernel::Kernel::running(),
+    );
     let steps: Vec<_> = at
         .iter()
         .map_while(|&t| full.steps.get(t).cloned())

@@ -264,6 +264,8 @@ struct RtMsg {
     flags: u32,
 }
 
+const RTAX_LOCK: u16 = 1;
+const RTAX_RTO_MIN: u16 = 13;
 const RTAX_QUICKACK: u16 = 15;
 const RT_TABLE_MAIN: u8 = 254;
 const RTPROT_STATIC: u8 = 4;
@@ -282,14 +284,23 @@ fn push_attr(message: &mut Vec<u8>, kind: u16, payload: &[u8]) {
 /// What kind of route [`add_route`] adds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteKind {
-    /// `ip route add DEST/LEN dev DEV [quickack 1]`: out of the device.
-    Via {
-        /// Set the route metric `quickack 1`: the receiver acknowledges every segment at once.
-        quickack: bool,
-    },
+    /// `ip route add DEST/LEN dev DEV [quickack 1] [rto_min lock T]`: out of the device.
+    Via(RouteMetrics),
     /// `ip route add local DEST/LEN dev DEV`: every address in the prefix is this host's
     /// ("AnyIP"), so a socket may bind to any of them.
     Local,
+}
+
+/// The metrics a [`RouteKind::Via`] route carries; they work on every kernel since 3.11, unlike
+/// the sysctls that later kernels added for some of them (`tcp_rto_min_us`, 6.11).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteMetrics {
+    /// `quickack 1`: the receiver acknowledges every segment at once.
+    pub quickack: bool,
+    /// `rto_min lock T` (in whole milliseconds, as the kernel keeps it): the least
+    /// retransmission timeout of every connection on the route. Locked, because
+    /// `tcp_rto_min()` reads the route's value only when it is.
+    pub rto_min: Option<std::time::Duration>,
 }
 
 /// Adds a route to `destination/prefix` on interface `ifindex`, in the calling thread's
@@ -306,7 +317,7 @@ pub fn add_route(
     let header_len = mem::size_of::<libc::nlmsghdr>();
     let mut message = vec![0u8; header_len];
     let (table, scope, route_type) = match kind {
-        RouteKind::Via { .. } => (RT_TABLE_MAIN, RT_SCOPE_LINK, RTN_UNICAST),
+        RouteKind::Via(_) => (RT_TABLE_MAIN, RT_SCOPE_LINK, RTN_UNICAST),
         RouteKind::Local => (RT_TABLE_LOCAL, RT_SCOPE_HOST, RTN_LOCAL),
     };
     let rt = RtMsg {
@@ -328,10 +339,23 @@ pub fn add_route(
     message.extend_from_slice(rt_bytes);
     push_attr(&mut message, libc::RTA_DST, &destination.octets());
     push_attr(&mut message, libc::RTA_OIF, &ifindex.to_ne_bytes());
-    if kind == (RouteKind::Via { quickack: true }) {
+    if let RouteKind::Via(m) = kind {
         let mut metrics = Vec::new();
-        push_attr(&mut metrics, RTAX_QUICKACK, &1u32.to_ne_bytes());
-        push_attr(&mut message, libc::RTA_METRICS, &metrics);
+        if m.quickack {
+            push_attr(&mut metrics, RTAX_QUICKACK, &1u32.to_ne_bytes());
+        }
+        if let Some(rto_min) = m.rto_min {
+            let ms = u32::try_from(rto_min.as_millis()).unwrap_or(u32::MAX);
+            push_attr(
+                &mut metrics,
+                RTAX_LOCK,
+                &(1u32 << RTAX_RTO_MIN).to_ne_bytes(),
+            );
+            push_attr(&mut metrics, RTAX_RTO_MIN, &ms.to_ne_bytes());
+        }
+        if !metrics.is_empty() {
+            push_attr(&mut message, libc::RTA_METRICS, &metrics);
+        }
     }
     route_request(
         message,

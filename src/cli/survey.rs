@@ -1,0 +1,63 @@
+//! `rstlab survey`: the checks `rstlab kernels` runs inside each kernel it boots (hidden: a
+//! user runs `rstlab kernels`, or `explore` and `run` on the kernel they have).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use rstlab::survey::{self, SurveyOptions};
+
+use super::Status;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Random cases per backend and network.
+    #[arg(long, default_value_t = 20_000)]
+    cases: u64,
+    /// The exploration's seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// How the kernel runs, as the survey records it.
+    #[arg(long, default_value = "host")]
+    machine: String,
+    /// Where to write the survey (JSON).
+    #[arg(long)]
+    out: PathBuf,
+    /// A file to append one line to as each part starts.
+    #[arg(long)]
+    progress: Option<PathBuf>,
+}
+
+pub fn main(args: Args) -> anyhow::Result<Status> {
+    let options = SurveyOptions {
+        cases: args.cases,
+        seed: args.seed,
+        jobs: args.jobs.clamp(1, rstlab::explore::MAX_JOBS),
+    };
+    let mut log = match &args.progress {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut result = survey::survey(&options, |line| match &mut log {
+        Some(file) => {
+            let _ = writeln!(file, "{line}");
+        }
+        None => eprintln!("{line}"),
+    });
+    result.machine = args.machine;
+    survey::save(&result, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let totals = result.totals();
+    Ok(Status::of_agreement(
+        totals.disagreements == 0 && totals.errors == 0,
+    ))
+}

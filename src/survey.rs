@@ -1,0 +1,317 @@
+//! A survey of the kernel this process runs on: every rule's canonical scenario, every
+//! question's scenarios, and a random exploration on each network with each backend, all
+//! through the one pipeline ([`crate::verify`]) with the running kernel's profile. `rstlab
+//! kernels` runs one inside each kernel it boots (and one here) and keeps the JSON as the
+//! evidence of the book's "Kernels" chapter (`docs/kernels/<version>.json`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::explore::{self, ExploreOptions, Progress};
+use crate::kernel::Kernel;
+use crate::link::Link;
+use crate::questions::QUESTIONS;
+use crate::rules::Rule;
+use crate::run::{Backend, Net, RunOptions, Runner};
+use crate::scenario::Scenario;
+use crate::verify::verify;
+
+/// What to survey.
+#[derive(Clone, Debug)]
+pub struct SurveyOptions {
+    /// Random cases per backend and network.
+    pub cases: u64,
+    /// The exploration's seed.
+    pub seed: u64,
+    /// Worker threads of the exploration.
+    pub jobs: usize,
+}
+
+/// One scenario run: a rule's canonical scenario or a question's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioRun {
+    /// `rule:<id>` or `question:<anchor>#<n>`.
+    pub name: String,
+    /// The backend.
+    pub backend: String,
+    /// The network.
+    pub net: String,
+    /// The rules the oracle named, in catalogue ids.
+    pub rules: Vec<String>,
+    /// `None` when the kernel agreed with the oracle and with every `=>` line; otherwise the
+    /// disagreement, or why it could not run.
+    pub disagreement: Option<String>,
+}
+
+/// One exploration: one backend on one network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exploration {
+    /// The backend.
+    pub backend: String,
+    /// The network.
+    pub net: String,
+    /// Cases run.
+    pub cases: u64,
+    /// Cases where kernel and oracle agreed.
+    pub agreements: u64,
+    /// Cases where they did not.
+    pub disagreements: u64,
+    /// The shrunk disagreements kept, one line each.
+    pub findings: Vec<String>,
+    /// Cases that could not run.
+    pub errors: u64,
+    /// The first error's text.
+    pub first_error: Option<String>,
+    /// How often each rule decided a step of an agreeing case.
+    pub rules: BTreeMap<String, u64>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// The evidence from one kernel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Survey {
+    /// `uname -r`.
+    pub release: String,
+    /// `uname -v`.
+    pub build: String,
+    /// The version the oracle's profile was chosen for.
+    pub version: String,
+    /// The changes of [`crate::kernel::CHANGES`] this kernel lacks, by commit.
+    pub lacks: Vec<String>,
+    /// Where it ran: `host`, or how the VM ran (`vm (kvm)`, `vm (emulated)`), set by the caller.
+    pub machine: String,
+    /// The exploration's seed.
+    pub seed: u64,
+    /// Every canonical and question scenario run.
+    pub scenarios: Vec<ScenarioRun>,
+    /// The explorations.
+    pub explorations: Vec<Exploration>,
+    /// Whether the emulated link could be set up; when not, why.
+    pub link_error: Option<String>,
+    /// Wall-clock seconds for the whole survey.
+    pub seconds: f64,
+}
+
+/// Totals over a survey.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Scenario runs and random cases that agreed.
+    pub agreements: u64,
+    /// Those that did not.
+    pub disagreements: u64,
+    /// Those that could not run.
+    pub errors: u64,
+    /// Random cases among them.
+    pub random: u64,
+}
+
+impl Survey {
+    /// Agreements, disagreements and errors, scenarios and random cases together. A scenario
+    /// run that could not run counts as an error, and a missing link as one error.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for s in &self.scenarios {
+            match &s.disagreement {
+                None => t.agreements += 1,
+                Some(d) if d.starts_with(NOT_RUN) => t.errors += 1,
+                Some(_) => t.disagreements += 1,
+            }
+        }
+        for e in &self.explorations {
+            t.agreements += e.agreements;
+            t.disagreements += e.disagreements;
+            t.errors += e.errors;
+            t.random += e.cases;
+        }
+        t.errors += u64::from(self.link_error.is_some());
+        t
+    }
+
+    /// How a rule fared: runs that applied it, and disagreements among the scenario runs that
+    /// named it (random disagreements name no rule until shrunk and read).
+    pub fn rule_tally(&self, rule: Rule) -> (u64, u64) {
+        let id = rule.id();
+        let mut runs = 0;
+        let mut disagreements = 0;
+        for s in &self.scenarios {
+            if s.rules.iter().any(|r| r == id) || s.name == format!("rule:{id}") {
+                if s.disagreement.is_some() {
+                    disagreements += 1;
+                } else if s.rules.iter().any(|r| r == id) {
+                    runs += 1;
+                }
+            }
+        }
+        for e in &self.explorations {
+            runs += e.rules.get(id).copied().unwrap_or(0);
+        }
+        (runs, disagreements)
+    }
+}
+
+/// How a scenario run that did not take place begins.
+pub const NOT_RUN: &str = "not run: ";
+
+/// Runs the survey on this kernel. `progress` is told what runs, one line at a time (`rstlab
+/// kernels` shows it while a VM works).
+pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey {
+    let start = Instant::now();
+    let read = |key: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/{key}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let kernel = Kernel::running();
+    let link_error = Link::new().err().map(|e| e.to_string());
+    let nets: Vec<Net> = if link_error.is_none() {
+        vec![Net::Loopback, Net::Link]
+    } else {
+        vec![Net::Loopback]
+    };
+    let mut scenarios = Vec::new();
+    progress("canonical and question scenarios");
+    let mut named: Vec<(String, Scenario)> = Vec::new();
+    for &rule in Rule::ALL {
+        match Scenario::parse(rule.canonical()) {
+            Ok(s) => named.push((format!("rule:{}", rule.id()), s)),
+            Err(e) => scenarios.push(not_run(format!("rule:{}", rule.id()), &e.to_string())),
+        }
+    }
+    for q in QUESTIONS {
+        match q.scenarios() {
+            Ok(list) => {
+                for (i, s) in list.into_iter().enumerate() {
+                    named.push((format!("question:{}#{}", q.anchor(), i + 1), s));
+                }
+            }
+            Err(e) => scenarios.push(not_run(format!("question:{}", q.anchor()), &e.to_string())),
+        }
+    }
+    for backend in Backend::ALL {
+        for &net in &nets {
+            let options = RunOptions {
+                net,
+                ..RunOptions::default()
+            };
+            let mut runner = match Runner::with_options(backend, options) {
+                Ok(r) => r,
+                Err(e) => {
+                    scenarios.push(not_run(
+                        format!("runner {backend} on {net}"),
+                        &e.to_string(),
+                    ));
+                    continue;
+                }
+            };
+            for (name, scenario) in &named {
+                // A scenario with link steps runs on the link only; any other on both.
+                if scenario.uses_link() && net != Net::Link {
+                    continue;
+                }
+                let mut run = ScenarioRun {
+                    name: name.clone(),
+                    backend: backend.to_string(),
+                    net: net.to_string(),
+                    rules: Vec::new(),
+                    disagreement: None,
+                };
+                match verify(&mut runner, scenario) {
+                    Ok(v) => {
+                        let mut rules: Vec<&str> = v
+                            .prediction
+                            .steps
+                            .iter()
+                            .flat_map(|s| s.rules.iter().map(|r| r.id()))
+                            .collect();
+                        rules.sort_unstable();
+                        rules.dedup();
+                        run.rules = rules.into_iter().map(String::from).collect();
+                        run.disagreement = v.disagreement.map(|d| d.to_string());
+                    }
+                    Err(e) => run.disagreement = Some(format!("{NOT_RUN}{e}")),
+                }
+                scenarios.push(run);
+            }
+        }
+    }
+    let mut explorations = Vec::new();
+    for backend in Backend::ALL {
+        for &net in &nets {
+            progress(&format!(
+                "exploring {} cases, {backend} backend, {net}",
+                options.cases
+            ));
+            let explore_options = ExploreOptions {
+                cases: options.cases,
+                seed: options.seed,
+                backend,
+                nets: vec![net],
+                jobs: options.jobs,
+                ..ExploreOptions::default()
+            };
+            let summary = explore::explore(&explore_options, &Progress::default());
+            explorations.push(Exploration {
+                backend: backend.to_string(),
+                net: net.to_string(),
+                cases: summary.cases,
+                agreements: summary.agreements,
+                disagreements: summary.disagreement_count,
+                findings: summary.disagreements,
+                errors: summary.errors,
+                first_error: summary.first_error,
+                rules: summary.rules,
+                seconds: summary.seconds,
+            });
+        }
+    }
+    Survey {
+        release: read("osrelease"),
+        build: read("version"),
+        version: kernel.version.to_string(),
+        lacks: kernel.lacks().map(|c| c.commit.to_string()).collect(),
+        machine: "host".to_string(),
+        seed: options.seed,
+        scenarios,
+        explorations,
+        link_error,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn not_run(name: String, why: &str) -> ScenarioRun {
+    ScenarioRun {
+        name,
+        backend: String::new(),
+        net: String::new(),
+        rules: Vec::new(),
+        disagreement: Some(format!("{NOT_RUN}{why}")),
+    }
+}
+
+/// The file name stem of a survey of `version`: its series, `major.minor`.
+pub fn series_of(version: &str) -> String {
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+/// Writes `survey` as pretty JSON to `path`, through a temporary file renamed into place.
+pub fn save(survey: &Survey, path: &Path) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        serde_json::to_writer_pretty(&mut file, survey)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads a survey written by [`save`].
+pub fn load(path: &Path) -> std::io::Result<Survey> {
+    let text = std::fs::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}
