@@ -1067,8 +1067,9 @@ pub fn quote(text: &str) -> String {
 /// Parses a duration: a number, then its unit, with nothing between. The number is a whole
 /// number or a decimal fraction (`1.5`); the unit is `us` (or `µs`), `ms`, `s`, `m` or `h`, and
 /// cannot be left out. The result must be a whole number of microseconds, the finest unit.
-/// This is the one duration syntax of rstlab: `sleep D` in a scenario and
-/// `rstlab explore --time D` both read it here.
+/// This is the one duration syntax of rstlab: `sleep D` in a scenario and every duration flag
+/// of the command line (`explore --time`, `serve --timeout`, `exec --delay`, …) read it here.
+/// A duration cannot be negative: `-30ms` is refused as such.
 ///
 /// ```
 /// use std::time::Duration;
@@ -1078,9 +1079,16 @@ pub fn quote(text: &str) -> String {
 /// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
 /// assert!(parse_duration("3").unwrap_err().contains("with its unit"));
 /// assert!(parse_duration("0.5us").unwrap_err().contains("microsecond"));
+/// assert!(parse_duration("-30ms").unwrap_err().contains("cannot be negative"));
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     const EXPECTED: &str = "a duration (a number and a unit: `250us`, `5ms`, `1.5s`, `2m`, `1h`)";
+    if text.starts_with('-') {
+        return Err(format!(
+            "a duration cannot be negative, found {}: give 0 or more, such as `30ms`",
+            quote(text)
+        ));
+    }
     let number_len = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());

@@ -106,6 +106,28 @@ fn a_scenario_the_peer_cannot_play_is_refused_with_its_place_before_anything_run
     assert!(!touched.exists(), "no command ran");
 }
 
+/// A negative duration is refused by the duration parser, which says why, not by clap with a tip
+/// (`-- -30ms`) that would make it the command to run.
+#[test]
+fn a_negative_duration_is_refused_as_negative() {
+    let touched = marker("negative");
+    let touch = touched.to_str().unwrap();
+    for flag in ["--delay", "--timeout"] {
+        let o = exec(&[flag, "-30ms", "server close", "--", "touch", touch]);
+        assert_eq!(o.status.code(), Some(2), "{flag}");
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("a duration cannot be negative"),
+            "{flag}: {err}"
+        );
+        assert!(!err.contains("-- -30ms"), "{flag}: {err}");
+    }
+    let o = exec(&["--timeout", "0s", "server close", "--", "touch", touch]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("longer than 0"));
+    assert!(!touched.exists(), "no command ran");
+}
+
 #[test]
 fn without_the_capabilities_it_says_the_link_needs_cap_net_admin() {
     let available = Command::new("setpriv")
@@ -267,7 +289,8 @@ fn a_command_that_never_connects_or_never_exits_is_reported_within_the_timeout()
     ]);
     let took = started.elapsed();
     let out = text(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    // Not as the scenario scripts (no client, past the deadline): status 3 of the global table.
+    assert_eq!(o.status.code(), Some(3), "{out}");
     assert!(took < Duration::from_secs(8), "{took:?}");
     assert!(
         out.contains("command sleep: did not exit within 1s: rstlab killed it"),
@@ -281,7 +304,7 @@ fn a_command_that_never_connects_or_never_exits_is_reported_within_the_timeout()
     );
     let o = exec(&["client write 1; server close", "--", "true"]);
     let out = text(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(o.status.code(), Some(3), "{out}");
     assert!(out.contains("command true: exited with status 0"), "{out}");
     assert!(out.contains("no client connected"), "{out}");
 }

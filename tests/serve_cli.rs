@@ -1,5 +1,6 @@
 //! `rstlab serve` as a script uses it: the address on the first line, a report per connection,
-//! refusals before listening, no hang without a client, Ctrl-C with a summary.
+//! refusals before listening, no hang without a client, Ctrl-C and SIGTERM with a summary, and
+//! reachable when run by an unprivileged user.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -85,9 +86,10 @@ fn a_non_loopback_listen_address_is_refused_with_the_reason() {
 }
 
 #[test]
-fn without_a_client_accept_timeout_ends_serve_with_status_1() {
+fn without_a_client_accept_timeout_ends_serve_with_status_3() {
     let o = rstlab(&["serve", "--accept-timeout", "200ms", "server close"]);
-    assert_eq!(o.status.code(), Some(1));
+    // No client did what the scenario scripts: status 3 of the global table.
+    assert_eq!(o.status.code(), Some(3));
     let out = String::from_utf8_lossy(&o.stdout);
     let mut lines = out.lines();
     let addr = lines.next().unwrap();
@@ -139,7 +141,7 @@ fn a_second_connection_to_once_is_refused_and_reported() {
     wait(&mut child, Duration::from_secs(10));
     drop(second);
     let text = rest(out);
-    assert_eq!(child.wait().unwrap().code(), Some(1), "{text}");
+    assert_eq!(child.wait().unwrap().code(), Some(3), "{text}");
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -170,16 +172,138 @@ fn ctrl_c_ends_serve_with_a_summary_of_the_connections_played() {
         assert!(out.read_line(&mut line).unwrap() > 0, "serve ended early");
         verdicts += usize::from(line.starts_with("as scripted"));
     }
+    kill(&child, "-INT");
+    wait(&mut child, Duration::from_secs(10));
+    let text = rest(out);
+    // 130, as the exit status table says of an interruption.
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{text}");
+    assert!(
+        text.ends_with("summary: 2 connections played, 2 as scripted (interrupted)\n"),
+        "{text}"
+    );
+}
+
+fn kill(child: &Child, signal: &str) {
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn sigterm_ends_serve_with_its_summary_as_ctrl_c_does() {
+    let (mut child, mut out, addr) =
+        serve(&["--json", "client write 1; server read 1; server close"]);
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.write_all(b"a").unwrap();
+    let mut eof = Vec::new();
+    client.read_to_end(&mut eof).unwrap();
+    // The connection's report is out before the signal.
+    let mut report = String::new();
+    out.read_line(&mut report).unwrap();
+    kill(&child, "-TERM");
     wait(&mut child, Duration::from_secs(10));
     let text = rest(out);
-    assert_eq!(child.wait().unwrap().code(), Some(0), "{text}");
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{text}");
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["interrupted"], true, "{text}");
+    assert_eq!(last["connections"], 1, "{text}");
+}
+
+#[test]
+fn a_port_in_use_is_said_once_with_the_port() {
+    let (mut child, _out, addr) = serve(&["server close"]);
+    let o = rstlab(&["serve", "--listen", &addr.to_string(), "server close"]);
+    kill(&child, "-INT");
+    wait(&mut child, Duration::from_secs(10));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
     assert!(
-        text.ends_with("summary: 2 connections played, 2 as scripted (interrupted)\n"),
+        err.contains(&format!("port {} is in use", addr.port())),
+        "{err}"
+    );
+}
+
+#[test]
+fn timeouts_take_the_one_duration_syntax_and_refuse_0_and_negatives() {
+    for (value, says) in [
+        ("0s", "longer than 0"),
+        ("5", "with its unit"),
+        ("-1s", "cannot be negative"),
+    ] {
+        for flag in ["--timeout", "--accept-timeout"] {
+            let o = rstlab(&["serve", flag, value, "server close"]);
+            assert_eq!(o.status.code(), Some(2), "{flag} {value}");
+            assert!(o.stdout.is_empty(), "{flag} {value}: nothing listened");
+            assert!(stderr(&o).contains(says), "{flag} {value}: {}", stderr(&o));
+        }
+    }
+    // Fractions, as everywhere else.
+    let o = rstlab(&[
+        "serve",
+        "--timeout",
+        "1.5s",
+        "--accept-timeout",
+        "0.2s",
+        "server close",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+/// `serve` run by a user without privileges listens where that user's programs can reach it:
+/// in the namespace it was started in, not in one of its own.
+#[test]
+fn serve_run_by_an_unprivileged_user_is_reachable() {
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !rstlab::sys::net::effective_root() || !setpriv.exists() {
+        eprintln!("skipped: needs root and setpriv to become another user");
+        return;
+    }
+    let mut child = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_rstlab"))
+        .args([
+            "serve",
+            "--once",
+            "--accept-timeout",
+            "10s",
+            "client write 1; server read 1; server close",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr: SocketAddr = first
+        .trim_end()
+        .parse()
+        .unwrap_or_else(|_| panic!("the first line is the address, not {first:?}"));
+    let connected = TcpStream::connect(addr);
+    if let Ok(mut client) = connected.as_ref() {
+        client.write_all(b"a").unwrap();
+        let mut eof = Vec::new();
+        client.read_to_end(&mut eof).unwrap();
+    }
+    wait(&mut child, Duration::from_secs(20));
+    let text = rest(out);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        connected.is_ok(),
+        "{addr} cannot be reached: {connected:?}\n{text}{err}"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{text}{err}");
+    assert!(
+        text.ends_with("summary: 1 connection played, 1 as scripted\n"),
         "{text}"
     );
 }

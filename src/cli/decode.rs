@@ -1,6 +1,6 @@
 //! `rstlab decode FILE | - [--target oracle|oracle_vs_kernel|scenario_text] [--inline]`
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::Context;
@@ -9,6 +9,7 @@ use clap::ValueEnum;
 use rstlab::fuzz::{self, DecodeError, Target};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = super::exit_statuses(&[0, 2]))]
 pub struct Args {
     /// A fuzz input: a crash artifact (`fuzz/artifacts/<target>/crash-…`), a corpus or
     /// regression file, or `-` for standard input.
@@ -72,16 +73,18 @@ pub fn main(args: Args) -> anyhow::Result<super::Status> {
         }
         DecodeError::Arbitrary(_) => anyhow::anyhow!("{}: {e}", args.input),
     })?;
+    let mut out = super::output::stdout();
     if args.inline {
-        println!("{}", scenario.to_inline());
+        writeln!(out, "{}", scenario.to_inline())?;
     } else {
-        println!(
+        writeln!(
+            out,
             "# `rstlab decode {}`: {} bytes of {target} input, {} steps",
             args.input,
             data.len(),
             scenario.steps().len()
-        );
-        print!("{scenario}");
+        )?;
+        write!(out, "{scenario}")?;
     }
     Ok(super::Status::Agreement)
 }

@@ -32,11 +32,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 use rstlab::link::Link;
 use rstlab::peer::{self, ConnectionReport, Peer, PeerOptions, Refused};
 use rstlab::relay::{Relay, Trace};
-use rstlab::scenario::{Actor, bounds::MAX_DELAY, parse_duration};
+use rstlab::scenario::Actor;
 use rstlab::sys;
 use rstlab::wire::Fate;
 
-use super::Status;
+use super::{Status, durations, exit_statuses, output};
 use rstlab::table;
 
 /// The peer's port on the link. The namespace is rstlab's own, so the port is always free, and
@@ -44,13 +44,14 @@ use rstlab::table;
 pub const PEER_PORT: u16 = 8080;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = exit_statuses(&[0, 1, 2, 3, 130]))]
 pub struct Args {
     /// The link's one-way delay, each way, from 0 to 100ms (`20ms`, `1.5ms`, `250us`).
-    #[arg(long, value_parser = parse_delay, default_value = "0ms")]
+    #[arg(long, value_parser = durations::delay, allow_hyphen_values = true, default_value = "0ms")]
     delay: Duration,
     /// The deadline of the whole run, from COMMAND's start: a command still running then is
     /// killed and reported (`10s`, `500ms`).
-    #[arg(long, value_parser = parse_timeout, default_value = "10s")]
+    #[arg(long, value_parser = durations::positive, allow_hyphen_values = true, default_value = "10s")]
     timeout: Duration,
     /// The bytes `server write` steps send, in order, from the file's start again when it runs
     /// out (an HTTP response, say); without it, filler bytes `x`.
@@ -68,25 +69,6 @@ pub struct Args {
     /// the peer in RSTLAB_PEER (`192.0.2.2:8080`), RSTLAB_PEER_HOST and RSTLAB_PEER_PORT.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
-}
-
-fn parse_delay(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
-    if d > MAX_DELAY {
-        return Err(format!(
-            "a delay of at most {} ms (the language's bound for `link delay`)",
-            MAX_DELAY.as_millis()
-        ));
-    }
-    Ok(d)
-}
-
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
-    if d.is_zero() {
-        return Err("a timeout longer than 0".to_string());
-    }
-    Ok(d)
 }
 
 /// The command while it may run: ended with every process of its group by [`Running::end`],
@@ -194,6 +176,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             .context("installing the Ctrl-C handler")?;
     }
 
+    // Before the relay starts its threads.
+    super::enter_link_namespace();
     let relay = Relay::start(args.delay).context("setting up the emulated link")?;
     let addr = SocketAddrV4::new(Link::address(Actor::Server), PEER_PORT);
     let listener = {
@@ -299,7 +283,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
 
     let exit = command_end(&end, status, ran, args.timeout);
     let timed_out = matches!(end, End::TimedOut);
-    let as_scripted = report.as_scripted() && !timed_out;
     let mut summary = report.summary();
     if timed_out {
         summary += &format!("; the command did not exit within {}", show(args.timeout));
@@ -307,7 +290,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     if interrupted {
         summary += " (interrupted)";
     }
-    let mut out = std::io::stdout().lock();
+    let as_scripted = report.as_scripted() && !timed_out;
+    let status = super::serve::status_of(&report, interrupted, timed_out);
+    let mut out = output::stdout();
     if args.json {
         let json = Json {
             command: &args.command,
@@ -356,11 +341,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     }
     .and_then(|()| out.flush())
     .context("writing to standard output")?;
-    Ok(if interrupted {
-        Status::Interrupted
-    } else {
-        Status::of_agreement(as_scripted)
-    })
+    status
 }
 
 /// A duration as the language writes it (the language prints it so in a `sleep` step).
@@ -493,18 +474,4 @@ fn render_wire(trace: &Trace) -> String {
         out += &format!("link problem: {p}\n");
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delays_past_the_bound_and_empty_timeouts_are_refused() {
-        assert_eq!(parse_delay("20ms"), Ok(Duration::from_millis(20)));
-        assert!(parse_delay("101ms").unwrap_err().contains("at most 100 ms"));
-        assert!(parse_delay("20").is_err());
-        assert!(parse_timeout("0s").is_err());
-        assert_eq!(parse_timeout("1.5s"), Ok(Duration::from_millis(1500)));
-    }
 }

@@ -4,7 +4,7 @@
 //! workers after the case each is running and prints the summary of the cases run (exit status
 //! 130); a second Ctrl-C exits at once.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -15,20 +15,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use rstlab::explore::{self, ExploreOptions, MAX_JOBS, Progress, Summary};
-use rstlab::scenario::parse_duration;
 
-use super::{BackendArg, EXIT_STATUSES, Status};
+use super::{BackendArg, Status, durations, exit_statuses, output};
 use rstlab::run::Net;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXIT_STATUSES)]
+#[command(after_help = exit_statuses(&[0, 1, 2, 130]))]
 pub struct Args {
     /// How many scenarios, at least 1 [default: 10000, or no limit with --time].
     #[arg(long, value_parser = parse_cases)]
     cases: Option<u64>,
     /// Stop after this long, more than 0 (`500ms`, `30s`, `1.5m`, `1h`: the duration syntax of
     /// `sleep`); with --cases, whichever comes first.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = parse_time, allow_hyphen_values = true)]
     time: Option<Duration>,
     /// The seed (the same seed gives the same scenarios); random when absent, and printed first.
     #[arg(long)]
@@ -74,7 +73,7 @@ fn parse_cases(text: &str) -> Result<u64, String> {
 }
 
 fn parse_time(text: &str) -> Result<Duration, String> {
-    let time = parse_duration(text)?;
+    let time = durations::any(text)?;
     if time.is_zero() {
         return Err("a time of 0 explores nothing: give more, such as `30s`".to_string());
     }
@@ -175,6 +174,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         (None, Some(_)) => u64::MAX,
         (None, None) => DEFAULT_CASES,
     };
+    if !matches!(args.net, Some(NetsArg::Loopback)) {
+        super::enter_link_namespace();
+    }
     let nets = match args.net {
         Some(NetsArg::Loopback) => vec![Net::Loopback],
         Some(NetsArg::Link) => vec![Net::Link],
@@ -209,10 +211,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         options.backend
     );
     // With --json, standard output holds the JSON alone.
+    let mut out = output::stdout();
     if args.json {
         eprintln!("{start}");
     } else {
-        println!("{start}");
+        writeln!(out, "{start}")?;
     }
     // The bar goes to standard error, and only when that is a terminal: nothing of it in a
     // pipe, a file or a CI log. `--json` output goes to standard output either way.
@@ -264,15 +267,16 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             interrupted,
             summary: &summary,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         if interrupted {
-            println!(
+            writeln!(
+                out,
                 "interrupted by Ctrl-C after {} cases; what they found:",
                 summary.cases
-            );
+            )?;
         }
-        print!("{}", render(&summary));
+        write!(out, "{}", render(&summary))?;
     }
     if interrupted {
         return Ok(Status::Interrupted);

@@ -2,6 +2,7 @@
 //! this one; a summary table at the end. The logic is in [`rstlab::vm`] and
 //! [`rstlab::survey`].
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -12,10 +13,11 @@ use anyhow::{Context, bail};
 use rstlab::survey::{self, Survey, SurveyOptions};
 use rstlab::vm::{self, Acceleration, BootOptions, SERIES};
 
-use super::{EXIT_STATUSES, Status};
+use super::Status;
+use super::output::stdout;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXIT_STATUSES)]
+#[command(after_help = super::exit_statuses(&[0, 1, 2, 130]))]
 pub struct Args {
     /// The kernels: Debian's 5.10, 6.1 and 6.12 (fetched and booted in a VM), and `host` (this
     /// machine's, no VM) [default: all four].
@@ -39,16 +41,8 @@ pub struct Args {
     #[arg(long)]
     emulate: bool,
     /// How long one kernel may take, boot included.
-    #[arg(long, default_value = "60m", value_parser = positive_duration)]
+    #[arg(long, default_value = "60m", value_parser = super::durations::positive, allow_hyphen_values = true)]
     timeout: Duration,
-}
-
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    let d = rstlab::scenario::parse_duration(text)?;
-    if d.is_zero() {
-        return Err("a timeout of 0 leaves no time to boot: give more, such as `30m`".to_string());
-    }
-    Ok(d)
 }
 
 /// One kernel to check.
@@ -132,6 +126,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut failed: Vec<(String, String)> = Vec::new();
     // This machine's kernel first, in this process: no VM starts while its scenarios run.
     if targets.iter().any(|t| matches!(t, Target::Host)) {
+        super::enter_link_namespace();
         let start = Instant::now();
         eprintln!("host: running the survey on this machine's kernel");
         let options = SurveyOptions {
@@ -188,7 +183,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
                     done.push((name.to_string(), booted.survey, booted.seconds));
                 }
                 Err(vm::VmError::Interrupted) => {
-                    print_summary(&done, &failed);
+                    print_summary(&done, &failed)?;
                     return Ok(Status::Interrupted);
                 }
                 Err(e) => {
@@ -198,7 +193,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             }
         }
     }
-    print_summary(&done, &failed);
+    print_summary(&done, &failed)?;
     eprintln!("surveys written to {}", out.display());
     let disagreements = done.iter().any(|(_, s, _)| s.totals().disagreements > 0);
     if disagreements {
@@ -222,7 +217,10 @@ fn save(out: &std::path::Path, s: &Survey) -> anyhow::Result<()> {
     survey::save(s, &path).with_context(|| format!("writing {}", path.display()))
 }
 
-fn print_summary(done: &[(String, Survey, f64)], failed: &[(String, String)]) {
+fn print_summary(
+    done: &[(String, Survey, f64)],
+    failed: &[(String, String)],
+) -> anyhow::Result<()> {
     let mut rows: Vec<Vec<String>> = done
         .iter()
         .map(|(name, s, seconds)| {
@@ -264,5 +262,6 @@ fn print_summary(done: &[(String, Survey, f64)], failed: &[(String, String)]) {
         ],
         &rows,
     );
-    print!("\n{table}");
+    write!(stdout(), "\n{table}")?;
+    Ok(())
 }

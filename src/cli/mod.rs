@@ -2,9 +2,11 @@
 
 mod completions;
 mod decode;
+mod durations;
 mod exec;
 mod explore;
 mod kernels;
+mod output;
 mod rules;
 mod run;
 mod seed;
@@ -12,6 +14,7 @@ mod serve;
 mod sigpipe;
 mod survey;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -20,18 +23,57 @@ use rstlab::run::Backend;
 
 /// Finds out, on the real kernel, when a TCP write succeeds, fails with EPIPE or with
 /// ECONNRESET, and checks a model of Linux against it.
-/// The exit statuses, for `--help` (the README states the same).
-const EXIT_STATUSES: &str = "\
-Exit status:
-  0    everything agreed
-  1    the kernel disagrees with the oracle: the oracle is wrong (or a step never settled)
-  2    bad input or usage, or an error that stopped the command
-  3    the kernel did what the oracle predicted, but not what a `=>` line of the scenario
-       expects: the scenario is wrong
-  130  interrupted by Ctrl-C (explore prints what it ran first; a second Ctrl-C exits at once)";
+/// Every exit status of rstlab and what it means: `rstlab --help` shows the whole table, each
+/// command's `--help` the rows of the statuses it can end with (see [`exit_statuses`]); the
+/// README states the same.
+const EXIT_TABLE: [(u8, &str); 5] = [
+    (
+        0,
+        "everything agreed (serve, exec: every connection went as scripted)",
+    ),
+    (
+        1,
+        "the kernel disagrees with the oracle: the oracle is wrong (or a step never settled;
+       serve, exec: a call of the peer returned other than the oracle predicts)",
+    ),
+    (
+        2,
+        "bad input or usage, or an error that stopped the command (serve, exec: or a problem
+       of the peer itself)",
+    ),
+    (
+        3,
+        "the kernel did what the oracle predicted, but not what the scenario expects: a `=>`
+       line (seed: the article's ok, ok, EPIPE); serve, exec: your program did not do what
+       the `client` steps script (or did not connect, or exec's COMMAND outlived --timeout)",
+    ),
+    (
+        130,
+        "interrupted by Ctrl-C (serve, exec: or SIGTERM, SIGHUP), after printing what was done
+       (explore: a second Ctrl-C exits at once)",
+    ),
+];
+
+/// Said under every exit status table.
+const EXIT_NOTE: &str =
+    "A closed standard output (`| head`) ends a command quietly, with status 0.";
+
+/// The statuses among `codes` as `--help` shows them, from [`EXIT_TABLE`], in its order.
+fn exit_statuses(codes: &[u8]) -> String {
+    let mut out = "Exit status:\n".to_string();
+    for (code, meaning) in EXIT_TABLE.iter().filter(|(c, _)| codes.contains(c)) {
+        out += &format!("  {code:<4} {meaning}\n");
+    }
+    out + "\n" + EXIT_NOTE
+}
+
+/// Every status, for `rstlab --help`.
+fn all_exit_statuses() -> String {
+    exit_statuses(&EXIT_TABLE.map(|(code, _)| code))
+}
 
 #[derive(Debug, Parser)]
-#[command(name = "rstlab", version, about, after_help = EXIT_STATUSES)]
+#[command(name = "rstlab", version, about, after_help = all_exit_statuses())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,7 +107,7 @@ enum Command {
     Survey(survey::Args),
 }
 
-/// How a command ended; each has its own exit status (see [`EXIT_STATUSES`]).
+/// How a command ended; each has its own exit status (see [`EXIT_TABLE`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     /// Everything agreed: 0.
@@ -140,7 +182,7 @@ impl From<NetArg> for rstlab::run::Net {
     }
 }
 
-/// Runs the command line; exit status 0 only when everything agreed (see [`EXIT_STATUSES`]).
+/// Runs the command line; exit status 0 only when everything agreed (see [`EXIT_TABLE`]).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -156,11 +198,51 @@ pub fn main() -> ExitCode {
         Command::Kernels(args) => kernels::main(args),
         Command::Survey(args) => survey::main(args),
     };
+    // Whatever a command left in the buffer goes out now, where its errors can be seen.
+    let result = result.and_then(|status| {
+        output::stdout().flush()?;
+        Ok(status)
+    });
     match result {
         Ok(status) => ExitCode::from(status.code()),
+        // The reader of standard output has gone (`| head`): nothing more to say, to anyone.
+        Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rstlab: {e:#}");
             ExitCode::from(ERROR)
         }
+    }
+}
+
+/// Gives this process what the emulated link needs, without root: a user namespace of its own
+/// (with a network namespace it owns), where the kernel allows unprivileged ones. Only what
+/// needs the link calls it, once it knows it will use the link (`run` on the link, `seed
+/// --delay`, `explore` with the link, `rules`, `exec`), so that everything else (`serve`
+/// above all) stays in the caller's namespace, reachable. The kernel moves a process only while
+/// it has one thread: call it before the command starts any. Where it is refused, the link
+/// says in one line what it needs when it is set up.
+fn enter_link_namespace() {
+    if !rstlab::sys::net::effective_root() {
+        let _ = rstlab::sys::net::enter_user_namespace();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_a_command_ends_with_is_in_the_table() {
+        let codes = EXIT_TABLE.map(|(code, _)| code);
+        for status in [
+            Status::Agreement,
+            Status::OracleDisagrees,
+            Status::ExpectationContradicted,
+            Status::Interrupted,
+        ] {
+            assert!(codes.contains(&status.code()), "{status:?}");
+        }
+        assert!(codes.contains(&ERROR));
+        assert!(exit_statuses(&[0, 2]).starts_with("Exit status:\n  0    everything agreed"));
     }
 }

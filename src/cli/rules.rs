@@ -16,10 +16,10 @@ use anyhow::{Context, bail};
 
 use rstlab::book::{self, BookOptions};
 
-use super::{EXIT_STATUSES, Status};
+use super::{Status, exit_statuses};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXIT_STATUSES)]
+#[command(after_help = exit_statuses(&[0, 1, 2]))]
 pub struct Args {
     /// Random scenarios per backend, on top of the canonical ones.
     #[arg(long, default_value_t = 2000)]
@@ -37,6 +37,8 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
+    // The book runs scenarios on the link; before the runners start any thread.
+    super::enter_link_namespace();
     let start = Instant::now();
     let probe_exe = if args.no_sigpipe {
         None

@@ -5,7 +5,7 @@
 //! not, 2 on bad input.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -17,11 +17,11 @@ use rstlab::scenario::quote;
 use rstlab::verify::{Verified, VerifyError, verify};
 use rstlab::{Outcome, Rule, Scenario, TcpState};
 
-use super::{BackendArg, EXIT_STATUSES, NetArg, Status};
+use super::{BackendArg, NetArg, Status, exit_statuses, output};
 use rstlab::table;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = EXIT_STATUSES)]
+#[command(after_help = exit_statuses(&[0, 1, 2, 3]))]
 pub struct Args {
     /// A scenario file, `-` for standard input, or the steps themselves separated by `;`.
     scenario: String,
@@ -210,6 +210,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         None if scenario.uses_link() => rstlab::run::Net::Link,
         None => rstlab::run::Net::Loopback,
     };
+    if net == rstlab::run::Net::Link {
+        super::enter_link_namespace();
+    }
     let options = RunOptions {
         net,
         ..RunOptions::default()
@@ -231,13 +234,14 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let diagram = args
         .diagram
         .then(|| rstlab::diagram::Diagram::new(&scenario, &prediction, Some(&trace)).text());
+    let mut out = output::stdout();
     if args.json {
         report.diagram = diagram;
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", render(&report));
+        write!(out, "{}", render(&report))?;
         if let Some(diagram) = diagram {
-            print!("\n{diagram}");
+            write!(out, "\n{diagram}")?;
         }
     }
     Ok(report.verdict.status())

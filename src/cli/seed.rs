@@ -9,6 +9,7 @@
 //! arrive, and every write issued before the RST has come back succeeds, so a short interval or
 //! a long delay changes what the article shows.
 
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,9 +20,10 @@ use rstlab::timeline::Timeline;
 use rstlab::verify::{Verified, VerifyError, verify};
 use rstlab::{Errno, Outcome};
 
-use super::{BackendArg, Status};
+use super::{BackendArg, Status, durations};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = super::exit_statuses(&[0, 1, 2, 3]))]
 pub struct Args {
     /// Drop the one-second pauses between the client's writes.
     #[arg(long)]
@@ -31,25 +33,14 @@ pub struct Args {
     backend: BackendArg,
     /// Run on the emulated link with this one-way delay (`20ms`; at most 100ms), the pauses in
     /// the link's time. Needs CAP_NET_ADMIN.
-    #[arg(long, value_parser = parse_delay)]
+    #[arg(long, value_parser = durations::delay, allow_hyphen_values = true)]
     delay: Option<Duration>,
     /// The pause between the client's writes (with --delay: in the link's time) [default: 1s].
-    #[arg(long, value_parser = rstlab::scenario::parse_duration)]
+    #[arg(long, value_parser = durations::any, allow_hyphen_values = true)]
     interval: Option<Duration>,
     /// How many one-byte writes the client makes (the article: 3).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=26))]
     writes: u64,
-}
-
-fn parse_delay(text: &str) -> Result<Duration, String> {
-    let d = rstlab::scenario::parse_duration(text)?;
-    let max = rstlab::scenario::bounds::MAX_DELAY;
-    if d > max {
-        return Err(format!(
-            "a delay of {d:?} is past the link's bound of {max:?}"
-        ));
-    }
-    Ok(d)
 }
 
 /// The article's program as a scenario (with `delay`, on the link: the server's read first
@@ -114,16 +105,20 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     } else {
         Net::Loopback
     };
+    if net == Net::Link {
+        super::enter_link_namespace();
+    }
     let options = RunOptions {
         net,
         ..RunOptions::default()
     };
     let mut runner = Runner::with_options(backend, options).context("starting the runner")?;
-    println!("The seed article's program, as a scenario:\n");
+    let mut out = super::output::stdout();
+    writeln!(out, "The seed article's program, as a scenario:\n")?;
     for line in scenario.to_string().lines() {
-        println!("    {line}");
+        writeln!(out, "    {line}")?;
     }
-    println!();
+    writeln!(out)?;
     let Verified {
         prediction,
         trace,
@@ -149,21 +144,23 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         let predicted = &prediction.steps[index];
         let rules: Vec<&str> = predicted.rules.iter().map(|r| r.id()).collect();
         let shown = observed.map_or("(not run)".to_string(), ToString::to_string);
-        println!(
+        writeln!(
+            out,
             "write {letter:?}: kernel {shown:<6} oracle {:<6} [{}]",
             predicted.outcome.to_string(),
             rules.join(", ")
-        );
+        )?;
         if let Some(Outcome::Err(e)) = observed {
-            println!(
+            writeln!(
+                out,
                 "  {} client: write tcp {}->{}: write: {}",
                 stamp(),
                 trace.client,
                 trace.server,
                 go_text(*e)
-            );
+            )?;
             if *e == Errno::EPIPE {
-                println!("  {} This is broken pipe error", stamp());
+                writeln!(out, "  {} This is broken pipe error", stamp())?;
             }
         }
     }
@@ -178,14 +175,15 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     ];
     all_as_article &= observed.iter().zip(&article).all(|(o, a)| *o == Some(a));
     if let Some(d) = args.delay {
-        println!("\nthe wire, in the link's time:\n");
-        print!("{}", Timeline::new(&scenario, &trace).text());
+        writeln!(out, "\nthe wire, in the link's time:\n")?;
+        write!(out, "{}", Timeline::new(&scenario, &trace).text())?;
         let after_close = observed.iter().skip(1);
         let succeeded = after_close
             .clone()
             .take_while(|o| matches!(o, Some(Outcome::Bytes(_))))
             .count();
-        println!(
+        writeln!(
+            out,
             "\non this link a round trip is {:?}; the writes after the server's close were {:?} \
              apart, and {succeeded} of them succeeded before the RST came back (each one's \
              bytes lost){}",
@@ -196,21 +194,22 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             } else {
                 ": not what the article shows"
             }
-        );
+        )?;
     }
-    println!();
+    writeln!(out)?;
     match &disagreement {
-        None => println!("the oracle agrees with the kernel on every step"),
-        Some(d) => println!("DISAGREEMENT: {d}"),
+        None => writeln!(out, "the oracle agrees with the kernel on every step")?,
+        Some(d) => writeln!(out, "DISAGREEMENT: {d}")?,
     }
-    println!(
+    writeln!(
+        out,
         "{}",
         if all_as_article {
             "as in the article: ok, ok, EPIPE"
         } else {
             "NOT as in the article (ok, ok, EPIPE)"
         }
-    );
+    )?;
     // On a link, or with other writes than the article's, a different story is no failure: the
     // oracle's agreement is the verdict.
     let article_setting = args.delay.is_none() && args.writes == 3;

@@ -3,7 +3,8 @@
 //! The first line of standard output is the address, alone, so that scripts can read it
 //! (`read ADDR < <(…)`, `head -1`); every connection's report follows it when the connection's
 //! play ends, then a summary when `serve` ends (after `--once`'s or `--connections N`'s
-//! connections, `--accept-timeout` without a client, or Ctrl-C).
+//! connections, `--accept-timeout` without a client, or Ctrl-C, SIGTERM or SIGHUP: then with
+//! status 130).
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -15,9 +16,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use rstlab::peer::{self, ConnectionReport, Peer, PeerOptions, Refused};
+use rstlab::peer::{self, ConnectionReport, Peer, PeerError, PeerOptions, PeerSaw, Refused};
+use rstlab::scenario::Actor;
+
+use super::{Status, durations, exit_statuses, output};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = exit_statuses(&[0, 1, 2, 3, 130]))]
 pub struct Args {
     /// A scenario file, `-` for standard input, or the steps themselves separated by `;`.
     /// `server` steps are the peer's calls; `client` steps are what it waits to see from your
@@ -34,11 +39,12 @@ pub struct Args {
     /// Play N connections, then end (later ones are reset and reported).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     connections: Option<u64>,
-    /// The longest wait for each `client` step (`5s`, `500ms`).
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    /// The longest wait for each `client` step, more than 0 (`5s`, `500ms`, `1.5s`).
+    #[arg(long, value_parser = durations::positive, allow_hyphen_values = true, default_value = "5s")]
     timeout: Duration,
-    /// End when no client has connected within this long (default: wait until Ctrl-C).
-    #[arg(long, value_parser = parse_duration)]
+    /// End when no client has connected within this long, more than 0 (default: wait until
+    /// Ctrl-C).
+    #[arg(long, value_parser = durations::positive, allow_hyphen_values = true)]
     accept_timeout: Option<Duration>,
     /// The bytes `server write` steps send, in order, from the file's start again when it runs
     /// out (an HTTP response, say); without it, filler bytes `x`.
@@ -48,20 +54,6 @@ pub struct Args {
     /// summary object.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (n, unit) = text.split_at(digits);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("expected a duration like 5s or 500ms, found {text:?}"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("unknown unit {unit:?} in {text:?}: use ms, s or m")),
-    }
 }
 
 /// The scenario's text and where it came from: a file, `-`, or inline steps.
@@ -94,7 +86,55 @@ struct Summary<'a> {
     interrupted: bool,
 }
 
-pub fn main(args: Args) -> anyhow::Result<super::Status> {
+/// The status of a peer's run (`serve`'s and `exec`'s), in the global table: 130 when
+/// interrupted; an error (2) when the peer itself had problems; 1 when one of its calls
+/// returned other than the oracle predicts (the oracle is wrong, as in `run`); 3 when the run
+/// did not go as the scenario scripts otherwise (a `client` step not seen, a `=>` line
+/// contradicted, a connection refused, no client, or `failed`: exec's command past its
+/// deadline); else 0.
+pub(super) fn status_of(
+    report: &peer::Report,
+    interrupted: bool,
+    failed: bool,
+) -> anyhow::Result<Status> {
+    if interrupted {
+        return Ok(Status::Interrupted);
+    }
+    if let Some(first) = report.problems.first() {
+        bail!(
+            "the peer had {} problem(s) of its own; the first: {first}",
+            report.problems.len()
+        );
+    }
+    let oracle_wrong = report.connections.iter().flat_map(|c| &c.steps).any(|s| {
+        s.actor == Actor::Server
+            && s.as_scripted == Some(false)
+            && matches!(&s.peer, PeerSaw::Called { outcome, .. } if *outcome != s.predicted)
+    });
+    Ok(if oracle_wrong {
+        Status::OracleDisagrees
+    } else if failed || !report.as_scripted() {
+        Status::ExpectationContradicted
+    } else {
+        Status::Agreement
+    })
+}
+
+/// The error of a peer that could not start: a port already taken is said once, with the port.
+fn not_started(e: PeerError, listen: SocketAddr) -> anyhow::Error {
+    match &e {
+        PeerError::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            anyhow::anyhow!(
+                "cannot listen on {listen}: port {} is in use already (another `rstlab serve`?); \
+                 choose another with --listen, or port 0 for a free one",
+                listen.port()
+            )
+        }
+        _ => anyhow::Error::new(e).context("starting the peer"),
+    }
+}
+
+pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut scenarios = Vec::new();
     for arg in &args.scenarios {
         let (origin, text) = load(arg)?;
@@ -106,9 +146,17 @@ pub fn main(args: Args) -> anyhow::Result<super::Status> {
         None => Vec::new(),
     };
     let interrupted = Arc::new(AtomicBool::new(false));
-    // The handler only sets the flag; the loop below looks at it at least every 50 ms.
-    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))
-        .context("installing the Ctrl-C handler")?;
+    // The handlers only set the flag; the loop below looks at it at least every 50 ms. SIGTERM
+    // (a service manager's, `kill`'s, `timeout`'s) and SIGHUP end it as Ctrl-C does: with the
+    // summary.
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("installing the Ctrl-C handler")?;
+    }
     let limit = if args.once {
         Some(1)
     } else {
@@ -126,8 +174,9 @@ pub fn main(args: Args) -> anyhow::Result<super::Status> {
         .iter()
         .map(|s| s.steps().len().to_string())
         .collect();
-    let peer = Peer::serve_scenarios(scenarios, options).context("starting the peer")?;
-    let mut out = std::io::stdout().lock();
+    let peer =
+        Peer::serve_scenarios(scenarios, options).map_err(|e| not_started(e, args.listen))?;
+    let mut out = output::stdout();
     writeln!(out, "{}", peer.addr()).context("writing to standard output")?;
     out.flush().context("writing to standard output")?;
     eprintln!(
@@ -199,7 +248,7 @@ pub fn main(args: Args) -> anyhow::Result<super::Status> {
         writeln!(out, "summary: {summary}").context("writing to standard output")?;
     }
     out.flush().context("writing to standard output")?;
-    Ok(super::Status::of_agreement(report.as_scripted()))
+    status_of(&report, interrupted, false)
 }
 
 fn print_connection(

@@ -28,6 +28,7 @@ enum PeerArg {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = super::exit_statuses(&[0, 2]))]
 pub struct Args {
     /// The call that writes.
     #[arg(long, value_enum)]
@@ -55,6 +56,6 @@ pub fn main(args: Args) -> anyhow::Result<super::Status> {
             PeerArg::Abort => End::Abort,
         },
     };
-    sigpipe::run_probe(&probe, &mut std::io::stdout().lock())?;
+    sigpipe::run_probe(&probe, &mut super::output::stdout())?;
     Ok(super::Status::Agreement)
 }

@@ -11,6 +11,7 @@ use rstlab::survey::{self, SurveyOptions};
 use super::Status;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = super::exit_statuses(&[0, 1, 2]))]
 pub struct Args {
     /// Random cases per backend and network.
     #[arg(long, default_value_t = 20_000)]
@@ -33,6 +34,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
+    super::enter_link_namespace();
     let options = SurveyOptions {
         cases: args.cases,
         seed: args.seed,

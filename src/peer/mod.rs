@@ -189,8 +189,9 @@ pub enum PeerError {
         "refusing to listen on {0}: rstlab's peer listens on loopback only (127.0.0.0/8 or ::1), so that no other machine can reach a server that misbehaves on purpose"
     )]
     NotLoopback(SocketAddr),
-    /// A socket call failed while setting up the listener.
-    #[error("{what}: {source}")]
+    /// A socket call failed while setting up the listener. Its text says what the peer was
+    /// doing; the error itself is its source (`{:#}` of an `anyhow::Error` shows both, once).
+    #[error("{what}")]
     Io {
         /// What the peer was doing.
         what: String,
