@@ -37,6 +37,7 @@ use crate::scenario::{Actor, Op, Scenario};
 use crate::timeline::Timeline;
 use crate::verify::{Verified, VerifyError, verify};
 
+pub mod kernels;
 mod timing;
 use crate::sigpipe::{self, Probe, ProbeError, ProbeReport};
 
@@ -52,6 +53,8 @@ pub struct BookOptions {
     pub probe_exe: Option<PathBuf>,
     /// Where the SVG diagrams go, relative to the book, with `/` separators.
     pub svg_dir: String,
+    /// The surveys of the "Kernels" chapter (`rstlab kernels --out DIR`): read, not run.
+    pub kernels_dir: PathBuf,
 }
 
 impl Default for BookOptions {
@@ -61,6 +64,7 @@ impl Default for BookOptions {
             seed: 0,
             probe_exe: None,
             svg_dir: "docs/rules".to_string(),
+            kernels_dir: PathBuf::from("docs/kernels"),
         }
     }
 }
@@ -93,6 +97,9 @@ pub enum BookError {
     /// The SIGPIPE experiment could not be carried out.
     #[error("the SIGPIPE experiment: {0}")]
     Probe(#[from] ProbeError),
+    /// The kernels' surveys could not be read.
+    #[error("reading the kernels' surveys: {0}")]
+    Kernels(std::io::Error),
     /// A canonical scenario does not parse (the catalogue is broken).
     #[error("scenarios/{id}.scenario: {message}")]
     Canonical {
@@ -771,6 +778,7 @@ fn gather(options: &BookOptions, lab: &mut Lab) -> Result<Evidence, BookError> {
 /// # Ok::<(), rstlab::book::BookError>(())
 /// ```
 pub fn build(options: &BookOptions) -> Result<Book, BookError> {
+    let surveys = kernels::load(&options.kernels_dir).map_err(BookError::Kernels)?;
     let mut lab = Lab::new()?;
     let evidence = gather(options, &mut lab)?;
     let stamp = Stamp::now();
@@ -787,7 +795,7 @@ pub fn build(options: &BookOptions) -> Result<Book, BookError> {
     }
     svgs.push((chart_path(options), timing::svg(&evidence.chart)));
     svgs.sort();
-    let (markdown, unsupported) = render(options, &evidence, &stamp);
+    let (markdown, unsupported) = render(options, &evidence, &stamp, &surveys);
     Ok(Book {
         markdown,
         svgs,
@@ -913,7 +921,12 @@ fn rules_of_last_step(runs: &[&Run]) -> Vec<Rule> {
 
 /// The book's text, and the claims and rules its evidence does not support (marked so in the
 /// text).
-fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> (String, Vec<String>) {
+fn render(
+    options: &BookOptions,
+    ev: &Evidence,
+    stamp: &Stamp,
+    surveys: &[crate::survey::Survey],
+) -> (String, Vec<String>) {
     let mut md = String::new();
     let mut unsupported = Vec::new();
     let n_rules = Rule::ALL.len();
@@ -952,6 +965,7 @@ fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> (String, Vec<S
         ("SIGPIPE: how Rust avoids it", "sigpipe-how-rust-avoids-it"),
         ("Questions people ask", "questions-people-ask"),
         ("Timing: the link", "timing-the-link"),
+        (kernels::TITLE, "kernels"),
         ("Subjects", "subjects"),
         ("Rules", "rules"),
         ("Disagreements", "disagreements"),
@@ -971,6 +985,7 @@ fn render(options: &BookOptions, ev: &Evidence, stamp: &Stamp) -> (String, Vec<S
             .unwrap_or_default()
     });
     render_timing(&mut md, options, ev, &mut unsupported);
+    kernels::render(&mut md, surveys);
     render_subjects(&mut md);
     render_rules(&mut md, options, ev, stamp, &mut unsupported);
     render_disagreements(&mut md, ev);
@@ -1745,7 +1760,18 @@ fn render_rules(
         } else {
             c.runs == 0
         };
-        let verdict = if no_evidence {
+        // A rule of older kernels only: on a kernel that has the change, its evidence is the
+        // "Kernels" chapter's (the stored surveys of kernels without it).
+        let older_only = crate::kernel::CHANGES.iter().find(|c| {
+            c.only_before.contains(rule) && crate::kernel::Kernel::running().has(c.change)
+        });
+        let verdict = if let (true, Some(change)) = (no_evidence, older_only) {
+            format!(
+                "Not on this kernel, which has commit `{}` (Linux {}.{}); kernels before it follow \
+                 the rule: their runs are in [Kernels](#kernels). ",
+                change.commit, change.since.major, change.since.minor
+            )
+        } else if no_evidence {
             unsupported.push(format!("{id}: no evidence in this run"));
             format!("{UNSUPPORTED} no run of this book gave evidence for this rule. ")
         } else {
@@ -1949,7 +1975,7 @@ mod tests {
     }
 
     fn render_of(ev: &Evidence) -> (String, Vec<String>) {
-        render(&BookOptions::default(), ev, &stamp())
+        render(&BookOptions::default(), ev, &stamp(), &[])
     }
 
     #[test]

@@ -105,6 +105,10 @@ pub enum Change {
     /// A FIN waits for the congestion window like data. Before, `tcp_cwnd_test()` let a final
     /// one-segment skb carrying FIN out past a full window.
     FinObeysCwnd,
+    /// A socket past ESTABLISHED accepts a segment whose ACK is older than `snd_una`. Before,
+    /// `tcp_rcv_state_process()` dropped the segment (its data and FIN too) with a challenge
+    /// ACK.
+    AcceptsOldAckWhileClosing,
 }
 
 /// One row of [`CHANGES`].
@@ -122,22 +126,41 @@ pub struct ChangeInfo {
     pub backports: &'static [Version],
     /// What changes, in a sentence: before, then after.
     pub what: &'static str,
-    /// The rules whose behaviour it changes.
+    /// The rules whose behaviour it changes; none where the model stops before the change
+    /// shows (it says why in its refusal).
     pub rules: &'static [Rule],
+    /// Among them, the rules only kernels without the change follow.
+    pub only_before: &'static [Rule],
 }
 
 /// Every change the oracle knows, oldest first.
-pub const CHANGES: &[ChangeInfo] = &[ChangeInfo {
-    change: Change::FinObeysCwnd,
-    commit: "22555032c513",
-    title: "tcp: remove dubious FIN exception from tcp_cwnd_test()",
-    since: Version::new(6, 10, 0),
-    backports: &[],
-    what: "Before, a FIN alone (or riding on the last unsent segment) leaves even when the \
+pub const CHANGES: &[ChangeInfo] = &[
+    ChangeInfo {
+        change: Change::AcceptsOldAckWhileClosing,
+        commit: "795a7dfbc3d9",
+        title: "net: tcp: accept old ack during closing",
+        since: Version::new(6, 9, 0),
+        backports: &[Version::new(6, 1, 167)],
+        what: "Before, in FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK and CLOSE_WAIT a segment \
+               whose ACK is older than snd_una (segments reordered on the way) is dropped, its \
+               data and FIN with it, and answered with a challenge ACK; from 6.9 (and 6.1.167) \
+               its data and FIN are taken.",
+        rules: &[],
+        only_before: &[],
+    },
+    ChangeInfo {
+        change: Change::FinObeysCwnd,
+        commit: "22555032c513",
+        title: "tcp: remove dubious FIN exception from tcp_cwnd_test()",
+        since: Version::new(6, 10, 0),
+        backports: &[],
+        what: "Before, a FIN alone (or riding on the last unsent segment) leaves even when the \
            congestion window is full, one segment past it; from 6.10 it waits for ACKs to open \
            the window like data.",
-    rules: &[Rule::CwndHoldsBackData, Rule::FinPassesFullCwnd],
-}];
+        rules: &[Rule::CwndHoldsBackData, Rule::FinPassesFullCwnd],
+        only_before: &[Rule::FinPassesFullCwnd],
+    },
+];
 
 impl Change {
     /// Its row in [`CHANGES`].
@@ -262,7 +285,11 @@ mod tests {
         assert!(kernel("6.10").has(Change::FinObeysCwnd));
         assert!(Kernel::NEWEST.has(Change::FinObeysCwnd));
         assert_eq!(Kernel::NEWEST.lacks().count(), 0);
-        assert_eq!(kernel("5.10.262").lacks().count(), 1);
+        assert_eq!(kernel("5.10.262").lacks().count(), 2);
+        assert!(!kernel("6.1.166").has(Change::AcceptsOldAckWhileClosing));
+        assert!(kernel("6.1.192").has(Change::AcceptsOldAckWhileClosing));
+        assert!(!kernel("6.8").has(Change::AcceptsOldAckWhileClosing));
+        assert!(!kernel("6.1.192").has(Change::FinObeysCwnd));
     }
 
     #[test]
@@ -270,7 +297,6 @@ mod tests {
         for row in CHANGES {
             assert_eq!(row.change.info().commit, row.commit, "one row per change");
             assert!(row.commit.len() == 12 && row.commit.chars().all(|c| c.is_ascii_hexdigit()));
-            assert!(!row.rules.is_empty());
             for b in row.backports {
                 assert!(*b < row.since, "a backport goes to an older series");
             }

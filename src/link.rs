@@ -8,8 +8,9 @@
 //! `link_delivery_is_synchronous` test checks it on every run of `cargo test`.
 //!
 //! ## What is set in the namespaces, and why it stays faithful
-//! Kernel timers run in real time while the link's time is virtual. Each namespace is set so
-//! that no timer can change an outcome, and a scenario whose virtual time would reach a point
+//! Kernel timers run in real time while the link's time is virtual. Each namespace is set (one
+//! table, [`SETTINGS`], and [`route_metrics`], for both clocks: see [`Clock`]) so that no
+//! timer can change an outcome, and a scenario whose virtual time would reach a point
 //! where a real kernel's timer fires is refused by the oracle (see [`crate::oracle`]):
 //! - `tcp_congestion_control = reno`: a new namespace inherits the root namespace's choice,
 //!   which may be BBR (it paces segments with real-time timers); CUBIC (the Linux default) may
@@ -19,9 +20,15 @@
 //! - `tcp_early_retrans = 0`: no tail loss probe (it fires after about 2 RTT, 10 ms at least).
 //! - `tcp_sack = 0`, `tcp_recovery = 0`: loss is detected by duplicate ACKs only, never by
 //!   RACK's real-time reordering timer.
-//! - `tcp_rto_min_us` = 10 s: the retransmission timer cannot fire while a scenario runs, even
-//!   on a loaded machine. On a real link it fires no sooner than 200 ms + RTT after a send; the
-//!   oracle refuses scenarios that leave a segment unacknowledged that long in virtual time.
+//! - the route to the peer carries `rto_min lock 10s`: the retransmission timer cannot fire
+//!   while a scenario runs, even on a loaded machine or in an emulated VM. On a real link it
+//!   fires no sooner than 200 ms + RTT after a send; the oracle refuses scenarios that leave a
+//!   segment unacknowledged that long in virtual time. A route metric, not the
+//!   `tcp_rto_min_us` sysctl, which only 6.11 and later have: `tcp_rto_min()` prefers a locked
+//!   route metric on every kernel.
+//! - `tcp_challenge_ack_limit` = 2147483647: before 6.0 every namespace's challenge ACKs share
+//!   one host-wide budget (1,000 a second by default); a busy host must not take a scenario's
+//!   away. 6.0 and later default to this value.
 //! - the route to the peer carries `quickack 1`: every segment is acknowledged at once, never by
 //!   the 40 ms delayed-ACK timer, so an ACK's virtual time is its segment's arrival time.
 //! - `tcp_invalid_ratelimit = 0`: duplicate and challenge ACKs are never suppressed by their
@@ -304,6 +311,15 @@ pub const SETTINGS: &[Sysctl] = &[
         virtual_time: "0",
         real_time: "500",
         since: (4, 0),
+    },
+    // Before 6.0 (79e3602caa6f) the challenge ACKs of every namespace share one counter, at
+    // most this many per second (1,000 by default, randomised): set high, a busy host cannot
+    // take a scenario's challenge ACK away. 6.0 and later default to this value (no limit).
+    Sysctl {
+        key: "net/ipv4/tcp_challenge_ack_limit",
+        virtual_time: "2147483647",
+        real_time: "2147483647",
+        since: (3, 6),
     },
     Sysctl {
         key: "net/ipv4/tcp_tw_reuse",

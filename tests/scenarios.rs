@@ -5,7 +5,8 @@
 
 mod common;
 
-use rstlab::oracle::predict_for;
+use rstlab::kernel::Kernel;
+use rstlab::oracle::predict_with;
 use rstlab::run::{Backend, Net, RunOptions, Runner};
 use rstlab::verify::verify;
 use rstlab::{Rule, Scenario};
@@ -71,11 +72,20 @@ fn every_canonical_scenario_exercises_its_rule() {
             continue;
         }
         let scenario = canonical(*rule);
+        let net = if scenario.uses_link() {
+            Net::Link
+        } else {
+            Net::Loopback
+        };
+        // A rule of older kernels is exercised by a profile that lacks the change.
+        let kernels = [Kernel::running(), Kernel::NEWEST, "5.10".parse().unwrap()];
         let named = Backend::ALL.iter().any(|&backend| {
-            predict_for(&scenario, backend)
-                .steps
-                .iter()
-                .any(|step| step.rules.contains(rule))
+            kernels.iter().any(|&kernel| {
+                predict_with(&scenario, backend, net, kernel)
+                    .steps
+                    .iter()
+                    .any(|step| step.rules.contains(rule))
+            })
         });
         assert!(
             named,

@@ -31,6 +31,9 @@ pub struct Args {
     /// exists. The SVG diagrams go to `docs/rules/` beside it (created if missing).
     #[arg(long, default_value = "RULES.md")]
     out: PathBuf,
+    /// Where the kernels' surveys are (`rstlab kernels --out DIR`), for the "Kernels" chapter.
+    #[arg(long, default_value = "docs/kernels")]
+    kernels: PathBuf,
     /// Leave out the SIGPIPE experiment (which runs this binary in child processes).
     #[arg(long)]
     no_sigpipe: bool,
@@ -49,6 +52,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         cases: args.cases,
         seed: args.seed,
         probe_exe,
+        kernels_dir: args.kernels.clone(),
         ..BookOptions::default()
     };
     let base = check_out(&args.out)?;

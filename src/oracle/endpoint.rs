@@ -494,6 +494,26 @@ impl Endpoint {
             return;
         }
         if let Some(ack) = seg.ack {
+            // tcp_rcv_state_process() (every state but ESTABLISHED): before 6.9, an ACK older
+            // than snd_una (tcp_ack() returns 0) makes the whole segment unacceptable: a
+            // challenge ACK, and its data and FIN are dropped ([`Change::AcceptsOldAckWhileClosing`]).
+            // When the segment carried data or a FIN, the challenge ACK reaches its sender as a
+            // duplicate ACK, where the model stops (loss recovery): no rule of its own.
+            let closing = matches!(
+                self.state,
+                TcpState::FinWait1
+                    | TcpState::FinWait2
+                    | TcpState::Closing
+                    | TcpState::LastAck
+                    | TcpState::CloseWait
+            );
+            if closing
+                && before(ack, self.snd_una)
+                && !self.kernel.has(Change::AcceptsOldAckWhileClosing)
+            {
+                self.send_ack(fx);
+                return;
+            }
             self.on_ack(ack, seg.len == 0 && !seg.fin, seg.fin, fx);
         }
         if let Some(stub) = self.stub {
@@ -720,8 +740,11 @@ impl Endpoint {
             }
         } else if pure && ack == self.snd_una && !self.unacked.is_empty() {
             // tcp_fastretrans_alert(): without SACK each duplicate ACK counts as a segment that
-            // left the network (tcp_add_reno_sack()), which lets more out, and the third starts
-            // a fast retransmit; whether an ACK counts depends on the window it advertises.
+            // left the network (tcp_add_reno_sack()), which lets out what waits behind the
+            // window, and the third starts a fast retransmit; whether an ACK counts depends on
+            // the window it advertises. Even one changes what a later write may send (the
+            // Reno "SACK" it adds counts until the hole is filled), so the model stops here;
+            // a challenge ACK from a kernel before 6.9 is one.
             fx.beyond("a duplicate ACK reaches the sender: loss recovery is not modelled");
         }
     }

@@ -31,6 +31,8 @@
 mod endpoint;
 pub mod invariants;
 #[cfg(test)]
+mod tests_by_kernel;
+#[cfg(test)]
 mod tests_by_state;
 
 use std::time::Duration;
