@@ -146,3 +146,26 @@ fn kernels_host_surveys_this_kernel_without_a_vm() {
     assert!(survey.scenarios.len() > rstlab::Rule::ALL.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn predict_answers_for_another_kernel_without_running_anything() {
+    let scenario = "link delay 10ms; server write 14480; server close; client sleep 10ms; \
+                    client read 65536; client read 1";
+    let last_outcome = |kernel: &str| {
+        let out = rstlab()
+            .args(["predict", "--kernel", kernel, scenario])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains("nothing ran"), "{text}");
+        text.lines().last().unwrap().to_string()
+    };
+    assert!(last_outcome("5.10").contains("eof"));
+    assert!(last_outcome("6.12").contains("EAGAIN"));
+    let out = rstlab()
+        .args(["predict", "--kernel", "4", "client write 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

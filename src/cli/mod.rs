@@ -7,6 +7,7 @@ mod exec;
 mod explore;
 mod kernels;
 mod output;
+mod predict;
 mod rules;
 mod run;
 mod seed;
@@ -100,6 +101,8 @@ enum Command {
     Serve(serve::Args),
     /// Run a program across the emulated link in real time, with the peer at the scripted moments.
     Exec(exec::Args),
+    /// The oracle's prediction alone, for any kernel (`--kernel 5.10`): nothing runs.
+    Predict(predict::Args),
     /// Check the rules on other kernels: Debian's 5.10, 6.1 and 6.12 in VMs, and this one.
     Kernels(kernels::Args),
     /// The checks `kernels` runs inside each kernel, written as JSON.
@@ -195,6 +198,7 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => completions::main(args),
         Command::Serve(args) => serve::main(args),
         Command::Exec(args) => exec::main(args),
+        Command::Predict(args) => predict::main(args),
         Command::Kernels(args) => kernels::main(args),
         Command::Survey(args) => survey::main(args),
     };

@@ -1,0 +1,80 @@
+//! `rstlab predict SCENARIO [--kernel V]`: the oracle's prediction alone, for any kernel
+//! profile: what Linux 5.10 would answer, asked on a machine that runs another kernel. Nothing
+//! runs; `rstlab run` checks a prediction against the kernel here.
+
+use std::io::Write;
+
+use rstlab::kernel::Kernel;
+use rstlab::oracle;
+use rstlab::run::Net;
+
+use super::output::stdout;
+use super::{BackendArg, NetArg, Status};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = super::exit_statuses(&[0, 2]))]
+pub struct Args {
+    /// A scenario file, `-` for standard input, or the steps themselves separated by `;`.
+    scenario: String,
+    /// The kernel whose behaviour to predict: a version (`5.10`, `6.1.192`) or `newest`
+    /// [default: the running kernel].
+    #[arg(long)]
+    kernel: Option<Kernel>,
+    /// The socket API.
+    #[arg(long, value_enum, default_value_t)]
+    backend: BackendArg,
+    /// The network; a scenario with `link` steps is on the link whatever this says.
+    #[arg(long, value_enum)]
+    net: Option<NetArg>,
+}
+
+pub fn main(args: Args) -> anyhow::Result<Status> {
+    let (_, scenario) = super::run::load(&args.scenario)?;
+    let kernel = args.kernel.unwrap_or_else(Kernel::running);
+    let net = match (scenario.uses_link(), args.net) {
+        (true, _) => Net::Link,
+        (false, Some(n)) => n.into(),
+        (false, None) => Net::Loopback,
+    };
+    let p = oracle::predict_with(&scenario, args.backend.into(), net, kernel);
+    let mut rows = Vec::new();
+    for (i, (step, predicted)) in scenario.steps().iter().zip(&p.steps).enumerate() {
+        let rules: Vec<&str> = predicted.rules.iter().map(|r| r.id()).collect();
+        rows.push(vec![
+            (i + 1).to_string(),
+            step.to_string(),
+            predicted.outcome.to_string(),
+            rules.join(", "),
+        ]);
+    }
+    let mut out = stdout();
+    let lacks: Vec<String> = kernel
+        .lacks()
+        .map(|c| format!("{} ({}.{})", c.commit, c.since.major, c.since.minor))
+        .collect();
+    let differs = if lacks.is_empty() {
+        "every change the oracle knows".to_string()
+    } else {
+        format!("without {}", lacks.join(", "))
+    };
+    writeln!(
+        out,
+        "predicted for Linux {kernel} ({differs}), {} backend, {net}; nothing ran\n",
+        args.backend_name()
+    )?;
+    write!(
+        out,
+        "{}",
+        rstlab::table::render(&["#", "step", "predicted", "rule"], &rows)
+    )?;
+    if let Some(beyond) = &p.beyond {
+        writeln!(out, "\n{beyond}")?;
+    }
+    Ok(Status::Agreement)
+}
+
+impl Args {
+    fn backend_name(&self) -> rstlab::run::Backend {
+        self.backend.into()
+    }
+}
