@@ -94,7 +94,7 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
         .collect();
     let _ = writeln!(
         md,
-        "| version | release | ran in | scenario runs | random cases (backend × network) | agreements | disagreements | errors | time |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
+        "| version | release | ran in | scenario runs | random cases (backend × network) | agreements | disagreements | errors | survey time |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
     );
     for row in rows {
         let _ = writeln!(md, "{row}");
@@ -118,7 +118,7 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
     );
     let _ = writeln!(
         md,
-        "| commit | first in | what changed | rules | kernels above without it | with it |\n|---|---|---|---|---|---|"
+        "| commit | first in (and stable backports) | what changed | rules | kernels above without it | with it |\n|---|---|---|---|---|---|"
     );
     for c in CHANGES {
         let (without, with): (Vec<&Survey>, Vec<&Survey>) = surveys
@@ -147,11 +147,15 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
         }
         let _ = writeln!(
             md,
-            "| `{}` \"{}\" | {}.{} | {} | {} | {} | {} |",
+            "| `{}` \"{}\" | {}.{}{} | {} | {} | {} | {} |",
             c.commit,
             c.title,
             c.since.major,
             c.since.minor,
+            c.backports
+                .iter()
+                .map(|b| format!(", {b}"))
+                .collect::<String>(),
             c.what,
             rules.join(", "),
             names(without),
@@ -165,7 +169,7 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
         md,
         "A cell gives the runs in which the oracle named the rule and the kernel agreed \
          (canonical, question and random scenarios, both backends); \"disagrees\" counts the \
-         scenario runs naming it where the kernel did not agree; \"before {{commit}}\" marks a \
+         scenario runs naming it where the kernel did not agree; \"before `commit`\" marks a \
          kernel that follows the rule as it was before that change; \"not exercised\" a rule \
          no run on that kernel needed (on loopback-only evidence, or a rule of another kernel \
          series).\n"
