@@ -210,9 +210,7 @@ impl Kernel {
     pub fn running() -> Kernel {
         static RUNNING: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
         *RUNNING.get_or_init(|| {
-            let read = |key: &str| std::fs::read_to_string(format!("/proc/sys/kernel/{key}"));
-            let release = read("osrelease").unwrap_or_default();
-            let build = read("version").unwrap_or_default();
+            let (release, build) = uname();
             Kernel::of(version_of(&release, &build).unwrap_or(Kernel::NEWEST.version))
         })
     }
@@ -238,6 +236,16 @@ impl FromStr for Kernel {
         }
         s.parse().map(Kernel::of)
     }
+}
+
+/// `uname -r` and `uname -v` of the running kernel, trimmed (empty where unreadable).
+pub fn uname() -> (String, String) {
+    let read = |key: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/{key}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    (read("osrelease"), read("version"))
 }
 
 /// The version of a kernel whose `uname -r` is `release` and `uname -v` is `build`: the

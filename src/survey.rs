@@ -161,12 +161,8 @@ pub const NOT_RUN: &str = "not run: ";
 /// kernels` shows it while a VM works).
 pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey {
     let start = Instant::now();
-    let read = |key: &str| {
-        std::fs::read_to_string(format!("/proc/sys/kernel/{key}"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    };
     let kernel = Kernel::running();
+    let (release, build) = crate::kernel::uname();
     let link_error = Link::new().err().map(|e| e.to_string());
     let nets: Vec<Net> = if link_error.is_none() {
         vec![Net::Loopback, Net::Link]
@@ -270,8 +266,8 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
         }
     }
     Survey {
-        release: read("osrelease"),
-        build: read("version"),
+        release,
+        build,
         version: kernel.version.to_string(),
         lacks: kernel.lacks().map(|c| c.commit.to_string()).collect(),
         machine: "host".to_string(),

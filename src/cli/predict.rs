@@ -57,10 +57,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     } else {
         format!("without {}", lacks.join(", "))
     };
+    let backend = rstlab::run::Backend::from(args.backend);
     writeln!(
         out,
-        "predicted for Linux {kernel} ({differs}), {} backend, {net}; nothing ran\n",
-        args.backend_name()
+        "predicted for Linux {kernel} ({differs}), {backend} backend, {net}; nothing ran\n"
     )?;
     write!(
         out,
@@ -71,10 +71,4 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         writeln!(out, "\n{beyond}")?;
     }
     Ok(Status::Agreement)
-}
-
-impl Args {
-    fn backend_name(&self) -> rstlab::run::Backend {
-        self.backend.into()
-    }
 }
