@@ -303,11 +303,7 @@ impl Lab {
 
     /// Runs `scenario` on `backend`, on the link when it has `link` steps, else on loopback.
     fn run(&mut self, scenario: &Scenario, backend: Backend) -> Result<Run, BookError> {
-        let net = if scenario.uses_link() {
-            Net::Link
-        } else {
-            Net::Loopback
-        };
+        let net = Net::for_scenario(scenario);
         self.run_on(scenario, backend, net)
     }
 

@@ -30,12 +30,13 @@
 //! ## Modules
 //! - [`scenario`]: the language: steps, bounds, parsing and printing.
 //! - [`oracle`]: the Linux model; [`rules`]: the catalogue of rules it applies.
-//! - [`run`]: real sockets, std and tokio, with quiescence between steps.
+//! - [`net`] and [`backend`]: where a scenario runs (loopback or the link) and which socket API
+//!   drives it; [`run`]: real sockets, std and tokio, with quiescence between steps.
 //! - [`check`]: kernel against oracle and against `=>` expectations.
 //! - [`generate`]: proptest strategies and `arbitrary` decoding of scenarios.
 //! - [`explore`]: many random cases, in parallel, with shrinking.
 //! - [`fuzz`]: the checks behind the `cargo fuzz` targets, replayed by `cargo test`.
-//! - [`outcome`], [`tcp`]: errno names and TCP states; [`sys`]: the only unsafe code.
+//! - [`outcome`], [`tcp`]: errno names and TCP states; [`text`]: user text quoted in errors; [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel;
 //!   [`questions`]: the questions people ask, answered by rules and runnable scenarios.
@@ -46,6 +47,7 @@
 // All unsafe code lives in `sys`, behind safe wrappers: the compiler enforces it.
 #![deny(unsafe_code)]
 
+pub mod backend;
 pub mod book;
 pub mod check;
 pub mod diagram;
@@ -54,6 +56,7 @@ pub mod fuzz;
 pub mod generate;
 pub mod kernel;
 pub mod link;
+pub mod net;
 pub mod oracle;
 pub mod outcome;
 pub mod peer;
@@ -68,6 +71,7 @@ pub mod survey;
 pub mod sys;
 pub mod table;
 pub mod tcp;
+pub mod text;
 pub mod timeline;
 pub mod verify;
 pub mod vm;

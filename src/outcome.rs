@@ -223,7 +223,7 @@ impl std::str::FromStr for PollEvents {
         let mut events = PollEvents::NONE;
         for word in text.split('|') {
             let Some(&(event, name)) = PollEvents::NAMED.iter().find(|(_, n)| *n == word) else {
-                return Err(BadEvents::Unknown(crate::scenario::quote(word)));
+                return Err(BadEvents::Unknown(crate::text::quote(word)));
             };
             if events.contains(event) {
                 return Err(BadEvents::Twice(name));

@@ -32,6 +32,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::outcome::{Errno, Outcome, PollEvents};
+use crate::text::QUOTED_CHARS;
+pub use crate::text::quote;
 
 /// The limits of the language, shared by the parser, the proptest strategies and the
 /// `arbitrary` implementation: one source of truth.
@@ -1043,25 +1045,6 @@ fn unexpected(token: Token<'_>, expected: &str) -> StepError {
         token.column,
         format!("expected {expected}, found {}", quote(token.text)),
     )
-}
-
-/// The longest piece of a token that an error message shows.
-const QUOTED_CHARS: usize = 32;
-
-/// `text` quoted for an error message, as Rust's `{:?}` would, but never long: past
-/// 32 characters, only the first 32 and the whole length in bytes. A 10 MB token gives
-/// a one-line error, not 10 MB of it.
-///
-/// ```
-/// use rstlab::scenario::quote;
-/// assert_eq!(quote("bob"), "\"bob\"");
-/// assert_eq!(quote(&"x".repeat(1000)), format!("\"{}\"… (1000 bytes)", "x".repeat(32)));
-/// ```
-pub fn quote(text: &str) -> String {
-    match text.char_indices().nth(QUOTED_CHARS) {
-        None => format!("{text:?}"),
-        Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
-    }
 }
 
 /// Parses a duration: a number, then its unit, with nothing between. The number is a whole

@@ -206,7 +206,7 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
             };
             for (name, scenario) in &named {
                 // A scenario with link steps runs on the link only; any other on both.
-                if scenario.uses_link() && net != Net::Link {
+                if !net.can_run(scenario) {
                     continue;
                 }
                 let mut run = ScenarioRun {

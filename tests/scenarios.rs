@@ -72,11 +72,7 @@ fn every_canonical_scenario_exercises_its_rule() {
             continue;
         }
         let scenario = canonical(*rule);
-        let net = if scenario.uses_link() {
-            Net::Link
-        } else {
-            Net::Loopback
-        };
+        let net = Net::for_scenario(&scenario);
         // A rule of older kernels is exercised by a profile that lacks the change.
         let kernels = [Kernel::running(), Kernel::NEWEST, "5.10".parse().unwrap()];
         let named = Backend::ALL.iter().any(|&backend| {

@@ -31,10 +31,9 @@ pub struct Args {
 pub fn main(args: Args) -> anyhow::Result<Status> {
     let (_, scenario) = super::run::load(&args.scenario)?;
     let kernel = args.kernel.unwrap_or_else(Kernel::running);
-    let net = match (scenario.uses_link(), args.net) {
-        (true, _) => Net::Link,
-        (false, Some(n)) => n.into(),
-        (false, None) => Net::Loopback,
+    let net = match args.net.map(Net::from) {
+        Some(n) if n.can_run(&scenario) => n,
+        _ => Net::for_scenario(&scenario),
     };
     let p = oracle::predict_with(&scenario, args.backend.into(), net, kernel);
     let mut rows = Vec::new();

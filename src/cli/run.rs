@@ -207,8 +207,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let backend = Backend::from(args.backend);
     let net = match args.net {
         Some(net) => net.into(),
-        None if scenario.uses_link() => rstlab::run::Net::Link,
-        None => rstlab::run::Net::Loopback,
+        None => rstlab::net::Net::for_scenario(&scenario),
     };
     if net == rstlab::run::Net::Link {
         super::enter_link_namespace();

@@ -39,10 +39,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::backend::Backend;
 use crate::kernel::Kernel;
+use crate::net::Net;
 use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
-use crate::run::{Backend, Net};
 use crate::scenario::{Actor, How, LinkOp, Op, Scenario, Step};
 use crate::tcp::TcpState;
 use crate::wire::Wire;
@@ -146,11 +147,7 @@ pub struct Prediction {
 /// assert_eq!(p.steps[4].outcome, Outcome::Err(Errno::EPIPE));
 /// ```
 pub fn predict(scenario: &Scenario) -> Prediction {
-    let net = if scenario.uses_link() {
-        Net::Link
-    } else {
-        Net::Loopback
-    };
+    let net = Net::for_scenario(scenario);
     predict_on(scenario, net, Kernel::running())
 }
 
@@ -203,11 +200,7 @@ pub fn predict_on(scenario: &Scenario, net: Net, kernel: Kernel) -> Prediction {
 /// assert_eq!(oracle::predict_for(&s, Backend::Tokio).steps[1].outcome, Outcome::Ok);
 /// ```
 pub fn predict_for(scenario: &Scenario, backend: Backend) -> Prediction {
-    let net = if scenario.uses_link() {
-        Net::Link
-    } else {
-        Net::Loopback
-    };
+    let net = Net::for_scenario(scenario);
     predict_with(scenario, backend, net, Kernel::running())
 }
 

@@ -38,63 +38,15 @@ use crate::scenario::{Actor, Op, Scenario};
 use crate::tcp::TcpState;
 
 use link_net::LinkNet;
+
+pub use crate::backend::Backend;
+pub use crate::net::{Family, Net};
 use loopback::Loopback;
 
 /// The `SO_RCVBUF` and `SO_SNDBUF` asked for on both sockets. Linux doubles the value and caps
 /// it at `net.core.{r,w}mem_max` (212 992 by default), which is still more than three times the
 /// language's bound of 64 KiB per direction.
 pub const SOCKET_BUFFER: usize = 1 << 20;
-
-/// Which socket API drives the scenario.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// `std::net::TcpStream`, non-blocking.
-    #[default]
-    Std,
-    /// `tokio::net::TcpStream` on a current-thread runtime.
-    Tokio,
-}
-
-impl Backend {
-    /// Both backends.
-    pub const ALL: [Backend; 2] = [Backend::Std, Backend::Tokio];
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::Std => "std",
-            Backend::Tokio => "tokio",
-        })
-    }
-}
-
-/// Where the two sockets talk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Net {
-    /// 127.0.0.0/8 in this namespace: no delay, no loss, sleeps in real time.
-    #[default]
-    Loopback,
-    /// The emulated link between two namespaces ([`crate::link`]): delay, hold and drop, and
-    /// time that is virtual. Needs CAP_NET_ADMIN.
-    Link,
-}
-
-impl Net {
-    /// Both networks.
-    pub const ALL: [Net; 2] = [Net::Loopback, Net::Link];
-}
-
-impl fmt::Display for Net {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Net::Loopback => "loopback",
-            Net::Link => "link",
-        })
-    }
-}
 
 /// How the runner behaves.
 #[derive(Clone, Debug)]
@@ -119,42 +71,6 @@ impl Default for RunOptions {
             source_range: Some(1),
             family: Family::V4,
         }
-    }
-}
-
-/// An address family for loopback runs.
-///
-/// ```
-/// use rstlab::run::{Backend, Family, RunOptions, Runner};
-/// use rstlab::{check, oracle, Scenario};
-/// let s: Scenario = "server close; client write 1; client write 1 => EPIPE".parse().unwrap();
-/// let options = RunOptions { family: Family::V6, ..RunOptions::default() };
-/// let mut runner = Runner::with_options(Backend::Std, options).unwrap();
-/// let trace = runner.run(&s).unwrap();
-/// assert!(trace.client.is_ipv6());
-/// assert_eq!(check::check(&s, &oracle::predict(&s), &trace), None);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    /// IPv4: 127.0.0.0/8.
-    #[default]
-    V4,
-    /// IPv6: `::1`.
-    V6,
-}
-
-impl Family {
-    /// Both families.
-    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
     }
 }
 
@@ -472,7 +388,7 @@ impl Runner {
 
     /// Runs `scenario` on a fresh connection and records what the kernel answered.
     pub fn run(&mut self, scenario: &Scenario) -> Result<Trace, RunError> {
-        if scenario.uses_link() && self.net() != Net::Link {
+        if !self.net().can_run(scenario) {
             return Err(RunError::NeedsLink);
         }
         let sockets = self.network.connect()?;
