@@ -65,6 +65,7 @@ pub mod relay;
 pub mod rules;
 pub mod run;
 pub mod scenario;
+pub mod segment_log;
 pub mod sigpipe;
 pub mod survey;
 #[allow(unsafe_code)]
