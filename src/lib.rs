@@ -59,6 +59,7 @@ pub mod link;
 pub mod net;
 pub mod oracle;
 pub mod outcome;
+pub mod pcap;
 pub mod peer;
 pub mod questions;
 pub mod relay;

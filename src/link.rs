@@ -52,8 +52,8 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::scenario::{Actor, LinkOp};
-use crate::sys::net::{self as netsys, Entered, Namespace};
 use crate::segment_log::{Follow, Packet, SegmentLog, parse};
+use crate::sys::net::{self as netsys, Entered, Namespace};
 use crate::wire::{Fate, Wire};
 
 /// The client's address on the link (RFC 5737 documentation range: never a real host).

@@ -91,8 +91,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::link::{Clock, Link, LinkError};
-use crate::segment_log::{Follow, Packet, SegmentLog, parse};
 use crate::scenario::{Actor, LinkOp};
+use crate::segment_log::{Follow, Packet, SegmentLog, parse};
 use crate::sys::{self, net as netsys};
 use crate::wire::{Fate, Wire};
 

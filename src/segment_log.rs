@@ -367,14 +367,11 @@ impl SegmentLog {
         self.unrecorded
     }
 
-    /// Forgets everything recorded and every connection; capturing, if on, goes on.
+    /// Forgets the segments recorded and every connection; the packets captured stay until
+    /// taken ([`SegmentLog::take_packets`]), and capturing, if on, goes on.
     pub fn clear(&mut self) {
         self.taken += self.segments.len();
         self.segments.clear();
-        if let Some(packets) = &mut self.packets {
-            self.captured += packets.len();
-            packets.clear();
-        }
         self.connections.clear();
     }
 }
@@ -415,7 +412,10 @@ mod tests {
     fn a_tcp_header_is_parsed_and_anything_else_is_not() {
         let p = packet(addr(1, 40000), addr(2, 80), Flags::SYN, 7, 0, 5);
         let h = parse(&p).unwrap();
-        assert_eq!((h.src, h.dst, h.seq, h.len), (addr(1, 40000), addr(2, 80), 7, 5));
+        assert_eq!(
+            (h.src, h.dst, h.seq, h.len),
+            (addr(1, 40000), addr(2, 80), 7, 5)
+        );
         assert!(h.flags.has(Flags::SYN));
         let mut udp = p.clone();
         udp[9] = libc::IPPROTO_UDP as u8;
@@ -423,7 +423,14 @@ mod tests {
         assert_eq!(parse(&p[..30]), None, "cut short");
         assert_eq!(parse(&[0x60; 60]), None, "IPv6");
         assert_eq!(parse(&[]), None);
-        let push = packet(addr(1, 40000), addr(2, 80), Flags::ACK | Flags::PSH, 7, 0, 5);
+        let push = packet(
+            addr(1, 40000),
+            addr(2, 80),
+            Flags::ACK | Flags::PSH,
+            7,
+            0,
+            5,
+        );
         assert_eq!(parse(&push).unwrap().flags.to_string(), "P.");
     }
 
@@ -434,7 +441,10 @@ mod tests {
         log.watch(c, s);
         for (from, p) in [
             (Actor::Client, packet(c, s, Flags::SYN, 1000, 0, 0)),
-            (Actor::Server, packet(s, c, Flags::SYN | Flags::ACK, 5000, 1001, 0)),
+            (
+                Actor::Server,
+                packet(s, c, Flags::SYN | Flags::ACK, 5000, 1001, 0),
+            ),
             (Actor::Client, packet(c, s, Flags::ACK, 1001, 5001, 3)),
         ] {
             log.record(from, &parse(&p).unwrap(), &p, Duration::ZERO);
@@ -449,13 +459,28 @@ mod tests {
         let p = packet(c, s, Flags::SYN, 1, 0, 0);
         let q = packet(other, s, Flags::SYN, 1, 0, 0);
         let mut watched = SegmentLog::new(Follow::Watched, 100);
-        assert_eq!(watched.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO), None);
+        assert_eq!(
+            watched.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
+            None
+        );
         watched.watch(c, s);
-        assert_eq!(watched.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO), Some(0));
-        assert_eq!(watched.record(Actor::Client, &parse(&q).unwrap(), &q, Duration::ZERO), None);
+        assert_eq!(
+            watched.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
+            Some(0)
+        );
+        assert_eq!(
+            watched.record(Actor::Client, &parse(&q).unwrap(), &q, Duration::ZERO),
+            None
+        );
         let mut any = SegmentLog::new(Follow::Any(1), 100);
-        assert_eq!(any.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO), Some(0));
-        assert_eq!(any.record(Actor::Client, &parse(&q).unwrap(), &q, Duration::ZERO), None);
+        assert_eq!(
+            any.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
+            Some(0)
+        );
+        assert_eq!(
+            any.record(Actor::Client, &parse(&q).unwrap(), &q, Duration::ZERO),
+            None
+        );
         assert_eq!(any.unrecorded(), 1);
     }
 
@@ -474,7 +499,10 @@ mod tests {
         let t1 = log.record(Actor::Client, &parse(&data).unwrap(), &data, Duration::ZERO);
         log.set_fate(t0.unwrap(), Fate::Delivered(Duration::from_millis(1)));
         log.set_fate(t1.unwrap(), Fate::Dropped(Duration::from_millis(2)));
-        assert_eq!(log.segments()[0].segment.fate, Fate::Dropped(Duration::from_millis(2)));
+        assert_eq!(
+            log.segments()[0].segment.fate,
+            Fate::Dropped(Duration::from_millis(2))
+        );
         let packets = log.take_packets();
         assert_eq!(packets.len(), 2);
         assert_eq!(&*packets[0].note, "handshake");

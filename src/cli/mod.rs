@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, the logic in the library.
 
+mod capture;
 mod completions;
 mod decode;
 mod durations;
