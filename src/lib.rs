@@ -67,6 +67,7 @@ pub mod rules;
 pub mod run;
 pub mod scenario;
 pub mod segment_log;
+pub mod shard;
 pub mod sigpipe;
 pub mod survey;
 #[allow(unsafe_code)]
