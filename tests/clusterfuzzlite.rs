@@ -23,8 +23,14 @@ fn targets() -> Vec<String> {
 fn the_project_is_rust_built_in_clusterfuzzlites_rust_image() {
     assert!(read(".clusterfuzzlite/project.yaml").contains("language: rust"));
     let docker = read(".clusterfuzzlite/Dockerfile");
-    assert!(docker.contains("FROM gcr.io/oss-fuzz-base/base-builder-rust"), "{docker}");
-    assert!(docker.contains("COPY .clusterfuzzlite/build.sh $SRC/"), "{docker}");
+    assert!(
+        docker.contains("FROM gcr.io/oss-fuzz-base/base-builder-rust"),
+        "{docker}"
+    );
+    assert!(
+        docker.contains("COPY .clusterfuzzlite/build.sh $SRC/"),
+        "{docker}"
+    );
 }
 
 #[test]
@@ -39,8 +45,9 @@ fn build_sh_says_for_every_target_why_it_runs_unprivileged() {
         );
     }
     assert!(build.contains("$OUT/<target>_seed_corpus.zip"));
-    let mode = std::fs::metadata(Path::new(env!("CARGO_MANIFEST_DIR")).join(".clusterfuzzlite/build.sh"))
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
-        .unwrap();
+    let mode =
+        std::fs::metadata(Path::new(env!("CARGO_MANIFEST_DIR")).join(".clusterfuzzlite/build.sh"))
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()))
+            .unwrap();
     assert_ne!(mode & 0o111, 0, "build.sh is executable");
 }
