@@ -1,8 +1,8 @@
 //! Exploration: many random scenarios on real sockets, each checked against the oracle, every
 //! disagreement shrunk to a minimal scenario.
 //!
-//! Case `i` of seed `s` is always the same scenario, whatever the number of jobs: each case draws
-//! from its own random stream, derived from `(s, i)`, and [`Summary::fingerprint`] lets two runs
+//! Case `i` of seed `s` is always the same scenario, whatever the number of jobs or shards: each
+//! case draws from its own random stream, derived from `(s, i)` ([`crate::generate::case_on`]), and [`Summary::fingerprint`] lets two runs
 //! show that they explored the same cases. Jobs share nothing but a few counters; each has its
 //! own runner, listener, netlink socket and source addresses (`127.<job + 1>.x.y`), so that
 //! TIME_WAIT stubs left by one job never take a port another needs.
@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::strategy::ValueTree;
 use serde::Serialize;
 
 use crate::check::Disagreement;
@@ -146,37 +145,7 @@ pub struct Progress {
     pub stop: Arc<AtomicBool>,
 }
 
-/// The random stream of case `index` under `seed`.
-fn case_rng(seed: u64, index: u64) -> TestRng {
-    let mut bytes = [0u8; 32];
-    let mut state = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    for chunk in bytes.chunks_mut(8) {
-        chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
-    }
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The value tree of case `index` under `seed` on loopback: `current()` is the scenario,
-/// `simplify()` shrinks it.
-pub fn case(seed: u64, index: u64) -> impl ValueTree<Value = Scenario> {
-    case_on(seed, index, Net::Loopback)
-}
-
-/// The value tree of case `index` under `seed` for `net` ([`crate::generate::scenario_on`]).
-pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenario> {
-    let mut runner = TestRunner::new_with_rng(Config::default(), case_rng(seed, index));
-    crate::generate::scenario_on(net)
-        .new_tree(&mut runner)
-        .expect("the scenario strategy never rejects")
-}
+pub use crate::generate::{case, case_on};
 
 /// Runs `scenario` and checks it ([`crate::verify::verify`]): `Ok(None)` when kernel and
 /// oracle agree.

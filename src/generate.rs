@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::oracle::Model;
 use crate::run::Net;
@@ -339,6 +341,41 @@ fn sleep() -> impl Strategy<Value = Duration> {
 
 fn sleep_or_not() -> impl Strategy<Value = Option<Duration>> {
     prop_oneof![7 => Just(None), 1 => sleep().prop_map(Some)]
+}
+
+// Seeded cases: the scenarios of `rstlab explore`, the rules book and the shards, each a
+// function of the seed and the case number alone.
+
+/// The random stream of case `index` under `seed`.
+fn case_rng(seed: u64, index: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    let mut state = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for chunk in bytes.chunks_mut(8) {
+        chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
+    }
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The value tree of case `index` under `seed` on loopback: `current()` is the scenario,
+/// `simplify()` shrinks it.
+pub fn case(seed: u64, index: u64) -> impl ValueTree<Value = Scenario> {
+    case_on(seed, index, Net::Loopback)
+}
+
+/// The value tree of case `index` under `seed` for `net` ([`crate::generate::scenario_on`]).
+pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenario> {
+    let mut runner = TestRunner::new_with_rng(Config::default(), case_rng(seed, index));
+    scenario_on(net)
+        .new_tree(&mut runner)
+        .expect("the scenario strategy never rejects")
 }
 
 #[cfg(test)]
