@@ -87,7 +87,7 @@ fn comment(p: &Packet) -> String {
     let fate = match p.fate {
         Fate::InFlight => "still in flight at the end".to_string(),
         Fate::Delivered(at) => format!("delivered at {}", time(at)),
-        Fate::Dropped(at) => format!("dropped by `link drop` at {}", time(at)),
+        Fate::Dropped(at) => format!("dropped by link drop at {}", time(at)),
     };
     format!("{} | {} → {} | {fate}", p.note, p.from, p.from.peer())
 }
@@ -169,7 +169,7 @@ mod tests {
                 (
                     Duration::from_micros(40_500),
                     vec![0x45, 1, 2, 3, 4],
-                    "step 2: server close | server → client | dropped by `link drop` at 41ms"
+                    "step 2: server close | server → client | dropped by link drop at 41ms"
                         .to_string()
                 ),
             ]
