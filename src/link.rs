@@ -46,7 +46,7 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -445,11 +445,7 @@ impl Link {
                 let mut seen = false;
                 let tun = &self.sides[side.index()].tun;
                 // Wait for the device with a short, bounded poll rather than a fixed sleep.
-                let mut fds = [libc::pollfd {
-                    fd: tun.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                }];
+                let mut fds = [crate::sys::PollFd::new(tun, crate::sys::PollFlags::IN)];
                 let _ = poll(&mut fds, 1);
                 while let Ok(n) = netsys::read_fd(tun, &mut self.buffer) {
                     // Any IPv4 packet out of the device proves it carries traffic.
@@ -665,7 +661,7 @@ impl Link {
 }
 
 /// `poll(2)` with a timeout in milliseconds; the result is only a hint to the caller.
-fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+fn poll(fds: &mut [crate::sys::PollFd<'_>], timeout_ms: i32) -> io::Result<usize> {
     crate::sys::poll(fds, timeout_ms)
 }
 

@@ -1,16 +1,20 @@
 //! The crate's only unsafe code, behind safe wrappers. `lib.rs` denies `unsafe_code` everywhere
 //! else, so the compiler holds every other module to safe Rust.
 //!
-//! socket2 has no `TCP_INFO`, and nothing in std or socket2 can look at a socket the application
-//! has already closed; the runner needs both to know when a connection is quiescent. The rest
-//! are single syscalls that std does not offer.
+//! Every call that `rustix` offers safely goes through `rustix` (poll, ppoll, waitid, kill,
+//! timer slack, `sysconf`, the process's CPU clock, plain writes, the netlink sockets' send and
+//! receive), so no unsafe block here wraps it. What is left by hand is what no maintained crate
+//! has: `TCP_INFO` and `IP_BIND_ADDRESS_NO_PORT` (in neither socket2 nor rustix), `close(2)`
+//! with its result (rustix's `try_close` is unsafe too), the `NETLINK_SOCK_DIAG` messages (the
+//! runner needs to look at sockets the application has already closed), the SIGPIPE and SIGINT
+//! dispositions, and `SCHED_FIFO` for a thread.
 //!
 //! The wrappers, each sound whatever its (safe) arguments:
 //!
 //! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
 //!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`close`] (`close(2)` with its
 //!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
-//!   `poll` step), and [`SockDiag`] (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6,
+//!   `poll` step, on rustix's [`PollFd`]), and [`SockDiag`] (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6,
 //!   as [`DiagSocket`]).
 //! - Bytes: [`read_struct`], which copies a [`Pod`] value out of a byte buffer; [`Pod`] is the
 //!   one unsafe trait, implemented only for types any bit pattern is a valid value of.
@@ -18,20 +22,28 @@
 //!   [`restore_default_sigpipe`], [`default_sigint_in_child`] (for a child started from a
 //!   shell that ignores SIGINT) and [`interrupt`] (`kill(pid, SIGINT)`).
 //! - Time and the process: [`clock_ticks_per_second`] (`sysconf(_SC_CLK_TCK)`),
-//!   [`own_cpu_time`] (`getrusage`), [`timer_slack`] and [`set_timer_slack`]
+//!   [`own_cpu_time`] (`CLOCK_PROCESS_CPUTIME_ID`), [`timer_slack`] and [`set_timer_slack`]
 //!   (`prctl(PR_{GET,SET}_TIMERSLACK)`), [`poll`] (`poll(2)`), [`poll_for`] (`ppoll(2)`).
 //! - Scheduling: [`set_realtime_priority`] (`SCHED_FIFO`, priority 1).
 //! - Child processes: [`has_exited`] (`waitid` without reaping) and [`kill_process_group`]
 //!   (`kill(-pid, SIGKILL)`), for `rstlab exec`, whose command may start processes of its own.
 //! - The emulated link, in the submodule [`net`]: network namespaces, TUN devices, interface
 //!   and route settings (ioctls and netlink), and plain reads and writes of a device's fd.
+//!
+//! Every unsafe block says why it is sound in a `SAFETY` comment.
 
 use std::io;
 use std::mem;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::num::NonZeroU64;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+use std::time::Duration;
+
+use rustix::event::Timespec;
+pub use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use crate::tcp::TcpState;
 
@@ -173,21 +185,15 @@ pub fn set_bind_address_no_port(socket: &impl AsRawFd) -> io::Result<()> {
 
 /// `sysconf(_SC_CLK_TCK)`: the unit of the tick counts in `/proc/stat`.
 pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf takes no pointer and has no precondition.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    ticks.max(1) as u64
+    rustix::param::clock_ticks_per_second().max(1)
 }
 
-/// This process's CPU time so far, user and system (`getrusage(RUSAGE_SELF)`).
-pub fn own_cpu_time() -> std::time::Duration {
-    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { mem::zeroed() };
-    // SAFETY: RUSAGE_SELF is valid and `usage` is a live, writable rusage.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let time = |tv: libc::timeval| {
-        std::time::Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
+/// This process's CPU time so far, user and system, all threads
+/// (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`).
+pub fn own_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    // The clock counts up from 0, so it is never negative.
+    Duration::try_from(now).unwrap_or_default()
 }
 
 /// Sets SIGPIPE to `SIG_IGN`, as Rust's runtime does before `main`: for entry points that are
@@ -218,33 +224,15 @@ pub fn close(fd: OwnedFd) -> io::Result<()> {
 /// The calling thread's timer slack in nanoseconds (`prctl(PR_GET_TIMERSLACK)`): how much
 /// later than asked the kernel may end its sleeps, so as to group wake-ups (50 µs by default).
 pub fn timer_slack() -> io::Result<u64> {
-    // SAFETY: PR_GET_TIMERSLACK takes no pointer; the result is the value or -1.
-    let rc = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc as u64)
-    }
+    Ok(rustix::thread::current_timer_slack()?)
 }
 
 /// Sets the calling thread's timer slack (`prctl(PR_SET_TIMERSLACK)`); 0 restores the
 /// thread's default.
 pub fn set_timer_slack(nanoseconds: u64) -> io::Result<()> {
-    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and no pointer.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_TIMERSLACK,
-            nanoseconds as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    Ok(rustix::thread::set_current_timer_slack(NonZeroU64::new(
+        nanoseconds,
+    ))?)
 }
 
 /// The disposition of `SIGPIPE` in this process.
@@ -288,50 +276,30 @@ pub fn restore_default_sigpipe() -> io::Result<()> {
 
 /// A plain `write(2)`, without the `MSG_NOSIGNAL` that std's `TcpStream::write` passes to
 /// `send(2)`: on a socket whose write fails with EPIPE it raises `SIGPIPE`.
-pub fn plain_write(fd: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a live slice and its exact length is passed; a bad fd is an error.
-    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn plain_write(fd: impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    // rustix's `write` is `write(2)` itself: no flags, so SIGPIPE is raised as for C's.
+    Ok(rustix::io::write(fd, buf)?)
 }
 
-/// `poll(2)` on `fds` for at most `timeout_ms` milliseconds; returns how many have events.
-pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
-    // SAFETY: `fds` is a live, writable slice of pollfd and its exact length is passed.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+/// `poll(2)` on `fds` for at most `timeout_ms` milliseconds (a negative value waits without
+/// limit); returns how many have events, which each [`PollFd::revents`] then shows.
+pub fn poll(fds: &mut [PollFd<'_>], timeout_ms: i32) -> io::Result<usize> {
+    let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+    poll_with(fds, timeout)
 }
 
 /// `ppoll(2)` on `fds` for at most `timeout` (to the nanosecond, where `poll(2)` counts whole
 /// milliseconds); returns how many have events. For waits that must end on time, such as the
 /// real-time relay's wait for the next segment due.
-pub fn poll_for(fds: &mut [libc::pollfd], timeout: std::time::Duration) -> io::Result<usize> {
-    let limit = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `fds` is a live, writable slice of pollfd and its exact length is passed;
-    // `limit` is a live timespec; a null signal mask leaves the mask alone.
-    let n = unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &raw const limit,
-            std::ptr::null(),
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn poll_for(fds: &mut [PollFd<'_>], timeout: Duration) -> io::Result<usize> {
+    poll_with(fds, Some(timeout))
+}
+
+fn poll_with(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usize> {
+    // A timeout too long for a timespec (hundreds of billions of years) is no limit at all.
+    let limit = timeout.and_then(|t| Timespec::try_from(t).ok());
+    // On Linux rustix's `poll` is `ppoll(2)`, which takes the timeout to the nanosecond.
+    Ok(rustix::event::poll(fds, limit.as_ref())?)
 }
 
 /// Moves the calling thread to the real-time scheduling class (`SCHED_FIFO`) at the lowest
@@ -354,25 +322,9 @@ pub fn set_realtime_priority() -> io::Result<()> {
 /// until [`Child::wait`] reaps it, its process id (and so the id of the process group it
 /// leads) cannot be given to another process, so its group can still be signalled safely.
 pub fn has_exited(child: &Child) -> io::Result<bool> {
-    let pid = libc::id_t::from(child.id());
-    // SAFETY: `siginfo_t` is plain old data for which all-zero bytes are a valid value.
-    let mut info: libc::siginfo_t = unsafe { mem::zeroed() };
-    // SAFETY: `info` is a live, writable siginfo_t; P_PID with the child's id waits for that
-    // child only, and WNOHANG makes the call return at once.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: waitid filled `info` (or left it zeroed when nothing changed); si_pid reads a
-    // field that is valid for the SIGCHLD information waitid reports.
-    Ok(unsafe { info.si_pid() } != 0)
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    // `None`: the child has not changed state (WNOHANG returned at once).
+    Ok(rustix::process::waitid(WaitId::Pid(Pid::from_child(child)), options)?.is_some())
 }
 
 /// Sends SIGKILL to the process group that `child` leads (`kill(-pid, SIGKILL)`): the child
@@ -380,18 +332,11 @@ pub fn has_exited(child: &Child) -> io::Result<bool> {
 /// `CommandExt::process_group(0)`; call it before reaping the child (see [`has_exited`]). A
 /// group with no process left is not an error.
 pub fn kill_process_group(child: &Child) -> io::Result<()> {
-    let pid = libc::pid_t::try_from(child.id())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "process id out of range"))?;
-    // SAFETY: kill(2) takes no pointer. A negative pid names the process group with that id,
-    // which exists only while the child (its leader, not yet reaped) or a member does.
-    if unsafe { libc::kill(-pid, libc::SIGKILL) } == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ESRCH) {
-        Ok(())
-    } else {
-        Err(e)
+    // The group's id is its leader's, the child's: it exists while the child (not yet reaped)
+    // or a member does.
+    match rustix::process::kill_process_group(Pid::from_child(child), Signal::KILL) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -453,6 +398,33 @@ struct Request {
     body: InetDiagReqV2,
 }
 
+impl Request {
+    /// The request as the kernel reads it: each field in declaration order, in the machine's
+    /// byte order (the structs have no padding, so this is their `repr(C)` layout byte for
+    /// byte; a test checks the length).
+    fn to_bytes(self) -> Vec<u8> {
+        let Request { header, body } = self;
+        let id = &body.id;
+        let mut out = Vec::with_capacity(mem::size_of::<Request>());
+        out.extend_from_slice(&header.len.to_ne_bytes());
+        out.extend_from_slice(&header.kind.to_ne_bytes());
+        out.extend_from_slice(&header.flags.to_ne_bytes());
+        out.extend_from_slice(&header.seq.to_ne_bytes());
+        out.extend_from_slice(&header.pid.to_ne_bytes());
+        out.extend_from_slice(&[body.family, body.protocol, body.ext, body.pad]);
+        out.extend_from_slice(&body.states.to_ne_bytes());
+        out.extend_from_slice(&id.sport);
+        out.extend_from_slice(&id.dport);
+        out.extend(id.src.iter().flatten());
+        out.extend(id.dst.iter().flatten());
+        out.extend_from_slice(&id.interface.to_ne_bytes());
+        for word in id.cookie {
+            out.extend_from_slice(&word.to_ne_bytes());
+        }
+        out
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct InetDiagMsg {
@@ -475,26 +447,16 @@ struct NlMsgErr {
     original: NlMsgHdr,
 }
 
-/// A receive buffer aligned for the headers read out of it.
-#[repr(C, align(8))]
-struct Buffer([u8; 1024]);
-
 impl SockDiag {
     /// Opens the netlink socket.
     pub fn open() -> io::Result<SockDiag> {
-        // SAFETY: socket(2) takes no pointers; the result is checked before use.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                libc::NETLINK_SOCK_DIAG,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        use rustix::net::{AddressFamily, SocketFlags, SocketType, netlink};
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC,
+            Some(netlink::SOCK_DIAG),
+        )?;
         Ok(SockDiag { fd, sequence: 0 })
     }
 
@@ -532,34 +494,16 @@ impl SockDiag {
                 ..Default::default()
             },
         };
-        // SAFETY: `request` is a live, fully initialised repr(C) value and the length passed is
-        // its size; the kernel only reads it.
-        let sent = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                (&raw const request).cast(),
-                mem::size_of::<Request>(),
-                0,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        rustix::net::send(
+            &self.fd,
+            &request.to_bytes(),
+            rustix::net::SendFlags::empty(),
+        )?;
         loop {
-            let mut buffer = Buffer([0; 1024]);
-            // SAFETY: the kernel writes at most `buffer.0.len()` bytes into memory we own.
-            let received = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buffer.0.as_mut_ptr().cast(),
-                    buffer.0.len(),
-                    0,
-                )
-            };
-            if received < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let bytes = &buffer.0[..received as usize];
+            let mut buffer = [0u8; 1024];
+            let (received, _) =
+                rustix::net::recv(&self.fd, &mut buffer[..], rustix::net::RecvFlags::empty())?;
+            let bytes = &buffer[..received];
             let header: NlMsgHdr = read_struct(bytes, 0)?;
             if header.seq != self.sequence {
                 continue; // an answer to an earlier, abandoned request
@@ -698,14 +642,12 @@ pub fn default_sigint_in_child(command: &mut Command) -> &mut Command {
 
 /// Sends SIGINT to `child`, as Ctrl-C in a terminal would.
 pub fn interrupt(child: &Child) -> io::Result<()> {
-    let pid = libc::pid_t::try_from(child.id())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "process id out of range"))?;
-    // SAFETY: kill(2) takes no pointer; a process that already ended is reported as ESRCH.
-    if unsafe { libc::kill(pid, libc::SIGINT) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // A child that already ended (and was not reaped yet) takes no signal: kill(2) still
+    // succeeds; one reaped is reported as ESRCH.
+    Ok(rustix::process::kill_process(
+        Pid::from_child(child),
+        Signal::INT,
+    )?)
 }
 
 #[cfg(test)]
@@ -719,6 +661,33 @@ mod tests {
         assert!(read_struct::<[u8; 2]>(&[1, 2, 3], 2).is_err());
         // An offset so large that `offset + size` overflows is an error, not a panic.
         assert!(read_struct::<u32>(&[0; 8], usize::MAX - 1).is_err());
+    }
+
+    #[test]
+    fn a_sock_diag_request_is_serialised_field_by_field_in_its_c_layout() {
+        let local: SocketAddr = "127.0.0.1:258".parse().unwrap();
+        let remote: SocketAddr = "[::1]:3".parse().unwrap();
+        let request = Request {
+            header: NlMsgHdr {
+                len: 72,
+                kind: SOCK_DIAG_BY_FAMILY,
+                seq: 7,
+                ..Default::default()
+            },
+            body: InetDiagReqV2 {
+                family: 2,
+                id: socket_id(local, remote),
+                ..Default::default()
+            },
+        };
+        let bytes = request.to_bytes();
+        assert_eq!(bytes.len(), mem::size_of::<Request>());
+        assert_eq!(read_struct::<NlMsgHdr>(&bytes, 0).unwrap().seq, 7);
+        let id: InetDiagSockId = read_struct(&bytes, 16 + 8).unwrap();
+        assert_eq!((id.sport, id.dport), ([1, 2], [0, 3]));
+        assert_eq!(id.src[0], [127, 0, 0, 1]);
+        assert_eq!(id.dst[3], [0, 0, 0, 1]);
+        assert_eq!(id.cookie, [INET_DIAG_NOCOOKIE; 2]);
     }
 
     #[test]
