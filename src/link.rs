@@ -695,22 +695,34 @@ mod tests {
 }
 
 /// Tests on the real link: they need CAP_NET_ADMIN, and skip with one line without it (except
-/// under `CI=true`, where they fail).
+/// with `RSTLAB_REQUIRE_LINK=1`, where they fail).
 #[cfg(test)]
-mod kernel_tests {
+pub(crate) mod kernel_tests {
     use super::*;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
 
-    pub(crate) fn link_or_skip() -> Option<Link> {
-        match Link::new() {
-            Ok(link) => Some(link),
-            Err(e @ LinkError::NotPermitted(_)) if std::env::var("CI").as_deref() != Ok("true") => {
-                eprintln!("skipped: {e}");
+    /// The unit tests' counterpart of `tests/common`'s `link_available` (which the library's
+    /// tests cannot reach), with the same rule and the same line: `None` after writing
+    /// `SKIPPED <test>: <why>` straight to standard error, where the test harness does not
+    /// capture it, when the link was not permitted; a panic with `RSTLAB_REQUIRE_LINK=1`, or
+    /// when the link failed for another reason.
+    pub(crate) fn or_skip<T>(made: Result<T, LinkError>) -> Option<T> {
+        let required = std::env::var("RSTLAB_REQUIRE_LINK").is_ok_and(|v| v == "1");
+        match made {
+            Ok(made) => Some(made),
+            Err(e @ LinkError::NotPermitted(_)) if !required => {
+                let thread = std::thread::current();
+                let test = thread.name().unwrap_or("a test");
+                let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {e}");
                 None
             }
-            Err(e) => panic!("{e}"),
+            Err(e) => panic!("the emulated link cannot be set up: {e}"),
         }
+    }
+
+    pub(crate) fn link_or_skip() -> Option<Link> {
+        or_skip(Link::new())
     }
 
     #[test]

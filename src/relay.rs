@@ -510,14 +510,7 @@ mod kernel_tests {
     use std::net::{TcpListener, TcpStream};
 
     fn relay_or_skip(delay: Duration) -> Option<Relay> {
-        match Relay::start(delay) {
-            Ok(relay) => Some(relay),
-            Err(e @ LinkError::NotPermitted(_)) if std::env::var("CI").as_deref() != Ok("true") => {
-                eprintln!("skipped: {e}");
-                None
-            }
-            Err(e) => panic!("{e}"),
-        }
+        crate::link::kernel_tests::or_skip(Relay::start(delay))
     }
 
     fn pair(relay: &Relay) -> (TcpStream, TcpStream) {

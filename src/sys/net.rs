@@ -3,9 +3,9 @@
 //! started: a fork in another thread would keep "closed" sockets alive until its exec.
 //!
 //! Namespaces (setns, unshare), sockets, reads and writes go through `rustix`; what stays by
-//! hand is what no maintained crate offers: the TUN device's `TUNSETIFF` and the interface
-//! ioctls (`SIOCSIFADDR`, `SIOCSIFNETMASK`, `SIOC[GS]IFFLAGS`) on a `struct ifreq`, and the
-//! two NETLINK_ROUTE messages, built byte by byte in safe code.
+//! hand is what no maintained crate offers: the TUN device's `TUNSETIFF` and the address
+//! ioctls (`SIOCSIFADDR`, `SIOCSIFNETMASK`) on a `struct ifreq`, and the NETLINK_ROUTE
+//! messages (a route; a device's flags and `gso_max_segs`), built byte by byte in safe code.
 //!
 //! Wrappers: [`effective_root`], [`enter_user_namespace`], [`Namespace::create`],
 //! [`Namespace::current`], [`Namespace::enter`] (and the [`Entered`] guard that goes
@@ -226,15 +226,11 @@ pub fn set_ipv4(name: &str, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
     ioctl(&control, libc::SIOCSIFNETMASK as libc::Ioctl, &mut req)
 }
 
-/// Brings interface `name` up (IFF_UP), in the calling thread's namespace.
+/// Brings interface `name` up (IFF_UP), in the calling thread's namespace: an RTM_NEWLINK
+/// that changes that one flag, as `ip link set DEV up` sends.
 pub fn set_up(name: &str) -> io::Result<()> {
-    let control = control_socket()?;
-    let mut req = ifreq(name)?;
-    ioctl(&control, libc::SIOCGIFFLAGS as libc::Ioctl, &mut req)?;
-    // SAFETY: SIOCGIFFLAGS just filled the flags member of the union.
-    let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
-    ioctl(&control, libc::SIOCSIFFLAGS as libc::Ioctl, &mut req)
+    let up = libc::IFF_UP as u32;
+    new_link(ifindex(name)?, up, up, &[])
 }
 
 /// The index of interface `name` in the calling thread's namespace.
@@ -380,15 +376,23 @@ pub fn add_route(
 /// (`tcp_tso_should_defer()`).
 pub fn set_gso_max_segs(ifindex: u32, segments: u32) -> io::Result<()> {
     const IFLA_GSO_MAX_SEGS: u16 = 40;
+    let mut attributes = Vec::new();
+    push_attr(&mut attributes, IFLA_GSO_MAX_SEGS, &segments.to_ne_bytes());
+    new_link(ifindex, 0, 0, &attributes)
+}
+
+/// An RTM_NEWLINK for an existing interface: the device flags in `change` take their values
+/// from `flags`, and `attributes` (already encoded) are set.
+fn new_link(ifindex: u32, flags: u32, change: u32, attributes: &[u8]) -> io::Result<()> {
     let header_len = mem::size_of::<libc::nlmsghdr>();
     let mut message = vec![0u8; header_len];
     // struct ifinfomsg: family, pad, type, index, flags, change.
     message.extend_from_slice(&[libc::AF_UNSPEC as u8, 0]);
     message.extend_from_slice(&0u16.to_ne_bytes());
     message.extend_from_slice(&(ifindex as i32).to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes());
-    push_attr(&mut message, IFLA_GSO_MAX_SEGS, &segments.to_ne_bytes());
+    message.extend_from_slice(&flags.to_ne_bytes());
+    message.extend_from_slice(&change.to_ne_bytes());
+    message.extend_from_slice(attributes);
     route_request(message, libc::RTM_NEWLINK, 0)
 }
 
