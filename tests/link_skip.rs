@@ -8,13 +8,14 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// A test that needs the link and does nothing with it: the test below runs it without the
+/// A test that needs the link, as every such test starts: the test below runs it without the
 /// link and looks at how it skips.
 #[test]
 fn needs_the_link() {
     if !common::link_available() {
         return;
     }
+    rstlab::link::Link::check_available().expect("a link, where one was found possible");
 }
 
 #[test]
