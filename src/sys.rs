@@ -2,22 +2,22 @@
 //! else, so the compiler holds every other module to safe Rust.
 //!
 //! Every call that `rustix` offers safely goes through `rustix` (poll, ppoll, waitid, kill,
-//! timer slack, `sysconf`, the process's CPU clock, plain writes, the netlink sockets' send and
-//! receive), so no unsafe block here wraps it. What is left by hand is what no maintained crate
-//! has: `TCP_INFO` and `IP_BIND_ADDRESS_NO_PORT` (in neither socket2 nor rustix), `close(2)`
-//! with its result (rustix's `try_close` is unsafe too), the `NETLINK_SOCK_DIAG` messages (the
-//! runner needs to look at sockets the application has already closed), the SIGPIPE and SIGINT
-//! dispositions, and `SCHED_FIFO` for a thread.
+//! timer slack, `sysconf`, the process's CPU clock, plain writes, the netlink sockets, setns),
+//! and the `NETLINK_SOCK_DIAG` messages through `netlink-packet-sock-diag`, so no unsafe block
+//! here wraps them. What is left by hand is what no maintained crate has: `TCP_INFO` and
+//! `IP_BIND_ADDRESS_NO_PORT` (in neither socket2 nor rustix), `close(2)` with its result
+//! (rustix's `try_close` is unsafe too), the SIGPIPE and SIGINT dispositions, `SCHED_FIFO` for a
+//! thread, and in [`net`] the TUN and interface-address ioctls. Two more are unsafe by their
+//! nature: std's `CommandExt::pre_exec` (code between fork and exec) and rustix's
+//! `unshare_unsafe` (unsafe for CLONE_FILES, which rstlab never passes).
 //!
 //! The wrappers, each sound whatever its (safe) arguments:
 //!
 //! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
 //!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`close`] (`close(2)` with its
 //!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
-//!   `poll` step, on rustix's [`PollFd`]), and [`SockDiag`] (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6,
-//!   as [`DiagSocket`]).
-//! - Bytes: [`read_struct`], which copies a [`Pod`] value out of a byte buffer; [`Pod`] is the
-//!   one unsafe trait, implemented only for types any bit pattern is a valid value of.
+//!   `poll` step, on rustix's [`PollFd`] and [`PollFlags`]), and [`SockDiag`]
+//!   (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6, as [`DiagSocket`]).
 //! - Signals: [`ignore_sigpipe`], [`sigpipe_disposition`] (as [`SigpipeDisposition`]),
 //!   [`restore_default_sigpipe`], [`default_sigint_in_child`] (for a child started from a
 //!   shell that ignores SIGINT) and [`interrupt`] (`kill(pid, SIGINT)`).
@@ -350,101 +350,11 @@ pub struct DiagSocket {
 }
 
 /// A `NETLINK_SOCK_DIAG` socket for exact lookups of TCP sockets (IPv4 or IPv6) by address pair.
+/// The messages are built and parsed by `netlink-packet-sock-diag`; the socket is rustix's.
 #[derive(Debug)]
 pub struct SockDiag {
     fd: OwnedFd,
     sequence: u32,
-}
-
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const INET_DIAG_NOCOOKIE: u32 = !0;
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct NlMsgHdr {
-    len: u32,
-    kind: u16,
-    flags: u16,
-    seq: u32,
-    pid: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct InetDiagSockId {
-    sport: [u8; 2],
-    dport: [u8; 2],
-    src: [[u8; 4]; 4],
-    dst: [[u8; 4]; 4],
-    interface: u32,
-    cookie: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct InetDiagReqV2 {
-    family: u8,
-    protocol: u8,
-    ext: u8,
-    pad: u8,
-    states: u32,
-    id: InetDiagSockId,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct Request {
-    header: NlMsgHdr,
-    body: InetDiagReqV2,
-}
-
-impl Request {
-    /// The request as the kernel reads it: each field in declaration order, in the machine's
-    /// byte order (the structs have no padding, so this is their `repr(C)` layout byte for
-    /// byte; a test checks the length).
-    fn to_bytes(self) -> Vec<u8> {
-        let Request { header, body } = self;
-        let id = &body.id;
-        let mut out = Vec::with_capacity(mem::size_of::<Request>());
-        out.extend_from_slice(&header.len.to_ne_bytes());
-        out.extend_from_slice(&header.kind.to_ne_bytes());
-        out.extend_from_slice(&header.flags.to_ne_bytes());
-        out.extend_from_slice(&header.seq.to_ne_bytes());
-        out.extend_from_slice(&header.pid.to_ne_bytes());
-        out.extend_from_slice(&[body.family, body.protocol, body.ext, body.pad]);
-        out.extend_from_slice(&body.states.to_ne_bytes());
-        out.extend_from_slice(&id.sport);
-        out.extend_from_slice(&id.dport);
-        out.extend(id.src.iter().flatten());
-        out.extend(id.dst.iter().flatten());
-        out.extend_from_slice(&id.interface.to_ne_bytes());
-        for word in id.cookie {
-            out.extend_from_slice(&word.to_ne_bytes());
-        }
-        out
-    }
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct InetDiagMsg {
-    family: u8,
-    state: u8,
-    timer: u8,
-    retrans: u8,
-    id: InetDiagSockId,
-    expires: u32,
-    rqueue: u32,
-    wqueue: u32,
-    uid: u32,
-    inode: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct NlMsgErr {
-    error: i32,
-    original: NlMsgHdr,
 }
 
 impl SockDiag {
@@ -467,6 +377,10 @@ impl SockDiag {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> io::Result<Option<DiagSocket>> {
+        use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+        use netlink_packet_sock_diag::SockDiagMessage;
+        use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+
         let family = match (local, remote) {
             (SocketAddr::V4(_), SocketAddr::V4(_)) => libc::AF_INET,
             (SocketAddr::V6(_), SocketAddr::V6(_)) => libc::AF_INET6,
@@ -478,147 +392,60 @@ impl SockDiag {
             }
         };
         self.sequence = self.sequence.wrapping_add(1);
-        let request = Request {
-            header: NlMsgHdr {
-                len: mem::size_of::<Request>() as u32,
-                kind: SOCK_DIAG_BY_FAMILY,
-                flags: libc::NLM_F_REQUEST as u16,
-                seq: self.sequence,
-                pid: 0,
-            },
-            body: InetDiagReqV2 {
-                family: family as u8,
-                protocol: libc::IPPROTO_TCP as u8,
-                states: !0,
-                id: socket_id(local, remote),
-                ..Default::default()
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST;
+        header.sequence_number = self.sequence;
+        let request = InetRequest {
+            family: family as u8,
+            protocol: libc::IPPROTO_TCP as u8,
+            extensions: ExtensionFlags::empty(),
+            states: StateFlags::all(),
+            socket_id: SocketId {
+                source_port: local.port(),
+                destination_port: remote.port(),
+                source_address: local.ip(),
+                destination_address: remote.ip(),
+                interface_id: 0,
+                // INET_DIAG_NOCOOKIE: match by addresses, whatever the socket's cookie.
+                cookie: [0xff; 8],
             },
         };
-        rustix::net::send(
-            &self.fd,
-            &request.to_bytes(),
-            rustix::net::SendFlags::empty(),
-        )?;
+        let mut message = NetlinkMessage::new(header, SockDiagMessage::InetRequest(request).into());
+        message.finalize();
+        let mut bytes = vec![0; message.buffer_len()];
+        message.serialize(&mut bytes);
+        rustix::net::send(&self.fd, &bytes, rustix::net::SendFlags::empty())?;
         loop {
             let mut buffer = [0u8; 1024];
             let (received, _) =
                 rustix::net::recv(&self.fd, &mut buffer[..], rustix::net::RecvFlags::empty())?;
-            let bytes = &buffer[..received];
-            let header: NlMsgHdr = read_struct(bytes, 0)?;
-            if header.seq != self.sequence {
+            let answer = NetlinkMessage::<SockDiagMessage>::deserialize(&buffer[..received])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if answer.header.sequence_number != self.sequence {
                 continue; // an answer to an earlier, abandoned request
             }
-            let body = mem::size_of::<NlMsgHdr>();
-            return match header.kind as i32 {
-                libc::NLMSG_ERROR => {
-                    let error: NlMsgErr = read_struct(bytes, body)?;
-                    match -error.error {
-                        0 | libc::ENOENT => Ok(None),
-                        code => Err(io::Error::from_raw_os_error(code)),
-                    }
-                }
-                _ => {
-                    let message: InetDiagMsg = read_struct(bytes, body)?;
-                    let state = TcpState::from_linux(message.state);
+            return match answer.payload {
+                NetlinkPayload::Error(error) => match error.code.map_or(0, |c| -c.get()) {
+                    0 | libc::ENOENT => Ok(None),
+                    code => Err(io::Error::from_raw_os_error(code)),
+                },
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
+                    let state = TcpState::from_linux(response.header.state);
                     // An exact lookup falls back to the listener when the connection is gone.
                     Ok(state
                         .filter(|s| *s != TcpState::Listen)
                         .map(|state| DiagSocket {
                             state,
-                            write_queue: message.wqueue,
+                            write_queue: response.header.send_queue,
                         }))
                 }
+                other => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unexpected sock_diag answer: {other:?}"),
+                )),
             };
         }
     }
-}
-
-fn socket_id(local: SocketAddr, remote: SocketAddr) -> InetDiagSockId {
-    let mut id = InetDiagSockId {
-        sport: local.port().to_be_bytes(),
-        dport: remote.port().to_be_bytes(),
-        cookie: [INET_DIAG_NOCOOKIE; 2],
-        ..Default::default()
-    };
-    id.src = address_words(local);
-    id.dst = address_words(remote);
-    id
-}
-
-/// An address as `inet_diag_sockid` holds it: IPv4 in the first word, IPv6 in all four.
-fn address_words(address: SocketAddr) -> [[u8; 4]; 4] {
-    let mut words = [[0; 4]; 4];
-    match address {
-        SocketAddr::V4(a) => words[0] = a.ip().octets(),
-        SocketAddr::V6(a) => {
-            for (word, chunk) in words.iter_mut().zip(a.ip().octets().chunks_exact(4)) {
-                word.copy_from_slice(chunk);
-            }
-        }
-    }
-    words
-}
-
-/// Plain old data: a type for which every bit pattern of `size_of::<Self>()` bytes is a valid
-/// value (integers, and arrays and `repr(C)` structs made only of them), so that
-/// [`read_struct`] may fill one from any bytes.
-///
-/// # Safety
-///
-/// Implement it only for such types: `bool`, `char`, enums, references and pointers with
-/// validity requirements are not plain old data, and reading one from arbitrary bytes would be
-/// undefined behaviour.
-pub unsafe trait Pod: Copy {}
-
-// SAFETY: every bit pattern is a valid integer.
-unsafe impl Pod for u8 {}
-// SAFETY: as above.
-unsafe impl Pod for u16 {}
-// SAFETY: as above.
-unsafe impl Pod for u32 {}
-// SAFETY: as above.
-unsafe impl Pod for u64 {}
-// SAFETY: as above.
-unsafe impl Pod for i32 {}
-// SAFETY: an array of plain old data is plain old data (no padding between elements).
-unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
-// SAFETY: the netlink structs below are `repr(C)` and made only of the integers and arrays of
-// integers above; their padding bytes, if any, may hold anything.
-unsafe impl Pod for NlMsgHdr {}
-// SAFETY: as above.
-unsafe impl Pod for InetDiagSockId {}
-// SAFETY: as above.
-unsafe impl Pod for InetDiagMsg {}
-// SAFETY: as above.
-unsafe impl Pod for NlMsgErr {}
-
-/// Copies a `T` out of `bytes` at `offset` (any alignment), or fails when `bytes` is too short.
-///
-/// ```
-/// use rstlab::sys::read_struct;
-/// let word: u32 = read_struct(&[9, 1, 0, 0, 0], 1).unwrap();
-/// assert_eq!(word, u32::from_ne_bytes([1, 0, 0, 0]));
-/// assert!(read_struct::<u32>(&[0, 1], 0).is_err());
-/// ```
-///
-/// Only plain old data can be read: a `bool` (valid only as 0 or 1) is refused at compile time.
-///
-/// ```compile_fail
-/// let flag: bool = rstlab::sys::read_struct(&[2], 0).unwrap();
-/// ```
-pub fn read_struct<T: Pod>(bytes: &[u8], offset: usize) -> io::Result<T> {
-    let in_bounds = offset
-        .checked_add(mem::size_of::<T>())
-        .is_some_and(|end| end <= bytes.len());
-    if !in_bounds {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "short netlink message",
-        ));
-    }
-    // SAFETY: `offset + size_of::<T>()` bytes lie inside `bytes` (checked above, without
-    // overflow); `read_unaligned` needs no alignment; `T: Pod` makes any bit pattern a valid `T`.
-    Ok(unsafe { bytes.as_ptr().add(offset).cast::<T>().read_unaligned() })
 }
 
 /// Makes `command`'s child start with SIGINT at its default action (terminate), whatever this
@@ -654,41 +481,6 @@ pub fn interrupt(child: &Child) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream};
-
-    #[test]
-    fn read_struct_refuses_short_buffers_and_offsets_past_the_end() {
-        assert_eq!(read_struct::<[u8; 2]>(&[1, 2, 3], 1).unwrap(), [2, 3]);
-        assert!(read_struct::<[u8; 2]>(&[1, 2, 3], 2).is_err());
-        // An offset so large that `offset + size` overflows is an error, not a panic.
-        assert!(read_struct::<u32>(&[0; 8], usize::MAX - 1).is_err());
-    }
-
-    #[test]
-    fn a_sock_diag_request_is_serialised_field_by_field_in_its_c_layout() {
-        let local: SocketAddr = "127.0.0.1:258".parse().unwrap();
-        let remote: SocketAddr = "[::1]:3".parse().unwrap();
-        let request = Request {
-            header: NlMsgHdr {
-                len: 72,
-                kind: SOCK_DIAG_BY_FAMILY,
-                seq: 7,
-                ..Default::default()
-            },
-            body: InetDiagReqV2 {
-                family: 2,
-                id: socket_id(local, remote),
-                ..Default::default()
-            },
-        };
-        let bytes = request.to_bytes();
-        assert_eq!(bytes.len(), mem::size_of::<Request>());
-        assert_eq!(read_struct::<NlMsgHdr>(&bytes, 0).unwrap().seq, 7);
-        let id: InetDiagSockId = read_struct(&bytes, 16 + 8).unwrap();
-        assert_eq!((id.sport, id.dport), ([1, 2], [0, 3]));
-        assert_eq!(id.src[0], [127, 0, 0, 1]);
-        assert_eq!(id.dst[3], [0, 0, 0, 1]);
-        assert_eq!(id.cookie, [INET_DIAG_NOCOOKIE; 2]);
-    }
 
     #[test]
     fn tcp_info_reads_the_state_of_a_real_socket() {

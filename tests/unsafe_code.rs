@@ -113,7 +113,8 @@ fn unsafe_blocks() -> Vec<(String, usize, bool)> {
     blocks
 }
 
-/// A tripwire: the unsafe blocks left in `sys` after moving every call that rustix offers to it
+/// A tripwire: the unsafe blocks left in `sys` after moving every call that rustix offers to it,
+/// and sock_diag to netlink-packet-sock-diag
 /// (51 before, see the module documentation for what stays by hand and why). A new block must
 /// change this number on purpose, with its reason in `sys`'s documentation.
 #[test]
@@ -124,5 +125,5 @@ fn sys_keeps_its_unsafe_blocks_counted_and_each_explained() {
         unexplained.is_empty(),
         "unsafe blocks without a SAFETY comment: {unexplained:?}"
     );
-    assert_eq!(blocks.len(), 14, "{blocks:#?}");
+    assert_eq!(blocks.len(), 13, "{blocks:#?}");
 }
