@@ -114,9 +114,9 @@ fn unsafe_blocks() -> Vec<(String, usize, bool)> {
 }
 
 /// A tripwire: the unsafe blocks left in `sys` after moving every call that rustix offers to it,
-/// and sock_diag to netlink-packet-sock-diag
-/// (51 before, see the module documentation for what stays by hand and why). A new block must
-/// change this number on purpose, with its reason in `sys`'s documentation.
+/// and sock_diag to netlink-packet-sock-diag (51 before; the module documentation says what
+/// stays by hand and why). A new block must change this number on purpose, with its reason in
+/// `sys`'s documentation.
 #[test]
 fn sys_keeps_its_unsafe_blocks_counted_and_each_explained() {
     let blocks = unsafe_blocks();
