@@ -21,6 +21,7 @@ use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::run::{Backend, Net, RunOptions, Runner};
 use crate::scenario::Scenario;
+use crate::shard::Shard;
 use crate::verify::{Verified, VerifyError, verify};
 
 /// The most jobs an exploration runs: each job connects from its own source range
@@ -45,6 +46,9 @@ pub struct ExploreOptions {
     /// Shrink and keep at most this many disagreements, those of the lowest case numbers (the
     /// same whatever the number of jobs); the others are only counted.
     pub max_findings: usize,
+    /// Run only this shard's cases ([`crate::shard`]): with the same seed and case count, the
+    /// shards together run exactly the cases of the whole exploration.
+    pub shard: Option<Shard>,
 }
 
 impl Default for ExploreOptions {
@@ -57,6 +61,7 @@ impl Default for ExploreOptions {
             nets: vec![Net::Loopback],
             jobs: 1,
             max_findings: 5,
+            shard: None,
         }
     }
 }
@@ -66,6 +71,8 @@ impl Default for ExploreOptions {
 pub struct Finding {
     /// The case number that found it.
     pub case: u64,
+    /// The network it ran on.
+    pub net: Net,
     /// The smallest scenario found that still disagrees, in the language.
     pub scenario: String,
     /// The same on one line (steps separated by `; `), for `rstlab run "..."`.
@@ -81,6 +88,13 @@ pub struct Finding {
 pub struct Summary {
     /// Cases run.
     pub cases: u64,
+    /// The cases asked for; `None` when only a time bounded the run.
+    pub planned_cases: Option<u64>,
+    /// The shard run, if only one was ([`ExploreOptions::shard`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The most findings kept ([`ExploreOptions::max_findings`]).
+    pub max_findings: usize,
     /// Wall time.
     pub seconds: f64,
     /// Cases per second.
@@ -266,6 +280,9 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
     summary.backend = options.backend;
     summary.nets = options.nets.clone();
     summary.fingerprint = format!("{:016x}", fingerprint.into_inner());
+    summary.planned_cases = (options.cases < u64::MAX).then_some(options.cases);
+    summary.shard = options.shard;
+    summary.max_findings = options.max_findings;
     for rule in Rule::ALL {
         summary.rules.entry(rule.id().to_string()).or_default();
     }
@@ -355,7 +372,8 @@ fn work(
         {
             break;
         }
-        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        let position = shared.next.fetch_add(1, Ordering::Relaxed);
+        let index = options.shard.map_or(position, |s| s.case_at(position));
         if index >= options.cases {
             break;
         }
@@ -415,6 +433,7 @@ fn work(
                         let (minimal, disagreement) = shrink(runner, &mut tree, first);
                         let finding = Finding {
                             case: index,
+                            net,
                             scenario: minimal.to_string(),
                             inline: minimal.to_inline(),
                             disagreement,
@@ -510,6 +529,35 @@ mod tests {
     }
 
     #[test]
+    fn two_shards_are_the_whole_exploration_case_for_case() {
+        let run = |shard: Option<&str>| {
+            let options = ExploreOptions {
+                cases: 301,
+                seed: 5,
+                shard: shard.map(|s| s.parse().unwrap()),
+                ..ExploreOptions::default()
+            };
+            explore(&options, &Progress::default())
+        };
+        let whole = run(None);
+        let parts = [run(Some("1/2")), run(Some("2/2"))];
+        assert_eq!((parts[0].cases, parts[1].cases), (151, 150));
+        let part = |s: &Summary| -> crate::shard::Part {
+            serde_json::from_value(serde_json::to_value(s).unwrap()).unwrap()
+        };
+        let merged = crate::shard::merge(&[part(&parts[1]), part(&parts[0])]).unwrap();
+        assert_eq!(merged.cases, whole.cases);
+        assert_eq!(merged.agreements, whole.agreements);
+        assert_eq!(merged.disagreement_count, whole.disagreement_count);
+        assert_eq!(merged.rules, whole.rules);
+        assert_eq!(merged.outcomes, whole.outcomes);
+        assert_eq!(
+            merged.fingerprint, whole.fingerprint,
+            "the same cases, scenario for scenario"
+        );
+    }
+
+    #[test]
     fn the_fingerprint_has_a_fixed_definition() {
         // FNV-1a's published test vectors.
         assert_eq!(fnv1a(FNV_OFFSET_BASIS, b""), 0xcbf2_9ce4_8422_2325);
@@ -546,6 +594,7 @@ mod tests {
         };
         let finding = |case| Finding {
             case,
+            net: Net::Loopback,
             scenario: String::new(),
             inline: String::new(),
             disagreement: Disagreement {

@@ -59,12 +59,15 @@ pub mod link;
 pub mod net;
 pub mod oracle;
 pub mod outcome;
+pub mod pcap;
 pub mod peer;
 pub mod questions;
 pub mod relay;
 pub mod rules;
 pub mod run;
 pub mod scenario;
+pub mod segment_log;
+pub mod shard;
 pub mod sigpipe;
 pub mod survey;
 #[allow(unsafe_code)]
