@@ -81,7 +81,6 @@
 //! ```
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -235,10 +234,10 @@ fn run(inner: &Inner) {
     // relay still runs, later under load.
     let _ = sys::set_timer_slack(1);
     let _ = sys::set_realtime_priority();
-    let raw = [
-        inner.link.device(Actor::Client).as_raw_fd(),
-        inner.link.device(Actor::Server).as_raw_fd(),
-        inner.woken.as_raw_fd(),
+    let mut fds = [
+        sys::PollFd::new(inner.link.device(Actor::Client), sys::PollFlags::IN),
+        sys::PollFd::new(inner.link.device(Actor::Server), sys::PollFlags::IN),
+        sys::PollFd::new(&inner.woken, sys::PollFlags::IN),
     ];
     let mut drain = [0u8; 64];
     loop {
@@ -257,11 +256,6 @@ fn run(inner: &Inner) {
                 .map_or(MAX_WAIT, |due| due.saturating_sub(now))
                 .min(MAX_WAIT)
         };
-        let mut fds = raw.map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        });
         if let Err(e) = sys::poll_for(&mut fds, wait)
             && e.kind() != io::ErrorKind::Interrupted
         {
@@ -461,14 +455,7 @@ mod kernel_tests {
     use std::net::{TcpListener, TcpStream};
 
     fn relay_or_skip(delay: Duration) -> Option<Relay> {
-        match Relay::start(delay) {
-            Ok(relay) => Some(relay),
-            Err(e @ LinkError::NotPermitted(_)) if std::env::var("CI").as_deref() != Ok("true") => {
-                eprintln!("skipped: {e}");
-                None
-            }
-            Err(e) => panic!("{e}"),
-        }
+        crate::link::kernel_tests::or_skip(Relay::start(delay))
     }
 
     fn pair(relay: &Relay) -> (TcpStream, TcpStream) {
