@@ -372,10 +372,25 @@ pub fn case(seed: u64, index: u64) -> impl ValueTree<Value = Scenario> {
 
 /// The value tree of case `index` under `seed` for `net` ([`crate::generate::scenario_on`]).
 pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenario> {
-    let mut runner = TestRunner::new_with_rng(Config::default(), case_rng(seed, index));
-    scenario_on(net)
-        .new_tree(&mut runner)
-        .expect("the scenario strategy never rejects")
+    thread_local! {
+        // Built once per thread: the strategies are the same for every case, and building them
+        // (and proptest's `Config::default()`, which reads the environment) took as long as
+        // drawing the case.
+        static CASES: (Config, [BoxedStrategy<Scenario>; 2]) = (
+            Config::default(),
+            [scenario_on(Net::Loopback), scenario_on(Net::Link)],
+        );
+    }
+    CASES.with(|(config, strategies)| {
+        let mut runner = TestRunner::new_with_rng(config.clone(), case_rng(seed, index));
+        let strategy = match net {
+            Net::Loopback => &strategies[0],
+            Net::Link => &strategies[1],
+        };
+        strategy
+            .new_tree(&mut runner)
+            .expect("the scenario strategy never rejects")
+    })
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ impl LinkNet {
 
     /// A fresh connection across the link at zero delay: (client, server). The handshake is
     /// carried synchronously, so the listener has the connection when the link settles.
-    pub(super) fn connect(&mut self) -> Result<[TcpStream; 2], RunError> {
+    pub(super) fn connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
         // A new connection's 4-tuple can meet a socket an earlier scenario left on the server's
         // side (TIME_WAIT, or a connection whose handshake completed after its scenario gave
         // up on it), which answers the SYN with an ACK: then the client's kernel resets, and
@@ -82,7 +82,7 @@ impl LinkNet {
         }
     }
 
-    fn try_connect(&mut self) -> Result<[TcpStream; 2], RunError> {
+    fn try_connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
         let client = {
             let _inside = self
                 .link
@@ -141,7 +141,10 @@ impl LinkNet {
         // The handshake is not part of the scenario's wire trace (the sequence numbers stay
         // relative to its SYNs).
         self.link.take_log();
-        Ok([client.into(), server])
+        Ok((
+            [client.into(), server],
+            [SocketAddr::V4(local), SocketAddr::V4(self.target)],
+        ))
     }
 
     /// Delivers everything due now; returns the TCP state of each open socket.

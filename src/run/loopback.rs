@@ -55,6 +55,7 @@ impl Loopback {
                 diag,
                 timeout,
                 addresses: [None; 2],
+                gone: [false; 2],
             },
             source_range: source_range.filter(|_| family == Family::V4),
             family,
@@ -63,8 +64,8 @@ impl Loopback {
         })
     }
 
-    /// A fresh, established connection: (client, server).
-    pub(super) fn connect(&mut self) -> Result<[TcpStream; 2], RunError> {
+    /// A fresh, established connection: (client, server), and their addresses.
+    pub(super) fn connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
         let target = self.target;
         let socket =
             new_socket(localhost(self.family)).map_err(io_err("creating the client socket"))?;
@@ -98,7 +99,8 @@ impl Loopback {
             }
         };
         self.settler.addresses = [Some((client_addr, target)), Some((target, client_addr))];
-        Ok([client, server])
+        self.settler.gone = [false; 2];
+        Ok(([client, server], [client_addr, target]))
     }
 
     /// Waits until the connection is quiescent; returns the TCP state of each open socket.
@@ -148,6 +150,10 @@ struct Settler {
     timeout: Duration,
     /// (local, remote) of each actor's socket, for finding it after the application closed it.
     addresses: [Option<(SocketAddr, SocketAddr)>; 2],
+    /// Whether sock_diag found no socket for that end once the application had closed it. Gone
+    /// is for good: nothing in a scenario makes a socket with that 4-tuple again, so the end is
+    /// not looked up again (a TIME_WAIT stub is, since an RST can still end it).
+    gone: [bool; 2],
 }
 
 /// One end of the connection, as the kernel shows it now.
@@ -307,10 +313,15 @@ impl Settler {
                     Ok(info) => View::Open(info),
                     Err(_) => View::Gone,
                 },
+                None if self.gone[i] => View::Gone,
                 None => match self.addresses[i] {
                     Some((local, remote)) => match self.diag.lookup(local, remote) {
                         Ok(Some(found)) => View::Orphan(found),
-                        Ok(None) | Err(_) => View::Gone,
+                        Ok(None) => {
+                            self.gone[i] = true;
+                            View::Gone
+                        }
+                        Err(_) => View::Gone,
                     },
                     None => View::Gone,
                 },

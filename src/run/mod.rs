@@ -268,8 +268,9 @@ impl Network {
         }
     }
 
-    fn connect(&mut self) -> Result<[TcpStream; 2], RunError> {
-        let sockets = match self {
+    /// A fresh connection: (client, server), and their addresses, known from setting it up.
+    fn connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
+        let (sockets, addresses) = match self {
             Network::Loopback(l) => l.connect()?,
             Network::Link(l) => l.connect()?,
         };
@@ -278,7 +279,7 @@ impl Network {
             s.set_nonblocking(true)
                 .map_err(io_err("setting O_NONBLOCK"))?;
         }
-        Ok(sockets)
+        Ok((sockets, addresses))
     }
 
     /// Waits (loopback) or delivers (link) until the connection is quiescent.
@@ -425,11 +426,7 @@ impl Runner {
         }
         self.network
             .note(|| "handshake (before the first step)".to_string());
-        let sockets = self.network.connect()?;
-        let addresses = (
-            sockets[0].local_addr().map_err(io_err("client address"))?,
-            sockets[0].peer_addr().map_err(io_err("server address"))?,
-        );
+        let (sockets, [client, server]) = self.network.connect()?;
         let mut api: Box<dyn Api + '_> = match (self.backend, &self.runtime) {
             (Backend::Std, _) => Box::new(std_backend::StdApi::new(sockets)),
             (Backend::Tokio, Some(runtime)) => {
@@ -442,8 +439,8 @@ impl Runner {
             net: self.network.net(),
             steps: Vec::with_capacity(scenario.steps().len()),
             timeout: None,
-            client: addresses.0,
-            server: addresses.1,
+            client,
+            server,
             wire: Vec::new(),
             packets: Vec::new(),
         };
