@@ -66,6 +66,7 @@ pub mod rules;
 pub mod run;
 pub mod scenario;
 pub mod sigpipe;
+pub mod sim;
 pub mod survey;
 #[allow(unsafe_code)]
 pub mod sys;
