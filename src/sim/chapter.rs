@@ -172,11 +172,19 @@ pub fn summary(r: &Report) -> String {
             .collect();
         out += &crate::table::render(&["op", "steps", "why"], &rows);
     }
+    // One line per reason: the canonical scenarios on the link all share one.
+    let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
     for refused in &r.refused {
-        out += &format!("\nrefused {}: {}", refused.name, refused.reason);
+        match by_reason.iter_mut().find(|(why, _)| *why == refused.reason) {
+            Some((_, names)) => names.push(&refused.name),
+            None => by_reason.push((&refused.reason, vec![&refused.name])),
+        }
     }
-    if !r.refused.is_empty() {
-        out += "\n";
+    if !by_reason.is_empty() {
+        out += "\nrefused:\n";
+    }
+    for (why, names) in by_reason {
+        out += &format!("  {}: {why}\n", names.join(", "));
     }
     out
 }

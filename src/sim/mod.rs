@@ -19,7 +19,7 @@
 //! - [`turmoil_net`]: `turmoil-net` 0.1 (its tokio shim, driven through its fabric).
 //! - [`known`]: the divergences known so far, with what is known of them upstream; `cargo test`
 //!   fails when a simulator release fixes one.
-//! - [`chapter`]: the book's "Simulators" chapter, rendered from the stored reports
+//! - [`chapter`](mod@chapter): the book's "Simulators" chapter, rendered from the stored reports
 //!   (`docs/simulators/*.json`).
 
 pub mod chapter;
@@ -218,7 +218,7 @@ impl Compared {
 pub enum CompareError {
     /// A `link …` step: out of scope.
     #[error(
-        "step {0} is a `link` step: the emulated link is out of scope for simulators (rstlab compares \
+        "a `link` step (step {0}): the emulated link is out of scope for simulators (rstlab compares \
          loopback scenarios only)"
     )]
     Link(usize),
