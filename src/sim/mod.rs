@@ -554,12 +554,16 @@ fn divergence_text(
         if j == i {
             let mut step = step.clone();
             step.expect = Some(linux.clone());
+            let answer = observed.outcome.to_string();
+            let detail = if observed.detail == answer {
+                String::new()
+            } else {
+                format!(" ({})", observed.detail)
+            };
             text += &format!(
-                "{step}   # {} {}: {} ({})\n",
+                "{step}   # {} {}: {answer}{detail}\n",
                 sim.name(),
                 sim.version(),
-                observed.outcome,
-                observed.detail
             );
         } else {
             text += &format!("{step}\n");
