@@ -43,6 +43,7 @@
 //!   [`questions`]: the questions people ask, answered by rules and runnable scenarios.
 //! - [`peer`]: a server that breaks connections on cue, for testing your own code (`rstlab serve`).
 //! - [`relay`]: the emulated link carried in real time, for real programs (`rstlab exec`).
+//! - [`sim`]: deterministic simulators (turmoil, turmoil-net) judged against Linux (`rstlab sim`).
 
 #![deny(missing_docs)]
 // All unsafe code lives in `sys`, behind safe wrappers: the compiler enforces it.
@@ -71,6 +72,7 @@ pub mod scenario;
 pub mod segment_log;
 pub mod shard;
 pub mod sigpipe;
+pub mod sim;
 pub mod survey;
 #[allow(unsafe_code)]
 pub mod sys;

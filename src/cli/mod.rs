@@ -15,6 +15,7 @@ mod run;
 mod seed;
 mod serve;
 mod sigpipe;
+mod sim;
 mod survey;
 
 use std::io::Write;
@@ -29,7 +30,7 @@ use rstlab::run::Backend;
 /// Every exit status of rstlab and what it means: `rstlab --help` shows the whole table, each
 /// command's `--help` the rows of the statuses it can end with (see [`exit_statuses`]); the
 /// README states the same.
-const EXIT_TABLE: [(u8, &str); 5] = [
+const EXIT_TABLE: [(u8, &str); 6] = [
     (
         0,
         "everything agreed (serve, exec: every connection went as scripted)",
@@ -49,6 +50,11 @@ const EXIT_TABLE: [(u8, &str); 5] = [
         "the kernel did what the oracle predicted, but not what the scenario expects: a `=>`
        line (seed: the article's ok, ok, EPIPE); serve, exec: your program did not do what
        the `client` steps script (or did not connect, or exec's COMMAND outlived --timeout)",
+    ),
+    (
+        4,
+        "sim: the simulator answers other than Linux (the oracle) on at least one step: the
+       report lists each divergence, shrunk; rstlab itself worked",
     ),
     (
         130,
@@ -109,6 +115,8 @@ enum Command {
     Predict(predict::Args),
     /// Check the rules on other kernels: Debian's 5.10, 6.1 and 6.12 in VMs, and this one.
     Kernels(kernels::Args),
+    /// A deterministic simulator (turmoil, turmoil-net) judged against Linux, step by step.
+    Sim(sim::Args),
     /// The checks `kernels` runs inside each kernel, written as JSON.
     #[command(hide = true)]
     Survey(survey::Args),
@@ -123,6 +131,8 @@ pub enum Status {
     OracleDisagrees,
     /// The oracle agrees with the kernel, which contradicts a `=>` expectation: 3.
     ExpectationContradicted,
+    /// `sim`: the simulator answers other than Linux on some step: 4.
+    SimulatorDiverges,
     /// Ctrl-C: 130, as a shell reports a process ended by SIGINT.
     Interrupted,
 }
@@ -143,6 +153,7 @@ impl Status {
             Status::Agreement => 0,
             Status::OracleDisagrees => 1,
             Status::ExpectationContradicted => 3,
+            Status::SimulatorDiverges => 4,
             Status::Interrupted => 130,
         }
     }
@@ -205,6 +216,7 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => exec::main(args),
         Command::Predict(args) => predict::main(args),
         Command::Kernels(args) => kernels::main(args),
+        Command::Sim(args) => sim::main(args),
         Command::Survey(args) => survey::main(args),
     };
     // Whatever a command left in the buffer goes out now, where its errors can be seen.
@@ -247,6 +259,7 @@ mod tests {
             Status::Agreement,
             Status::OracleDisagrees,
             Status::ExpectationContradicted,
+            Status::SimulatorDiverges,
             Status::Interrupted,
         ] {
             assert!(codes.contains(&status.code()), "{status:?}");
