@@ -24,6 +24,9 @@ pub struct BookOptions {
     pub svg_dir: String,
     /// The surveys of the "Kernels" chapter (`rstlab kernels --out DIR`): read, not run.
     pub kernels_dir: PathBuf,
+    /// The simulators' reports of the "Simulators" chapter (`rstlab sim NAME --out FILE`):
+    /// read, not run.
+    pub simulators_dir: PathBuf,
 }
 
 impl Default for BookOptions {
@@ -34,6 +37,7 @@ impl Default for BookOptions {
             probe_exe: None,
             svg_dir: "docs/rules".to_string(),
             kernels_dir: PathBuf::from("docs/kernels"),
+            simulators_dir: PathBuf::from("docs/simulators"),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod kernels;
 mod questions;
 mod rules;
 mod sigpipe;
+mod simulators;
 mod subjects;
 mod summary;
 mod timing;
@@ -67,6 +68,10 @@ pub(super) const SECTIONS: &[Section] = &[
     Section {
         title: kernels::TITLE,
         body: Body::Stored(kernels::stored),
+    },
+    Section {
+        title: simulators::TITLE,
+        body: Body::Stored(simulators::stored),
     },
     Section {
         title: "Subjects",

@@ -94,6 +94,7 @@ fn stamp() -> Stamp {
 fn render_of(ev: &Evidence) -> (String, Vec<String>) {
     let stored = Stored::read(&BookOptions {
         kernels_dir: "/nonexistent".into(),
+        simulators_dir: "/nonexistent".into(),
         ..options()
     })
     .unwrap();
@@ -346,6 +347,7 @@ fn the_mask_keeps_every_count() {
         &other,
         &Stored::read(&BookOptions {
             kernels_dir: "/nonexistent".into(),
+            simulators_dir: "/nonexistent".into(),
             ..options()
         })
         .unwrap(),

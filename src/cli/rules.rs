@@ -35,6 +35,10 @@ pub struct Args {
     /// Where the kernels' surveys are (`rstlab kernels --out DIR`), for the "Kernels" chapter.
     #[arg(long, default_value = "docs/kernels")]
     kernels: PathBuf,
+    /// Where the simulators' reports are (`rstlab sim NAME --out FILE`), for the "Simulators"
+    /// chapter.
+    #[arg(long, default_value = "docs/simulators")]
+    simulators: PathBuf,
     /// Leave out the SIGPIPE experiment (which runs this binary in child processes).
     #[arg(long)]
     no_sigpipe: bool,
@@ -54,6 +58,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         seed: args.seed,
         probe_exe,
         kernels_dir: args.kernels.clone(),
+        simulators_dir: args.simulators.clone(),
         ..BookOptions::default()
     };
     let base = check_out(&args.out)?;

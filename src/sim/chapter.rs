@@ -7,8 +7,13 @@ use std::path::Path;
 use super::{Divergence, Report};
 
 /// Renders the chapter from every `*.json` report in `dir` (`docs/simulators`), in file name
-/// order.
+/// order: its `## Simulators` heading, then [`body`].
 pub fn chapter(dir: &Path) -> io::Result<String> {
+    Ok(render(&load(dir)?))
+}
+
+/// Reads every `*.json` report in `dir`, in file name order.
+pub fn load(dir: &Path) -> io::Result<Vec<Report>> {
     let mut paths: Vec<_> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -26,7 +31,7 @@ pub fn chapter(dir: &Path) -> io::Result<String> {
         })?;
         reports.push(report);
     }
-    Ok(render(&reports))
+    Ok(reports)
 }
 
 /// A table cell: `|` escaped, newlines as spaces.
@@ -64,9 +69,13 @@ fn counts(r: &Report) -> String {
 /// a table of divergences by rule (the smallest scenario of each, Linux's answer, the
 /// simulator's, known or new) and the ops it does not model.
 pub fn render(reports: &[Report]) -> String {
+    format!("## Simulators\n\n{}", body(reports))
+}
+
+/// The chapter without its heading (the rules book writes the headings of its sections).
+pub fn body(reports: &[Report]) -> String {
     let mut out = String::from(
-        "## Simulators\n\n\
-         Deterministic simulators let people test network code without sockets, and people trust \
+        "Deterministic simulators let people test network code without sockets, and people trust \
          them to behave like the kernel. `rstlab sim NAME` runs every rule's canonical scenario and \
          random loopback scenarios in the simulator, through the same scenario language, and \
          compares each step with the oracle, which stands for Linux (it agrees with the kernel on \

@@ -42,7 +42,7 @@ use crate::outcome::{Errno, Outcome};
 use crate::rules::Rule;
 use crate::scenario::{Op, Scenario, Step};
 
-pub use chapter::{chapter, render};
+pub use chapter::{body as chapter_body, chapter, load as load_reports, render};
 
 /// The version of a report's JSON form (`rstlab sim --json`, `docs/simulators/*.json`): it
 /// changes when a field changes meaning or goes away, not when one is added.
