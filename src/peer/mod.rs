@@ -67,7 +67,9 @@
 //! or read on that connection gets ("your next write succeeds, but its bytes are lost …; the one
 //! after fails with EPIPE"), from the oracle on the scenario extended with those calls.
 //! Bytes or a FIN that your program sent beyond or before what the scenario says are reported as
-//! deviations: the oracle's prediction then no longer describes the connection.
+//! deviations. Extra bytes are in the peer's receive queue, where they change what its calls do
+//! (a close with unread bytes sends RST): the oracle's predictions of the later steps count them
+//! as part of your program's last write before them.
 //! A `=>` expectation on a `server` step is checked against the peer's call; on a `client` step,
 //! whose result only your program sees, it is held against the oracle's prediction. Either
 //! mismatch is a deviation.
@@ -368,9 +370,20 @@ struct Plan {
     predictions: Vec<Prediction>,
     forecasts: Vec<Forecast>,
     options: PeerOptions,
+    /// The real-time link's delay before the first step, when the peer is on it.
+    delay: Option<Duration>,
 }
 
 impl Plan {
+    /// The oracle's prediction of `scenario` as the peer plays it: on the real-time link, the
+    /// peer's timeline ([`realtime::predict`]).
+    fn predict(&self, scenario: &Scenario) -> Prediction {
+        match self.delay {
+            Some(delay) => realtime::predict(scenario, delay),
+            None => oracle::predict(scenario),
+        }
+    }
+
     /// Connection `number` (1-based) plays this scenario: its own, or the last one.
     fn index_for(&self, number: usize) -> usize {
         (number - 1).min(self.scenarios.len() - 1)
@@ -545,18 +558,15 @@ impl Peer {
             .set_nonblocking(false)
             .and_then(|()| SockRef::from(&listener).set_read_timeout(Some(ACCEPT_SLICE)))
             .map_err(io_err("setting the listener's accept timeout"))?;
-        let plan = Arc::new(Plan {
-            predictions: scenarios
-                .iter()
-                .map(|s| match delay {
-                    Some(delay) => realtime::predict(s, delay),
-                    None => oracle::predict(s),
-                })
-                .collect(),
+        let mut plan = Plan {
+            predictions: Vec::new(),
             forecasts: scenarios.iter().map(Forecast::of).collect(),
             scenarios,
             options,
-        });
+            delay,
+        };
+        plan.predictions = plan.scenarios.iter().map(|s| plan.predict(s)).collect();
+        let plan = Arc::new(plan);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),

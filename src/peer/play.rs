@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
+use super::forecast::Forecast;
 use super::forecast::client_call_words;
 use super::report::{ConnectionReport, PeerSaw, StepReport};
 use super::{Plan, Shared};
-use crate::oracle::PredictedStep;
+use crate::oracle::{PredictedStep, Prediction};
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, How, Op};
+use crate::scenario::{Actor, How, Op, Scenario, Step};
 use crate::sys::{self, SockDiag, TcpInfo};
 use crate::tcp::TcpState;
 
@@ -77,20 +78,29 @@ enum Check {
     Done(String),
     /// It can no longer arrive: why.
     Impossible(String),
-    /// Not yet.
-    Pending,
+    /// Not yet; with how far it got, in words, when part of it arrived (`67 of 68 bytes
+    /// arrived`), for the report if the wait ends here.
+    Pending(Option<String>),
 }
 
 struct Connection<'a> {
     number: usize,
     plan: &'a Plan,
-    index: usize,
     shared: &'a Shared,
     socket: Option<TcpStream>,
     /// (local, remote), for finding the socket with sock_diag after the peer closed it.
     addresses: Option<(SocketAddr, SocketAddr)>,
     diag: Option<SockDiag>,
     accepted: Instant,
+    /// The scenario as this connection plays it: the plan's, with the byte counts of the
+    /// client's writes made what actually arrived once the peer has seen it (bytes beyond the
+    /// scenario's are added to the client's last write before them), so that every later
+    /// prediction starts from what the peer's kernel holds.
+    scenario: Scenario,
+    /// The oracle's prediction of `scenario` (on the link: of the peer's timeline).
+    prediction: Prediction,
+    /// `scenario` differs from the plan's: the forecast is made again at the end.
+    resolved: bool,
     /// Bytes the scenario's `client write`s add up to so far.
     expected: u64,
     /// The scenario's client has sent its FIN or RST (a close, abort or shutdown write step).
@@ -135,7 +145,6 @@ pub(super) fn play(
     let mut c = Connection {
         number,
         plan,
-        index,
         shared,
         socket: Some(stream),
         addresses,
@@ -149,6 +158,9 @@ pub(super) fn play(
             None => SockDiag::open().ok(),
         },
         accepted,
+        scenario: plan.scenarios[index].clone(),
+        prediction: plan.predictions[index].clone(),
+        resolved: false,
         expected: 0,
         client_ended: false,
         excess_reported: 0,
@@ -165,6 +177,11 @@ pub(super) fn play(
             .iter()
             .all(|s| !matches!(s.peer, PeerSaw::NotRun { .. } | PeerSaw::NotSeen { .. })),
     );
+    let forecast = if c.resolved {
+        Forecast::of(&c.scenario)
+    } else {
+        plan.forecasts[index].clone()
+    };
     ConnectionReport {
         number,
         client,
@@ -172,7 +189,7 @@ pub(super) fn play(
         steps,
         deviations: c.deviations,
         after,
-        forecast: plan.forecasts[index].clone(),
+        forecast,
         duration_ms: millis(accepted.elapsed()),
     }
 }
@@ -183,25 +200,11 @@ fn millis(d: Duration) -> f64 {
 
 impl Connection<'_> {
     fn play_steps(&mut self) -> Vec<StepReport> {
-        let scenario = &self.plan.scenarios[self.index];
-        let prediction = &self.plan.predictions[self.index];
-        let mut reports = Vec::with_capacity(scenario.steps().len());
+        let count = self.scenario.steps().len();
+        let mut reports = Vec::with_capacity(count);
         let mut halted: Option<String> = None;
-        // Past the point where the oracle's model stops (on the link), steps are still played,
-        // with nothing to compare them with.
-        let unpredicted = prediction.beyond.as_ref().map(|b| PredictedStep {
-            outcome: Outcome::NoErrno(format!("not predicted: {b}")),
-            rules: Vec::new(),
-            segments: Vec::new(),
-            states: [None, None],
-            in_flight: 0,
-            readiness: [None, None],
-        });
-        for (i, step) in scenario.steps().iter().enumerate() {
-            let Some(predicted) = prediction.steps.get(i).or(unpredicted.as_ref()) else {
-                break;
-            };
-            let known = i < prediction.steps.len();
+        for i in 0..count {
+            let step = self.scenario.steps()[i].clone();
             if halted.is_none() && self.shared.stopped() {
                 halted = Some("the peer was stopped".to_string());
             }
@@ -240,6 +243,25 @@ impl Connection<'_> {
                 PeerSaw::NotRun { why } if halted.is_none() => halted = Some(why.clone()),
                 _ => {}
             }
+            // The prediction is taken once the step is played: playing it may have told the
+            // peer what the scenario leaves open (how many bytes arrived).
+            let known = i < self.prediction.steps.len();
+            let predicted = match self.prediction.steps.get(i) {
+                Some(p) => p.clone(),
+                // Past the point where the oracle's model stops (on the link), steps are
+                // still played, with nothing to compare them with.
+                None => PredictedStep {
+                    outcome: Outcome::NoErrno(match &self.prediction.beyond {
+                        Some(b) => format!("not predicted: {b}"),
+                        None => "not predicted".to_string(),
+                    }),
+                    rules: Vec::new(),
+                    segments: Vec::new(),
+                    states: [None, None],
+                    in_flight: 0,
+                    readiness: [None, None],
+                },
+            };
             // A `=>` expectation is checked where the peer sees the result (its own calls);
             // on your program's steps it can only be held against the oracle.
             let expected = step.expect.as_ref();
@@ -269,12 +291,12 @@ impl Connection<'_> {
                 PeerSaw::Unobservable { .. } => None,
             };
             let oracle = match step.actor {
-                Actor::Client if known => client_call_words(step, predicted),
+                Actor::Client if known => client_call_words(&step, &predicted),
                 _ => predicted.outcome.to_string(),
             };
             reports.push(StepReport {
                 step: i + 1,
-                text: super::step_text(step),
+                text: super::step_text(&step),
                 actor: step.actor,
                 at_ms,
                 peer,
@@ -286,6 +308,18 @@ impl Connection<'_> {
             self.shared.progress(self.number, i + 1);
         }
         reports
+    }
+
+    /// Makes `steps` the scenario this connection plays from now on, and predicts it again.
+    /// Steps already reported keep their prediction: the oracle's prediction of a step depends
+    /// on the steps before it only, and those are what the peer saw. Returns whether it could
+    /// (the changed scenario may break the language's bounds: then the old one stays).
+    fn replay_with(&mut self, steps: Vec<Step>) -> Result<(), String> {
+        let scenario = Scenario::new(steps).map_err(|e| e.to_string())?;
+        self.prediction = self.plan.predict(&scenario);
+        self.scenario = scenario;
+        self.resolved = true;
+        Ok(())
     }
 
     /// Looks at the peer's end. For an open socket, the payload bytes received are
@@ -317,7 +351,8 @@ impl Connection<'_> {
     }
 
     /// Looks at the socket until `check` says done or impossible, the timeout runs out or the
-    /// peer is stopped. Never sleeps longer than about a millisecond between looks.
+    /// peer is stopped. Never sleeps longer than about a millisecond between looks. A wait that
+    /// ends without the arrival is not seen, and says how far it got.
     fn wait(&mut self, mut check: impl FnMut(&View) -> Check) -> PeerSaw {
         let start = Instant::now();
         let timeout = self.plan.options.timeout;
@@ -326,16 +361,21 @@ impl Connection<'_> {
             let view = self.view();
             self.last = Some(view.clone());
             let waited_ms = millis(start.elapsed());
-            match check(&view) {
+            let progress = match check(&view) {
                 Check::Done(what) => return PeerSaw::Seen { what, waited_ms },
                 Check::Impossible(why) => return PeerSaw::NotSeen { waited_ms, why },
-                Check::Pending => {}
-            }
+                Check::Pending(progress) => progress,
+            };
+            // "67 of 68 bytes arrived (the peer's socket is …)", or the socket alone.
+            let so_far = match progress {
+                Some(progress) => format!("{progress} ({})", view.describe()),
+                None => view.describe(),
+            };
             let waited = start.elapsed();
             if waited >= timeout {
                 return PeerSaw::NotSeen {
                     waited_ms,
-                    why: format!("not seen within {timeout:?}; {}", view.describe()),
+                    why: format!("not seen within {timeout:?}: {so_far}"),
                 };
             }
             round += 1;
@@ -345,10 +385,12 @@ impl Connection<'_> {
             }
             let pause = Duration::from_micros(20 << (round - 32).min(6)).min(timeout - waited);
             if self.shared.pause(pause, |s| s.stopped) {
-                return PeerSaw::NotRun {
+                let waited_ms = millis(start.elapsed());
+                return PeerSaw::NotSeen {
+                    waited_ms,
                     why: format!(
-                        "the peer was stopped after waiting {}",
-                        super::report::ms(millis(start.elapsed()))
+                        "the peer was stopped after waiting {}: {so_far}",
+                        super::report::ms(waited_ms)
                     ),
                 };
             }
@@ -369,6 +411,14 @@ impl Connection<'_> {
                 let n = *n as u64;
                 let target = self.expected + n;
                 self.expected = target;
+                // What of this step's bytes arrived: "67 of 68 bytes arrived".
+                let part = move |payload: u64| {
+                    format!(
+                        "{} of {n} byte{} arrived",
+                        payload.saturating_sub(target - n),
+                        if n == 1 { "" } else { "s" }
+                    )
+                };
                 match first {
                     View::Open(..) => self.wait(|v| match v {
                         View::Open(_, payload) if *payload >= target => Check::Done(format!(
@@ -376,10 +426,11 @@ impl Connection<'_> {
                             if n == 1 { "" } else { "s" }
                         )),
                         View::Open(i, payload) if shows_client_end(i.state) => Check::Impossible(format!(
-                            "the client's FIN or RST came first ({}); {payload} of the {target} bytes expected in all arrived",
-                            i.state
+                            "the client's FIN or RST came first ({}); {} ({payload} of the {target} bytes expected in all)",
+                            i.state,
+                            part(*payload)
                         )),
-                        View::Open(..) => Check::Pending,
+                        View::Open(_, payload) => Check::Pending(Some(part(*payload))),
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
@@ -387,7 +438,7 @@ impl Connection<'_> {
                             View::Gone => Check::Done(
                                 "data or an RST reached the peer's closed socket, which is gone (data is answered with RST)".to_string(),
                             ),
-                            View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending,
+                            View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending(None),
                             View::Orphan(state) => Check::Impossible(format!(
                                 "the peer's closed socket moved to {state}: the client's FIN came, not data"
                             )),
@@ -419,7 +470,7 @@ impl Connection<'_> {
                             "the client's FIN or RST arrived ({})",
                             i.state
                         )),
-                        View::Open(..) => Check::Pending,
+                        View::Open(..) => Check::Pending(None),
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
@@ -433,7 +484,7 @@ impl Connection<'_> {
                                 "the peer's closed socket is gone: the client's RST (or data) reached it"
                                     .to_string(),
                             ),
-                            View::Orphan(_) => Check::Pending,
+                            View::Orphan(_) => Check::Pending(None),
                             other => Check::Impossible(other.describe()),
                         })
                     }
@@ -459,7 +510,7 @@ impl Connection<'_> {
                         View::Open(i, _) if i.state == TcpState::Close => {
                             Check::Done("the client's RST arrived (CLOSE)".to_string())
                         }
-                        View::Open(..) => Check::Pending,
+                        View::Open(..) => Check::Pending(None),
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(_) => self.wait(|v| match v {
@@ -467,7 +518,7 @@ impl Connection<'_> {
                             "the peer's closed socket is gone: the client's RST reached it"
                                 .to_string(),
                         ),
-                        View::Orphan(_) => Check::Pending,
+                        View::Orphan(_) => Check::Pending(None),
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Gone => gone(
@@ -493,6 +544,9 @@ impl Connection<'_> {
             return;
         };
         self.note_excess(payload, &format!("before step {step}"));
+        if payload > self.expected {
+            self.take_excess(step, payload);
+        }
         if shows_client_fin(info.state) && !self.client_ended && !self.early_end_reported {
             self.early_end_reported = true;
             self.deviations.push(format!(
@@ -510,6 +564,38 @@ impl Connection<'_> {
                 received - self.expected,
                 self.expected
             ));
+        }
+    }
+
+    /// Bytes beyond the scenario's arrived before step `step` (1-based): they are in the
+    /// peer's receive queue, and change what its calls do (a close with unread bytes sends
+    /// RST). The prediction from here on takes them as part of the client's last write before
+    /// the step, so that it starts from what arrived; a later `client write N` waits for N more.
+    fn take_excess(&mut self, step: usize, received: u64) {
+        let extra = received - self.expected;
+        let mut steps = self.scenario.steps().to_vec();
+        let last_write = steps[..step - 1]
+            .iter_mut()
+            .rev()
+            .find(|s| s.actor == Actor::Client && matches!(s.op, Op::Write(_)));
+        let Some(last_write) = last_write else {
+            self.deviations.push(format!(
+                "the oracle's predictions from step {step} on do not count those bytes: the scenario has no client write before it to take them"
+            ));
+            return;
+        };
+        let Op::Write(n) = last_write.op else {
+            return;
+        };
+        let Ok(extra) = usize::try_from(extra) else {
+            return;
+        };
+        last_write.op = Op::Write(n.saturating_add(extra));
+        match self.replay_with(steps) {
+            Ok(()) => self.expected = received,
+            Err(why) => self.deviations.push(format!(
+                "the oracle's predictions from step {step} on do not count those bytes: with them {why}"
+            )),
         }
     }
 
