@@ -16,6 +16,10 @@
 //! client write 1 => EPIPE
 //! ```
 //!
+//! `client write request` is the client's request, whatever its length: only the peer
+//! ([`crate::peer`]) plays it, counting what arrives. [`Script`] keeps it, with each step's place
+//! in the text ([`Span`]); [`Scenario::parse`] refuses it, since the oracle needs a count.
+//!
 //! Durations (`sleep D`, and `rstlab explore --time D`) have one syntax, read by
 //! [`parse_duration`]: a number, then a unit with nothing between, such as `250us`, `5ms`,
 //! `1.5s`, `2m` or `1h`.
@@ -725,9 +729,11 @@ impl Scenario {
             .join("; ")
     }
 
-    /// Parses the text form; see the [module documentation](self).
+    /// Parses the text form; see the [module documentation](self). `client write request`
+    /// is refused here: it has no byte count, and the oracle needs one ([`Script`] keeps it,
+    /// for the peer).
     pub fn parse(text: &str) -> Result<Scenario, ParseError> {
-        parse(text)
+        Script::parse(text)?.into_scenario()
     }
 
     /// Whether any step is the link's: such a scenario can run only on the emulated link.
@@ -750,7 +756,7 @@ impl FromStr for Scenario {
     type Err = ParseError;
 
     fn from_str(text: &str) -> Result<Scenario, ParseError> {
-        parse(text)
+        Scenario::parse(text)
     }
 }
 
@@ -825,17 +831,175 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// A word of the input and the column it starts at.
+/// Where a step is in the scenario text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column of the step's first word, in characters.
+    pub column: usize,
+    /// The step's bytes in the text, from its first word to the end of its last.
+    pub bytes: std::ops::Range<usize>,
+}
+
+/// A scenario as written: its steps, where each one is in the text ([`Span`]), and which of
+/// its client writes are `client write request`, the client's request whatever its length.
+///
+/// `client write request` is for the peer ([`crate::peer`], `rstlab serve`, `rstlab exec`),
+/// which plays the server against a real program: it waits for the request to arrive (for
+/// HTTP, to the end of its headers and body) and takes its length from what arrived. Nothing
+/// else can give it a length, so [`Script::into_scenario`] (and [`Scenario::parse`], what
+/// `rstlab run` reads) refuses it with its place.
+///
+/// ```
+/// use rstlab::scenario::Script;
+/// let script = Script::parse("client write request\nserver read 65536; server close").unwrap();
+/// assert_eq!(script.requests(), [0]);
+/// assert_eq!((script.spans()[2].line, script.spans()[2].column), (2, 20));
+/// assert_eq!(script.written(0), "client write request");
+/// let refused = script.into_scenario().unwrap_err();
+/// assert_eq!((refused.line, refused.column), (1, 14));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// The steps, each request as a write of one byte (its least length).
+    shape: Scenario,
+    /// Where each step is in the text; empty for a script made from a [`Scenario`].
+    spans: Vec<Span>,
+    /// The 0-based indexes of the `client write request` steps, in order, with the column of
+    /// the word `request`.
+    requests: Vec<(usize, usize)>,
+}
+
+/// The word that stands for the client's request's length in `client write request`.
+pub const REQUEST: &str = "request";
+
+impl Script {
+    /// Parses the text form, `client write request` included.
+    pub fn parse(text: &str) -> Result<Script, ParseError> {
+        parse(text)
+    }
+
+    /// The steps, with each `client write request` as `client write 1` (the least length a
+    /// request has): for what does not depend on byte counts (who acts, in which order, what
+    /// the peer can play). The oracle needs the real counts: ask it about
+    /// [`Script::with_lengths`] once they are known.
+    pub fn shape(&self) -> &Scenario {
+        &self.shape
+    }
+
+    /// Where each step is in the text, one per step; empty when the script was not parsed.
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
+    }
+
+    /// Where step `index` (0-based) is in the text.
+    pub fn span(&self, index: usize) -> Option<&Span> {
+        self.spans.get(index)
+    }
+
+    /// The 0-based indexes of the `client write request` steps, in order.
+    pub fn requests(&self) -> Vec<usize> {
+        self.requests.iter().map(|&(i, _)| i).collect()
+    }
+
+    /// Whether step `index` (0-based) is a `client write request`.
+    pub fn is_request(&self, index: usize) -> bool {
+        self.requests.iter().any(|&(i, _)| i == index)
+    }
+
+    /// The scenario with the requests' lengths: `lengths[k]` for the k-th request, its least
+    /// length (1) for those not given. Checked against the language's bounds again.
+    pub fn with_lengths(&self, lengths: &[usize]) -> Result<Scenario, InvalidStep> {
+        let mut steps = self.shape.steps().to_vec();
+        for (&(i, _), &n) in self.requests.iter().zip(lengths) {
+            steps[i].op = Op::Write(n);
+        }
+        Scenario::new(steps)
+    }
+
+    /// The scenario, when no step is a request; else the error of `rstlab run`'s parser: the
+    /// oracle cannot predict a write whose length nobody gives.
+    pub fn into_scenario(self) -> Result<Scenario, ParseError> {
+        match self.requests.first() {
+            None => Ok(self.shape),
+            Some(&(i, column)) => Err(ParseError {
+                line: self.spans.get(i).map_or(1, |s| s.line),
+                column,
+                message: format!(
+                    "`client write {REQUEST}` has no byte count, and the oracle needs one: only the peer (`rstlab serve`, `rstlab exec`, `rstlab::peer`) plays it, counting the bytes that arrive; here give the count (`client write 68`)"
+                ),
+            }),
+        }
+    }
+
+    /// Step `index` (0-based) as written, without its `=>` expectation: `client write request`
+    /// for a request.
+    pub fn written(&self, index: usize) -> String {
+        let Some(step) = self.shape.steps().get(index) else {
+            return String::new();
+        };
+        if self.is_request(index) {
+            format!("{} write {REQUEST}", step.actor)
+        } else {
+            format!("{} {}", step.actor, step.op)
+        }
+    }
+
+    /// The script on one line, steps separated by `; `.
+    pub fn to_inline(&self) -> String {
+        self.lines().collect::<Vec<_>>().join("; ")
+    }
+
+    /// Each step as written, with its expectation.
+    fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.shape.steps().iter().enumerate().map(|(i, step)| {
+            let mut line = self.written(i);
+            if let Some(expect) = &step.expect {
+                line += &format!(" => {expect}");
+            }
+            line
+        })
+    }
+}
+
+impl fmt::Display for Script {
+    /// One step per line, each ending in a newline.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in self.lines() {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Scenario> for Script {
+    /// A script without places or requests.
+    fn from(shape: Scenario) -> Script {
+        Script {
+            shape,
+            spans: Vec::new(),
+            requests: Vec::new(),
+        }
+    }
+}
+
+/// A word of the input, the column it starts at and its byte offset in its line.
 #[derive(Clone, Copy)]
 struct Token<'a> {
     text: &'a str,
     column: usize,
+    byte: usize,
 }
 
-fn parse(text: &str) -> Result<Scenario, ParseError> {
+fn parse(text: &str) -> Result<Script, ParseError> {
     let mut steps = Vec::new();
-    let mut places = Vec::new();
-    for (line_index, line) in text.lines().enumerate() {
+    let mut spans = Vec::new();
+    let mut requests = Vec::new();
+    let mut line_start = 0;
+    for (line_index, raw) in text.split_inclusive('\n').enumerate() {
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        let line = line.strip_suffix('\r').unwrap_or(line);
         let line_no = line_index + 1;
         let code = line.split('#').next().unwrap_or("");
         let mut start = 0;
@@ -843,26 +1007,40 @@ fn parse(text: &str) -> Result<Scenario, ParseError> {
             let end = start + segment.len();
             let tokens = tokenize(code, start, end);
             start = end + 1;
-            if tokens.is_empty() {
+            let (Some(first), Some(last)) = (tokens.first(), tokens.last()) else {
                 continue;
-            }
+            };
             let end_column = char_column(code, end);
-            let step = parse_step(&tokens, end_column).map_err(|(column, message)| ParseError {
+            let (step, request) =
+                parse_step(&tokens, end_column).map_err(|(column, message)| ParseError {
+                    line: line_no,
+                    column,
+                    message,
+                })?;
+            if let Some(column) = request {
+                requests.push((steps.len(), column));
+            }
+            spans.push(Span {
                 line: line_no,
-                column,
-                message,
-            })?;
-            places.push((line_no, tokens[0].column));
+                column: first.column,
+                bytes: line_start + first.byte..line_start + last.byte + last.text.len(),
+            });
             steps.push(step);
         }
+        line_start += raw.len();
     }
-    Scenario::new(steps).map_err(|e| {
-        let (line, column) = places[e.step - 1];
+    let shape = Scenario::new(steps).map_err(|e| {
+        let span = &spans[e.step - 1];
         ParseError {
-            line,
-            column,
+            line: span.line,
+            column: span.column,
             message: e.invalid.to_string(),
         }
+    })?;
+    Ok(Script {
+        shape,
+        spans,
+        requests,
     })
 }
 
@@ -884,6 +1062,7 @@ fn tokenize(line: &str, start: usize, end: usize) -> Vec<Token<'_>> {
                 tokens.push(Token {
                     text: &segment[s..i],
                     column: char_column(line, start + s),
+                    byte: start + s,
                 });
                 word_start = None;
             }
@@ -896,7 +1075,8 @@ fn tokenize(line: &str, start: usize, end: usize) -> Vec<Token<'_>> {
 
 type StepError = (usize, String);
 
-fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<Step, StepError> {
+/// One step, and the column of the word `request` when it is `client write request`.
+fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<(Step, Option<usize>), StepError> {
     let mut cursor = Cursor {
         tokens,
         next: 0,
@@ -923,9 +1103,26 @@ fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<Step, StepError
     let Some(kind) = OpKind::for_actor(actor).find(|k| k.name() == op_token.text) else {
         return Err(unexpected(op_token, &expected));
     };
+    let mut request = None;
     let arg = match kind.param() {
         Param::None => Arg::None,
-        Param::Count => Arg::Count(cursor.count()?),
+        Param::Count if actor == Actor::Client && kind == OpKind::Write => {
+            if let Some(word) = cursor.peek().filter(|t| t.text == REQUEST) {
+                cursor.next += 1;
+                request = Some(word.column);
+                // Its least length, until the peer sees what arrives.
+                Arg::Count(1)
+            } else {
+                Arg::Count(cursor.count(&format!(
+                    "a byte count (a whole number, at least 1) or `{REQUEST}` (the client's request, whatever its length)"
+                ))?)
+            }
+        }
+        Param::Count => Arg::Count(cursor.count(if kind == OpKind::Write {
+            "a byte count (a whole number, at least 1; `request` is for `client write` only)"
+        } else {
+            COUNT
+        })?),
         Param::How => {
             let expected = one_of(&["read", "write", "both"]);
             let word = cursor.word(&expected)?;
@@ -943,8 +1140,11 @@ fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<Step, StepError
         let at = cursor.tokens[cursor.next - 1].column;
         return Err((at, invalid.to_string()));
     }
-    finish_step(actor, op, cursor, tokens, end_column)
+    let step = finish_step(actor, op, cursor, tokens, end_column, request.is_some())?;
+    Ok((step, request))
 }
+
+const COUNT: &str = "a byte count (a whole number, at least 1)";
 
 /// `a`, `` `a` or `b` ``, `` `a`, `b` or `c` ``: words for an error message.
 fn one_of(words: &[&str]) -> String {
@@ -963,6 +1163,7 @@ fn finish_step(
     mut cursor: Cursor<'_, '_>,
     tokens: &[Token<'_>],
     end_column: usize,
+    request: bool,
 ) -> Result<Step, StepError> {
     let mut expect = None;
     if let Some(arrow) = cursor.peek() {
@@ -977,11 +1178,19 @@ fn finish_step(
         }
     }
     let step = Step { actor, op, expect };
+    let at = tokens.last().map_or(end_column, |t| t.column);
+    if request && let Some(expect @ Outcome::Bytes(_)) = &step.expect {
+        return Err((
+            at,
+            format!(
+                "the length of the client's request is known only when it arrives, so `{expect}` cannot be checked: leave the expectation out, or give the count"
+            ),
+        ));
+    }
     // Shape errors of the expectation point at the arrow's outcome, bound errors at the step.
     if let Some(expect) = &step.expect
         && !step.op.can_end_as(expect)
     {
-        let at = tokens.last().map_or(end_column, |t| t.column);
         return Err((
             at,
             Invalid::ImpossibleExpectation {
@@ -1159,10 +1368,9 @@ impl<'a> Cursor<'_, 'a> {
         }
     }
 
-    fn count(&mut self) -> Result<usize, StepError> {
-        const COUNT: &str = "a byte count (a whole number, at least 1)";
-        let token = self.word(COUNT)?;
-        token.text.parse().map_err(|_| unexpected(token, COUNT))
+    fn count(&mut self, expected: &str) -> Result<usize, StepError> {
+        let token = self.word(expected)?;
+        token.text.parse().map_err(|_| unexpected(token, expected))
     }
 
     fn duration(&mut self) -> Result<Duration, StepError> {

@@ -234,7 +234,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         max_connections: Some(1),
         link: Some(relay.control()),
     };
-    let peer = match Peer::serve_on(listener, vec![scenario], options) {
+    let peer = match Peer::serve_scripts_on(listener, vec![scenario], options) {
         Ok(peer) => peer,
         // `child` kills the command's group as it goes.
         Err(e) => return Err(e).context("starting the peer"),

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use rstlab::peer::{self, ConnectionReport, Peer, PeerError, PeerOptions, PeerSaw, Refused};
-use rstlab::scenario::Actor;
+use rstlab::scenario::{Actor, Script};
 
 use super::{Status, durations, exit_statuses, output};
 
@@ -121,7 +121,20 @@ pub(super) fn status_of(
 }
 
 /// The error of a peer that could not start: a port already taken is said once, with the port.
-fn not_started(e: PeerError, listen: SocketAddr) -> anyhow::Error {
+/// Why the peer did not start; a scenario it cannot play is named by where it came from.
+fn not_started(e: PeerError, listen: SocketAddr, origins: &[String]) -> anyhow::Error {
+    match e {
+        PeerError::Unplayable(mut refused) => {
+            let index = refused.scenario.take().unwrap_or(1);
+            let origin = origins.get(index - 1).map_or("<scenario>", String::as_str);
+            anyhow::Error::new(PeerError::Unplayable(refused))
+                .context(format!("{origin}: cannot serve it"))
+        }
+        e => not_listening(e, listen),
+    }
+}
+
+fn not_listening(e: PeerError, listen: SocketAddr) -> anyhow::Error {
     match &e {
         PeerError::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
             anyhow::anyhow!(
@@ -136,9 +149,16 @@ fn not_started(e: PeerError, listen: SocketAddr) -> anyhow::Error {
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut scenarios = Vec::new();
+    let mut origins = Vec::new();
     for arg in &args.scenarios {
         let (origin, text) = load(arg)?;
-        scenarios.push(peer::parse(&text).with_context(|| format!("{origin}: cannot serve it"))?);
+        // The syntax here, with the place; what the peer cannot play, `serve_scripts` refuses
+        // before it listens.
+        let script = Script::parse(&text)
+            .map_err(PeerError::from)
+            .with_context(|| format!("{origin}: cannot serve it"))?;
+        scenarios.push(script);
+        origins.push(origin);
     }
     let respond = match &args.respond {
         Some(path) => std::fs::read(path)
@@ -172,10 +192,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     };
     let steps: Vec<String> = scenarios
         .iter()
-        .map(|s| s.steps().len().to_string())
+        .map(|s| s.shape().steps().len().to_string())
         .collect();
-    let peer =
-        Peer::serve_scenarios(scenarios, options).map_err(|e| not_started(e, args.listen))?;
+    let peer = Peer::serve_scripts(scenarios, options)
+        .map_err(|e| not_started(e, args.listen, &origins))?;
     let mut out = output::stdout();
     writeln!(out, "{}", peer.addr()).context("writing to standard output")?;
     out.flush().context("writing to standard output")?;

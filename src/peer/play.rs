@@ -17,10 +17,11 @@ use socket2::SockRef;
 use super::forecast::Forecast;
 use super::forecast::client_call_words;
 use super::report::{ConnectionReport, PeerSaw, StepReport};
+use super::request::{self, QUIET};
 use super::{Plan, Shared};
 use crate::oracle::{PredictedStep, Prediction};
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, How, Op, Scenario, Step};
+use crate::scenario::{Actor, How, Op, Scenario, Script, Step, bounds};
 use crate::sys::{self, SockDiag, TcpInfo};
 use crate::tcp::TcpState;
 
@@ -86,6 +87,8 @@ enum Check {
 struct Connection<'a> {
     number: usize,
     plan: &'a Plan,
+    /// The script this connection plays.
+    script: &'a Script,
     shared: &'a Shared,
     socket: Option<TcpStream>,
     /// (local, remote), for finding the socket with sock_diag after the peer closed it.
@@ -101,6 +104,11 @@ struct Connection<'a> {
     prediction: Prediction,
     /// `scenario` differs from the plan's: the forecast is made again at the end.
     resolved: bool,
+    /// The first `client write request` step (0-based) whose length is not known yet: the
+    /// oracle predicts no step from there on.
+    unknown_from: Option<usize>,
+    /// Bytes the peer's `server read`s took: the rest of the client's bytes are still queued.
+    read: u64,
     /// Bytes the scenario's `client write`s add up to so far.
     expected: u64,
     /// The scenario's client has sent its FIN or RST (a close, abort or shutdown write step).
@@ -145,6 +153,7 @@ pub(super) fn play(
     let mut c = Connection {
         number,
         plan,
+        script: &plan.scripts[index],
         shared,
         socket: Some(stream),
         addresses,
@@ -158,9 +167,11 @@ pub(super) fn play(
             None => SockDiag::open().ok(),
         },
         accepted,
-        scenario: plan.scenarios[index].clone(),
+        scenario: plan.scripts[index].shape().clone(),
         prediction: plan.predictions[index].clone(),
         resolved: false,
+        unknown_from: plan.scripts[index].requests().first().copied(),
+        read: 0,
         expected: 0,
         client_ended: false,
         excess_reported: 0,
@@ -177,15 +188,18 @@ pub(super) fn play(
             .iter()
             .all(|s| !matches!(s.peer, PeerSaw::NotRun { .. } | PeerSaw::NotSeen { .. })),
     );
-    let forecast = if c.resolved {
-        Forecast::of(&c.scenario)
-    } else {
-        plan.forecasts[index].clone()
+    let forecast = match (c.unknown_from, &plan.forecasts[index]) {
+        (Some(request), _) => Forecast::unknown(format!(
+            "Your program's next calls are not predicted: the length of its request (step {}) is not known.",
+            request + 1
+        )),
+        (None, Some(forecast)) if !c.resolved => forecast.clone(),
+        (None, _) => Forecast::of(&c.scenario),
     };
     ConnectionReport {
         number,
         client,
-        scenario: plan.scenarios[index].to_inline(),
+        scenario: plan.scripts[index].to_inline(),
         steps,
         deviations: c.deviations,
         after,
@@ -205,7 +219,10 @@ impl Connection<'_> {
         let mut halted: Option<String> = None;
         for i in 0..count {
             let step = self.scenario.steps()[i].clone();
-            if halted.is_none() && self.shared.stopped() {
+            // A stopped peer makes no more calls; a client step still gets its look, so that
+            // the report says what had arrived ("67 of 68 bytes") rather than nothing.
+            let awaited = step.actor == Actor::Client && !matches!(step.op, Op::Sleep(_));
+            if halted.is_none() && !awaited && self.shared.stopped() {
                 halted = Some("the peer was stopped".to_string());
             }
             let (peer, at_ms) = match &halted {
@@ -226,6 +243,7 @@ impl Connection<'_> {
                         {
                             self.perform(&step.op)
                         }
+                        Actor::Client if self.script.is_request(i) => self.observe_request(i),
                         Actor::Client => self.observe(&step.op),
                         Actor::Link => self.perform_link(&step.op),
                         #[allow(unreachable_patterns)]
@@ -245,15 +263,21 @@ impl Connection<'_> {
             }
             // The prediction is taken once the step is played: playing it may have told the
             // peer what the scenario leaves open (how many bytes arrived).
-            let known = i < self.prediction.steps.len();
+            let unknown = self.unknown_from.filter(|&u| u <= i);
+            let known = i < self.prediction.steps.len() && unknown.is_none();
             let predicted = match self.prediction.steps.get(i) {
-                Some(p) => p.clone(),
-                // Past the point where the oracle's model stops (on the link), steps are
-                // still played, with nothing to compare them with.
-                None => PredictedStep {
-                    outcome: Outcome::NoErrno(match &self.prediction.beyond {
-                        Some(b) => format!("not predicted: {b}"),
-                        None => "not predicted".to_string(),
+                Some(p) if known => p.clone(),
+                // Past the point where the oracle's model stops (on the link), or past a
+                // request whose length is not known, steps are still played, with nothing to
+                // compare them with.
+                _ => PredictedStep {
+                    outcome: Outcome::NoErrno(match (unknown, &self.prediction.beyond) {
+                        (Some(u), _) => format!(
+                            "not predicted: the length of the client's request (step {}) is not known",
+                            u + 1
+                        ),
+                        (None, Some(b)) => format!("not predicted: {b}"),
+                        (None, None) => "not predicted".to_string(),
                     }),
                     rules: Vec::new(),
                     segments: Vec::new(),
@@ -296,7 +320,7 @@ impl Connection<'_> {
             };
             reports.push(StepReport {
                 step: i + 1,
-                text: super::step_text(&step),
+                text: self.script.written(i),
                 actor: step.actor,
                 at_ms,
                 peer,
@@ -534,6 +558,109 @@ impl Connection<'_> {
         }
     }
 
+    /// Waits for the client's request, step `index` (`client write request`), to arrive whole
+    /// (see [`request`]), and makes its length the step's byte count from then on.
+    fn observe_request(&mut self, index: usize) -> PeerSaw {
+        // A descriptor of its own for peeking, so that the wait's look can use it; closed when
+        // this returns. `super::check` refuses a request after the peer's close.
+        let Some(socket) = self.socket.as_ref().and_then(|s| s.try_clone().ok()) else {
+            return PeerSaw::Unobservable {
+                why: "the peer's socket is closed: nothing on its side counts the request's bytes"
+                    .to_string(),
+            };
+        };
+        let before = self.expected;
+        // The client's bytes before the request that the peer's reads left queued.
+        let skip = usize::try_from(before.saturating_sub(self.read)).unwrap_or(usize::MAX);
+        let mut peeked = vec![0u8; skip.saturating_add(bounds::MAX_IO + 1)];
+        let mut seen = before;
+        let mut changed = Instant::now();
+        let mut end = request::End::HttpPartial(String::new());
+        let mut length = None;
+        let saw = self.wait(|view| {
+            let View::Open(info, payload) = view else {
+                return Check::Impossible(view.describe());
+            };
+            let arrived = payload.saturating_sub(before);
+            let ended = shows_client_end(info.state);
+            if *payload != seen {
+                seen = *payload;
+                changed = Instant::now();
+                // Peeking consumes a pending error: look only in states that have none (an
+                // RST turns the socket to CLOSE). MSG_PEEK leaves the bytes queued.
+                end = match info.state {
+                    TcpState::Established | TcpState::CloseWait => match socket.peek(&mut peeked)
+                    {
+                        Ok(n) => request::end(peeked.get(skip..n).unwrap_or_default()),
+                        Err(_) => request::End::NotHttp,
+                    },
+                    _ => request::End::NotHttp,
+                };
+            }
+            let bytes = |n: u64| format!("{n} byte{}", if n == 1 { "" } else { "s" });
+            if arrived == 0 {
+                return if ended {
+                    Check::Impossible(format!(
+                        "the client's FIN or RST came first ({}), before any byte of the request",
+                        info.state
+                    ))
+                } else {
+                    Check::Pending(Some("no byte of the request arrived".to_string()))
+                };
+            }
+            match &end {
+                request::End::Http(n) => {
+                    length = Some(*n);
+                    Check::Done(format!(
+                        "an HTTP request of {} arrived ({} in all)",
+                        bytes(*n as u64),
+                        before + *n as u64
+                    ))
+                }
+                request::End::HttpPartial(missing) if ended => Check::Impossible(format!(
+                    "the client's FIN or RST came ({}) before the end of its HTTP request: {} arrived, {missing}",
+                    info.state,
+                    bytes(arrived)
+                )),
+                request::End::HttpPartial(missing) if !missing.is_empty() => Check::Pending(Some(
+                    format!("{} of an HTTP request arrived, {missing}", bytes(arrived)),
+                )),
+                _ if ended || changed.elapsed() >= QUIET => {
+                    length = usize::try_from(arrived).ok();
+                    Check::Done(format!(
+                        "a request of {} arrived, then {} ({payload} in all)",
+                        bytes(arrived),
+                        if ended {
+                            format!("the client's FIN or RST ({})", info.state)
+                        } else {
+                            format!("nothing for {QUIET:?}")
+                        }
+                    ))
+                }
+                _ => Check::Pending(Some(format!(
+                    "{} of the request arrived, waiting for a pause of {QUIET:?}",
+                    bytes(arrived)
+                ))),
+            }
+        });
+        let (PeerSaw::Seen { waited_ms, .. }, Some(length)) = (&saw, length) else {
+            return saw;
+        };
+        let mut steps = self.scenario.steps().to_vec();
+        steps[index].op = Op::Write(length);
+        if let Err(why) = self.replay_with(steps) {
+            return PeerSaw::NotSeen {
+                waited_ms: *waited_ms,
+                why: format!(
+                    "a request of {length} bytes arrived, past the language's bounds ({why}): the oracle cannot predict it"
+                ),
+            };
+        }
+        self.expected = before + length as u64;
+        self.unknown_from = self.script.requests().into_iter().find(|&r| r > index);
+        saw
+    }
+
     /// Before a server step: notes bytes or a FIN from the client that the scenario does not
     /// have yet, since they change what the peer's calls return.
     fn check_client_ahead(&mut self, step: usize) {
@@ -650,7 +777,13 @@ impl Connection<'_> {
                 }
                 Outcome::of_write(stream.write(&self.buffer[..n]))
             }
-            Op::Read(n) => Outcome::of_read(stream.read(&mut self.buffer[..*n])),
+            Op::Read(n) => {
+                let outcome = Outcome::of_read(stream.read(&mut self.buffer[..*n]));
+                if let Outcome::Bytes(k) = outcome {
+                    self.read += k as u64;
+                }
+                outcome
+            }
             Op::Shutdown(how) => Outcome::of_unit(stream.shutdown(how.to_std())),
             Op::Close | Op::Abort => {
                 if *op == Op::Abort
