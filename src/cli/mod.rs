@@ -7,6 +7,7 @@ mod exec;
 mod explore;
 mod kernels;
 mod output;
+mod playing;
 mod predict;
 mod rules;
 mod run;

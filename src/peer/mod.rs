@@ -88,6 +88,7 @@
 //! own threads, so it serves std and tokio clients alike; [`Peer::finish`] blocks (from async
 //! code call it after the client's work, or in `spawn_blocking`).
 
+pub mod exec;
 pub mod forecast;
 mod play;
 mod realtime;
