@@ -52,7 +52,7 @@ fn curls_request_is_counted_as_it_arrives_on_a_delayed_link() {
         .segments
         .iter()
         .filter(|t| t.segment.from == Actor::Client)
-        .map(|t| t.segment.len as usize)
+        .map(|t| t.segment.len)
         .sum();
     let conn = &report.peer.connections[0];
     assert_eq!(conn.steps[0].predicted, Outcome::Bytes(sent), "{report}");
