@@ -33,7 +33,7 @@ use crate::oracle::{Prediction, SegmentKind};
 use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::run::{Backend, Net, RunError, RunOptions, Runner, Trace};
-use crate::scenario::{Actor, Op, Scenario};
+use crate::scenario::{Op, Scenario};
 use crate::timeline::Timeline;
 use crate::verify::{Verified, VerifyError, verify};
 
@@ -510,10 +510,10 @@ impl Tally {
             .zip(&run.trace.steps)
             .take(run.agreeing_steps());
         for ((step, predicted), observed) in steps {
-            if step.actor == Actor::Link {
+            let Some(actor) = step.end() else {
                 continue;
-            }
-            let me = step.actor.index();
+            };
+            let me = actor.index();
             // SO_ERROR takes the pending error as a failing call would: it is reported then.
             if let (Some((_, reported)), Op::Error, Outcome::Err(_)) =
                 (&mut rst[me], &step.op, &observed.outcome)

@@ -61,7 +61,7 @@ pub mod bounds {
 
 use bounds::*;
 
-/// Which end of the connection a step acts on.
+/// An end of the connection: what has a socket, sends segments and is the other end's peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Actor {
@@ -69,49 +69,100 @@ pub enum Actor {
     Client,
     /// The side returned by `accept`.
     Server,
-    /// The emulated link between them: it has no socket, only `link` ops.
-    Link,
 }
 
 impl Actor {
-    /// Both actors, client first.
+    /// Both ends, client first.
     pub const BOTH: [Actor; 2] = [Actor::Client, Actor::Server];
 
     /// The other end of the connection.
-    ///
-    /// # Panics
-    /// For [`Actor::Link`], which is no end.
     pub fn peer(self) -> Actor {
         match self {
             Actor::Client => Actor::Server,
             Actor::Server => Actor::Client,
-            Actor::Link => panic!("the link is not an end of the connection"),
         }
     }
 
     /// 0 for the client, 1 for the server: an index into per-end arrays.
-    ///
-    /// # Panics
-    /// For [`Actor::Link`], which has no socket.
     pub fn index(self) -> usize {
         match self {
             Actor::Client => 0,
             Actor::Server => 1,
-            Actor::Link => panic!("the link has no socket"),
         }
     }
 
-    /// The word for this actor in the language.
+    /// The word for this end in the language.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Actor::Client => "client",
-            Actor::Server => "server",
-            Actor::Link => "link",
-        }
+        Who::from(self).as_str()
     }
 }
 
 impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who performs a step, the first word of its line: an end of the connection ([`Actor`]),
+/// on its socket or pausing, or the emulated link between them, which has no socket and only
+/// `link` ops.
+///
+/// ```
+/// use rstlab::scenario::{Actor, LinkOp, Scenario, Step, Who};
+/// let s: Scenario = "link hold; client write 1".parse().unwrap();
+/// assert_eq!(s.steps()[0], Step::link(LinkOp::Hold));
+/// assert_eq!(s.steps()[0].end(), None); // the link is no end: no socket, no peer
+/// assert_eq!(s.steps()[1].end(), Some(Actor::Client));
+/// assert!(s.steps()[1].actor == Actor::Client);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Who {
+    /// The client end.
+    Client,
+    /// The server end.
+    Server,
+    /// The emulated link.
+    Link,
+}
+
+impl Who {
+    /// The end, when it is one; `None` for the link.
+    pub fn end(self) -> Option<Actor> {
+        match self {
+            Who::Client => Some(Actor::Client),
+            Who::Server => Some(Actor::Server),
+            Who::Link => None,
+        }
+    }
+
+    /// The word in the language.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Who::Client => "client",
+            Who::Server => "server",
+            Who::Link => "link",
+        }
+    }
+}
+
+impl From<Actor> for Who {
+    fn from(actor: Actor) -> Who {
+        match actor {
+            Actor::Client => Who::Client,
+            Actor::Server => Who::Server,
+        }
+    }
+}
+
+impl PartialEq<Actor> for Who {
+    /// Whether this is that end: `step.actor == Actor::Client`.
+    fn eq(&self, actor: &Actor) -> bool {
+        self.end() == Some(*actor)
+    }
+}
+
+impl fmt::Display for Who {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -222,9 +273,9 @@ pub enum Performer {
 }
 
 impl Performer {
-    /// Whether `actor` may perform an op of this kind.
-    pub fn admits(self, actor: Actor) -> bool {
-        (self == Performer::Link) == (actor == Actor::Link)
+    /// Whether `who` may perform an op of this kind.
+    pub fn admits(self, who: impl Into<Who>) -> bool {
+        (self == Performer::Link) == (who.into() == Who::Link)
     }
 }
 
@@ -438,12 +489,13 @@ impl OpKind {
             .filter(move |k| k.performer() == performer)
     }
 
-    /// The kinds `actor` may perform, in table order.
-    pub fn for_actor(actor: Actor) -> impl Iterator<Item = OpKind> {
+    /// The kinds `who` may perform, in table order.
+    pub fn for_actor(who: impl Into<Who>) -> impl Iterator<Item = OpKind> {
+        let who = who.into();
         OpKind::ALL
             .iter()
             .copied()
-            .filter(move |k| k.performer().admits(actor))
+            .filter(move |k| k.performer().admits(who))
     }
 }
 
@@ -547,8 +599,8 @@ impl fmt::Display for DisplayDuration {
 /// One line of a scenario: an actor, an op, and optionally the outcome it must have.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Step {
-    /// Who acts.
-    pub actor: Actor,
+    /// Who acts: an end, or the link.
+    pub actor: Who,
     /// What it does.
     pub op: Op,
     /// The `=> outcome` part: what the real kernel must answer.
@@ -556,13 +608,23 @@ pub struct Step {
 }
 
 impl Step {
-    /// A step without an expectation.
-    pub fn new(actor: Actor, op: Op) -> Step {
+    /// A step without an expectation; `actor` is an [`Actor`] or [`Who::Link`].
+    pub fn new(actor: impl Into<Who>, op: Op) -> Step {
         Step {
-            actor,
+            actor: actor.into(),
             op,
             expect: None,
         }
+    }
+
+    /// A step of the link.
+    pub fn link(op: LinkOp) -> Step {
+        Step::new(Who::Link, Op::Link(op))
+    }
+
+    /// The end that performs this step; `None` for a step of the link.
+    pub fn end(&self) -> Option<Actor> {
+        self.actor.end()
     }
 
     /// The same step, expecting `outcome`.
@@ -623,7 +685,7 @@ pub enum Invalid {
     #[error("`{op}` is not a step of the {actor}")]
     WrongActor {
         /// Who.
-        actor: Actor,
+        actor: Who,
         /// The op.
         op: Op,
     },
@@ -738,7 +800,7 @@ impl Scenario {
 
     /// Whether any step is the link's: such a scenario can run only on the emulated link.
     pub fn uses_link(&self) -> bool {
-        self.steps.iter().any(|s| s.actor == Actor::Link)
+        self.steps.iter().any(|s| s.actor == Who::Link)
     }
 }
 
@@ -780,14 +842,15 @@ impl Checker {
                 op: step.op.clone(),
             });
         }
+        // The link has no socket to end and writes nothing: its steps are checked above.
+        let Some(actor) = step.end() else {
+            step.op.check_bounds()?;
+            return Ok(());
+        };
         if kind.performer() == Performer::Socket
-            && let Some((ended, at)) = self.ended[step.actor.index()]
+            && let Some((ended, at)) = self.ended[actor.index()]
         {
-            return Err(Invalid::AfterEnd {
-                actor: step.actor,
-                ended,
-                at,
-            });
+            return Err(Invalid::AfterEnd { actor, ended, at });
         }
         step.op.check_bounds()?;
         if let Some(expect) = &step.expect
@@ -798,17 +861,11 @@ impl Checker {
                 expect: expect.clone(),
             });
         }
-        if kind.performer() == Performer::Link {
-            return Ok(());
-        }
-        let who = step.actor.index();
+        let who = actor.index();
         if let Op::Write(n) = step.op {
             let total = self.written[who] + n;
             if total > MAX_BYTES_PER_DIRECTION {
-                return Err(Invalid::DirectionFull {
-                    actor: step.actor,
-                    total,
-                });
+                return Err(Invalid::DirectionFull { actor, total });
             }
             self.written[who] = total;
         }
@@ -1084,15 +1141,15 @@ fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<(Step, Option<u
     };
     const ACTORS: &str = "an actor (`client`, `server` or `link`)";
     let actor = match cursor.word(ACTORS)? {
-        t if t.text == "client" => Actor::Client,
-        t if t.text == "server" => Actor::Server,
-        t if t.text == "link" => Actor::Link,
+        t if t.text == "client" => Who::Client,
+        t if t.text == "server" => Who::Server,
+        t if t.text == "link" => Who::Link,
         t => return Err(unexpected(t, ACTORS)),
     };
     let names: Vec<&str> = OpKind::for_actor(actor).map(OpKind::name).collect();
     let expected = format!(
         "{} ({})",
-        if actor == Actor::Link {
+        if actor == Who::Link {
             "a link op"
         } else {
             "an op"
@@ -1106,7 +1163,7 @@ fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<(Step, Option<u
     let mut request = None;
     let arg = match kind.param() {
         Param::None => Arg::None,
-        Param::Count if actor == Actor::Client && kind == OpKind::Write => {
+        Param::Count if actor == Who::Client && kind == OpKind::Write => {
             if let Some(word) = cursor.peek().filter(|t| t.text == REQUEST) {
                 cursor.next += 1;
                 request = Some(word.column);
@@ -1158,7 +1215,7 @@ fn one_of(words: &[&str]) -> String {
 
 /// The optional `=> outcome` after an op, and its shape check.
 fn finish_step(
-    actor: Actor,
+    actor: Who,
     op: Op,
     mut cursor: Cursor<'_, '_>,
     tokens: &[Token<'_>],

@@ -105,7 +105,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use thiserror::Error;
 
 use crate::oracle::{self, Prediction};
-use crate::scenario::{Actor, How, Op, ParseError, Scenario, Script, Step};
+use crate::scenario::{Actor, How, Op, ParseError, Scenario, Script, Step, Who};
 
 pub use forecast::Forecast;
 pub use report::{ConnectionReport, PeerSaw, Refused, Report, StepReport};
@@ -233,23 +233,23 @@ fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
     // language may gain.
     #[allow(unreachable_patterns)]
     match (step.actor, &step.op) {
-        (Actor::Link, Op::Link(_)) if on_link => None,
-        (Actor::Link, Op::Link(_)) => Some(
+        (Who::Link, Op::Link(_)) if on_link => None,
+        (Who::Link, Op::Link(_)) => Some(
             "a `link` step needs the emulated link, and this peer listens on loopback: `rstlab exec` plays it"
                 .to_string(),
         ),
-        (Actor::Client, Op::Read(_)) => Some(
+        (Who::Client, Op::Read(_)) => Some(
             "a read takes bytes out of your program's own receive queue and sends nothing, so the peer cannot see it happen"
                 .to_string(),
         ),
-        (Actor::Client, Op::Shutdown(How::Read)) => Some(
+        (Who::Client, Op::Shutdown(How::Read)) => Some(
             "shutdown(SHUT_RD) sends nothing, so the peer cannot see it happen".to_string(),
         ),
         (
-            Actor::Client | Actor::Server,
+            Who::Client | Who::Server,
             Op::Write(_) | Op::Close | Op::Abort | Op::Shutdown(_) | Op::Sleep(_),
         ) => None,
-        (Actor::Server, Op::Read(_)) => None,
+        (Who::Server, Op::Read(_)) => None,
         (actor, op) => Some(format!(
             "the peer plays `server` steps and observes `client` steps; `{actor} {op}` is neither"
         )),

@@ -21,7 +21,7 @@ use super::request::{self, QUIET};
 use super::{Plan, Shared};
 use crate::oracle::{PredictedStep, Prediction};
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, How, Op, Scenario, Script, Step, bounds};
+use crate::scenario::{Actor, How, Op, Scenario, Script, Step, Who, bounds};
 use crate::sys::{self, SockDiag, TcpInfo};
 use crate::tcp::TcpState;
 
@@ -229,7 +229,7 @@ impl Connection<'_> {
                 Some(why) => (PeerSaw::NotRun { why: why.clone() }, None),
                 None => {
                     let peer = match step.actor {
-                        Actor::Server => {
+                        Who::Server => {
                             self.check_client_ahead(i + 1);
                             let called = self.perform(&step.op);
                             self.last = Some(self.view());
@@ -237,15 +237,15 @@ impl Connection<'_> {
                         }
                         // On the link the story's clock moves for both ends: the peer
                         // waits out your program's pause too.
-                        Actor::Client
+                        Who::Client
                             if self.plan.options.link.is_some()
                                 && matches!(step.op, Op::Sleep(_)) =>
                         {
                             self.perform(&step.op)
                         }
-                        Actor::Client if self.script.is_request(i) => self.observe_request(i),
-                        Actor::Client => self.observe(&step.op),
-                        Actor::Link => self.perform_link(&step.op),
+                        Who::Client if self.script.is_request(i) => self.observe_request(i),
+                        Who::Client => self.observe(&step.op),
+                        Who::Link => self.perform_link(&step.op),
                         #[allow(unreachable_patterns)]
                         _ => PeerSaw::Unobservable {
                             why: format!("the peer plays no `{}` steps", step.actor),
@@ -315,7 +315,7 @@ impl Connection<'_> {
                 PeerSaw::Unobservable { .. } => None,
             };
             let oracle = match step.actor {
-                Actor::Client if known => client_call_words(&step, &predicted),
+                Who::Client if known => client_call_words(&step, &predicted),
                 _ => predicted.outcome.to_string(),
             };
             reports.push(StepReport {
