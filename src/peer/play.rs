@@ -575,7 +575,8 @@ impl Connection<'_> {
         let mut peeked = vec![0u8; skip.saturating_add(bounds::MAX_IO + 1)];
         let mut seen = before;
         let mut changed = Instant::now();
-        let mut end = request::End::HttpPartial(String::new());
+        // Looked at again whenever more bytes arrived; nothing has arrived before the first look.
+        let mut end = request::End::NotHttp;
         let mut length = None;
         let saw = self.wait(|view| {
             let View::Open(info, payload) = view else {
@@ -589,7 +590,10 @@ impl Connection<'_> {
                 // Peeking consumes a pending error: look only in states that have none (an
                 // RST turns the socket to CLOSE). MSG_PEEK leaves the bytes queued.
                 end = match info.state {
-                    TcpState::Established | TcpState::CloseWait => match socket.peek(&mut peeked)
+                    TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::FinWait2 => match socket.peek(&mut peeked)
                     {
                         Ok(n) => request::end(peeked.get(skip..n).unwrap_or_default()),
                         Err(_) => request::End::NotHttp,
@@ -622,7 +626,7 @@ impl Connection<'_> {
                     info.state,
                     bytes(arrived)
                 )),
-                request::End::HttpPartial(missing) if !missing.is_empty() => Check::Pending(Some(
+                request::End::HttpPartial(missing) => Check::Pending(Some(
                     format!("{} of an HTTP request arrived, {missing}", bytes(arrived)),
                 )),
                 _ if ended || changed.elapsed() >= QUIET => {
