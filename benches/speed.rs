@@ -235,7 +235,7 @@ fn explore_rate(net: Net, jobs: usize, time: Duration, seed: u64) -> (f64, u64) 
 }
 
 /// What the rest of the machine did during a measurement: CPU time used by all processes
-/// (`/proc/stat`) minus this process's own (`getrusage`), as a share of the CPUs' time.
+/// (`/proc/stat`) minus this process's own (`sys::own_cpu_time`), as a share of the CPUs' time.
 struct Load {
     wall: Instant,
     busy: f64,

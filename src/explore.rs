@@ -1,8 +1,8 @@
 //! Exploration: many random scenarios on real sockets, each checked against the oracle, every
 //! disagreement shrunk to a minimal scenario.
 //!
-//! Case `i` of seed `s` is always the same scenario, whatever the number of jobs: each case draws
-//! from its own random stream, derived from `(s, i)`, and [`Summary::fingerprint`] lets two runs
+//! Case `i` of seed `s` is always the same scenario, whatever the number of jobs or shards: each
+//! case draws from its own random stream, derived from `(s, i)` ([`crate::generate::case_on`]), and [`Summary::fingerprint`] lets two runs
 //! show that they explored the same cases. Jobs share nothing but a few counters; each has its
 //! own runner, listener, netlink socket and source addresses (`127.<job + 1>.x.y`), so that
 //! TIME_WAIT stubs left by one job never take a port another needs.
@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::strategy::ValueTree;
 use serde::Serialize;
 
 use crate::check::Disagreement;
@@ -21,6 +20,7 @@ use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::run::{Backend, Net, RunOptions, Runner};
 use crate::scenario::Scenario;
+use crate::shard::Shard;
 use crate::verify::{Verified, VerifyError, verify};
 
 /// The most jobs an exploration runs: each job connects from its own source range
@@ -45,6 +45,9 @@ pub struct ExploreOptions {
     /// Shrink and keep at most this many disagreements, those of the lowest case numbers (the
     /// same whatever the number of jobs); the others are only counted.
     pub max_findings: usize,
+    /// Run only this shard's cases ([`crate::shard`]): with the same seed and case count, the
+    /// shards together run exactly the cases of the whole exploration.
+    pub shard: Option<Shard>,
 }
 
 impl Default for ExploreOptions {
@@ -57,6 +60,7 @@ impl Default for ExploreOptions {
             nets: vec![Net::Loopback],
             jobs: 1,
             max_findings: 5,
+            shard: None,
         }
     }
 }
@@ -66,6 +70,8 @@ impl Default for ExploreOptions {
 pub struct Finding {
     /// The case number that found it.
     pub case: u64,
+    /// The network it ran on.
+    pub net: Net,
     /// The smallest scenario found that still disagrees, in the language.
     pub scenario: String,
     /// The same on one line (steps separated by `; `), for `rstlab run "..."`.
@@ -81,6 +87,13 @@ pub struct Finding {
 pub struct Summary {
     /// Cases run.
     pub cases: u64,
+    /// The cases asked for; `None` when only a time bounded the run.
+    pub planned_cases: Option<u64>,
+    /// The shard run, if only one was ([`ExploreOptions::shard`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The most findings kept ([`ExploreOptions::max_findings`]).
+    pub max_findings: usize,
     /// Wall time.
     pub seconds: f64,
     /// Cases per second.
@@ -132,37 +145,7 @@ pub struct Progress {
     pub stop: Arc<AtomicBool>,
 }
 
-/// The random stream of case `index` under `seed`.
-fn case_rng(seed: u64, index: u64) -> TestRng {
-    let mut bytes = [0u8; 32];
-    let mut state = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    for chunk in bytes.chunks_mut(8) {
-        chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
-    }
-    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The value tree of case `index` under `seed` on loopback: `current()` is the scenario,
-/// `simplify()` shrinks it.
-pub fn case(seed: u64, index: u64) -> impl ValueTree<Value = Scenario> {
-    case_on(seed, index, Net::Loopback)
-}
-
-/// The value tree of case `index` under `seed` for `net` ([`crate::generate::scenario_on`]).
-pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenario> {
-    let mut runner = TestRunner::new_with_rng(Config::default(), case_rng(seed, index));
-    crate::generate::scenario_on(net)
-        .new_tree(&mut runner)
-        .expect("the scenario strategy never rejects")
-}
+pub use crate::generate::{case, case_on};
 
 /// Runs `scenario` and checks it ([`crate::verify::verify`]): `Ok(None)` when kernel and
 /// oracle agree.
@@ -266,6 +249,9 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
     summary.backend = options.backend;
     summary.nets = options.nets.clone();
     summary.fingerprint = format!("{:016x}", fingerprint.into_inner());
+    summary.planned_cases = (options.cases < u64::MAX).then_some(options.cases);
+    summary.shard = options.shard;
+    summary.max_findings = options.max_findings;
     for rule in Rule::ALL {
         summary.rules.entry(rule.id().to_string()).or_default();
     }
@@ -355,7 +341,8 @@ fn work(
         {
             break;
         }
-        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        let position = shared.next.fetch_add(1, Ordering::Relaxed);
+        let index = options.shard.map_or(position, |s| s.case_at(position));
         if index >= options.cases {
             break;
         }
@@ -415,6 +402,7 @@ fn work(
                         let (minimal, disagreement) = shrink(runner, &mut tree, first);
                         let finding = Finding {
                             case: index,
+                            net,
                             scenario: minimal.to_string(),
                             inline: minimal.to_inline(),
                             disagreement,
@@ -510,6 +498,35 @@ mod tests {
     }
 
     #[test]
+    fn two_shards_are_the_whole_exploration_case_for_case() {
+        let run = |shard: Option<&str>| {
+            let options = ExploreOptions {
+                cases: 301,
+                seed: 5,
+                shard: shard.map(|s| s.parse().unwrap()),
+                ..ExploreOptions::default()
+            };
+            explore(&options, &Progress::default())
+        };
+        let whole = run(None);
+        let parts = [run(Some("1/2")), run(Some("2/2"))];
+        assert_eq!((parts[0].cases, parts[1].cases), (151, 150));
+        let part = |s: &Summary| -> crate::shard::Part {
+            serde_json::from_value(serde_json::to_value(s).unwrap()).unwrap()
+        };
+        let merged = crate::shard::merge(&[part(&parts[1]), part(&parts[0])]).unwrap();
+        assert_eq!(merged.cases, whole.cases);
+        assert_eq!(merged.agreements, whole.agreements);
+        assert_eq!(merged.disagreement_count, whole.disagreement_count);
+        assert_eq!(merged.rules, whole.rules);
+        assert_eq!(merged.outcomes, whole.outcomes);
+        assert_eq!(
+            merged.fingerprint, whole.fingerprint,
+            "the same cases, scenario for scenario"
+        );
+    }
+
+    #[test]
     fn the_fingerprint_has_a_fixed_definition() {
         // FNV-1a's published test vectors.
         assert_eq!(fnv1a(FNV_OFFSET_BASIS, b""), 0xcbf2_9ce4_8422_2325);
@@ -546,6 +563,7 @@ mod tests {
         };
         let finding = |case| Finding {
             case,
+            net: Net::Loopback,
             scenario: String::new(),
             inline: String::new(),
             disagreement: Disagreement {

@@ -48,10 +48,9 @@ use thiserror::Error;
 
 use crate::check::Disagreement;
 use crate::explore::run_and_check;
-use crate::generate::{MAX_GENERATED_SLEEP, SMALL_IO};
 use crate::oracle::{self, invariants::Violation};
 use crate::run::{Backend, RunError, Runner};
-use crate::scenario::{Actor, Arg, How, ParseError, Scenario};
+use crate::scenario::{ParseError, Scenario};
 use crate::verify::VerifyError;
 
 /// A fuzz target: what its input bytes mean and what it checks.
@@ -156,68 +155,7 @@ pub fn decode(target: Target, data: &[u8]) -> Result<Scenario, DecodeError> {
     }
 }
 
-/// A scenario that [`encode`] cannot express: the decoder never produces it.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-#[error(
-    "step {step} `{text}`: the fuzz decoder produces no link steps, and only sleeps of whole microseconds up to {MAX_GENERATED_SLEEP:?}"
-)]
-pub struct NotEncodable {
-    /// The 1-based step.
-    pub step: usize,
-    /// The step, in the language.
-    pub text: String,
-}
-
-/// The bytes that [`decode`] (for [`Target::Oracle`] and [`Target::OracleVsKernel`]) turns into
-/// `scenario`, without its `=>` expectations: the way to put a scenario into a fuzz corpus or
-/// into `fuzz/regressions/`.
-///
-/// ```
-/// use rstlab::fuzz::{decode, encode, Target};
-/// let s: rstlab::Scenario = "client write 300; server shutdown both; client sleep 20us".parse()?;
-/// assert_eq!(decode(Target::OracleVsKernel, &encode(&s)?)?, s);
-/// assert!(encode(&"client sleep 1s".parse()?).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn encode(scenario: &Scenario) -> Result<Vec<u8>, NotEncodable> {
-    // The inverse of `generate`'s decoder, byte for byte: `bool` is the low bit of one byte,
-    // `int_in_range` reads as many big-endian bytes as the range's width needs, modulo its size.
-    // An op is the first value of its kind's share of the socket ops' weights, in table order.
-    let mut out = Vec::new();
-    for (i, step) in scenario.steps().iter().enumerate() {
-        let refuse = || NotEncodable {
-            step: i + 1,
-            text: step.to_string(),
-        };
-        let Some(code) = crate::generate::op_code(step.op.kind()) else {
-            return Err(refuse());
-        };
-        out.extend([u8::from(step.actor == Actor::Server), code]);
-        match step.op.arg() {
-            Arg::None => {}
-            Arg::Count(n) if n <= SMALL_IO => {
-                // ratio(6, 7) true, then 1..=SMALL_IO in one byte.
-                out.extend([0, (n - 1) as u8]);
-            }
-            Arg::Count(n) => {
-                // ratio(6, 7) false, then 1..=MAX_IO in two bytes.
-                out.extend([6, ((n - 1) >> 8) as u8, (n - 1) as u8]);
-            }
-            Arg::How(how) => {
-                let index = How::ALL.iter().position(|&h| h == how).unwrap_or(0);
-                out.push(index as u8);
-            }
-            Arg::Duration(d) => {
-                let us = d.as_micros();
-                if d.subsec_nanos() % 1000 != 0 || us > MAX_GENERATED_SLEEP.as_micros() {
-                    return Err(refuse());
-                }
-                out.extend([(us >> 8) as u8, us as u8]);
-            }
-        }
-    }
-    Ok(out)
-}
+pub use crate::encoding::{NotEncodable, encode};
 
 /// Something a target found: the reason its fuzz target panics. Each names the scenario, in
 /// the language, ready for `rstlab run`.

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
-use arbitrary::{Arbitrary, Unstructured};
 use proptest::collection::vec;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::oracle::Model;
 use crate::run::Net;
@@ -310,36 +311,9 @@ pub fn op() -> impl Strategy<Value = Op> {
     weighted(end_ops())
 }
 
-/// The ops of `client` and `server`, in table order: what [`op`] draws and what a fuzz input
-/// decodes to.
+/// The ops of `client` and `server`, in table order: what [`op`] draws.
 fn end_ops() -> impl Iterator<Item = OpKind> {
     OpKind::for_actor(Actor::Client)
-}
-
-/// The sum of [`end_ops`]' weights: the fuzz decoder reads an op as one byte modulo this.
-fn end_weight() -> u8 {
-    end_ops().map(OpKind::weight).sum()
-}
-
-/// The byte that makes the fuzz decoder pick an op of `kind`: the first of its share of
-/// [`end_ops`]' weights. `None` for the link's ops, which the decoder never produces.
-///
-/// ```
-/// use rstlab::generate::op_code;
-/// use rstlab::scenario::OpKind;
-/// assert_eq!(op_code(OpKind::Write), Some(0));
-/// assert_eq!(op_code(OpKind::Read), Some(4));
-/// assert_eq!(op_code(OpKind::Delay), None);
-/// ```
-pub fn op_code(kind: OpKind) -> Option<u8> {
-    let mut code = 0;
-    for k in end_ops() {
-        if k == kind {
-            return (k.weight() > 0).then_some(code);
-        }
-        code += k.weight();
-    }
-    None
 }
 
 /// How a socket ends: not at all (`None`, where shrinking goes), close, abort, or a shutdown.
@@ -369,62 +343,39 @@ fn sleep_or_not() -> impl Strategy<Value = Option<Duration>> {
     prop_oneof![7 => Just(None), 1 => sleep().prop_map(Some)]
 }
 
-impl<'a> Arbitrary<'a> for Scenario {
-    /// Decodes steps until the input runs out (or [`MAX_STEPS`]), with the same weights and
-    /// limits as the proptest strategies, then normalizes them.
-    ///
-    /// ```
-    /// use arbitrary::{Arbitrary, Unstructured};
-    /// let bytes = [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-    /// let s = rstlab::Scenario::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap();
-    /// assert_eq!(s, s.to_string().parse().unwrap());
-    /// ```
-    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Scenario> {
-        let mut steps = Vec::new();
-        while steps.len() < MAX_STEPS && !u.is_empty() {
-            steps.push(arbitrary_step(u)?);
-        }
-        Ok(Scenario::normalize(steps))
-    }
+// Seeded cases: the scenarios of `rstlab explore`, the rules book and the shards, each a
+// function of the seed and the case number alone.
 
-    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
-        (0, None)
+/// The random stream of case `index` under `seed`.
+fn case_rng(seed: u64, index: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    let mut state = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for chunk in bytes.chunks_mut(8) {
+        chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
     }
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
 }
 
-fn arbitrary_step(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
-    let actor = if bool::arbitrary(u)? {
-        Actor::Server
-    } else {
-        Actor::Client
-    };
-    // The same weights as `op()`: one byte modulo their sum, each kind its share in table order.
-    let mut code = u.int_in_range(0..=end_weight() - 1)?;
-    let kind = end_ops()
-        .find(|k| {
-            let here = code < k.weight();
-            code = code.saturating_sub(k.weight());
-            here
-        })
-        .unwrap_or(OpKind::Write);
-    let arg = match kind.param() {
-        Param::None => Arg::None,
-        Param::Count => Arg::Count(arbitrary_size(u)?),
-        Param::How => Arg::How(How::ALL[usize::from(u.int_in_range(0..=2u8)?)]),
-        Param::Duration(_) => Arg::Duration(Duration::from_micros(
-            u.int_in_range(0..=MAX_GENERATED_SLEEP.as_micros() as u64)?,
-        )),
-    };
-    let op = kind.with(arg).unwrap_or(Op::Write(1));
-    Ok(Step::new(actor, op))
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
-fn arbitrary_size(u: &mut Unstructured<'_>) -> arbitrary::Result<usize> {
-    if u.ratio(6u8, 7u8)? {
-        u.int_in_range(1..=SMALL_IO)
-    } else {
-        u.int_in_range(1..=MAX_IO)
-    }
+/// The value tree of case `index` under `seed` on loopback: `current()` is the scenario,
+/// `simplify()` shrinks it.
+pub fn case(seed: u64, index: u64) -> impl ValueTree<Value = Scenario> {
+    case_on(seed, index, Net::Loopback)
+}
+
+/// The value tree of case `index` under `seed` for `net` ([`crate::generate::scenario_on`]).
+pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenario> {
+    let mut runner = TestRunner::new_with_rng(Config::default(), case_rng(seed, index));
+    scenario_on(net)
+        .new_tree(&mut runner)
+        .expect("the scenario strategy never rejects")
 }
 
 #[cfg(test)]
@@ -476,37 +427,6 @@ mod tests {
     }
 
     #[test]
-    fn the_decoder_reads_an_op_as_a_byte_modulo_18_keeping_the_old_codes() {
-        // The six ops before `poll` and `error` weighed 11, and committed fuzz inputs hold the
-        // codes 0, 4, 7, 8, 9 and 10 (from `encode`) and 59 (from libFuzzer, a `read`).
-        assert_eq!(end_weight(), 18);
-        let decode = |code: u8| {
-            let s = Scenario::arbitrary_take_rest(Unstructured::new(&[0, code, 0, 0])).unwrap();
-            s.steps()[0].op.kind()
-        };
-        for (code, kind) in [
-            (0, OpKind::Write),
-            (4, OpKind::Read),
-            (7, OpKind::Close),
-            (8, OpKind::Abort),
-            (9, OpKind::Shutdown),
-            (10, OpKind::Sleep),
-            (59, OpKind::Read),
-            (11, OpKind::Poll),
-            (16, OpKind::Error),
-            (17, OpKind::Error),
-            (18, OpKind::Write),
-        ] {
-            assert_eq!(decode(code), kind, "code {code}");
-        }
-        for &kind in OpKind::ALL {
-            if let Some(code) = op_code(kind) {
-                assert_eq!(decode(code), kind);
-            }
-        }
-    }
-
-    #[test]
     fn generated_scenarios_poll_and_ask_for_errors() {
         let mut runner = TestRunner::deterministic();
         let mut kinds = std::collections::BTreeSet::new();
@@ -517,15 +437,5 @@ mod tests {
         for kind in [OpKind::Poll, OpKind::Error] {
             assert!(kinds.contains(&kind), "{kind:?} never generated");
         }
-    }
-
-    #[test]
-    fn arbitrary_scenarios_are_valid_even_from_long_inputs() {
-        let bytes: Vec<u8> = (0..4096u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect();
-        let s = Scenario::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap();
-        assert!(s.steps().len() <= MAX_STEPS);
-        assert_eq!(Scenario::new(s.steps().to_vec()).as_ref(), Ok(&s));
     }
 }

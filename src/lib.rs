@@ -35,7 +35,8 @@
 //! - [`check`]: kernel against oracle and against `=>` expectations.
 //! - [`generate`]: proptest strategies and `arbitrary` decoding of scenarios.
 //! - [`explore`]: many random cases, in parallel, with shrinking.
-//! - [`fuzz`]: the checks behind the `cargo fuzz` targets, replayed by `cargo test`.
+//! - [`fuzz`]: the checks behind the `cargo fuzz` targets, replayed by `cargo test`;
+//!   [`encoding`]: their byte format, frozen so committed inputs keep their meaning.
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`text`]: user text quoted in errors; [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel;
@@ -51,6 +52,7 @@ pub mod backend;
 pub mod book;
 pub mod check;
 pub mod diagram;
+pub mod encoding;
 pub mod explore;
 pub mod fuzz;
 pub mod generate;
@@ -59,12 +61,15 @@ pub mod link;
 pub mod net;
 pub mod oracle;
 pub mod outcome;
+pub mod pcap;
 pub mod peer;
 pub mod questions;
 pub mod relay;
 pub mod rules;
 pub mod run;
 pub mod scenario;
+pub mod segment_log;
+pub mod shard;
 pub mod sigpipe;
 pub mod survey;
 #[allow(unsafe_code)]

@@ -109,6 +109,15 @@ const RUST_62569: Source = Source {
     url: "https://github.com/rust-lang/rust/issues/62569",
 };
 
+const ROCKET_2783: Source = Source {
+    label: "rwf2/Rocket#2783",
+    url: "https://github.com/rwf2/Rocket/issues/2783",
+};
+const LIBEVENT_321: Source = Source {
+    label: "libevent/libevent#321",
+    url: "https://github.com/libevent/libevent/issues/321",
+};
+
 /// Every question, in the order the book asks them.
 pub const QUESTIONS: &[Question] = &[
     Question {
@@ -240,6 +249,59 @@ pub const QUESTIONS: &[Question] = &[
              client shutdown write => ok\n\
              server close => ok             # 5 bytes unread: RST instead of FIN\n\
              client read 10 => ECONNRESET\n",
+        ],
+    },
+    Question {
+        question: "The server answered and closed without reading my whole request: why a reset?",
+        sources: &[ROCKET_2783, LIBEVENT_321],
+        answer: "A server that refuses a request early (413 Payload Too Large, 401 before the \
+            upload, an error in a handler) often answers and closes while part of the request \
+            is still unread in its receive queue. A close with unread bytes sends RST instead of \
+            FIN ([`close-with-unread-data-sends-rst`]), and the RST leaves ECONNRESET on the \
+            client's socket ([`rst-leaves-econnreset`]). The client's next call that looks \
+            takes that error, once ([`pending-error-reported-once`]): a client still writing its \
+            body gets \"connection reset by peer\" on the write, and calls after it EPIPE \
+            ([`write-on-closed-connection-fails-epipe`]). The answer is not lost on Linux: the \
+            bytes that arrived before the RST stay readable ([`queued-data-survives-rst`]), so a \
+            client that reads after the failed write gets the whole response (the first \
+            scenario); but a client that reads first gets the response, then ECONNRESET instead \
+            of a clean EOF (the second). Most HTTP clients write the whole body before they \
+            read, so they report the reset and never look at the 413. Across a network it also \
+            depends on timing: request bytes still on their way when the server closes are not \
+            unread yet, so the close sends FIN and those bytes draw an RST later \
+            ([`close-timing-decides-fin-or-rst`]).",
+        advice: "Server side: after refusing a request, read and discard what is left of it for \
+            a bounded time before closing (Apache's and nginx's lingering close), or \
+            `shutdown(SHUT_WR)` after the answer and read until EOF; send `Connection: close` \
+            with the answer. Client side: on ECONNRESET or EPIPE while sending a body, still try \
+            to read a response before giving up; send `Expect: 100-continue` with large bodies so \
+            that the server can refuse before you send them.",
+        rules: &[
+            Rule::CloseWithUnreadDataSendsRst,
+            Rule::RstLeavesEconnreset,
+            Rule::PendingErrorReportedOnce,
+            Rule::WriteOnClosedConnectionFails,
+            Rule::QueuedDataSurvivesRst,
+            Rule::CloseBeforeDataArrivesSendsFin,
+        ],
+        scenarios: &[
+            "# The client sends a 100-byte request; the server reads the first 20 (the headers),\n\
+             # answers, and closes with 80 bytes unread.\n\
+             client write 100 => ok(100)\n\
+             server read 20 => ok(20)\n\
+             server write 30 => ok(30)       # the answer: 413 Payload Too Large\n\
+             server close => ok              # 80 bytes unread: RST instead of FIN\n\
+             client write 10 => ECONNRESET   # the rest of the body: connection reset by peer\n\
+             client read 100 => ok(30)       # the answer is still there\n\
+             client read 100 => eof\n",
+            "# The same, read first: the answer, then the reset instead of EOF.\n\
+             client write 100 => ok(100)\n\
+             server read 20 => ok(20)\n\
+             server write 30 => ok(30)\n\
+             server close => ok\n\
+             client read 100 => ok(30)\n\
+             client read 100 => ECONNRESET\n\
+             client write 10 => EPIPE\n",
         ],
     },
     Question {

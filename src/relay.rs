@@ -81,8 +81,6 @@
 //! ```
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddrV4;
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -91,8 +89,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::link::{self, Clock, Flags, Link, LinkError, WireSegment};
+use crate::link::{Clock, Link, LinkError};
 use crate::scenario::{Actor, LinkOp};
+use crate::segment_log::{Follow, Packet, SegmentLog, parse};
 use crate::sys::{self, net as netsys};
 use crate::wire::{Fate, Wire};
 
@@ -110,15 +109,7 @@ const MAX_CONNECTIONS: usize = 1_000;
 /// A ticket for a packet that is carried but not recorded.
 const UNRECORDED: usize = usize::MAX;
 
-/// One recorded TCP segment, with the connection it belongs to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TracedSegment {
-    /// 1-based, in the order the connections' first segments reached the relay.
-    pub connection: usize,
-    /// The segment; its times are real time since the relay started.
-    #[serde(flatten)]
-    pub segment: WireSegment,
-}
+pub use crate::segment_log::TracedSegment;
 
 /// A `link` step the relay applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -142,19 +133,16 @@ pub struct Trace {
     pub other_packets: usize,
     /// Errors of the relay's own reads and writes (none when all went well).
     pub problems: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Connection {
-    client: SocketAddrV4,
-    server: SocketAddrV4,
-    isn: [Option<u32>; 2],
+    /// Every packet of every connection, when capturing ([`Control::capture`]).
+    #[serde(skip)]
+    pub packets: Vec<Packet>,
 }
 
 struct State {
     wire: Wire<Vec<u8>>,
+    /// The segments and their fates; moved into `trace.segments` when asked.
+    log: SegmentLog,
     trace: Trace,
-    connections: Vec<Connection>,
     stopping: bool,
     buffer: Vec<u8>,
 }
@@ -201,8 +189,11 @@ impl Inner {
                 let packet = state.buffer[..n].to_vec();
                 let now = self.now();
                 state.wire.advance_to(now);
-                let ticket = match link::parse(&packet) {
-                    Some(header) => record(state, side, &header, now),
+                let ticket = match parse(&packet) {
+                    Some(header) => state
+                        .log
+                        .record(side, &header, &packet, now)
+                        .unwrap_or(UNRECORDED),
                     None => {
                         state.trace.other_packets += 1;
                         UNRECORDED
@@ -224,9 +215,7 @@ impl Inner {
                     format!("writing to the {}'s device: {e}", from.peer()),
                 );
             }
-            if let Some(entry) = state.trace.segments.get_mut(ticket) {
-                entry.segment.fate = Fate::Delivered(at);
-            }
+            state.log.set_fate(ticket, Fate::Delivered(at));
         }
     }
 }
@@ -238,59 +227,6 @@ fn problem(state: &mut State, what: String) {
     }
 }
 
-/// Records a TCP segment; returns its ticket.
-fn record(state: &mut State, from: Actor, h: &link::Header, now: Duration) -> usize {
-    let (client, server) = match from {
-        Actor::Client => (h.src, h.dst),
-        _ => (h.dst, h.src),
-    };
-    let index = match state
-        .connections
-        .iter()
-        .position(|c| c.client == client && c.server == server)
-    {
-        Some(i) => i,
-        None if state.connections.len() < MAX_CONNECTIONS => {
-            state.connections.push(Connection {
-                client,
-                server,
-                isn: [None, None],
-            });
-            state.connections.len() - 1
-        }
-        None => {
-            state.trace.unrecorded += 1;
-            return UNRECORDED;
-        }
-    };
-    let c = &mut state.connections[index];
-    if h.flags.has(Flags::SYN) {
-        c.isn[from.index()] = Some(h.seq);
-    }
-    if state.trace.segments.len() >= MAX_TRACE {
-        state.trace.unrecorded += 1;
-        return UNRECORDED;
-    }
-    let relative = |n: u32, isn: Option<u32>| n.wrapping_sub(isn.unwrap_or(0));
-    state.trace.segments.push(TracedSegment {
-        connection: index + 1,
-        segment: WireSegment {
-            sent: now,
-            from,
-            flags: h.flags,
-            seq: relative(h.seq, c.isn[from.index()]),
-            ack: if h.flags.has(Flags::ACK) {
-                relative(h.ack, c.isn[from.peer().index()])
-            } else {
-                0
-            },
-            len: h.len,
-            fate: Fate::InFlight,
-        },
-    });
-    state.trace.segments.len() - 1
-}
-
 /// The relay's thread: collect, deliver, wait until the next packet is due or a device has one.
 fn run(inner: &Inner) {
     // Wake-ups on time to the microsecond, not the default 50 µs of slack; and, where allowed
@@ -298,10 +234,10 @@ fn run(inner: &Inner) {
     // relay still runs, later under load.
     let _ = sys::set_timer_slack(1);
     let _ = sys::set_realtime_priority();
-    let raw = [
-        inner.link.device(Actor::Client).as_raw_fd(),
-        inner.link.device(Actor::Server).as_raw_fd(),
-        inner.woken.as_raw_fd(),
+    let mut fds = [
+        sys::PollFd::new(inner.link.device(Actor::Client), sys::PollFlags::IN),
+        sys::PollFd::new(inner.link.device(Actor::Server), sys::PollFlags::IN),
+        sys::PollFd::new(&inner.woken, sys::PollFlags::IN),
     ];
     let mut drain = [0u8; 64];
     loop {
@@ -320,11 +256,6 @@ fn run(inner: &Inner) {
                 .map_or(MAX_WAIT, |due| due.saturating_sub(now))
                 .min(MAX_WAIT)
         };
-        let mut fds = raw.map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        });
         if let Err(e) = sys::poll_for(&mut fds, wait)
             && e.kind() != io::ErrorKind::Interrupted
         {
@@ -370,8 +301,8 @@ impl Relay {
             link,
             state: Mutex::new(State {
                 wire,
+                log: SegmentLog::new(Follow::Any(MAX_CONNECTIONS), MAX_TRACE),
                 trace: Trace::default(),
-                connections: Vec::new(),
                 stopping: false,
                 buffer: vec![0; 65_536],
             }),
@@ -468,17 +399,8 @@ impl Control {
         inner.collect(&mut state);
         let now = inner.now();
         state.wire.advance_to(now);
-        match op {
-            LinkOp::Delay(d) => state.wire.set_delay(d),
-            LinkOp::Hold => state.wire.hold(),
-            LinkOp::Release => state.wire.release(),
-            LinkOp::Drop => {
-                for (_, _, ticket) in state.wire.drop_all() {
-                    if let Some(entry) = state.trace.segments.get_mut(ticket) {
-                        entry.segment.fate = Fate::Dropped(now);
-                    }
-                }
-            }
+        for (_, _, ticket) in state.wire.apply(op) {
+            state.log.set_fate(ticket, Fate::Dropped(now));
         }
         state.trace.ops.push(AppliedOp {
             at: now,
@@ -500,7 +422,24 @@ impl Control {
 
     /// What crossed so far.
     pub fn trace(&self) -> Trace {
-        self.inner.lock().trace.clone()
+        let state = self.inner.lock();
+        Trace {
+            segments: state.log.segments().to_vec(),
+            unrecorded: state.log.unrecorded(),
+            packets: state.log.packets().to_vec(),
+            ..state.trace.clone()
+        }
+    }
+
+    /// Keeps every packet of every connection from now on, for a capture (`Trace::packets`).
+    pub fn capture(&self) {
+        self.inner.lock().log.capture();
+    }
+
+    /// Names what happens next (the step the peer plays), for the packets a capture keeps;
+    /// `note` is called only while capturing.
+    pub fn note(&self, note: impl FnOnce() -> String) {
+        self.inner.lock().log.note(note);
     }
 
     /// Moves the calling thread into `side`'s namespace until the guard is dropped.
@@ -516,14 +455,7 @@ mod kernel_tests {
     use std::net::{TcpListener, TcpStream};
 
     fn relay_or_skip(delay: Duration) -> Option<Relay> {
-        match Relay::start(delay) {
-            Ok(relay) => Some(relay),
-            Err(e @ LinkError::NotPermitted(_)) if std::env::var("CI").as_deref() != Ok("true") => {
-                eprintln!("skipped: {e}");
-                None
-            }
-            Err(e) => panic!("{e}"),
-        }
+        crate::link::kernel_tests::or_skip(Relay::start(delay))
     }
 
     fn pair(relay: &Relay) -> (TcpStream, TcpStream) {

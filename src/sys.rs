@@ -1,37 +1,49 @@
 //! The crate's only unsafe code, behind safe wrappers. `lib.rs` denies `unsafe_code` everywhere
 //! else, so the compiler holds every other module to safe Rust.
 //!
-//! socket2 has no `TCP_INFO`, and nothing in std or socket2 can look at a socket the application
-//! has already closed; the runner needs both to know when a connection is quiescent. The rest
-//! are single syscalls that std does not offer.
+//! Every call that `rustix` offers safely goes through `rustix` (poll, ppoll, waitid, kill,
+//! timer slack, `sysconf`, the process's CPU clock, plain writes, the netlink sockets, setns),
+//! and the `NETLINK_SOCK_DIAG` messages through `netlink-packet-sock-diag`, so no unsafe block
+//! here wraps them. What is left by hand is what no maintained crate has: `TCP_INFO` and
+//! `IP_BIND_ADDRESS_NO_PORT` (in neither socket2 nor rustix), `close(2)` with its result
+//! (rustix's `try_close` is unsafe too), the SIGPIPE and SIGINT dispositions, `SCHED_FIFO` for a
+//! thread, and in [`net`] the TUN and interface-address ioctls. Two more are unsafe by their
+//! nature: std's `CommandExt::pre_exec` (code between fork and exec) and rustix's
+//! `unshare_unsafe` (unsafe for CLONE_FILES, which rstlab never passes).
 //!
 //! The wrappers, each sound whatever its (safe) arguments:
 //!
 //! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
 //!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`close`] (`close(2)` with its
 //!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
-//!   `poll` step), and [`SockDiag`] (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6,
-//!   as [`DiagSocket`]).
-//! - Bytes: [`read_struct`], which copies a [`Pod`] value out of a byte buffer; [`Pod`] is the
-//!   one unsafe trait, implemented only for types any bit pattern is a valid value of.
+//!   `poll` step, on rustix's [`PollFd`] and [`PollFlags`]), and [`SockDiag`]
+//!   (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6, as [`DiagSocket`]).
 //! - Signals: [`ignore_sigpipe`], [`sigpipe_disposition`] (as [`SigpipeDisposition`]),
 //!   [`restore_default_sigpipe`], [`default_sigint_in_child`] (for a child started from a
 //!   shell that ignores SIGINT) and [`interrupt`] (`kill(pid, SIGINT)`).
 //! - Time and the process: [`clock_ticks_per_second`] (`sysconf(_SC_CLK_TCK)`),
-//!   [`own_cpu_time`] (`getrusage`), [`timer_slack`] and [`set_timer_slack`]
+//!   [`own_cpu_time`] (`CLOCK_PROCESS_CPUTIME_ID`), [`timer_slack`] and [`set_timer_slack`]
 //!   (`prctl(PR_{GET,SET}_TIMERSLACK)`), [`poll`] (`poll(2)`), [`poll_for`] (`ppoll(2)`).
 //! - Scheduling: [`set_realtime_priority`] (`SCHED_FIFO`, priority 1).
 //! - Child processes: [`has_exited`] (`waitid` without reaping) and [`kill_process_group`]
 //!   (`kill(-pid, SIGKILL)`), for `rstlab exec`, whose command may start processes of its own.
 //! - The emulated link, in the submodule [`net`]: network namespaces, TUN devices, interface
 //!   and route settings (ioctls and netlink), and plain reads and writes of a device's fd.
+//!
+//! Every unsafe block says why it is sound in a `SAFETY` comment.
 
 use std::io;
 use std::mem;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::num::NonZeroU64;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+use std::time::Duration;
+
+use rustix::event::Timespec;
+pub use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
 use crate::tcp::TcpState;
 
@@ -173,21 +185,15 @@ pub fn set_bind_address_no_port(socket: &impl AsRawFd) -> io::Result<()> {
 
 /// `sysconf(_SC_CLK_TCK)`: the unit of the tick counts in `/proc/stat`.
 pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf takes no pointer and has no precondition.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    ticks.max(1) as u64
+    rustix::param::clock_ticks_per_second().max(1)
 }
 
-/// This process's CPU time so far, user and system (`getrusage(RUSAGE_SELF)`).
-pub fn own_cpu_time() -> std::time::Duration {
-    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { mem::zeroed() };
-    // SAFETY: RUSAGE_SELF is valid and `usage` is a live, writable rusage.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let time = |tv: libc::timeval| {
-        std::time::Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
+/// This process's CPU time so far, user and system, all threads
+/// (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`).
+pub fn own_cpu_time() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    // The clock counts up from 0, so it is never negative.
+    Duration::try_from(now).unwrap_or_default()
 }
 
 /// Sets SIGPIPE to `SIG_IGN`, as Rust's runtime does before `main`: for entry points that are
@@ -218,33 +224,15 @@ pub fn close(fd: OwnedFd) -> io::Result<()> {
 /// The calling thread's timer slack in nanoseconds (`prctl(PR_GET_TIMERSLACK)`): how much
 /// later than asked the kernel may end its sleeps, so as to group wake-ups (50 µs by default).
 pub fn timer_slack() -> io::Result<u64> {
-    // SAFETY: PR_GET_TIMERSLACK takes no pointer; the result is the value or -1.
-    let rc = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc as u64)
-    }
+    Ok(rustix::thread::current_timer_slack()?)
 }
 
 /// Sets the calling thread's timer slack (`prctl(PR_SET_TIMERSLACK)`); 0 restores the
 /// thread's default.
 pub fn set_timer_slack(nanoseconds: u64) -> io::Result<()> {
-    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and no pointer.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_SET_TIMERSLACK,
-            nanoseconds as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    Ok(rustix::thread::set_current_timer_slack(NonZeroU64::new(
+        nanoseconds,
+    ))?)
 }
 
 /// The disposition of `SIGPIPE` in this process.
@@ -288,50 +276,30 @@ pub fn restore_default_sigpipe() -> io::Result<()> {
 
 /// A plain `write(2)`, without the `MSG_NOSIGNAL` that std's `TcpStream::write` passes to
 /// `send(2)`: on a socket whose write fails with EPIPE it raises `SIGPIPE`.
-pub fn plain_write(fd: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a live slice and its exact length is passed; a bad fd is an error.
-    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn plain_write(fd: impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    // rustix's `write` is `write(2)` itself: no flags, so SIGPIPE is raised as for C's.
+    Ok(rustix::io::write(fd, buf)?)
 }
 
-/// `poll(2)` on `fds` for at most `timeout_ms` milliseconds; returns how many have events.
-pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
-    // SAFETY: `fds` is a live, writable slice of pollfd and its exact length is passed.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+/// `poll(2)` on `fds` for at most `timeout_ms` milliseconds (a negative value waits without
+/// limit); returns how many have events, which each [`PollFd::revents`] then shows.
+pub fn poll(fds: &mut [PollFd<'_>], timeout_ms: i32) -> io::Result<usize> {
+    let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+    poll_with(fds, timeout)
 }
 
 /// `ppoll(2)` on `fds` for at most `timeout` (to the nanosecond, where `poll(2)` counts whole
 /// milliseconds); returns how many have events. For waits that must end on time, such as the
 /// real-time relay's wait for the next segment due.
-pub fn poll_for(fds: &mut [libc::pollfd], timeout: std::time::Duration) -> io::Result<usize> {
-    let limit = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `fds` is a live, writable slice of pollfd and its exact length is passed;
-    // `limit` is a live timespec; a null signal mask leaves the mask alone.
-    let n = unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &raw const limit,
-            std::ptr::null(),
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn poll_for(fds: &mut [PollFd<'_>], timeout: Duration) -> io::Result<usize> {
+    poll_with(fds, Some(timeout))
+}
+
+fn poll_with(fds: &mut [PollFd<'_>], timeout: Option<Duration>) -> io::Result<usize> {
+    // A timeout too long for a timespec (hundreds of billions of years) is no limit at all.
+    let limit = timeout.and_then(|t| Timespec::try_from(t).ok());
+    // On Linux rustix's `poll` is `ppoll(2)`, which takes the timeout to the nanosecond.
+    Ok(rustix::event::poll(fds, limit.as_ref())?)
 }
 
 /// Moves the calling thread to the real-time scheduling class (`SCHED_FIFO`) at the lowest
@@ -354,25 +322,9 @@ pub fn set_realtime_priority() -> io::Result<()> {
 /// until [`Child::wait`] reaps it, its process id (and so the id of the process group it
 /// leads) cannot be given to another process, so its group can still be signalled safely.
 pub fn has_exited(child: &Child) -> io::Result<bool> {
-    let pid = libc::id_t::from(child.id());
-    // SAFETY: `siginfo_t` is plain old data for which all-zero bytes are a valid value.
-    let mut info: libc::siginfo_t = unsafe { mem::zeroed() };
-    // SAFETY: `info` is a live, writable siginfo_t; P_PID with the child's id waits for that
-    // child only, and WNOHANG makes the call return at once.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: waitid filled `info` (or left it zeroed when nothing changed); si_pid reads a
-    // field that is valid for the SIGCHLD information waitid reports.
-    Ok(unsafe { info.si_pid() } != 0)
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    // `None`: the child has not changed state (WNOHANG returned at once).
+    Ok(rustix::process::waitid(WaitId::Pid(Pid::from_child(child)), options)?.is_some())
 }
 
 /// Sends SIGKILL to the process group that `child` leads (`kill(-pid, SIGKILL)`): the child
@@ -380,18 +332,11 @@ pub fn has_exited(child: &Child) -> io::Result<bool> {
 /// `CommandExt::process_group(0)`; call it before reaping the child (see [`has_exited`]). A
 /// group with no process left is not an error.
 pub fn kill_process_group(child: &Child) -> io::Result<()> {
-    let pid = libc::pid_t::try_from(child.id())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "process id out of range"))?;
-    // SAFETY: kill(2) takes no pointer. A negative pid names the process group with that id,
-    // which exists only while the child (its leader, not yet reaped) or a member does.
-    if unsafe { libc::kill(-pid, libc::SIGKILL) } == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ESRCH) {
-        Ok(())
-    } else {
-        Err(e)
+    // The group's id is its leader's, the child's: it exists while the child (not yet reaped)
+    // or a member does.
+    match rustix::process::kill_process_group(Pid::from_child(child), Signal::KILL) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -405,96 +350,23 @@ pub struct DiagSocket {
 }
 
 /// A `NETLINK_SOCK_DIAG` socket for exact lookups of TCP sockets (IPv4 or IPv6) by address pair.
+/// The messages are built and parsed by `netlink-packet-sock-diag`; the socket is rustix's.
 #[derive(Debug)]
 pub struct SockDiag {
     fd: OwnedFd,
     sequence: u32,
 }
 
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const INET_DIAG_NOCOOKIE: u32 = !0;
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct NlMsgHdr {
-    len: u32,
-    kind: u16,
-    flags: u16,
-    seq: u32,
-    pid: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct InetDiagSockId {
-    sport: [u8; 2],
-    dport: [u8; 2],
-    src: [[u8; 4]; 4],
-    dst: [[u8; 4]; 4],
-    interface: u32,
-    cookie: [u32; 2],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct InetDiagReqV2 {
-    family: u8,
-    protocol: u8,
-    ext: u8,
-    pad: u8,
-    states: u32,
-    id: InetDiagSockId,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct Request {
-    header: NlMsgHdr,
-    body: InetDiagReqV2,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct InetDiagMsg {
-    family: u8,
-    state: u8,
-    timer: u8,
-    retrans: u8,
-    id: InetDiagSockId,
-    expires: u32,
-    rqueue: u32,
-    wqueue: u32,
-    uid: u32,
-    inode: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct NlMsgErr {
-    error: i32,
-    original: NlMsgHdr,
-}
-
-/// A receive buffer aligned for the headers read out of it.
-#[repr(C, align(8))]
-struct Buffer([u8; 1024]);
-
 impl SockDiag {
     /// Opens the netlink socket.
     pub fn open() -> io::Result<SockDiag> {
-        // SAFETY: socket(2) takes no pointers; the result is checked before use.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                libc::NETLINK_SOCK_DIAG,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a freshly created descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        use rustix::net::{AddressFamily, SocketFlags, SocketType, netlink};
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC,
+            Some(netlink::SOCK_DIAG),
+        )?;
         Ok(SockDiag { fd, sequence: 0 })
     }
 
@@ -505,6 +377,10 @@ impl SockDiag {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> io::Result<Option<DiagSocket>> {
+        use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+        use netlink_packet_sock_diag::SockDiagMessage;
+        use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+
         let family = match (local, remote) {
             (SocketAddr::V4(_), SocketAddr::V4(_)) => libc::AF_INET,
             (SocketAddr::V6(_), SocketAddr::V6(_)) => libc::AF_INET6,
@@ -516,165 +392,60 @@ impl SockDiag {
             }
         };
         self.sequence = self.sequence.wrapping_add(1);
-        let request = Request {
-            header: NlMsgHdr {
-                len: mem::size_of::<Request>() as u32,
-                kind: SOCK_DIAG_BY_FAMILY,
-                flags: libc::NLM_F_REQUEST as u16,
-                seq: self.sequence,
-                pid: 0,
-            },
-            body: InetDiagReqV2 {
-                family: family as u8,
-                protocol: libc::IPPROTO_TCP as u8,
-                states: !0,
-                id: socket_id(local, remote),
-                ..Default::default()
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST;
+        header.sequence_number = self.sequence;
+        let request = InetRequest {
+            family: family as u8,
+            protocol: libc::IPPROTO_TCP as u8,
+            extensions: ExtensionFlags::empty(),
+            states: StateFlags::all(),
+            socket_id: SocketId {
+                source_port: local.port(),
+                destination_port: remote.port(),
+                source_address: local.ip(),
+                destination_address: remote.ip(),
+                interface_id: 0,
+                // INET_DIAG_NOCOOKIE: match by addresses, whatever the socket's cookie.
+                cookie: [0xff; 8],
             },
         };
-        // SAFETY: `request` is a live, fully initialised repr(C) value and the length passed is
-        // its size; the kernel only reads it.
-        let sent = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                (&raw const request).cast(),
-                mem::size_of::<Request>(),
-                0,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let mut message = NetlinkMessage::new(header, SockDiagMessage::InetRequest(request).into());
+        message.finalize();
+        let mut bytes = vec![0; message.buffer_len()];
+        message.serialize(&mut bytes);
+        rustix::net::send(&self.fd, &bytes, rustix::net::SendFlags::empty())?;
         loop {
-            let mut buffer = Buffer([0; 1024]);
-            // SAFETY: the kernel writes at most `buffer.0.len()` bytes into memory we own.
-            let received = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buffer.0.as_mut_ptr().cast(),
-                    buffer.0.len(),
-                    0,
-                )
-            };
-            if received < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let bytes = &buffer.0[..received as usize];
-            let header: NlMsgHdr = read_struct(bytes, 0)?;
-            if header.seq != self.sequence {
+            let mut buffer = [0u8; 1024];
+            let (received, _) =
+                rustix::net::recv(&self.fd, &mut buffer[..], rustix::net::RecvFlags::empty())?;
+            let answer = NetlinkMessage::<SockDiagMessage>::deserialize(&buffer[..received])
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if answer.header.sequence_number != self.sequence {
                 continue; // an answer to an earlier, abandoned request
             }
-            let body = mem::size_of::<NlMsgHdr>();
-            return match header.kind as i32 {
-                libc::NLMSG_ERROR => {
-                    let error: NlMsgErr = read_struct(bytes, body)?;
-                    match -error.error {
-                        0 | libc::ENOENT => Ok(None),
-                        code => Err(io::Error::from_raw_os_error(code)),
-                    }
-                }
-                _ => {
-                    let message: InetDiagMsg = read_struct(bytes, body)?;
-                    let state = TcpState::from_linux(message.state);
+            return match answer.payload {
+                NetlinkPayload::Error(error) => match error.code.map_or(0, |c| -c.get()) {
+                    0 | libc::ENOENT => Ok(None),
+                    code => Err(io::Error::from_raw_os_error(code)),
+                },
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
+                    let state = TcpState::from_linux(response.header.state);
                     // An exact lookup falls back to the listener when the connection is gone.
                     Ok(state
                         .filter(|s| *s != TcpState::Listen)
                         .map(|state| DiagSocket {
                             state,
-                            write_queue: message.wqueue,
+                            write_queue: response.header.send_queue,
                         }))
                 }
+                other => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unexpected sock_diag answer: {other:?}"),
+                )),
             };
         }
     }
-}
-
-fn socket_id(local: SocketAddr, remote: SocketAddr) -> InetDiagSockId {
-    let mut id = InetDiagSockId {
-        sport: local.port().to_be_bytes(),
-        dport: remote.port().to_be_bytes(),
-        cookie: [INET_DIAG_NOCOOKIE; 2],
-        ..Default::default()
-    };
-    id.src = address_words(local);
-    id.dst = address_words(remote);
-    id
-}
-
-/// An address as `inet_diag_sockid` holds it: IPv4 in the first word, IPv6 in all four.
-fn address_words(address: SocketAddr) -> [[u8; 4]; 4] {
-    let mut words = [[0; 4]; 4];
-    match address {
-        SocketAddr::V4(a) => words[0] = a.ip().octets(),
-        SocketAddr::V6(a) => {
-            for (word, chunk) in words.iter_mut().zip(a.ip().octets().chunks_exact(4)) {
-                word.copy_from_slice(chunk);
-            }
-        }
-    }
-    words
-}
-
-/// Plain old data: a type for which every bit pattern of `size_of::<Self>()` bytes is a valid
-/// value (integers, and arrays and `repr(C)` structs made only of them), so that
-/// [`read_struct`] may fill one from any bytes.
-///
-/// # Safety
-///
-/// Implement it only for such types: `bool`, `char`, enums, references and pointers with
-/// validity requirements are not plain old data, and reading one from arbitrary bytes would be
-/// undefined behaviour.
-pub unsafe trait Pod: Copy {}
-
-// SAFETY: every bit pattern is a valid integer.
-unsafe impl Pod for u8 {}
-// SAFETY: as above.
-unsafe impl Pod for u16 {}
-// SAFETY: as above.
-unsafe impl Pod for u32 {}
-// SAFETY: as above.
-unsafe impl Pod for u64 {}
-// SAFETY: as above.
-unsafe impl Pod for i32 {}
-// SAFETY: an array of plain old data is plain old data (no padding between elements).
-unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
-// SAFETY: the netlink structs below are `repr(C)` and made only of the integers and arrays of
-// integers above; their padding bytes, if any, may hold anything.
-unsafe impl Pod for NlMsgHdr {}
-// SAFETY: as above.
-unsafe impl Pod for InetDiagSockId {}
-// SAFETY: as above.
-unsafe impl Pod for InetDiagMsg {}
-// SAFETY: as above.
-unsafe impl Pod for NlMsgErr {}
-
-/// Copies a `T` out of `bytes` at `offset` (any alignment), or fails when `bytes` is too short.
-///
-/// ```
-/// use rstlab::sys::read_struct;
-/// let word: u32 = read_struct(&[9, 1, 0, 0, 0], 1).unwrap();
-/// assert_eq!(word, u32::from_ne_bytes([1, 0, 0, 0]));
-/// assert!(read_struct::<u32>(&[0, 1], 0).is_err());
-/// ```
-///
-/// Only plain old data can be read: a `bool` (valid only as 0 or 1) is refused at compile time.
-///
-/// ```compile_fail
-/// let flag: bool = rstlab::sys::read_struct(&[2], 0).unwrap();
-/// ```
-pub fn read_struct<T: Pod>(bytes: &[u8], offset: usize) -> io::Result<T> {
-    let in_bounds = offset
-        .checked_add(mem::size_of::<T>())
-        .is_some_and(|end| end <= bytes.len());
-    if !in_bounds {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "short netlink message",
-        ));
-    }
-    // SAFETY: `offset + size_of::<T>()` bytes lie inside `bytes` (checked above, without
-    // overflow); `read_unaligned` needs no alignment; `T: Pod` makes any bit pattern a valid `T`.
-    Ok(unsafe { bytes.as_ptr().add(offset).cast::<T>().read_unaligned() })
 }
 
 /// Makes `command`'s child start with SIGINT at its default action (terminate), whatever this
@@ -698,28 +469,18 @@ pub fn default_sigint_in_child(command: &mut Command) -> &mut Command {
 
 /// Sends SIGINT to `child`, as Ctrl-C in a terminal would.
 pub fn interrupt(child: &Child) -> io::Result<()> {
-    let pid = libc::pid_t::try_from(child.id())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "process id out of range"))?;
-    // SAFETY: kill(2) takes no pointer; a process that already ended is reported as ESRCH.
-    if unsafe { libc::kill(pid, libc::SIGINT) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // A child that already ended (and was not reaped yet) takes no signal: kill(2) still
+    // succeeds; one reaped is reported as ESRCH.
+    Ok(rustix::process::kill_process(
+        Pid::from_child(child),
+        Signal::INT,
+    )?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream};
-
-    #[test]
-    fn read_struct_refuses_short_buffers_and_offsets_past_the_end() {
-        assert_eq!(read_struct::<[u8; 2]>(&[1, 2, 3], 1).unwrap(), [2, 3]);
-        assert!(read_struct::<[u8; 2]>(&[1, 2, 3], 2).is_err());
-        // An offset so large that `offset + size` overflows is an error, not a panic.
-        assert!(read_struct::<u32>(&[0; 8], usize::MAX - 1).is_err());
-    }
 
     #[test]
     fn tcp_info_reads_the_state_of_a_real_socket() {

@@ -380,6 +380,7 @@ mod tests {
                     Fate::Delivered(ms(20)),
                 ),
             ],
+            packets: Vec::new(),
         };
         (s, trace)
     }

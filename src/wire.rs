@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use crate::scenario::Actor;
+use crate::scenario::{Actor, LinkOp};
 
 /// What happened to a segment that entered the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -95,6 +95,19 @@ impl<S> Wire<S> {
     /// Whether new segments are being held.
     pub fn holding(&self) -> bool {
         self.holding
+    }
+
+    /// Applies a `link` step: the one place the four are given their meaning, for the oracle,
+    /// the runner's link and the real-time relay alike. Returns what `link drop` lost (nothing
+    /// for the others).
+    pub fn apply(&mut self, op: LinkOp) -> Vec<(Actor, S, usize)> {
+        match op {
+            LinkOp::Delay(d) => self.set_delay(d),
+            LinkOp::Hold => self.hold(),
+            LinkOp::Release => self.release(),
+            LinkOp::Drop => return self.drop_all(),
+        }
+        Vec::new()
     }
 
     /// `link delay D`: segments that enter from now on take `delay` to cross; those already in

@@ -1,5 +1,7 @@
 //! The command line, as a user runs it: exit statuses, tables, JSON, errors with line and column.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -403,7 +405,7 @@ fn explore_summarises_and_exits_0_when_everything_agrees() {
 fn the_link_without_root_runs_or_says_in_one_line_what_it_needs() {
     let setpriv = std::path::Path::new("/usr/bin/setpriv");
     if !rstlab::sys::net::effective_root() || !setpriv.exists() {
-        eprintln!("skipped: needs root and setpriv to become another user");
+        common::skip(None, "needs root and setpriv to become another user");
         return;
     }
     let out = std::process::Command::new(setpriv)

@@ -50,7 +50,7 @@ fn python() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("skipped: needs python3");
+        common::skip(None, "needs python3");
     }
     ok
 }
@@ -135,7 +135,7 @@ fn without_the_capabilities_it_says_the_link_needs_cap_net_admin() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !available {
-        eprintln!("skipped: needs setpriv to drop capabilities");
+        common::skip(None, "needs setpriv to drop capabilities");
         return;
     }
     let touched = marker("no-cap");

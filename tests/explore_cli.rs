@@ -201,3 +201,67 @@ fn ctrl_c_with_json_prints_the_json_summary_marked_interrupted() {
     assert!(cases < 1_000_000, "{cases}");
     assert_eq!(v["agreements"].as_u64().unwrap(), cases);
 }
+
+/// `rstlab merge`'s output, or its failure.
+fn merge(parts: &[&std::path::Path]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rstlab"))
+        .arg("merge")
+        .args(parts)
+        .output()
+        .expect("rstlab runs")
+}
+
+#[test]
+fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() {
+    let dir = std::env::temp_dir().join(format!("rstlab-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let common = [
+        "--cases", "401", "--seed", "17", "--net", "loopback", "--json",
+    ];
+    let whole = json(&explore(&common));
+    let mut files = Vec::new();
+    for k in ["1/2", "2/2"] {
+        let o = explore(&[&common[..], &["--shard", k]].concat());
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(json(&o)["shard"], k);
+        let file = dir.join(format!("shard-{}.json", &k[..1]));
+        std::fs::write(&file, &o.stdout).unwrap();
+        files.push(file);
+    }
+    let o = merge(&[&files[1], &files[0]]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let merged = json(&o);
+    for field in [
+        "cases",
+        "agreements",
+        "disagreement_count",
+        "errors",
+        "rules",
+        "outcomes",
+        "fingerprint",
+        "disagreements",
+    ] {
+        assert_eq!(merged[field], whole[field], "{field}");
+    }
+    let o = merge(&[&files[0]]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2/2 is missing"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = explore(&["--seed", "1", "--shard", "1/2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--shard needs --cases"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

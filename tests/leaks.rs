@@ -20,7 +20,7 @@ fn threads() -> usize {
 // One test, not two: the counts are of the whole process, so nothing else may run meanwhile.
 #[test]
 fn many_scenarios_leave_no_file_descriptor_or_thread_behind() {
-    let nets: &[Net] = if common::link_available() {
+    let nets: &[Net] = if common::link_available_for("the runs on the link") {
         &Net::ALL
     } else {
         &[Net::Loopback]

@@ -1,27 +1,17 @@
 //! Every scenario of "Questions people ask" (`rstlab::questions`) on real sockets, on both
 //! backends: the kernel must agree with the oracle and with the scenario's `=>` lines. Scenarios
 //! with `link` steps run on the emulated link, which needs CAP_NET_ADMIN: without it they are
-//! skipped, with one line, except under CI (`CI=true`), where that is a failure.
+//! skipped, with one `SKIPPED` line, except with `RSTLAB_REQUIRE_LINK=1`, where that is a
+//! failure (see `tests/common`).
 
-use rstlab::link::{Link, LinkError};
+mod common;
+
 use rstlab::questions::{QUESTIONS, Shown};
 use rstlab::run::{Backend, Net, RunOptions, Runner};
 
-/// Whether the link can be set up here; `false` prints why the link scenarios are skipped.
-fn link_available() -> bool {
-    match Link::new() {
-        Ok(_) => true,
-        Err(LinkError::NotPermitted(why)) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!("skipping the questions' link scenarios: {why}");
-            false
-        }
-        Err(e) => panic!("setting up the link: {e}"),
-    }
-}
-
 #[test]
 fn every_question_scenario_agrees_on_both_backends() {
-    let link = link_available();
+    let link = common::link_available_for("the scenarios with link steps");
     let mut failures = Vec::new();
     let mut ran = 0;
     for backend in Backend::ALL {

@@ -62,3 +62,44 @@ fn the_readme_links_to_documents_the_repository_has() {
     assert!(readme.contains("[docs/SEED.md](docs/SEED.md)"));
     assert!(readme.contains("[docs/json.md](docs/json.md)"));
 }
+
+/// The quick start's commands, as a reader would paste them: each runs on real loopback
+/// sockets, the kernel agrees with the oracle, and it shows the error the section names.
+#[test]
+fn the_broken_pipe_quick_start_commands_show_what_they_say() {
+    let readme = read("README.md");
+    let start = readme
+        .find("## Got \"broken pipe\"")
+        .expect("the quick start");
+    let end = start + readme[start..].find("\n## ").expect("its end");
+    let commands: Vec<&str> = readme[start..end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("rstlab run \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .collect();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    let shows = [["eof", "EPIPE"], ["ECONNRESET", "ok(30)"]];
+    for (steps, shown) in commands.iter().zip(shows) {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rstlab"))
+            .args(["run", steps])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{steps}:\n{out}");
+        for word in shown {
+            assert!(out.contains(word), "{steps} does not show {word}:\n{out}");
+        }
+    }
+    for question in [
+        "My write succeeded but the peer never got the data: how?",
+        "Can I know the peer closed before I write?",
+        "The server answered and closed without reading my whole request: why a reset?",
+    ] {
+        assert!(
+            rstlab::questions::QUESTIONS
+                .iter()
+                .any(|q| q.question == question),
+            "the quick start names a question the book does not ask: {question}"
+        );
+    }
+}

@@ -2,6 +2,8 @@
 //! refusals before listening, no hang without a client, Ctrl-C and SIGTERM with a summary, and
 //! reachable when run by an unprivileged user.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -258,7 +260,7 @@ fn timeouts_take_the_one_duration_syntax_and_refuse_0_and_negatives() {
 fn serve_run_by_an_unprivileged_user_is_reachable() {
     let setpriv = std::path::Path::new("/usr/bin/setpriv");
     if !rstlab::sys::net::effective_root() || !setpriv.exists() {
-        eprintln!("skipped: needs root and setpriv to become another user");
+        common::skip(None, "needs root and setpriv to become another user");
         return;
     }
     let mut child = Command::new(setpriv)

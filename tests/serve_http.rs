@@ -1,6 +1,8 @@
 //! `examples/serve/http_session.sh`, the README's session: Python's http.client and curl
 //! against `rstlab serve`, each client's real error beside the oracle's prediction.
 
+mod common;
+
 use std::process::Command;
 
 fn available(program: &str) -> bool {
@@ -24,7 +26,7 @@ fn section(text: &str, n: usize) -> &str {
 #[test]
 fn python_and_curl_meet_the_three_broken_servers_as_the_oracle_predicts() {
     if !(available("python3") && available("curl")) {
-        eprintln!("skipped: the session needs python3 and curl");
+        common::skip(None, "the session needs python3 and curl");
         return;
     }
     let script = concat!(

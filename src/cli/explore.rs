@@ -48,6 +48,15 @@ pub struct Args {
     /// rules, outcomes, fingerprint, interrupted.
     #[arg(long)]
     json: bool,
+    /// Run only shard K of N (`2/4`): the cases whose number is K-1 modulo N. With the same
+    /// --seed and --cases on every machine, the N shards run exactly the whole exploration's
+    /// cases; `rstlab merge` adds their --json summaries up.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<rstlab::shard::Shard>,
+    /// Write a capture (pcapng) of each disagreement kept that ran on the link, its minimal
+    /// scenario run again, to DIR/case-<number>.pcapng.
+    #[arg(long, value_name = "DIR")]
+    pcap: Option<std::path::PathBuf>,
 }
 
 /// The `--net` flag of explore.
@@ -196,8 +205,19 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         backend: args.backend.into(),
         nets,
         jobs,
+        shard: args.shard,
         ..ExploreOptions::default()
     };
+    if args.shard.is_some() && args.cases.is_none() {
+        bail!(
+            "--shard needs --cases: every shard must know the whole exploration's cases to take \
+             its share of them"
+        );
+    }
+    if let Some(dir) = &args.pcap {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the capture folder {}", dir.display()))?;
+    }
     let progress = Progress::default();
     // Before anything is printed: a test (or a user) that sees the first line may press Ctrl-C.
     stop_on_ctrl_c(&progress.stop)?;
@@ -206,8 +226,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         (None, Some(t)) => format!("{:.1} s", t.as_secs_f64()),
         _ => format!("{cases} cases"),
     };
+    let shard = args.shard.map_or(String::new(), |s| format!(", shard {s}"));
     let start = format!(
-        "exploring {limit} with seed {seed} ({jobs} jobs, {} backend; `--seed {seed}` repeats it)",
+        "exploring {limit} with seed {seed}{shard} ({jobs} jobs, {} backend; `--seed {seed}` repeats it)",
         options.backend
     );
     // With --json, standard output holds the JSON alone.
@@ -261,6 +282,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Err(_) => bail!("the exploration panicked"),
     };
     let interrupted = progress.stop.load(Ordering::Relaxed);
+    if let Some(dir) = &args.pcap {
+        capture_findings(&summary, options.backend, dir)?;
+    }
     if args.json {
         let report = Report {
             schema: SCHEMA,
@@ -292,6 +316,44 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         );
     }
     Ok(Status::Agreement)
+}
+
+/// Runs each finding's minimal scenario again on the link with a capture, into
+/// `dir/case-<number>.pcapng`; a loopback finding is said to have none.
+fn capture_findings(
+    summary: &Summary,
+    backend: rstlab::run::Backend,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut runner = None;
+    for f in &summary.findings {
+        if f.net != Net::Link {
+            eprintln!(
+                "capture: none for case {} (it ran on loopback, where packets do not pass \
+                 through rstlab)",
+                f.case
+            );
+            continue;
+        }
+        if runner.is_none() {
+            let options = rstlab::run::RunOptions {
+                net: Net::Link,
+                capture: true,
+                ..rstlab::run::RunOptions::default()
+            };
+            runner = Some(rstlab::run::Runner::with_options(backend, options)?);
+        }
+        let runner = runner.as_mut().expect("made above");
+        let scenario: rstlab::Scenario = f.scenario.parse()?;
+        let trace = runner.run(&scenario)?;
+        let path = dir.join(format!("case-{}.pcapng", f.case));
+        super::capture::save(
+            &path,
+            &format!("rstlab explore, case {}: {}", f.case, f.inline),
+            &trace.packets,
+        )?;
+    }
+    Ok(())
 }
 
 fn render(s: &Summary) -> String {

@@ -1,11 +1,13 @@
 //! The command line: one file per subcommand, the logic in the library.
 
+mod capture;
 mod completions;
 mod decode;
 mod durations;
 mod exec;
 mod explore;
 mod kernels;
+mod merge;
 mod output;
 mod playing;
 mod predict;
@@ -89,6 +91,8 @@ enum Command {
     Seed(seed::Args),
     /// Random scenarios checked against the oracle; disagreements shrunk to minimal scenarios.
     Explore(explore::Args),
+    /// Add up the JSON summaries of `explore --shard K/N` into the whole exploration's.
+    Merge(merge::Args),
     /// Write the rules book (RULES.md and its diagrams) from evidence on this kernel.
     Rules(rules::Args),
     /// One SIGPIPE experiment, for `rstlab rules` to run in a child process.
@@ -193,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Seed(args) => seed::main(args),
         Command::Explore(args) => explore::main(args),
+        Command::Merge(args) => merge::main(args),
         Command::Rules(args) => rules::main(args),
         Command::SigpipeProbe(args) => sigpipe::main(args),
         Command::Decode(args) => decode::main(args),

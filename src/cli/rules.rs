@@ -21,7 +21,8 @@ use super::{Status, exit_statuses};
 #[derive(Debug, clap::Args)]
 #[command(after_help = exit_statuses(&[0, 1, 2]))]
 pub struct Args {
-    /// Random scenarios per backend, on top of the canonical ones.
+    /// Random scenarios on each backend and network (four times as many random runs), on top
+    /// of the canonical ones.
     #[arg(long, default_value_t = 2000)]
     cases: u64,
     /// The seed of the random scenarios (the same seed gives the same scenarios).

@@ -39,6 +39,8 @@ pub struct Args {
     /// Also print a sequence diagram: both lanes, the segments between them, every result.
     #[arg(long)]
     diagram: bool,
+    #[command(flatten)]
+    pcap: super::capture::Pcap,
 }
 
 /// The most bytes of scenario text `run` reads. A scenario has at most 64 steps, a few dozen
@@ -209,11 +211,14 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Some(net) => net.into(),
         None => rstlab::net::Net::for_scenario(&scenario),
     };
+    args.pcap
+        .needs_link(net == rstlab::run::Net::Link, "--net link")?;
     if net == rstlab::run::Net::Link {
         super::enter_link_namespace();
     }
     let options = RunOptions {
         net,
+        capture: args.pcap.wanted(),
         ..RunOptions::default()
     };
     let mut runner = Runner::with_options(backend, options)?;
@@ -229,6 +234,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         ),
         VerifyError::Run(e) => e.into(),
     })?;
+    args.pcap.save(
+        &format!(
+            "rstlab run --backend {backend}: {}",
+            scenario.to_string().trim().replace('\n', "; ")
+        ),
+        &trace.packets,
+    )?;
     let mut report = report(&scenario, &prediction, &trace, disagreement.is_none());
     let diagram = args
         .diagram

@@ -41,6 +41,8 @@ pub struct Args {
     /// How many one-byte writes the client makes (the article: 3).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=26))]
     writes: u64,
+    #[command(flatten)]
+    pcap: super::capture::Pcap,
 }
 
 /// The article's program as a scenario (with `delay`, on the link: the server's read first
@@ -105,11 +107,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     } else {
         Net::Loopback
     };
+    args.pcap.needs_link(net == Net::Link, "--delay")?;
     if net == Net::Link {
         super::enter_link_namespace();
     }
     let options = RunOptions {
         net,
+        capture: args.pcap.wanted(),
         ..RunOptions::default()
     };
     let mut runner = Runner::with_options(backend, options).context("starting the runner")?;
@@ -129,6 +133,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         ),
         VerifyError::Run(e) => e.into(),
     })?;
+    args.pcap.save(
+        &format!("rstlab seed --backend {backend}: the seed article's program"),
+        &trace.packets,
+    )?;
     let stamp = || {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -546,22 +546,16 @@ impl Model {
 
     /// A `link` step.
     fn link(&mut self, op: LinkOp, fx: &mut Effects) {
-        match op {
-            LinkOp::Delay(d) => self.wire.set_delay(d),
-            LinkOp::Hold => self.wire.hold(),
-            LinkOp::Release => self.wire.release(),
-            LinkOp::Drop => {
-                for (from, segment, _) in self.wire.drop_all() {
-                    if segment.rst {
-                        self.ends[from.index()].rst_lost = true;
-                    }
-                }
-                fx.rule(Rule::DropLosesSegments);
+        for (from, segment, _) in self.wire.apply(op) {
+            if segment.rst {
+                self.ends[from.index()].rst_lost = true;
             }
         }
-        if op != LinkOp::Drop {
-            fx.rule(Rule::SegmentsArriveAfterTheDelay);
-        }
+        fx.rule(if op == LinkOp::Drop {
+            Rule::DropLosesSegments
+        } else {
+            Rule::SegmentsArriveAfterTheDelay
+        });
         self.deliver(fx);
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::{RunError, io_err, new_socket};
 use crate::link::{Link, LinkError, WireSegment};
 use crate::scenario::{Actor, LinkOp};
+use crate::segment_log::Packet;
 use crate::sys;
 use crate::tcp::TcpState;
 
@@ -31,8 +32,12 @@ impl From<LinkError> for RunError {
 }
 
 impl LinkNet {
-    pub(super) fn new() -> Result<LinkNet, RunError> {
-        let link = Link::new()?;
+    /// The link, keeping every packet for a capture when `capture` is set.
+    pub(super) fn new(capture: bool) -> Result<LinkNet, RunError> {
+        let mut link = Link::new()?;
+        if capture {
+            link.capture();
+        }
         let listener = {
             let _inside = link
                 .enter(Actor::Server)
@@ -123,7 +128,6 @@ impl LinkNet {
                     let seen: Vec<String> = self
                         .link
                         .log()
-                        .iter()
                         .map(|s| format!("{} {} seq {} ack {}", s.from, s.flags, s.seq, s.ack))
                         .collect();
                     return Err(RunError::Handshake {
@@ -157,6 +161,16 @@ impl LinkNet {
     /// A `link` step.
     pub(super) fn apply(&mut self, op: LinkOp) -> Result<(), RunError> {
         Ok(self.link.apply(op)?)
+    }
+
+    /// Names what happens next, for a capture's packets.
+    pub(super) fn note(&mut self, note: impl FnOnce() -> String) {
+        self.link.note(note);
+    }
+
+    /// The packets captured so far.
+    pub(super) fn take_packets(&mut self) -> Vec<Packet> {
+        self.link.take_packets()
     }
 
     /// The wire trace of the scenario so far.

@@ -35,6 +35,7 @@ use thiserror::Error;
 use crate::link::{LinkError, WireSegment};
 use crate::outcome::Outcome;
 use crate::scenario::{Actor, Op, Scenario};
+use crate::segment_log::Packet;
 use crate::tcp::TcpState;
 
 use link_net::LinkNet;
@@ -61,6 +62,9 @@ pub struct RunOptions {
     pub source_range: Option<u8>,
     /// The address family on loopback: 127.0.0.0/8 or `::1`. The link carries IPv4 only.
     pub family: Family,
+    /// Keep every packet for a capture ([`Trace::packets`]). The link only: on loopback the
+    /// packets never pass through rstlab (`tcpdump -i lo` sees them there).
+    pub capture: bool,
 }
 
 impl Default for RunOptions {
@@ -70,6 +74,7 @@ impl Default for RunOptions {
             settle_timeout: Duration::from_secs(2),
             source_range: Some(1),
             family: Family::V4,
+            capture: false,
         }
     }
 }
@@ -130,6 +135,10 @@ pub struct Trace {
     /// On the link: every segment of the connection after the handshake, in the order sent,
     /// with its fate. Empty on loopback.
     pub wire: Vec<WireSegment>,
+    /// With [`RunOptions::capture`]: every packet of the connection, the handshake and the
+    /// runner's closing aborts included, each with the step that sent it ([`crate::pcap`]).
+    #[serde(skip)]
+    pub packets: Vec<Packet>,
 }
 
 impl Trace {
@@ -163,6 +172,7 @@ impl Trace {
             client: SocketAddr::from(([127, 0, 0, 1], 1)),
             server: SocketAddr::from(([127, 0, 0, 1], 2)),
             wire: Vec::new(),
+            packets: Vec::new(),
         }
     }
 
@@ -202,6 +212,11 @@ pub enum RunError {
     /// The emulated link failed.
     #[error(transparent)]
     Link(LinkError),
+    /// A capture asked for on loopback.
+    #[error(
+        "a capture needs the link (--net link): on loopback the packets never pass through rstlab; `tcpdump -i lo` sees them there"
+    )]
+    CaptureNeedsLink,
     /// A scenario with `link` steps, asked to run on loopback.
     #[error("this scenario has `link` steps: it runs only on the link (--net link)")]
     NeedsLink,
@@ -303,6 +318,20 @@ impl Network {
         }
     }
 
+    /// Names what happens next, for a capture's packets.
+    fn note(&mut self, note: impl FnOnce() -> String) {
+        if let Network::Link(l) = self {
+            l.note(note);
+        }
+    }
+
+    fn take_packets(&mut self) -> Vec<Packet> {
+        match self {
+            Network::Loopback(_) => Vec::new(),
+            Network::Link(l) => l.take_packets(),
+        }
+    }
+
     fn take_log(&mut self) -> Vec<WireSegment> {
         match self {
             Network::Loopback(_) => Vec::new(),
@@ -356,8 +385,11 @@ impl Runner {
                     ),
                 });
             }
-            Net::Link => Network::Link(LinkNet::new()?),
+            Net::Link => Network::Link(LinkNet::new(options.capture)?),
         };
+        if options.capture && options.net != Net::Link {
+            return Err(RunError::CaptureNeedsLink);
+        }
         let runtime = match backend {
             Backend::Std => None,
             Backend::Tokio => Some(
@@ -391,6 +423,8 @@ impl Runner {
         if !self.net().can_run(scenario) {
             return Err(RunError::NeedsLink);
         }
+        self.network
+            .note(|| "handshake (before the first step)".to_string());
         let sockets = self.network.connect()?;
         let addresses = (
             sockets[0].local_addr().map_err(io_err("client address"))?,
@@ -411,6 +445,7 @@ impl Runner {
             client: addresses.0,
             server: addresses.1,
             wire: Vec::new(),
+            packets: Vec::new(),
         };
         let result = steps(
             scenario,
@@ -420,9 +455,12 @@ impl Runner {
             &mut trace,
         );
         trace.wire = self.network.take_log();
+        self.network
+            .note(|| "after the last step: the runner aborts both sockets".to_string());
         api.abort_all();
         drop(api);
         let reset = self.network.reset();
+        trace.packets = self.network.take_packets();
         result.and(reset).map(|()| trace)
     }
 }
@@ -440,7 +478,8 @@ fn steps(
         Err(timeout) => return Err(RunError::Setup(timeout)),
     }
     api.settled();
-    for step in scenario.steps() {
+    for (i, step) in scenario.steps().iter().enumerate() {
+        network.note(|| format!("step {}: {step}", i + 1));
         let (outcome, note) = match (step.end(), &step.op) {
             (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op)?, None),
             (Some(actor), op) => api.perform(actor, op, buffer),

@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use socket2::SockRef;
@@ -70,14 +70,13 @@ impl Api for StdApi {
 
 /// The events poll(2) returns at once (timeout 0) for `socket`, asked for `POLLIN | POLLPRI |
 /// POLLOUT | POLLRDHUP` (`POLLERR` and `POLLHUP` always come).
-pub(super) fn poll(socket: &impl AsRawFd) -> Outcome {
-    let mut fds = [libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDHUP,
-        revents: 0,
-    }];
+pub(super) fn poll(socket: &impl AsFd) -> Outcome {
+    use sys::PollFlags;
+    let events = PollFlags::IN | PollFlags::PRI | PollFlags::OUT | PollFlags::RDHUP;
+    let mut fds = [sys::PollFd::new(socket, events)];
     match sys::poll(&mut fds, 0) {
-        Ok(_) => Outcome::Ready(PollEvents::from_revents(fds[0].revents)),
+        // The kernel's bits, as poll(2) returns them in a `short`.
+        Ok(_) => Outcome::Ready(PollEvents::from_revents(fds[0].revents().bits() as i16)),
         Err(e) => Outcome::of_error(&e),
     }
 }

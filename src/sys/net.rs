@@ -2,19 +2,28 @@
 //! needs, done from Rust (ioctls and one netlink message) so that no child process is ever
 //! started: a fork in another thread would keep "closed" sockets alive until its exec.
 //!
+//! Namespaces (setns, unshare), sockets, reads and writes go through `rustix`; what stays by
+//! hand is what no maintained crate offers: the TUN device's `TUNSETIFF` and the address
+//! ioctls (`SIOCSIFADDR`, `SIOCSIFNETMASK`) on a `struct ifreq`, and the NETLINK_ROUTE
+//! messages (a route; a device's flags and `gso_max_segs`), built byte by byte in safe code.
+//!
 //! Wrappers: [`effective_root`], [`enter_user_namespace`], [`Namespace::create`],
 //! [`Namespace::current`], [`Namespace::enter`] (and the [`Entered`] guard that goes
 //! back), [`open_tun`], [`set_ipv4`], [`set_up`], [`ifindex`], [`add_route`], [`set_gso_max_segs`], [`read_fd`],
 //! [`write_fd`], and [`run_in_namespace`], which starts a child process inside a namespace
 //! (`rstlab exec`).
 
-use std::ffi::CString;
+use std::fs::OpenOptions;
 use std::io;
 use std::mem;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 
 /// A network namespace, held by an open `/proc/thread-self/ns/net` file. The kernel destroys it
 /// when the last file and the last socket in it are closed, so a crash or Ctrl-C cannot leak it,
@@ -25,23 +34,27 @@ pub struct Namespace {
 }
 
 fn current_namespace() -> io::Result<OwnedFd> {
-    let path = CString::new("/proc/thread-self/ns/net").expect("no NUL");
-    // SAFETY: `path` is a valid NUL-terminated string; the result is checked before use.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `open` just returned this fd, and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // std opens with O_CLOEXEC, as every descriptor rstlab holds.
+    Ok(std::fs::File::open("/proc/thread-self/ns/net")?.into())
 }
 
+/// `setns(fd, CLONE_NEWNET)`: moves the calling thread (only) into the namespace.
 fn setns(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: a plain syscall on an fd we own; it changes only the calling thread's namespace.
-    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Ok(rustix::thread::move_into_link_name_space(
+        fd.as_fd(),
+        Some(LinkNameSpaceType::Network),
+    )?)
+}
+
+/// `unshare(flags)` for namespace flags only.
+fn unshare_namespace(flags: UnshareFlags) -> io::Result<()> {
+    // rustix makes `unshare` unsafe because of CLONE_FILES, after which fds seen by other
+    // threads could be invalid in this one; the namespace flags passed here leave the fd table
+    // alone.
+    debug_assert!(!flags.intersects(UnshareFlags::FILES));
+    // SAFETY: `flags` holds namespace flags only (callers pass NEWNET or NEWUSER), never
+    // FILES, so every descriptor stays valid in every thread.
+    Ok(unsafe { rustix::thread::unshare_unsafe(flags) }?)
 }
 
 impl Namespace {
@@ -49,10 +62,8 @@ impl Namespace {
     /// Needs CAP_NET_ADMIN (or CAP_SYS_ADMIN in an owning user namespace).
     pub fn create() -> io::Result<Namespace> {
         let home = current_namespace()?;
-        // SAFETY: unshare(CLONE_NEWNET) moves only the calling thread into a new namespace.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // unshare(CLONE_NEWNET) moves only the calling thread into a new namespace.
+        unshare_namespace(UnshareFlags::NEWNET)?;
         let created = current_namespace();
         // Go home whatever happened; a thread left in the new namespace would be a bug.
         setns(&home).expect("going back to the thread's own network namespace");
@@ -91,8 +102,7 @@ impl Drop for Entered<'_> {
 
 /// Whether the process runs with an effective user id of 0.
 pub fn effective_root() -> bool {
-    // SAFETY: geteuid takes no argument and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Moves the whole process into a new user namespace in which it is root (its user and group
@@ -103,12 +113,10 @@ pub fn effective_root() -> bool {
 /// namespace's own `lo`, with the kernel's default settings. Only a single-threaded process may
 /// do this (the kernel refuses otherwise), so call it first thing in `main`.
 pub fn enter_user_namespace() -> io::Result<()> {
-    // SAFETY: plain getters with no arguments.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // SAFETY: unshare(CLONE_NEWUSER) takes no pointer; the kernel checks the preconditions.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    // The kernel checks the preconditions (a single-threaded process among them).
+    unshare_namespace(UnshareFlags::NEWUSER)?;
     // setgroups must be denied before an unprivileged process may write gid_map.
     match std::fs::write("/proc/self/setgroups", "deny") {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -116,10 +124,8 @@ pub fn enter_user_namespace() -> io::Result<()> {
     }
     std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))?;
     std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))?;
-    // SAFETY: as above; the process is single-threaded, so this moves all of it.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // The process is single-threaded, so this moves all of it.
+    unshare_namespace(UnshareFlags::NEWNET)?;
     set_up("lo")
 }
 
@@ -136,18 +142,10 @@ pub fn run_in_namespace<'a>(
 ) -> io::Result<&'a mut Command> {
     let fd = namespace.fd.try_clone()?;
     // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe functions may be called: setns(2) is a plain syscall, and building an
-    // `io::Error` from errno allocates nothing. The fd it uses is owned by the closure, so it
-    // is open in the child.
-    Ok(unsafe {
-        command.pre_exec(move || {
-            if libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
-        })
-    })
+    // async-signal-safe functions may be called: rustix's setns is the bare syscall (no
+    // allocation, no lock), and an `io::Error` made from an errno code allocates nothing. The
+    // fd it uses is owned by the closure, so it is open in the child.
+    Ok(unsafe { command.pre_exec(move || setns(&fd)) })
 }
 
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
@@ -174,47 +172,45 @@ fn ioctl(fd: &impl AsRawFd, request: libc::Ioctl, req: &mut libc::ifreq) -> io::
     }
 }
 
+/// A UDP socket, the handle interface ioctls are made on.
 fn control_socket() -> io::Result<OwnedFd> {
-    // SAFETY: a plain socket(2); the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `socket` just returned this fd, and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
 /// Opens `/dev/net/tun` and attaches a new TUN device `name` (IFF_TUN | IFF_NO_PI: every read
 /// and write is one bare IP packet), non-blocking. Call it inside the namespace the device
 /// belongs to: the kernel creates it in the caller's.
 pub fn open_tun(name: &str) -> io::Result<OwnedFd> {
-    let path = CString::new("/dev/net/tun").expect("no NUL");
-    let flags = libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    // SAFETY: `path` is a valid NUL-terminated string; the result is checked.
-    let fd = unsafe { libc::open(path.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `open` just returned this fd, and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // std adds O_CLOEXEC.
+    let fd: OwnedFd = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/net/tun")?
+        .into();
     let mut req = ifreq(name)?;
     req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
     ioctl(&fd, libc::TUNSETIFF, &mut req)?;
     Ok(fd)
 }
 
+/// `ip` as a `struct sockaddr_in` (port 0) in the generic `struct sockaddr` the interface
+/// ioctls take: after the family, `sa_data` holds the port (2 bytes) and then the address, both
+/// in network byte order, as `sockaddr_in` lays them out.
 fn sockaddr_in(ip: Ipv4Addr) -> libc::sockaddr {
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `sockaddr_in` and `sockaddr` have the same size (16 bytes) and every bit
-    // pattern of either is valid; this is the conversion the socket API itself expects.
-    unsafe { mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+    let mut data = [0 as libc::c_char; 14];
+    for (dst, src) in data[2..6].iter_mut().zip(ip.octets()) {
+        *dst = src as libc::c_char;
+    }
+    libc::sockaddr {
+        sa_family: libc::AF_INET as libc::sa_family_t,
+        sa_data: data,
+    }
 }
 
 /// Gives interface `name` the address `ip/prefix` (SIOCSIFADDR, SIOCSIFNETMASK), in the
@@ -230,24 +226,20 @@ pub fn set_ipv4(name: &str, ip: Ipv4Addr, prefix: u8) -> io::Result<()> {
     ioctl(&control, libc::SIOCSIFNETMASK as libc::Ioctl, &mut req)
 }
 
-/// Brings interface `name` up (IFF_UP), in the calling thread's namespace.
+/// Brings interface `name` up (IFF_UP), in the calling thread's namespace: an RTM_NEWLINK
+/// that changes that one flag, as `ip link set DEV up` sends.
 pub fn set_up(name: &str) -> io::Result<()> {
-    let control = control_socket()?;
-    let mut req = ifreq(name)?;
-    ioctl(&control, libc::SIOCGIFFLAGS as libc::Ioctl, &mut req)?;
-    // SAFETY: SIOCGIFFLAGS just filled the flags member of the union.
-    let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
-    ioctl(&control, libc::SIOCSIFFLAGS as libc::Ioctl, &mut req)
+    let up = libc::IFF_UP as u32;
+    new_link(ifindex(name)?, up, up, &[])
 }
 
 /// The index of interface `name` in the calling thread's namespace.
 pub fn ifindex(name: &str) -> io::Result<u32> {
-    let control = control_socket()?;
-    let mut req = ifreq(name)?;
-    ioctl(&control, libc::SIOCGIFINDEX as libc::Ioctl, &mut req)?;
-    // SAFETY: SIOCGIFINDEX just filled the index member of the union.
-    Ok(unsafe { req.ifr_ifru.ifru_ifindex } as u32)
+    // SIOCGIFINDEX, by rustix.
+    Ok(rustix::net::netdevice::name_to_index(
+        control_socket()?,
+        name,
+    )?)
 }
 
 /// `struct rtmsg` (`include/uapi/linux/rtnetlink.h`).
@@ -262,6 +254,26 @@ struct RtMsg {
     scope: u8,
     kind: u8,
     flags: u32,
+}
+
+impl RtMsg {
+    /// The struct as the kernel reads it: eight bytes, then `flags` in the machine's byte order
+    /// (no padding: this is its `repr(C)` layout byte for byte).
+    fn to_bytes(&self) -> [u8; mem::size_of::<RtMsg>()] {
+        let mut out = [0; mem::size_of::<RtMsg>()];
+        out[..8].copy_from_slice(&[
+            self.family,
+            self.dst_len,
+            self.src_len,
+            self.tos,
+            self.table,
+            self.protocol,
+            self.scope,
+            self.kind,
+        ]);
+        out[8..].copy_from_slice(&self.flags.to_ne_bytes());
+        out
+    }
 }
 
 const RTAX_LOCK: u16 = 1;
@@ -331,12 +343,7 @@ pub fn add_route(
         kind: route_type,
         flags: 0,
     };
-    // SAFETY: `RtMsg` is a repr(C) struct of integers with no padding; viewing it as bytes
-    // for the length of the struct reads only initialised memory.
-    let rt_bytes = unsafe {
-        std::slice::from_raw_parts((&raw const rt).cast::<u8>(), mem::size_of::<RtMsg>())
-    };
-    message.extend_from_slice(rt_bytes);
+    message.extend_from_slice(&rt.to_bytes());
     push_attr(&mut message, libc::RTA_DST, &destination.octets());
     push_attr(&mut message, libc::RTA_OIF, &ifindex.to_ne_bytes());
     if let RouteKind::Via(m) = kind {
@@ -369,15 +376,23 @@ pub fn add_route(
 /// (`tcp_tso_should_defer()`).
 pub fn set_gso_max_segs(ifindex: u32, segments: u32) -> io::Result<()> {
     const IFLA_GSO_MAX_SEGS: u16 = 40;
+    let mut attributes = Vec::new();
+    push_attr(&mut attributes, IFLA_GSO_MAX_SEGS, &segments.to_ne_bytes());
+    new_link(ifindex, 0, 0, &attributes)
+}
+
+/// An RTM_NEWLINK for an existing interface: the device flags in `change` take their values
+/// from `flags`, and `attributes` (already encoded) are set.
+fn new_link(ifindex: u32, flags: u32, change: u32, attributes: &[u8]) -> io::Result<()> {
     let header_len = mem::size_of::<libc::nlmsghdr>();
     let mut message = vec![0u8; header_len];
     // struct ifinfomsg: family, pad, type, index, flags, change.
     message.extend_from_slice(&[libc::AF_UNSPEC as u8, 0]);
     message.extend_from_slice(&0u16.to_ne_bytes());
     message.extend_from_slice(&(ifindex as i32).to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes());
-    push_attr(&mut message, IFLA_GSO_MAX_SEGS, &segments.to_ne_bytes());
+    message.extend_from_slice(&flags.to_ne_bytes());
+    message.extend_from_slice(&change.to_ne_bytes());
+    message.extend_from_slice(attributes);
     route_request(message, libc::RTM_NEWLINK, 0)
 }
 
@@ -385,32 +400,23 @@ pub fn set_gso_max_segs(ifindex: u32, segments: u32) -> io::Result<()> {
 /// kernel's acknowledgement.
 fn route_request(mut message: Vec<u8>, kind: u16, flags: libc::c_int) -> io::Result<()> {
     let header_len = mem::size_of::<libc::nlmsghdr>();
-    let header = libc::nlmsghdr {
-        nlmsg_len: message.len() as u32,
-        nlmsg_type: kind,
-        nlmsg_flags: (libc::NLM_F_REQUEST | libc::NLM_F_ACK | flags) as u16,
-        nlmsg_seq: 1,
-        nlmsg_pid: 0,
-    };
-    // SAFETY: `nlmsghdr` is plain integers with no padding; viewing it as bytes for its size
-    // reads only initialised memory.
-    let header_bytes =
-        unsafe { std::slice::from_raw_parts((&raw const header).cast::<u8>(), header_len) };
-    message[..header_len].copy_from_slice(header_bytes);
+    // struct nlmsghdr: length, type, flags, sequence number, port id (0: the kernel).
+    let length = u32::try_from(message.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "netlink message too long"))?;
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK | flags) as u16;
+    message[0..4].copy_from_slice(&length.to_ne_bytes());
+    message[4..6].copy_from_slice(&kind.to_ne_bytes());
+    message[6..8].copy_from_slice(&flags.to_ne_bytes());
+    message[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    message[12..16].copy_from_slice(&0u32.to_ne_bytes());
 
-    // SAFETY: a plain socket(2); the result is checked.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `socket` just returned this fd, and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // `None` is NETLINK_ROUTE, protocol 0.
+    let fd = rustix::net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
     write_fd(&fd, &message)?;
     let mut answer = [0u8; 512];
     let n = read_fd(&fd, &mut answer)?;
@@ -426,24 +432,13 @@ fn route_request(mut message: Vec<u8>, kind: u16, flags: libc::c_int) -> io::Res
     }
 }
 
-/// `read(2)` into `buf`.
-pub fn read_fd(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a live, writable slice and its exact length is passed.
-    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+/// `read(2)` into `buf`: one packet from a TUN device, one message from a netlink socket.
+/// (rustix's `read` rather than `std::fs::File`, so that callers keep their `OwnedFd`.)
+pub fn read_fd(fd: &impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(rustix::io::read(fd, buf)?)
 }
 
 /// `write(2)` of all of `buf` in one call (a TUN write is one packet).
-pub fn write_fd(fd: &impl AsRawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a live slice and its exact length is passed.
-    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn write_fd(fd: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    Ok(rustix::io::write(fd, buf)?)
 }

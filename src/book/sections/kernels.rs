@@ -9,6 +9,8 @@ use crate::kernel::{CHANGES, Kernel, Version};
 use crate::rules::Rule;
 use crate::survey::{self, Survey};
 
+use crate::book::options::{BookError, BookOptions};
+
 /// The chapter's title, as the contents link to it.
 pub const TITLE: &str = "Kernels";
 
@@ -49,9 +51,20 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// The chapter, from `surveys` (see [`load`]).
+/// The chapter's body, from the surveys in `options.kernels_dir`: the book's list of sections
+/// calls this before anything runs.
+pub(super) fn stored(options: &BookOptions) -> Result<String, BookError> {
+    let surveys = load(&options.kernels_dir).map_err(|error| BookError::Stored {
+        chapter: TITLE,
+        error,
+    })?;
+    let mut md = String::new();
+    render(&mut md, &surveys);
+    Ok(md)
+}
+
+/// The chapter's body (all but its heading), from `surveys` (see [`load`]).
 pub fn render(md: &mut String, surveys: &[Survey]) {
-    let _ = writeln!(md, "## {TITLE}\n");
     if surveys.is_empty() {
         let _ = writeln!(
             md,
@@ -224,9 +237,9 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
     }
 }
 
-/// The chapter rendered from the surveys in `dir`.
+/// The chapter rendered from the surveys in `dir`, its heading included: as the book has it.
 pub fn chapter(dir: &Path) -> std::io::Result<String> {
-    let mut md = String::new();
+    let mut md = format!("## {TITLE}\n\n");
     render(&mut md, &load(dir)?);
     Ok(md)
 }

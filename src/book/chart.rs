@@ -1,5 +1,6 @@
-//! The book's timing section: how many writes after the peer's close succeed, as a function of
-//! the round-trip time and of the interval between writes, measured on the emulated link.
+//! The timing chart: how many writes after the peer's close succeed, as a function of the
+//! round-trip time and of the interval between writes, measured on the emulated link. Its
+//! scenarios, what a point records, and the SVG; the section "Timing: the link" shows it.
 
 use std::fmt::Write as _;
 

@@ -1,0 +1,256 @@
+//! The byte format of the scenario fuzz targets (`oracle`, `oracle_vs_kernel`): how libFuzzer's
+//! bytes become steps ([`Scenario`]'s [`Arbitrary`] decoding) and back ([`encode`]).
+//!
+//! Committed corpora and regression inputs (`fuzz/corpus`, `fuzz/regressions`) are bytes in
+//! this format, so it is defined once here and frozen: the table of op codes ([`OP_CODES`]) and
+//! the ranges of the arguments are numbers of their own, not the generation weights of the ops
+//! table or the language's bounds, which may change without changing what an old input means.
+//!
+//! One step is: a byte whose low bit says who (`client` 0, `server` 1); one byte modulo the sum
+//! of the codes' shares, each op taking its share in table order; then the op's argument, read
+//! by [`Unstructured`] (a count: `ratio(6, 7)` then `1..=16` in one byte or `1..=65536` in two;
+//! a `shutdown` direction: `0..=2`; a sleep: `0..=500` µs in two bytes). Steps are read until
+//! the bytes run out, then normalized ([`Scenario::normalize`]).
+
+use std::time::Duration;
+
+use arbitrary::{Arbitrary, Unstructured};
+use thiserror::Error;
+
+use crate::scenario::bounds::{MAX_IO, MAX_SLEEP, MAX_STEPS};
+use crate::scenario::{Actor, Arg, How, Op, OpKind, Param, Scenario, Step};
+
+/// Each op a fuzz input can name, with its share of the op byte, in the order the shares are
+/// laid out: `write` is 0 to 3, `read` 4 to 6, `close` 7, `abort` 8, `shutdown` 9, `sleep` 10,
+/// `poll` 11 to 15, `error` 16 and 17. The first six were the whole table (summing to 11) when
+/// the first inputs were committed; `poll` and `error` were added with shares summing to 7, so
+/// that every committed input still decodes to the scenario it decoded to then (the encoder's
+/// bytes are below 11, and the one libFuzzer-made regression input picks its `read` with the
+/// byte 59: 59 mod 11 = 4 and 59 mod 18 = 5, both `read`). Never change a row: add new ops
+/// after the last, with shares that keep the old codes' meaning.
+pub const OP_CODES: &[(OpKind, u8)] = &[
+    (OpKind::Write, 4),
+    (OpKind::Read, 3),
+    (OpKind::Close, 1),
+    (OpKind::Abort, 1),
+    (OpKind::Shutdown, 1),
+    (OpKind::Sleep, 1),
+    (OpKind::Poll, 5),
+    (OpKind::Error, 2),
+];
+
+/// A small count: `1..=SMALL_COUNT` in one byte, six times in seven.
+pub const SMALL_COUNT: usize = 16;
+/// A large count: `1..=LARGE_COUNT` in two bytes.
+pub const LARGE_COUNT: usize = 65_536;
+/// The longest sleep a fuzz input can name.
+pub const MAX_FUZZ_SLEEP: Duration = Duration::from_micros(500);
+
+// The frozen ranges stay within the language's bounds.
+const _: () = assert!(LARGE_COUNT <= MAX_IO && SMALL_COUNT <= LARGE_COUNT);
+const _: () = assert!(MAX_FUZZ_SLEEP.as_micros() <= MAX_SLEEP.as_micros());
+
+/// The sum of the shares: an op byte is read modulo it.
+fn op_modulus() -> u8 {
+    OP_CODES.iter().map(|(_, share)| share).sum()
+}
+
+/// The op a code (already reduced modulo the shares' sum) names.
+fn op_of(mut code: u8) -> OpKind {
+    for &(kind, share) in OP_CODES {
+        if code < share {
+            return kind;
+        }
+        code -= share;
+    }
+    OpKind::Write
+}
+
+/// The first code of `kind`'s share; `None` for an op no fuzz input names (the link's).
+///
+/// ```
+/// use rstlab::encoding::op_code;
+/// use rstlab::scenario::OpKind;
+/// assert_eq!(op_code(OpKind::Write), Some(0));
+/// assert_eq!(op_code(OpKind::Read), Some(4));
+/// assert_eq!(op_code(OpKind::Delay), None);
+/// ```
+pub fn op_code(kind: OpKind) -> Option<u8> {
+    let mut code = 0;
+    for &(k, share) in OP_CODES {
+        if k == kind {
+            return Some(code);
+        }
+        code += share;
+    }
+    None
+}
+
+impl<'a> Arbitrary<'a> for Scenario {
+    /// Decodes steps until the input runs out (or [`MAX_STEPS`]), then normalizes them; see
+    /// the [module](self) for the format.
+    ///
+    /// ```
+    /// use arbitrary::{Arbitrary, Unstructured};
+    /// let bytes = [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    /// let s = rstlab::Scenario::arbitrary_take_rest(Unstructured::new(&bytes)).unwrap();
+    /// assert_eq!(s, s.to_string().parse().unwrap());
+    /// ```
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Scenario> {
+        let mut steps = Vec::new();
+        while steps.len() < MAX_STEPS && !u.is_empty() {
+            steps.push(step(u)?);
+        }
+        Ok(Scenario::normalize(steps))
+    }
+
+    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
+        (0, None)
+    }
+}
+
+fn step(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
+    let actor = if bool::arbitrary(u)? {
+        Actor::Server
+    } else {
+        Actor::Client
+    };
+    let kind = op_of(u.int_in_range(0..=op_modulus() - 1)?);
+    let arg = match kind.param() {
+        Param::None => Arg::None,
+        Param::Count => Arg::Count(if u.ratio(6u8, 7u8)? {
+            u.int_in_range(1..=SMALL_COUNT)?
+        } else {
+            u.int_in_range(1..=LARGE_COUNT)?
+        }),
+        Param::How => Arg::How(How::ALL[usize::from(u.int_in_range(0..=2u8)?)]),
+        Param::Duration(_) => Arg::Duration(Duration::from_micros(
+            u.int_in_range(0..=MAX_FUZZ_SLEEP.as_micros() as u64)?,
+        )),
+    };
+    let op = kind.with(arg).unwrap_or(Op::Write(1));
+    Ok(Step::new(actor, op))
+}
+
+/// A scenario that [`encode`] cannot express: the decoder never produces it.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error(
+    "step {step} `{text}`: the fuzz decoder produces no link steps, and only sleeps of whole microseconds up to {MAX_FUZZ_SLEEP:?}"
+)]
+pub struct NotEncodable {
+    /// The 1-based step.
+    pub step: usize,
+    /// The step, in the language.
+    pub text: String,
+}
+
+/// The bytes that decode to `scenario`, without its `=>` expectations: the way to put a
+/// scenario into a fuzz corpus or into `fuzz/regressions/`.
+///
+/// ```
+/// use arbitrary::{Arbitrary, Unstructured};
+/// use rstlab::encoding::encode;
+/// let s: rstlab::Scenario = "client write 300; server shutdown both; client sleep 20us".parse()?;
+/// assert_eq!(rstlab::Scenario::arbitrary_take_rest(Unstructured::new(&encode(&s)?))?, s);
+/// assert!(encode(&"client sleep 1s".parse()?).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode(scenario: &Scenario) -> Result<Vec<u8>, NotEncodable> {
+    // The inverse of `step`, byte for byte: `bool` is the low bit of one byte, `int_in_range`
+    // reads as many big-endian bytes as the range's width needs, modulo its size.
+    let mut out = Vec::new();
+    for (i, step) in scenario.steps().iter().enumerate() {
+        let refuse = || NotEncodable {
+            step: i + 1,
+            text: step.to_string(),
+        };
+        let Some(code) = op_code(step.op.kind()) else {
+            return Err(refuse());
+        };
+        out.extend([u8::from(step.actor == Actor::Server), code]);
+        match step.op.arg() {
+            Arg::None => {}
+            Arg::Count(n) if n <= SMALL_COUNT => {
+                // ratio(6, 7) true, then 1..=SMALL_COUNT in one byte.
+                out.extend([0, (n - 1) as u8]);
+            }
+            Arg::Count(n) if n <= LARGE_COUNT => {
+                // ratio(6, 7) false, then 1..=LARGE_COUNT in two bytes.
+                out.extend([6, ((n - 1) >> 8) as u8, (n - 1) as u8]);
+            }
+            Arg::Count(_) => return Err(refuse()),
+            Arg::How(how) => {
+                let index = How::ALL.iter().position(|&h| h == how).unwrap_or(0);
+                out.push(index as u8);
+            }
+            Arg::Duration(d) => {
+                let us = d.as_micros();
+                if d.subsec_nanos() % 1000 != 0 || us > MAX_FUZZ_SLEEP.as_micros() {
+                    return Err(refuse());
+                }
+                out.extend([(us >> 8) as u8, us as u8]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8]) -> Scenario {
+        Scenario::arbitrary_take_rest(Unstructured::new(bytes)).unwrap()
+    }
+
+    #[test]
+    fn an_op_is_a_byte_modulo_18_and_the_old_codes_keep_their_meaning() {
+        // The six ops before `poll` and `error` weighed 11, and committed fuzz inputs hold the
+        // codes 0, 4, 7, 8, 9 and 10 (from `encode`) and 59 (from libFuzzer, a `read`).
+        assert_eq!(op_modulus(), 18);
+        for (code, kind) in [
+            (0, OpKind::Write),
+            (4, OpKind::Read),
+            (7, OpKind::Close),
+            (8, OpKind::Abort),
+            (9, OpKind::Shutdown),
+            (10, OpKind::Sleep),
+            (59, OpKind::Read),
+            (11, OpKind::Poll),
+            (16, OpKind::Error),
+            (17, OpKind::Error),
+            (18, OpKind::Write),
+        ] {
+            assert_eq!(
+                decode(&[0, code, 0, 0]).steps()[0].op.kind(),
+                kind,
+                "code {code}"
+            );
+        }
+        for &(kind, _) in OP_CODES {
+            let code = op_code(kind).unwrap();
+            assert_eq!(decode(&[0, code, 0, 0]).steps()[0].op.kind(), kind);
+        }
+    }
+
+    #[test]
+    fn the_format_does_not_follow_the_generation_weights() {
+        // Written out byte by byte: a change to the ops table's weights or to the language's
+        // bounds must leave this input's meaning alone.
+        let s = decode(&[1, 4, 0, 2, 0, 0, 6, 0x01, 0x2b, 1, 9, 2, 0, 10, 0x01, 0xf4]);
+        assert_eq!(
+            s.to_inline(),
+            "server read 3; client write 300; server shutdown both; client sleep 500us"
+        );
+    }
+
+    #[test]
+    fn decoding_is_valid_even_from_long_inputs() {
+        let bytes: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let s = decode(&bytes);
+        assert!(s.steps().len() <= MAX_STEPS);
+        assert_eq!(Scenario::new(s.steps().to_vec()).as_ref(), Ok(&s));
+    }
+}

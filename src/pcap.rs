@@ -1,0 +1,178 @@
+//! Captures that Wireshark and tcpdump read: the packets a run kept ([`crate::segment_log`]),
+//! written as pcapng.
+//!
+//! One section, one interface carrying raw IPv4 (link type 101, no link-layer header), with
+//! timestamps in nanoseconds of link time: the virtual clock of `rstlab run --net link` (so the
+//! first packet is at 1970-01-01 00:00:00 and a 20 ms delay shows as 20 ms), or the real time
+//! since the relay started for `rstlab exec`. Each packet carries a comment (pcapng's
+//! `opt_comment`, shown by Wireshark as "Packet comments") with the step that sent it, its
+//! direction and its fate on the link: `step 4: client write 1 | client → server | delivered at
+//! 20 ms`. A packet is recorded as it enters the wire, at its sender; one the link dropped is in
+//! the capture too, marked so.
+//!
+//! ```
+//! use std::time::Duration;
+//! use rstlab::pcap;
+//! let mut file = Vec::new();
+//! pcap::write(&mut file, "an empty capture", &[]).unwrap();
+//! assert_eq!(&file[..4], &[0x0a, 0x0d, 0x0d, 0x0a]); // a pcapng section header
+//! ```
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use pcap_file::DataLink;
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
+
+use crate::segment_log::Packet;
+use crate::wire::Fate;
+
+/// pcapng's `if_tsresol` for nanoseconds (10^-9 s): pcap-file writes timestamps in nanoseconds.
+const NANOSECONDS: u8 = 9;
+
+/// Writes `packets` to `out` as one pcapng section, with `title` as the section's comment
+/// (what was run).
+pub fn write(out: impl Write, title: &str, packets: &[Packet]) -> io::Result<()> {
+    let section = SectionHeaderBlock {
+        options: vec![
+            SectionHeaderOption::Comment(Cow::Owned(title.to_string())),
+            SectionHeaderOption::UserApplication(Cow::Borrowed(concat!(
+                "rstlab ",
+                env!("CARGO_PKG_VERSION")
+            ))),
+        ],
+        ..SectionHeaderBlock::default()
+    };
+    let mut writer = PcapNgWriter::with_section_header(out, section).map_err(to_io)?;
+    writer
+        .write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: DataLink::RAW,
+            snaplen: 0,
+            options: vec![
+                InterfaceDescriptionOption::IfName(Cow::Borrowed("rstlab link")),
+                InterfaceDescriptionOption::IfTsResol(NANOSECONDS),
+            ],
+        })
+        .map_err(to_io)?;
+    for p in packets {
+        let comment = comment(p);
+        writer
+            .write_pcapng_block(EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: p.sent,
+                original_len: p.bytes.len() as u32,
+                data: Cow::Borrowed(&p.bytes),
+                options: vec![EnhancedPacketOption::Comment(Cow::Owned(comment))],
+            })
+            .map_err(to_io)?;
+    }
+    writer.into_inner().flush()
+}
+
+/// Writes `packets` to the file at `path` (see [`write`]).
+pub fn save(path: &std::path::Path, title: &str, packets: &[Packet]) -> io::Result<()> {
+    let file = std::fs::File::create(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
+    write(io::BufWriter::new(file), title, packets)
+}
+
+/// The comment of one packet: its step, its direction, its fate.
+fn comment(p: &Packet) -> String {
+    let fate = match p.fate {
+        Fate::InFlight => "still in flight at the end".to_string(),
+        Fate::Delivered(at) => format!("delivered at {}", time(at)),
+        Fate::Dropped(at) => format!("dropped by link drop at {}", time(at)),
+    };
+    format!("{} | {} → {} | {fate}", p.note, p.from, p.from.peer())
+}
+
+fn time(d: Duration) -> String {
+    format!("{:?}", d)
+}
+
+fn to_io(e: pcap_file::PcapError) -> io::Error {
+    match e {
+        pcap_file::PcapError::IoError(e) => e,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    use std::sync::Arc;
+
+    use crate::scenario::Actor;
+
+    #[test]
+    fn packets_come_back_with_their_times_bytes_and_comments() {
+        let packets = vec![
+            Packet {
+                sent: Duration::from_millis(20),
+                from: Actor::Client,
+                connection: 1,
+                bytes: vec![0x45, 0, 0, 20],
+                note: Arc::from("step 1: client write 1"),
+                fate: Fate::Delivered(Duration::from_millis(40)),
+            },
+            Packet {
+                sent: Duration::from_micros(40_500),
+                from: Actor::Server,
+                connection: 1,
+                bytes: vec![0x45, 1, 2, 3, 4],
+                note: Arc::from("step 2: server close"),
+                fate: Fate::Dropped(Duration::from_millis(41)),
+            },
+        ];
+        let mut file = Vec::new();
+        write(&mut file, "rstlab run test", &packets).unwrap();
+        let mut reader = PcapNgReader::new(&file[..]).unwrap();
+        let mut seen = Vec::new();
+        while let Some(block) = reader.next_block() {
+            match block.unwrap() {
+                Block::InterfaceDescription(i) => {
+                    assert_eq!(i.linktype, DataLink::RAW);
+                    assert!(
+                        i.options
+                            .contains(&InterfaceDescriptionOption::IfTsResol(NANOSECONDS))
+                    );
+                }
+                Block::EnhancedPacket(p) => seen.push((
+                    p.timestamp,
+                    p.data.to_vec(),
+                    p.options
+                        .iter()
+                        .find_map(|o| match o {
+                            EnhancedPacketOption::Comment(c) => Some(c.to_string()),
+                            _ => None,
+                        })
+                        .unwrap(),
+                )),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    Duration::from_millis(20),
+                    vec![0x45, 0, 0, 20],
+                    "step 1: client write 1 | client → server | delivered at 40ms".to_string()
+                ),
+                (
+                    Duration::from_micros(40_500),
+                    vec![0x45, 1, 2, 3, 4],
+                    "step 2: server close | server → client | dropped by link drop at 41ms"
+                        .to_string()
+                ),
+            ]
+        );
+    }
+}

@@ -1,0 +1,418 @@
+//! Exploration across machines: one seed's cases split into shards without coordination, and
+//! the shards' summaries merged back without loss.
+//!
+//! Shard `K/N` runs the cases whose number is `K - 1` modulo `N`; each case is the same scenario
+//! on the same network wherever it runs (it depends on the seed and its number alone, see
+//! [`crate::explore`]). So shards `1/N` to `N/N` together run exactly the cases of the unsharded
+//! exploration, and [`merge`] gives back its summary: the counts, the rules and outcomes add up,
+//! the fingerprints add up (the fingerprint is a wrapping sum over cases), and the findings kept
+//! are the lowest case numbers among the shards' (each shard keeps its own lowest, which include
+//! every one of the overall lowest that falls to it).
+//!
+//! ```
+//! use rstlab::shard::Shard;
+//! let shard: Shard = "2/3".parse().unwrap();
+//! let mine: Vec<u64> = (0..10).filter(|&case| shard.takes(case)).collect();
+//! assert_eq!(mine, [1, 4, 7]);
+//! assert_eq!(shard.case_at(2), 7);
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// One of `count` shards, numbered from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl Shard {
+    /// Shard `index` of `count`: `1 <= index <= count`.
+    pub fn new(index: u64, count: u64) -> Result<Shard, String> {
+        if count == 0 || index == 0 || index > count {
+            return Err(format!(
+                "shard {index}/{count} does not exist: K/N needs 1 <= K <= N (1/4 to 4/4)"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard's number, from 1.
+    pub fn index(self) -> u64 {
+        self.index
+    }
+
+    /// How many shards.
+    pub fn count(self) -> u64 {
+        self.count
+    }
+
+    /// Whether case number `case` (from 0) is this shard's.
+    pub fn takes(self, case: u64) -> bool {
+        case % self.count == self.index - 1
+    }
+
+    /// The case number of this shard's `position`-th case (from 0).
+    pub fn case_at(self, position: u64) -> u64 {
+        position
+            .saturating_mul(self.count)
+            .saturating_add(self.index - 1)
+    }
+
+    /// How many of cases `0..cases` are this shard's.
+    pub fn share(self, cases: u64) -> u64 {
+        cases / self.count + u64::from(cases % self.count >= self.index)
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || {
+            format!(
+                "expected a shard as K/N (the K-th of N, such as 1/4), found {}",
+                crate::text::quote(text)
+            )
+        };
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let k = k.trim().parse().map_err(|_| bad())?;
+        let n = n.trim().parse().map_err(|_| bad())?;
+        Shard::new(k, n)
+    }
+}
+
+impl Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shard {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Shard, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What [`merge`] reads of each shard's `explore --json` summary, and what it writes back: the
+/// fields of [`crate::explore::Summary`] that add up, the run's identity, and the findings as
+/// they were printed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Part {
+    /// Cases run.
+    pub cases: u64,
+    /// The cases asked for (`--cases`); absent when only `--time` bounded the run.
+    #[serde(default)]
+    pub planned_cases: Option<u64>,
+    /// Which shard (absent: the whole exploration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// Wall time: for a merge, the sum of the shards' (machine time, not elapsed time).
+    pub seconds: f64,
+    /// Worker threads: for a merge, the sum of the shards'.
+    pub jobs: u64,
+    /// The seed.
+    pub seed: u64,
+    /// The backend.
+    pub backend: String,
+    /// The networks, taken in turn.
+    pub nets: Vec<String>,
+    /// How many findings each shard keeps.
+    #[serde(default)]
+    pub max_findings: u64,
+    /// Cases run on the emulated link.
+    pub link_cases: u64,
+    /// Cases where kernel and oracle agreed on every step.
+    pub agreements: u64,
+    /// Cases that disagreed.
+    pub disagreement_count: u64,
+    /// The minimal scenarios of the findings, one line each.
+    pub disagreements: Vec<String>,
+    /// The findings, as printed (ordered by their `case`).
+    pub findings: Vec<serde_json::Value>,
+    /// Cases that could not run.
+    pub errors: u64,
+    /// The first setup error, if any.
+    pub first_error: Option<String>,
+    /// How often each rule decided a step of an agreeing case.
+    pub rules: BTreeMap<String, u64>,
+    /// How often each op ended each way, over agreeing cases.
+    pub outcomes: BTreeMap<String, u64>,
+    /// The sum (wrapping) of every case's digest, as 16 hex digits.
+    pub fingerprint: String,
+    /// Whether Ctrl-C cut the run short.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// Why shards could not be merged.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MergeError {
+    /// Nothing to merge.
+    #[error("no summaries to merge")]
+    Empty,
+    /// A summary is not a shard's.
+    #[error("summary {0} is not a shard's: run each part with `explore --shard K/N`")]
+    NotAShard(usize),
+    /// The parts come from different explorations.
+    #[error(
+        "summary {part} is of another exploration than the first: its {what} differs ({first} vs {this})"
+    )]
+    Mismatch {
+        /// 1-based position of the part.
+        part: usize,
+        /// Which field.
+        what: &'static str,
+        /// The first part's value.
+        first: String,
+        /// This part's value.
+        this: String,
+    },
+    /// A shard is missing or given twice.
+    #[error("the shards are not 1/{count} to {count}/{count} once each: {problem}")]
+    Shards {
+        /// N.
+        count: u64,
+        /// Which is missing or repeated.
+        problem: String,
+    },
+    /// A shard did not run all its cases.
+    #[error(
+        "shard {shard} ran {ran} of its {share} cases ({why}): the merge would not be the whole exploration"
+    )]
+    Incomplete {
+        /// The shard.
+        shard: Shard,
+        /// Cases it ran.
+        ran: u64,
+        /// Cases it should have run.
+        share: u64,
+        /// Why, as far as the summary tells.
+        why: &'static str,
+    },
+    /// A fingerprint is not 16 hex digits.
+    #[error("summary {0}'s fingerprint is not 16 hex digits")]
+    Fingerprint(usize),
+}
+
+/// Merges the summaries of shards `1/N` to `N/N` of one exploration into the summary the
+/// unsharded exploration gives (its `shard` absent, `seconds` and `jobs` summed).
+pub fn merge(parts: &[Part]) -> Result<Part, MergeError> {
+    let first = parts.first().ok_or(MergeError::Empty)?;
+    let count = first.shard.ok_or(MergeError::NotAShard(1))?.count();
+    let mut seen = vec![false; count as usize];
+    for (i, part) in parts.iter().enumerate() {
+        let shard = part.shard.ok_or(MergeError::NotAShard(i + 1))?;
+        let differs = |what: &'static str, a: String, b: String| {
+            (a != b).then(|| MergeError::Mismatch {
+                part: i + 1,
+                what,
+                first: a,
+                this: b,
+            })
+        };
+        let checks = [
+            differs("seed", first.seed.to_string(), part.seed.to_string()),
+            differs("backend", first.backend.clone(), part.backend.clone()),
+            differs("networks", first.nets.join(","), part.nets.join(",")),
+            differs(
+                "--cases",
+                format!("{:?}", first.planned_cases),
+                format!("{:?}", part.planned_cases),
+            ),
+            differs("shard count", count.to_string(), shard.count().to_string()),
+            differs(
+                "number of findings kept",
+                first.max_findings.to_string(),
+                part.max_findings.to_string(),
+            ),
+        ];
+        if let Some(e) = checks.into_iter().flatten().next() {
+            return Err(e);
+        }
+        let slot = &mut seen[shard.index() as usize - 1];
+        if *slot {
+            return Err(MergeError::Shards {
+                count,
+                problem: format!("{shard} is given twice"),
+            });
+        }
+        *slot = true;
+        let Some(planned) = part.planned_cases else {
+            return Err(MergeError::Incomplete {
+                shard,
+                ran: part.cases,
+                share: 0,
+                why: "bounded by --time alone, so no shard knows its share",
+            });
+        };
+        let share = shard.share(planned);
+        if part.cases != share || part.interrupted {
+            return Err(MergeError::Incomplete {
+                shard,
+                ran: part.cases,
+                share,
+                why: if part.interrupted {
+                    "interrupted"
+                } else if part.errors > 0 {
+                    "a setup error stopped it"
+                } else {
+                    "stopped by --time"
+                },
+            });
+        }
+    }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(MergeError::Shards {
+            count,
+            problem: format!("{}/{count} is missing", missing + 1),
+        });
+    }
+    let mut merged = Part {
+        planned_cases: first.planned_cases,
+        seed: first.seed,
+        backend: first.backend.clone(),
+        nets: first.nets.clone(),
+        max_findings: first.max_findings,
+        ..Part::default()
+    };
+    let mut fingerprint = 0u64;
+    let mut findings = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        merged.cases += part.cases;
+        merged.seconds += part.seconds;
+        merged.jobs += part.jobs;
+        merged.link_cases += part.link_cases;
+        merged.agreements += part.agreements;
+        merged.disagreement_count += part.disagreement_count;
+        merged.errors += part.errors;
+        if merged.first_error.is_none() {
+            merged.first_error.clone_from(&part.first_error);
+        }
+        for (k, v) in &part.rules {
+            *merged.rules.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &part.outcomes {
+            *merged.outcomes.entry(k.clone()).or_default() += v;
+        }
+        let f = u64::from_str_radix(&part.fingerprint, 16)
+            .ok()
+            .filter(|_| part.fingerprint.len() == 16)
+            .ok_or(MergeError::Fingerprint(i + 1))?;
+        fingerprint = fingerprint.wrapping_add(f);
+        findings.extend(part.findings.iter().cloned());
+    }
+    let case = |f: &serde_json::Value| f.get("case").and_then(serde_json::Value::as_u64);
+    findings.sort_by_key(|f| case(f).unwrap_or(u64::MAX));
+    findings.truncate(merged.max_findings as usize);
+    merged.disagreements = findings
+        .iter()
+        .filter_map(|f| f.get("inline").and_then(|s| s.as_str()).map(String::from))
+        .collect();
+    merged.findings = findings;
+    merged.fingerprint = format!("{fingerprint:016x}");
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shards_take_every_case_once() {
+        for count in 1..6 {
+            let shards: Vec<Shard> = (1..=count).map(|k| Shard::new(k, count).unwrap()).collect();
+            for case in 0..40 {
+                assert_eq!(shards.iter().filter(|s| s.takes(case)).count(), 1);
+            }
+            for cases in 0..20 {
+                let shares: u64 = shards.iter().map(|s| s.share(cases)).sum();
+                assert_eq!(shares, cases, "{count} shards of {cases} cases");
+                for s in &shards {
+                    let counted = (0..cases).filter(|&c| s.takes(c)).count() as u64;
+                    assert_eq!(s.share(cases), counted);
+                    let by_position = (0..).map(|p| s.case_at(p)).take_while(|&c| c < cases);
+                    assert_eq!(by_position.count() as u64, counted);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_shard_is_written_k_of_n_and_anything_else_is_refused() {
+        assert_eq!("3/4".parse::<Shard>(), Ok(Shard::new(3, 4).unwrap()));
+        assert!("0/4".parse::<Shard>().unwrap_err().contains("1 <= K <= N"));
+        assert!("5/4".parse::<Shard>().unwrap_err().contains("1 <= K <= N"));
+        assert!("1/0".parse::<Shard>().is_err());
+        assert!("two".parse::<Shard>().unwrap_err().contains("K/N"));
+        assert_eq!(Shard::new(2, 5).unwrap().to_string(), "2/5");
+    }
+
+    fn part(shard: &str, cases: u64, fingerprint: u64) -> Part {
+        Part {
+            cases,
+            planned_cases: Some(5),
+            shard: Some(shard.parse().unwrap()),
+            seed: 9,
+            backend: "std".into(),
+            nets: vec!["loopback".into()],
+            max_findings: 1,
+            agreements: cases,
+            fingerprint: format!("{fingerprint:016x}"),
+            ..Part::default()
+        }
+    }
+
+    #[test]
+    fn merging_adds_up_and_refuses_what_is_not_one_whole_exploration() {
+        let mut a = part("1/2", 3, u64::MAX);
+        a.rules.insert("r".into(), 2);
+        a.findings = vec![serde_json::json!({"case": 4, "inline": "x"})];
+        let mut b = part("2/2", 2, 2);
+        b.rules.insert("r".into(), 1);
+        b.findings = vec![serde_json::json!({"case": 1, "inline": "y"})];
+        let m = merge(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!((m.cases, m.agreements, m.rules["r"]), (5, 5, 3));
+        assert_eq!(m.fingerprint, format!("{:016x}", 1u64), "a wrapping sum");
+        assert_eq!(
+            m.disagreements,
+            ["y"],
+            "the lowest case number, within max_findings"
+        );
+        assert_eq!(m.shard, None);
+        assert!(matches!(
+            merge(&[a.clone()]),
+            Err(MergeError::Shards { .. })
+        ));
+        assert!(matches!(
+            merge(&[a.clone(), a.clone()]),
+            Err(MergeError::Shards { .. })
+        ));
+        let mut other_seed = b.clone();
+        other_seed.seed = 10;
+        assert!(matches!(
+            merge(&[a.clone(), other_seed]),
+            Err(MergeError::Mismatch { what: "seed", .. })
+        ));
+        let mut short = b.clone();
+        short.cases = 1;
+        assert!(matches!(
+            merge(&[a.clone(), short]),
+            Err(MergeError::Incomplete { .. })
+        ));
+        assert_eq!(merge(&[]).unwrap_err(), MergeError::Empty);
+    }
+}

@@ -1,0 +1,150 @@
+//! Captures: `rstlab run --net link --pcap FILE` writes what the link carried as pcapng, read
+//! back here as Wireshark and tcpdump would read it.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use pcap_file::DataLink;
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+use pcap_file::pcapng::{Block, PcapNgReader};
+
+fn rstlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rstlab"))
+        .args(args)
+        .output()
+        .expect("rstlab runs")
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// One packet of a capture: time, TCP flags, comment.
+#[derive(Debug)]
+struct Seen {
+    time: Duration,
+    flags: u8,
+    comment: String,
+}
+
+fn read(path: &std::path::Path) -> Vec<Seen> {
+    let file = std::fs::read(path).unwrap();
+    let mut reader = PcapNgReader::new(&file[..]).expect("a pcapng file");
+    let mut seen = Vec::new();
+    while let Some(block) = reader.next_block() {
+        match block.expect("a well-formed block") {
+            Block::InterfaceDescription(i) => assert_eq!(i.linktype, DataLink::RAW),
+            Block::EnhancedPacket(p) => {
+                let ihl = usize::from(p.data[0] & 0x0f) * 4;
+                assert_eq!(p.data[0] >> 4, 4, "IPv4");
+                assert_eq!(p.data[9], 6, "TCP");
+                seen.push(Seen {
+                    time: p.timestamp,
+                    flags: p.data[ihl + 13],
+                    comment: p
+                        .options
+                        .iter()
+                        .find_map(|o| match o {
+                            EnhancedPacketOption::Comment(c) => Some(c.to_string()),
+                            _ => None,
+                        })
+                        .expect("every packet has a comment"),
+                });
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+const SYN: u8 = 0x02;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
+
+#[test]
+fn a_link_run_captures_the_handshake_the_fin_and_the_rst_with_link_time_and_steps() {
+    if !common::link_available() {
+        return;
+    }
+    let dir = tempdir("run");
+    let file = dir.join("seed.pcapng");
+    let o = rstlab(&[
+        "run",
+        "--net",
+        "link",
+        "--pcap",
+        file.to_str().unwrap(),
+        "link delay 10ms; client write 1; client sleep 10ms; server read 1; server close; \
+         client sleep 10ms; client write 1; client sleep 20ms; client write 1 => EPIPE",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let seen = read(&file);
+    let first = |flag: u8, from: &str| {
+        seen.iter()
+            .find(|s| s.flags & flag != 0 && s.comment.contains(from))
+            .unwrap_or_else(|| panic!("no packet with flag {flag:#x} from {from}: {seen:#?}"))
+    };
+    let syn = first(SYN, "client → server");
+    assert!(syn.comment.starts_with("handshake"), "{}", syn.comment);
+    let fin = first(FIN, "server → client");
+    assert!(
+        fin.comment.starts_with("step 5: server close"),
+        "{}",
+        fin.comment
+    );
+    assert_eq!(
+        fin.time,
+        Duration::from_millis(10),
+        "the virtual clock, not the real one"
+    );
+    assert!(
+        fin.comment.ends_with("delivered at 20ms"),
+        "{}",
+        fin.comment
+    );
+    // The write of step 7 (at 20 ms) arrives at 30 ms, while step 8's sleep moves the clock.
+    let rst = first(RST, "server → client");
+    assert_eq!(rst.time, Duration::from_millis(30));
+    assert!(
+        rst.comment.starts_with("step 8: client sleep 20ms"),
+        "{}",
+        rst.comment
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].time <= w[1].time),
+        "packets in the order sent: {seen:#?}"
+    );
+    assert!(text(&o).contains(&format!("packets in {}", file.display())));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_capture_on_loopback_is_refused_before_anything_runs() {
+    let dir = tempdir("loopback");
+    let file = dir.join("none.pcapng");
+    let o = rstlab(&["run", "--pcap", file.to_str().unwrap(), "client write 1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--pcap needs the emulated link (--net link)"),
+        "{}",
+        text(&o)
+    );
+    assert!(!file.exists(), "nothing written");
+    let o = rstlab(&["seed", "--no-pause", "--pcap", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--pcap needs the emulated link (--delay)"),
+        "{}",
+        text(&o)
+    );
+    assert!(!file.exists(), "nothing written");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rstlab-pcap-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
