@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use crate::oracle::{PredictedStep, Prediction, SegmentKind};
 use crate::outcome::Outcome;
 use crate::run::Trace;
-use crate::scenario::{Actor, Scenario};
+use crate::scenario::{Actor, Scenario, Who};
 
 /// One line of a diagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ enum Line {
     /// A syscall: its step number, actor, text and result.
     Step {
         number: usize,
-        actor: Actor,
+        actor: Who,
         call: String,
         result: String,
         error: bool,
@@ -97,7 +97,7 @@ impl Diagram {
             .iter()
             .filter_map(|l| match l {
                 Line::Step {
-                    actor: Actor::Client,
+                    actor: Who::Client,
                     call,
                     result,
                     ..
@@ -119,13 +119,13 @@ impl Diagram {
             cw = client_width,
             aw = ARROW + 2,
         );
-        let mut pending: Option<(usize, Actor, String)> = None;
-        let flush = |out: &mut String, step: Option<(usize, Actor, String)>, arrow: &str| {
+        let mut pending: Option<(usize, Who, String)> = None;
+        let flush = |out: &mut String, step: Option<(usize, Who, String)>, arrow: &str| {
             let (number, left, right) = match step {
-                Some((n, Actor::Client, text)) => (n.to_string(), text, String::new()),
-                Some((n, Actor::Server, text)) => (n.to_string(), String::new(), text),
+                Some((n, Who::Client, text)) => (n.to_string(), text, String::new()),
+                Some((n, Who::Server, text)) => (n.to_string(), String::new(), text),
                 // A link step sits between the lanes, where its effect is.
-                Some((n, Actor::Link, text)) => {
+                Some((n, Who::Link, text)) => {
                     (n.to_string(), String::new(), format!("(link {text})"))
                 }
                 None => (String::new(), String::new(), String::new()),
@@ -152,7 +152,6 @@ impl Diagram {
                     let arrow = match from {
                         Actor::Client => format!("|{:-^w$}>|", name, w = ARROW - 1),
                         Actor::Server => format!("|<{:-^w$}|", name, w = ARROW - 1),
-                        Actor::Link => unreachable!("segments come from an end"),
                     };
                     flush(&mut out, pending.take(), &arrow);
                 }
@@ -241,9 +240,9 @@ impl Diagram {
                         y + 5.0
                     );
                     let (x, anchor) = match actor {
-                        Actor::Client => (client_x - 10.0, "end"),
-                        Actor::Server => (server_x + 10.0, "start"),
-                        Actor::Link => ((client_x + server_x) / 2.0, "middle"),
+                        Who::Client => (client_x - 10.0, "end"),
+                        Who::Server => (server_x + 10.0, "start"),
+                        Who::Link => ((client_x + server_x) / 2.0, "middle"),
                     };
                     let colour = if *error { "#cf222e" } else { "#0550ae" };
                     let weight = if *error { r#" font-weight="bold""# } else { "" };
@@ -264,7 +263,6 @@ impl Diagram {
                     let (x1, x2) = match from {
                         Actor::Client => (client_x, server_x),
                         Actor::Server => (server_x, client_x),
-                        Actor::Link => unreachable!("segments come from an end"),
                     };
                     let _ = writeln!(
                         svg,

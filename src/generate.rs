@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use crate::oracle::Model;
 use crate::run::Net;
 use crate::scenario::bounds::{MAX_DELAY, MAX_IO, MAX_STEPS};
-use crate::scenario::{Actor, Arg, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Step};
+use crate::scenario::{Actor, Arg, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Step, Who};
 
 /// The most steps a free-form generated scenario has. Short scenarios shrink fast and still
 /// reach every state: no state of the model needs more than a dozen steps.
@@ -109,7 +109,7 @@ pub fn link_story() -> impl Strategy<Value = Scenario> {
                 } else {
                     (Actor::Client, Actor::Server)
                 };
-                let mut steps = vec![Step::new(Actor::Link, Op::Link(LinkOp::Delay(delay)))];
+                let mut steps = vec![Step::link(LinkOp::Delay(delay))];
                 steps.extend(writes.into_iter().map(|n| Step::new(writer, Op::Write(n))));
                 steps.push(Step::new(writer, Op::Sleep(pause)));
                 steps.extend(reads.into_iter().map(|n| Step::new(reader, Op::Read(n))));
@@ -124,7 +124,7 @@ pub fn link_story() -> impl Strategy<Value = Scenario> {
                 steps.extend(writer_end.map(|op| Step::new(writer, op)));
                 if let Some((at, op)) = meddle {
                     let at = (1 + at).min(steps.len());
-                    steps.insert(at, Step::new(Actor::Link, Op::Link(op)));
+                    steps.insert(at, Step::link(op));
                 }
                 observe(&mut steps, looks);
                 within_model(Scenario::normalize(steps), Net::Link)
@@ -137,10 +137,10 @@ pub fn link_free_form() -> impl Strategy<Value = Scenario> {
     let step = prop_oneof![
         6 => step(),
         2 => (actor(), link_sleep()).prop_map(|(a, d)| Step::new(a, Op::Sleep(d))),
-        2 => link_op().prop_map(|op| Step::new(Actor::Link, Op::Link(op))),
+        2 => link_op().prop_map(Step::link),
     ];
     (link_delay(), vec(step, 0..=MAX_GENERATED_STEPS)).prop_map(|(delay, mut steps)| {
-        steps.insert(0, Step::new(Actor::Link, Op::Link(LinkOp::Delay(delay))));
+        steps.insert(0, Step::link(LinkOp::Delay(delay)));
         within_model(Scenario::normalize(steps), Net::Link)
     })
 }
@@ -197,7 +197,7 @@ fn link_size() -> impl Strategy<Value = usize> {
 
 /// A link op, weighted by the ops table.
 fn link_op() -> impl Strategy<Value = LinkOp> {
-    weighted(OpKind::for_actor(Actor::Link)).prop_filter_map("a link op", |op| match op {
+    weighted(OpKind::for_actor(Who::Link)).prop_filter_map("a link op", |op| match op {
         Op::Link(op) => Some(op),
         _ => None,
     })

@@ -24,7 +24,7 @@ use crate::diagram::escape;
 use crate::link::{Flags, WireSegment};
 use crate::outcome::Outcome;
 use crate::run::Trace;
-use crate::scenario::{Actor, Op, Scenario};
+use crate::scenario::{Actor, Op, Scenario, Who};
 use crate::wire::Fate;
 
 /// Something that happens at a point of link time.
@@ -33,7 +33,7 @@ enum Event {
     /// Step `number` by `actor` ran: its text and result.
     Step {
         number: usize,
-        actor: Actor,
+        actor: Who,
         text: String,
         error: bool,
     },
@@ -306,12 +306,12 @@ impl Timeline {
             } = e
             {
                 let (x, anchor) = match actor {
-                    Actor::Client => (CLIENT_X - 10.0, "end"),
-                    Actor::Server => (SERVER_X + 10.0, "start"),
-                    Actor::Link => ((CLIENT_X + SERVER_X) / 2.0, "middle"),
+                    Who::Client => (CLIENT_X - 10.0, "end"),
+                    Who::Server => (SERVER_X + 10.0, "start"),
+                    Who::Link => ((CLIENT_X + SERVER_X) / 2.0, "middle"),
                 };
                 let colour = if *error { "#cf222e" } else { "#0550ae" };
-                let who = if *actor == Actor::Link { "link " } else { "" };
+                let who = if *actor == Who::Link { "link " } else { "" };
                 let _ = writeln!(
                     svg,
                     r##"  <text x="{x}" y="{:.1}" text-anchor="{anchor}" fill="{colour}">{number}. {who}{}</text>"##,

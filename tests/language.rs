@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
-use rstlab::scenario::{Scenario, Step};
+use rstlab::scenario::{Scenario, Script, Span, Step};
 use rstlab::{generate, oracle};
 
 /// A generated scenario with every step's predicted outcome written as its `=>` expectation,
@@ -77,6 +77,27 @@ const BAD: &[(&str, usize, usize, &str)] = &[
         1,
         "per direction",
     ),
+    // The client's request is for the peer, which counts what arrives; the oracle needs a
+    // count.
+    (
+        "server close\n  client write request",
+        2,
+        16,
+        "only the peer (`rstlab serve`, `rstlab exec`",
+    ),
+    (
+        "server write request",
+        1,
+        14,
+        "`request` is for `client write` only",
+    ),
+    ("client read request", 1, 13, "expected a byte count"),
+    (
+        "client write request => ok(68)",
+        1,
+        25,
+        "known only when it arrives",
+    ),
 ];
 
 #[test]
@@ -86,4 +107,57 @@ fn every_kind_of_bad_input_gets_its_error() {
         assert_eq!((e.line, e.column), (line, column), "{input:?}: {e}");
         assert!(e.message.contains(phrase), "{input:?}: {e}");
     }
+}
+
+#[test]
+fn the_client_s_request_parses_as_a_script_with_its_place() {
+    let text =
+        "# keep-alive\nclient write request => EPIPE; server read 65536\n\tserver close # end";
+    let script = Script::parse(text).unwrap();
+    assert_eq!(script.requests(), [0]);
+    assert_eq!(script.written(0), "client write request");
+    assert_eq!(
+        script.to_inline(),
+        "client write request => EPIPE; server read 65536; server close"
+    );
+    // Printed, it parses back the same.
+    assert_eq!(
+        Script::parse(&script.to_string()).unwrap().to_inline(),
+        script.to_inline()
+    );
+    // With the length that arrived, it is a scenario the oracle predicts.
+    let scenario = script.with_lengths(&[68]).unwrap();
+    assert_eq!(scenario.steps()[0].to_string(), "client write 68 => EPIPE");
+    assert!(script.with_lengths(&[65537]).is_err());
+}
+
+#[test]
+fn every_step_has_its_span_in_the_text() {
+    let text = "# a comment\nclient write 1 ;  server close # tail\r\n\n   client sleep 5ms => ok";
+    let script = Script::parse(text).unwrap();
+    let places: Vec<(usize, usize, &str)> = script
+        .spans()
+        .iter()
+        .map(
+            |Span {
+                 line,
+                 column,
+                 bytes,
+             }| (*line, *column, &text[bytes.clone()]),
+        )
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (2, 1, "client write 1"),
+            (2, 19, "server close"),
+            (4, 4, "client sleep 5ms => ok"),
+        ]
+    );
+    // Columns count characters, bytes count bytes.
+    let script = Script::parse("# é\nserver close; server sleep 1ms # ü").unwrap();
+    assert_eq!(script.spans()[1].column, 15);
+    let wide = "server sleep 1ms; \u{e9}server close";
+    let e = Script::parse(wide).unwrap_err();
+    assert_eq!((e.line, e.column), (1, 19), "{e}");
 }

@@ -114,6 +114,7 @@ fn bytes_that_do_not_arrive_are_not_seen_within_the_timeout_and_the_rest_is_not_
     };
     assert!(*waited_ms >= 300.0, "{report}");
     assert!(why.contains("2 bytes received"), "{report}");
+    assert!(why.contains("2 of 5 bytes arrived"), "{report}");
     assert!(
         matches!(report.steps[1].peer, PeerSaw::NotRun { .. }),
         "{report}"
@@ -284,8 +285,9 @@ fn stop_ends_a_wait_at_once_and_reports_the_steps_not_played() {
         start.elapsed()
     );
     let conn = &report.connections[0];
+    // The step it was waiting for was not seen: the stop ended the wait.
     assert!(
-        matches!(conn.steps[0].peer, PeerSaw::NotRun { .. }),
+        matches!(conn.steps[0].peer, PeerSaw::NotSeen { .. }),
         "{report}"
     );
     assert!(
@@ -372,4 +374,208 @@ fn expectations_are_checked_on_the_peers_calls_and_held_against_the_oracle_on_th
         "{report}"
     );
     assert_eq!(conn.steps[1].as_scripted, Some(false));
+}
+
+/// Waits (at most 5 s) until everything the test's socket sent is acknowledged: the peer's
+/// kernel has every byte.
+fn wait_acked(stream: &TcpStream) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !rstlab::sys::tcp_info(stream).unwrap().send_queue_empty() {
+        assert!(Instant::now() < deadline, "the peer never acknowledged");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_write_cut_short_says_how_many_of_its_bytes_arrived_when_the_peer_stops() {
+    // The client sends 67 of the 68 bytes the scenario says; the peer is stopped (as `exec`
+    // stops it at its deadline) while it waits for the last one.
+    let peer = Peer::serve_with(
+        &["client write 68; server read 68; server close"],
+        options(30_000),
+    )
+    .unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(&[b'r'; 67]).unwrap();
+    wait_acked(&client);
+    while peer.connections() == 0 {
+        std::thread::yield_now();
+    }
+    let report = peer.stop().unwrap();
+    let conn = &report.connections[0];
+    let PeerSaw::NotSeen { why, .. } = &conn.steps[0].peer else {
+        panic!("{report}")
+    };
+    assert!(why.contains("67 of 68 bytes arrived"), "{report}");
+    assert!(
+        why.contains("the peer was stopped after waiting"),
+        "{report}"
+    );
+    // The later steps say why they were not played: the step before them was not seen.
+    for later in &conn.steps[1..] {
+        let PeerSaw::NotRun { why } = &later.peer else {
+            panic!("{report}")
+        };
+        assert_eq!(why, "step 1 was not seen", "{report}");
+    }
+}
+
+#[test]
+fn a_close_after_extra_unread_bytes_is_predicted_from_what_arrived() {
+    // The scenario's client writes 2 bytes; this one writes 3 in one call. The peer reads 2
+    // and closes with 1 unread: its kernel sends RST, and the oracle must say so.
+    let peer = Peer::serve_with(
+        &["client write 2; server read 2; server close"],
+        options(5000),
+    )
+    .unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(b"abc").unwrap();
+    wait_acked(&client);
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0; 4];
+    let read = client.read(&mut buf).map_err(|e| e.kind());
+    assert_eq!(read.err(), Some(ErrorKind::ConnectionReset));
+    let report = peer.finish().unwrap();
+    let conn = &report.connections[0];
+    let close = &conn.steps[2];
+    let rules: Vec<&str> = close.rules.iter().map(|r| r.id()).collect();
+    assert!(
+        rules.contains(&"close-with-unread-data-sends-rst"),
+        "{report}"
+    );
+    assert!(!rules.contains(&"close-sends-fin"), "{report}");
+    // Still a deviation: the client sent more than the scenario says.
+    assert!(
+        conn.deviations
+            .iter()
+            .any(|d| d.contains("had sent 3 bytes, 1 more")),
+        "{report}"
+    );
+    // And what the client's next calls get follows the RST too.
+    assert_eq!(
+        conn.forecast.reads[0].outcome,
+        Outcome::Err(Errno::ECONNRESET),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_clients_request_is_taken_whole_whatever_its_length() {
+    // An HTTP request sent in two writes, the second after the peer saw the first: the peer
+    // waits for the end of the headers and the body, and predicts with the length that arrived.
+    let peer = Peer::serve_with(
+        &["client write request; server read 65536; server write 5; server close"],
+        options(5000),
+    )
+    .unwrap();
+    let head = b"POST /x HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\r\n";
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(head).unwrap();
+    wait_acked(&client);
+    client.write_all(b"body").unwrap();
+    let mut answer = Vec::new();
+    client.read_to_end(&mut answer).unwrap();
+    assert_eq!(answer, b"xxxxx");
+    let report = peer.finish().unwrap();
+    let conn = &report.connections[0];
+    assert!(conn.as_scripted(), "{report}");
+    let n = head.len() + 4;
+    let request = &conn.steps[0];
+    assert_eq!(request.text, "client write request");
+    let PeerSaw::Seen { what, .. } = &request.peer else {
+        panic!("{report}")
+    };
+    assert!(
+        what.contains(&format!("an HTTP request of {n} bytes")),
+        "{report}"
+    );
+    assert_eq!(request.predicted, Outcome::Bytes(n), "{report}");
+    assert_eq!(conn.steps[1].predicted, Outcome::Bytes(n), "{report}");
+    assert_eq!(
+        conn.scenario,
+        "client write request; server read 65536; server write 5; server close"
+    );
+    // The forecast follows from the request's length too.
+    assert!(conn.forecast.writes[0].lost, "{report}");
+}
+
+#[test]
+fn a_request_that_is_not_http_ends_when_the_client_pauses() {
+    let peer = Peer::serve_with(&["client write request; server close"], options(5000)).unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(b"hello, peer").unwrap();
+    // Unread, the 11 bytes make the peer's close an RST: the oracle knows it from their count.
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0; 4];
+    let read = client.read(&mut buf).map_err(|e| e.kind());
+    assert_eq!(read.err(), Some(ErrorKind::ConnectionReset));
+    let report = peer.finish().unwrap();
+    let conn = &report.connections[0];
+    assert!(conn.as_scripted(), "{report}");
+    let PeerSaw::Seen { what, waited_ms } = &conn.steps[0].peer else {
+        panic!("{report}")
+    };
+    assert!(
+        what.contains("a request of 11 bytes arrived, then nothing for 100ms"),
+        "{report}"
+    );
+    assert!(*waited_ms >= 100.0, "{report}");
+    let rules: Vec<&str> = conn.steps[1].rules.iter().map(|r| r.id()).collect();
+    assert!(
+        rules.contains(&"close-with-unread-data-sends-rst"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_request_cut_short_is_not_seen_and_nothing_after_it_is_predicted() {
+    let peer = Peer::serve_with(
+        &["client write request; server read 65536; server close"],
+        options(300),
+    )
+    .unwrap();
+    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    client.write_all(b"GET / HTTP/1.1\r\nHost: te").unwrap();
+    let report = peer
+        .next_connection(Duration::from_secs(5))
+        .expect("played");
+    let PeerSaw::NotSeen { why, .. } = &report.steps[0].peer else {
+        panic!("{report}")
+    };
+    assert!(
+        why.contains("24 bytes of an HTTP request arrived, its headers have not ended"),
+        "{report}"
+    );
+    assert!(
+        report.steps[1]
+            .oracle
+            .contains("the length of the client's request (step 1) is not known"),
+        "{report}"
+    );
+    assert!(
+        report.forecast.summary.contains("not predicted"),
+        "{report}"
+    );
+    drop(client);
+    drop(peer);
+}
+
+#[test]
+fn a_request_after_the_peers_close_is_refused_with_its_place() {
+    let e =
+        rstlab::peer::parse("client write 1; server read 1; server close\nclient write request")
+            .unwrap_err();
+    let PeerError::Unplayable(refused) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(refused.position, Some((2, 1)), "{e}");
+    assert!(
+        refused.reason.contains("after `server close` (step 3)"),
+        "{e}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::net::Net;
 use crate::oracle::SegmentKind;
 use crate::outcome::Outcome;
 use crate::rules::Rule;
-use crate::scenario::{Actor, Op};
+use crate::scenario::Op;
 
 use super::run::{Kind, Run};
 
@@ -135,10 +135,10 @@ impl Calls {
             .zip(&run.trace.steps)
             .take(run.agreeing_steps());
         for ((step, predicted), observed) in steps {
-            if step.actor == Actor::Link {
+            let Some(actor) = step.end() else {
                 continue;
-            }
-            let me = step.actor.index();
+            };
+            let me = actor.index();
             // SO_ERROR takes the pending error as a failing call would: it is reported then.
             if let (Some((_, reported)), Op::Error, Outcome::Err(_)) =
                 (&mut rst[me], &step.op, &observed.outcome)

@@ -9,6 +9,7 @@ mod explore;
 mod kernels;
 mod merge;
 mod output;
+mod playing;
 mod predict;
 mod rules;
 mod run;

@@ -50,7 +50,7 @@ pub struct Args {
 fn program(interval: Duration, delay: Option<Duration>, writes: usize) -> (Scenario, Vec<usize>) {
     let mut steps = Vec::new();
     if let Some(d) = delay {
-        steps.push(Step::new(Actor::Link, Op::Link(LinkOp::Delay(d))));
+        steps.push(Step::link(LinkOp::Delay(d)));
     }
     steps.push(Step::new(Actor::Client, Op::Write(1)));
     let mut indexes = vec![steps.len() - 1];

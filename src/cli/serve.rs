@@ -6,19 +6,19 @@
 //! connections, `--accept-timeout` without a client, or Ctrl-C, SIGTERM or SIGHUP: then with
 //! status 130).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
 
-use rstlab::peer::{self, ConnectionReport, Peer, PeerError, PeerOptions, PeerSaw, Refused};
-use rstlab::scenario::Actor;
+use rstlab::peer::{ConnectionReport, Peer, PeerError, PeerOptions, Refused};
+use rstlab::scenario::Script;
 
+use super::playing::{Respond, load, on_signals, status_of};
 use super::{Status, durations, exit_statuses, output};
 
 #[derive(Debug, clap::Args)]
@@ -46,34 +46,12 @@ pub struct Args {
     /// Ctrl-C).
     #[arg(long, value_parser = durations::positive, allow_hyphen_values = true)]
     accept_timeout: Option<Duration>,
-    /// The bytes `server write` steps send, in order, from the file's start again when it runs
-    /// out (an HTTP response, say); without it, filler bytes `x`.
-    #[arg(long)]
-    respond: Option<PathBuf>,
+    #[command(flatten)]
+    respond: Respond,
     /// After the address line, one JSON object per line: each connection's report, then a
     /// summary object.
     #[arg(long)]
     json: bool,
-}
-
-/// The scenario's text and where it came from: a file, `-`, or inline steps.
-pub(super) fn load(arg: &str) -> anyhow::Result<(String, String)> {
-    if arg == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the scenario from standard input")?;
-        Ok(("<stdin>".to_string(), text))
-    } else if Path::new(arg).is_file() {
-        let text = std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?;
-        Ok((arg.to_string(), text))
-    } else if !arg.ends_with(".scenario") && arg.contains(char::is_whitespace) {
-        Ok(("<command line>".to_string(), arg.to_string()))
-    } else {
-        bail!(
-            "{arg}: no such file (and not a scenario: steps look like `client write 1; server close`)"
-        )
-    }
 }
 
 #[derive(Serialize)]
@@ -86,42 +64,21 @@ struct Summary<'a> {
     interrupted: bool,
 }
 
-/// The status of a peer's run (`serve`'s and `exec`'s), in the global table: 130 when
-/// interrupted; an error (2) when the peer itself had problems; 1 when one of its calls
-/// returned other than the oracle predicts (the oracle is wrong, as in `run`); 3 when the run
-/// did not go as the scenario scripts otherwise (a `client` step not seen, a `=>` line
-/// contradicted, a connection refused, no client, or `failed`: exec's command past its
-/// deadline); else 0.
-pub(super) fn status_of(
-    report: &peer::Report,
-    interrupted: bool,
-    failed: bool,
-) -> anyhow::Result<Status> {
-    if interrupted {
-        return Ok(Status::Interrupted);
+/// The error of a peer that could not start: a port already taken is said once, with the port.
+/// Why the peer did not start; a scenario it cannot play is named by where it came from.
+fn not_started(e: PeerError, listen: SocketAddr, origins: &[String]) -> anyhow::Error {
+    match e {
+        PeerError::Unplayable(mut refused) => {
+            let index = refused.scenario.take().unwrap_or(1);
+            let origin = origins.get(index - 1).map_or("<scenario>", String::as_str);
+            anyhow::Error::new(PeerError::Unplayable(refused))
+                .context(format!("{origin}: cannot serve it"))
+        }
+        e => not_listening(e, listen),
     }
-    if let Some(first) = report.problems.first() {
-        bail!(
-            "the peer had {} problem(s) of its own; the first: {first}",
-            report.problems.len()
-        );
-    }
-    let oracle_wrong = report.connections.iter().flat_map(|c| &c.steps).any(|s| {
-        s.actor == Actor::Server
-            && s.as_scripted == Some(false)
-            && matches!(&s.peer, PeerSaw::Called { outcome, .. } if *outcome != s.predicted)
-    });
-    Ok(if oracle_wrong {
-        Status::OracleDisagrees
-    } else if failed || !report.as_scripted() {
-        Status::ExpectationContradicted
-    } else {
-        Status::Agreement
-    })
 }
 
-/// The error of a peer that could not start: a port already taken is said once, with the port.
-fn not_started(e: PeerError, listen: SocketAddr) -> anyhow::Error {
+fn not_listening(e: PeerError, listen: SocketAddr) -> anyhow::Error {
     match &e {
         PeerError::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
             anyhow::anyhow!(
@@ -136,27 +93,21 @@ fn not_started(e: PeerError, listen: SocketAddr) -> anyhow::Error {
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut scenarios = Vec::new();
+    let mut origins = Vec::new();
     for arg in &args.scenarios {
         let (origin, text) = load(arg)?;
-        scenarios.push(peer::parse(&text).with_context(|| format!("{origin}: cannot serve it"))?);
+        // The syntax here, with the place; what the peer cannot play, `serve_scripts` refuses
+        // before it listens.
+        let script = Script::parse(&text)
+            .map_err(PeerError::from)
+            .with_context(|| format!("{origin}: cannot serve it"))?;
+        scenarios.push(script);
+        origins.push(origin);
     }
-    let respond = match &args.respond {
-        Some(path) => std::fs::read(path)
-            .with_context(|| format!("reading the response payload {}", path.display()))?,
-        None => Vec::new(),
-    };
+    let respond = args.respond.read()?;
     let interrupted = Arc::new(AtomicBool::new(false));
-    // The handlers only set the flag; the loop below looks at it at least every 50 ms. SIGTERM
-    // (a service manager's, `kill`'s, `timeout`'s) and SIGHUP end it as Ctrl-C does: with the
-    // summary.
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(&interrupted))
-            .context("installing the Ctrl-C handler")?;
-    }
+    // The loop below looks at it at least every 50 ms.
+    on_signals(&interrupted)?;
     let limit = if args.once {
         Some(1)
     } else {
@@ -172,10 +123,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     };
     let steps: Vec<String> = scenarios
         .iter()
-        .map(|s| s.steps().len().to_string())
+        .map(|s| s.shape().steps().len().to_string())
         .collect();
-    let peer =
-        Peer::serve_scenarios(scenarios, options).map_err(|e| not_started(e, args.listen))?;
+    let peer = Peer::serve_scripts(scenarios, options)
+        .map_err(|e| not_started(e, args.listen, &origins))?;
     let mut out = output::stdout();
     writeln!(out, "{}", peer.addr()).context("writing to standard output")?;
     out.flush().context("writing to standard output")?;

@@ -74,15 +74,15 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
         if p.rules.is_empty() {
             return fail(n, "no rule decided this step".into());
         }
-        if step.actor == Actor::Link {
+        let Some(actor) = step.end() else {
             if p.outcome != Outcome::Ok {
                 return fail(n, format!("`link {}` returned {}", step.op, p.outcome));
             }
             lost |= step.op == Op::Link(LinkOp::Drop);
             check_states(n, p, ended, lost)?;
             continue;
-        }
-        let who = step.actor.index();
+        };
+        let who = actor.index();
         if p.outcome == Outcome::Err(Errno::ECONNRESET) {
             resets_seen[who] += 1;
             if resets_seen[who] > 1 {
@@ -102,7 +102,7 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
             (Op::Write(_), Outcome::Err(_)) => write_failed[who] = true,
             (Op::Read(k), Outcome::Bytes(m)) => {
                 read[who] += m;
-                if m > k || read[who] > written[step.actor.peer().index()] {
+                if m > k || read[who] > written[actor.peer().index()] {
                     return fail(n, "a read returned bytes nobody wrote".into());
                 }
             }

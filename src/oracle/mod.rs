@@ -257,8 +257,10 @@ impl TokioReadiness {
     /// settled; events only go away without a wakeup (a read takes the bytes, a call the
     /// error), so ORing in the events of every step's end is what the reactor sees.
     fn step(&mut self, step: &Step, predicted: &mut PredictedStep) {
-        if step.op.on_socket() {
-            let me = step.actor.index();
+        if step.op.on_socket()
+            && let Some(actor) = step.end()
+        {
+            let me = actor.index();
             match (&step.op, &predicted.outcome) {
                 (Op::Poll, Outcome::Ready(kernel)) => {
                     let kernel = *kernel;
@@ -426,7 +428,10 @@ impl Model {
                 Outcome::Ok
             }
             ref op => {
-                let a = step.actor;
+                // The checker admits a socket op or a pause of an end only.
+                let Some(a) = step.end() else {
+                    return Err(format!("`{step}`: the link has no socket"));
+                };
                 let outcome = self.call(a, op, now, &mut fx);
                 self.deliver(&mut fx);
                 outcome

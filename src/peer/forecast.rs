@@ -46,6 +46,17 @@ pub struct Forecast {
 const MAX_READS: usize = 4;
 
 impl Forecast {
+    /// No forecast, and why, in one sentence.
+    pub(crate) fn unknown(why: String) -> Forecast {
+        Forecast {
+            writes: Vec::new(),
+            reads: Vec::new(),
+            request: Vec::new(),
+            sentences: vec![why.clone()],
+            summary: why,
+        }
+    }
+
     /// The forecast for `scenario`: what the client's next calls get after its last step.
     ///
     /// ```

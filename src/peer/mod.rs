@@ -34,8 +34,15 @@
 //! - a `client` step is what the peer waits to see arrive from your program, for at most
 //!   [`PeerOptions::timeout`]: `client write N` is N more bytes arriving, `client close` and
 //!   `client shutdown write|both` the client's FIN (or RST), `client abort` its RST. A step that
-//!   does not arrive in time is reported as not seen, never as agreement, and the rest of the
-//!   scenario is not played.
+//!   does not arrive in time (or before the peer is stopped) is reported as not seen, with how
+//!   far it got (`67 of 68 bytes arrived`), never as agreement, and the rest of the scenario is
+//!   not played;
+//! - `client write request` is your program's request, whatever its length: the peer waits for
+//!   an HTTP/1.x request to the end of its headers and body (`Content-Length`, or a chunked
+//!   body's last chunk), for anything else until no byte arrived for 100 ms (or the client's
+//!   FIN), and from then on predicts with the number of bytes that arrived. The steps after a
+//!   request not seen are not predicted. It needs the peer's socket to count bytes: after a
+//!   `server close` or `server abort` it is refused ([`check_playable`]).
 //!
 //! The peer observes without consuming anything: it counts bytes with `TCP_INFO`'s
 //! `tcpi_bytes_received` and sees FIN and RST in its socket's TCP state, so the scenario's own
@@ -67,7 +74,9 @@
 //! or read on that connection gets ("your next write succeeds, but its bytes are lost …; the one
 //! after fails with EPIPE"), from the oracle on the scenario extended with those calls.
 //! Bytes or a FIN that your program sent beyond or before what the scenario says are reported as
-//! deviations: the oracle's prediction then no longer describes the connection.
+//! deviations. Extra bytes are in the peer's receive queue, where they change what its calls do
+//! (a close with unread bytes sends RST): the oracle's predictions of the later steps count them
+//! as part of your program's last write before them.
 //! A `=>` expectation on a `server` step is checked against the peer's call; on a `client` step,
 //! whose result only your program sees, it is held against the oracle's prediction. Either
 //! mismatch is a deviation.
@@ -79,10 +88,12 @@
 //! own threads, so it serves std and tokio clients alike; [`Peer::finish`] blocks (from async
 //! code call it after the client's work, or in `spawn_blocking`).
 
+pub mod exec;
 pub mod forecast;
 mod play;
 mod realtime;
 pub mod report;
+mod request;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -94,7 +105,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use thiserror::Error;
 
 use crate::oracle::{self, Prediction};
-use crate::scenario::{Actor, How, Op, ParseError, Scenario, Step};
+use crate::scenario::{Actor, How, Op, ParseError, Scenario, Script, Step, Who};
 
 pub use forecast::Forecast;
 pub use report::{ConnectionReport, PeerSaw, Refused, Report, StepReport};
@@ -215,12 +226,6 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PeerError {
     move |source| PeerError::Io { what, source }
 }
 
-/// The step as written, without its `=>` expectation: the peer checks against the oracle, and
-/// an expectation on a client step is about a call it cannot see.
-fn step_text(step: &Step) -> String {
-    format!("{} {}", step.actor, step.op)
-}
-
 /// Why the peer cannot play `step`, if it cannot; `on_link`: the peer is on the real-time
 /// link, where `link` steps are played.
 fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
@@ -228,43 +233,45 @@ fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
     // language may gain.
     #[allow(unreachable_patterns)]
     match (step.actor, &step.op) {
-        (Actor::Link, Op::Link(_)) if on_link => None,
-        (Actor::Link, Op::Link(_)) => Some(
+        (Who::Link, Op::Link(_)) if on_link => None,
+        (Who::Link, Op::Link(_)) => Some(
             "a `link` step needs the emulated link, and this peer listens on loopback: `rstlab exec` plays it"
                 .to_string(),
         ),
-        (Actor::Client, Op::Read(_)) => Some(
+        (Who::Client, Op::Read(_)) => Some(
             "a read takes bytes out of your program's own receive queue and sends nothing, so the peer cannot see it happen"
                 .to_string(),
         ),
-        (Actor::Client, Op::Shutdown(How::Read)) => Some(
+        (Who::Client, Op::Shutdown(How::Read)) => Some(
             "shutdown(SHUT_RD) sends nothing, so the peer cannot see it happen".to_string(),
         ),
         (
-            Actor::Client | Actor::Server,
+            Who::Client | Who::Server,
             Op::Write(_) | Op::Close | Op::Abort | Op::Shutdown(_) | Op::Sleep(_),
         ) => None,
-        (Actor::Server, Op::Read(_)) => None,
+        (Who::Server, Op::Read(_)) => None,
         (actor, op) => Some(format!(
             "the peer plays `server` steps and observes `client` steps; `{actor} {op}` is neither"
         )),
     }
 }
 
-/// Checks that the peer can play every step of `scenario`.
+/// Checks that the peer can play every step of `script`.
 ///
 /// ```
 /// use rstlab::peer;
-/// let s = "client write 1; server close; client read 1".parse().unwrap();
+/// use rstlab::scenario::Script;
+/// let s = Script::parse("client write 1; server close; client read 1").unwrap();
 /// let refused = peer::check_playable(&s).unwrap_err();
 /// assert_eq!(refused.step, 3);
+/// assert_eq!(refused.position, Some((1, 31)));
 /// assert!(refused.reason.contains("sends nothing"));
 /// ```
-pub fn check_playable(scenario: &Scenario) -> Result<(), Unplayable> {
-    check(scenario, None)
+pub fn check_playable(script: &Script) -> Result<(), Unplayable> {
+    check(script, None)
 }
 
-/// Checks that the peer can play every step of `scenario` on the real-time link, whose delay
+/// Checks that the peer can play every step of `script` on the real-time link, whose delay
 /// before the first step is `delay`. Besides what [`check_playable`] refuses (but `link` steps),
 /// it refuses what makes no sense when time is real: a `client` step while the link holds
 /// segments (the peer sees a step when it arrives, and nothing arrives), and a `link drop` with
@@ -273,28 +280,49 @@ pub fn check_playable(scenario: &Scenario) -> Result<(), Unplayable> {
 /// ```
 /// use std::time::Duration;
 /// use rstlab::peer;
-/// let s = "client write 1; link hold; server close; link drop".parse().unwrap();
+/// use rstlab::scenario::Script;
+/// let s = Script::parse("client write 1; link hold; server close; link drop").unwrap();
 /// assert!(peer::check_playable(&s).is_err()); // no link
 /// assert!(peer::check_playable_on_link(&s, Duration::ZERO).is_ok());
-/// let s = "link hold; client write 1".parse().unwrap();
+/// let s = Script::parse("link hold; client write 1").unwrap();
 /// let refused = peer::check_playable_on_link(&s, Duration::from_millis(20)).unwrap_err();
 /// assert_eq!(refused.step, 2);
 /// ```
-pub fn check_playable_on_link(scenario: &Scenario, delay: Duration) -> Result<(), Unplayable> {
-    check(scenario, Some(delay))
+pub fn check_playable_on_link(script: &Script, delay: Duration) -> Result<(), Unplayable> {
+    check(script, Some(delay))
+}
+
+/// Why the peer cannot count the request of step `index` of `script`: its socket is closed
+/// by then.
+fn uncountable_request(script: &Script, index: usize) -> Option<String> {
+    let steps = script.shape().steps();
+    let (at, ended) = steps[..index]
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.actor == Actor::Server && s.op.ends_socket())?;
+    Some(format!(
+        "after `{ended}` (step {}) the peer's socket is gone, and nothing on its side counts the bytes that arrive (the closed socket answers the first segment with RST), so the request's length could not be known; give the count here (`client write 68`)",
+        at + 1
+    ))
 }
 
 /// [`check_playable`], or [`check_playable_on_link`] with the link's delay.
-fn check(scenario: &Scenario, link: Option<Duration>) -> Result<(), Unplayable> {
+fn check(script: &Script, link: Option<Duration>) -> Result<(), Unplayable> {
     let refused = |i: usize, reason: String| Unplayable {
         step: i + 1,
-        position: None,
+        position: script.span(i).map(|s| (s.line, s.column)),
         scenario: None,
-        text: step_text(&scenario.steps()[i]),
+        text: script.written(i),
         reason,
     };
+    let scenario = script.shape();
     for (i, step) in scenario.steps().iter().enumerate() {
         if let Some(reason) = unplayable_reason(step, link.is_some()) {
+            return Err(refused(i, reason));
+        }
+        if script.is_request(i)
+            && let Some(reason) = uncountable_request(script, i)
+        {
             return Err(refused(i, reason));
         }
     }
@@ -315,7 +343,7 @@ fn check(scenario: &Scenario, link: Option<Duration>) -> Result<(), Unplayable> 
 /// let PeerError::Unplayable(refused) = err else { panic!("{err}") };
 /// assert_eq!(refused.position, Some((3, 3)));
 /// ```
-pub fn parse(text: &str) -> Result<Scenario, PeerError> {
+pub fn parse(text: &str) -> Result<Script, PeerError> {
     parse_for(text, None)
 }
 
@@ -330,50 +358,44 @@ pub fn parse(text: &str) -> Result<Scenario, PeerError> {
 /// let PeerError::Unplayable(refused) = err else { panic!("{err}") };
 /// assert_eq!(refused.position, Some((2, 1)));
 /// ```
-pub fn parse_on_link(text: &str, delay: Duration) -> Result<Scenario, PeerError> {
+pub fn parse_on_link(text: &str, delay: Duration) -> Result<Script, PeerError> {
     parse_for(text, Some(delay))
 }
 
-fn parse_for(text: &str, link: Option<Duration>) -> Result<Scenario, PeerError> {
-    let scenario = Scenario::parse(text)?;
-    check(&scenario, link).map_err(|mut refused| {
-        refused.position = step_positions(text).get(refused.step - 1).copied();
-        refused
-    })?;
-    Ok(scenario)
-}
-
-/// The 1-based (line, column) where each step of `text` starts, found the way the parser
-/// splits a scenario: lines, `#` comments, `;` separators, the first word of each step.
-fn step_positions(text: &str) -> Vec<(usize, usize)> {
-    let mut positions = Vec::new();
-    for (line_index, line) in text.lines().enumerate() {
-        let code = line.split('#').next().unwrap_or("");
-        let mut start = 0;
-        for segment in code.split(';') {
-            if let Some(offset) = segment.find(|c: char| !c.is_whitespace()) {
-                let column = code[..start + offset].chars().count() + 1;
-                positions.push((line_index + 1, column));
-            }
-            start += segment.len() + 1;
-        }
-    }
-    positions
+fn parse_for(text: &str, link: Option<Duration>) -> Result<Script, PeerError> {
+    let script = Script::parse(text)?;
+    check(&script, link)?;
+    Ok(script)
 }
 
 /// The scenarios, their predictions and forecasts, and the options: what every connection
 /// thread reads.
 struct Plan {
-    scenarios: Vec<Scenario>,
+    scripts: Vec<Script>,
+    /// The oracle's prediction of each script's shape: right up to its first request, whose
+    /// length each connection learns when it arrives (the oracle predicts a step from the steps
+    /// before it).
     predictions: Vec<Prediction>,
-    forecasts: Vec<Forecast>,
+    /// The forecast of each script without requests; one with requests is made per connection.
+    forecasts: Vec<Option<Forecast>>,
     options: PeerOptions,
+    /// The real-time link's delay before the first step, when the peer is on it.
+    delay: Option<Duration>,
 }
 
 impl Plan {
+    /// The oracle's prediction of `scenario` as the peer plays it: on the real-time link, the
+    /// peer's timeline ([`realtime::predict`]).
+    fn predict(&self, scenario: &Scenario) -> Prediction {
+        match self.delay {
+            Some(delay) => realtime::predict(scenario, delay),
+            None => oracle::predict(scenario),
+        }
+    }
+
     /// Connection `number` (1-based) plays this scenario: its own, or the last one.
     fn index_for(&self, number: usize) -> usize {
-        (number - 1).min(self.scenarios.len() - 1)
+        (number - 1).min(self.scripts.len() - 1)
     }
 }
 
@@ -488,21 +510,11 @@ impl Peer {
     /// # Ok::<(), rstlab::peer::PeerError>(())
     /// ```
     pub fn serve_with(scenarios: &[&str], options: PeerOptions) -> Result<Peer, PeerError> {
-        let many = scenarios.len() > 1;
-        let parsed = scenarios
+        let scripts = scenarios
             .iter()
-            .enumerate()
-            .map(|(i, text)| {
-                parse(text).map_err(|e| match e {
-                    PeerError::Unplayable(mut refused) if many => {
-                        refused.scenario = Some(i + 1);
-                        PeerError::Unplayable(refused)
-                    }
-                    other => other,
-                })
-            })
+            .map(|text| Script::parse(text))
             .collect::<Result<Vec<_>, _>>()?;
-        Peer::serve_scenarios(parsed, options)
+        Peer::serve_scripts(scripts, options)
     }
 
     /// [`Peer::serve_with`] for scenarios already parsed.
@@ -510,6 +522,13 @@ impl Peer {
         scenarios: Vec<Scenario>,
         options: PeerOptions,
     ) -> Result<Peer, PeerError> {
+        Peer::serve_scripts(scenarios.into_iter().map(Script::from).collect(), options)
+    }
+
+    /// [`Peer::serve_with`] for scripts already parsed ([`Script::parse`]: with their places,
+    /// for the refusals, and `client write request`). Each is checked here, once
+    /// ([`check_playable`]); a refusal names the script (1-based) when there are several.
+    pub fn serve_scripts(scripts: Vec<Script>, options: PeerOptions) -> Result<Peer, PeerError> {
         if !options.listen.ip().is_loopback() {
             return Err(PeerError::NotLoopback(options.listen));
         }
@@ -518,14 +537,14 @@ impl Peer {
             link: None,
             ..options
         };
-        check_all(&scenarios, None)?;
+        check_all(&scripts, None)?;
         let listener = listen(options.listen)?;
-        Peer::serve_on(listener, scenarios, options)
+        Peer::start(listener, scripts, options)
     }
 
-    /// Plays `scenarios` on the connections that `listener` accepts. The listener is the
-    /// caller's: it is not checked for loopback (`options.listen` is ignored), so that a
-    /// caller that made its own network namespace can hand its listener in. With
+    /// Plays `scenarios` on the connections that `listener` accepts, after checking each. The
+    /// listener is the caller's: it is not checked for loopback (`options.listen` is ignored),
+    /// so that a caller that made its own network namespace can hand its listener in. With
     /// [`PeerOptions::link`] (the listener in the server's namespace of a
     /// [`Relay`](crate::relay::Relay)), `link` steps are played; see
     /// [`check_playable_on_link`].
@@ -534,8 +553,29 @@ impl Peer {
         scenarios: Vec<Scenario>,
         options: PeerOptions,
     ) -> Result<Peer, PeerError> {
+        let scripts = scenarios.into_iter().map(Script::from).collect();
+        Peer::serve_scripts_on(listener, scripts, options)
+    }
+
+    /// [`Peer::serve_on`] for scripts ([`Script::parse`]: with their places, for the refusals,
+    /// and `client write request`).
+    pub fn serve_scripts_on(
+        listener: TcpListener,
+        scripts: Vec<Script>,
+        options: PeerOptions,
+    ) -> Result<Peer, PeerError> {
         let delay = options.link.as_ref().map(crate::relay::Control::delay);
-        check_all(&scenarios, delay)?;
+        check_all(&scripts, delay)?;
+        Peer::start(listener, scripts, options)
+    }
+
+    /// Plays `scripts`, which the caller has checked for `options` ([`check_all`]).
+    fn start(
+        listener: TcpListener,
+        scripts: Vec<Script>,
+        options: PeerOptions,
+    ) -> Result<Peer, PeerError> {
+        let delay = options.link.as_ref().map(crate::relay::Control::delay);
         let addr = listener
             .local_addr()
             .map_err(io_err("reading the listener's address"))?;
@@ -545,18 +585,22 @@ impl Peer {
             .set_nonblocking(false)
             .and_then(|()| SockRef::from(&listener).set_read_timeout(Some(ACCEPT_SLICE)))
             .map_err(io_err("setting the listener's accept timeout"))?;
-        let plan = Arc::new(Plan {
-            predictions: scenarios
+        let mut plan = Plan {
+            predictions: Vec::new(),
+            forecasts: scripts
                 .iter()
-                .map(|s| match delay {
-                    Some(delay) => realtime::predict(s, delay),
-                    None => oracle::predict(s),
-                })
+                .map(|s| s.requests().is_empty().then(|| Forecast::of(s.shape())))
                 .collect(),
-            forecasts: scenarios.iter().map(Forecast::of).collect(),
-            scenarios,
+            scripts,
             options,
-        });
+            delay,
+        };
+        plan.predictions = plan
+            .scripts
+            .iter()
+            .map(|s| plan.predict(s.shape()))
+            .collect();
+        let plan = Arc::new(plan);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -586,8 +630,10 @@ impl Peer {
     }
 
     /// The forecast of scenario `index` (0-based): what a client's next calls get after it.
+    /// `None` for a scenario with `client write request`, whose forecast depends on the
+    /// request's length: each connection's report has its own.
     pub fn forecast(&self, index: usize) -> Option<&Forecast> {
-        self.plan.forecasts.get(index)
+        self.plan.forecasts.get(index)?.as_ref()
     }
 
     /// Waits until connection `connection` (1-based, in accept order) has played step `step`
@@ -655,10 +701,11 @@ impl Peer {
         // Every wait of a connection is bounded; this bound covers the longest scenario.
         let longest = self
             .plan
-            .scenarios
+            .scripts
             .iter()
             .map(|s| {
-                s.steps()
+                s.shape()
+                    .steps()
                     .iter()
                     .map(|step| match step.op {
                         Op::Sleep(d) => d,
@@ -733,12 +780,14 @@ impl Drop for Peer {
     }
 }
 
-fn check_all(scenarios: &[Scenario], link: Option<Duration>) -> Result<(), PeerError> {
-    if scenarios.is_empty() {
+/// Checks every script once, before the peer listens or plays; a refusal names the script
+/// (1-based) when there are several.
+fn check_all(scripts: &[Script], link: Option<Duration>) -> Result<(), PeerError> {
+    if scripts.is_empty() {
         return Err(PeerError::NoScenario);
     }
-    let many = scenarios.len() > 1;
-    for (i, s) in scenarios.iter().enumerate() {
+    let many = scripts.len() > 1;
+    for (i, s) in scripts.iter().enumerate() {
         check(s, link).map_err(|mut refused| {
             if many {
                 refused.scenario = Some(i + 1);
@@ -865,16 +914,6 @@ fn take(stream: TcpStream, from: SocketAddr, shared: &Arc<Shared>, plan: &Arc<Pl
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn step_positions_follow_the_parser() {
-        let text = "# a comment\nclient write 1 ;  server close # tail\n\n   client read 1";
-        assert_eq!(step_positions(text), [(2, 1), (2, 19), (4, 4)]);
-        assert_eq!(
-            step_positions(text).len(),
-            Scenario::parse(text).unwrap().steps().len()
-        );
-    }
 
     #[test]
     fn client_reads_and_read_shutdowns_are_refused_with_their_place() {

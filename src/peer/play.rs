@@ -14,12 +14,14 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
+use super::forecast::Forecast;
 use super::forecast::client_call_words;
 use super::report::{ConnectionReport, PeerSaw, StepReport};
+use super::request::{self, QUIET};
 use super::{Plan, Shared};
-use crate::oracle::PredictedStep;
+use crate::oracle::{PredictedStep, Prediction};
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, How, Op};
+use crate::scenario::{Actor, How, Op, Scenario, Script, Step, Who, bounds};
 use crate::sys::{self, SockDiag, TcpInfo};
 use crate::tcp::TcpState;
 
@@ -77,20 +79,36 @@ enum Check {
     Done(String),
     /// It can no longer arrive: why.
     Impossible(String),
-    /// Not yet.
-    Pending,
+    /// Not yet; with how far it got, in words, when part of it arrived (`67 of 68 bytes
+    /// arrived`), for the report if the wait ends here.
+    Pending(Option<String>),
 }
 
 struct Connection<'a> {
     number: usize,
     plan: &'a Plan,
-    index: usize,
+    /// The script this connection plays.
+    script: &'a Script,
     shared: &'a Shared,
     socket: Option<TcpStream>,
     /// (local, remote), for finding the socket with sock_diag after the peer closed it.
     addresses: Option<(SocketAddr, SocketAddr)>,
     diag: Option<SockDiag>,
     accepted: Instant,
+    /// The scenario as this connection plays it: the plan's, with the byte counts of the
+    /// client's writes made what actually arrived once the peer has seen it (bytes beyond the
+    /// scenario's are added to the client's last write before them), so that every later
+    /// prediction starts from what the peer's kernel holds.
+    scenario: Scenario,
+    /// The oracle's prediction of `scenario` (on the link: of the peer's timeline).
+    prediction: Prediction,
+    /// `scenario` differs from the plan's: the forecast is made again at the end.
+    resolved: bool,
+    /// The first `client write request` step (0-based) whose length is not known yet: the
+    /// oracle predicts no step from there on.
+    unknown_from: Option<usize>,
+    /// Bytes the peer's `server read`s took: the rest of the client's bytes are still queued.
+    read: u64,
     /// Bytes the scenario's `client write`s add up to so far.
     expected: u64,
     /// The scenario's client has sent its FIN or RST (a close, abort or shutdown write step).
@@ -135,7 +153,7 @@ pub(super) fn play(
     let mut c = Connection {
         number,
         plan,
-        index,
+        script: &plan.scripts[index],
         shared,
         socket: Some(stream),
         addresses,
@@ -149,6 +167,11 @@ pub(super) fn play(
             None => SockDiag::open().ok(),
         },
         accepted,
+        scenario: plan.scripts[index].shape().clone(),
+        prediction: plan.predictions[index].clone(),
+        resolved: false,
+        unknown_from: plan.scripts[index].requests().first().copied(),
+        read: 0,
         expected: 0,
         client_ended: false,
         excess_reported: 0,
@@ -165,14 +188,22 @@ pub(super) fn play(
             .iter()
             .all(|s| !matches!(s.peer, PeerSaw::NotRun { .. } | PeerSaw::NotSeen { .. })),
     );
+    let forecast = match (c.unknown_from, &plan.forecasts[index]) {
+        (Some(request), _) => Forecast::unknown(format!(
+            "Your program's next calls are not predicted: the length of its request (step {}) is not known.",
+            request + 1
+        )),
+        (None, Some(forecast)) if !c.resolved => forecast.clone(),
+        (None, _) => Forecast::of(&c.scenario),
+    };
     ConnectionReport {
         number,
         client,
-        scenario: plan.scenarios[index].to_inline(),
+        scenario: plan.scripts[index].to_inline(),
         steps,
         deviations: c.deviations,
         after,
-        forecast: plan.forecasts[index].clone(),
+        forecast,
         duration_ms: millis(accepted.elapsed()),
     }
 }
@@ -183,33 +214,22 @@ fn millis(d: Duration) -> f64 {
 
 impl Connection<'_> {
     fn play_steps(&mut self) -> Vec<StepReport> {
-        let scenario = &self.plan.scenarios[self.index];
-        let prediction = &self.plan.predictions[self.index];
-        let mut reports = Vec::with_capacity(scenario.steps().len());
+        let count = self.scenario.steps().len();
+        let mut reports = Vec::with_capacity(count);
         let mut halted: Option<String> = None;
-        // Past the point where the oracle's model stops (on the link), steps are still played,
-        // with nothing to compare them with.
-        let unpredicted = prediction.beyond.as_ref().map(|b| PredictedStep {
-            outcome: Outcome::NoErrno(format!("not predicted: {b}")),
-            rules: Vec::new(),
-            segments: Vec::new(),
-            states: [None, None],
-            in_flight: 0,
-            readiness: [None, None],
-        });
-        for (i, step) in scenario.steps().iter().enumerate() {
-            let Some(predicted) = prediction.steps.get(i).or(unpredicted.as_ref()) else {
-                break;
-            };
-            let known = i < prediction.steps.len();
-            if halted.is_none() && self.shared.stopped() {
+        for i in 0..count {
+            let step = self.scenario.steps()[i].clone();
+            // A stopped peer makes no more calls; a client step still gets its look, so that
+            // the report says what had arrived ("67 of 68 bytes") rather than nothing.
+            let awaited = step.actor == Actor::Client && !matches!(step.op, Op::Sleep(_));
+            if halted.is_none() && !awaited && self.shared.stopped() {
                 halted = Some("the peer was stopped".to_string());
             }
             let (peer, at_ms) = match &halted {
                 Some(why) => (PeerSaw::NotRun { why: why.clone() }, None),
                 None => {
                     let peer = match step.actor {
-                        Actor::Server => {
+                        Who::Server => {
                             self.check_client_ahead(i + 1);
                             let called = self.perform(&step.op);
                             self.last = Some(self.view());
@@ -217,14 +237,15 @@ impl Connection<'_> {
                         }
                         // On the link the story's clock moves for both ends: the peer
                         // waits out your program's pause too.
-                        Actor::Client
+                        Who::Client
                             if self.plan.options.link.is_some()
                                 && matches!(step.op, Op::Sleep(_)) =>
                         {
                             self.perform(&step.op)
                         }
-                        Actor::Client => self.observe(&step.op),
-                        Actor::Link => self.perform_link(&step.op),
+                        Who::Client if self.script.is_request(i) => self.observe_request(i),
+                        Who::Client => self.observe(&step.op),
+                        Who::Link => self.perform_link(&step.op),
                         #[allow(unreachable_patterns)]
                         _ => PeerSaw::Unobservable {
                             why: format!("the peer plays no `{}` steps", step.actor),
@@ -240,6 +261,31 @@ impl Connection<'_> {
                 PeerSaw::NotRun { why } if halted.is_none() => halted = Some(why.clone()),
                 _ => {}
             }
+            // The prediction is taken once the step is played: playing it may have told the
+            // peer what the scenario leaves open (how many bytes arrived).
+            let unknown = self.unknown_from.filter(|&u| u <= i);
+            let known = i < self.prediction.steps.len() && unknown.is_none();
+            let predicted = match self.prediction.steps.get(i) {
+                Some(p) if known => p.clone(),
+                // Past the point where the oracle's model stops (on the link), or past a
+                // request whose length is not known, steps are still played, with nothing to
+                // compare them with.
+                _ => PredictedStep {
+                    outcome: Outcome::NoErrno(match (unknown, &self.prediction.beyond) {
+                        (Some(u), _) => format!(
+                            "not predicted: the length of the client's request (step {}) is not known",
+                            u + 1
+                        ),
+                        (None, Some(b)) => format!("not predicted: {b}"),
+                        (None, None) => "not predicted".to_string(),
+                    }),
+                    rules: Vec::new(),
+                    segments: Vec::new(),
+                    states: [None, None],
+                    in_flight: 0,
+                    readiness: [None, None],
+                },
+            };
             // A `=>` expectation is checked where the peer sees the result (its own calls);
             // on your program's steps it can only be held against the oracle.
             let expected = step.expect.as_ref();
@@ -269,12 +315,12 @@ impl Connection<'_> {
                 PeerSaw::Unobservable { .. } => None,
             };
             let oracle = match step.actor {
-                Actor::Client if known => client_call_words(step, predicted),
+                Who::Client if known => client_call_words(&step, &predicted),
                 _ => predicted.outcome.to_string(),
             };
             reports.push(StepReport {
                 step: i + 1,
-                text: super::step_text(step),
+                text: self.script.written(i),
                 actor: step.actor,
                 at_ms,
                 peer,
@@ -286,6 +332,18 @@ impl Connection<'_> {
             self.shared.progress(self.number, i + 1);
         }
         reports
+    }
+
+    /// Makes `steps` the scenario this connection plays from now on, and predicts it again.
+    /// Steps already reported keep their prediction: the oracle's prediction of a step depends
+    /// on the steps before it only, and those are what the peer saw. Returns whether it could
+    /// (the changed scenario may break the language's bounds: then the old one stays).
+    fn replay_with(&mut self, steps: Vec<Step>) -> Result<(), String> {
+        let scenario = Scenario::new(steps).map_err(|e| e.to_string())?;
+        self.prediction = self.plan.predict(&scenario);
+        self.scenario = scenario;
+        self.resolved = true;
+        Ok(())
     }
 
     /// Looks at the peer's end. For an open socket, the payload bytes received are
@@ -317,7 +375,8 @@ impl Connection<'_> {
     }
 
     /// Looks at the socket until `check` says done or impossible, the timeout runs out or the
-    /// peer is stopped. Never sleeps longer than about a millisecond between looks.
+    /// peer is stopped. Never sleeps longer than about a millisecond between looks. A wait that
+    /// ends without the arrival is not seen, and says how far it got.
     fn wait(&mut self, mut check: impl FnMut(&View) -> Check) -> PeerSaw {
         let start = Instant::now();
         let timeout = self.plan.options.timeout;
@@ -326,16 +385,21 @@ impl Connection<'_> {
             let view = self.view();
             self.last = Some(view.clone());
             let waited_ms = millis(start.elapsed());
-            match check(&view) {
+            let progress = match check(&view) {
                 Check::Done(what) => return PeerSaw::Seen { what, waited_ms },
                 Check::Impossible(why) => return PeerSaw::NotSeen { waited_ms, why },
-                Check::Pending => {}
-            }
+                Check::Pending(progress) => progress,
+            };
+            // "67 of 68 bytes arrived (the peer's socket is …)", or the socket alone.
+            let so_far = match progress {
+                Some(progress) => format!("{progress} ({})", view.describe()),
+                None => view.describe(),
+            };
             let waited = start.elapsed();
             if waited >= timeout {
                 return PeerSaw::NotSeen {
                     waited_ms,
-                    why: format!("not seen within {timeout:?}; {}", view.describe()),
+                    why: format!("not seen within {timeout:?}: {so_far}"),
                 };
             }
             round += 1;
@@ -345,10 +409,12 @@ impl Connection<'_> {
             }
             let pause = Duration::from_micros(20 << (round - 32).min(6)).min(timeout - waited);
             if self.shared.pause(pause, |s| s.stopped) {
-                return PeerSaw::NotRun {
+                let waited_ms = millis(start.elapsed());
+                return PeerSaw::NotSeen {
+                    waited_ms,
                     why: format!(
-                        "the peer was stopped after waiting {}",
-                        super::report::ms(millis(start.elapsed()))
+                        "the peer was stopped after waiting {}: {so_far}",
+                        super::report::ms(waited_ms)
                     ),
                 };
             }
@@ -369,6 +435,14 @@ impl Connection<'_> {
                 let n = *n as u64;
                 let target = self.expected + n;
                 self.expected = target;
+                // What of this step's bytes arrived: "67 of 68 bytes arrived".
+                let part = move |payload: u64| {
+                    format!(
+                        "{} of {n} byte{} arrived",
+                        payload.saturating_sub(target - n),
+                        if n == 1 { "" } else { "s" }
+                    )
+                };
                 match first {
                     View::Open(..) => self.wait(|v| match v {
                         View::Open(_, payload) if *payload >= target => Check::Done(format!(
@@ -376,10 +450,11 @@ impl Connection<'_> {
                             if n == 1 { "" } else { "s" }
                         )),
                         View::Open(i, payload) if shows_client_end(i.state) => Check::Impossible(format!(
-                            "the client's FIN or RST came first ({}); {payload} of the {target} bytes expected in all arrived",
-                            i.state
+                            "the client's FIN or RST came first ({}); {} ({payload} of the {target} bytes expected in all)",
+                            i.state,
+                            part(*payload)
                         )),
-                        View::Open(..) => Check::Pending,
+                        View::Open(_, payload) => Check::Pending(Some(part(*payload))),
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
@@ -387,7 +462,7 @@ impl Connection<'_> {
                             View::Gone => Check::Done(
                                 "data or an RST reached the peer's closed socket, which is gone (data is answered with RST)".to_string(),
                             ),
-                            View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending,
+                            View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending(None),
                             View::Orphan(state) => Check::Impossible(format!(
                                 "the peer's closed socket moved to {state}: the client's FIN came, not data"
                             )),
@@ -419,7 +494,7 @@ impl Connection<'_> {
                             "the client's FIN or RST arrived ({})",
                             i.state
                         )),
-                        View::Open(..) => Check::Pending,
+                        View::Open(..) => Check::Pending(None),
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
@@ -433,7 +508,7 @@ impl Connection<'_> {
                                 "the peer's closed socket is gone: the client's RST (or data) reached it"
                                     .to_string(),
                             ),
-                            View::Orphan(_) => Check::Pending,
+                            View::Orphan(_) => Check::Pending(None),
                             other => Check::Impossible(other.describe()),
                         })
                     }
@@ -459,7 +534,7 @@ impl Connection<'_> {
                         View::Open(i, _) if i.state == TcpState::Close => {
                             Check::Done("the client's RST arrived (CLOSE)".to_string())
                         }
-                        View::Open(..) => Check::Pending,
+                        View::Open(..) => Check::Pending(None),
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Orphan(_) => self.wait(|v| match v {
@@ -467,7 +542,7 @@ impl Connection<'_> {
                             "the peer's closed socket is gone: the client's RST reached it"
                                 .to_string(),
                         ),
-                        View::Orphan(_) => Check::Pending,
+                        View::Orphan(_) => Check::Pending(None),
                         other => Check::Impossible(other.describe()),
                     }),
                     View::Gone => gone(
@@ -483,6 +558,113 @@ impl Connection<'_> {
         }
     }
 
+    /// Waits for the client's request, step `index` (`client write request`), to arrive whole
+    /// (see [`request`]), and makes its length the step's byte count from then on.
+    fn observe_request(&mut self, index: usize) -> PeerSaw {
+        // A descriptor of its own for peeking, so that the wait's look can use it; closed when
+        // this returns. `super::check` refuses a request after the peer's close.
+        let Some(socket) = self.socket.as_ref().and_then(|s| s.try_clone().ok()) else {
+            return PeerSaw::Unobservable {
+                why: "the peer's socket is closed: nothing on its side counts the request's bytes"
+                    .to_string(),
+            };
+        };
+        let before = self.expected;
+        // The client's bytes before the request that the peer's reads left queued.
+        let skip = usize::try_from(before.saturating_sub(self.read)).unwrap_or(usize::MAX);
+        let mut peeked = vec![0u8; skip.saturating_add(bounds::MAX_IO + 1)];
+        let mut seen = before;
+        let mut changed = Instant::now();
+        // Looked at again whenever more bytes arrived; nothing has arrived before the first look.
+        let mut end = request::End::NotHttp;
+        let mut length = None;
+        let saw = self.wait(|view| {
+            let View::Open(info, payload) = view else {
+                return Check::Impossible(view.describe());
+            };
+            let arrived = payload.saturating_sub(before);
+            let ended = shows_client_end(info.state);
+            if *payload != seen {
+                seen = *payload;
+                changed = Instant::now();
+                // Peeking consumes a pending error: look only in states that have none (an
+                // RST turns the socket to CLOSE). MSG_PEEK leaves the bytes queued.
+                end = match info.state {
+                    TcpState::Established
+                    | TcpState::CloseWait
+                    | TcpState::FinWait1
+                    | TcpState::FinWait2 => match socket.peek(&mut peeked)
+                    {
+                        Ok(n) => request::end(peeked.get(skip..n).unwrap_or_default()),
+                        Err(_) => request::End::NotHttp,
+                    },
+                    _ => request::End::NotHttp,
+                };
+            }
+            let bytes = |n: u64| format!("{n} byte{}", if n == 1 { "" } else { "s" });
+            if arrived == 0 {
+                return if ended {
+                    Check::Impossible(format!(
+                        "the client's FIN or RST came first ({}), before any byte of the request",
+                        info.state
+                    ))
+                } else {
+                    Check::Pending(Some("no byte of the request arrived".to_string()))
+                };
+            }
+            match &end {
+                request::End::Http(n) => {
+                    length = Some(*n);
+                    Check::Done(format!(
+                        "an HTTP request of {} arrived ({} in all)",
+                        bytes(*n as u64),
+                        before + *n as u64
+                    ))
+                }
+                request::End::HttpPartial(missing) if ended => Check::Impossible(format!(
+                    "the client's FIN or RST came ({}) before the end of its HTTP request: {} arrived, {missing}",
+                    info.state,
+                    bytes(arrived)
+                )),
+                request::End::HttpPartial(missing) => Check::Pending(Some(
+                    format!("{} of an HTTP request arrived, {missing}", bytes(arrived)),
+                )),
+                _ if ended || changed.elapsed() >= QUIET => {
+                    length = usize::try_from(arrived).ok();
+                    Check::Done(format!(
+                        "a request of {} arrived, then {} ({payload} in all)",
+                        bytes(arrived),
+                        if ended {
+                            format!("the client's FIN or RST ({})", info.state)
+                        } else {
+                            format!("nothing for {QUIET:?}")
+                        }
+                    ))
+                }
+                _ => Check::Pending(Some(format!(
+                    "{} of the request arrived, waiting for a pause of {QUIET:?}",
+                    bytes(arrived)
+                ))),
+            }
+        });
+        let (PeerSaw::Seen { waited_ms, .. }, Some(length)) = (&saw, length) else {
+            return saw;
+        };
+        let mut steps = self.scenario.steps().to_vec();
+        steps[index].op = Op::Write(length);
+        if let Err(why) = self.replay_with(steps) {
+            return PeerSaw::NotSeen {
+                waited_ms: *waited_ms,
+                why: format!(
+                    "a request of {length} bytes arrived, past the language's bounds ({why}): the oracle cannot predict it"
+                ),
+            };
+        }
+        self.expected = before + length as u64;
+        self.unknown_from = self.script.requests().into_iter().find(|&r| r > index);
+        saw
+    }
+
     /// Before a server step: notes bytes or a FIN from the client that the scenario does not
     /// have yet, since they change what the peer's calls return.
     fn check_client_ahead(&mut self, step: usize) {
@@ -493,6 +675,9 @@ impl Connection<'_> {
             return;
         };
         self.note_excess(payload, &format!("before step {step}"));
+        if payload > self.expected {
+            self.take_excess(step, payload);
+        }
         if shows_client_fin(info.state) && !self.client_ended && !self.early_end_reported {
             self.early_end_reported = true;
             self.deviations.push(format!(
@@ -510,6 +695,38 @@ impl Connection<'_> {
                 received - self.expected,
                 self.expected
             ));
+        }
+    }
+
+    /// Bytes beyond the scenario's arrived before step `step` (1-based): they are in the
+    /// peer's receive queue, and change what its calls do (a close with unread bytes sends
+    /// RST). The prediction from here on takes them as part of the client's last write before
+    /// the step, so that it starts from what arrived; a later `client write N` waits for N more.
+    fn take_excess(&mut self, step: usize, received: u64) {
+        let extra = received - self.expected;
+        let mut steps = self.scenario.steps().to_vec();
+        let last_write = steps[..step - 1]
+            .iter_mut()
+            .rev()
+            .find(|s| s.actor == Actor::Client && matches!(s.op, Op::Write(_)));
+        let Some(last_write) = last_write else {
+            self.deviations.push(format!(
+                "the oracle's predictions from step {step} on do not count those bytes: the scenario has no client write before it to take them"
+            ));
+            return;
+        };
+        let Op::Write(n) = last_write.op else {
+            return;
+        };
+        let Ok(extra) = usize::try_from(extra) else {
+            return;
+        };
+        last_write.op = Op::Write(n.saturating_add(extra));
+        match self.replay_with(steps) {
+            Ok(()) => self.expected = received,
+            Err(why) => self.deviations.push(format!(
+                "the oracle's predictions from step {step} on do not count those bytes: with them {why}"
+            )),
         }
     }
 
@@ -564,7 +781,13 @@ impl Connection<'_> {
                 }
                 Outcome::of_write(stream.write(&self.buffer[..n]))
             }
-            Op::Read(n) => Outcome::of_read(stream.read(&mut self.buffer[..*n])),
+            Op::Read(n) => {
+                let outcome = Outcome::of_read(stream.read(&mut self.buffer[..*n]));
+                if let Outcome::Bytes(k) = outcome {
+                    self.read += k as u64;
+                }
+                outcome
+            }
             Op::Shutdown(how) => Outcome::of_unit(stream.shutdown(how.to_std())),
             Op::Close | Op::Abort => {
                 if *op == Op::Abort

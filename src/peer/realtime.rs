@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::oracle::{self, Beyond, Prediction};
-use crate::scenario::{Actor, LinkOp, Op, Scenario, Step};
+use crate::scenario::{Actor, LinkOp, Op, Scenario, Step, Who};
 
 /// The 0-based index of a step the peer cannot play on the real-time link, and why; `delay` is
 /// the link's delay before the first step.
@@ -21,17 +21,17 @@ pub(super) fn refusal(scenario: &Scenario, delay: Duration) -> Option<(usize, St
     let mut held_at: Option<usize> = None;
     for (i, step) in scenario.steps().iter().enumerate() {
         match (&step.actor, &step.op) {
-            (Actor::Link, Op::Link(LinkOp::Delay(d))) => delay = *d,
-            (Actor::Link, Op::Link(LinkOp::Hold)) => held_at = held_at.or(Some(i)),
-            (Actor::Link, Op::Link(LinkOp::Release)) => held_at = None,
-            (Actor::Link, Op::Link(LinkOp::Drop)) if delay.is_zero() && held_at.is_none() => {
+            (Who::Link, Op::Link(LinkOp::Delay(d))) => delay = *d,
+            (Who::Link, Op::Link(LinkOp::Hold)) => held_at = held_at.or(Some(i)),
+            (Who::Link, Op::Link(LinkOp::Release)) => held_at = None,
+            (Who::Link, Op::Link(LinkOp::Drop)) if delay.is_zero() && held_at.is_none() => {
                 return Some((
                     i,
                     "with no delay and nothing held, a segment crosses the real-time link within microseconds, so what `link drop` catches would be a matter of chance; give the link a delay first (`--delay`, `link delay`) or `link hold`"
                         .to_string(),
                 ));
             }
-            (Actor::Client, op) if !matches!(op, Op::Sleep(_)) => {
+            (Who::Client, op) if !matches!(op, Op::Sleep(_)) => {
                 if let Some(at) = held_at {
                     return Some((
                         i,
@@ -53,7 +53,7 @@ pub(super) fn refusal(scenario: &Scenario, delay: Duration) -> Option<(usize, St
 pub(super) fn predict(scenario: &Scenario, delay: Duration) -> Prediction {
     let mut timeline = Vec::with_capacity(scenario.steps().len() * 2 + 1);
     if !delay.is_zero() {
-        timeline.push(Step::new(Actor::Link, Op::Link(LinkOp::Delay(delay))));
+        timeline.push(Step::link(LinkOp::Delay(delay)));
     }
     let mut delay = delay;
     let mut waiting = false;

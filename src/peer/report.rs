@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::forecast::Forecast;
 use crate::outcome::Outcome;
 use crate::rules::Rule;
-use crate::scenario::Actor;
+use crate::scenario::Who;
 use crate::tcp::TcpState;
 
 /// What the peer did or saw for one step.
@@ -58,7 +58,7 @@ pub struct StepReport {
     /// The step as written (without its `=>` expectation).
     pub text: String,
     /// Who acts: `server` steps are the peer's calls, `client` steps your program's.
-    pub actor: Actor,
+    pub actor: Who,
     /// When the call returned or the arrival was seen, in milliseconds since the connection was
     /// accepted; `None` when the step was not played.
     pub at_ms: Option<f64>,
@@ -211,7 +211,7 @@ impl fmt::Display for ConnectionReport {
             .iter()
             .map(|s| {
                 let oracle = match s.actor {
-                    Actor::Client => s.oracle.clone(),
+                    Who::Client => s.oracle.clone(),
                     _ => s.predicted.to_string(),
                 };
                 vec![

@@ -477,9 +477,11 @@ fn steps(
     api.settled();
     for (i, step) in scenario.steps().iter().enumerate() {
         network.note(|| format!("step {}: {step}", i + 1));
-        let (outcome, note) = match &step.op {
-            op @ (Op::Sleep(_) | Op::Link(_)) => (network.perform(op)?, None),
-            op => api.perform(step.actor, op, buffer),
+        let (outcome, note) = match (step.end(), &step.op) {
+            (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op)?, None),
+            (Some(actor), op) => api.perform(actor, op, buffer),
+            // The checker gives the link `link` ops only.
+            (None, op) => (network.perform(op)?, None),
         };
         let settled = network.settle(api.fds())?;
         api.settled();

@@ -1,0 +1,99 @@
+//! What `serve` and `exec` share: the scenario argument, the `--respond` flag, the signals
+//! that end a run, and the exit status of a peer's run.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+
+use rstlab::peer::{self, PeerSaw};
+use rstlab::scenario::Actor;
+
+use super::Status;
+
+/// `--respond FILE`.
+#[derive(Debug, clap::Args)]
+pub struct Respond {
+    /// The bytes `server write` steps send, in order, from the file's start again when it runs
+    /// out (an HTTP response, say); without it, filler bytes `x`.
+    #[arg(long = "respond", value_name = "FILE")]
+    path: Option<PathBuf>,
+}
+
+impl Respond {
+    /// The payload: the file's bytes, or none.
+    pub fn read(&self) -> anyhow::Result<Vec<u8>> {
+        match &self.path {
+            Some(path) => std::fs::read(path)
+                .with_context(|| format!("reading the response payload {}", path.display())),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Makes Ctrl-C, SIGTERM (a service manager's, `kill`'s, `timeout`'s) and SIGHUP set
+/// `interrupted`, which the run looks at every few milliseconds: it then ends as at its
+/// deadline, with its report.
+pub fn on_signals(interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(interrupted))
+            .context("installing the Ctrl-C handler")?;
+    }
+    Ok(())
+}
+
+/// The scenario's text and where it came from: a file, `-`, or inline steps.
+pub fn load(arg: &str) -> anyhow::Result<(String, String)> {
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the scenario from standard input")?;
+        Ok(("<stdin>".to_string(), text))
+    } else if Path::new(arg).is_file() {
+        let text = std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?;
+        Ok((arg.to_string(), text))
+    } else if !arg.ends_with(".scenario") && arg.contains(char::is_whitespace) {
+        Ok(("<command line>".to_string(), arg.to_string()))
+    } else {
+        bail!(
+            "{arg}: no such file (and not a scenario: steps look like `client write 1; server close`)"
+        )
+    }
+}
+
+/// The status of a peer's run (`serve`'s and `exec`'s), in the global table: 130 when
+/// interrupted; an error (2) when the peer itself had problems; 1 when one of its calls
+/// returned other than the oracle predicts (the oracle is wrong, as in `run`); 3 when the run
+/// did not go as the scenario scripts otherwise (a `client` step not seen, a `=>` line
+/// contradicted, a connection refused, no client, or `failed`: exec's command past its
+/// deadline); else 0.
+pub fn status_of(report: &peer::Report, interrupted: bool, failed: bool) -> anyhow::Result<Status> {
+    if interrupted {
+        return Ok(Status::Interrupted);
+    }
+    if let Some(first) = report.problems.first() {
+        bail!(
+            "the peer had {} problem(s) of its own; the first: {first}",
+            report.problems.len()
+        );
+    }
+    let oracle_wrong = report.connections.iter().flat_map(|c| &c.steps).any(|s| {
+        s.actor == Actor::Server
+            && s.as_scripted == Some(false)
+            && matches!(&s.peer, PeerSaw::Called { outcome, .. } if *outcome != s.predicted)
+    });
+    Ok(if oracle_wrong {
+        Status::OracleDisagrees
+    } else if failed || !report.as_scripted() {
+        Status::ExpectationContradicted
+    } else {
+        Status::Agreement
+    })
+}

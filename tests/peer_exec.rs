@@ -1,0 +1,96 @@
+//! `rstlab::peer::exec::run`, what `rstlab exec` does, called as a library: a real program
+//! across the emulated link against the peer.
+
+use std::time::Duration;
+
+use rstlab::Outcome;
+use rstlab::peer::PeerSaw;
+use rstlab::peer::exec::{self, ExecError, ExecOptions};
+use rstlab::scenario::{Actor, Script};
+
+const RESPONSE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/serve/response.http");
+
+fn curl() -> bool {
+    let ok = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipped: needs curl");
+    }
+    ok
+}
+
+#[test]
+fn curls_request_is_counted_as_it_arrives_on_a_delayed_link() {
+    if !curl() {
+        return;
+    }
+    let script =
+        Script::parse("client write request; server read 65536; server write 44; server close")
+            .unwrap();
+    let mut options = ExecOptions::new(
+        script,
+        ["curl", "-sS", "-o", "/dev/null", "http://192.0.2.2:8080/"]
+            .map(String::from)
+            .to_vec(),
+    );
+    options.delay = Duration::from_millis(5);
+    options.respond = std::fs::read(RESPONSE).unwrap();
+    let report = match exec::run(options) {
+        Err(ExecError::Link(e)) => {
+            eprintln!("skipped: the link cannot be set up here ({e})");
+            return;
+        }
+        other => other.unwrap(),
+    };
+    assert!(report.as_scripted(), "{report}");
+    assert_eq!(report.exit.code, Some(0), "{report}");
+    // The request's length is what crossed the wire from curl, whatever curl's version sends.
+    let sent: usize = report
+        .wire
+        .segments
+        .iter()
+        .filter(|t| t.segment.from == Actor::Client)
+        .map(|t| t.segment.len)
+        .sum();
+    let conn = &report.peer.connections[0];
+    assert_eq!(conn.steps[0].predicted, Outcome::Bytes(sent), "{report}");
+    assert!(
+        matches!(&conn.steps[0].peer, PeerSaw::Seen { what, .. } if what.contains("an HTTP request of")),
+        "{report}"
+    );
+    assert_eq!(conn.steps[1].predicted, Outcome::Bytes(sent), "{report}");
+    // The report prints and serializes.
+    assert!(
+        report
+            .to_string()
+            .contains("command curl: exited with status 0")
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["as_scripted"], true);
+}
+
+#[test]
+fn a_scenario_it_cannot_play_is_refused_before_anything_runs() {
+    let marker = std::env::temp_dir().join(format!("rstlab-peer-exec-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let script = Script::parse("server write 1\nlink hold\n  client write 1").unwrap();
+    let options = ExecOptions::new(
+        script,
+        vec!["touch".to_string(), marker.display().to_string()],
+    );
+    let e = exec::run(options).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("line 3, column 3: `client write 1` cannot be played"),
+        "{e}"
+    );
+    assert!(!marker.exists(), "the command ran");
+    let e = exec::run(ExecOptions::new(
+        Script::parse("server close").unwrap(),
+        Vec::new(),
+    ))
+    .unwrap_err();
+    assert!(matches!(e, ExecError::NoCommand), "{e}");
+}
