@@ -213,10 +213,10 @@ fn run(steps: &[Step]) -> Result<Vec<Observed>, SimError> {
 
     let mut answers = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
-        let ops = match s.actor {
-            Actor::Client => &client_ops,
-            Actor::Server => &server_ops,
-            Actor::Link => return Err(SimError::Failed("link steps are out of scope".into())),
+        let ops = match s.end() {
+            Some(Actor::Client) => &client_ops,
+            Some(Actor::Server) => &server_ops,
+            None => return Err(SimError::Failed("link steps are out of scope".into())),
         };
         ops.send(s.op.clone())
             .map_err(|_| SimError::Failed(format!("the {} host has stopped", s.actor)))?;

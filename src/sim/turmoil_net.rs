@@ -201,10 +201,10 @@ fn drive(
 
     let mut answers = Vec::with_capacity(steps.len());
     for s in steps {
-        let end = match s.actor {
-            Actor::Client => &mut ends[0],
-            Actor::Server => &mut ends[1],
-            Actor::Link => return Err(SimError::Failed("link steps are out of scope".into())),
+        let end = match s.end() {
+            Some(Actor::Client) => &mut ends[0],
+            Some(Actor::Server) => &mut ends[1],
+            None => return Err(SimError::Failed("link steps are out of scope".into())),
         };
         let answer = match (&s.op, end.as_mut().and_then(|e| e.get())) {
             (Op::Sleep(_), _) => Observed::plain(Outcome::Ok),
