@@ -376,6 +376,83 @@ impl SegmentLog {
     }
 }
 
+/// One line of a wire table: a segment, or a `link` step where it happened.
+#[derive(Clone, Copy, Debug)]
+pub enum WireLine<'a> {
+    /// A segment, with what the first column says of it (its step, or its connection).
+    Segment(&'a str, &'a WireSegment),
+    /// A `link` step applied at this time (`link drop`).
+    Op(Duration, &'a str),
+}
+
+/// The wire as a table, as `rstlab run` and `rstlab exec` print it: `first` names the first
+/// column, `ends` the two ends as the direction shows them, `time` writes a time. Lines are
+/// shown in the order given.
+///
+/// ```
+/// use std::time::Duration;
+/// use rstlab::scenario::Actor;
+/// use rstlab::segment_log::{wire_table, Flags, WireLine, WireSegment};
+/// use rstlab::wire::Fate;
+/// let syn = WireSegment { sent: Duration::ZERO, from: Actor::Client, flags: Flags(Flags::SYN),
+///     seq: 0, ack: 0, len: 0, fate: Fate::Delivered(Duration::from_millis(20)) };
+/// let table = wire_table("step", ["client", "server"], &[WireLine::Segment("1", &syn)],
+///     &|d| format!("{d:?}"));
+/// assert!(table.contains("1     0ns   client -> server  S      0    0    0    arrived 20ms"));
+/// ```
+pub fn wire_table(
+    first: &str,
+    ends: [&str; 2],
+    lines: &[WireLine<'_>],
+    time: &dyn Fn(Duration) -> String,
+) -> String {
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|line| match *line {
+            WireLine::Segment(label, s) => {
+                let (from, to) = match s.from {
+                    Actor::Client => (ends[0], ends[1]),
+                    Actor::Server => (ends[1], ends[0]),
+                };
+                let fate = match s.fate {
+                    Fate::Delivered(at) => format!("arrived {}", time(at)),
+                    Fate::Dropped(at) => format!("dropped {}", time(at)),
+                    Fate::InFlight => "in flight (or held) at the end".to_string(),
+                };
+                vec![
+                    label.to_string(),
+                    time(s.sent),
+                    format!("{from} -> {to}"),
+                    s.flags.to_string(),
+                    s.seq.to_string(),
+                    s.ack.to_string(),
+                    s.len.to_string(),
+                    fate,
+                ]
+            }
+            WireLine::Op(at, op) => {
+                let mut row = vec![String::new(); 8];
+                row[1] = time(at);
+                row[2] = op.to_string();
+                row
+            }
+        })
+        .collect();
+    crate::table::render(
+        &[
+            first,
+            "sent",
+            "direction",
+            "flags",
+            "seq",
+            "ack",
+            "len",
+            "fate",
+        ],
+        &rows,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use rstlab::verify::{Verified, VerifyError, verify};
 use rstlab::{Outcome, Rule, Scenario, TcpState};
 
 use super::{BackendArg, NetArg, Status, exit_statuses, output};
+use rstlab::segment_log::{WireLine, wire_table};
 use rstlab::table;
 
 #[derive(Debug, clap::Args)]
@@ -400,45 +401,14 @@ fn render(report: &Report<'_>) -> String {
     }
     if !report.wire.is_empty() {
         out += "\nthe wire (times are link time; seq and ack relative to each side's SYN):\n";
-        let rows: Vec<Vec<String>> = report
+        let labels: Vec<String> = report.wire.iter().map(|w| w.step.to_string()).collect();
+        let lines: Vec<WireLine<'_>> = report
             .wire
             .iter()
-            .map(|w| {
-                let s = w.segment;
-                let arrow = match s.from {
-                    rstlab::scenario::Actor::Client => "client -> server",
-                    _ => "server -> client",
-                };
-                let fate = match s.fate {
-                    rstlab::wire::Fate::Delivered(t) => format!("arrived {t:?}"),
-                    rstlab::wire::Fate::Dropped(t) => format!("dropped {t:?}"),
-                    rstlab::wire::Fate::InFlight => "in flight at the end".to_string(),
-                };
-                vec![
-                    w.step.to_string(),
-                    format!("{:?}", s.sent),
-                    arrow.to_string(),
-                    s.flags.to_string(),
-                    s.seq.to_string(),
-                    s.ack.to_string(),
-                    s.len.to_string(),
-                    fate,
-                ]
-            })
+            .zip(&labels)
+            .map(|(w, label)| WireLine::Segment(label, w.segment))
             .collect();
-        out += &table::render(
-            &[
-                "step",
-                "sent",
-                "direction",
-                "flags",
-                "seq",
-                "ack",
-                "len",
-                "fate",
-            ],
-            &rows,
-        );
+        out += &wire_table("step", ["client", "server"], &lines, &|d| format!("{d:?}"));
     }
     if let Some(t) = &report.timeout {
         out += &format!("timeout: {t}\n");

@@ -34,6 +34,7 @@ use super::{ConnectionReport, Peer, PeerError, PeerOptions, Report};
 use crate::link::{Flags, Link, LinkError};
 use crate::relay::{Relay, Trace};
 use crate::scenario::{Actor, Op, Script};
+use crate::segment_log::{WireLine, wire_table};
 use crate::sys;
 use crate::wire::Fate;
 
@@ -495,63 +496,30 @@ fn accepted_at(trace: &Trace, number: usize) -> Option<Duration> {
 /// The wire trace as a table, with the `link` steps where they happened.
 fn render_wire(trace: &Trace) -> String {
     let time = |d: Duration| format!("{:.2} ms", ms(d));
-    let mut rows: Vec<(Duration, Vec<String>)> = trace
+    let labels: Vec<String> = trace
         .segments
         .iter()
-        .map(|t| {
-            let s = &t.segment;
-            let fate = match s.fate {
-                Fate::Delivered(at) => format!("arrived {}", time(at)),
-                Fate::Dropped(at) => format!("dropped {}", time(at)),
-                Fate::InFlight => "in flight (or held) when the run ended".to_string(),
-            };
-            let direction = match s.from {
-                Actor::Client => "client -> peer",
-                _ => "peer -> client",
-            };
-            (
-                s.sent,
-                vec![
-                    t.connection.to_string(),
-                    time(s.sent),
-                    direction.to_string(),
-                    s.flags.to_string(),
-                    s.seq.to_string(),
-                    s.ack.to_string(),
-                    s.len.to_string(),
-                    fate,
-                ],
-            )
-        })
+        .map(|t| t.connection.to_string())
+        .collect();
+    let mut lines: Vec<(Duration, WireLine<'_>)> = trace
+        .segments
+        .iter()
+        .zip(&labels)
+        .map(|(t, label)| (t.segment.sent, WireLine::Segment(label, &t.segment)))
         .collect();
     for op in &trace.ops {
-        let mut row = vec![String::new(); 8];
-        row[1] = time(op.at);
-        row[2] = op.op.clone();
-        rows.push((op.at, row));
+        lines.push((op.at, WireLine::Op(op.at, &op.op)));
     }
     // Stable: at one time, segments before the step that came after them.
-    rows.sort_by_key(|(at, _)| *at);
-    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
+    lines.sort_by_key(|(at, _)| *at);
+    let lines: Vec<WireLine<'_>> = lines.into_iter().map(|(_, line)| line).collect();
     let mut out =
         "the wire (times since the command started; seq and ack relative to each side's SYN):\n"
             .to_string();
-    if rows.is_empty() {
+    if lines.is_empty() {
         out += "  no TCP segment crossed\n";
     } else {
-        out += &crate::table::render(
-            &[
-                "conn",
-                "sent",
-                "direction",
-                "flags",
-                "seq",
-                "ack",
-                "len",
-                "fate",
-            ],
-            &rows,
-        );
+        out += &wire_table("conn", ["client", "peer"], &lines, &time);
     }
     if trace.unrecorded > 0 {
         out += &format!(
