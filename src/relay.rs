@@ -439,7 +439,14 @@ impl Control {
     /// Names what happens next (the step the peer plays), for the packets a capture keeps;
     /// `note` is called only while capturing.
     pub fn note(&self, note: impl FnOnce() -> String) {
-        self.inner.lock().log.note(note);
+        let inner = &self.inner;
+        let mut state = inner.lock();
+        if state.log.capturing() {
+            // What the devices hold was sent under the previous note: it goes on the wire
+            // first, as `apply` does, so each packet carries the step that sent it.
+            inner.collect(&mut state);
+            state.log.note(note);
+        }
     }
 
     /// Moves the calling thread into `side`'s namespace until the guard is dropped.

@@ -121,6 +121,58 @@ fn a_link_run_captures_the_handshake_the_fin_and_the_rst_with_link_time_and_step
 }
 
 #[test]
+fn exec_captures_in_real_time_with_the_peers_steps() {
+    if !common::link_available() {
+        return;
+    }
+    let dir = tempdir("exec");
+    let file = dir.join("exec.pcapng");
+    let o = rstlab(&[
+        "exec",
+        "--delay",
+        "5ms",
+        "--pcap",
+        file.to_str().unwrap(),
+        "client write 2; server write 3; server close",
+        "--",
+        "bash",
+        "-c",
+        "exec 3<>/dev/tcp/$RSTLAB_PEER_HOST/$RSTLAB_PEER_PORT; printf ab >&3; cat <&3 >/dev/null",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let seen = read(&file);
+    assert!(seen[0].flags & SYN != 0, "{seen:#?}");
+    assert!(
+        seen[0].comment.starts_with("before the peer's first step"),
+        "{seen:#?}"
+    );
+    let answer = seen
+        .iter()
+        .find(|s| {
+            s.comment
+                .starts_with("step 2: server write 3 | server → client")
+        })
+        .unwrap_or_else(|| panic!("no packet of the peer's write: {seen:#?}"));
+    // Real time: a packet takes the link's 5 ms to cross.
+    let delivered: f64 = answer
+        .comment
+        .rsplit("delivered at ")
+        .next()
+        .and_then(|t| t.strip_suffix("ms"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{}", answer.comment));
+    let sent = answer.time.as_secs_f64() * 1000.0;
+    assert!(delivered - sent >= 5.0, "{sent} ms -> {delivered} ms");
+    // Two bytes unread: the peer's close sends RST.
+    assert!(
+        seen.iter()
+            .any(|s| s.flags & RST != 0 && s.comment.starts_with("step 3: server close")),
+        "{seen:#?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_capture_on_loopback_is_refused_before_anything_runs() {
     let dir = tempdir("loopback");
     let file = dir.join("none.pcapng");

@@ -28,6 +28,8 @@ pub struct Args {
     /// Print the report as one JSON object (COMMAND's standard output goes to standard error).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pcap: super::capture::Pcap,
     /// A scenario file, `-` for standard input, or the steps themselves separated by `;`. The
     /// peer plays it on COMMAND's first connection: `server` steps are its calls, `client` steps
     /// what it waits to see arrive, `link` steps are applied to the link when their turn comes.
@@ -52,6 +54,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     options.timeout = args.timeout;
     options.respond = respond;
     options.stdout_to_stderr = args.json;
+    options.capture = args.pcap.wanted();
     on_signals(&options.interrupt)?;
     // Before the relay starts its threads.
     super::enter_link_namespace();
@@ -62,6 +65,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         }
         e => anyhow::Error::new(e),
     })?;
+    args.pcap.save(
+        &format!(
+            "rstlab exec: {} (real time since the command started)",
+            report.command.join(" ")
+        ),
+        &report.wire.packets,
+    )?;
     let status = status_of(&report.peer, report.interrupted, report.timed_out);
     let mut out = output::stdout();
     if args.json {

@@ -62,6 +62,9 @@ pub struct ExecOptions {
     /// Set from elsewhere (a signal handler): the run ends as at its deadline, and the report
     /// says it was interrupted.
     pub interrupt: Arc<AtomicBool>,
+    /// Keep every packet the link carries, each with the peer's step at the time, for a
+    /// capture ([`ExecReport::wire`]'s `packets`, [`crate::pcap`]).
+    pub capture: bool,
 }
 
 impl ExecOptions {
@@ -75,6 +78,7 @@ impl ExecOptions {
             command,
             stdout_to_stderr: false,
             interrupt: Arc::new(AtomicBool::new(false)),
+            capture: false,
         }
     }
 
@@ -326,6 +330,11 @@ pub fn run_with(
     // The one check of the scenario, before anything runs.
     super::check_all(std::slice::from_ref(&options.script), Some(options.delay))?;
     let relay = Relay::start(options.delay).map_err(ExecError::Link)?;
+    if options.capture {
+        let control = relay.control();
+        control.capture();
+        control.note(|| "before the peer's first step".to_string());
+    }
     let addr = ExecOptions::peer_addr();
     let listener = {
         let _inside = relay
@@ -475,6 +484,13 @@ fn since(mut trace: Trace, offset: Duration) -> Trace {
     }
     for op in &mut trace.ops {
         shift(&mut op.at);
+    }
+    for p in &mut trace.packets {
+        shift(&mut p.sent);
+        match &mut p.fate {
+            Fate::Delivered(at) | Fate::Dropped(at) => shift(at),
+            Fate::InFlight => {}
+        }
     }
     trace
 }

@@ -225,6 +225,10 @@ impl Connection<'_> {
             if halted.is_none() && !awaited && self.shared.stopped() {
                 halted = Some("the peer was stopped".to_string());
             }
+            if let Some(link) = &self.plan.options.link {
+                // For a capture: what the peer plays or waits for while these packets cross.
+                link.note(|| format!("step {}: {step}", i + 1));
+            }
             let (peer, at_ms) = match &halted {
                 Some(why) => (PeerSaw::NotRun { why: why.clone() }, None),
                 None => {
