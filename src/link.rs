@@ -71,6 +71,8 @@ const DEVICE: &str = "rstlab0";
 /// The most deliveries one settling may take: far more than any scenario causes; past it the
 /// two kernels are answering each other forever, which is a bug to report, not to wait out.
 const MAX_DELIVERIES: usize = 100_000;
+/// The most packet buffers kept for reuse: more than a scenario has in flight at once.
+const MAX_SPARE: usize = 256;
 /// How long the devices may take to become active.
 const SETUP_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -114,6 +116,8 @@ pub struct Link {
     wire: Wire<Vec<u8>>,
     log: SegmentLog,
     buffer: Vec<u8>,
+    /// Buffers of delivered packets, for the next ones read ([`Link::recycle`]).
+    spare: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Link {
@@ -296,6 +300,7 @@ impl Link {
             wire: Wire::new(),
             log: SegmentLog::new(Follow::Watched, usize::MAX),
             buffer: vec![0; 65536],
+            spare: Vec::new(),
         };
         link.wait_until_active()?;
         Ok(link)
@@ -427,18 +432,31 @@ impl Link {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(io_err("reading from the TUN device")(e)),
                 };
-                let packet = self.buffer[..n].to_vec();
-                let Some(header) = parse(&packet) else {
+                let Some(header) = parse(&self.buffer[..n]) else {
                     continue; // not IPv4/TCP: nothing of ours
                 };
+                let mut packet = self.spare.pop().unwrap_or_default();
+                packet.clear();
+                packet.extend_from_slice(&self.buffer[..n]);
                 match self.log.record(side, &header, &packet, self.wire.now()) {
                     Some(ticket) => self.wire.push(side, packet, ticket),
                     // Another connection's packet (an earlier scenario's): carry it at once.
-                    None => self.write(side.peer(), &packet)?,
+                    None => {
+                        self.write(side.peer(), &packet)?;
+                        self.recycle(packet);
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Keeps a delivered packet's buffer for the next one read: an exploration moves millions of
+    /// packets, and reusing buffers spares an allocation and a free for each.
+    fn recycle(&mut self, packet: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE {
+            self.spare.push(packet);
+        }
     }
 
     fn write(&mut self, to: Actor, packet: &[u8]) -> Result<(), LinkError> {
@@ -460,6 +478,7 @@ impl Link {
             };
             let to = from.peer();
             self.write(to, &packet)?;
+            self.recycle(packet);
             fresh = if to == Actor::Client {
                 &[Actor::Client]
             } else {
