@@ -209,7 +209,14 @@ fn harness(scenarios: &[Scenario], net: Net, time: Duration) -> (u64, u64, f64, 
             }
             match explore::run_and_check(&mut runner, scenario) {
                 Ok(None) => {}
-                _ => disagreements += 1,
+                Ok(Some(d)) => {
+                    eprintln!("harness on {net}: DISAGREEMENT {d}");
+                    disagreements += 1;
+                }
+                Err(e) => {
+                    eprintln!("harness on {net}: ERROR {e}");
+                    disagreements += 1;
+                }
             }
             n += 1;
             steps += scenario.steps().len() as u64;
@@ -231,7 +238,22 @@ fn explore_rate(net: Net, jobs: usize, time: Duration, seed: u64) -> (f64, u64) 
         },
         &Progress::default(),
     );
-    (summary.cases_per_second, summary.disagreement_count)
+    for f in &summary.findings {
+        eprintln!(
+            "explore on {net}: DISAGREEMENT case {}: {}",
+            f.case, f.inline
+        );
+    }
+    if let Some(e) = &summary.first_error {
+        eprintln!(
+            "explore on {net}: {} ERRORS, the first: {e}",
+            summary.errors
+        );
+    }
+    (
+        summary.cases_per_second,
+        summary.disagreement_count + summary.errors,
+    )
 }
 
 /// What the rest of the machine did during a measurement: CPU time used by all processes
@@ -308,6 +330,9 @@ fn measure(net: Net, seed: &Scenario, time: Duration, cores: usize, round: u64) 
         Net::Loopback => bare(time),
         Net::Link => bare_link(time),
     };
+    if surprises > 0 {
+        eprintln!("bare loop on {net}: {surprises} runs without the expected EPIPE");
+    }
     let a = n as f64 / secs;
     let (n, _, secs, dis_b) = harness(std::slice::from_ref(seed), net, time);
     let b = n as f64 / secs;

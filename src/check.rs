@@ -267,9 +267,12 @@ pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Opt
             });
         };
         let wire = (trace.net == Net::Link).then(|| trace.wire_of(i));
+        // A step whose wait for quiescence timed out has an outcome but no settled states and
+        // no complete wire: those are not observations, and the timeout below is the finding.
+        let unsettled = trace.timeout.is_some() && i + 1 == trace.steps.len();
         if let Some(mismatch) = step_mismatches(&steps[i], predicted, observed, wire)
             .into_iter()
-            .next()
+            .find(|m| !(unsettled && matches!(m, Mismatch::State { .. } | Mismatch::Wire { .. })))
         {
             return Some(Disagreement {
                 step: i + 1,
@@ -312,10 +315,19 @@ mod tests {
             waited: Duration::from_secs(2),
             last_seen: "client open ESTABLISHED (1 unacked, 0 unsent)".into(),
         };
-        let trace = trace_of(&s, 1, Some(timeout.clone()));
+        let mut trace = trace_of(&s, 1, Some(timeout.clone()));
         let d = check(&s, &predict(&s), &trace).expect("a timeout disagrees");
         assert_eq!(d.step, 1);
+        assert_eq!(d.mismatch, Mismatch::Timeout(timeout.clone()));
+        // The runner records no states for a step that never settled: that is the timeout,
+        // not a socket found closed.
+        trace.steps[0].states = [None, None];
+        let d = check(&s, &predict(&s), &trace).expect("a timeout disagrees");
         assert_eq!(d.mismatch, Mismatch::Timeout(timeout));
+        // Its outcome was observed, and a wrong one is still reported as such.
+        trace.steps[0].outcome = Outcome::Bytes(2);
+        let d = check(&s, &predict(&s), &trace).unwrap();
+        assert!(matches!(d.mismatch, Mismatch::Outcome { .. }), "{d}");
     }
 
     #[test]

@@ -55,7 +55,6 @@ impl Loopback {
                 diag,
                 timeout,
                 addresses: [None; 2],
-                gone: [false; 2],
             },
             source_range: source_range.filter(|_| family == Family::V4),
             family,
@@ -99,7 +98,6 @@ impl Loopback {
             }
         };
         self.settler.addresses = [Some((client_addr, target)), Some((target, client_addr))];
-        self.settler.gone = [false; 2];
         Ok(([client, server], [client_addr, target]))
     }
 
@@ -150,10 +148,6 @@ struct Settler {
     timeout: Duration,
     /// (local, remote) of each actor's socket, for finding it after the application closed it.
     addresses: [Option<(SocketAddr, SocketAddr)>; 2],
-    /// Whether sock_diag found no socket for that end once the application had closed it. Gone
-    /// is for good: nothing in a scenario makes a socket with that 4-tuple again, so the end is
-    /// not looked up again (a TIME_WAIT stub is, since an RST can still end it).
-    gone: [bool; 2],
 }
 
 /// One end of the connection, as the kernel shows it now.
@@ -313,15 +307,14 @@ impl Settler {
                     Ok(info) => View::Open(info),
                     Err(_) => View::Gone,
                 },
-                None if self.gone[i] => View::Gone,
                 None => match self.addresses[i] {
                     Some((local, remote)) => match self.diag.lookup(local, remote) {
                         Ok(Some(found)) => View::Orphan(found),
-                        Ok(None) => {
-                            self.gone[i] = true;
-                            View::Gone
-                        }
-                        Err(_) => View::Gone,
+                        // Not cached when gone: a lookup can miss a socket for an instant,
+                        // while the kernel swaps an orphan for its TIME_WAIT stub (the stub
+                        // enters the hash chain before the socket leaves it, and a lookup
+                        // already past the chain's head sees neither).
+                        Ok(None) | Err(_) => View::Gone,
                     },
                     None => View::Gone,
                 },
