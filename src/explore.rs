@@ -439,6 +439,50 @@ fn work(
     }
 }
 
+/// What [`capture_findings`] did with one finding.
+#[derive(Debug)]
+pub enum Captured {
+    /// Its minimal scenario ran again on the link; the capture is at this path.
+    Written(std::path::PathBuf, usize),
+    /// It ran on loopback, where packets do not pass through rstlab: no capture.
+    Loopback,
+}
+
+/// Runs each finding's minimal scenario again on the link with a capture
+/// ([`crate::pcap`]), into `dir/case-<number>.pcapng`; a loopback finding has none.
+pub fn capture_findings(
+    findings: &[Finding],
+    backend: Backend,
+    dir: &std::path::Path,
+) -> Result<Vec<(u64, Captured)>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut runner = None;
+    let mut done = Vec::new();
+    for f in findings {
+        if f.net != Net::Link {
+            done.push((f.case, Captured::Loopback));
+            continue;
+        }
+        let runner = match &mut runner {
+            Some(r) => r,
+            None => runner.insert(Runner::with_options(
+                backend,
+                RunOptions {
+                    net: Net::Link,
+                    capture: true,
+                    ..RunOptions::default()
+                },
+            )?),
+        };
+        let scenario: Scenario = f.scenario.parse()?;
+        let trace = runner.run(&scenario)?;
+        let path = dir.join(format!("case-{}.pcapng", f.case));
+        let title = format!("rstlab explore, case {}: {}", f.case, f.inline);
+        crate::pcap::save(&path, &title, &trace.packets)?;
+        done.push((f.case, Captured::Written(path, trace.packets.len())));
+    }
+    Ok(done)
+}
+
 /// Every rule the oracle knows, with the number of times `summary` saw it (0 included).
 pub fn rule_counts(summary: &Summary) -> Vec<(Rule, u64)> {
     Rule::ALL

@@ -173,6 +173,61 @@ fn exec_captures_in_real_time_with_the_peers_steps() {
 }
 
 #[test]
+fn explore_captures_each_link_finding_and_says_a_loopback_one_has_none() {
+    if !common::link_available() {
+        return;
+    }
+    use rstlab::check::{Disagreement, Mismatch};
+    use rstlab::explore::{Captured, Finding, capture_findings};
+    use rstlab::run::{Backend, Net};
+    let finding = |case, net, inline: &str| Finding {
+        case,
+        net,
+        scenario: inline.replace("; ", "\n"),
+        inline: inline.to_string(),
+        disagreement: Disagreement {
+            step: 2,
+            text: "client write 1".into(),
+            mismatch: Mismatch::Beyond {
+                reason: "made up for the test".into(),
+            },
+        },
+        original: inline.to_string(),
+    };
+    let dir = tempdir("explore");
+    let done = capture_findings(
+        &[
+            finding(7, Net::Link, "server close; client write 1"),
+            finding(9, Net::Loopback, "server close; client write 1"),
+        ],
+        Backend::Std,
+        &dir,
+    )
+    .unwrap();
+    match &done[..] {
+        [
+            (7, Captured::Written(path, packets)),
+            (9, Captured::Loopback),
+        ] => {
+            assert_eq!(path, &dir.join("case-7.pcapng"));
+            let seen = read(path);
+            assert_eq!(seen.len(), *packets);
+            assert!(
+                seen.iter()
+                    .any(|s| s.flags & FIN != 0 && s.comment.starts_with("step 1"))
+            );
+            assert!(
+                seen.iter()
+                    .any(|s| s.flags & RST != 0 && s.comment.starts_with("step 2"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!dir.join("case-9.pcapng").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_capture_on_loopback_is_refused_before_anything_runs() {
     let dir = tempdir("loopback");
     let file = dir.join("none.pcapng");

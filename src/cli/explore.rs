@@ -318,40 +318,24 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     Ok(Status::Agreement)
 }
 
-/// Runs each finding's minimal scenario again on the link with a capture, into
-/// `dir/case-<number>.pcapng`; a loopback finding is said to have none.
+/// Captures each finding kept ([`explore::capture_findings`]) and says where.
 fn capture_findings(
     summary: &Summary,
     backend: rstlab::run::Backend,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let mut runner = None;
-    for f in &summary.findings {
-        if f.net != Net::Link {
-            eprintln!(
-                "capture: none for case {} (it ran on loopback, where packets do not pass \
-                 through rstlab)",
-                f.case
-            );
-            continue;
+    let done = explore::capture_findings(&summary.findings, backend, dir)
+        .map_err(|e| anyhow::anyhow!("capturing the findings: {e}"))?;
+    for (case, captured) in done {
+        match captured {
+            explore::Captured::Written(path, packets) => {
+                eprintln!("capture: {packets} packets in {}", path.display())
+            }
+            explore::Captured::Loopback => eprintln!(
+                "capture: none for case {case} (it ran on loopback, where packets do not pass \
+                 through rstlab)"
+            ),
         }
-        if runner.is_none() {
-            let options = rstlab::run::RunOptions {
-                net: Net::Link,
-                capture: true,
-                ..rstlab::run::RunOptions::default()
-            };
-            runner = Some(rstlab::run::Runner::with_options(backend, options)?);
-        }
-        let runner = runner.as_mut().expect("made above");
-        let scenario: rstlab::Scenario = f.scenario.parse()?;
-        let trace = runner.run(&scenario)?;
-        let path = dir.join(format!("case-{}.pcapng", f.case));
-        super::capture::save(
-            &path,
-            &format!("rstlab explore, case {}: {}", f.case, f.inline),
-            &trace.packets,
-        )?;
     }
     Ok(())
 }
