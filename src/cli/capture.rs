@@ -31,6 +31,24 @@ impl Pcap {
                  through rstlab (`tcpdump -i lo` sees them there)"
             );
         }
+        // Refused before the run rather than after it: a run's report is not lost to a file
+        // that cannot be written.
+        if let Some(path) = &self.pcap {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            if !dir.is_dir() {
+                anyhow::bail!(
+                    "--pcap {}: the folder {} does not exist",
+                    path.display(),
+                    dir.display()
+                );
+            }
+            if path.is_dir() {
+                anyhow::bail!("--pcap {}: a folder, not a file", path.display());
+            }
+        }
         Ok(())
     }
 

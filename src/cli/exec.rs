@@ -49,6 +49,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         .map_err(PeerError::from)
         .with_context(cannot)?;
     let respond = args.respond.read()?;
+    args.pcap.needs_link(true, "exec always runs on it")?;
     let mut options = ExecOptions::new(script, args.command);
     options.delay = args.delay;
     options.timeout = args.timeout;
