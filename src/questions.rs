@@ -61,14 +61,7 @@ impl Question {
     /// assert_eq!(q.anchor(), "my-write-succeeded-but-the-peer-never-got-the-data-how");
     /// ```
     pub fn anchor(&self) -> String {
-        self.question
-            .chars()
-            .filter_map(|c| match c {
-                ' ' => Some('-'),
-                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c.to_ascii_lowercase()),
-                _ => None,
-            })
-            .collect()
+        crate::text::anchor(self.question)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Text the user wrote, shown back in an error message: quoted, and never long.
+//! Text shown back to people: what the user wrote, quoted in an error message and never long
+//! ([`quote`]); a Markdown heading's anchor ([`anchor`]).
 
 /// The longest piece of a token that an error message shows.
 pub(crate) const QUOTED_CHARS: usize = 32;
@@ -17,4 +18,22 @@ pub fn quote(text: &str) -> String {
         None => format!("{text:?}"),
         Some((cut, _)) => format!("{:?}… ({} bytes)", &text[..cut], text.len()),
     }
+}
+
+/// The anchor of a Markdown heading, as GitHub makes it: lower case, punctuation dropped, spaces
+/// as hyphens. The rules book links its sections with it; the README links the book's
+/// questions.
+///
+/// ```
+/// assert_eq!(rstlab::text::anchor("Why EPIPE here and ECONNRESET there?"), "why-epipe-here-and-econnreset-there");
+/// ```
+pub fn anchor(title: &str) -> String {
+    title
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
 }

@@ -113,7 +113,7 @@ pub(super) fn gather(
     for backend in Backend::ALL {
         for net in Net::ALL {
             for index in 0..options.cases {
-                let scenario = crate::explore::case_on(options.seed, index, net).current();
+                let scenario = crate::generate::case_on(options.seed, index, net).current();
                 lab.run_on(Kind::Random, &scenario, backend, net)?;
             }
         }

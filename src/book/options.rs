@@ -15,7 +15,7 @@ pub struct BookOptions {
     /// Random scenarios on each backend and each network (so four times as many random runs),
     /// on top of the canonical ones.
     pub cases: u64,
-    /// The seed of the random scenarios ([`crate::explore::case`]).
+    /// The seed of the random scenarios ([`crate::generate::case`]).
     pub seed: u64,
     /// The `rstlab` binary that runs the SIGPIPE probes in child processes; `None` leaves the
     /// experiment out of the book.

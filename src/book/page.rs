@@ -39,15 +39,4 @@ pub(super) fn link(rule: Rule) -> String {
     format!("[`{}`](#{})", rule.id(), rule.id())
 }
 
-/// The anchor of a heading, as GitHub makes it: lower case, punctuation dropped, spaces as
-/// hyphens.
-pub(super) fn anchor(title: &str) -> String {
-    title
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c.to_ascii_lowercase()),
-            _ => None,
-        })
-        .collect()
-}
+pub(super) use crate::text::anchor;

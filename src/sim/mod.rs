@@ -728,7 +728,7 @@ pub fn survey(
         ));
     }
     for index in 0..options.cases {
-        let mut tree = crate::explore::case_on(options.seed, index, Net::Loopback);
+        let mut tree = crate::generate::case_on(options.seed, index, Net::Loopback);
         let scenario = tree.current();
         let name = format!("case {index}");
         tally.report.cases += 1;
