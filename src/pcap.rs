@@ -75,11 +75,32 @@ pub fn write(out: impl Write, title: &str, packets: &[Packet]) -> io::Result<()>
     writer.into_inner().flush()
 }
 
-/// Writes `packets` to the file at `path` (see [`write`]).
+/// Writes `packets` to the file at `path` (see [`write`]), whole or not at all: into a
+/// temporary file beside it, renamed into place once complete, so that a full disk or an
+/// interruption never leaves a cut capture under the name asked for. A path that is not a
+/// regular file (`/dev/stdout`, a named pipe for `tcpdump -r -`) is written as it is.
 pub fn save(path: &std::path::Path, title: &str, packets: &[Packet]) -> io::Result<()> {
-    let file = std::fs::File::create(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
-    write(io::BufWriter::new(file), title, packets)
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let file = std::fs::OpenOptions::new().write(true).open(path);
+        return file
+            .and_then(|f| write(io::BufWriter::new(f), title, packets))
+            .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())));
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let partial = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let written = std::fs::File::create(&partial)
+        .and_then(|file| {
+            let mut out = io::BufWriter::new(file);
+            write(&mut out, title, packets)?;
+            out.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_all()
+        })
+        .and_then(|()| std::fs::rename(&partial, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
+    })
 }
 
 /// The comment of one packet: its step, its direction, its fate.

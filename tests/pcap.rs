@@ -228,6 +228,29 @@ fn explore_captures_each_link_finding_and_says_a_loopback_one_has_none() {
 }
 
 #[test]
+fn a_capture_that_cannot_be_written_leaves_the_report_in_place() {
+    if !common::link_available() {
+        return;
+    }
+    // /dev/full refuses every byte, as a full disk does.
+    let o = rstlab(&[
+        "run",
+        "--net",
+        "link",
+        "--pcap",
+        "/dev/full",
+        "server close; client write 1",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("agreement: the kernel did what the oracle predicted"),
+        "{out}"
+    );
+    assert!(text(&o).contains("No space left on device"), "{}", text(&o));
+}
+
+#[test]
 fn a_capture_on_loopback_is_refused_before_anything_runs() {
     let dir = tempdir("loopback");
     let file = dir.join("none.pcapng");

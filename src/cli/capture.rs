@@ -63,8 +63,7 @@ impl Pcap {
 
 /// Writes `packets` to `path` and says so on stderr.
 pub fn save(path: &Path, title: &str, packets: &[Packet]) -> anyhow::Result<()> {
-    rstlab::pcap::save(path, title, packets)
-        .with_context(|| format!("writing the capture {}", path.display()))?;
+    rstlab::pcap::save(path, title, packets).context("the capture (--pcap)")?;
     eprintln!("capture: {} packets in {}", packets.len(), path.display());
     Ok(())
 }

@@ -66,13 +66,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         }
         e => anyhow::Error::new(e),
     })?;
-    args.pcap.save(
-        &format!(
-            "rstlab exec: {} (real time since the command started)",
-            report.command.join(" ")
-        ),
-        &report.wire.packets,
-    )?;
     let status = status_of(&report.peer, report.interrupted, report.timed_out);
     let mut out = output::stdout();
     if args.json {
@@ -83,5 +76,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     }
     .and_then(|()| out.flush())
     .context("writing to standard output")?;
+    // After the report: a capture that cannot be written does not take it away.
+    args.pcap.save(
+        &format!(
+            "rstlab exec: {} (real time since the command started)",
+            report.command.join(" ")
+        ),
+        &report.wire.packets,
+    )?;
     status
 }

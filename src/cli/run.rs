@@ -235,13 +235,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         ),
         VerifyError::Run(e) => e.into(),
     })?;
-    args.pcap.save(
-        &format!(
-            "rstlab run --backend {backend}: {}",
-            scenario.to_string().trim().replace('\n', "; ")
-        ),
-        &trace.packets,
-    )?;
+    let capture_title = format!(
+        "rstlab run --backend {backend}: {}",
+        scenario.to_string().trim().replace('\n', "; ")
+    );
     let mut report = report(&scenario, &prediction, &trace, disagreement.is_none());
     let diagram = args
         .diagram
@@ -256,6 +253,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             write!(out, "\n{diagram}")?;
         }
     }
+    // The report first: a capture that cannot be written does not take it away.
+    out.flush()?;
+    args.pcap.save(&capture_title, &trace.packets)?;
     Ok(report.verdict.status())
 }
 

@@ -133,10 +133,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         ),
         VerifyError::Run(e) => e.into(),
     })?;
-    args.pcap.save(
-        &format!("rstlab seed --backend {backend}: the seed article's program"),
-        &trace.packets,
-    )?;
     let stamp = || {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -221,6 +217,12 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     // On a link, or with other writes than the article's, a different story is no failure: the
     // oracle's agreement is the verdict.
     let article_setting = args.delay.is_none() && args.writes == 3;
+    // The report first: a capture that cannot be written does not take it away.
+    out.flush()?;
+    args.pcap.save(
+        &format!("rstlab seed --backend {backend}: the seed article's program"),
+        &trace.packets,
+    )?;
     Ok(match (&disagreement, all_as_article) {
         (Some(_), _) => Status::OracleDisagrees,
         (None, false) if article_setting => Status::ExpectationContradicted,
