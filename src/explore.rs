@@ -442,8 +442,16 @@ fn work(
 /// What [`capture_findings`] did with one finding.
 #[derive(Debug)]
 pub enum Captured {
-    /// Its minimal scenario ran again on the link; the capture is at this path.
-    Written(std::path::PathBuf, usize),
+    /// Its minimal scenario ran again on the link, checked again.
+    Written {
+        /// Where the capture is.
+        path: std::path::PathBuf,
+        /// How many packets it holds.
+        packets: usize,
+        /// Whether the run again disagreed with the oracle (if not, the capture shows a run
+        /// that agreed: the finding did not repeat).
+        disagreed: bool,
+    },
     /// It ran on loopback, where packets do not pass through rstlab: no capture.
     Loopback,
 }
@@ -474,11 +482,18 @@ pub fn capture_findings(
             )?),
         };
         let scenario: Scenario = f.scenario.parse()?;
-        let trace = runner.run(&scenario)?;
+        let again = verify(runner, &scenario)?;
         let path = dir.join(format!("case-{}.pcapng", f.case));
         let title = format!("rstlab explore, case {}: {}", f.case, f.inline);
-        crate::pcap::save(&path, &title, &trace.packets)?;
-        done.push((f.case, Captured::Written(path, trace.packets.len())));
+        crate::pcap::save(&path, &title, &again.trace.packets)?;
+        done.push((
+            f.case,
+            Captured::Written {
+                path,
+                packets: again.trace.packets.len(),
+                disagreed: again.disagreement.is_some(),
+            },
+        ));
     }
     Ok(done)
 }

@@ -206,7 +206,15 @@ fn explore_captures_each_link_finding_and_says_a_loopback_one_has_none() {
     .unwrap();
     match &done[..] {
         [
-            (7, Captured::Written(path, packets)),
+            (
+                7,
+                Captured::Written {
+                    path,
+                    packets,
+                    // The made-up finding agrees with the kernel: the capture says so.
+                    disagreed: false,
+                },
+            ),
             (9, Captured::Loopback),
         ] => {
             assert_eq!(path, &dir.join("case-7.pcapng"));

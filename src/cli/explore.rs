@@ -215,6 +215,12 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         );
     }
     if let Some(dir) = &args.pcap {
+        if !options.nets.contains(&Net::Link) {
+            bail!(
+                "--pcap needs the emulated link: no case runs on it here (--net link or both), \
+                 and on loopback the packets never pass through rstlab"
+            );
+        }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the capture folder {}", dir.display()))?;
     }
@@ -282,9 +288,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Err(_) => bail!("the exploration panicked"),
     };
     let interrupted = progress.stop.load(Ordering::Relaxed);
-    if let Some(dir) = &args.pcap {
-        capture_findings(&summary, options.backend, dir)?;
-    }
     if args.json {
         let report = Report {
             schema: SCHEMA,
@@ -301,6 +304,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             )?;
         }
         write!(out, "{}", render(&summary))?;
+    }
+    // After the summary: a capture that fails does not take the exploration's results away.
+    if let Some(dir) = &args.pcap {
+        out.flush()?;
+        capture_findings(&summary, options.backend, dir)?;
     }
     if interrupted {
         return Ok(Status::Interrupted);
@@ -328,9 +336,19 @@ fn capture_findings(
         .map_err(|e| anyhow::anyhow!("capturing the findings: {e}"))?;
     for (case, captured) in done {
         match captured {
-            explore::Captured::Written(path, packets) => {
-                eprintln!("capture: {packets} packets in {}", path.display())
-            }
+            explore::Captured::Written {
+                path,
+                packets,
+                disagreed,
+            } => eprintln!(
+                "capture: {packets} packets in {} (case {case} run again: {})",
+                path.display(),
+                if disagreed {
+                    "it disagrees again"
+                } else {
+                    "it agreed this time, so the capture does not show the disagreement"
+                }
+            ),
             explore::Captured::Loopback => eprintln!(
                 "capture: none for case {case} (it ran on loopback, where packets do not pass \
                  through rstlab)"
