@@ -1,20 +1,24 @@
 //! Exploration across machines: one seed's cases split into shards without coordination, and
 //! the shards' summaries merged back without loss.
 //!
-//! Shard `K/N` runs the cases whose number is `K - 1` modulo `N`; each case is the same scenario
-//! on the same network wherever it runs (it depends on the seed and its number alone, see
-//! [`crate::explore`]). So shards `1/N` to `N/N` together run exactly the cases of the unsharded
-//! exploration, and [`merge`] gives back its summary: the counts, the rules and outcomes add up,
-//! the fingerprints add up (the fingerprint is a wrapping sum over cases), and the findings kept
-//! are the lowest case numbers among the shards' (each shard keeps its own lowest, which include
-//! every one of the overall lowest that falls to it).
+//! Shard `K/N` runs the cases in pairs: cases `2p` and `2p + 1` go to shard `(p mod N) + 1`. An
+//! exploration of both networks takes them in turn, even cases on loopback and odd ones on the
+//! link, so each shard gets both networks whatever N (by single cases, every shard of an even N
+//! would get one network only). Each case is the same scenario on the same network wherever it
+//! runs (it depends on the seed and its number alone, see [`crate::generate::case_on`]). So
+//! shards `1/N` to `N/N` together run exactly the cases of the unsharded exploration, and
+//! [`merge`] gives back its summary: the counts, the rules and outcomes add up, the fingerprints
+//! add up (the fingerprint is a wrapping sum over cases), and the findings kept are the lowest
+//! case numbers among the shards' (each shard keeps its own lowest, which include every one of
+//! the overall lowest that falls to it).
 //!
 //! ```
 //! use rstlab::shard::Shard;
 //! let shard: Shard = "2/3".parse().unwrap();
-//! let mine: Vec<u64> = (0..10).filter(|&case| shard.takes(case)).collect();
-//! assert_eq!(mine, [1, 4, 7]);
-//! assert_eq!(shard.case_at(2), 7);
+//! let mine: Vec<u64> = (0..14).filter(|&case| shard.takes(case)).collect();
+//! assert_eq!(mine, [2, 3, 8, 9]);
+//! assert_eq!(shard.case_at(2), 8);
+//! assert_eq!(shard.share(14), 4);
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,7 +40,8 @@ impl Shard {
     pub fn new(index: u64, count: u64) -> Result<Shard, String> {
         if count == 0 || index == 0 || index > count {
             return Err(format!(
-                "shard {index}/{count} does not exist: K/N needs 1 <= K <= N (1/4 to 4/4)"
+                "shard {index}/{count} does not exist: K/N needs 1 <= K <= N (1/{n} to {n}/{n})",
+                n = count.max(1)
             ));
         }
         Ok(Shard { index, count })
@@ -52,21 +57,25 @@ impl Shard {
         self.count
     }
 
-    /// Whether case number `case` (from 0) is this shard's.
+    /// Whether case number `case` (from 0) is this shard's: its pair's number modulo the count.
     pub fn takes(self, case: u64) -> bool {
-        case % self.count == self.index - 1
+        (case / 2) % self.count == self.index - 1
     }
 
     /// The case number of this shard's `position`-th case (from 0).
     pub fn case_at(self, position: u64) -> u64 {
-        position
+        let pair = (position / 2)
             .saturating_mul(self.count)
-            .saturating_add(self.index - 1)
+            .saturating_add(self.index - 1);
+        pair.saturating_mul(2).saturating_add(position % 2)
     }
 
     /// How many of cases `0..cases` are this shard's.
     pub fn share(self, cases: u64) -> u64 {
-        cases / self.count + u64::from(cases % self.count >= self.index)
+        let cycle = 2 * self.count;
+        let left = cases % cycle;
+        let mine = left.saturating_sub(2 * (self.index - 1)).min(2);
+        cases / cycle * 2 + mine
     }
 }
 
@@ -112,6 +121,12 @@ impl<'de> Deserialize<'de> for Shard {
 /// they were printed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Part {
+    /// The format version of `explore --json` (docs/json.md).
+    #[serde(default)]
+    pub schema: u32,
+    /// Whether Ctrl-C cut the run short.
+    #[serde(default)]
+    pub interrupted: bool,
     /// Cases run.
     pub cases: u64,
     /// The cases asked for (`--cases`); absent when only `--time` bounded the run.
@@ -122,6 +137,10 @@ pub struct Part {
     pub shard: Option<Shard>,
     /// Wall time: for a merge, the sum of the shards' (machine time, not elapsed time).
     pub seconds: f64,
+    /// Cases per second: for a merge, the cases over the summed seconds (the rate of one
+    /// machine running the shards one after the other).
+    #[serde(default)]
+    pub cases_per_second: f64,
     /// Worker threads: for a merge, the sum of the shards'.
     pub jobs: u64,
     /// The seed.
@@ -153,9 +172,6 @@ pub struct Part {
     pub outcomes: BTreeMap<String, u64>,
     /// The sum (wrapping) of every case's digest, as 16 hex digits.
     pub fingerprint: String,
-    /// Whether Ctrl-C cut the run short.
-    #[serde(default)]
-    pub interrupted: bool,
 }
 
 /// Why shards could not be merged.
@@ -169,7 +185,7 @@ pub enum MergeError {
     NotAShard(usize),
     /// The parts come from different explorations.
     #[error(
-        "summary {part} is of another exploration than the first: its {what} differs ({first} vs {this})"
+        "summary {part} is of another exploration than the first: {what} is {this} there, {first} in the first"
     )]
     Mismatch {
         /// 1-based position of the part.
@@ -208,6 +224,11 @@ pub enum MergeError {
     Fingerprint(usize),
 }
 
+/// `--cases` as a person writes it: the number, or none when only `--time` bounded the run.
+fn cases(planned: Option<u64>) -> String {
+    planned.map_or_else(|| "none (--time alone)".to_string(), |n| n.to_string())
+}
+
 /// Merges the summaries of shards `1/N` to `N/N` of one exploration into the summary the
 /// unsharded exploration gives (its `shard` absent, `seconds` and `jobs` summed).
 pub fn merge(parts: &[Part]) -> Result<Part, MergeError> {
@@ -230,8 +251,8 @@ pub fn merge(parts: &[Part]) -> Result<Part, MergeError> {
             differs("networks", first.nets.join(","), part.nets.join(",")),
             differs(
                 "--cases",
-                format!("{:?}", first.planned_cases),
-                format!("{:?}", part.planned_cases),
+                cases(first.planned_cases),
+                cases(part.planned_cases),
             ),
             differs("shard count", count.to_string(), shard.count().to_string()),
             differs(
@@ -282,6 +303,7 @@ pub fn merge(parts: &[Part]) -> Result<Part, MergeError> {
         });
     }
     let mut merged = Part {
+        schema: first.schema,
         planned_cases: first.planned_cases,
         seed: first.seed,
         backend: first.backend.clone(),
@@ -324,6 +346,7 @@ pub fn merge(parts: &[Part]) -> Result<Part, MergeError> {
         .collect();
     merged.findings = findings;
     merged.fingerprint = format!("{fingerprint:016x}");
+    merged.cases_per_second = merged.cases as f64 / merged.seconds.max(1e-9);
     Ok(merged)
 }
 

@@ -215,9 +215,7 @@ fn merge(parts: &[&std::path::Path]) -> Output {
 fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() {
     let dir = std::env::temp_dir().join(format!("rstlab-shards-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let common = [
-        "--cases", "401", "--seed", "17", "--net", "loopback", "--json",
-    ];
+    let common = ["--cases", "401", "--seed", "17", "--net", "both", "--json"];
     let whole = json(&explore(&common));
     let mut files = Vec::new();
     for k in ["1/2", "2/2"] {
@@ -241,8 +239,18 @@ fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() 
         String::from_utf8_lossy(&o.stderr)
     );
     let merged = json(&o);
+    // Cases go to shards in pairs, so each shard runs both networks.
+    for file in &files {
+        let shard: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        assert!(
+            shard["link_cases"].as_u64().unwrap() > 90,
+            "{file:?}: {}",
+            shard["link_cases"]
+        );
+    }
     for field in [
         "cases",
+        "link_cases",
         "agreements",
         "disagreement_count",
         "errors",

@@ -126,6 +126,35 @@ fn explore_json_follows_its_schema() {
     assert_eq!(v["interrupted"], false);
 }
 
+#[test]
+fn merged_shards_follow_the_explore_schema() {
+    let schema = validator("explore.schema.json");
+    let dir = std::env::temp_dir().join(format!("rstlab-merge-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for k in ["1/2", "2/2"] {
+        let o = rstlab(&[
+            "explore", "--cases", "40", "--seed", "4", "--net", "loopback", "--json", "--shard", k,
+        ]);
+        assert_eq!(o.status.code(), Some(0));
+        let v = json_of(&o);
+        assert_eq!(violations(&schema, &v), Vec::<String>::new(), "{v:#}");
+        let file = dir.join(format!("{}.json", &k[..1]));
+        std::fs::write(&file, &o.stdout).unwrap();
+        files.push(file.to_string_lossy().into_owned());
+    }
+    let o = rstlab(&["merge", &files[0], &files[1]]);
+    assert_eq!(o.status.code(), Some(0));
+    let v = json_of(&o);
+    assert_eq!(violations(&schema, &v), Vec::<String>::new(), "{v:#}");
+    assert_eq!(
+        (v["schema"].as_u64(), v["cases"].as_u64()),
+        (Some(1), Some(40))
+    );
+    assert!(v.get("shard").is_none(), "{v:#}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A change made to a good report.
 type Edit = dyn Fn(&mut Value);
 

@@ -48,7 +48,7 @@ pub struct Args {
     /// rules, outcomes, fingerprint, interrupted.
     #[arg(long)]
     json: bool,
-    /// Run only shard K of N (`2/4`): the cases whose number is K-1 modulo N. With the same
+    /// Run only shard K of N (`2/4`): cases 2p and 2p+1 for every p that is K-1 modulo N. With the same
     /// --seed and --cases on every machine, the N shards run exactly the whole exploration's
     /// cases; `rstlab merge` adds their --json summaries up.
     #[arg(long, value_name = "K/N")]

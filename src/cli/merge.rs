@@ -31,7 +31,15 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         })?;
         parts.push(part);
     }
-    let merged = shard::merge(&parts)?;
+    let merged = shard::merge(&parts).map_err(|e| {
+        let named: Vec<String> = args
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{} = {}", i + 1, p.display()))
+            .collect();
+        anyhow::anyhow!("{e} (summaries: {})", named.join(", "))
+    })?;
     let mut out = output::stdout();
     writeln!(out, "{}", serde_json::to_string_pretty(&merged)?)?;
     Ok(if merged.disagreement_count > 0 {
