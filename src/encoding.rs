@@ -26,8 +26,10 @@ use crate::scenario::{Actor, Arg, How, Op, OpKind, Param, Scenario, Step};
 /// the first inputs were committed; `poll` and `error` were added with shares summing to 7, so
 /// that every committed input still decodes to the scenario it decoded to then (the encoder's
 /// bytes are below 11, and the one libFuzzer-made regression input picks its `read` with the
-/// byte 59: 59 mod 11 = 4 and 59 mod 18 = 5, both `read`). Never change a row: add new ops
-/// after the last, with shares that keep the old codes' meaning.
+/// byte 59: 59 mod 11 = 4 and 59 mod 18 = 5, both `read`). Never change a row. A new row at
+/// the end keeps the meaning of every op byte below 18 (the committed seeds' and the encoder's),
+/// but it changes the modulus, and with it what a byte of 18 or more names: inputs libFuzzer
+/// grew would decode to other scenarios, so regenerate such corpora when adding an op.
 pub const OP_CODES: &[(OpKind, u8)] = &[
     (OpKind::Write, 4),
     (OpKind::Read, 3),

@@ -5,10 +5,14 @@
 //! timestamps in nanoseconds of link time: the virtual clock of `rstlab run --net link` (so the
 //! first packet is at 1970-01-01 00:00:00 and a 20 ms delay shows as 20 ms), or the real time
 //! since the relay started for `rstlab exec`. Each packet carries a comment (pcapng's
-//! `opt_comment`, shown by Wireshark as "Packet comments") with the step that sent it, its
-//! direction and its fate on the link: `step 4: client write 1 | client → server | delivered at
-//! 20 ms`. A packet is recorded as it enters the wire, at its sender; one the link dropped is in
-//! the capture too, marked so.
+//! `opt_comment`, shown by Wireshark as "Packet comments") with its step, its direction and its
+//! fate on the link: `step 4: client write 1 | client → server | delivered at 20ms`. With the
+//! runner's virtual clock the step is the one that sent the packet (or, for an answer, the step
+//! during which it was sent); with `exec` it is the step the peer was playing or waiting for
+//! when the packet reached the link, since your program's calls are not steps rstlab makes. A
+//! packet is recorded as it enters the wire, at its sender; one the link dropped is in the
+//! capture too, marked so. Only TCP segments are captured: other packets (UDP, say) cross the
+//! link unrecorded.
 //!
 //! ```
 //! use std::time::Duration;
@@ -113,8 +117,11 @@ fn comment(p: &Packet) -> String {
     format!("{} | {} → {} | {fate}", p.note, p.from, p.from.peer())
 }
 
+/// A link time in milliseconds, to the microsecond, without trailing zeros: `20ms`,
+/// `161.871ms`.
 fn time(d: Duration) -> String {
-    format!("{:?}", d)
+    let ms = format!("{:.3}", d.as_micros() as f64 / 1000.0);
+    format!("{}ms", ms.trim_end_matches('0').trim_end_matches('.'))
 }
 
 fn to_io(e: pcap_file::PcapError) -> io::Error {
@@ -134,6 +141,8 @@ mod tests {
 
     #[test]
     fn packets_come_back_with_their_times_bytes_and_comments() {
+        assert_eq!(time(Duration::from_nanos(161_871_149)), "161.871ms");
+        assert_eq!(time(Duration::from_micros(40_500)), "40.5ms");
         let packets = vec![
             Packet {
                 sent: Duration::from_millis(20),

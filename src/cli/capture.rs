@@ -10,9 +10,8 @@ use rstlab::segment_log::Packet;
 /// The `--pcap` flag.
 #[derive(Debug, Default, clap::Args)]
 pub struct Pcap {
-    /// Write every packet the link carried to FILE as pcapng (Wireshark, `tcpdump -r`): link
-    /// time as timestamps, each packet commented with the step that sent it and its fate. The
-    /// link only (on loopback, `tcpdump -i lo` sees the packets).
+    /// Write every TCP segment the link carried to FILE as pcapng (Wireshark, `tcpdump -r`):
+    /// link time as timestamps, each packet commented with its step and its fate.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
 }

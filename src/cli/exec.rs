@@ -77,6 +77,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     .and_then(|()| out.flush())
     .context("writing to standard output")?;
     // After the report: a capture that cannot be written does not take it away.
+    if args.pcap.wanted() && report.wire.unrecorded > 0 {
+        eprintln!(
+            "capture: the relay records at most {} segments; {} more crossed unrecorded",
+            rstlab::relay::MAX_TRACE,
+            report.wire.unrecorded
+        );
+    }
     args.pcap.save(
         &format!(
             "rstlab exec: {} (real time since the command started)",

@@ -210,9 +210,9 @@ mod tests {
 
         #[test]
         fn every_prediction_on_the_link_keeps_the_models_invariants(
-            s in crate::generate::scenario_on(crate::run::Net::Link)
+            s in crate::generate::scenario_on(crate::net::Net::Link)
         ) {
-            let p = crate::oracle::predict_on(&s, crate::run::Net::Link, crate::kernel::Kernel::running());
+            let p = crate::oracle::predict_on(&s, crate::net::Net::Link, crate::kernel::Kernel::running());
             prop_assert_eq!(&p.beyond, &None, "generated scenarios stay in the model");
             prop_assert_eq!(check_properties(&s, &p), Ok(()));
         }
