@@ -108,7 +108,7 @@ use crate::oracle::{self, Prediction};
 use crate::scenario::{Actor, How, Op, ParseError, Scenario, Script, Step, Who};
 
 pub use forecast::Forecast;
-pub use report::{ConnectionReport, PeerSaw, Refused, Report, StepReport};
+pub use report::{ConnectionReport, PeerSaw, Predicted, Refused, Report, StepReport};
 
 /// How a [`Peer`] behaves.
 #[derive(Clone, Debug)]
