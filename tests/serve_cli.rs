@@ -353,3 +353,33 @@ fn a_request_cut_short_is_not_predicted_and_its_bytes_are_no_deviation() {
         }
     }
 }
+
+/// `client write request` takes no `=>`: refused with its place, said once (not the parse
+/// error again as its own cause), by `serve` and by `exec` alike.
+#[test]
+fn an_expectation_on_the_request_is_refused_once_with_its_place() {
+    const PLACE: &str = "line 1, column 25: `client write request` takes no expectation";
+    for expect in ["ok(5)", "EPIPE", "ok"] {
+        let scenario = format!("client write request => {expect}");
+        for mut args in [
+            vec!["serve", "--once", "--accept-timeout", "1s"],
+            vec!["exec"],
+        ] {
+            args.push(&scenario);
+            if args[0] == "exec" {
+                args.extend(["--", "true"]);
+            }
+            let o = rstlab(&args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(o.stdout.is_empty(), "{args:?}: nothing listened: {err}");
+            assert_eq!(err.matches(PLACE).count(), 1, "{args:?}: {err}");
+            assert_eq!(
+                err.matches("known only when it arrives").count(),
+                1,
+                "{err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}
