@@ -98,6 +98,13 @@ const BAD: &[(&str, usize, usize, &str)] = &[
         25,
         "known only when it arrives",
     ),
+    // No expectation at all: its result depends on the length too.
+    (
+        "client write request => EPIPE",
+        1,
+        25,
+        "`client write request` takes no expectation",
+    ),
 ];
 
 #[test]
@@ -112,13 +119,13 @@ fn every_kind_of_bad_input_gets_its_error() {
 #[test]
 fn the_client_s_request_parses_as_a_script_with_its_place() {
     let text =
-        "# keep-alive\nclient write request => EPIPE; server read 65536\n\tserver close # end";
+        "# keep-alive\nclient write request; server read 65536 => ok(68)\n\tserver close # end";
     let script = Script::parse(text).unwrap();
     assert_eq!(script.requests(), [0]);
     assert_eq!(script.written(0), "client write request");
     assert_eq!(
         script.to_inline(),
-        "client write request => EPIPE; server read 65536; server close"
+        "client write request; server read 65536 => ok(68); server close"
     );
     // Printed, it parses back the same.
     assert_eq!(
@@ -127,7 +134,8 @@ fn the_client_s_request_parses_as_a_script_with_its_place() {
     );
     // With the length that arrived, it is a scenario the oracle predicts.
     let scenario = script.with_lengths(&[68]).unwrap();
-    assert_eq!(scenario.steps()[0].to_string(), "client write 68 => EPIPE");
+    assert_eq!(scenario.steps()[0].to_string(), "client write 68");
+    assert_eq!(scenario.steps()[1].to_string(), "server read 65536 => ok(68)");
     assert!(script.with_lengths(&[65537]).is_err());
 }
 

@@ -51,7 +51,12 @@ fn the_seed_article_against_a_std_client_matches_the_oracle_call_by_call() {
     let conn = &report.connections[0];
     let predicted: Vec<&Outcome> = [0, 3, 4]
         .iter()
-        .map(|&i| &conn.steps[i].predicted)
+        .map(|&i| {
+            conn.steps[i]
+                .predicted
+                .outcome()
+                .expect("every step is predicted")
+        })
         .collect();
     assert_eq!(
         seen.iter().collect::<Vec<_>>(),

@@ -1,6 +1,10 @@
 //! `rstlab::peer::exec::run`, what `rstlab exec` does, called as a library: a real program
 //! across the emulated link against the peer.
 
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use rstlab::Outcome;
@@ -11,19 +15,20 @@ use rstlab::scenario::{Actor, Script};
 const RESPONSE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/serve/response.http");
 
 fn curl() -> bool {
-    let ok = std::process::Command::new("curl")
+    Command::new("curl")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipped: needs curl");
-    }
-    ok
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
 fn curls_request_is_counted_as_it_arrives_on_a_delayed_link() {
+    // The link first: with RSTLAB_REQUIRE_LINK=1 a missing link fails, whatever else is missing.
+    if !common::link_available() {
+        return;
+    }
     if !curl() {
+        common::skip(None, "needs curl");
         return;
     }
     let script =
@@ -37,13 +42,7 @@ fn curls_request_is_counted_as_it_arrives_on_a_delayed_link() {
     );
     options.delay = Duration::from_millis(5);
     options.respond = std::fs::read(RESPONSE).unwrap();
-    let report = match exec::run(options) {
-        Err(ExecError::Link(e)) => {
-            eprintln!("skipped: the link cannot be set up here ({e})");
-            return;
-        }
-        other => other.unwrap(),
-    };
+    let report = exec::run(options).unwrap();
     assert!(report.as_scripted(), "{report}");
     assert_eq!(report.exit.code, Some(0), "{report}");
     // The request's length is what crossed the wire from curl, whatever curl's version sends.
@@ -93,4 +92,53 @@ fn a_scenario_it_cannot_play_is_refused_before_anything_runs() {
     ))
     .unwrap_err();
     assert!(matches!(e, ExecError::NoCommand), "{e}");
+}
+
+/// The test above on a machine without the link (run again as user nobody, who may not create a
+/// network namespace): a visible `SKIPPED` line in a plain run, a failure with
+/// `RSTLAB_REQUIRE_LINK=1`; never a silent pass.
+#[test]
+fn without_the_link_the_curl_test_skips_visibly_or_fails_where_the_link_is_required() {
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !rstlab::sys::net::effective_root() || !setpriv.exists() {
+        common::skip(None, "needs root and setpriv to run a test as another user");
+        return;
+    }
+    let run_as_nobody = |require: bool| {
+        let mut command = Command::new(setpriv);
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(std::env::current_exe().expect("this test binary"))
+            .args([
+                "curls_request_is_counted_as_it_arrives_on_a_delayed_link",
+                "--exact",
+                "--test-threads=1",
+            ])
+            .env_remove(common::REQUIRE_LINK);
+        if require {
+            command.env(common::REQUIRE_LINK, "1");
+        }
+        let out = command.output().expect("the test binary runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (passed, text) = run_as_nobody(false);
+    assert!(passed, "{text}");
+    assert!(
+        text.contains(
+            "SKIPPED curls_request_is_counted_as_it_arrives_on_a_delayed_link: the emulated link needs CAP_NET_ADMIN"
+        ),
+        "{text}"
+    );
+    let (passed, text) = run_as_nobody(true);
+    assert!(!passed, "{text}");
+    assert!(text.contains("1 failed"), "{text}");
+    assert!(
+        text.contains("RSTLAB_REQUIRE_LINK=1 and the link cannot be set up"),
+        "{text}"
+    );
 }

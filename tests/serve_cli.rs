@@ -309,3 +309,77 @@ fn serve_run_by_an_unprivileged_user_is_reachable() {
         "{text}"
     );
 }
+
+/// A request cut short (`GET / HTTP/1.1\r\n`, its headers never ended): the steps from it on
+/// are not predicted, said as such (not as an outcome a kernel could return), and its bytes
+/// are no deviation, since no count is known to hold them against.
+#[test]
+fn a_request_cut_short_is_not_predicted_and_its_bytes_are_no_deviation() {
+    const CUT: &[u8] = b"GET / HTTP/1.1\r\n";
+    const WHY: &str = "not predicted: the length of the client's request (step 1) is not known";
+    for json in [false, true] {
+        let mut args = vec!["--once", "--timeout", "300ms"];
+        if json {
+            args.push("--json");
+        }
+        args.push("client write request; server close");
+        let (mut child, out, addr) = serve(&args);
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.write_all(CUT).unwrap();
+        // The client holds its end open: the peer's wait for the request's end runs out.
+        wait(&mut child, Duration::from_secs(10));
+        drop(client);
+        let text = rest(out);
+        assert_eq!(child.wait().unwrap().code(), Some(3), "{text}");
+        assert!(!text.contains("no-errno"), "{text}");
+        if json {
+            let report: serde_json::Value =
+                serde_json::from_str(text.lines().next().unwrap()).unwrap();
+            for step in report["steps"].as_array().unwrap() {
+                assert_eq!(step["predicted"], serde_json::Value::Null, "{text}");
+                assert_eq!(step["oracle"], WHY, "{text}");
+            }
+            assert_eq!(report["deviations"], serde_json::json!([]), "{text}");
+            assert_eq!(report["steps"][0]["peer"]["kind"], "not_seen", "{text}");
+        } else {
+            let rows: Vec<&str> = text.lines().filter(|l| l.contains(WHY)).collect();
+            assert_eq!(rows.len(), 2, "{text}");
+            assert!(!text.contains("deviation:"), "{text}");
+            assert!(rows[0].starts_with("1  client write request"), "{text}");
+            assert!(
+                text.contains("16 bytes of an HTTP request arrived"),
+                "{text}"
+            );
+        }
+    }
+}
+
+/// `client write request` takes no `=>`: refused with its place, said once (not the parse
+/// error again as its own cause), by `serve` and by `exec` alike.
+#[test]
+fn an_expectation_on_the_request_is_refused_once_with_its_place() {
+    const PLACE: &str = "line 1, column 25: `client write request` takes no expectation";
+    for expect in ["ok(5)", "EPIPE", "ok"] {
+        let scenario = format!("client write request => {expect}");
+        for mut args in [
+            vec!["serve", "--once", "--accept-timeout", "1s"],
+            vec!["exec"],
+        ] {
+            args.push(&scenario);
+            if args[0] == "exec" {
+                args.extend(["--", "true"]);
+            }
+            let o = rstlab(&args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(o.stdout.is_empty(), "{args:?}: nothing listened: {err}");
+            assert_eq!(err.matches(PLACE).count(), 1, "{args:?}: {err}");
+            assert_eq!(
+                err.matches("known only when it arrives").count(),
+                1,
+                "{err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+}

@@ -333,6 +333,74 @@ fn the_chapter_renders_from_the_stored_reports() {
     assert!(sim::render(&[report]).contains("**new**"));
 }
 
+/// The chapter's wording: a count of 1 in the singular, the simulator's detail only where it
+/// says more than its answer, and a blank line at the end, so that the book's next heading is
+/// not glued to the last table.
+#[test]
+fn the_chapter_says_one_in_the_singular_each_answer_once_and_ends_with_a_blank_line() {
+    let reports: Vec<Report> = sim::NAMES.iter().map(|n| stored(n)).collect();
+    let body = sim::chapter_body(&reports);
+    assert!(body.ends_with("|\n\n"), "{body}");
+    for report in &reports {
+        for d in &report.divergences {
+            let answer = d.simulator.replace('|', "\\|");
+            assert!(
+                !body.contains(&format!("| {answer} ({answer}) |")),
+                "the answer {answer} repeated as its own detail:\n{body}"
+            );
+        }
+    }
+    // A detail that adds something is kept.
+    let mut report = stored("turmoil");
+    report.divergences.truncate(1);
+    let d = &mut report.divergences[0];
+    d.simulator = "EPIPE".to_string();
+    d.simulator_detail = "BrokenPipe: connection closed".to_string();
+    let one = sim::chapter_body(&[report.clone()]);
+    assert!(
+        one.contains("| EPIPE (BrokenPipe: connection closed) |"),
+        "{one}"
+    );
+    assert!(one.contains(", in 1 distinct way;"), "{one}");
+    // Counts of 1 throughout.
+    report.scenarios = 1;
+    report.steps_compared = 1;
+    report.agreements = 1;
+    report.divergent_scenarios = 1;
+    report.unmodelled = 1;
+    let one = sim::chapter_body(&[report]);
+    assert!(
+        one.contains("1 scenario compared (")
+            && one.contains("1 step compared, 1 agrees; 1 scenario diverges, in 1 distinct way; 1 step not modelled"),
+        "{one}"
+    );
+}
+
+/// `--cases 0` is meaningful for `sim` (the canonical scenarios still run), so it is kept, and
+/// said so in `--help` and the README (the exit table's `--cases 0` is `explore`'s).
+#[test]
+fn sim_cases_0_runs_the_canonical_scenarios_alone_and_says_so() {
+    let out = rstlab(&["sim", "turmoil", "--cases", "0", "--json"]);
+    assert!(matches!(out.status.code(), Some(0 | 4)), "{out:?}");
+    let report: Report = serde_json::from_slice(&out.stdout).expect("a report");
+    assert_eq!(report.cases, 0);
+    assert!(report.canonical > 0, "{report:?}");
+    assert_eq!(report.scenarios, report.canonical);
+    let help = String::from_utf8(rstlab(&["sim", "--help"]).stdout).unwrap();
+    assert!(
+        help.contains(
+            "`--cases 0` is allowed here (unlike `explore`): the canonical scenarios alone"
+        ),
+        "{help}"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains("`--cases 0`, which\n  `explore` refuses, is allowed here: the canonical scenarios alone"),
+        "the README's sim section says what --cases 0 does"
+    );
+}
+
 fn rstlab(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rstlab"))
         .args(args)

@@ -87,7 +87,7 @@ pub fn status_of(report: &peer::Report, interrupted: bool, failed: bool) -> anyh
     let oracle_wrong = report.connections.iter().flat_map(|c| &c.steps).any(|s| {
         s.actor == Actor::Server
             && s.as_scripted == Some(false)
-            && matches!(&s.peer, PeerSaw::Called { outcome, .. } if *outcome != s.predicted)
+            && matches!(&s.peer, PeerSaw::Called { outcome, .. } if s.predicted != *outcome)
     });
     Ok(if oracle_wrong {
         Status::OracleDisagrees

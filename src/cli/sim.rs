@@ -18,8 +18,8 @@ pub struct Args {
     /// The simulator.
     #[arg(value_enum)]
     simulator: SimArg,
-    /// Random loopback scenarios from the generator, after the rules' canonical scenarios (0:
-    /// the canonical scenarios alone).
+    /// Random loopback scenarios from the generator, after the rules' canonical scenarios.
+    /// `--cases 0` is allowed here (unlike `explore`): the canonical scenarios alone.
     #[arg(long, default_value_t = 1000)]
     cases: u64,
     /// The seed of the random scenarios (case i of seed s is `rstlab explore`'s case i of seed s

@@ -111,8 +111,9 @@ impl ExecOptions {
 /// Why a run could not take place, or could not end cleanly.
 #[derive(Debug, Error)]
 pub enum ExecError {
-    /// The peer cannot play the scenario on the link, or could not start.
-    #[error("{0}")]
+    /// The peer cannot play the scenario on the link, or could not start. Its text and
+    /// source are the peer's error's.
+    #[error(transparent)]
     Peer(#[from] PeerError),
     /// The emulated link could not be set up (without CAP_NET_ADMIN, say).
     #[error("setting up the emulated link")]

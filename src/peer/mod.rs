@@ -108,7 +108,7 @@ use crate::oracle::{self, Prediction};
 use crate::scenario::{Actor, How, Op, ParseError, Scenario, Script, Step, Who};
 
 pub use forecast::Forecast;
-pub use report::{ConnectionReport, PeerSaw, Refused, Report, StepReport};
+pub use report::{ConnectionReport, PeerSaw, Predicted, Refused, Report, StepReport};
 
 /// How a [`Peer`] behaves.
 #[derive(Clone, Debug)]
@@ -186,9 +186,10 @@ impl Unplayable {
 /// Why a peer could not start, or could not end cleanly.
 #[derive(Debug, Error)]
 pub enum PeerError {
-    /// The scenario text does not parse.
+    /// The scenario text does not parse. Its text holds the parse error's, which is not
+    /// also its source: an error chain (`{:#}`) says it once.
     #[error("not a valid scenario: {0}")]
-    Parse(#[from] ParseError),
+    Parse(ParseError),
     /// A step the peer cannot play.
     #[error(transparent)]
     Unplayable(#[from] Unplayable),
@@ -219,6 +220,12 @@ pub enum PeerError {
         /// How long the wait lasted.
         waited: Duration,
     },
+}
+
+impl From<ParseError> for PeerError {
+    fn from(e: ParseError) -> PeerError {
+        PeerError::Parse(e)
+    }
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PeerError {

@@ -16,7 +16,7 @@ use socket2::SockRef;
 
 use super::forecast::Forecast;
 use super::forecast::client_call_words;
-use super::report::{ConnectionReport, PeerSaw, StepReport};
+use super::report::{ConnectionReport, PeerSaw, Predicted, StepReport};
 use super::request::{self, QUIET};
 use super::{Plan, Shared};
 use crate::oracle::{PredictedStep, Prediction};
@@ -269,58 +269,61 @@ impl Connection<'_> {
             // peer what the scenario leaves open (how many bytes arrived).
             let unknown = self.unknown_from.filter(|&u| u <= i);
             let known = i < self.prediction.steps.len() && unknown.is_none();
-            let predicted = match self.prediction.steps.get(i) {
-                Some(p) if known => p.clone(),
-                // Past the point where the oracle's model stops (on the link), or past a
-                // request whose length is not known, steps are still played, with nothing to
-                // compare them with.
-                _ => PredictedStep {
-                    outcome: Outcome::NoErrno(match (unknown, &self.prediction.beyond) {
-                        (Some(u), _) => format!(
-                            "not predicted: the length of the client's request (step {}) is not known",
-                            u + 1
-                        ),
-                        (None, Some(b)) => format!("not predicted: {b}"),
-                        (None, None) => "not predicted".to_string(),
-                    }),
-                    rules: Vec::new(),
-                    segments: Vec::new(),
-                    states: [None, None],
-                    in_flight: 0,
-                    readiness: [None, None],
-                },
+            // Past the point where the oracle's model stops (on the link), or past a request
+            // whose length is not known, steps are still played, with nothing to compare them
+            // with.
+            let predicted: Result<PredictedStep, String> = match self.prediction.steps.get(i) {
+                Some(p) if known => Ok(p.clone()),
+                _ => Err(match (unknown, &self.prediction.beyond) {
+                    (Some(u), _) => format!(
+                        "the length of the client's request (step {}) is not known",
+                        u + 1
+                    ),
+                    (None, Some(b)) => b.to_string(),
+                    (None, None) => "the oracle gave no prediction for this step".to_string(),
+                }),
             };
+            let predicted_outcome = predicted.as_ref().ok().map(|p| &p.outcome);
             // A `=>` expectation is checked where the peer sees the result (its own calls);
             // on your program's steps it can only be held against the oracle.
             let expected = step.expect.as_ref();
-            match (&peer, expected) {
-                (PeerSaw::Called { outcome, .. }, Some(e)) if e != outcome => {
+            match (&peer, expected, predicted_outcome) {
+                (PeerSaw::Called { outcome, .. }, Some(e), _) if e != outcome => {
                     self.deviations.push(format!(
                         "step {} expects {e}, the peer's kernel returned {outcome}",
                         i + 1
                     ));
                 }
-                (_, Some(e)) if step.actor == Actor::Client && known && *e != predicted.outcome => {
+                (_, Some(e), Some(p)) if step.actor == Actor::Client && e != p => {
                     self.deviations.push(format!(
-                        "step {} expects {e} of your program's call; the oracle predicts {}",
+                        "step {} expects {e} of your program's call; the oracle predicts {p}",
                         i + 1,
-                        predicted.outcome
                     ));
                 }
                 _ => {}
             }
-            let as_scripted = match &peer {
-                PeerSaw::Called { .. } if !known => None,
-                PeerSaw::Called { outcome, .. } => {
-                    Some(*outcome == predicted.outcome && expected.is_none_or(|e| e == outcome))
+            let as_scripted = match (&peer, predicted_outcome) {
+                (PeerSaw::Called { .. }, None) => None,
+                (PeerSaw::Called { outcome, .. }, Some(p)) => {
+                    Some(outcome == p && expected.is_none_or(|e| e == outcome))
                 }
-                PeerSaw::Seen { .. } => Some(true),
-                PeerSaw::NotSeen { .. } | PeerSaw::NotRun { .. } => Some(false),
-                PeerSaw::Unobservable { .. } => None,
+                (PeerSaw::Seen { .. }, _) => Some(true),
+                (PeerSaw::NotSeen { .. } | PeerSaw::NotRun { .. }, _) => Some(false),
+                (PeerSaw::Unobservable { .. }, _) => None,
             };
-            let oracle = match step.actor {
-                Who::Client if known => client_call_words(&step, &predicted),
-                _ => predicted.outcome.to_string(),
+            let (predicted, rules, oracle) = match predicted {
+                Ok(p) => {
+                    let oracle = match step.actor {
+                        Who::Client => client_call_words(&step, &p),
+                        _ => p.outcome.to_string(),
+                    };
+                    (Predicted::Outcome(p.outcome), p.rules, oracle)
+                }
+                Err(why) => {
+                    let not = Predicted::NotPredicted(why);
+                    let oracle = not.to_string();
+                    (not, Vec::new(), oracle)
+                }
             };
             reports.push(StepReport {
                 step: i + 1,
@@ -328,8 +331,8 @@ impl Connection<'_> {
                 actor: step.actor,
                 at_ms,
                 peer,
-                predicted: predicted.outcome.clone(),
-                rules: predicted.rules.clone(),
+                predicted,
+                rules,
                 oracle,
                 as_scripted,
             });
@@ -691,7 +694,13 @@ impl Connection<'_> {
         }
     }
 
+    /// Notes bytes beyond the scenario's `client write`s as a deviation; not while a request's
+    /// length is unknown (one that did not arrive whole, or has not come yet): the scenario
+    /// then gives no count to hold them against, and they may be the request itself.
     fn note_excess(&mut self, received: u64, when: &str) {
+        if self.unknown_from.is_some() {
+            return;
+        }
         if received > self.expected && received > self.excess_reported {
             self.excess_reported = received;
             self.deviations.push(format!(

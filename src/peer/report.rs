@@ -50,6 +50,53 @@ pub enum PeerSaw {
     },
 }
 
+/// What the oracle predicts for one step of a connection: an outcome, or nothing, and why.
+///
+/// In JSON an outcome is its string (`"ok(5)"`, `"EPIPE"`), as everywhere; no prediction is
+/// `null` (the step's `oracle` field then says `not predicted: <why>`). Never an [`Outcome`]
+/// the kernel could return: a step the oracle does not predict can neither agree nor disagree.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Predicted {
+    /// The oracle predicts this outcome of the actor's call.
+    Outcome(Outcome),
+    /// The oracle predicts nothing for this step: past a `client write request` whose length is
+    /// not known yet, or past where its model stops (on the link). The text says why.
+    NotPredicted(String),
+}
+
+impl Predicted {
+    /// The predicted outcome, if there is one.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            Predicted::Outcome(outcome) => Some(outcome),
+            Predicted::NotPredicted(_) => None,
+        }
+    }
+}
+
+impl PartialEq<Outcome> for Predicted {
+    /// A prediction equals an outcome when it predicts exactly that outcome.
+    fn eq(&self, other: &Outcome) -> bool {
+        self.outcome() == Some(other)
+    }
+}
+
+impl fmt::Display for Predicted {
+    /// The outcome (`ok(5)`), or `not predicted: <why>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Predicted::Outcome(outcome) => write!(f, "{outcome}"),
+            Predicted::NotPredicted(why) => write!(f, "not predicted: {why}"),
+        }
+    }
+}
+
+impl Serialize for Predicted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.outcome().serialize(serializer)
+    }
+}
+
 /// One step of the scenario on one connection.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepReport {
@@ -65,8 +112,9 @@ pub struct StepReport {
     /// What the peer did or saw.
     pub peer: PeerSaw,
     /// What the oracle predicts the actor's kernel answers to the call: for a `client` step,
-    /// what your program's call returned.
-    pub predicted: Outcome,
+    /// what your program's call returned. [`Predicted::NotPredicted`] where the oracle predicts
+    /// nothing (past a request whose length is not known, or past where its model stops).
+    pub predicted: Predicted,
     /// The rules behind the prediction, in the order the oracle applied them.
     pub rules: Vec<Rule>,
     /// The prediction in plain words, from your program's point of view.

@@ -210,11 +210,13 @@ fn finish_step(
     }
     let step = Step { actor, op, expect };
     let at = tokens.last().map_or(end_column, |t| t.column);
-    if request && let Some(expect @ Outcome::Bytes(_)) = &step.expect {
+    // No expectation at all: the request's length, and so its write's result, is known only
+    // when it arrives.
+    if request && let Some(expect) = &step.expect {
         return Err((
             at,
             format!(
-                "the length of the client's request is known only when it arrives, so `{expect}` cannot be checked: leave the expectation out, or give the count"
+                "`client write {REQUEST}` takes no expectation: the length of the client's request is known only when it arrives, so `=> {expect}` cannot be checked: leave the expectation out, or give the count (`client write 68`)"
             ),
         ));
     }

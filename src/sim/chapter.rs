@@ -46,23 +46,47 @@ fn status(d: &Divergence) -> String {
     }
 }
 
+/// `1 scenario`, `2 scenarios`: a count and its noun, plural unless the count is 1.
+fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `agree` or `agrees`, `diverge` or `diverges`: the verb after a count.
+fn verb(n: u64, verb: &str) -> String {
+    format!("{verb}{}", if n == 1 { "s" } else { "" })
+}
+
 fn counts(r: &Report) -> String {
+    let ways = r.divergences.len() as u64;
     format!(
-        "{} scenarios compared ({} canonical, {} random of seed {}), {} steps compared, {} agree; \
-         {} scenarios diverge, in {} distinct ways; {} steps not modelled, {} not compared after \
-         a divergence or a step not modelled; {} scenarios refused",
-        r.scenarios,
+        "{} compared ({} canonical, {} random of seed {}), {} compared, {} {}; \
+         {} {}, in {} distinct {}; {} not modelled, {} not compared after \
+         a divergence or a step not modelled; {} refused",
+        count(r.scenarios, "scenario"),
         r.canonical,
         r.cases,
         r.seed,
-        r.steps_compared,
+        count(r.steps_compared, "step"),
         r.agreements,
-        r.divergent_scenarios,
-        r.divergences.len(),
-        r.unmodelled,
+        verb(r.agreements, "agree"),
+        count(r.divergent_scenarios, "scenario"),
+        verb(r.divergent_scenarios, "diverge"),
+        ways,
+        if ways == 1 { "way" } else { "ways" },
+        count(r.unmodelled, "step"),
         r.not_compared,
-        r.refused.len()
+        count(r.refused.len() as u64, "scenario")
     )
+}
+
+/// The simulator's answer for a table: its outcome, with its detail (the `io::ErrorKind` and
+/// message) when the detail says more than the outcome itself.
+fn simulator_answer(d: &Divergence) -> String {
+    if d.simulator_detail.is_empty() || d.simulator_detail == d.simulator {
+        cell(&d.simulator)
+    } else {
+        format!("{} ({})", cell(&d.simulator), cell(&d.simulator_detail))
+    }
 }
 
 /// Renders the chapter from loaded reports: for each simulator, how it is driven, the counts,
@@ -72,7 +96,8 @@ pub fn render(reports: &[Report]) -> String {
     format!("## Simulators\n\n{}", body(reports))
 }
 
-/// The chapter without its heading (the rules book writes the headings of its sections).
+/// The chapter without its heading (the rules book writes the headings of its sections). It
+/// ends with a blank line, so that whatever heading follows it starts a block of its own.
 pub fn body(reports: &[Report]) -> String {
     let mut out = String::from(
         "Deterministic simulators let people test network code without sockets, and people trust \
@@ -102,14 +127,13 @@ pub fn body(reports: &[Report]) -> String {
             for d in &r.divergences {
                 let rules: Vec<String> = d.rules.iter().map(|r| format!("`{r}`")).collect();
                 out += &format!(
-                    "| {} | `{}` (step {}, `{}`) | {} | {} ({}) | {} | {} |\n",
+                    "| {} | `{}` (step {}, `{}`) | {} | {} | {} | {} |\n",
                     rules.join(", "),
                     cell(&d.inline),
                     d.step,
                     cell(&d.op),
                     cell(&d.linux),
-                    cell(&d.simulator),
-                    cell(&d.simulator_detail),
+                    simulator_answer(d),
                     d.occurrences,
                     cell(&status(d))
                 );
@@ -126,6 +150,7 @@ pub fn body(reports: &[Report]) -> String {
             }
         }
     }
+    out.push('\n');
     out
 }
 
