@@ -135,7 +135,10 @@ fn the_client_s_request_parses_as_a_script_with_its_place() {
     // With the length that arrived, it is a scenario the oracle predicts.
     let scenario = script.with_lengths(&[68]).unwrap();
     assert_eq!(scenario.steps()[0].to_string(), "client write 68");
-    assert_eq!(scenario.steps()[1].to_string(), "server read 65536 => ok(68)");
+    assert_eq!(
+        scenario.steps()[1].to_string(),
+        "server read 65536 => ok(68)"
+    );
     assert!(script.with_lengths(&[65537]).is_err());
 }
 
