@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 /// A test that needs the link, as every such test starts: the test below runs it without the
 /// link and looks at how it skips.
 #[test]
@@ -20,33 +17,10 @@ fn needs_the_link() {
 
 #[test]
 fn without_the_link_a_test_names_its_skip_and_fails_where_the_link_is_required() {
-    let setpriv = Path::new("/usr/bin/setpriv");
-    if !rstlab::sys::net::effective_root() || !setpriv.exists() {
-        common::skip(None, "needs root and setpriv to run a test as another user");
+    let Some((passed, text)) = common::rerun_as_nobody("needs_the_link", false) else {
         return;
-    }
-    let run_as_nobody = |require: bool| -> (Output, String) {
-        let mut command = Command::new(setpriv);
-        command
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(std::env::current_exe().expect("this test binary"))
-            // No --nocapture: the line must show in a plain run.
-            .args(["needs_the_link", "--exact", "--test-threads=1"])
-            .env_remove(common::REQUIRE_LINK);
-        if require {
-            command.env(common::REQUIRE_LINK, "1");
-        }
-        let out = command.output().expect("the test binary runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out, text)
     };
-
-    let (out, text) = run_as_nobody(false);
-    assert!(out.status.success(), "{text}");
+    assert!(passed, "{text}");
     assert!(text.contains("1 passed"), "{text}");
     let skips: Vec<&str> = text.lines().filter(|l| l.contains("SKIPPED")).collect();
     assert_eq!(skips.len(), 1, "{text}");
@@ -55,8 +29,8 @@ fn without_the_link_a_test_names_its_skip_and_fails_where_the_link_is_required()
         "{text}"
     );
 
-    let (out, text) = run_as_nobody(true);
-    assert!(!out.status.success(), "{text}");
+    let (passed, text) = common::rerun_as_nobody("needs_the_link", true).expect("as above");
+    assert!(!passed, "{text}");
     assert!(text.contains("1 failed"), "{text}");
     assert!(
         text.contains("RSTLAB_REQUIRE_LINK=1 and the link cannot be set up"),

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -99,34 +98,10 @@ fn a_scenario_it_cannot_play_is_refused_before_anything_runs() {
 /// `RSTLAB_REQUIRE_LINK=1`; never a silent pass.
 #[test]
 fn without_the_link_the_curl_test_skips_visibly_or_fails_where_the_link_is_required() {
-    let setpriv = Path::new("/usr/bin/setpriv");
-    if !rstlab::sys::net::effective_root() || !setpriv.exists() {
-        common::skip(None, "needs root and setpriv to run a test as another user");
+    const CURL_TEST: &str = "curls_request_is_counted_as_it_arrives_on_a_delayed_link";
+    let Some((passed, text)) = common::rerun_as_nobody(CURL_TEST, false) else {
         return;
-    }
-    let run_as_nobody = |require: bool| {
-        let mut command = Command::new(setpriv);
-        command
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(std::env::current_exe().expect("this test binary"))
-            .args([
-                "curls_request_is_counted_as_it_arrives_on_a_delayed_link",
-                "--exact",
-                "--test-threads=1",
-            ])
-            .env_remove(common::REQUIRE_LINK);
-        if require {
-            command.env(common::REQUIRE_LINK, "1");
-        }
-        let out = command.output().expect("the test binary runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
     };
-    let (passed, text) = run_as_nobody(false);
     assert!(passed, "{text}");
     assert!(
         text.contains(
@@ -134,7 +109,7 @@ fn without_the_link_the_curl_test_skips_visibly_or_fails_where_the_link_is_requi
         ),
         "{text}"
     );
-    let (passed, text) = run_as_nobody(true);
+    let (passed, text) = common::rerun_as_nobody(CURL_TEST, true).expect("as above");
     assert!(!passed, "{text}");
     assert!(text.contains("1 failed"), "{text}");
     assert!(

@@ -79,3 +79,31 @@ fn test_name() -> String {
         _ => "a test".to_owned(),
     }
 }
+
+/// Runs test `name` of this test binary again as user nobody (no CAP_NET_ADMIN), with
+/// `RSTLAB_REQUIRE_LINK=1` when `require`, and no `--nocapture` (a skip's line must show in a
+/// plain run): whether it passed, and all it printed. `None` after a visible skip when this
+/// process cannot do that (it needs root and `setpriv`).
+pub fn rerun_as_nobody(name: &str, require: bool) -> Option<(bool, String)> {
+    let setpriv = std::path::Path::new("/usr/bin/setpriv");
+    if !rstlab::sys::net::effective_root() || !setpriv.exists() {
+        skip(None, "needs root and setpriv to run a test as another user");
+        return None;
+    }
+    let mut command = std::process::Command::new(setpriv);
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().expect("this test binary"))
+        .args([name, "--exact", "--test-threads=1"])
+        .env_remove(REQUIRE_LINK);
+    if require {
+        command.env(REQUIRE_LINK, "1");
+    }
+    let out = command.output().expect("the test binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.success(), text))
+}
