@@ -405,7 +405,7 @@ pub fn shrink_steps(sim: &mut dyn Simulator, scenario: &Scenario, wanted: &Signa
 /// `explore` does), keeping what still diverges first with `wanted`.
 fn shrink_tree(
     sim: &mut dyn Simulator,
-    tree: &mut impl ValueTree<Value = Scenario>,
+    tree: &mut dyn ValueTree<Value = Scenario>,
     wanted: &Signature,
 ) -> Scenario {
     let mut best = tree.current();
@@ -607,6 +607,52 @@ impl Tally {
         }
     }
 
+    /// Compares `scenario` (named `name` in the report) and counts what it shows; a divergence
+    /// is shrunk (a random case by its value `tree` first, then step by step) and kept as its
+    /// group's example if it is the smallest. A case with a tree is not shrunk again once its
+    /// group's example has two steps or fewer. Returns whether it could be compared (if not,
+    /// it is listed as refused, with the reason).
+    fn compare(
+        &mut self,
+        sim: &mut dyn Simulator,
+        scenario: &Scenario,
+        name: &str,
+        tree: Option<&mut dyn ValueTree<Value = Scenario>>,
+    ) -> bool {
+        let compared = match compare(sim, scenario) {
+            Ok(compared) => compared,
+            Err(e) => {
+                self.report.refused.push(Refused {
+                    name: name.to_string(),
+                    reason: e.to_string(),
+                });
+                return false;
+            }
+        };
+        self.count(&compared, scenario);
+        let Some(sig) = signature(scenario, &compared) else {
+            return true;
+        };
+        let shrunk = match tree {
+            None => Some(shrink_steps(sim, scenario, &sig)),
+            Some(tree) => {
+                let kept_steps = self.groups.get(&sig).map(|d| d.inline.matches(';').count());
+                // Shrink a new divergence, or one whose example could get smaller.
+                kept_steps.is_none_or(|k| k > 1).then(|| {
+                    let shrunk = shrink_tree(sim, tree, &sig);
+                    shrink_steps(sim, &shrunk, &sig)
+                })
+            }
+        };
+        if let Some(shrunk) = shrunk {
+            self.keep(sim, sig.clone(), &shrunk, name);
+        }
+        if let Some(d) = self.groups.get_mut(&sig) {
+            d.occurrences += 1;
+        }
+        true
+    }
+
     /// Keeps `scenario` (already shrunk) as the example of `signature` if it is the smallest.
     fn keep(
         &mut self,
@@ -702,22 +748,8 @@ pub fn survey(
                     continue;
                 }
             };
-            match compare(sim, &scenario) {
-                Ok(compared) => {
-                    tally.report.canonical += 1;
-                    tally.count(&compared, &scenario);
-                    if let Some(sig) = signature(&scenario, &compared) {
-                        let shrunk = shrink_steps(sim, &scenario, &sig);
-                        tally.keep(sim, sig.clone(), &shrunk, &name);
-                        if let Some(d) = tally.groups.get_mut(&sig) {
-                            d.occurrences += 1;
-                        }
-                    }
-                }
-                Err(e) => tally.report.refused.push(Refused {
-                    name,
-                    reason: e.to_string(),
-                }),
+            if tally.compare(sim, &scenario, &name, None) {
+                tally.report.canonical += 1;
             }
         }
     }
@@ -730,32 +762,8 @@ pub fn survey(
     for index in 0..options.cases {
         let mut tree = crate::generate::case_on(options.seed, index, Net::Loopback);
         let scenario = tree.current();
-        let name = format!("case {index}");
         tally.report.cases += 1;
-        match compare(sim, &scenario) {
-            Ok(compared) => {
-                tally.count(&compared, &scenario);
-                if let Some(sig) = signature(&scenario, &compared) {
-                    let kept_size = tally
-                        .groups
-                        .get(&sig)
-                        .map(|d| d.inline.matches(';').count());
-                    // Shrink a new divergence, or one whose example could get smaller.
-                    if kept_size.is_none_or(|k| k > 1) {
-                        let shrunk = shrink_tree(sim, &mut tree, &sig);
-                        let shrunk = shrink_steps(sim, &shrunk, &sig);
-                        tally.keep(sim, sig.clone(), &shrunk, &name);
-                    }
-                    if let Some(d) = tally.groups.get_mut(&sig) {
-                        d.occurrences += 1;
-                    }
-                }
-            }
-            Err(e) => tally.report.refused.push(Refused {
-                name,
-                reason: e.to_string(),
-            }),
-        }
+        tally.compare(sim, &scenario, &format!("case {index}"), Some(&mut tree));
     }
     let mut divergences: Vec<Divergence> = tally.groups.into_values().collect();
     divergences.sort_by(|a, b| {
