@@ -15,7 +15,6 @@
 //! link unrecorded.
 //!
 //! ```
-//! use std::time::Duration;
 //! use rstlab::pcap;
 //! let mut file = Vec::new();
 //! pcap::write(&mut file, "an empty capture", &[]).unwrap();
@@ -24,7 +23,6 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
-use std::time::Duration;
 
 use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
@@ -35,6 +33,7 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 
 use crate::segment_log::Packet;
+use crate::text::millis as time;
 use crate::wire::Fate;
 
 /// pcapng's `if_tsresol` for nanoseconds (10^-9 s): pcap-file writes timestamps in nanoseconds.
@@ -117,13 +116,6 @@ fn comment(p: &Packet) -> String {
     format!("{} | {} → {} | {fate}", p.note, p.from, p.from.peer())
 }
 
-/// A link time in milliseconds, to the microsecond, without trailing zeros: `20ms`,
-/// `161.871ms`.
-fn time(d: Duration) -> String {
-    let ms = format!("{:.3}", d.as_micros() as f64 / 1000.0);
-    format!("{}ms", ms.trim_end_matches('0').trim_end_matches('.'))
-}
-
 fn to_io(e: pcap_file::PcapError) -> io::Error {
     match e {
         pcap_file::PcapError::IoError(e) => e,
@@ -136,13 +128,14 @@ mod tests {
     use super::*;
     use pcap_file::pcapng::{Block, PcapNgReader};
     use std::sync::Arc;
+    use std::time::Duration;
 
     use crate::scenario::Actor;
 
     #[test]
     fn packets_come_back_with_their_times_bytes_and_comments() {
         assert_eq!(time(Duration::from_nanos(161_871_149)), "161.871ms");
-        assert_eq!(time(Duration::from_micros(40_500)), "40.5ms");
+        assert_eq!(time(Duration::from_micros(40_500)), "40.500ms");
         let packets = vec![
             Packet {
                 sent: Duration::from_millis(20),

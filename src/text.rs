@@ -1,5 +1,6 @@
 //! Text shown back to people: what the user wrote, quoted in an error message and never long
-//! ([`quote`]); a Markdown heading's anchor ([`anchor`]).
+//! ([`quote`]); a Markdown heading's anchor ([`anchor`]); a link time in milliseconds
+//! ([`millis`]).
 
 /// The longest piece of a token that an error message shows.
 pub(crate) const QUOTED_CHARS: usize = 32;
@@ -36,4 +37,21 @@ pub fn anchor(title: &str) -> String {
             _ => None,
         })
         .collect()
+}
+
+/// A link time in milliseconds, to the microsecond: whole milliseconds bare, others with three
+/// decimals, as the timeline and the captures show times.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(rstlab::text::millis(Duration::from_millis(20)), "20ms");
+/// assert_eq!(rstlab::text::millis(Duration::from_nanos(161_871_149)), "161.871ms");
+/// ```
+pub fn millis(t: std::time::Duration) -> String {
+    let us = t.as_micros();
+    if us % 1000 == 0 {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{:.3}ms", us as f64 / 1000.0)
+    }
 }

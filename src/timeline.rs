@@ -25,6 +25,7 @@ use crate::link::{Flags, WireSegment};
 use crate::outcome::Outcome;
 use crate::run::Trace;
 use crate::scenario::{Actor, Op, Scenario, Who};
+use crate::text::millis as ms;
 use crate::wire::Fate;
 
 /// Something that happens at a point of link time.
@@ -70,15 +71,6 @@ fn label(s: &WireSegment) -> String {
         parts.push("ACK".to_string());
     }
     parts.join("+")
-}
-
-fn ms(t: Duration) -> String {
-    let us = t.as_micros();
-    if us % 1000 == 0 {
-        format!("{}ms", us / 1000)
-    } else {
-        format!("{:.3}ms", us as f64 / 1000.0)
-    }
 }
 
 impl Timeline {
