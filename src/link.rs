@@ -414,13 +414,13 @@ impl Link {
     }
 
     /// The wire trace since the last [`Link::take_log`].
-    pub fn log(&self) -> impl ExactSizeIterator<Item = &WireSegment> {
-        self.log.segments().iter().map(|t| &t.segment)
+    pub fn log(&self) -> &[WireSegment] {
+        self.log.segments()
     }
 
     /// Takes the wire trace recorded so far.
     pub fn take_log(&mut self) -> Vec<WireSegment> {
-        self.log.take().into_iter().map(|t| t.segment).collect()
+        self.log.take()
     }
 
     /// Reads every packet waiting on `sides`' devices onto the wire.
@@ -614,7 +614,7 @@ pub(crate) mod kernel_tests {
             3,
             "delivered at 20 ms, no real wait"
         );
-        let log: Vec<&WireSegment> = link.log().collect();
+        let log = link.log();
         let kinds: Vec<String> = log
             .iter()
             .map(|s| format!("{:?} {} len {} {:?}", s.from, s.flags, s.len, s.fate))

@@ -424,7 +424,7 @@ impl Control {
     pub fn trace(&self) -> Trace {
         let state = self.inner.lock();
         Trace {
-            segments: state.log.segments().to_vec(),
+            segments: state.log.traced(),
             unrecorded: state.log.unrecorded(),
             packets: state.log.packets().to_vec(),
             ..state.trace.clone()

@@ -179,7 +179,10 @@ pub struct SegmentLog {
     follow: Follow,
     connections: Vec<Connection>,
     /// Tickets are positions since the log was made: `segments[t - taken]`.
-    segments: Vec<TracedSegment>,
+    segments: Vec<WireSegment>,
+    /// The connection number of each of `segments` (the runner's link takes the segments
+    /// alone, once per scenario, without copying them).
+    connections_of: Vec<usize>,
     taken: usize,
     max_segments: usize,
     /// Kept only while capturing: `packets[t - captured]`.
@@ -197,6 +200,7 @@ impl SegmentLog {
             follow,
             connections: Vec::new(),
             segments: Vec::new(),
+            connections_of: Vec::new(),
             taken: 0,
             max_segments,
             packets: None,
@@ -310,10 +314,8 @@ impl SegmentLog {
                 fate: Fate::InFlight,
             });
         }
-        self.segments.push(TracedSegment {
-            connection: index + 1,
-            segment,
-        });
+        self.segments.push(segment);
+        self.connections_of.push(index + 1);
         Some(self.taken + self.segments.len() - 1)
     }
 
@@ -323,7 +325,7 @@ impl SegmentLog {
             .checked_sub(self.taken)
             .and_then(|i| self.segments.get_mut(i))
         {
-            s.segment.fate = fate;
+            s.fate = fate;
         }
         if let Some(p) = self.packets.as_mut().and_then(|packets| {
             ticket
@@ -335,14 +337,27 @@ impl SegmentLog {
     }
 
     /// The segments recorded since the last [`SegmentLog::take`].
-    pub fn segments(&self) -> &[TracedSegment] {
+    pub fn segments(&self) -> &[WireSegment] {
         &self.segments
+    }
+
+    /// The same, each with its connection.
+    pub fn traced(&self) -> Vec<TracedSegment> {
+        self.segments
+            .iter()
+            .zip(&self.connections_of)
+            .map(|(segment, &connection)| TracedSegment {
+                connection,
+                segment: segment.clone(),
+            })
+            .collect()
     }
 
     /// Takes the segments recorded so far; later fates of those still in flight are lost to
     /// them (not to the capture).
-    pub fn take(&mut self) -> Vec<TracedSegment> {
+    pub fn take(&mut self) -> Vec<WireSegment> {
         self.taken += self.segments.len();
+        self.connections_of.clear();
         std::mem::take(&mut self.segments)
     }
 
@@ -372,6 +387,7 @@ impl SegmentLog {
     pub fn clear(&mut self) {
         self.taken += self.segments.len();
         self.segments.clear();
+        self.connections_of.clear();
         self.connections.clear();
     }
 }
@@ -526,7 +542,7 @@ mod tests {
         ] {
             log.record(from, &parse(&p).unwrap(), &p, Duration::ZERO);
         }
-        let last = &log.segments()[2].segment;
+        let last = &log.segments()[2];
         assert_eq!((last.seq, last.ack, last.len), (1, 1, 3));
     }
 
@@ -577,7 +593,7 @@ mod tests {
         log.set_fate(t0.unwrap(), Fate::Delivered(Duration::from_millis(1)));
         log.set_fate(t1.unwrap(), Fate::Dropped(Duration::from_millis(2)));
         assert_eq!(
-            log.segments()[0].segment.fate,
+            log.segments()[0].fate,
             Fate::Dropped(Duration::from_millis(2))
         );
         let packets = log.take_packets();

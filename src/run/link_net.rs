@@ -128,6 +128,7 @@ impl LinkNet {
                     let seen: Vec<String> = self
                         .link
                         .log()
+                        .iter()
                         .map(|s| format!("{} {} seq {} ack {}", s.from, s.flags, s.seq, s.ack))
                         .collect();
                     return Err(RunError::Handshake {
