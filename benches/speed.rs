@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use rstlab::explore::{self, ExploreOptions, Progress};
-use rstlab::link::Link;
+use rstlab::net::link::Link;
 use rstlab::run::{Backend, Net, RunOptions, Runner, SOCKET_BUFFER};
 use rstlab::scenario::{Actor, Scenario};
 

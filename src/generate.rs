@@ -55,7 +55,7 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
 /// use rstlab::run::Net;
 /// let mut runner = TestRunner::deterministic();
 /// let s = rstlab::generate::scenario_on(Net::Link).new_tree(&mut runner).unwrap().current();
-/// assert!(rstlab::oracle::predict_on(&s, Net::Link, rstlab::kernel::Kernel::running()).beyond.is_none());
+/// assert!(rstlab::oracle::predict_on(&s, Net::Link, rstlab::oracle::kernel::Kernel::running()).beyond.is_none());
 /// ```
 pub fn scenario_on(net: Net) -> BoxedStrategy<Scenario> {
     match net {
@@ -156,14 +156,14 @@ pub fn link_free_form() -> impl Strategy<Value = Scenario> {
 /// assert_eq!(within_model(s, Net::Link).to_inline(), "link delay 10ms; client write 1; link drop; server read 1");
 /// ```
 pub fn within_model(scenario: Scenario, net: Net) -> Scenario {
-    let mut model = Model::on(net, crate::kernel::Kernel::running());
+    let mut model = Model::on(net, crate::oracle::kernel::Kernel::running());
     let mut kept: Vec<Step> = Vec::with_capacity(scenario.steps().len());
     for step in scenario.steps() {
         if model.step(step).is_ok() {
             kept.push(step.clone());
         } else {
             // Rare: rebuild the model without the step rather than copy it before every step.
-            model = Model::on(net, crate::kernel::Kernel::running());
+            model = Model::on(net, crate::oracle::kernel::Kernel::running());
             for k in &kept {
                 model
                     .step(k)

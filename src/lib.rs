@@ -29,20 +29,27 @@
 //!
 //! ## Modules
 //! - [`scenario`]: the language: steps, bounds, parsing and printing.
-//! - [`oracle`]: the Linux model; [`rules`]: the catalogue of rules it applies.
-//! - [`net`] and [`backend`]: where a scenario runs (loopback or the link) and which socket API
-//!   drives it; [`run`]: real sockets, std and tokio, with quiescence between steps.
-//! - [`check`]: kernel against oracle and against `=>` expectations.
+//! - [`oracle`]: the Linux model, with its kernel profiles ([`oracle::kernel`]); [`rules`]: the
+//!   catalogue of rules it applies.
+//! - [`net`]: where a scenario runs (loopback or the emulated link) and everything the link does
+//!   with packets: the [`net::wire`] shared with the oracle, the virtual-time [`net::link`], the
+//!   real-time [`net::relay`] for `rstlab exec`, their [`net::segment_log`] and [`net::pcap`]
+//!   captures. [`backend`]: which socket API drives a scenario.
+//! - [`run`]: real sockets, std and tokio, with quiescence between steps; [`check`]: kernel
+//!   against oracle and against `=>` expectations, and [`check::verify`], the pipeline predict →
+//!   run → check.
 //! - [`generate`]: proptest strategies and `arbitrary` decoding of scenarios.
-//! - [`explore`]: many random cases, in parallel, with shrinking.
-//! - [`fuzz`]: the checks behind the `cargo fuzz` targets, replayed by `cargo test`;
-//!   [`encoding`]: their byte format, frozen so committed inputs keep their meaning.
-//! - [`outcome`], [`tcp`]: errno names and TCP states; [`text`]: user text quoted in errors; [`sys`]: the only unsafe code.
-//! - [`diagram`]: sequence diagrams (text and SVG); [`sigpipe`]: the SIGPIPE experiment.
+//! - [`explore`]: many random cases, in parallel, with shrinking, and shards across machines.
+//! - [`fuzz`]: the checks behind the `cargo fuzz` targets, replayed by `cargo test`, and their
+//!   frozen byte format ([`fuzz::encoding`]).
+//! - [`kernels`]: Debian's kernels booted in a VM, and the survey run on each.
+//! - [`outcome`], [`tcp`]: errno names and TCP states; [`text`] and [`table`]: user text;
+//!   [`sys`]: the only unsafe code.
+//! - [`diagram`]: sequence diagrams and time-axis timelines; [`sigpipe`]: the SIGPIPE experiment.
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel;
 //!   [`questions`]: the questions people ask, answered by rules and runnable scenarios.
-//! - [`peer`]: a server that breaks connections on cue, for testing your own code (`rstlab serve`).
-//! - [`relay`]: the emulated link carried in real time, for real programs (`rstlab exec`).
+//! - [`peer`]: a server that breaks connections on cue, for testing your own code (`rstlab serve`
+//!   and `rstlab exec`).
 //! - [`sim`]: deterministic simulators (turmoil, turmoil-net) judged against Linux (`rstlab sim`).
 
 #![deny(missing_docs)]
@@ -53,36 +60,25 @@ pub mod backend;
 pub mod book;
 pub mod check;
 pub mod diagram;
-pub mod encoding;
 pub mod explore;
 pub mod fuzz;
 pub mod generate;
-pub mod kernel;
-pub mod link;
+pub mod kernels;
 pub mod net;
 pub mod oracle;
 pub mod outcome;
-pub mod pcap;
 pub mod peer;
 pub mod questions;
-pub mod relay;
 pub mod rules;
 pub mod run;
 pub mod scenario;
-pub mod segment_log;
-pub mod shard;
 pub mod sigpipe;
 pub mod sim;
-pub mod survey;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod table;
 pub mod tcp;
 pub mod text;
-pub mod timeline;
-pub mod verify;
-pub mod vm;
-pub mod wire;
 
 pub use outcome::{Errno, Outcome};
 pub use rules::Rule;

@@ -14,11 +14,11 @@
 
 use std::fmt::Write as _;
 
+use crate::check::verify::{VerifyError, verify};
 use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::run::{Backend, Runner, Trace};
 use crate::scenario::{ParseError, Scenario};
-use crate::verify::{VerifyError, verify};
 
 /// Where a question is asked: an issue or a discussion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

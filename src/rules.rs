@@ -204,7 +204,7 @@ rules! {
     /// Time on the link: a segment is a delay away.
     SegmentsArriveAfterTheDelay = "segments-arrive-after-the-delay" {
         statement: "On a link with a one-way delay, a segment reaches the peer's kernel one delay after it was sent (held segments: one delay after their release): until then the peer shows nothing of it.",
-        mechanism: "Propagation delay, emulated by rstlab's link (crate::link): each segment is due at its send time plus the delay in force; due segments arrive in order of due time, then order sent. RFC 9293 §3.4 (sequence numbers order what arrives).",
+        mechanism: "Propagation delay, emulated by rstlab's link (crate::net::link): each segment is due at its send time plus the delay in force; due segments arrive in order of due time, then order sent. RFC 9293 §3.4 (sequence numbers order what arrives).",
     }
     /// The broken pipe across a link.
     WritesWithinARoundTripSucceed = "writes-within-a-round-trip-succeed" {

@@ -1,15 +1,15 @@
 //! Every loopback scenario of the catalogue (`scenarios/<id>.scenario`) and of the questions
 //! (`rstlab::questions`) on `::1` as well as on 127.0.0.0/8, on both backends: the kernel must
 //! agree with the oracle and with the `=>` lines, and each step must return the same on both
-//! families. Each run goes through `rstlab::verify`, the pipeline every command uses (the
+//! families. Each run goes through `rstlab::check::verify`, the pipeline every command uses (the
 //! runner carries the family; the oracle's prediction does not depend on it). A machine without
 //! IPv6 on loopback skips with one `SKIPPED` line (see `tests/common`), except under `CI=true`.
 
 mod common;
 
+use rstlab::check::verify::verify;
 use rstlab::questions::QUESTIONS;
 use rstlab::run::{Backend, Family, RunOptions, Runner, Trace};
-use rstlab::verify::verify;
 use rstlab::{Rule, Scenario};
 
 /// A runner on `family`'s loopback, or `None` (with the line that says why) when `::1` cannot

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use rstlab::book::kernels;
-use rstlab::kernel::CHANGES;
+use rstlab::oracle::kernel::CHANGES;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,7 +29,7 @@ fn the_stored_surveys_cover_debians_kernels_and_agree_everywhere() {
     let surveys = kernels::load(&root().join("docs/kernels")).unwrap();
     let series: Vec<String> = surveys
         .iter()
-        .map(|s| rstlab::survey::series_of(&s.version))
+        .map(|s| rstlab::kernels::survey::series_of(&s.version))
         .collect();
     for wanted in ["5.10", "6.1", "6.12"] {
         assert!(
@@ -63,7 +63,7 @@ fn the_stored_surveys_cover_debians_kernels_and_agree_everywhere() {
             assert_eq!(e.agreements, e.cases);
         }
         // The profile the survey recorded is the one the version gives today.
-        let kernel: rstlab::kernel::Kernel = s.version.parse().unwrap();
+        let kernel: rstlab::oracle::kernel::Kernel = s.version.parse().unwrap();
         let lacks: Vec<String> = kernel.lacks().map(|c| c.commit.to_string()).collect();
         assert_eq!(
             s.lacks, lacks,
@@ -134,7 +134,7 @@ fn kernels_host_surveys_this_kernel_without_a_vm() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .collect();
     assert_eq!(files.len(), 1, "one survey");
-    let survey = rstlab::survey::load(&files[0].path()).unwrap();
+    let survey = rstlab::kernels::survey::load(&files[0].path()).unwrap();
     assert_eq!(survey.machine, "host");
     assert_eq!(survey.seed, 3);
     assert!(

@@ -12,7 +12,7 @@ fn needs_the_link() {
     if !common::link_available() {
         return;
     }
-    rstlab::link::Link::check_available().expect("a link, where one was found possible");
+    rstlab::net::link::Link::check_available().expect("a link, where one was found possible");
 }
 
 #[test]

@@ -7,11 +7,11 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use rstlab::link::Link;
+use rstlab::net::link::Link;
+use rstlab::net::relay::Relay;
+use rstlab::net::wire::Fate;
 use rstlab::peer::{Peer, PeerOptions};
-use rstlab::relay::Relay;
 use rstlab::scenario::Actor;
-use rstlab::wire::Fate;
 
 fn relay(delay: Duration) -> Option<Relay> {
     common::link_available().then(|| Relay::start(delay).expect("the relay starts"))

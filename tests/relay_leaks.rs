@@ -8,9 +8,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use rstlab::link::Link;
+use rstlab::net::link::Link;
+use rstlab::net::relay::Relay;
 use rstlab::peer::{Peer, PeerOptions};
-use rstlab::relay::Relay;
 use rstlab::scenario::{Actor, LinkOp};
 
 fn open_fds() -> usize {

@@ -5,10 +5,10 @@
 
 mod common;
 
-use rstlab::kernel::Kernel;
+use rstlab::check::verify::verify;
+use rstlab::oracle::kernel::Kernel;
 use rstlab::oracle::predict_with;
 use rstlab::run::{Backend, Net, RunOptions, Runner};
-use rstlab::verify::verify;
 use rstlab::{Rule, Scenario};
 
 /// Rules the oracle never names: their evidence comes from elsewhere (see the rules book).

@@ -2,10 +2,10 @@
 //! writes three one-byte messages. The first two writes succeed (the second one is answered by
 //! the server's kernel with RST) and the third fails with EPIPE.
 
+use rstlab::check::verify::verify;
 use rstlab::oracle::{SegmentKind, predict_for};
 use rstlab::run::{Backend, Runner};
 use rstlab::scenario::Actor;
-use rstlab::verify::verify;
 use rstlab::{Errno, Outcome, Rule, Scenario};
 
 const SEED: &str = "

@@ -256,7 +256,7 @@ fn each_stored_divergence_scenario_is_answered_by_the_real_kernel_as_listed() {
     for name in sim::NAMES {
         for d in stored(name).divergences {
             let scenario: Scenario = d.scenario.parse().unwrap();
-            let verified = rstlab::verify::verify(&mut runner, &scenario)
+            let verified = rstlab::check::verify::verify(&mut runner, &scenario)
                 .unwrap_or_else(|e| panic!("{name}: `{}`: {e}", d.inline));
             assert!(
                 verified.disagreement.is_none(),

@@ -58,11 +58,7 @@ fn public_items(text: &str) -> Vec<String> {
 
 #[test]
 fn the_sys_module_documentation_names_every_wrapper() {
-    // `src/sys.rs`, or `src/sys/mod.rs` once sys has submodules.
-    let file = [src().join("sys.rs"), src().join("sys/mod.rs")]
-        .into_iter()
-        .find(|p| p.is_file())
-        .expect("src/sys.rs or src/sys/mod.rs");
+    let file = src().join("sys/mod.rs");
     let text = read(&file);
     let doc: String = text
         .lines()
@@ -82,20 +78,16 @@ fn the_sys_module_documentation_names_every_wrapper() {
     );
 }
 
-/// The unsafe blocks of `src/sys.rs` and `src/sys/*.rs`, outside comments, and for each the
+/// The unsafe blocks of `src/sys/*.rs`, outside comments, and for each the
 /// lines before it (up to the previous block's end or six lines): every one must say why it is
 /// sound in a `SAFETY:` comment.
 fn unsafe_blocks() -> Vec<(String, usize, bool)> {
-    let mut files = vec![src().join("sys.rs")];
-    let mut submodules: Vec<PathBuf> = std::fs::read_dir(src().join("sys"))
-        .map(|dir| dir.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    submodules.sort();
-    files.extend(
-        submodules
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "rs")),
-    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(src().join("sys"))
+        .expect("src/sys")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    files.sort();
     let mut blocks = Vec::new();
     for file in files {
         let text = read(&file);

@@ -3,10 +3,10 @@
 //! [`Tallies`]. The book's numbers all come from there.
 
 use crate::backend::Backend;
+use crate::check::verify::{Verified, VerifyError, verify};
 use crate::net::Net;
 use crate::run::{RunOptions, Runner};
 use crate::scenario::Scenario;
-use crate::verify::{Verified, VerifyError, verify};
 
 use super::options::BookError;
 use super::run::{Kind, Run};

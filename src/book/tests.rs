@@ -3,14 +3,14 @@
 
 use crate::backend::Backend;
 use crate::check;
-use crate::kernel::Kernel;
+use crate::check::verify::Verified;
 use crate::net::Net;
 use crate::oracle;
+use crate::oracle::kernel::Kernel;
 use crate::outcome::Outcome;
 use crate::run::Trace;
 use crate::scenario::Scenario;
 use crate::sigpipe::{Api, Disposition, End, Probe, ProbeReport};
-use crate::verify::Verified;
 
 use super::catalogue::{catalogue, catalogue_in, mask_volatile};
 use super::evidence::{Evidence, gather};

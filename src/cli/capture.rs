@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use rstlab::segment_log::Packet;
+use rstlab::net::segment_log::Packet;
 
 /// The `--pcap` flag.
 #[derive(Debug, Default, clap::Args)]
@@ -62,7 +62,7 @@ impl Pcap {
 
 /// Writes `packets` to `path` and says so on stderr.
 pub fn save(path: &Path, title: &str, packets: &[Packet]) -> anyhow::Result<()> {
-    rstlab::pcap::save(path, title, packets).context("the capture (--pcap)")?;
+    rstlab::net::pcap::save(path, title, packets).context("the capture (--pcap)")?;
     eprintln!("capture: {} packets in {}", packets.len(), path.display());
     Ok(())
 }

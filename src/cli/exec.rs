@@ -80,7 +80,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     if args.pcap.wanted() && report.wire.unrecorded > 0 {
         eprintln!(
             "capture: the relay records at most {} segments; {} more crossed unrecorded",
-            rstlab::relay::MAX_TRACE,
+            rstlab::net::relay::MAX_TRACE,
             report.wire.unrecorded
         );
     }

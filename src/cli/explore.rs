@@ -52,7 +52,7 @@ pub struct Args {
     /// --seed and --cases on every machine, the N shards run exactly the whole exploration's
     /// cases; `rstlab merge` adds their --json summaries up.
     #[arg(long, value_name = "K/N")]
-    shard: Option<rstlab::shard::Shard>,
+    shard: Option<rstlab::explore::shard::Shard>,
     /// Write a capture (pcapng) of each disagreement kept that ran on the link, its minimal
     /// scenario run again, to DIR/case-<number>.pcapng.
     #[arg(long, value_name = "DIR")]
@@ -190,7 +190,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Some(NetsArg::Loopback) => vec![Net::Loopback],
         Some(NetsArg::Link) => vec![Net::Link],
         Some(NetsArg::Both) => vec![Net::Loopback, Net::Link],
-        None => match rstlab::link::Link::new() {
+        None => match rstlab::net::link::Link::new() {
             Ok(_) => vec![Net::Loopback, Net::Link],
             Err(e) => {
                 eprintln!("rstlab: exploring loopback only: {e}");

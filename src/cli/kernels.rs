@@ -1,6 +1,6 @@
 //! `rstlab kernels [5.10] [6.1] [6.12] [host]`: the survey on other kernels, in VMs, and on
-//! this one; a summary table at the end. The logic is in [`rstlab::vm`] and
-//! [`rstlab::survey`].
+//! this one; a summary table at the end. The logic is in [`rstlab::kernels::vm`] and
+//! [`rstlab::kernels::survey`].
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use rstlab::survey::{self, Survey, SurveyOptions};
-use rstlab::vm::{self, Acceleration, BootOptions, SERIES};
+use rstlab::kernels::survey::{self, Survey, SurveyOptions};
+use rstlab::kernels::vm::{self, Acceleration, BootOptions, SERIES};
 
 use super::Status;
 use super::output::stdout;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use rstlab::shard::{self, Part};
+use rstlab::explore::shard::{self, Part};
 
 use super::{Status, exit_statuses, output};
 

@@ -4,8 +4,8 @@
 
 use std::io::Write;
 
-use rstlab::kernel::Kernel;
 use rstlab::oracle;
+use rstlab::oracle::kernel::Kernel;
 use rstlab::run::Net;
 
 use super::output::stdout;

@@ -10,15 +10,15 @@ use std::io::{Read, Write};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use rstlab::check::verify::{Verified, VerifyError, verify};
 use rstlab::check::{self, Mismatch};
 use rstlab::oracle::{PredictedStep, Prediction};
 use rstlab::run::{Backend, ObservedStep, RunOptions, Runner, Trace};
 use rstlab::scenario::quote;
-use rstlab::verify::{Verified, VerifyError, verify};
 use rstlab::{Outcome, Rule, Scenario, TcpState};
 
 use super::{BackendArg, NetArg, Status, exit_statuses, output};
-use rstlab::segment_log::{WireLine, wire_table};
+use rstlab::net::segment_log::{WireLine, wire_table};
 use rstlab::table;
 
 #[derive(Debug, clap::Args)]
@@ -202,7 +202,7 @@ struct Report<'a> {
 struct WireRow<'a> {
     step: usize,
     #[serde(flatten)]
-    segment: &'a rstlab::link::WireSegment,
+    segment: &'a rstlab::net::link::WireSegment,
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use rstlab::check::verify::{Verified, VerifyError, verify};
+use rstlab::diagram::timeline::Timeline;
 use rstlab::run::{Backend, Net, RunOptions, Runner};
 use rstlab::scenario::{Actor, LinkOp, Op, Scenario, Step};
-use rstlab::timeline::Timeline;
-use rstlab::verify::{Verified, VerifyError, verify};
 use rstlab::{Errno, Outcome};
 
 use super::{BackendArg, Status, durations};

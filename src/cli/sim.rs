@@ -137,7 +137,7 @@ fn one(simulator: &mut dyn sim::Simulator, scenario: &rstlab::Scenario) -> anyho
         "{} {} against Linux {} ({} API), loopback\n",
         simulator.name(),
         simulator.version(),
-        rstlab::kernel::Kernel::running(),
+        rstlab::oracle::kernel::Kernel::running(),
         simulator.backend()
     )?;
     write!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use rstlab::survey::{self, SurveyOptions};
+use rstlab::kernels::survey::{self, SurveyOptions};
 
 use super::Status;
 

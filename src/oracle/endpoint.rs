@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{Effects, Wired};
-use crate::kernel::{Change, Kernel};
+use crate::oracle::kernel::{Change, Kernel};
 use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
 use crate::scenario::{Actor, How};

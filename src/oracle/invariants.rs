@@ -212,7 +212,7 @@ mod tests {
         fn every_prediction_on_the_link_keeps_the_models_invariants(
             s in crate::generate::scenario_on(crate::net::Net::Link)
         ) {
-            let p = crate::oracle::predict_on(&s, crate::net::Net::Link, crate::kernel::Kernel::running());
+            let p = crate::oracle::predict_on(&s, crate::net::Net::Link, crate::oracle::kernel::Kernel::running());
             prop_assert_eq!(&p.beyond, &None, "generated scenarios stay in the model");
             prop_assert_eq!(check_properties(&s, &p), Ok(()));
         }

@@ -28,6 +28,8 @@
 //! decision names the [`Rule`] behind it; the rules' doc strings and [`Rule::mechanism`] give the
 //! kernel function and RFC section.
 
+pub mod kernel;
+
 mod endpoint;
 pub mod invariants;
 #[cfg(test)]
@@ -40,13 +42,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::backend::Backend;
-use crate::kernel::Kernel;
 use crate::net::Net;
+use crate::net::wire::Wire;
+use crate::oracle::kernel::Kernel;
 use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
 use crate::scenario::{Actor, How, LinkOp, Op, Scenario, Step};
 use crate::tcp::TcpState;
-use crate::wire::Wire;
 
 use endpoint::{Endpoint, Life};
 
@@ -155,7 +157,7 @@ pub fn predict(scenario: &Scenario) -> Prediction {
 ///
 /// ```
 /// use rstlab::{oracle, Errno, Outcome, Scenario};
-/// use rstlab::kernel::Kernel;
+/// use rstlab::oracle::kernel::Kernel;
 /// use rstlab::run::Net;
 /// // The seed on a 20 ms link: the FIN, then the RST, are each a delay away.
 /// let s: Scenario = "link delay 20ms; client write 1; client sleep 20ms; server read 1; \
@@ -209,7 +211,7 @@ pub fn predict_for(scenario: &Scenario, backend: Backend) -> Prediction {
 ///
 /// ```
 /// use rstlab::{oracle, Scenario};
-/// use rstlab::kernel::Kernel;
+/// use rstlab::oracle::kernel::Kernel;
 /// use rstlab::run::{Backend, Net};
 /// // tokio's readiness is a cache: after the read took the byte, poll(2) says OUT alone, tokio
 /// // still says readable.

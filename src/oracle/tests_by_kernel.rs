@@ -1,8 +1,8 @@
-//! Where the kernels part ways: each change of [`crate::kernel::CHANGES`], predicted with a
+//! Where the kernels part ways: each change of [`crate::oracle::kernel::CHANGES`], predicted with a
 //! profile on each side of it, through the public model only.
 
 use super::*;
-use crate::kernel::Kernel;
+use crate::oracle::kernel::Kernel;
 
 fn on(kernel: &str, scenario: &str) -> Prediction {
     let kernel: Kernel = kernel.parse().unwrap();

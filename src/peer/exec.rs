@@ -1,4 +1,4 @@
-//! A real program across the emulated link, carried in real time ([`crate::relay`]), with the
+//! A real program across the emulated link, carried in real time ([`crate::net::relay`]), with the
 //! peer playing a scenario's server side on the program's first connection: `rstlab exec` as a
 //! library call, [`run`].
 //!
@@ -31,12 +31,12 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{ConnectionReport, Peer, PeerError, PeerOptions, Report};
-use crate::link::{Flags, Link, LinkError};
-use crate::relay::{Relay, Trace};
+use crate::net::link::{Flags, Link, LinkError};
+use crate::net::relay::{Relay, Trace};
+use crate::net::segment_log::{WireLine, wire_table};
+use crate::net::wire::Fate;
 use crate::scenario::{Actor, Op, Script};
-use crate::segment_log::{WireLine, wire_table};
 use crate::sys;
-use crate::wire::Fate;
 
 /// The peer's port on the link. The namespace is rstlab's own, so the port is always free, and
 /// a fixed one lets a script name the peer before it runs.
@@ -63,7 +63,7 @@ pub struct ExecOptions {
     /// says it was interrupted.
     pub interrupt: Arc<AtomicBool>,
     /// Keep every packet the link carries, each with the peer's step at the time, for a
-    /// capture ([`ExecReport::wire`]'s `packets`, [`crate::pcap`]).
+    /// capture ([`ExecReport::wire`]'s `packets`, [`crate::net::pcap`]).
     pub capture: bool,
 }
 

@@ -131,8 +131,8 @@ pub struct PeerOptions {
     /// `link` steps to it, looks at its closed sockets inside the server's namespace, and
     /// predicts with the link's delay. `None` (the default): no link; `link` steps are refused.
     /// Only [`Peer::serve_on`] uses it, with a listener in the link's server namespace
-    /// ([`crate::relay::Relay::enter`]); the other constructors listen on loopback and ignore it.
-    pub link: Option<crate::relay::Control>,
+    /// ([`crate::net::relay::Relay::enter`]); the other constructors listen on loopback and ignore it.
+    pub link: Option<crate::net::relay::Control>,
 }
 
 impl Default for PeerOptions {
@@ -553,7 +553,7 @@ impl Peer {
     /// listener is the caller's: it is not checked for loopback (`options.listen` is ignored),
     /// so that a caller that made its own network namespace can hand its listener in. With
     /// [`PeerOptions::link`] (the listener in the server's namespace of a
-    /// [`Relay`](crate::relay::Relay)), `link` steps are played; see
+    /// [`Relay`](crate::net::relay::Relay)), `link` steps are played; see
     /// [`check_playable_on_link`].
     pub fn serve_on(
         listener: TcpListener,
@@ -571,7 +571,7 @@ impl Peer {
         scripts: Vec<Script>,
         options: PeerOptions,
     ) -> Result<Peer, PeerError> {
-        let delay = options.link.as_ref().map(crate::relay::Control::delay);
+        let delay = options.link.as_ref().map(crate::net::relay::Control::delay);
         check_all(&scripts, delay)?;
         Peer::start(listener, scripts, options)
     }
@@ -582,7 +582,7 @@ impl Peer {
         scripts: Vec<Script>,
         options: PeerOptions,
     ) -> Result<Peer, PeerError> {
-        let delay = options.link.as_ref().map(crate::relay::Control::delay);
+        let delay = options.link.as_ref().map(crate::net::relay::Control::delay);
         let addr = listener
             .local_addr()
             .map_err(io_err("reading the listener's address"))?;

@@ -1,4 +1,4 @@
-//! Playing a scenario on the real-time link ([`crate::relay`], `rstlab exec`): which `link` steps
+//! Playing a scenario on the real-time link ([`crate::net::relay`], `rstlab exec`): which `link` steps
 //! make sense when time is real, and what the oracle predicts of the peer's timeline.
 //!
 //! The peer sees a `client` step when it *arrives*: one delay after your program made the call.
@@ -89,7 +89,7 @@ pub(super) fn predict(scenario: &Scenario, delay: Duration) -> Prediction {
     let full = oracle::predict_on(
         &timeline,
         crate::run::Net::Link,
-        crate::kernel::Kernel::running(),
+        crate::oracle::kernel::Kernel::running(),
     );
     let steps: Vec<_> = at
         .iter()

@@ -8,9 +8,9 @@ use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 use super::{RunError, io_err, new_socket};
-use crate::link::{Link, LinkError, WireSegment};
+use crate::net::link::{Link, LinkError, WireSegment};
+use crate::net::segment_log::Packet;
 use crate::scenario::{Actor, LinkOp};
-use crate::segment_log::Packet;
 use crate::sys;
 use crate::tcp::TcpState;
 

@@ -3,7 +3,7 @@
 //! Two seams, one step loop ([`Runner::run`]):
 //! - the **network** ([`Net`]): [`Net::Loopback`] (both sockets on 127.0.0.0/8 in this
 //!   namespace; quiescence read from the kernel with `TCP_INFO` and sock_diag, see `loopback.rs`)
-//!   or [`Net::Link`] (the emulated link of [`crate::link`]: two namespaces, every packet carried
+//!   or [`Net::Link`] (the emulated link of [`crate::net::link`]: two namespaces, every packet carried
 //!   by rstlab on a wire with a virtual clock; quiescence is exact, and the wire is recorded);
 //! - the **socket API** ([`Backend`]): [`Backend::Std`] (std::net, every syscall non-blocking)
 //!   or [`Backend::Tokio`] (`tokio::net::TcpStream`'s `try_read`/`try_write`).
@@ -32,10 +32,10 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use thiserror::Error;
 
-use crate::link::{LinkError, WireSegment};
+use crate::net::link::{LinkError, WireSegment};
+use crate::net::segment_log::Packet;
 use crate::outcome::Outcome;
 use crate::scenario::{Actor, Op, Scenario};
-use crate::segment_log::Packet;
 use crate::tcp::TcpState;
 
 use link_net::LinkNet;
@@ -136,7 +136,7 @@ pub struct Trace {
     /// with its fate. Empty on loopback.
     pub wire: Vec<WireSegment>,
     /// With [`RunOptions::capture`]: every packet of the connection, the handshake and the
-    /// runner's closing aborts included, each with the step that sent it ([`crate::pcap`]).
+    /// runner's closing aborts included, each with the step that sent it ([`crate::net::pcap`]).
     #[serde(skip)]
     pub packets: Vec<Packet>,
 }

@@ -35,8 +35,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::backend::Backend;
-use crate::kernel::Kernel;
 use crate::net::Net;
+use crate::oracle::kernel::Kernel;
 use crate::oracle::{self, Beyond, Prediction};
 use crate::outcome::{Errno, Outcome};
 use crate::rules::Rule;

@@ -17,7 +17,7 @@
 
 use std::io::Write;
 
-use rstlab::link::{Link, LinkError};
+use rstlab::net::link::{Link, LinkError};
 
 /// The environment variable that makes a missing link a failure rather than a skip, when set to
 /// `1`.

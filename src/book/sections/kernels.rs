@@ -5,9 +5,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::kernel::{CHANGES, Kernel, Version};
+use crate::kernels::survey::{self, Survey};
+use crate::oracle::kernel::{CHANGES, Kernel, Version};
 use crate::rules::Rule;
-use crate::survey::{self, Survey};
 
 use crate::book::options::{BookError, BookOptions};
 
@@ -81,7 +81,7 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
          rule's canonical scenario and each question's scenarios on both backends, on loopback \
          and on the link (a scenario with `link` steps on the link only), and random scenarios \
          on each backend and network, all predicted with the kernel's own profile \
-         (`rstlab::kernel`). The evidence is stored in `docs/kernels/<version>.json`; this \
+         (`rstlab::oracle::kernel`). The evidence is stored in `docs/kernels/<version>.json`; this \
          chapter is rendered from it.\n"
     );
     let rows: Vec<String> = surveys
@@ -126,7 +126,7 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
     let _ = writeln!(md, "### What changed between them\n");
     let _ = writeln!(
         md,
-        "Each change below is a row of `rstlab::kernel::CHANGES`: the oracle takes the kernel's \
+        "Each change below is a row of `rstlab::oracle::kernel::CHANGES`: the oracle takes the kernel's \
          profile as data and asks whether it has the change, nowhere else.\n"
     );
     let _ = writeln!(

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use crate::backend::Backend;
 use crate::diagram::Diagram;
+use crate::diagram::timeline::Timeline;
 use crate::rules::Rule;
-use crate::timeline::Timeline;
 
 use crate::book::evidence::Canonical;
 use crate::book::options::BookOptions;
@@ -215,9 +215,9 @@ fn evidence(page: &mut Page, c: &Canonical) {
     };
     // A rule of older kernels only: on a kernel that has the change, its evidence is the
     // "Kernels" chapter's (the stored surveys of kernels without it).
-    let older_only = crate::kernel::CHANGES
-        .iter()
-        .find(|c| c.only_before.contains(&rule) && crate::kernel::Kernel::running().has(c.change));
+    let older_only = crate::oracle::kernel::CHANGES.iter().find(|c| {
+        c.only_before.contains(&rule) && crate::oracle::kernel::Kernel::running().has(c.change)
+    });
     let verdict = if let (true, Some(change)) = (no_evidence, older_only) {
         format!(
             "Not on this kernel, which has commit `{}` (Linux {}.{}); kernels before it follow \

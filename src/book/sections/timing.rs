@@ -18,7 +18,7 @@ pub(super) fn render(page: &mut Page) {
          makes each segment take D to cross, `sleep` moves the clock, `link hold`, `link \
          release` and `link drop` hold, release and lose what is in flight. What the \
          namespaces are set to, and why it stays faithful to a real link with the same delay, \
-         is in [`src/link.rs`](src/link.rs); the oracle refuses a scenario whose link time \
+         is in [`src/net/link.rs`](src/net/link.rs); the oracle refuses a scenario whose link time \
          would reach a point where a real kernel retransmits.\n"
     );
     let agreeing = ev.zero_delay.iter().filter(|(_, d)| d.is_none()).count();

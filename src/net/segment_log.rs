@@ -1,10 +1,10 @@
 //! What crossed the link: one log of TCP segments, kept the same way by the runner's link
-//! (virtual time, [`crate::link`]) and by the real-time relay ([`crate::relay`]), and, when
+//! (virtual time, [`crate::net::link`]) and by the real-time relay ([`crate::net::relay`]), and, when
 //! asked, the packets themselves with the step that sent each, for a capture
-//! ([`crate::pcap`]).
+//! ([`crate::net::pcap`]).
 //!
 //! A packet read from a TUN device is parsed ([`parse`]); if it belongs to a connection the log
-//! follows, it gets a ticket, which travels with it on the [`crate::wire::Wire`] so that its
+//! follows, it gets a ticket, which travels with it on the [`crate::net::wire::Wire`] so that its
 //! fate (delivered or dropped, and when) is written back when the wire lets it go. Sequence and
 //! acknowledgement numbers are kept relative to each side's SYN, as tcpdump shows them.
 
@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::net::wire::Fate;
 use crate::scenario::Actor;
-use crate::wire::Fate;
 
 /// TCP flags of a segment on the wire, printed as tcpdump prints them (`S`, `F`, `R`, `P`, `.`
 /// for ACK).
@@ -408,8 +408,8 @@ pub enum WireLine<'a> {
 /// ```
 /// use std::time::Duration;
 /// use rstlab::scenario::Actor;
-/// use rstlab::segment_log::{wire_table, Flags, WireLine, WireSegment};
-/// use rstlab::wire::Fate;
+/// use rstlab::net::segment_log::{wire_table, Flags, WireLine, WireSegment};
+/// use rstlab::net::wire::Fate;
 /// let syn = WireSegment { sent: Duration::ZERO, from: Actor::Client, flags: Flags(Flags::SYN),
 ///     seq: 0, ack: 0, len: 0, fate: Fate::Delivered(Duration::from_millis(20)) };
 /// let table = wire_table("step", ["client", "server"], &[WireLine::Segment("1", &syn)],

@@ -1,4 +1,4 @@
-//! Captures that Wireshark and tcpdump read: the packets a run kept ([`crate::segment_log`]),
+//! Captures that Wireshark and tcpdump read: the packets a run kept ([`crate::net::segment_log`]),
 //! written as pcapng.
 //!
 //! One section, one interface carrying raw IPv4 (link type 101, no link-layer header), with
@@ -15,7 +15,7 @@
 //! link unrecorded.
 //!
 //! ```
-//! use rstlab::pcap;
+//! use rstlab::net::pcap;
 //! let mut file = Vec::new();
 //! pcap::write(&mut file, "an empty capture", &[]).unwrap();
 //! assert_eq!(&file[..4], &[0x0a, 0x0d, 0x0d, 0x0a]); // a pcapng section header
@@ -32,9 +32,9 @@ use pcap_file::pcapng::blocks::interface_description::{
 };
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 
-use crate::segment_log::Packet;
+use crate::net::segment_log::Packet;
+use crate::net::wire::Fate;
 use crate::text::millis as time;
-use crate::wire::Fate;
 
 /// pcapng's `if_tsresol` for nanoseconds (10^-9 s): pcap-file writes timestamps in nanoseconds.
 const NANOSECONDS: u8 = 9;

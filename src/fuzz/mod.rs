@@ -39,6 +39,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod encoding;
+
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -47,11 +49,11 @@ use arbitrary::{Arbitrary, Unstructured};
 use thiserror::Error;
 
 use crate::check::Disagreement;
+use crate::check::verify::VerifyError;
 use crate::explore::run_and_check;
 use crate::oracle::{self, invariants::Violation};
 use crate::run::{Backend, RunError, Runner};
 use crate::scenario::{ParseError, Scenario};
-use crate::verify::VerifyError;
 
 /// A fuzz target: what its input bytes mean and what it checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -155,7 +157,7 @@ pub fn decode(target: Target, data: &[u8]) -> Result<Scenario, DecodeError> {
     }
 }
 
-pub use crate::encoding::{NotEncodable, encode};
+pub use crate::fuzz::encoding::{NotEncodable, encode};
 
 /// Something a target found: the reason its fuzz target panics. Each names the scenario, in
 /// the language, ready for `rstlab run`.

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use rstlab::run::{Backend, Net, RunOptions, Runner};
-//! use rstlab::timeline::Timeline;
+//! use rstlab::diagram::timeline::Timeline;
 //! let s: rstlab::Scenario = "link delay 20ms; server close; client write 1; client sleep 40ms".parse()?;
 //! let options = RunOptions { net: Net::Link, ..RunOptions::default() };
 //! let trace = Runner::with_options(Backend::Std, options)?.run(&s)?;
@@ -21,12 +21,12 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::diagram::escape;
-use crate::link::{Flags, WireSegment};
+use crate::net::link::{Flags, WireSegment};
+use crate::net::wire::Fate;
 use crate::outcome::Outcome;
 use crate::run::Trace;
 use crate::scenario::{Actor, Op, Scenario, Who};
 use crate::text::millis as ms;
-use crate::wire::Fate;
 
 /// Something that happens at a point of link time.
 #[derive(Clone, Debug, PartialEq, Eq)]

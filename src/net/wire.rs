@@ -45,7 +45,7 @@ struct Pending<S> {
 /// ```
 /// use std::time::Duration;
 /// use rstlab::scenario::Actor;
-/// use rstlab::wire::Wire;
+/// use rstlab::net::wire::Wire;
 /// let ms = Duration::from_millis;
 /// let mut wire = Wire::new();
 /// wire.set_delay(ms(20));

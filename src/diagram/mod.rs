@@ -16,6 +16,8 @@
 //! assert!(text.contains("write 1 => EPIPE"));
 //! ```
 
+pub mod timeline;
+
 use std::fmt::Write as _;
 
 use crate::oracle::{PredictedStep, Prediction, SegmentKind};
@@ -286,7 +288,7 @@ impl Diagram {
 }
 
 /// Escapes text for XML.
-/// Escapes text for SVG (shared with [`crate::timeline`]).
+/// Escapes text for SVG (shared with [`crate::diagram::timeline`]).
 pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

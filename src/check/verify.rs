@@ -41,7 +41,7 @@ pub enum VerifyError {
 /// use rstlab::run::{Backend, Runner};
 /// let mut runner = Runner::new(Backend::Std).unwrap();
 /// let s: rstlab::Scenario = "server close; client write 1; client write 1 => EPIPE".parse().unwrap();
-/// let v = rstlab::verify::verify(&mut runner, &s).unwrap();
+/// let v = rstlab::check::verify::verify(&mut runner, &s).unwrap();
 /// assert!(v.disagreement.is_none(), "{:?}", v.disagreement);
 /// ```
 pub fn verify(runner: &mut Runner, scenario: &Scenario) -> Result<Verified, VerifyError> {
@@ -49,7 +49,7 @@ pub fn verify(runner: &mut Runner, scenario: &Scenario) -> Result<Verified, Veri
         scenario,
         runner.backend(),
         runner.net(),
-        crate::kernel::Kernel::running(),
+        crate::oracle::kernel::Kernel::running(),
     );
     if let Some(beyond) = prediction.beyond {
         return Err(VerifyError::Beyond(beyond));

@@ -16,7 +16,7 @@
 //!
 //! ## What is set in the namespaces, and why it differs from the link's
 //! [`Link`] sets each namespace so that no kernel timer can change an outcome while its clock is
-//! virtual (see [`crate::link`]). Here the clock is real, and the kernel's timers are part of
+//! virtual (see [`crate::net::link`]). Here the clock is real, and the kernel's timers are part of
 //! what the program meets, so the relay's link is made with [`Clock::Real`], which keeps the
 //! kernel's defaults where the virtual clock changes them (one table, [`link::SETTINGS`]):
 //! - no `rto_min` on the routes, so the kernel's 200 ms (the link: 10 s): a segment the link drops is retransmitted
@@ -55,8 +55,8 @@
 //! use std::io::{Read, Write};
 //! use std::net::{TcpListener, TcpStream};
 //! use std::time::{Duration, Instant};
-//! use rstlab::link::Link;
-//! use rstlab::relay::Relay;
+//! use rstlab::net::link::Link;
+//! use rstlab::net::relay::Relay;
 //! use rstlab::scenario::Actor;
 //!
 //! // Needs CAP_NET_ADMIN: `Relay::start` fails with `LinkError::NotPermitted` without it.
@@ -89,11 +89,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::link::{Clock, Link, LinkError};
+use crate::net::link::{Clock, Link, LinkError};
+use crate::net::segment_log::{Follow, Packet, SegmentLog, parse};
+use crate::net::wire::{Fate, Wire};
 use crate::scenario::{Actor, LinkOp};
-use crate::segment_log::{Follow, Packet, SegmentLog, parse};
 use crate::sys::{self, net as netsys};
-use crate::wire::{Fate, Wire};
 
 /// The longest the relay's thread waits without looking whether it must stop, even if a wake-up
 /// were lost.
@@ -109,7 +109,7 @@ const MAX_CONNECTIONS: usize = 1_000;
 /// A ticket for a packet that is carried but not recorded.
 const UNRECORDED: usize = usize::MAX;
 
-pub use crate::segment_log::TracedSegment;
+pub use crate::net::segment_log::TracedSegment;
 
 /// A `link` step the relay applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -462,7 +462,7 @@ mod kernel_tests {
     use std::net::{TcpListener, TcpStream};
 
     fn relay_or_skip(delay: Duration) -> Option<Relay> {
-        crate::link::kernel_tests::or_skip(Relay::start(delay))
+        crate::net::link::kernel_tests::or_skip(Relay::start(delay))
     }
 
     fn pair(relay: &Relay) -> (TcpStream, TcpStream) {

@@ -4,11 +4,13 @@
 //! The kernel is the judge: a mismatch is reported as the oracle's (or the expectation's) error,
 //! with both values, at the first step where it appears.
 
+pub mod verify;
+
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::link::{Flags, WireSegment};
+use crate::net::link::{Flags, WireSegment};
 use crate::oracle::{PredictedStep, Prediction, SegmentKind};
 use crate::outcome::Outcome;
 use crate::run::{Net, ObservedStep, Timeout, Trace};

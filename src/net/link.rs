@@ -51,10 +51,10 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::net::segment_log::{Follow, Packet, SegmentLog, parse};
+use crate::net::wire::{Fate, Wire};
 use crate::scenario::{Actor, LinkOp};
-use crate::segment_log::{Follow, Packet, SegmentLog, parse};
 use crate::sys::net::{self as netsys, Entered, Namespace};
-use crate::wire::{Fate, Wire};
 
 /// The client's address on the link (RFC 5737 documentation range: never a real host).
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -101,7 +101,7 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> LinkError {
     move |source| LinkError::Io { what, source }
 }
 
-pub use crate::segment_log::{Flags, WireSegment};
+pub use crate::net::segment_log::{Flags, WireSegment};
 
 struct Side {
     ns: Namespace,
@@ -134,7 +134,7 @@ impl std::fmt::Debug for Link {
 pub enum Clock {
     /// The scenario runner's virtual time ([`Link`]): no kernel timer may change an outcome.
     Virtual,
-    /// The real clock ([`crate::relay`]): the kernel's own timers are part of what a program
+    /// The real clock ([`crate::net::relay`]): the kernel's own timers are part of what a program
     /// meets, so loss recovery and the retransmission timer are the kernel's defaults.
     Real,
 }
@@ -359,13 +359,13 @@ impl Link {
         self.sides[side.index()].ns.enter(&self.home)
     }
 
-    /// The TUN device of `side`: the real-time relay ([`crate::relay`]) carries packets
+    /// The TUN device of `side`: the real-time relay ([`crate::net::relay`]) carries packets
     /// between the two itself.
     pub(crate) fn device(&self, side: Actor) -> &OwnedFd {
         &self.sides[side.index()].tun
     }
 
-    /// The namespace of `side`, for starting a process in it ([`crate::relay`]).
+    /// The namespace of `side`, for starting a process in it ([`crate::net::relay`]).
     pub(crate) fn namespace(&self, side: Actor) -> &Namespace {
         &self.sides[side.index()].ns
     }

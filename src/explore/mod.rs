@@ -7,6 +7,8 @@
 //! own runner, listener, netlink socket and source addresses (`127.<job + 1>.x.y`), so that
 //! TIME_WAIT stubs left by one job never take a port another needs.
 
+pub mod shard;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,12 +18,12 @@ use proptest::strategy::ValueTree;
 use serde::Serialize;
 
 use crate::check::Disagreement;
+use crate::check::verify::{Verified, VerifyError, verify};
+use crate::explore::shard::Shard;
 use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::run::{Backend, Net, RunOptions, Runner};
 use crate::scenario::Scenario;
-use crate::shard::Shard;
-use crate::verify::{Verified, VerifyError, verify};
 
 /// The most jobs an exploration runs: each job connects from its own source range
 /// `127.<job + 1>.0.0/16`, and the second octet stops at 255.
@@ -45,7 +47,7 @@ pub struct ExploreOptions {
     /// Shrink and keep at most this many disagreements, those of the lowest case numbers (the
     /// same whatever the number of jobs); the others are only counted.
     pub max_findings: usize,
-    /// Run only this shard's cases ([`crate::shard`]): with the same seed and case count, the
+    /// Run only this shard's cases ([`crate::explore::shard`]): with the same seed and case count, the
     /// shards together run exactly the cases of the whole exploration.
     pub shard: Option<Shard>,
 }
@@ -147,7 +149,7 @@ pub struct Progress {
 
 pub use crate::generate::{case, case_on};
 
-/// Runs `scenario` and checks it ([`crate::verify::verify`]): `Ok(None)` when kernel and
+/// Runs `scenario` and checks it ([`crate::check::verify::verify`]): `Ok(None)` when kernel and
 /// oracle agree.
 pub fn run_and_check(
     runner: &mut Runner,
@@ -457,7 +459,7 @@ pub enum Captured {
 }
 
 /// Runs each finding's minimal scenario again on the link with a capture
-/// ([`crate::pcap`]), into `dir/case-<number>.pcapng`; a loopback finding has none.
+/// ([`crate::net::pcap`]), into `dir/case-<number>.pcapng`; a loopback finding has none.
 pub fn capture_findings(
     findings: &[Finding],
     backend: Backend,
@@ -485,7 +487,7 @@ pub fn capture_findings(
         let again = verify(runner, &scenario)?;
         let path = dir.join(format!("case-{}.pcapng", f.case));
         let title = format!("rstlab explore, case {}: {}", f.case, f.inline);
-        crate::pcap::save(&path, &title, &again.trace.packets)?;
+        crate::net::pcap::save(&path, &title, &again.trace.packets)?;
         done.push((
             f.case,
             Captured::Written {
@@ -570,10 +572,10 @@ mod tests {
         let whole = run(None);
         let parts = [run(Some("1/2")), run(Some("2/2"))];
         assert_eq!((parts[0].cases, parts[1].cases), (151, 150));
-        let part = |s: &Summary| -> crate::shard::Part {
+        let part = |s: &Summary| -> crate::explore::shard::Part {
             serde_json::from_value(serde_json::to_value(s).unwrap()).unwrap()
         };
-        let merged = crate::shard::merge(&[part(&parts[1]), part(&parts[0])]).unwrap();
+        let merged = crate::explore::shard::merge(&[part(&parts[1]), part(&parts[0])]).unwrap();
         assert_eq!(merged.cases, whole.cases);
         assert_eq!(merged.agreements, whole.agreements);
         assert_eq!(merged.disagreement_count, whole.disagreement_count);

@@ -1,6 +1,6 @@
 //! A survey of the kernel this process runs on: every rule's canonical scenario, every
 //! question's scenarios, and a random exploration on each network with each backend, all
-//! through the one pipeline ([`crate::verify`]) with the running kernel's profile. `rstlab
+//! through the one pipeline ([`crate::check::verify`]) with the running kernel's profile. `rstlab
 //! kernels` runs one inside each kernel it boots (and one here) and keeps the JSON as the
 //! evidence of the book's "Kernels" chapter (`docs/kernels/<version>.json`).
 
@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::verify::verify;
 use crate::explore::{self, ExploreOptions, Progress};
-use crate::kernel::Kernel;
-use crate::link::Link;
+use crate::net::link::Link;
+use crate::oracle::kernel::Kernel;
 use crate::questions::QUESTIONS;
 use crate::rules::Rule;
 use crate::run::{Backend, Net, RunOptions, Runner};
 use crate::scenario::Scenario;
-use crate::verify::verify;
 
 /// What to survey.
 #[derive(Clone, Debug)]
@@ -81,7 +81,7 @@ pub struct Survey {
     pub build: String,
     /// The version the oracle's profile was chosen for.
     pub version: String,
-    /// The changes of [`crate::kernel::CHANGES`] this kernel lacks, by commit.
+    /// The changes of [`crate::oracle::kernel::CHANGES`] this kernel lacks, by commit.
     pub lacks: Vec<String>,
     /// Where it ran: `host`, or how the VM ran (`vm (kvm)`, `vm (emulated)`), set by the caller.
     pub machine: String,
@@ -162,7 +162,7 @@ pub const NOT_RUN: &str = "not run: ";
 pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey {
     let start = Instant::now();
     let kernel = Kernel::running();
-    let (release, build) = crate::kernel::uname();
+    let (release, build) = crate::oracle::kernel::uname();
     let link_error = Link::new().err().map(|e| e.to_string());
     let nets: Vec<Net> = if link_error.is_none() {
         vec![Net::Loopback, Net::Link]

@@ -1,6 +1,6 @@
 //! Other kernels in a VM: Debian's kernel packages fetched with the machine's own apt sources
 //! into a cache (never installed), booted with virtme-ng on the host's root filesystem so that
-//! this very binary runs inside, and the [survey](crate::survey) it writes read back.
+//! this very binary runs inside, and the [survey](crate::kernels::survey) it writes read back.
 //!
 //! What it needs on the host: `apt-get` and `dpkg` (Debian or a derivative, with a Debian
 //! archive in its apt sources), `depmod` (kmod), and virtme-ng (`vng`, from PyPI) with
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::survey::{self, Survey};
+use crate::kernels::survey::{self, Survey};
 
 /// A Debian kernel series rstlab checks: the suites that carry it, newest package first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

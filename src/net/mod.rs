@@ -1,6 +1,12 @@
 //! Where a scenario's two sockets talk: loopback (IPv4 or IPv6) or the emulated link, and which
 //! of them a scenario needs.
 
+pub mod link;
+pub mod pcap;
+pub mod relay;
+pub mod segment_log;
+pub mod wire;
+
 use std::fmt;
 
 use serde::Serialize;
@@ -14,7 +20,7 @@ pub enum Net {
     /// 127.0.0.0/8 in this namespace: no delay, no loss, sleeps in real time.
     #[default]
     Loopback,
-    /// The emulated link between two namespaces ([`crate::link`]): delay, hold and drop, and
+    /// The emulated link between two namespaces ([`crate::net::link`]): delay, hold and drop, and
     /// time that is virtual. Needs CAP_NET_ADMIN.
     Link,
 }

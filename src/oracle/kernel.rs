@@ -12,7 +12,7 @@
 //! `6.1.0-57-amd64` is 6.1.192: `#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-3`).
 //!
 //! ```
-//! use rstlab::kernel::{Change, Kernel};
+//! use rstlab::oracle::kernel::{Change, Kernel};
 //! let bullseye: Kernel = "5.10.262".parse().unwrap();
 //! assert!(!bullseye.has(Change::FinObeysCwnd));
 //! assert!("6.12.117".parse::<Kernel>().unwrap().has(Change::FinObeysCwnd));

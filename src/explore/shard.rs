@@ -13,7 +13,7 @@
 //! the overall lowest that falls to it).
 //!
 //! ```
-//! use rstlab::shard::Shard;
+//! use rstlab::explore::shard::Shard;
 //! let shard: Shard = "2/3".parse().unwrap();
 //! let mine: Vec<u64> = (0..14).filter(|&case| shard.takes(case)).collect();
 //! assert_eq!(mine, [2, 3, 8, 9]);

@@ -71,7 +71,7 @@ fn op_of(mut code: u8) -> OpKind {
 /// The first code of `kind`'s share; `None` for an op no fuzz input names (the link's).
 ///
 /// ```
-/// use rstlab::encoding::op_code;
+/// use rstlab::fuzz::encoding::op_code;
 /// use rstlab::scenario::OpKind;
 /// assert_eq!(op_code(OpKind::Write), Some(0));
 /// assert_eq!(op_code(OpKind::Read), Some(4));
@@ -151,7 +151,7 @@ pub struct NotEncodable {
 ///
 /// ```
 /// use arbitrary::{Arbitrary, Unstructured};
-/// use rstlab::encoding::encode;
+/// use rstlab::fuzz::encoding::encode;
 /// let s: rstlab::Scenario = "client write 300; server shutdown both; client sleep 20us".parse()?;
 /// assert_eq!(rstlab::Scenario::arbitrary_take_rest(Unstructured::new(&encode(&s)?))?, s);
 /// assert!(encode(&"client sleep 1s".parse()?).is_err());
