@@ -55,7 +55,7 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
 /// use rstlab::run::Net;
 /// let mut runner = TestRunner::deterministic();
 /// let s = rstlab::generate::scenario_on(Net::Link).new_tree(&mut runner).unwrap().current();
-/// assert!(rstlab::oracle::predict_on(&s, Net::Link, rstlab::oracle::kernel::Kernel::running()).beyond.is_none());
+/// assert!(rstlab::oracle::predict(&s, &rstlab::oracle::Settings { net: Some(Net::Link), ..Default::default() }).beyond.is_none());
 /// ```
 pub fn scenario_on(net: Net) -> BoxedStrategy<Scenario> {
     match net {
@@ -423,7 +423,7 @@ mod tests {
         let mut runner = TestRunner::new_with_rng(config, rng);
         // A stand-in for a broken rule: "no write ever fails with EPIPE".
         let result = runner.run(&scenario(), |s| {
-            let epipe = predict(&s)
+            let epipe = predict(&s, &crate::oracle::Settings::default())
                 .steps
                 .iter()
                 .any(|p| p.outcome == Outcome::Err(Errno::EPIPE));

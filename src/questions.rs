@@ -597,7 +597,7 @@ mod tests {
         render(&mut md, |s| {
             vec![Shown {
                 backend: Backend::Std,
-                outcomes: crate::oracle::predict(s)
+                outcomes: crate::oracle::predict(s, &crate::oracle::Settings::default())
                     .steps
                     .into_iter()
                     .map(|p| p.outcome)

@@ -1,6 +1,6 @@
 //! Text shown back to people: what the user wrote, quoted in an error message and never long
 //! ([`quote`]); a Markdown heading's anchor ([`anchor`]); a link time in milliseconds
-//! ([`millis`]).
+//! ([`millis`]); a typed reason as its sentence in JSON ([`serialize_display`]).
 
 /// The longest piece of a token that an error message shows.
 pub(crate) const QUOTED_CHARS: usize = 32;
@@ -54,4 +54,13 @@ pub fn millis(t: std::time::Duration) -> String {
     } else {
         format!("{:.3}ms", us as f64 / 1000.0)
     }
+}
+
+/// Serializes a value as its `Display` text (serde's `serialize_with`): a typed reason that
+/// JSON shows as the sentence a person reads.
+pub fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }

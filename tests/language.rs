@@ -9,7 +9,7 @@ use rstlab::{generate, oracle};
 /// A generated scenario with every step's predicted outcome written as its `=>` expectation,
 /// so that expectations are printed and parsed too.
 fn with_expectations(s: &Scenario) -> Scenario {
-    let p = oracle::predict(s);
+    let p = oracle::predict(s, &oracle::Settings::default());
     let steps: Vec<Step> = s
         .steps()
         .iter()

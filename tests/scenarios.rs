@@ -6,8 +6,8 @@
 mod common;
 
 use rstlab::check::verify::verify;
+use rstlab::oracle;
 use rstlab::oracle::kernel::Kernel;
-use rstlab::oracle::predict_with;
 use rstlab::run::{Backend, Net, RunOptions, Runner};
 use rstlab::{Rule, Scenario};
 
@@ -77,10 +77,18 @@ fn every_canonical_scenario_exercises_its_rule() {
         let kernels = [Kernel::running(), Kernel::NEWEST, "5.10".parse().unwrap()];
         let named = Backend::ALL.iter().any(|&backend| {
             kernels.iter().any(|&kernel| {
-                predict_with(&scenario, backend, net, kernel)
-                    .steps
-                    .iter()
-                    .any(|step| step.rules.contains(rule))
+                oracle::predict(
+                    &scenario,
+                    &oracle::Settings {
+                        kernel,
+                        backend,
+                        net: Some(net),
+                        ..oracle::Settings::default()
+                    },
+                )
+                .steps
+                .iter()
+                .any(|step| step.rules.contains(rule))
             })
         });
         assert!(

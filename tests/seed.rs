@@ -3,7 +3,7 @@
 //! the server's kernel with RST) and the third fails with EPIPE.
 
 use rstlab::check::verify::verify;
-use rstlab::oracle::{SegmentKind, predict_for};
+use rstlab::oracle::{self, SegmentKind};
 use rstlab::run::{Backend, Runner};
 use rstlab::scenario::Actor;
 use rstlab::{Errno, Outcome, Rule, Scenario};
@@ -45,7 +45,7 @@ fn the_seed_article_writes_ok_ok_then_epipe_on_tokio_sockets() {
 #[test]
 fn the_second_write_is_answered_with_rst_after_the_fin() {
     let seed: Scenario = SEED.parse().unwrap();
-    let p = predict_for(&seed, Backend::Std);
+    let p = oracle::predict(&seed, &oracle::Settings::default());
     let close: Vec<_> = p.steps[2]
         .segments
         .iter()

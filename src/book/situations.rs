@@ -164,7 +164,7 @@ mod tests {
         for s in SITUATIONS {
             for next in Next::ALL {
                 let scenario = s.scenario(next).unwrap();
-                let p = oracle::predict(&scenario);
+                let p = oracle::predict(&scenario, &oracle::Settings::default());
                 let last = p.steps.last().unwrap().outcome.to_string();
                 assert_eq!(last, s.expected(next), "{}; {}", s.steps, next.step());
             }

@@ -6,7 +6,6 @@ use crate::check;
 use crate::check::verify::Verified;
 use crate::net::Net;
 use crate::oracle;
-use crate::oracle::kernel::Kernel;
 use crate::outcome::Outcome;
 use crate::run::Trace;
 use crate::scenario::Scenario;
@@ -32,7 +31,14 @@ impl Bench for AsPredicted {
         backend: Backend,
         net: Net,
     ) -> Result<Verified, BookError> {
-        let prediction = oracle::predict_with(scenario, backend, net, Kernel::running());
+        let prediction = oracle::predict(
+            scenario,
+            &oracle::Settings {
+                backend,
+                net: Some(net),
+                ..oracle::Settings::default()
+            },
+        );
         // A loopback trace even for the link: it has no wire, so the check compares outcomes
         // and states, which are as predicted.
         let trace = Trace::as_predicted(&prediction, backend);

@@ -252,7 +252,7 @@ pub fn same_settled_state(predicted: Option<TcpState>, observed: Option<TcpState
 /// use rstlab::{check, oracle, Scenario};
 /// let s: Scenario = "server abort; client write 1 => ECONNRESET".parse().unwrap();
 /// let trace = Runner::new(Backend::Std).unwrap().run(&s).unwrap();
-/// assert_eq!(check::check(&s, &oracle::predict(&s), &trace), None);
+/// assert_eq!(check::check(&s, &oracle::predict(&s, &rstlab::oracle::Settings::default()), &trace), None);
 /// ```
 pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Option<Disagreement> {
     let steps = scenario.steps();
@@ -261,7 +261,7 @@ pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Opt
             let reason = prediction
                 .beyond
                 .as_ref()
-                .map_or_else(|| "no prediction".to_string(), |b| b.reason.clone());
+                .map_or_else(|| "no prediction".to_string(), |b| b.reason.to_string());
             return Some(Disagreement {
                 step: i + 1,
                 text: steps[i].to_string(),
@@ -304,7 +304,10 @@ mod tests {
     use std::time::Duration;
 
     fn trace_of(s: &Scenario, steps: usize, timeout: Option<Timeout>) -> Trace {
-        let mut trace = Trace::as_predicted(&predict(s), Backend::Std);
+        let mut trace = Trace::as_predicted(
+            &predict(s, &crate::oracle::Settings::default()),
+            Backend::Std,
+        );
         trace.steps.truncate(steps);
         trace.timeout = timeout;
         trace
@@ -318,17 +321,32 @@ mod tests {
             last_seen: "client open ESTABLISHED (1 unacked, 0 unsent)".into(),
         };
         let mut trace = trace_of(&s, 1, Some(timeout.clone()));
-        let d = check(&s, &predict(&s), &trace).expect("a timeout disagrees");
+        let d = check(
+            &s,
+            &predict(&s, &crate::oracle::Settings::default()),
+            &trace,
+        )
+        .expect("a timeout disagrees");
         assert_eq!(d.step, 1);
         assert_eq!(d.mismatch, Mismatch::Timeout(timeout.clone()));
         // The runner records no states for a step that never settled: that is the timeout,
         // not a socket found closed.
         trace.steps[0].states = [None, None];
-        let d = check(&s, &predict(&s), &trace).expect("a timeout disagrees");
+        let d = check(
+            &s,
+            &predict(&s, &crate::oracle::Settings::default()),
+            &trace,
+        )
+        .expect("a timeout disagrees");
         assert_eq!(d.mismatch, Mismatch::Timeout(timeout));
         // Its outcome was observed, and a wrong one is still reported as such.
         trace.steps[0].outcome = Outcome::Bytes(2);
-        let d = check(&s, &predict(&s), &trace).unwrap();
+        let d = check(
+            &s,
+            &predict(&s, &crate::oracle::Settings::default()),
+            &trace,
+        )
+        .unwrap();
         assert!(matches!(d.mismatch, Mismatch::Outcome { .. }), "{d}");
     }
 
@@ -338,9 +356,21 @@ mod tests {
             .parse()
             .unwrap();
         let mut trace = trace_of(&s, 3, None);
-        assert_eq!(check(&s, &predict(&s), &trace), None);
+        assert_eq!(
+            check(
+                &s,
+                &predict(&s, &crate::oracle::Settings::default()),
+                &trace
+            ),
+            None
+        );
         trace.steps[2].outcome = Outcome::Bytes(1);
-        let d = check(&s, &predict(&s), &trace).unwrap();
+        let d = check(
+            &s,
+            &predict(&s, &crate::oracle::Settings::default()),
+            &trace,
+        )
+        .unwrap();
         assert_eq!(d.step, 3);
         assert!(
             d.to_string()
@@ -353,7 +383,12 @@ mod tests {
     fn an_expectation_is_checked_against_the_kernel() {
         let s: Scenario = "server abort; client write 1 => EPIPE".parse().unwrap();
         let trace = trace_of(&s, 2, None);
-        let d = check(&s, &predict(&s), &trace).unwrap();
+        let d = check(
+            &s,
+            &predict(&s, &crate::oracle::Settings::default()),
+            &trace,
+        )
+        .unwrap();
         assert!(matches!(d.mismatch, Mismatch::Expectation { .. }), "{d}");
     }
 }

@@ -45,11 +45,13 @@ pub enum VerifyError {
 /// assert!(v.disagreement.is_none(), "{:?}", v.disagreement);
 /// ```
 pub fn verify(runner: &mut Runner, scenario: &Scenario) -> Result<Verified, VerifyError> {
-    let prediction = oracle::predict_with(
+    let prediction = oracle::predict(
         scenario,
-        runner.backend(),
-        runner.net(),
-        crate::oracle::kernel::Kernel::running(),
+        &oracle::Settings {
+            backend: runner.backend(),
+            net: Some(runner.net()),
+            ..oracle::Settings::default()
+        },
     );
     if let Some(beyond) = prediction.beyond {
         return Err(VerifyError::Beyond(beyond));

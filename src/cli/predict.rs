@@ -35,7 +35,15 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Some(n) if n.can_run(&scenario) => n,
         _ => Net::for_scenario(&scenario),
     };
-    let p = oracle::predict_with(&scenario, args.backend.into(), net, kernel);
+    let p = oracle::predict(
+        &scenario,
+        &oracle::Settings {
+            kernel,
+            backend: args.backend.into(),
+            net: Some(net),
+            ..oracle::Settings::default()
+        },
+    );
     let mut rows = Vec::new();
     for (i, (step, predicted)) in scenario.steps().iter().zip(&p.steps).enumerate() {
         let rules: Vec<&str> = predicted.rules.iter().map(|r| r.id()).collect();

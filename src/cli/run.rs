@@ -451,7 +451,7 @@ mod tests {
 
     fn verdict_of(text: &str, tamper: impl FnOnce(&mut Trace)) -> Verdict {
         let s: Scenario = text.parse().unwrap();
-        let p = rstlab::oracle::predict(&s);
+        let p = rstlab::oracle::predict(&s, &rstlab::oracle::Settings::default());
         let mut trace = as_predicted(&p);
         tamper(&mut trace);
         report(&s, &p, &trace, check::check(&s, &p, &trace).is_none()).verdict
@@ -492,7 +492,7 @@ mod tests {
     #[test]
     fn the_json_report_carries_its_schema_version_and_verdict() {
         let s: Scenario = "server close; client write 1 => EPIPE".parse().unwrap();
-        let p = rstlab::oracle::predict(&s);
+        let p = rstlab::oracle::predict(&s, &rstlab::oracle::Settings::default());
         let trace = as_predicted(&p);
         let v = serde_json::to_value(report(
             &s,

@@ -11,7 +11,7 @@
 //! use rstlab::diagram::Diagram;
 //! use rstlab::{oracle, Scenario};
 //! let seed: Scenario = "server close; client write 1; client write 1".parse().unwrap();
-//! let text = Diagram::new(&seed, &oracle::predict(&seed), None).text();
+//! let text = Diagram::new(&seed, &oracle::predict(&seed, &rstlab::oracle::Settings::default()), None).text();
 //! assert!(text.contains("|<------ FIN ------|  close => ok"));
 //! assert!(text.contains("write 1 => EPIPE"));
 //! ```
@@ -303,7 +303,7 @@ mod tests {
 
     fn diagram(text: &str) -> Diagram {
         let s: Scenario = text.parse().unwrap();
-        Diagram::new(&s, &oracle::predict(&s), None)
+        Diagram::new(&s, &oracle::predict(&s, &oracle::Settings::default()), None)
     }
 
     #[test]

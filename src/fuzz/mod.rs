@@ -218,7 +218,7 @@ pub fn check_oracle(data: &[u8]) -> Result<(), Finding> {
         return Ok(());
     };
     round_trip(&scenario, &scenario.to_string())?;
-    let prediction = oracle::predict(&scenario);
+    let prediction = oracle::predict(&scenario, &oracle::Settings::default());
     if let Err(violation) = oracle::invariants::check(&scenario, &prediction) {
         return Err(Finding::Invariant {
             scenario,

@@ -71,7 +71,7 @@ impl fmt::Display for Net {
 /// let mut runner = Runner::with_options(Backend::Std, options).unwrap();
 /// let trace = runner.run(&s).unwrap();
 /// assert!(trace.client.is_ipv6());
-/// assert_eq!(check::check(&s, &oracle::predict(&s), &trace), None);
+/// assert_eq!(check::check(&s, &oracle::predict(&s, &rstlab::oracle::Settings::default()), &trace), None);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -745,7 +745,7 @@ impl Endpoint {
             // the window it advertises. Even one changes what a later write may send (the
             // Reno "SACK" it adds counts until the hole is filled), so the model stops here;
             // a challenge ACK from a kernel before 6.9 is one.
-            fx.beyond("a duplicate ACK reaches the sender: loss recovery is not modelled");
+            fx.beyond(super::Limit::LossRecovery);
         }
     }
 

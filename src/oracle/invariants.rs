@@ -36,13 +36,13 @@ impl std::error::Error for Violation {}
 /// ```
 /// use rstlab::{oracle, Scenario};
 /// let s: Scenario = "server abort; client write 1; client write 1".parse().unwrap();
-/// assert_eq!(oracle::invariants::check(&s, &oracle::predict(&s)), Ok(()));
+/// assert_eq!(oracle::invariants::check(&s, &oracle::predict(&s, &rstlab::oracle::Settings::default())), Ok(()));
 /// ```
 pub fn check(scenario: &Scenario, prediction: &Prediction) -> Result<(), Violation> {
     // The properties come first: a prediction that breaks one is reported for it, not merely
     // for differing from `predict` (which a tampered prediction always does).
     check_properties(scenario, prediction)?;
-    if predict(scenario) != *prediction {
+    if predict(scenario, &crate::oracle::Settings::default()) != *prediction {
         return Err(Violation {
             step: 0,
             message: "the same scenario gave another prediction".into(),
@@ -204,7 +204,7 @@ mod tests {
 
         #[test]
         fn every_prediction_keeps_the_models_invariants(s in crate::generate::scenario()) {
-            let p = predict(&s);
+            let p = predict(&s, &crate::oracle::Settings::default());
             prop_assert_eq!(check(&s, &p), Ok(()));
         }
 
@@ -212,7 +212,7 @@ mod tests {
         fn every_prediction_on_the_link_keeps_the_models_invariants(
             s in crate::generate::scenario_on(crate::net::Net::Link)
         ) {
-            let p = crate::oracle::predict_on(&s, crate::net::Net::Link, crate::oracle::kernel::Kernel::running());
+            let p = predict(&s, &crate::oracle::Settings { net: Some(crate::net::Net::Link), ..Default::default() });
             prop_assert_eq!(&p.beyond, &None, "generated scenarios stay in the model");
             prop_assert_eq!(check_properties(&s, &p), Ok(()));
         }
@@ -223,7 +223,7 @@ mod tests {
         let s: Scenario = "client shutdown write; client write 1; server abort; client write 1"
             .parse()
             .unwrap();
-        let p = predict(&s);
+        let p = predict(&s, &crate::oracle::Settings::default());
         assert_eq!(p.steps[1].outcome, Outcome::Err(Errno::EPIPE));
         assert_eq!(p.steps[3].outcome, Outcome::Err(Errno::ECONNRESET));
         assert_eq!(check(&s, &p), Ok(()));
@@ -234,7 +234,7 @@ mod tests {
     /// breaks it and no other, so deleting the invariant makes its test fail.
     fn caught(text: &str, tamper: impl FnOnce(&mut Prediction), step: usize, message: &str) {
         let s: Scenario = text.parse().unwrap();
-        let mut p = predict(&s);
+        let mut p = predict(&s, &crate::oracle::Settings::default());
         assert_eq!(check(&s, &p), Ok(()), "{text}");
         tamper(&mut p);
         let v = check(&s, &p).expect_err("the tampered prediction passed");

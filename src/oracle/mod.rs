@@ -110,8 +110,9 @@ pub enum SegmentKind {
 pub struct Beyond {
     /// The 1-based step at which it happens.
     pub step: usize,
-    /// Why the model stops there.
-    pub reason: String,
+    /// Why the model stops there (in JSON, its sentence).
+    #[serde(serialize_with = "crate::text::serialize_display")]
+    pub reason: Limit,
 }
 
 impl std::fmt::Display for Beyond {
@@ -122,6 +123,36 @@ impl std::fmt::Display for Beyond {
             self.step, self.reason
         )
     }
+}
+
+/// Why the model cannot follow a step: the edges of what it follows exactly.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Limit {
+    /// A step for the link that names a socket (the scenario checker refuses it; a hand-built
+    /// step can still say it).
+    #[error("`{0}`: the link has no socket")]
+    LinkHasNoSocket(String),
+    /// A segment left unacknowledged long enough that a real kernel's retransmission timer
+    /// would fire.
+    #[error(
+        "the {who} has had a segment unacknowledged for more than {after:?} of link time: \
+         a real kernel would retransmit it"
+    )]
+    Retransmission {
+        /// The end whose segment waits.
+        who: Actor,
+        /// How long it may wait ([`RETRANSMIT_AFTER`]).
+        after: Duration,
+    },
+    /// A duplicate ACK reached a sender: fast retransmit and loss recovery are not modelled.
+    #[error("a duplicate ACK reaches the sender: loss recovery is not modelled")]
+    LossRecovery,
+    /// The scenario, once a caller has added its own steps (the peer's waits for the link's
+    /// delay), is past the language's bounds.
+    #[error(
+        "with the peer's waits for the link's delay added, the scenario is past the language's bounds ({0})"
+    )]
+    Bounds(String),
 }
 
 /// The oracle's prediction for a whole scenario: one [`PredictedStep`] per step, fewer when
@@ -135,94 +166,129 @@ pub struct Prediction {
     pub beyond: Option<Beyond>,
 }
 
-/// Predicts what the running kernel ([`Kernel::running`]) answers to every step of `scenario` on
-/// loopback (or on the link when the scenario has `link` steps, which run only there).
+/// What a prediction assumes: which kernel, which socket API, which network and which TCP
+/// settings. One value, passed in like the kernel profile it holds; [`Settings::default`] is the
+/// running kernel, std, the network the scenario needs ([`Net::for_scenario`]) and the settings
+/// rstlab's namespaces use.
+///
+/// ```
+/// use rstlab::oracle::{self, Settings};
+/// use rstlab::oracle::kernel::Kernel;
+/// use rstlab::run::{Backend, Net};
+/// let settings = Settings { kernel: Kernel::NEWEST, backend: Backend::Tokio, net: Some(Net::Link), ..Settings::default() };
+/// assert_eq!(settings.net_for(&"client write 1".parse().unwrap()), Net::Link);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The kernel whose behaviour is predicted.
+    pub kernel: Kernel,
+    /// The socket API whose reports are predicted: the kernel's answer, except where the API
+    /// is known to report something else.
+    pub backend: Backend,
+    /// The network; `None` for the one the scenario needs ([`Net::for_scenario`]).
+    pub net: Option<Net>,
+    /// The TCP settings of both hosts.
+    pub tcp: TcpSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            kernel: Kernel::running(),
+            backend: Backend::Std,
+            net: None,
+            tcp: TcpSettings::Lab,
+        }
+    }
+}
+
+impl Settings {
+    /// The network `scenario` is predicted on.
+    pub fn net_for(&self, scenario: &Scenario) -> Net {
+        self.net.unwrap_or_else(|| Net::for_scenario(scenario))
+    }
+}
+
+/// The TCP settings a prediction assumes for both hosts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TcpSettings {
+    /// What rstlab's namespaces set so that every step settles the same way on every run: on
+    /// loopback the kernel's defaults, on the link the table `SETTINGS` and the route metrics
+    /// of [`crate::net::link`] (quick ACKs, Reno, no SACK, a fixed `rto_min`). The model
+    /// follows them exactly while no retransmission timer would fire ([`Limit`]).
+    #[default]
+    Lab,
+}
+
+/// Predicts what `settings.backend`'s API reports for every step of `scenario`, on
+/// `settings.kernel` and `settings.net`: the kernel model, then the API's own quirks, kept out
+/// of the kernel model (each such place names its rule).
 ///
 /// ```
 /// use rstlab::{oracle, Errno, Outcome, Rule, Scenario};
+/// use rstlab::oracle::Settings;
 /// let seed: Scenario = "client write 1; server read 1; server close; client write 1; client write 1"
 ///     .parse()
 ///     .unwrap();
-/// let p = oracle::predict(&seed);
+/// let p = oracle::predict(&seed, &Settings::default());
 /// assert_eq!(p.steps[3].outcome, Outcome::Bytes(1));
 /// assert!(p.steps[3].rules.contains(&Rule::WriteAfterPeerCloseSucceeds));
 /// assert_eq!(p.steps[4].outcome, Outcome::Err(Errno::EPIPE));
 /// ```
-pub fn predict(scenario: &Scenario) -> Prediction {
-    let net = Net::for_scenario(scenario);
-    predict_on(scenario, net, Kernel::running())
-}
-
-/// Predicts what `kernel` answers to every step of `scenario` on `net`.
+///
+/// On the link, with a kernel of choice:
 ///
 /// ```
-/// use rstlab::{oracle, Errno, Outcome, Scenario};
-/// use rstlab::oracle::kernel::Kernel;
+/// use rstlab::{oracle, Scenario};
+/// use rstlab::oracle::{Settings, kernel::Kernel};
 /// use rstlab::run::Net;
 /// // The seed on a 20 ms link: the FIN, then the RST, are each a delay away.
 /// let s: Scenario = "link delay 20ms; client write 1; client sleep 20ms; server read 1; \
 ///     server close; client write 1; client sleep 20ms; client write 1; client sleep 20ms; \
 ///     client write 1".parse().unwrap();
-/// let p = oracle::predict_on(&s, Net::Link, Kernel::NEWEST);
+/// let settings = Settings { kernel: Kernel::NEWEST, net: Some(Net::Link), ..Settings::default() };
+/// let p = oracle::predict(&s, &settings);
 /// let writes: Vec<String> = [1, 5, 7, 9].iter().map(|&i| p.steps[i].outcome.to_string()).collect();
 /// assert_eq!(writes, ["ok(1)", "ok(1)", "ok(1)", "EPIPE"]);
 /// ```
-pub fn predict_on(scenario: &Scenario, net: Net, kernel: Kernel) -> Prediction {
-    let mut model = Model::on(net, kernel);
-    let mut steps = Vec::with_capacity(scenario.steps().len());
-    for (i, step) in scenario.steps().iter().enumerate() {
-        match model.step(step) {
-            Ok(p) => steps.push(p),
-            Err(reason) => {
-                return Prediction {
-                    steps,
-                    beyond: Some(Beyond {
-                        step: i + 1,
-                        reason,
-                    }),
-                };
-            }
-        }
-    }
-    Prediction {
-        steps,
-        beyond: None,
-    }
-}
-
-/// Predicts what `backend`'s API reports for every step on loopback (or on the link for a
-/// scenario with `link` steps), on the running kernel: the kernel's answer, except where the API is known to report
-/// something else (each such place names its rule).
+///
+/// Each API's quirks:
 ///
 /// ```
 /// use rstlab::{oracle, Errno, Outcome, Scenario};
+/// use rstlab::oracle::Settings;
 /// use rstlab::run::Backend;
 /// let s: Scenario = "server abort; client shutdown write".parse().unwrap();
-/// assert_eq!(oracle::predict_for(&s, Backend::Std).steps[1].outcome, Outcome::Err(Errno::ENOTCONN));
-/// assert_eq!(oracle::predict_for(&s, Backend::Tokio).steps[1].outcome, Outcome::Ok);
-/// ```
-pub fn predict_for(scenario: &Scenario, backend: Backend) -> Prediction {
-    let net = Net::for_scenario(scenario);
-    predict_with(scenario, backend, net, Kernel::running())
-}
-
-/// The prediction for `backend` on `net` and `kernel`: the kernel model ([`predict_on`]), then
-/// the API's own quirks, kept out of the kernel model.
-///
-/// ```
-/// use rstlab::{oracle, Scenario};
-/// use rstlab::oracle::kernel::Kernel;
-/// use rstlab::run::{Backend, Net};
+/// let on = |backend| oracle::predict(&s, &Settings { backend, ..Settings::default() }).steps[1].outcome.clone();
+/// assert_eq!(on(Backend::Std), Outcome::Err(Errno::ENOTCONN));
+/// assert_eq!(on(Backend::Tokio), Outcome::Ok);
 /// // tokio's readiness is a cache: after the read took the byte, poll(2) says OUT alone, tokio
 /// // still says readable.
 /// let s: Scenario = "client write 1; server read 1; server poll".parse().unwrap();
-/// let poll = |b| oracle::predict_with(&s, b, Net::Loopback, Kernel::NEWEST).steps[2].outcome.to_string();
+/// let poll = |backend| oracle::predict(&s, &Settings { backend, ..Settings::default() }).steps[2].outcome.to_string();
 /// assert_eq!(poll(Backend::Std), "OUT");
 /// assert_eq!(poll(Backend::Tokio), "IN|OUT");
 /// ```
-pub fn predict_with(scenario: &Scenario, backend: Backend, net: Net, kernel: Kernel) -> Prediction {
-    let mut prediction = predict_on(scenario, net, kernel);
-    if backend == Backend::Tokio {
+pub fn predict(scenario: &Scenario, settings: &Settings) -> Prediction {
+    let mut model = Model::on(settings.net_for(scenario), settings.kernel);
+    let mut prediction = Prediction {
+        steps: Vec::with_capacity(scenario.steps().len()),
+        beyond: None,
+    };
+    for (i, step) in scenario.steps().iter().enumerate() {
+        match model.step(step) {
+            Ok(p) => prediction.steps.push(p),
+            Err(reason) => {
+                prediction.beyond = Some(Beyond {
+                    step: i + 1,
+                    reason,
+                });
+                break;
+            }
+        }
+    }
+    if settings.backend == Backend::Tokio {
         let mut cache = TokioReadiness::new();
         for (step, predicted) in scenario.steps().iter().zip(&mut prediction.steps) {
             let hidden = Outcome::Err(Errno::ENOTCONN);
@@ -340,7 +406,7 @@ struct Effects {
     rules: Vec<Rule>,
     outbox: Vec<(Wired, Option<Rule>)>,
     segments: Vec<Segment>,
-    beyond: Option<String>,
+    beyond: Option<Limit>,
 }
 
 impl Effects {
@@ -374,8 +440,8 @@ impl Effects {
         self.outbox.push((segment, rule));
     }
 
-    fn beyond(&mut self, reason: &str) {
-        self.beyond.get_or_insert_with(|| reason.to_string());
+    fn beyond(&mut self, reason: Limit) {
+        self.beyond.get_or_insert(reason);
     }
 }
 
@@ -417,7 +483,7 @@ impl Model {
     }
 
     /// Applies one step and returns its prediction, or why the model cannot follow it.
-    pub fn step(&mut self, step: &Step) -> Result<PredictedStep, String> {
+    pub fn step(&mut self, step: &Step) -> Result<PredictedStep, Limit> {
         let mut fx = Effects::default();
         let now = self.wire.now();
         let outcome = match step.op {
@@ -432,7 +498,7 @@ impl Model {
             ref op => {
                 // The checker admits a socket op or a pause of an end only.
                 let Some(a) = step.end() else {
-                    return Err(format!("`{step}`: the link has no socket"));
+                    return Err(Limit::LinkHasNoSocket(step.to_string()));
                 };
                 let outcome = self.call(a, op, now, &mut fx);
                 self.deliver(&mut fx);
@@ -514,7 +580,7 @@ impl Model {
 
     /// `sleep D`: the clock moves on, delivering every segment at its due time; the model stops
     /// where a real kernel would retransmit.
-    fn advance(&mut self, d: Duration, fx: &mut Effects) -> Result<(), String> {
+    fn advance(&mut self, d: Duration, fx: &mut Effects) -> Result<(), Limit> {
         let target = self.wire.now() + d;
         let before = self.wire.len();
         loop {
@@ -525,11 +591,10 @@ impl Model {
                 if let Some(sent) = e.oldest_unacked().filter(|_| live)
                     && until > sent + RETRANSMIT_AFTER
                 {
-                    return Err(format!(
-                        "the {} has had a segment unacknowledged for more than {:?} of link time: \
-                         a real kernel would retransmit it",
-                        e.me, RETRANSMIT_AFTER
-                    ));
+                    return Err(Limit::Retransmission {
+                        who: e.me,
+                        after: RETRANSMIT_AFTER,
+                    });
                 }
             }
             self.wire.advance_to(until);
@@ -575,7 +640,7 @@ mod tests {
 
     fn outcomes(text: &str) -> Vec<String> {
         let s: Scenario = text.parse().unwrap();
-        predict(&s)
+        predict(&s, &Settings::default())
             .steps
             .iter()
             .map(|p| p.outcome.to_string())
@@ -594,7 +659,7 @@ mod tests {
         let s: Scenario = "client write 2; server close; client read 1; client read 1"
             .parse()
             .unwrap();
-        let p = predict(&s);
+        let p = predict(&s, &Settings::default());
         assert_eq!(p.steps[1].segments[0].kind, SegmentKind::Rst);
         assert_eq!(p.steps[2].outcome, Outcome::Err(Errno::ECONNRESET));
         assert_eq!(p.steps[3].outcome, Outcome::Eof);
@@ -602,7 +667,7 @@ mod tests {
 
     #[test]
     fn abort_sends_rst_not_fin() {
-        let p = predict(&"server abort".parse().unwrap());
+        let p = predict(&"server abort".parse().unwrap(), &Settings::default());
         let kinds: Vec<_> = p.steps[0].segments.iter().map(|s| s.kind).collect();
         assert_eq!(kinds, [SegmentKind::Rst]);
         assert_eq!(p.steps[0].states, [Some(TcpState::Close), None]);
@@ -659,7 +724,7 @@ mod tests {
             "link delay 1ms; client write 1; server close; client close; client sleep 2ms"
                 .parse()
                 .unwrap();
-        let p = predict(&s);
+        let p = predict(&s, &Settings::default());
         let rsts = p.steps[4]
             .segments
             .iter()
@@ -697,7 +762,7 @@ mod tests {
         let s: Scenario = "client shutdown write; server close; client read 1; client write 1"
             .parse()
             .unwrap();
-        let p = predict(&s);
+        let p = predict(&s, &Settings::default());
         assert_eq!(p.steps[1].states, [Some(TcpState::Close), None]);
         assert_eq!(p.steps[2].outcome, Outcome::Eof);
         assert_eq!(p.steps[3].outcome, Outcome::Err(Errno::EPIPE));

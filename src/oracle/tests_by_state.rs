@@ -67,7 +67,7 @@ fn cells() -> Vec<Cell> {
 fn every_cell_answers_as_the_table_says() {
     for cell in cells() {
         let scenario: Scenario = cell.scenario.parse().expect(cell.name);
-        let prediction = predict(&scenario);
+        let prediction = predict(&scenario, &crate::oracle::Settings::default());
         assert_eq!(prediction.beyond, None, "{}", cell.name);
         let last = prediction.steps.last().expect(cell.name);
         for rule in cell.rules {

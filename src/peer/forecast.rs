@@ -109,7 +109,7 @@ fn extend(scenario: &Scenario, ops: &[Op], then_read: bool) -> Result<Vec<Call>,
                 "The next calls are not predicted: with them the scenario breaks the language's bounds ({e})."
             )
         })?;
-        let prediction = oracle::predict(&extended);
+        let prediction = oracle::predict(&extended, &oracle::Settings::default());
         let calls: Vec<Call> = extended.steps()[base..]
             .iter()
             .zip(&prediction.steps[base..])
@@ -306,7 +306,7 @@ mod tests {
         let s: Scenario = "server close; client write 2; client close"
             .parse()
             .unwrap();
-        let p = oracle::predict(&s);
+        let p = oracle::predict(&s, &oracle::Settings::default());
         let words: Vec<String> = s
             .steps()
             .iter()
@@ -317,7 +317,7 @@ mod tests {
         assert!(words[0].contains("lost"), "{words:?}");
         assert_eq!(words[1], "your close returned ok and sent nothing");
         let s: Scenario = "server write 2; client close".parse().unwrap();
-        let p = oracle::predict(&s);
+        let p = oracle::predict(&s, &oracle::Settings::default());
         let words = client_call_words(&s.steps()[1], &p.steps[1]);
         assert!(
             words.starts_with("your close returned ok and sent RST (FIN if"),

@@ -396,7 +396,7 @@ impl Plan {
     fn predict(&self, scenario: &Scenario) -> Prediction {
         match self.delay {
             Some(delay) => realtime::predict(scenario, delay),
-            None => oracle::predict(scenario),
+            None => oracle::predict(scenario, &oracle::Settings::default()),
         }
     }
 

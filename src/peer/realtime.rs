@@ -79,17 +79,17 @@ pub(super) fn predict(scenario: &Scenario, delay: Duration) -> Prediction {
                 steps: Vec::new(),
                 beyond: Some(Beyond {
                     step: 1,
-                    reason: format!(
-                        "with the peer's waits for the link's delay added, the scenario is past the language's bounds ({e})"
-                    ),
+                    reason: crate::oracle::Limit::Bounds(e.to_string()),
                 }),
             };
         }
     };
-    let full = oracle::predict_on(
+    let full = oracle::predict(
         &timeline,
-        crate::run::Net::Link,
-        crate::oracle::kernel::Kernel::running(),
+        &oracle::Settings {
+            net: Some(crate::run::Net::Link),
+            ..oracle::Settings::default()
+        },
     );
     let steps: Vec<_> = at
         .iter()

@@ -149,7 +149,7 @@ impl Trace {
     /// ```
     /// use rstlab::run::{Backend, Trace};
     /// let s: rstlab::Scenario = "server close; client write 1".parse().unwrap();
-    /// let p = rstlab::oracle::predict(&s);
+    /// let p = rstlab::oracle::predict(&s, &rstlab::oracle::Settings::default());
     /// let t = Trace::as_predicted(&p, Backend::Std);
     /// assert_eq!(rstlab::check::check(&s, &p, &t), None);
     /// ```

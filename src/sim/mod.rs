@@ -232,7 +232,14 @@ pub enum CompareError {
 
 /// The oracle's answers for `sim`'s API on loopback: Linux.
 pub fn linux(sim: &dyn Simulator, scenario: &Scenario) -> Prediction {
-    oracle::predict_with(scenario, sim.backend(), Net::Loopback, Kernel::running())
+    oracle::predict(
+        scenario,
+        &oracle::Settings {
+            backend: sim.backend(),
+            net: Some(Net::Loopback),
+            ..oracle::Settings::default()
+        },
+    )
 }
 
 /// Runs `scenario` in `sim` and compares each step with Linux (the oracle).
