@@ -8,7 +8,7 @@
 use std::fmt;
 use std::io;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A Linux errno value with its symbolic name.
 ///
@@ -332,6 +332,57 @@ impl fmt::Display for Outcome {
 impl Serialize for Outcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = String;
+
+    /// An outcome as [`Display`](fmt::Display) prints it: `ok`, `ok(N)`, `eof`, an errno name
+    /// (or `errnoN` for one outside the table), poll events, or `no-errno: …`. The scenario
+    /// language reads the same words after `=>`, with messages that point into the line.
+    ///
+    /// ```
+    /// use rstlab::{Errno, Outcome};
+    /// for o in [Outcome::Ok, Outcome::Bytes(3), Outcome::Eof, Outcome::Err(Errno::EPIPE),
+    ///           Outcome::Err(Errno(4095)), Outcome::NoErrno("WouldBlock".into())] {
+    ///     assert_eq!(o.to_string().parse::<Outcome>(), Ok(o));
+    /// }
+    /// assert!("ok(x)".parse::<Outcome>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Outcome, String> {
+        if let Some(what) = text.strip_prefix("no-errno: ") {
+            return Ok(Outcome::NoErrno(what.to_string()));
+        }
+        match text {
+            "ok" => return Ok(Outcome::Ok),
+            "eof" => return Ok(Outcome::Eof),
+            _ => {}
+        }
+        if let Some(n) = text
+            .strip_prefix("ok(")
+            .and_then(|t| t.strip_suffix(')'))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            return Ok(Outcome::Bytes(n));
+        }
+        if let Some(errno) = Errno::from_name(text) {
+            return Ok(Outcome::Err(errno));
+        }
+        if let Some(code) = text.strip_prefix("errno").and_then(|n| n.parse().ok()) {
+            return Ok(Outcome::Err(Errno(code)));
+        }
+        text.parse::<PollEvents>()
+            .map(Outcome::Ready)
+            .map_err(|_| format!("not an outcome: {}", crate::text::quote(text)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Outcome, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 macro_rules! rules {
     ($(
@@ -323,6 +323,15 @@ impl fmt::Display for Rule {
 impl Serialize for Rule {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.id())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    /// A rule by its id, as [`Rule::id`] gives it.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rule, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        Rule::from_id(&id)
+            .ok_or_else(|| serde::de::Error::custom(format!("no rule has the id {id}")))
     }
 }
 

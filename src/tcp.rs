@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A TCP state, as `TCP_INFO` reports it.
 ///
@@ -89,5 +89,16 @@ impl fmt::Display for TcpState {
 impl Serialize for TcpState {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for TcpState {
+    /// A state by its kernel name (`"CLOSE_WAIT"`), as [`TcpState::name`] gives it.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<TcpState, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        (1..=11)
+            .filter_map(TcpState::from_linux)
+            .find(|s| s.name() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a TCP state: {name}")))
     }
 }

@@ -8,7 +8,7 @@ pub mod verify;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::net::link::{Flags, WireSegment};
 use crate::oracle::{PredictedStep, Prediction, SegmentKind};
@@ -18,7 +18,7 @@ use crate::scenario::{Actor, Scenario, Step};
 use crate::tcp::TcpState;
 
 /// A segment as the check compares it: who sent it and what it carried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sent {
     /// The sender.
     pub from: Actor,
@@ -61,7 +61,7 @@ pub fn sent_on_wire(wire: &[WireSegment]) -> Vec<Sent> {
 }
 
 /// One way a step's observation differs from what was predicted or expected.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mismatch {
     /// The syscall returned something else than the oracle predicted.
@@ -154,7 +154,7 @@ impl fmt::Display for Mismatch {
 }
 
 /// The first step at which the kernel disagrees with the oracle or with the scenario.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Disagreement {
     /// 1-based step number.
     pub step: usize,

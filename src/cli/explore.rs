@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use rstlab::explore::{self, ExploreOptions, MAX_JOBS, Progress, Summary};
 
@@ -87,20 +86,6 @@ fn parse_time(text: &str) -> Result<Duration, String> {
         return Err("a time of 0 explores nothing: give more, such as `30s`".to_string());
     }
     Ok(time)
-}
-
-/// The version of `explore --json`'s format (docs/json.md, docs/schema/explore.schema.json):
-/// it changes when a field changes meaning or goes away, not when one is added.
-const SCHEMA: u32 = 1;
-
-/// What `explore --json` prints: the summary, its format version, and whether Ctrl-C cut it
-/// short.
-#[derive(Serialize)]
-struct Report<'a> {
-    schema: u32,
-    interrupted: bool,
-    #[serde(flatten)]
-    summary: &'a Summary,
 }
 
 /// Makes Ctrl-C set `stop`, and a second Ctrl-C (once `stop` is set) end the process at once
@@ -287,14 +272,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Ok(s) => s,
         Err(_) => bail!("the exploration panicked"),
     };
-    let interrupted = progress.stop.load(Ordering::Relaxed);
+    let interrupted = summary.interrupted;
     if args.json {
-        let report = Report {
-            schema: SCHEMA,
-            interrupted,
-            summary: &summary,
-        };
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
         if interrupted {
             writeln!(
@@ -375,7 +355,7 @@ fn render(s: &Summary) -> String {
         out += &format!("  {k:<28} {v}\n");
     }
     out += "\nrules exercised (agreeing cases):\n";
-    for (rule, n) in explore::rule_counts(s) {
+    for (rule, n) in &s.rules {
         out += &format!("  {:<42} {n}\n", rule.id());
     }
     for f in &s.findings {

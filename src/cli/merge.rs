@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use rstlab::explore::shard::{self, Part};
+use rstlab::explore::Summary;
+use rstlab::explore::shard;
 
 use super::{Status, exit_statuses, output};
 
@@ -23,7 +24,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     for path in &args.parts {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let part: Part = serde_json::from_str(&text).with_context(|| {
+        let part: Summary = serde_json::from_str(&text).with_context(|| {
             format!(
                 "{}: not the JSON summary of `rstlab explore --json`",
                 path.display()

@@ -8,6 +8,7 @@
 //! TIME_WAIT stubs left by one job never take a port another needs.
 
 pub mod shard;
+pub mod summary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use proptest::strategy::ValueTree;
-use serde::Serialize;
 
 use crate::check::Disagreement;
 use crate::check::verify::{Verified, VerifyError, verify};
@@ -67,73 +67,6 @@ impl Default for ExploreOptions {
     }
 }
 
-/// A disagreement between the kernel and the oracle, shrunk.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    /// The case number that found it.
-    pub case: u64,
-    /// The network it ran on.
-    pub net: Net,
-    /// The smallest scenario found that still disagrees, in the language.
-    pub scenario: String,
-    /// The same on one line (steps separated by `; `), for `rstlab run "..."`.
-    pub inline: String,
-    /// Where and how it disagrees.
-    pub disagreement: Disagreement,
-    /// The scenario as first generated.
-    pub original: String,
-}
-
-/// The result of an exploration. Its JSON form is what `rstlab explore --json` prints.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Summary {
-    /// Cases run.
-    pub cases: u64,
-    /// The cases asked for; `None` when only a time bounded the run.
-    pub planned_cases: Option<u64>,
-    /// The shard run, if only one was ([`ExploreOptions::shard`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
-    /// The most findings kept ([`ExploreOptions::max_findings`]).
-    pub max_findings: usize,
-    /// Wall time.
-    pub seconds: f64,
-    /// Cases per second.
-    pub cases_per_second: f64,
-    /// Worker threads.
-    pub jobs: usize,
-    /// The seed.
-    pub seed: u64,
-    /// The backend.
-    pub backend: Backend,
-    /// The networks, taken in turn.
-    pub nets: Vec<Net>,
-    /// Cases run on the emulated link.
-    pub link_cases: u64,
-    /// Cases where kernel and oracle agreed on every step.
-    pub agreements: u64,
-    /// Cases that disagreed.
-    pub disagreement_count: u64,
-    /// The disagreements kept (at most [`ExploreOptions::max_findings`], lowest case numbers
-    /// first), each as its minimal scenario on one line, ready for `rstlab run "…"`.
-    pub disagreements: Vec<String>,
-    /// The same disagreements in full: case number, original scenario, what differs.
-    pub findings: Vec<Finding>,
-    /// Cases that could not run (setup failures), with the first error.
-    pub errors: u64,
-    /// The first setup error, if any.
-    pub first_error: Option<String>,
-    /// How often each rule decided a step of an agreeing case.
-    pub rules: BTreeMap<String, u64>,
-    /// How often each op ended each way (`write => EPIPE`), over agreeing cases.
-    pub outcomes: BTreeMap<String, u64>,
-    /// A digest of every case run (its number and scenario), independent of the order the cases
-    /// ran in: two runs with the same fingerprint explored the same scenarios. Its definition is
-    /// fixed (see [`case_digest`]), so a fingerprint means the same with any build of rstlab
-    /// that generates the same scenarios.
-    pub fingerprint: String,
-}
-
 /// Counters the caller can watch while [`explore`] runs (for a progress bar).
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -148,6 +81,7 @@ pub struct Progress {
 }
 
 pub use crate::generate::{case, case_on};
+pub use summary::{Finding, Fingerprint, Summary};
 
 /// Runs `scenario` and checks it ([`crate::check::verify::verify`]): `Ok(None)` when kernel and
 /// oracle agree.
@@ -208,55 +142,42 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
         findings: Mutex::new(Vec::new()),
     };
     let jobs = options.jobs.clamp(1, MAX_JOBS);
-    let merged = Mutex::new(Summary::default());
-    let fingerprint = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        for job in 0..jobs {
-            let (shared, merged, fingerprint) = (&shared, &merged, &fingerprint);
-            scope.spawn(move || {
-                let local = work(options, job, deadline, shared, progress);
-                fingerprint.fetch_add(local.fingerprint, Ordering::Relaxed);
-                let local = local.summary;
-                let mut m = merged.lock().unwrap_or_else(|e| e.into_inner());
-                m.cases += local.cases;
-                m.link_cases += local.link_cases;
-                m.agreements += local.agreements;
-                m.disagreement_count += local.disagreement_count;
-                m.errors += local.errors;
-                if m.first_error.is_none() {
-                    m.first_error = local.first_error;
-                }
-                for (k, v) in local.rules {
-                    *m.rules.entry(k).or_default() += v;
-                }
-                for (k, v) in local.outcomes {
-                    *m.outcomes.entry(k).or_default() += v;
-                }
-            });
-        }
+    let identity = Summary {
+        planned_cases: (options.cases < u64::MAX).then_some(options.cases),
+        shard: options.shard,
+        max_findings: options.max_findings,
+        seed: options.seed,
+        backend: options.backend,
+        nets: options.nets.clone(),
+        ..Summary::default()
+    };
+    let parts: Vec<Summary> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|job| {
+                let shared = &shared;
+                scope.spawn(move || work(options, job, deadline, shared, progress))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
     });
-    let mut summary = merged.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut found = shared
+    let findings = shared
         .findings
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
-    found.sort_by_key(|f| f.case);
-    found.truncate(options.max_findings);
-    summary.disagreements = found.iter().map(|f| f.inline.clone()).collect();
-    summary.findings = found;
-    summary.seconds = start.elapsed().as_secs_f64();
-    summary.cases_per_second = summary.cases as f64 / summary.seconds.max(1e-9);
-    summary.jobs = jobs;
-    summary.seed = options.seed;
-    summary.backend = options.backend;
-    summary.nets = options.nets.clone();
-    summary.fingerprint = format!("{:016x}", fingerprint.into_inner());
-    summary.planned_cases = (options.cases < u64::MAX).then_some(options.cases);
-    summary.shard = options.shard;
-    summary.max_findings = options.max_findings;
-    for rule in Rule::ALL {
-        summary.rules.entry(rule.id().to_string()).or_default();
-    }
+    let mut summary = parts.into_iter().fold(identity, |sum, part| sum + part);
+    summary += Summary {
+        findings,
+        seconds: start.elapsed().as_secs_f64(),
+        jobs,
+        interrupted: progress.stop.load(Ordering::Relaxed),
+        ..Summary::default()
+    };
     summary
 }
 
@@ -288,12 +209,6 @@ impl Shared {
     }
 }
 
-/// One job's share of the summary, and of the fingerprint.
-struct Local {
-    summary: Summary,
-    fingerprint: u64,
-}
-
 /// Case `index`'s contribution to [`Summary::fingerprint`] (which adds them up, wrapping): the
 /// 64-bit FNV-1a hash of the index as 8 little-endian bytes followed by the scenario's text
 /// (one step per line). Unlike std's `DefaultHasher`, whose output may change between Rust
@@ -323,7 +238,7 @@ fn work(
     deadline: Option<Instant>,
     shared: &Shared,
     progress: &Progress,
-) -> Local {
+) -> Summary {
     let mut local = Summary::default();
     let mut fingerprint = 0u64;
     // Counted by rule and by (op, outcome) here, turned into names once at the end.
@@ -421,10 +336,9 @@ fn work(
         }
         progress.done.fetch_add(1, Ordering::Relaxed);
     }
-    local.rules = rules
-        .into_iter()
-        .map(|(rule, n)| (rule.id().to_string(), n))
-        .collect();
+    for (rule, n) in rules {
+        *local.rules.entry(rule).or_default() += n;
+    }
     local.outcomes = outcomes
         .into_iter()
         .map(|((op, outcome), n)| {
@@ -435,10 +349,8 @@ fn work(
             (format!("{op} => {outcome}"), n)
         })
         .collect();
-    Local {
-        summary: local,
-        fingerprint,
-    }
+    local.fingerprint = Fingerprint(fingerprint);
+    local
 }
 
 /// What [`capture_findings`] did with one finding.
@@ -498,14 +410,6 @@ pub fn capture_findings(
         ));
     }
     Ok(done)
-}
-
-/// Every rule the oracle knows, with the number of times `summary` saw it (0 included).
-pub fn rule_counts(summary: &Summary) -> Vec<(Rule, u64)> {
-    Rule::ALL
-        .iter()
-        .map(|r| (*r, summary.rules.get(r.id()).copied().unwrap_or(0)))
-        .collect()
 }
 
 #[cfg(test)]
@@ -572,10 +476,11 @@ mod tests {
         let whole = run(None);
         let parts = [run(Some("1/2")), run(Some("2/2"))];
         assert_eq!((parts[0].cases, parts[1].cases), (151, 150));
-        let part = |s: &Summary| -> crate::explore::shard::Part {
+        // As `rstlab merge` reads them: through their JSON form.
+        let read = |s: &Summary| -> Summary {
             serde_json::from_value(serde_json::to_value(s).unwrap()).unwrap()
         };
-        let merged = crate::explore::shard::merge(&[part(&parts[1]), part(&parts[0])]).unwrap();
+        let merged = crate::explore::shard::merge(&[read(&parts[1]), read(&parts[0])]).unwrap();
         assert_eq!(merged.cases, whole.cases);
         assert_eq!(merged.agreements, whole.agreements);
         assert_eq!(merged.disagreement_count, whole.disagreement_count);

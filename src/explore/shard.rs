@@ -21,12 +21,13 @@
 //! assert_eq!(shard.share(14), 4);
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::explore::summary::Summary;
 
 /// One of `count` shards, numbered from 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,64 +117,6 @@ impl<'de> Deserialize<'de> for Shard {
     }
 }
 
-/// What [`merge`] reads of each shard's `explore --json` summary, and what it writes back: the
-/// fields of [`crate::explore::Summary`] that add up, the run's identity, and the findings as
-/// they were printed.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Part {
-    /// The format version of `explore --json` (docs/json.md).
-    #[serde(default)]
-    pub schema: u32,
-    /// Whether Ctrl-C cut the run short.
-    #[serde(default)]
-    pub interrupted: bool,
-    /// Cases run.
-    pub cases: u64,
-    /// The cases asked for (`--cases`); absent when only `--time` bounded the run.
-    #[serde(default)]
-    pub planned_cases: Option<u64>,
-    /// Which shard (absent: the whole exploration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
-    /// Wall time: for a merge, the sum of the shards' (machine time, not elapsed time).
-    pub seconds: f64,
-    /// Cases per second: for a merge, the cases over the summed seconds (the rate of one
-    /// machine running the shards one after the other).
-    #[serde(default)]
-    pub cases_per_second: f64,
-    /// Worker threads: for a merge, the sum of the shards'.
-    pub jobs: u64,
-    /// The seed.
-    pub seed: u64,
-    /// The backend.
-    pub backend: String,
-    /// The networks, taken in turn.
-    pub nets: Vec<String>,
-    /// How many findings each shard keeps.
-    #[serde(default)]
-    pub max_findings: u64,
-    /// Cases run on the emulated link.
-    pub link_cases: u64,
-    /// Cases where kernel and oracle agreed on every step.
-    pub agreements: u64,
-    /// Cases that disagreed.
-    pub disagreement_count: u64,
-    /// The minimal scenarios of the findings, one line each.
-    pub disagreements: Vec<String>,
-    /// The findings, as printed (ordered by their `case`).
-    pub findings: Vec<serde_json::Value>,
-    /// Cases that could not run.
-    pub errors: u64,
-    /// The first setup error, if any.
-    pub first_error: Option<String>,
-    /// How often each rule decided a step of an agreeing case.
-    pub rules: BTreeMap<String, u64>,
-    /// How often each op ended each way, over agreeing cases.
-    pub outcomes: BTreeMap<String, u64>,
-    /// The sum (wrapping) of every case's digest, as 16 hex digits.
-    pub fingerprint: String,
-}
-
 /// Why shards could not be merged.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum MergeError {
@@ -219,9 +162,6 @@ pub enum MergeError {
         /// Why, as far as the summary tells.
         why: &'static str,
     },
-    /// A fingerprint is not 16 hex digits.
-    #[error("summary {0}'s fingerprint is not 16 hex digits")]
-    Fingerprint(usize),
 }
 
 /// `--cases` as a person writes it: the number, or none when only `--time` bounded the run.
@@ -231,7 +171,7 @@ fn cases(planned: Option<u64>) -> String {
 
 /// Merges the summaries of shards `1/N` to `N/N` of one exploration into the summary the
 /// unsharded exploration gives (its `shard` absent, `seconds` and `jobs` summed).
-pub fn merge(parts: &[Part]) -> Result<Part, MergeError> {
+pub fn merge(parts: &[Summary]) -> Result<Summary, MergeError> {
     let first = parts.first().ok_or(MergeError::Empty)?;
     let count = first.shard.ok_or(MergeError::NotAShard(1))?.count();
     let mut seen = vec![false; count as usize];
@@ -247,8 +187,12 @@ pub fn merge(parts: &[Part]) -> Result<Part, MergeError> {
         };
         let checks = [
             differs("seed", first.seed.to_string(), part.seed.to_string()),
-            differs("backend", first.backend.clone(), part.backend.clone()),
-            differs("networks", first.nets.join(","), part.nets.join(",")),
+            differs(
+                "backend",
+                first.backend.to_string(),
+                part.backend.to_string(),
+            ),
+            differs("networks", nets(&first.nets), nets(&part.nets)),
             differs(
                 "--cases",
                 cases(first.planned_cases),
@@ -302,52 +246,31 @@ pub fn merge(parts: &[Part]) -> Result<Part, MergeError> {
             problem: format!("{}/{count} is missing", missing + 1),
         });
     }
-    let mut merged = Part {
-        schema: first.schema,
-        planned_cases: first.planned_cases,
-        seed: first.seed,
-        backend: first.backend.clone(),
-        nets: first.nets.clone(),
-        max_findings: first.max_findings,
-        ..Part::default()
+    let identity = Summary {
+        shard: None,
+        cases: 0,
+        seconds: 0.0,
+        jobs: 0,
+        link_cases: 0,
+        agreements: 0,
+        disagreement_count: 0,
+        findings: Vec::new(),
+        errors: 0,
+        first_error: None,
+        rules: Summary::default().rules,
+        outcomes: Default::default(),
+        fingerprint: Default::default(),
+        ..first.clone()
     };
-    let mut fingerprint = 0u64;
-    let mut findings = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        merged.cases += part.cases;
-        merged.seconds += part.seconds;
-        merged.jobs += part.jobs;
-        merged.link_cases += part.link_cases;
-        merged.agreements += part.agreements;
-        merged.disagreement_count += part.disagreement_count;
-        merged.errors += part.errors;
-        if merged.first_error.is_none() {
-            merged.first_error.clone_from(&part.first_error);
-        }
-        for (k, v) in &part.rules {
-            *merged.rules.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &part.outcomes {
-            *merged.outcomes.entry(k.clone()).or_default() += v;
-        }
-        let f = u64::from_str_radix(&part.fingerprint, 16)
-            .ok()
-            .filter(|_| part.fingerprint.len() == 16)
-            .ok_or(MergeError::Fingerprint(i + 1))?;
-        fingerprint = fingerprint.wrapping_add(f);
-        findings.extend(part.findings.iter().cloned());
-    }
-    let case = |f: &serde_json::Value| f.get("case").and_then(serde_json::Value::as_u64);
-    findings.sort_by_key(|f| case(f).unwrap_or(u64::MAX));
-    findings.truncate(merged.max_findings as usize);
-    merged.disagreements = findings
-        .iter()
-        .filter_map(|f| f.get("inline").and_then(|s| s.as_str()).map(String::from))
-        .collect();
-    merged.findings = findings;
-    merged.fingerprint = format!("{fingerprint:016x}");
-    merged.cases_per_second = merged.cases as f64 / merged.seconds.max(1e-9);
-    Ok(merged)
+    Ok(parts.iter().cloned().fold(identity, |sum, part| sum + part))
+}
+
+/// The networks as the command line names them, for a message.
+fn nets(nets: &[crate::net::Net]) -> String {
+    nets.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -384,32 +307,54 @@ mod tests {
         assert_eq!(Shard::new(2, 5).unwrap().to_string(), "2/5");
     }
 
-    fn part(shard: &str, cases: u64, fingerprint: u64) -> Part {
-        Part {
+    fn finding(case: u64, inline: &str) -> crate::explore::Finding {
+        use crate::check::{Disagreement, Mismatch};
+        crate::explore::Finding {
+            case,
+            net: crate::net::Net::Loopback,
+            scenario: inline.into(),
+            inline: inline.into(),
+            disagreement: Disagreement {
+                step: 1,
+                text: inline.into(),
+                mismatch: Mismatch::Beyond {
+                    reason: "made up for the test".into(),
+                },
+            },
+            original: inline.into(),
+        }
+    }
+
+    fn part(shard: &str, cases: u64, fingerprint: u64) -> Summary {
+        Summary {
             cases,
             planned_cases: Some(5),
             shard: Some(shard.parse().unwrap()),
             seed: 9,
-            backend: "std".into(),
-            nets: vec!["loopback".into()],
+            nets: vec![crate::net::Net::Loopback],
             max_findings: 1,
             agreements: cases,
-            fingerprint: format!("{fingerprint:016x}"),
-            ..Part::default()
+            fingerprint: crate::explore::Fingerprint(fingerprint),
+            ..Summary::default()
         }
     }
 
     #[test]
     fn merging_adds_up_and_refuses_what_is_not_one_whole_exploration() {
         let mut a = part("1/2", 3, u64::MAX);
-        a.rules.insert("r".into(), 2);
-        a.findings = vec![serde_json::json!({"case": 4, "inline": "x"})];
+        let r = crate::Rule::WriteQueuesData;
+        a.rules.insert(r, 2);
+        a.findings = vec![finding(4, "x")];
         let mut b = part("2/2", 2, 2);
-        b.rules.insert("r".into(), 1);
-        b.findings = vec![serde_json::json!({"case": 1, "inline": "y"})];
+        b.rules.insert(r, 1);
+        b.findings = vec![finding(1, "y")];
         let m = merge(&[a.clone(), b.clone()]).unwrap();
-        assert_eq!((m.cases, m.agreements, m.rules["r"]), (5, 5, 3));
-        assert_eq!(m.fingerprint, format!("{:016x}", 1u64), "a wrapping sum");
+        assert_eq!((m.cases, m.agreements, m.rules[&r]), (5, 5, 3));
+        assert_eq!(
+            m.fingerprint,
+            crate::explore::Fingerprint(1),
+            "a wrapping sum"
+        );
         assert_eq!(
             m.disagreements,
             ["y"],

@@ -260,7 +260,11 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
                 findings: summary.disagreements,
                 errors: summary.errors,
                 first_error: summary.first_error,
-                rules: summary.rules,
+                rules: summary
+                    .rules
+                    .iter()
+                    .map(|(rule, &n)| (rule.id().to_string(), n))
+                    .collect(),
                 seconds: summary.seconds,
             });
         }

@@ -94,7 +94,7 @@ pub struct Segment {
 }
 
 /// The kinds of segment that matter to outcomes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SegmentKind {
     /// Payload of this many bytes.

@@ -99,7 +99,7 @@ pub struct ObservedStep {
 }
 
 /// A wait for quiescence that ran out of time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Timeout {
     /// How long the runner waited.
     pub waited: Duration,

@@ -32,7 +32,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::outcome::{Errno, Outcome, PollEvents};
@@ -53,7 +53,7 @@ pub use script::{REQUEST, Script, Span};
 use bounds::*;
 
 /// An end of the connection: what has a socket, sends segments and is the other end's peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Actor {
     /// The side that called `connect`.
