@@ -10,8 +10,11 @@
 //! `net/core/stream.c`.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
 
 macro_rules! rules {
     ($(
@@ -55,7 +58,8 @@ macro_rules! rules {
                 }
             }
 
-            /// The canonical scenario, `scenarios/<id>.scenario`, with its `=>` expectations.
+            /// The canonical scenario's text, `scenarios/<id>.scenario`, with its `=>`
+            /// expectations and comments ([`Rule::scenario`] is the same, parsed).
             pub fn canonical(self) -> &'static str {
                 match self {
                     $(Rule::$variant => include_str!(concat!("../scenarios/", $id, ".scenario")),)*
@@ -336,6 +340,36 @@ impl<'de> Deserialize<'de> for Rule {
 }
 
 impl Rule {
+    /// The canonical scenario, parsed once for the whole process: the book, the surveys and
+    /// the simulators all run this one value. The files are compiled in and a test parses every
+    /// one (`every_canonical_scenario_parses_and_expects_something`), so a file that does not
+    /// parse is a bug of this build, not an input error.
+    ///
+    /// ```
+    /// use rstlab::Rule;
+    /// let seed = Rule::ClosedSocketAnswersDataWithRst.scenario();
+    /// assert_eq!(seed.steps().len(), 5);
+    /// assert!(std::ptr::eq(seed, Rule::ClosedSocketAnswersDataWithRst.scenario()));
+    /// ```
+    pub fn scenario(self) -> &'static Scenario {
+        static PARSED: OnceLock<Vec<Scenario>> = OnceLock::new();
+        let all = PARSED.get_or_init(|| {
+            Rule::ALL
+                .iter()
+                .map(|rule| {
+                    Scenario::parse(rule.canonical()).unwrap_or_else(|e| {
+                        panic!("scenarios/{}.scenario does not parse: {e}", rule.id())
+                    })
+                })
+                .collect()
+        });
+        let index = Rule::ALL
+            .iter()
+            .position(|&r| r == self)
+            .expect("Rule::ALL holds every rule");
+        &all[index]
+    }
+
     /// Looks a rule up by its id.
     ///
     /// ```

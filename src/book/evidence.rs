@@ -75,10 +75,7 @@ pub(super) fn gather(
 ) -> Result<Evidence, BookError> {
     let mut canonical = Vec::new();
     for &rule in Rule::ALL {
-        let scenario = Scenario::parse(rule.canonical()).map_err(|e| BookError::Canonical {
-            id: rule.id(),
-            message: e.to_string(),
-        })?;
+        let scenario = rule.scenario().clone();
         let runs = Backend::ALL
             .iter()
             .map(|&backend| lab.run(Kind::Canonical, &scenario, backend))

@@ -74,7 +74,8 @@ pub enum BookError {
         /// What went wrong.
         error: std::io::Error,
     },
-    /// A canonical scenario does not parse (the catalogue is broken).
+    /// A scenario of the book (a situation's or a question's) does not parse, or the
+    /// oracle refuses one: the catalogue is broken.
     #[error("scenarios/{id}.scenario: {message}")]
     Canonical {
         /// The rule.

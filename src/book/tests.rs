@@ -333,7 +333,7 @@ fn every_disagreement_is_listed_whatever_its_kind() {
 #[test]
 #[should_panic(expected = "no run on the tokio backend to draw")]
 fn a_diagram_without_its_backends_run_is_a_panic_not_another_run() {
-    let scenario = Scenario::parse(Rule::TokioShutdownHidesEnotconn.canonical()).unwrap();
+    let scenario = Rule::TokioShutdownHidesEnotconn.scenario().clone();
     let run = Lab::new(AsPredicted)
         .run(Kind::Canonical, &scenario, Backend::Std)
         .unwrap();

@@ -26,8 +26,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use rstlab::run::Backend;
 
-/// Finds out, on the real kernel, when a TCP write succeeds, fails with EPIPE or with
-/// ECONNRESET, and checks a model of Linux against it.
 /// Every exit status of rstlab and what it means: `rstlab --help` shows the whole table, each
 /// command's `--help` the rows of the statuses it can end with (see [`exit_statuses`]); the
 /// README states the same.

@@ -370,13 +370,35 @@ pub enum Captured {
     Loopback,
 }
 
+/// Why a finding could not be captured.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The link could not be set up, or the scenario could not run again.
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
+    /// A finding's scenario is not valid in the language (a finding read back from a file).
+    #[error("case {case}: {error}")]
+    Scenario {
+        /// The finding's case number.
+        case: u64,
+        /// Why its scenario does not parse.
+        error: crate::scenario::ParseError,
+    },
+    /// The scenario no longer runs: the oracle refuses it now.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The capture file could not be written.
+    #[error(transparent)]
+    Write(#[from] std::io::Error),
+}
+
 /// Runs each finding's minimal scenario again on the link with a capture
 /// ([`crate::net::pcap`]), into `dir/case-<number>.pcapng`; a loopback finding has none.
 pub fn capture_findings(
     findings: &[Finding],
     backend: Backend,
     dir: &std::path::Path,
-) -> Result<Vec<(u64, Captured)>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Vec<(u64, Captured)>, CaptureError> {
     let mut runner = None;
     let mut done = Vec::new();
     for f in findings {
@@ -395,7 +417,10 @@ pub fn capture_findings(
                 },
             )?),
         };
-        let scenario: Scenario = f.scenario.parse()?;
+        let scenario: Scenario = f.scenario.parse().map_err(|error| CaptureError::Scenario {
+            case: f.case,
+            error,
+        })?;
         let again = verify(runner, &scenario)?;
         let path = dir.join(format!("case-{}.pcapng", f.case));
         let title = format!("rstlab explore, case {}: {}", f.case, f.inline);

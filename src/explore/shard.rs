@@ -38,12 +38,12 @@ pub struct Shard {
 
 impl Shard {
     /// Shard `index` of `count`: `1 <= index <= count`.
-    pub fn new(index: u64, count: u64) -> Result<Shard, String> {
-        if count == 0 || index == 0 || index > count {
-            return Err(format!(
-                "shard {index}/{count} does not exist: K/N needs 1 <= K <= N (1/{n} to {n}/{n})",
-                n = count.max(1)
-            ));
+    pub fn new(index: u64, count: u64) -> Result<Shard, ShardError> {
+        if count == 0 {
+            return Err(ShardError::NoShards);
+        }
+        if index == 0 || index > count {
+            return Err(ShardError::NoSuchShard { index, count });
         }
         Ok(Shard { index, count })
     }
@@ -86,16 +86,32 @@ impl fmt::Display for Shard {
     }
 }
 
-impl FromStr for Shard {
-    type Err = String;
+/// Why a shard was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ShardError {
+    /// Not written `K/N` with two whole numbers.
+    #[error("expected a shard as K/N (the K-th of N, such as 1/4), found {0}")]
+    Syntax(String),
+    /// N is 0.
+    #[error("a run has at least one shard: N in K/N must be 1 or more")]
+    NoShards,
+    /// K is 0 or more than N.
+    #[error(
+        "shard {index}/{count} does not exist: K/N needs 1 <= K <= N (1/{count} to {count}/{count})"
+    )]
+    NoSuchShard {
+        /// K.
+        index: u64,
+        /// N.
+        count: u64,
+    },
+}
 
-    fn from_str(text: &str) -> Result<Shard, String> {
-        let bad = || {
-            format!(
-                "expected a shard as K/N (the K-th of N, such as 1/4), found {}",
-                crate::text::quote(text)
-            )
-        };
+impl FromStr for Shard {
+    type Err = ShardError;
+
+    fn from_str(text: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError::Syntax(crate::text::quote(text));
         let (k, n) = text.split_once('/').ok_or_else(bad)?;
         let k = k.trim().parse().map_err(|_| bad())?;
         let n = n.trim().parse().map_err(|_| bad())?;
@@ -300,10 +316,15 @@ mod tests {
     #[test]
     fn a_shard_is_written_k_of_n_and_anything_else_is_refused() {
         assert_eq!("3/4".parse::<Shard>(), Ok(Shard::new(3, 4).unwrap()));
-        assert!("0/4".parse::<Shard>().unwrap_err().contains("1 <= K <= N"));
-        assert!("5/4".parse::<Shard>().unwrap_err().contains("1 <= K <= N"));
-        assert!("1/0".parse::<Shard>().is_err());
-        assert!("two".parse::<Shard>().unwrap_err().contains("K/N"));
+        let refused = |text: &str| text.parse::<Shard>().unwrap_err().to_string();
+        assert!(refused("0/4").contains("1 <= K <= N (1/4 to 4/4)"));
+        assert!(refused("5/4").contains("1 <= K <= N"));
+        assert_eq!("1/0".parse::<Shard>(), Err(ShardError::NoShards));
+        assert!(
+            refused("1/0").contains("at least one shard"),
+            "not (1/1 to 1/1)"
+        );
+        assert!(refused("two").contains("K/N"));
         assert_eq!(Shard::new(2, 5).unwrap().to_string(), "2/5");
     }
 

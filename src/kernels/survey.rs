@@ -173,10 +173,7 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
     progress("canonical and question scenarios");
     let mut named: Vec<(String, Scenario)> = Vec::new();
     for &rule in Rule::ALL {
-        match Scenario::parse(rule.canonical()) {
-            Ok(s) => named.push((format!("rule:{}", rule.id()), s)),
-            Err(e) => scenarios.push(not_run(format!("rule:{}", rule.id()), &e.to_string())),
-        }
+        named.push((format!("rule:{}", rule.id()), rule.scenario().clone()));
     }
     for q in QUESTIONS {
         match q.scenarios() {

@@ -8,38 +8,15 @@
 //! `link_delivery_is_synchronous` test checks it on every run of `cargo test`.
 //!
 //! ## What is set in the namespaces, and why it stays faithful
-//! Kernel timers run in real time while the link's time is virtual. Each namespace is set (one
-//! table, [`SETTINGS`], and [`route_metrics`], for both clocks: see [`Clock`]) so that no
-//! timer can change an outcome, and a scenario whose virtual time would reach a point
-//! where a real kernel's timer fires is refused by the oracle (see [`crate::oracle`]):
-//! - `tcp_congestion_control = reno`: a new namespace inherits the root namespace's choice,
-//!   which may be BBR (it paces segments with real-time timers); CUBIC (the Linux default) may
-//!   not be set in a namespace unless the root allows it, and its HyStart samples real-time
-//!   delays. Reno has the slow start they all share (initial window 10, one segment more per
-//!   segment acknowledged) and nothing that reads the clock.
-//! - `tcp_early_retrans = 0`: no tail loss probe (it fires after about 2 RTT, 10 ms at least).
-//! - `tcp_sack = 0`, `tcp_recovery = 0`: loss is detected by duplicate ACKs only, never by
-//!   RACK's real-time reordering timer.
-//! - the route to the peer carries `rto_min lock 10s`: the retransmission timer cannot fire
-//!   while a scenario runs, even on a loaded machine or in an emulated VM. On a real link it
-//!   fires no sooner than 200 ms + RTT after a send; the oracle refuses scenarios that leave a
-//!   segment unacknowledged that long in virtual time. A route metric, not the
-//!   `tcp_rto_min_us` sysctl, which only 6.11 and later have: `tcp_rto_min()` prefers a locked
-//!   route metric on every kernel.
-//! - `tcp_challenge_ack_limit` = 2147483647: before 6.0 every namespace's challenge ACKs share
-//!   one host-wide budget (1,000 a second by default); a busy host must not take a scenario's
-//!   away. 6.0 and later default to this value.
-//! - the route to the peer carries `quickack 1`: every segment is acknowledged at once, never by
-//!   the 40 ms delayed-ACK timer, so an ACK's virtual time is its segment's arrival time.
-//! - `tcp_invalid_ratelimit = 0`: duplicate and challenge ACKs are never suppressed by their
-//!   500 ms real-time rate limit.
-//! - the device's `gso_max_segs = 1`: TCP sends one segment per packet, so it never defers a
-//!   send by `tcp_tso_should_defer()`, whose choice depends on how much real time passed since
-//!   the last send and on the smoothed RTT measured in real time.
-//! - IPv6 off (no router solicitations or MLD reports on the link); `lo` up;
-//!   `tcp_tw_reuse = 0`: a new connection never takes the 4-tuple of a TIME_WAIT stub, whose
-//!   peer may still hold an earlier scenario's socket (the client's 254 source addresses give
-//!   millions of 4-tuples; see [`CLIENT_SOURCES`]).
+//! Kernel timers run in real time while the link's time is virtual. Each namespace is set so
+//! that no timer can change an outcome, and a scenario whose virtual time would reach a point
+//! where a real kernel's timer fires is refused by the oracle (see [`crate::oracle`]). Each
+//! setting is written once, with its reason, for both clocks (see [`Clock`]): the sysctls in
+//! the table [`SETTINGS`], the route metrics in [`route_metrics`] (`quickack`, a locked
+//! `rto_min`), and the device's `gso_max_segs = 1` in [`Link::with_clock`]: TCP sends one
+//! segment per packet, so it never defers a send by `tcp_tso_should_defer()`, whose choice
+//! depends on how much real time passed since the last send and on the smoothed RTT measured
+//! in real time.
 //!
 //! Everything else is the kernel's default: MTU 1500 (a segment carries at most 1,448 bytes
 //! with timestamps), initial congestion window 10.
@@ -139,7 +116,8 @@ pub enum Clock {
     Real,
 }
 
-/// One sysctl of each namespace: its value under each clock, and the first kernel that has it.
+/// One sysctl of each namespace: its value under each clock, and why. Every kernel rstlab
+/// supports (5.10 on) has every one.
 #[derive(Clone, Copy, Debug)]
 pub struct Sysctl {
     /// The key under `/proc/sys`.
@@ -148,78 +126,80 @@ pub struct Sysctl {
     pub virtual_time: &'static str,
     /// Its value with the real clock.
     pub real_time: &'static str,
-    /// The first Linux version that has it (every kernel rstlab supports, 5.10 on, has these).
-    pub since: (u32, u32),
+    /// Why it is set so.
+    pub why: &'static str,
 }
 
-/// The sysctls set in each namespace, once for both clocks (see the [module](self) for why
-/// each is set; the real-time values are the kernel's defaults where timers must run as on
-/// any network). Settings that no sysctl makes on every kernel are route metrics or device
-/// settings instead ([`route_metrics`], [`netsys::set_gso_max_segs`]).
+/// The sysctls set in each namespace, once for both clocks, each with its reason (the
+/// real-time values are the kernel's defaults where timers must run as on any network).
+/// Settings that no sysctl makes on every kernel are route metrics or device settings instead
+/// ([`route_metrics`], [`netsys::set_gso_max_segs`]).
 pub const SETTINGS: &[Sysctl] = &[
     Sysctl {
         key: "net/ipv6/conf/all/disable_ipv6",
         virtual_time: "1",
         real_time: "1",
-        since: (2, 6),
+        why: "No router solicitations or MLD reports on the link.",
     },
     Sysctl {
         key: "net/ipv6/conf/default/disable_ipv6",
         virtual_time: "1",
         real_time: "1",
-        since: (2, 6),
+        why: "The same for the devices created after it.",
     },
     Sysctl {
         key: "net/ipv4/tcp_congestion_control",
         virtual_time: "reno",
         real_time: "reno",
-        since: (2, 6),
+        why: "A new namespace inherits the root namespace's choice, which may be BBR (it paces segments with real-time timers); CUBIC (the Linux default) may not be set in a namespace unless the root allows it, and its HyStart samples real-time delays. Reno has the slow start they all share (initial window 10, one segment more per segment acknowledged) and nothing that reads the clock.",
     },
     Sysctl {
         key: "net/ipv4/tcp_early_retrans",
         virtual_time: "0",
         real_time: "3",
-        since: (3, 5),
+        why: "No tail loss probe (it fires after about 2 RTT, 10 ms at least).",
     },
     Sysctl {
         key: "net/ipv4/tcp_sack",
         virtual_time: "0",
         real_time: "1",
-        since: (2, 6),
+        why: "With tcp_recovery = 0: loss is detected by duplicate ACKs only, never by RACK's real-time reordering timer.",
     },
     Sysctl {
         key: "net/ipv4/tcp_recovery",
         virtual_time: "0",
         real_time: "1",
-        since: (4, 12),
+        why: "No RACK: its reordering timer runs in real time.",
     },
     Sysctl {
         key: "net/ipv4/tcp_invalid_ratelimit",
         virtual_time: "0",
         real_time: "500",
-        since: (4, 0),
+        why: "Duplicate and challenge ACKs are never suppressed by their 500 ms real-time rate limit.",
     },
-    // Before 6.0 (79e3602caa6f) the challenge ACKs of every namespace share one counter, at
-    // most this many per second (1,000 by default, randomised): set high, a busy host cannot
-    // take a scenario's challenge ACK away. 6.0 and later default to this value (no limit).
     Sysctl {
         key: "net/ipv4/tcp_challenge_ack_limit",
         virtual_time: "2147483647",
         real_time: "2147483647",
-        since: (3, 6),
+        why: "Before 6.0 (79e3602caa6f) the challenge ACKs of every namespace share one host-wide budget (1,000 a second by default, randomised): set high, a busy host cannot take a scenario's challenge ACK away. 6.0 and later default to this value (no limit).",
     },
     Sysctl {
         key: "net/ipv4/tcp_tw_reuse",
         virtual_time: "0",
         real_time: "0",
-        since: (2, 6),
+        why: "A new connection never takes the 4-tuple of a TIME_WAIT stub, whose peer may still hold an earlier scenario's socket (the client's 254 source addresses give millions of 4-tuples; see CLIENT_SOURCES).",
     },
 ];
 
-/// The metrics of the routes between the two sides under `clock`: `quickack` always; with a
-/// virtual clock a locked `rto_min` of 10 s, so that the retransmission timer cannot fire while
-/// a scenario runs. The route metric rather than the `tcp_rto_min_us` sysctl, which only 6.11
-/// and later have: `tcp_rto_min()` prefers a locked route metric on every kernel.
+/// The metrics of the routes between the two sides under `clock`:
+/// - `quickack` always: every segment is acknowledged at once, never by the 40 ms delayed-ACK
+///   timer, so an ACK's virtual time is its segment's arrival time;
+/// - with a virtual clock, a locked `rto_min` of 10 s: the retransmission timer cannot fire
+///   while a scenario runs, even on a loaded machine or in an emulated VM. On a real link it
+///   fires no sooner than 200 ms + RTT after a send; the oracle refuses scenarios that leave a
+///   segment unacknowledged that long in virtual time. The route metric rather than the
+///   `tcp_rto_min_us` sysctl, which only 6.11 and later have: `tcp_rto_min()` prefers a locked
+///   route metric on every kernel.
 pub fn route_metrics(clock: Clock) -> netsys::RouteMetrics {
     netsys::RouteMetrics {
         quickack: true,
@@ -333,7 +313,7 @@ impl Link {
                 let tun = &self.sides[side.index()].tun;
                 // Wait for the device with a short, bounded poll rather than a fixed sleep.
                 let mut fds = [crate::sys::PollFd::new(tun, crate::sys::PollFlags::IN)];
-                let _ = poll(&mut fds, 1);
+                let _ = crate::sys::poll(&mut fds, 1);
                 while let Ok(n) = netsys::read_fd(tun, &mut self.buffer) {
                     // Any IPv4 packet out of the device proves it carries traffic.
                     seen |= n > 0 && self.buffer[0] >> 4 == 4;
@@ -530,11 +510,6 @@ impl Link {
         self.log.clear();
         Ok(())
     }
-}
-
-/// `poll(2)` with a timeout in milliseconds; the result is only a hint to the caller.
-fn poll(fds: &mut [crate::sys::PollFd<'_>], timeout_ms: i32) -> io::Result<usize> {
-    crate::sys::poll(fds, timeout_ms)
 }
 
 /// Tests on the real link: they need CAP_NET_ADMIN, and skip with one line without it (except
