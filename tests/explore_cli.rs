@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use rustix::process::Signal;
 use serde_json::Value;
 
 fn explore(args: &[&str]) -> Output {
@@ -81,6 +82,11 @@ fn time_limits_a_run_without_a_case_count() {
 /// Starts `rstlab explore --cases 1000000 …`, waits for its first line (on standard output, or
 /// on standard error with `--json`), sends SIGINT, and returns that line and how it ended.
 fn interrupt_explore(json: bool) -> (String, Output) {
+    stop_explore(json, Signal::INT)
+}
+
+/// As [`interrupt_explore`], with `signal`.
+fn stop_explore(json: bool, signal: Signal) -> (String, Output) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rstlab"));
     command
         .args([
@@ -126,7 +132,8 @@ fn interrupt_explore(json: bool) -> (String, Output) {
         let _ = child.kill();
         panic!("no first line within 30 s");
     }
-    rstlab::sys::interrupt(&child).expect("SIGINT sent");
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, signal).expect("signal sent");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -134,7 +141,7 @@ fn interrupt_explore(json: bool) -> (String, Output) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("explore still running 30 s after Ctrl-C");
+            panic!("explore still running 30 s after {signal:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -200,6 +207,43 @@ fn ctrl_c_with_json_prints_the_json_summary_marked_interrupted() {
     let cases = v["cases"].as_u64().unwrap();
     assert!(cases < 1_000_000, "{cases}");
     assert_eq!(v["agreements"].as_u64().unwrap(), cases);
+}
+
+/// A CI job's `timeout` sends SIGTERM: the run ends as on Ctrl-C, its JSON printed, with the
+/// status a shell gives SIGTERM.
+#[test]
+fn sigterm_with_json_prints_the_json_summary_and_exits_143() {
+    let (_, o) = stop_explore(true, Signal::TERM);
+    assert_eq!(
+        o.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(v["interrupted"], true);
+    let cases = v["cases"].as_u64().unwrap();
+    assert!(cases < 1_000_000, "{cases}");
+    assert_eq!(v["agreements"].as_u64().unwrap(), cases);
+}
+
+#[test]
+fn sigterm_and_sighup_print_the_summary_naming_the_signal() {
+    for (signal, name, code) in [(Signal::TERM, "SIGTERM", 143), (Signal::HUP, "SIGHUP", 129)] {
+        let (_, o) = stop_explore(false, signal);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.contains(&format!("interrupted by {name} after ")),
+            "{out}"
+        );
+        assert!(out.contains("explored "), "{out}");
+    }
 }
 
 /// `rstlab merge`'s output, or its failure.

@@ -1,12 +1,11 @@
 //! `rstlab explore`: random scenarios against the oracle, in parallel.
 //!
-//! The seed is printed first, so that even a run that dies can be repeated. Ctrl-C stops the
-//! workers after the case each is running and prints the summary of the cases run (exit status
-//! 130); a second Ctrl-C exits at once.
+//! The seed is printed first, so that even a run that dies can be repeated. Ctrl-C, SIGTERM or
+//! SIGHUP ([`super::signals`]) stops the workers after the case each is running and prints the
+//! summary of the cases run (exit status 130, 143, 129); a second signal exits at once.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use serde::Serialize;
 
 use rstlab::explore::{self, ExploreOptions, MAX_JOBS, Progress, Summary};
 
+use super::signals::Stop;
 use super::{BackendArg, Status, durations, exit_statuses, output};
 use rstlab::run::Net;
 
@@ -93,7 +93,7 @@ fn parse_time(text: &str) -> Result<Duration, String> {
 /// it changes when a field changes meaning or goes away, not when one is added.
 const SCHEMA: u32 = 1;
 
-/// What `explore --json` prints: the summary, its format version, and whether Ctrl-C cut it
+/// What `explore --json` prints: the summary, its format version, and whether a signal cut it
 /// short.
 #[derive(Serialize)]
 struct Report<'a> {
@@ -101,19 +101,6 @@ struct Report<'a> {
     interrupted: bool,
     #[serde(flatten)]
     summary: &'a Summary,
-}
-
-/// Makes Ctrl-C set `stop`, and a second Ctrl-C (once `stop` is set) end the process at once
-/// with status 130. The order matters: signal-hook runs a signal's actions in the order they
-/// were registered, so the first Ctrl-C finds `stop` unset and only sets it.
-fn stop_on_ctrl_c(stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    use signal_hook::consts::SIGINT;
-    let status = i32::from(Status::Interrupted.code());
-    signal_hook::flag::register_conditional_shutdown(SIGINT, status, Arc::clone(stop))
-        .context("installing the Ctrl-C handler")?;
-    signal_hook::flag::register(SIGINT, Arc::clone(stop))
-        .context("installing the Ctrl-C handler")?;
-    Ok(())
 }
 
 /// What the progress bar shows: its length and position, and the text beside it.
@@ -226,7 +213,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     }
     let progress = Progress::default();
     // Before anything is printed: a test (or a user) that sees the first line may press Ctrl-C.
-    stop_on_ctrl_c(&progress.stop)?;
+    let stop = Stop::install(std::sync::Arc::clone(&progress.stop))?;
     let limit = match (args.cases, args.time) {
         (Some(n), Some(t)) => format!("{n} cases or {:.1} s", t.as_secs_f64()),
         (None, Some(t)) => format!("{:.1} s", t.as_secs_f64()),
@@ -287,7 +274,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Ok(s) => s,
         Err(_) => bail!("the exploration panicked"),
     };
-    let interrupted = progress.stop.load(Ordering::Relaxed);
+    let signal = stop.signal();
+    let interrupted = signal.is_some();
     if args.json {
         let report = Report {
             schema: SCHEMA,
@@ -296,10 +284,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         };
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        if interrupted {
+        if let Some(signal) = signal {
             writeln!(
                 out,
-                "interrupted by Ctrl-C after {} cases; what they found:",
+                "interrupted by {} after {} cases; what they found:",
+                signal.name(),
                 summary.cases
             )?;
         }
@@ -310,8 +299,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         out.flush()?;
         capture_findings(&summary, options.backend, dir)?;
     }
-    if interrupted {
-        return Ok(Status::Interrupted);
+    if let Some(signal) = signal {
+        return Ok(Status::Interrupted(signal));
     }
     if summary.disagreement_count > 0 {
         return Ok(Status::OracleDisagrees);

@@ -69,7 +69,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     for path in &svg_paths {
         check_replaceable(path)?;
     }
-    let book = book::build(&options).context("building the rules book")?;
+    // The error's text already ends with its cause's: as a chain (`context`), `rstlab: {e:#}`
+    // would say the cause twice in one line.
+    let book =
+        book::build(&options).map_err(|e| anyhow::anyhow!("building the rules book: {e}"))?;
     let mut files: Vec<(PathBuf, &[u8])> = book
         .svgs
         .iter()

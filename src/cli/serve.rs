@@ -8,8 +8,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,7 +17,8 @@ use serde::Serialize;
 use rstlab::peer::{ConnectionReport, Peer, PeerError, PeerOptions, Refused};
 use rstlab::scenario::Script;
 
-use super::playing::{Respond, load, on_signals, status_of};
+use super::playing::{Respond, load, status_of};
+use super::signals::Stop;
 use super::{Status, durations, exit_statuses, output};
 
 #[derive(Debug, clap::Args)]
@@ -105,9 +105,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         origins.push(origin);
     }
     let respond = args.respond.read()?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    // The loop below looks at it at least every 50 ms.
-    on_signals(&interrupted)?;
+    // The loop below looks at its flag at least every 50 ms.
+    let stop = Stop::new()?;
+    let interrupted = stop.flag();
     let limit = if args.once {
         Some(1)
     } else {
@@ -199,7 +199,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         writeln!(out, "summary: {summary}").context("writing to standard output")?;
     }
     out.flush().context("writing to standard output")?;
-    status_of(&report, interrupted, false)
+    status_of(&report, stop.signal(), false)
 }
 
 fn print_connection(
