@@ -246,6 +246,35 @@ fn sigterm_and_sighup_print_the_summary_naming_the_signal() {
     }
 }
 
+/// `--pcap DIR` creates DIR when a capture goes in, not before: a run that found nothing on
+/// the link leaves no empty folder.
+#[test]
+fn pcap_leaves_no_empty_folder_when_nothing_was_captured() {
+    if !rstlab::sys::net::effective_root() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rstlab-pcap-none-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = explore(
+        &[
+            "--cases", "4", "--seed", "1", "--jobs", "1", "--net", "link", "--pcap",
+        ]
+        .iter()
+        .copied()
+        .chain([dir.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    let made = dir.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!made, "an empty capture folder was left");
+}
+
 /// `rstlab merge`'s output, or its failure.
 fn merge(parts: &[&std::path::Path]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rstlab"))

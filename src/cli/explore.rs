@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -23,7 +23,7 @@ use rstlab::run::Net;
 #[command(after_help = exit_statuses(&[0, 1, 2, 130]))]
 pub struct Args {
     /// How many scenarios, at least 1 [default: 10000, or no limit with --time].
-    #[arg(long, value_parser = parse_cases)]
+    #[arg(long, value_parser = parse_cases, allow_hyphen_values = true)]
     cases: Option<u64>,
     /// Stop after this long, more than 0 (`500ms`, `30s`, `1.5m`, `1h`: the duration syntax of
     /// `sleep`); with --cases, whichever comes first.
@@ -51,7 +51,9 @@ pub struct Args {
     /// Run only shard K of N (`2/4`): cases 2p and 2p+1 for every p that is K-1 modulo N. With the same
     /// --seed and --cases on every machine, the N shards run exactly the whole exploration's
     /// cases; `rstlab merge` adds their --json summaries up.
-    #[arg(long, value_name = "K/N")]
+    /// Both --seed and --cases are required: every shard must draw the same cases and know how
+    /// many the whole exploration has, which clap checks before anything runs.
+    #[arg(long, value_name = "K/N", requires_all = ["seed", "cases"], value_parser = parse_shard)]
     shard: Option<rstlab::explore::shard::Shard>,
     /// Write a capture (pcapng) of each disagreement kept that ran on the link, its minimal
     /// scenario run again, to DIR/case-<number>.pcapng.
@@ -70,7 +72,14 @@ enum NetsArg {
     Both,
 }
 
-fn parse_cases(text: &str) -> Result<u64, String> {
+/// A count of cases, at least 1 (`kernels --cases` too).
+pub(super) fn parse_cases(text: &str) -> Result<u64, String> {
+    if text.starts_with('-') {
+        return Err(format!(
+            "a number of cases cannot be negative, found {}: give at least 1",
+            rstlab::scenario::quote(text)
+        ));
+    }
     match text.parse::<u64>() {
         Ok(0) => Err("0 cases is nothing to explore: give at least 1".to_string()),
         Ok(n) => Ok(n),
@@ -82,11 +91,33 @@ fn parse_cases(text: &str) -> Result<u64, String> {
 }
 
 fn parse_time(text: &str) -> Result<Duration, String> {
+    // A negative time is refused as 0 is: the duration syntax's "give 0 or more" would be
+    // wrong here.
+    if text.starts_with('-') {
+        return Err(format!(
+            "a time cannot be negative, found {}: give more than 0, such as `30s`",
+            rstlab::scenario::quote(text)
+        ));
+    }
     let time = durations::any(text)?;
     if time.is_zero() {
-        return Err("a time of 0 explores nothing: give more, such as `30s`".to_string());
+        return Err("a time of 0 explores nothing: give more than 0, such as `30s`".to_string());
     }
     Ok(time)
+}
+
+/// `K/N`, where a count of 0 shards is said as such (the shard's own range would be empty).
+fn parse_shard(text: &str) -> Result<rstlab::explore::shard::Shard, String> {
+    if text
+        .split_once('/')
+        .is_some_and(|(_, n)| n.trim().parse() == Ok(0u64))
+    {
+        return Err(format!(
+            "{}: 0 shards: N, the number of shards, is at least 1 (`1/4` is the first of 4)",
+            rstlab::scenario::quote(text)
+        ));
+    }
+    text.parse()
 }
 
 /// The version of `explore --json`'s format (docs/json.md, docs/schema/explore.schema.json):
@@ -170,6 +201,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         (None, Some(_)) => u64::MAX,
         (None, None) => DEFAULT_CASES,
     };
+    // Before any setup. The folder is created when the first capture goes in: none is left
+    // empty.
+    if let Some(dir) = &args.pcap {
+        super::paths::check_output("--pcap", dir, super::paths::Kind::Folder)?;
+    }
     if !matches!(args.net, Some(NetsArg::Loopback)) {
         super::enter_link_namespace();
     }
@@ -195,21 +231,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         shard: args.shard,
         ..ExploreOptions::default()
     };
-    if args.shard.is_some() && args.cases.is_none() {
+    if args.pcap.is_some() && !options.nets.contains(&Net::Link) {
         bail!(
-            "--shard needs --cases: every shard must know the whole exploration's cases to take \
-             its share of them"
+            "--pcap needs the emulated link: no case runs on it here (--net link or both), and \
+             on loopback the packets never pass through rstlab"
         );
-    }
-    if let Some(dir) = &args.pcap {
-        if !options.nets.contains(&Net::Link) {
-            bail!(
-                "--pcap needs the emulated link: no case runs on it here (--net link or both), \
-                 and on loopback the packets never pass through rstlab"
-            );
-        }
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the capture folder {}", dir.display()))?;
     }
     let progress = Progress::default();
     // Before anything is printed: a test (or a user) that sees the first line may press Ctrl-C.
@@ -321,6 +347,9 @@ fn capture_findings(
     backend: rstlab::run::Backend,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
+    if summary.findings.iter().any(|f| f.net == Net::Link) {
+        super::paths::create_folder("--pcap", dir)?;
+    }
     let done = explore::capture_findings(&summary.findings, backend, dir)
         .map_err(|e| anyhow::anyhow!("capturing the findings: {e}"))?;
     for (case, captured) in done {

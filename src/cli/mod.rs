@@ -9,6 +9,7 @@ mod explore;
 mod kernels;
 mod merge;
 mod output;
+mod paths;
 mod playing;
 mod predict;
 mod rules;
@@ -237,6 +238,10 @@ pub fn main() -> ExitCode {
         // The reader of standard output has gone (`| head`): nothing more to say, to anyone.
         Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(cause) = output::write_failure(&e) {
+                eprintln!("rstlab: writing to standard output: {cause}");
+                return ExitCode::from(ERROR);
+            }
             eprintln!("rstlab: {e:#}");
             ExitCode::from(ERROR)
         }

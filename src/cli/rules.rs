@@ -114,22 +114,8 @@ fn check_out(out: &Path) -> anyhow::Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    match std::fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => Ok(dir),
-        Ok(_) => bail!(
-            "--out {}: {} is not a directory",
-            out.display(),
-            dir.display()
-        ),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
-            "--out {}: the directory {} does not exist (rstlab rules creates none for the book)",
-            out.display(),
-            dir.display()
-        ),
-        Err(e) => {
-            Err(e).with_context(|| format!("--out {}: reading {}", out.display(), dir.display()))
-        }
-    }
+    super::paths::check_output("--out", out, super::paths::Kind::File)?;
+    Ok(dir)
 }
 
 /// Checks that `path` is a regular file or nothing: never a directory, a device such as

@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, conflicts_with = "connections")]
     once: bool,
     /// Play N connections, then end (later ones are reset and reported).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_connections, allow_hyphen_values = true)]
     connections: Option<u64>,
     /// The longest wait for each `client` step, more than 0 (`5s`, `500ms`, `1.5s`).
     #[arg(long, value_parser = durations::positive, allow_hyphen_values = true, default_value = "5s")]
@@ -88,6 +88,18 @@ fn not_listening(e: PeerError, listen: SocketAddr) -> anyhow::Error {
             )
         }
         _ => anyhow::Error::new(e).context("starting the peer"),
+    }
+}
+
+/// `--connections N`: at least 1, said in words rather than as a range up to u64::MAX.
+fn parse_connections(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("0 connections is nothing to play: give at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "expected a number of connections (a whole number, at least 1), found {}",
+            rstlab::scenario::quote(text)
+        )),
     }
 }
 
