@@ -387,7 +387,10 @@ fn a_full_standard_output_is_named_as_such() {
 /// and a folder is not a file (nor a file a folder).
 #[test]
 fn every_output_path_is_refused_alike_before_anything_runs() {
-    let missing = "/nonexistent-rstlab/dir";
+    let dir = scratch("output-paths");
+    let gone = dir.join("missing");
+    let missing = gone.join("dir");
+    let missing = missing.to_str().unwrap();
     for args in [
         &["explore", "--cases", "2", "--pcap", missing][..],
         &["run", "--net", "link", "--pcap", missing, "client write 1"],
@@ -395,21 +398,24 @@ fn every_output_path_is_refused_alike_before_anything_runs() {
         &["rules", "--no-sigpipe", "--out", missing],
     ] {
         let err = refused(args);
+        let made = gone.exists();
+        let _ = std::fs::remove_dir_all(&gone);
         assert_eq!(
             err,
             format!(
-                "rstlab: --{} {missing}: the folder /nonexistent-rstlab does not exist (rstlab \
-                 creates none)\n",
+                "rstlab: --{} {missing}: the folder {} does not exist (rstlab creates none)\n",
                 if args.contains(&"--pcap") {
                     "pcap"
                 } else {
                     "out"
-                }
+                },
+                gone.display()
             ),
             "{args:?}"
         );
+        assert!(!made, "{args:?} created {}", gone.display());
     }
-    assert!(!std::path::Path::new("/nonexistent-rstlab").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
     let err = refused(&["explore", "--cases", "2", "--pcap", "/dev/full"]);
     assert_eq!(err, "rstlab: --pcap /dev/full: not a folder\n");
 }

@@ -51,12 +51,13 @@ pub struct Args {
     /// Run only shard K of N (`2/4`): cases 2p and 2p+1 for every p that is K-1 modulo N. With the same
     /// --seed and --cases on every machine, the N shards run exactly the whole exploration's
     /// cases; `rstlab merge` adds their --json summaries up.
-    /// Both --seed and --cases are required: every shard must draw the same cases and know how
-    /// many the whole exploration has, which clap checks before anything runs.
+    /// Needs --seed and --cases: every shard must draw the same cases and know how many the
+    /// whole exploration has.
     #[arg(long, value_name = "K/N", requires_all = ["seed", "cases"], value_parser = parse_shard)]
     shard: Option<rstlab::explore::shard::Shard>,
     /// Write a capture (pcapng) of each disagreement kept that ran on the link, its minimal
-    /// scenario run again, to DIR/case-<number>.pcapng.
+    /// scenario run again, to DIR/case-<number>.pcapng (DIR is made then, in a folder that
+    /// exists).
     #[arg(long, value_name = "DIR")]
     pcap: Option<std::path::PathBuf>,
 }
