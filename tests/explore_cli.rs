@@ -343,6 +343,10 @@ fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() 
     );
     let o = explore(&["--seed", "1", "--shard", "1/2"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--shard needs --cases"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the following required arguments were not provided:\n  --cases <CASES>"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
