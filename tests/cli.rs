@@ -129,16 +129,21 @@ fn every_commands_help_ends_with_its_exit_statuses_from_the_one_table() {
             .map(str::to_string)
             .collect()
     };
-    assert_eq!(codes(&table), ["0", "1", "2", "3", "4", "130"], "{global}");
+    assert_eq!(
+        codes(&table),
+        ["0", "1", "2", "3", "4", "130", "143", "129"],
+        "{global}"
+    );
     for (command, expected) in [
         ("run", &["0", "1", "2", "3"][..]),
         ("seed", &["0", "1", "2", "3"]),
-        ("explore", &["0", "1", "2", "130"]),
+        ("explore", &["0", "1", "2", "130", "143", "129"]),
+        ("kernels", &["0", "1", "2", "130", "143", "129"]),
         ("rules", &["0", "1", "2"]),
         ("decode", &["0", "2"]),
         ("completions", &["0", "2"]),
-        ("serve", &["0", "1", "2", "3", "130"]),
-        ("exec", &["0", "1", "2", "3", "130"]),
+        ("serve", &["0", "1", "2", "3", "130", "143", "129"]),
+        ("exec", &["0", "1", "2", "3", "130", "143", "129"]),
         ("sim", &["0", "2", "4"]),
     ] {
         let help = stdout(&rstlab(&[command, "--help"]));
@@ -310,6 +315,109 @@ fn explore_refuses_nothing_to_do_and_too_many_jobs() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("explored 3 cases"), "{}", stdout(&o));
+}
+
+/// Each refusal says what is wrong with the value given, in words.
+#[test]
+fn bad_values_are_refused_saying_what_is_wrong() {
+    for (args, expected) in [
+        (
+            &["explore", "--time", "-5s"][..],
+            "a time cannot be negative, found \"-5s\": give more than 0",
+        ),
+        (
+            &["explore", "--cases", "-1"],
+            "a number of cases cannot be negative, found \"-1\": give at least 1",
+        ),
+        (
+            &["kernels", "--cases", "-1"],
+            "a number of cases cannot be negative",
+        ),
+        (
+            &["serve", "--connections", "0", "server close"],
+            "0 connections is nothing to play: give at least 1",
+        ),
+        (
+            &["explore", "--shard", "1/0", "--seed", "1", "--cases", "4"],
+            "0 shards: N, the number of shards, is at least 1",
+        ),
+        (
+            &["predict", "--kernel", "4.4", "client write 1"],
+            "4.4 is older than any kernel the oracle is checked on (5.10, 6.1, 6.12, and this \
+             machine's)",
+        ),
+        (
+            &["predict", "client write 99999999999999999999999"],
+            "\"99999999999999999999999\" is too large: 65536 bytes is the bound per step",
+        ),
+        // Without --seed every shard would draw its own cases: refused before anything runs.
+        (
+            &["explore", "--shard", "1/2", "--cases", "4"],
+            "the following required arguments were not provided:\n  --seed <SEED>",
+        ),
+    ] {
+        let err = refused(args);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    assert!(
+        rstlab(&["predict", "--kernel", "5.10", "client write 1"])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn a_full_standard_output_is_named_as_such() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return;
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_rstlab"))
+        .args(["predict", "client write 1"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "rstlab: writing to standard output: No space left on device (os error 28)\n"
+    );
+}
+
+/// Every path a command writes follows one rule, checked before any work: its folder exists,
+/// and a folder is not a file (nor a file a folder).
+#[test]
+fn every_output_path_is_refused_alike_before_anything_runs() {
+    let dir = scratch("output-paths");
+    let gone = dir.join("missing");
+    let missing = gone.join("dir");
+    let missing = missing.to_str().unwrap();
+    for args in [
+        &["explore", "--cases", "2", "--pcap", missing][..],
+        &["run", "--net", "link", "--pcap", missing, "client write 1"],
+        &["sim", "turmoil", "--out", missing],
+        &["rules", "--no-sigpipe", "--out", missing],
+    ] {
+        let err = refused(args);
+        let made = gone.exists();
+        let _ = std::fs::remove_dir_all(&gone);
+        assert_eq!(
+            err,
+            format!(
+                "rstlab: --{} {missing}: the folder {} does not exist (rstlab creates none)\n",
+                if args.contains(&"--pcap") {
+                    "pcap"
+                } else {
+                    "out"
+                },
+                gone.display()
+            ),
+            "{args:?}"
+        );
+        assert!(!made, "{args:?} created {}", gone.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = refused(&["explore", "--cases", "2", "--pcap", "/dev/full"]);
+    assert_eq!(err, "rstlab: --pcap /dev/full: not a folder\n");
 }
 
 #[test]

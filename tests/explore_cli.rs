@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use rustix::process::Signal;
 use serde_json::Value;
 
 fn explore(args: &[&str]) -> Output {
@@ -81,6 +82,11 @@ fn time_limits_a_run_without_a_case_count() {
 /// Starts `rstlab explore --cases 1000000 …`, waits for its first line (on standard output, or
 /// on standard error with `--json`), sends SIGINT, and returns that line and how it ended.
 fn interrupt_explore(json: bool) -> (String, Output) {
+    stop_explore(json, Signal::INT)
+}
+
+/// As [`interrupt_explore`], with `signal`.
+fn stop_explore(json: bool, signal: Signal) -> (String, Output) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rstlab"));
     command
         .args([
@@ -126,7 +132,8 @@ fn interrupt_explore(json: bool) -> (String, Output) {
         let _ = child.kill();
         panic!("no first line within 30 s");
     }
-    rstlab::sys::interrupt(&child).expect("SIGINT sent");
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, signal).expect("signal sent");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -134,7 +141,7 @@ fn interrupt_explore(json: bool) -> (String, Output) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("explore still running 30 s after Ctrl-C");
+            panic!("explore still running 30 s after {signal:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -200,6 +207,72 @@ fn ctrl_c_with_json_prints_the_json_summary_marked_interrupted() {
     let cases = v["cases"].as_u64().unwrap();
     assert!(cases < 1_000_000, "{cases}");
     assert_eq!(v["agreements"].as_u64().unwrap(), cases);
+}
+
+/// A CI job's `timeout` sends SIGTERM: the run ends as on Ctrl-C, its JSON printed, with the
+/// status a shell gives SIGTERM.
+#[test]
+fn sigterm_with_json_prints_the_json_summary_and_exits_143() {
+    let (_, o) = stop_explore(true, Signal::TERM);
+    assert_eq!(
+        o.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(v["interrupted"], true);
+    let cases = v["cases"].as_u64().unwrap();
+    assert!(cases < 1_000_000, "{cases}");
+    assert_eq!(v["agreements"].as_u64().unwrap(), cases);
+}
+
+#[test]
+fn sigterm_and_sighup_print_the_summary_naming_the_signal() {
+    for (signal, name, code) in [(Signal::TERM, "SIGTERM", 143), (Signal::HUP, "SIGHUP", 129)] {
+        let (_, o) = stop_explore(false, signal);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.contains(&format!("interrupted by {name} after ")),
+            "{out}"
+        );
+        assert!(out.contains("explored "), "{out}");
+    }
+}
+
+/// `--pcap DIR` creates DIR when a capture goes in, not before: a run that found nothing on
+/// the link leaves no empty folder.
+#[test]
+fn pcap_leaves_no_empty_folder_when_nothing_was_captured() {
+    if !rstlab::sys::net::effective_root() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rstlab-pcap-none-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = explore(
+        &[
+            "--cases", "4", "--seed", "1", "--jobs", "1", "--net", "link", "--pcap",
+        ]
+        .iter()
+        .copied()
+        .chain([dir.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+    );
+    let made = dir.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!made, "an empty capture folder was left");
 }
 
 /// `rstlab merge`'s output, or its failure.
@@ -270,6 +343,10 @@ fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() 
     );
     let o = explore(&["--seed", "1", "--shard", "1/2"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--shard needs --cases"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the following required arguments were not provided:\n  --cases <CASES>"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,9 +2,15 @@
 //! stored surveys (`docs/kernels/*.json`) render, the surveys say what the chapter claims, and
 //! the command runs the survey on this machine's kernel without a VM. Booting other kernels is
 //! the command's job and CI's (`.ci/run`), not every test's: nothing here needs virtme-ng.
+//! `kernels host` stops on a signal, and says why a survey had errors.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use rstlab::book::kernels;
 use rstlab::oracle::kernel::CHANGES;
@@ -168,4 +174,122 @@ fn predict_answers_for_another_kernel_without_running_anything() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// A folder of its own for one test, removed when the test ends, also on panic.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("rstlab-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A survey of this kernel with a million cases would run for hours: SIGTERM (as CI's
+/// `timeout` sends it) stops it, the summary shows what ran, and the status is SIGTERM's.
+#[test]
+fn kernels_host_stops_on_sigterm_with_its_summary() {
+    let dir = Scratch::new("kernels-term");
+    let mut child = rstlab()
+        .args([
+            "kernels", "host", "--cases", "1000000", "--seed", "3", "--out",
+        ])
+        .arg(&dir.0)
+        .arg("--cache")
+        .arg(dir.0.join("cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Readers on threads, so that every wait below is bounded.
+    let (exploring, seen) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.starts_with("host: exploring") {
+                let _ = exploring.send(());
+            }
+            text += &line;
+            text += "\n";
+        }
+        text
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    if seen.recv_timeout(Duration::from_secs(120)).is_err() {
+        let _ = child.kill();
+        panic!(
+            "no exploration within 120 s: {}",
+            err_reader.join().unwrap()
+        );
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("kernels host still running 60 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (out, err) = (out_reader.join().unwrap(), err_reader.join().unwrap());
+    assert_eq!(status.code(), Some(143), "{out}{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert!(out.contains("version  machine"), "{out}");
+    assert!(out.contains("host (interrupted, not saved)"), "{out}");
+    let saved = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .count();
+    assert_eq!(saved, 0, "a survey cut short is no evidence to keep");
+}
+
+/// As user nobody (no CAP_NET_ADMIN) the link cannot be set up: the survey counts that as an
+/// error, and the command says what it was, not only how many.
+#[test]
+fn kernels_host_without_the_link_says_why_it_has_an_error() {
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !rstlab::sys::net::effective_root() || !setpriv.exists() {
+        common::skip(None, "needs root and setpriv to run rstlab as another user");
+        return;
+    }
+    let dir = Scratch::new("kernels-nobody");
+    // Open to nobody: the survey is written there.
+    std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_rstlab"))
+        .args(["kernels", "host", "--cases", "2", "--seed", "1", "--out"])
+        .arg(&dir.0)
+        .arg("--cache")
+        .arg(dir.0.join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("rstlab: 1 kernel(s) could not be checked completely; the first, host: the emulated link could not be set up: the emulated link needs CAP_NET_ADMIN"),
+        "{err}"
+    );
 }

@@ -189,6 +189,40 @@ fn rstlab_rules_writes_the_book_and_its_diagrams_where_asked() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// As user nobody the book cannot run its scenarios on the link: the command says why, once.
+#[test]
+fn rstlab_rules_without_the_link_says_why_once() {
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !rstlab::sys::net::effective_root() || !setpriv.exists() {
+        common::skip(None, "needs root and setpriv to run rstlab as another user");
+        return;
+    }
+    let _serial = serial();
+    // The book goes beside the temporary folder, which exists: nothing is written there.
+    let out = std::env::temp_dir().join(format!("rstlab-rules-nobody-{}.md", std::process::id()));
+    let output = std::process::Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(exe())
+        .args(["rules", "--cases", "5", "--no-sigpipe", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("rstlab: building the rules book: "),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .matches("the emulated link needs CAP_NET_ADMIN")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!out.exists(), "no book written");
+}
+
 #[test]
 fn rstlab_run_diagram_prints_the_lanes_and_the_segments() {
     let _serial = serial();

@@ -32,23 +32,10 @@ impl Pcap {
         }
         // Refused before the run rather than after it: a run's report is not lost to a file
         // that cannot be written.
-        if let Some(path) = &self.pcap {
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            if !dir.is_dir() {
-                anyhow::bail!(
-                    "--pcap {}: the folder {} does not exist",
-                    path.display(),
-                    dir.display()
-                );
-            }
-            if path.is_dir() {
-                anyhow::bail!("--pcap {}: a folder, not a file", path.display());
-            }
+        match &self.pcap {
+            Some(path) => super::paths::check_output("--pcap", path, super::paths::Kind::File),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Writes `packets` to the file asked for, if any, and says so on stderr.

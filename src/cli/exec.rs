@@ -10,7 +10,8 @@ use rstlab::peer::PeerError;
 use rstlab::peer::exec::{self, ExecError, ExecOptions};
 use rstlab::scenario::Script;
 
-use super::playing::{Respond, load, on_signals, status_of};
+use super::playing::{Respond, load, status_of};
+use super::signals::Stop;
 use super::{Status, durations, exit_statuses, output};
 
 #[derive(Debug, clap::Args)]
@@ -56,7 +57,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     options.respond = respond;
     options.stdout_to_stderr = args.json;
     options.capture = args.pcap.wanted();
-    on_signals(&options.interrupt)?;
+    let stop = Stop::install(std::sync::Arc::clone(&options.interrupt))?;
     // Before the relay starts its threads.
     super::enter_link_namespace();
     let banner = |options: &ExecOptions| eprintln!("rstlab exec: {}", options.banner());
@@ -66,7 +67,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         }
         e => anyhow::Error::new(e),
     })?;
-    let status = status_of(&report.peer, report.interrupted, report.timed_out);
+    let signal = stop.signal().filter(|_| report.interrupted);
+    let status = status_of(&report.peer, signal, report.timed_out);
     let mut out = output::stdout();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)

@@ -1,20 +1,20 @@
 //! `rstlab explore`: random scenarios against the oracle, in parallel.
 //!
-//! The seed is printed first, so that even a run that dies can be repeated. Ctrl-C stops the
-//! workers after the case each is running and prints the summary of the cases run (exit status
-//! 130); a second Ctrl-C exits at once.
+//! The seed is printed first, so that even a run that dies can be repeated. Ctrl-C, SIGTERM or
+//! SIGHUP ([`super::signals`]) stops the workers after the case each is running and prints the
+//! summary of the cases run (exit status 130, 143, 129); a second signal exits at once.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use rstlab::explore::{self, ExploreOptions, MAX_JOBS, Progress, Summary};
 
+use super::signals::Stop;
 use super::{BackendArg, Status, durations, exit_statuses, output};
 use rstlab::run::Net;
 
@@ -22,7 +22,7 @@ use rstlab::run::Net;
 #[command(after_help = exit_statuses(&[0, 1, 2, 130]))]
 pub struct Args {
     /// How many scenarios, at least 1 [default: 10000, or no limit with --time].
-    #[arg(long, value_parser = parse_cases)]
+    #[arg(long, value_parser = parse_cases, allow_hyphen_values = true)]
     cases: Option<u64>,
     /// Stop after this long, more than 0 (`500ms`, `30s`, `1.5m`, `1h`: the duration syntax of
     /// `sleep`); with --cases, whichever comes first.
@@ -50,10 +50,13 @@ pub struct Args {
     /// Run only shard K of N (`2/4`): cases 2p and 2p+1 for every p that is K-1 modulo N. With the same
     /// --seed and --cases on every machine, the N shards run exactly the whole exploration's
     /// cases; `rstlab merge` adds their --json summaries up.
-    #[arg(long, value_name = "K/N")]
+    /// Needs --seed and --cases: every shard must draw the same cases and know how many the
+    /// whole exploration has.
+    #[arg(long, value_name = "K/N", requires_all = ["seed", "cases"], value_parser = clap::value_parser!(rstlab::explore::shard::Shard))]
     shard: Option<rstlab::explore::shard::Shard>,
     /// Write a capture (pcapng) of each disagreement kept that ran on the link, its minimal
-    /// scenario run again, to DIR/case-<number>.pcapng.
+    /// scenario run again, to DIR/case-<number>.pcapng (DIR is made then, in a folder that
+    /// exists).
     #[arg(long, value_name = "DIR")]
     pcap: Option<std::path::PathBuf>,
 }
@@ -69,7 +72,14 @@ enum NetsArg {
     Both,
 }
 
-fn parse_cases(text: &str) -> Result<u64, String> {
+/// A count of cases, at least 1 (`kernels --cases` too).
+pub(super) fn parse_cases(text: &str) -> Result<u64, String> {
+    if text.starts_with('-') {
+        return Err(format!(
+            "a number of cases cannot be negative, found {}: give at least 1",
+            rstlab::scenario::quote(text)
+        ));
+    }
     match text.parse::<u64>() {
         Ok(0) => Err("0 cases is nothing to explore: give at least 1".to_string()),
         Ok(n) => Ok(n),
@@ -81,24 +91,19 @@ fn parse_cases(text: &str) -> Result<u64, String> {
 }
 
 fn parse_time(text: &str) -> Result<Duration, String> {
+    // A negative time is refused as 0 is: the duration syntax's "give 0 or more" would be
+    // wrong here.
+    if text.starts_with('-') {
+        return Err(format!(
+            "a time cannot be negative, found {}: give more than 0, such as `30s`",
+            rstlab::scenario::quote(text)
+        ));
+    }
     let time = durations::any(text)?;
     if time.is_zero() {
-        return Err("a time of 0 explores nothing: give more, such as `30s`".to_string());
+        return Err("a time of 0 explores nothing: give more than 0, such as `30s`".to_string());
     }
     Ok(time)
-}
-
-/// Makes Ctrl-C set `stop`, and a second Ctrl-C (once `stop` is set) end the process at once
-/// with status 130. The order matters: signal-hook runs a signal's actions in the order they
-/// were registered, so the first Ctrl-C finds `stop` unset and only sets it.
-fn stop_on_ctrl_c(stop: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    use signal_hook::consts::SIGINT;
-    let status = i32::from(Status::Interrupted.code());
-    signal_hook::flag::register_conditional_shutdown(SIGINT, status, Arc::clone(stop))
-        .context("installing the Ctrl-C handler")?;
-    signal_hook::flag::register(SIGINT, Arc::clone(stop))
-        .context("installing the Ctrl-C handler")?;
-    Ok(())
 }
 
 /// What the progress bar shows: its length and position, and the text beside it.
@@ -168,6 +173,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         (None, Some(_)) => u64::MAX,
         (None, None) => DEFAULT_CASES,
     };
+    // Before any setup. The folder is created when the first capture goes in: none is left
+    // empty.
+    if let Some(dir) = &args.pcap {
+        super::paths::check_output("--pcap", dir, super::paths::Kind::Folder)?;
+    }
     if !matches!(args.net, Some(NetsArg::Loopback)) {
         super::enter_link_namespace();
     }
@@ -193,25 +203,15 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         shard: args.shard,
         ..ExploreOptions::default()
     };
-    if args.shard.is_some() && args.cases.is_none() {
+    if args.pcap.is_some() && !options.nets.contains(&Net::Link) {
         bail!(
-            "--shard needs --cases: every shard must know the whole exploration's cases to take \
-             its share of them"
+            "--pcap needs the emulated link: no case runs on it here (--net link or both), and \
+             on loopback the packets never pass through rstlab"
         );
-    }
-    if let Some(dir) = &args.pcap {
-        if !options.nets.contains(&Net::Link) {
-            bail!(
-                "--pcap needs the emulated link: no case runs on it here (--net link or both), \
-                 and on loopback the packets never pass through rstlab"
-            );
-        }
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the capture folder {}", dir.display()))?;
     }
     let progress = Progress::default();
     // Before anything is printed: a test (or a user) that sees the first line may press Ctrl-C.
-    stop_on_ctrl_c(&progress.stop)?;
+    let stop = Stop::install(std::sync::Arc::clone(&progress.stop))?;
     let limit = match (args.cases, args.time) {
         (Some(n), Some(t)) => format!("{n} cases or {:.1} s", t.as_secs_f64()),
         (None, Some(t)) => format!("{:.1} s", t.as_secs_f64()),
@@ -272,14 +272,15 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Ok(s) => s,
         Err(_) => bail!("the exploration panicked"),
     };
-    let interrupted = summary.interrupted;
+    let signal = stop.signal();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        if interrupted {
+        if let Some(signal) = signal {
             writeln!(
                 out,
-                "interrupted by Ctrl-C after {} cases; what they found:",
+                "interrupted by {} after {} cases; what they found:",
+                signal.name(),
                 summary.cases
             )?;
         }
@@ -290,8 +291,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         out.flush()?;
         capture_findings(&summary, options.backend, dir)?;
     }
-    if interrupted {
-        return Ok(Status::Interrupted);
+    if let Some(signal) = signal {
+        return Ok(Status::Interrupted(signal));
     }
     if summary.disagreement_count > 0 {
         return Ok(Status::OracleDisagrees);
@@ -312,6 +313,9 @@ fn capture_findings(
     backend: rstlab::run::Backend,
     dir: &std::path::Path,
 ) -> anyhow::Result<()> {
+    if summary.findings.iter().any(|f| f.net == Net::Link) {
+        super::paths::create_folder("--pcap", dir)?;
+    }
     let done = explore::capture_findings(&summary.findings, backend, dir)
         .map_err(|e| anyhow::anyhow!("capturing the findings: {e}"))?;
     for (case, captured) in done {

@@ -5,16 +5,17 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use rstlab::kernels::Target;
 use rstlab::kernels::survey::{self, Survey, SurveyOptions};
-use rstlab::kernels::vm::{self, Acceleration, BootOptions, SERIES};
+use rstlab::kernels::vm::{self, Acceleration, BootOptions};
 
 use super::Status;
 use super::output::stdout;
+use super::signals::{Signal, Stop};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = super::exit_statuses(&[0, 1, 2, 130]))]
@@ -24,7 +25,7 @@ pub struct Args {
     #[arg(value_name = "KERNEL")]
     kernels: Vec<String>,
     /// Random cases per backend and network on each kernel.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 20_000, value_parser = super::explore::parse_cases, allow_hyphen_values = true)]
     cases: u64,
     /// The seed of the random cases (the same on every kernel) [default: random, printed].
     #[arg(long)]
@@ -45,12 +46,6 @@ pub struct Args {
     timeout: Duration,
 }
 
-/// One kernel to check.
-enum Target {
-    Host,
-    Vm(&'static vm::Series),
-}
-
 fn default_cache() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir).join("rstlab"));
@@ -61,26 +56,8 @@ fn default_cache() -> anyhow::Result<PathBuf> {
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
-    let mut targets = Vec::new();
-    let names: Vec<String> = if args.kernels.is_empty() {
-        SERIES
-            .iter()
-            .map(|s| s.name.to_string())
-            .chain(["host".to_string()])
-            .collect()
-    } else {
-        args.kernels.clone()
-    };
-    for name in &names {
-        match (name.as_str(), vm::series(name)) {
-            ("host", _) => targets.push(Target::Host),
-            (_, Some(s)) => targets.push(Target::Vm(s)),
-            _ => {
-                let known: Vec<&str> = SERIES.iter().map(|s| s.name).collect();
-                bail!("unknown kernel {name:?}: give {} or host", known.join(", "));
-            }
-        }
-    }
+    let targets = rstlab::kernels::targets(&args.kernels)?;
+    let names: Vec<&str> = targets.iter().map(|t| t.name()).collect();
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -109,11 +86,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             bail!("booting other kernels needs: {}", list.join(", "));
         }
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing the Ctrl-C handler")?;
-    }
+    // Before the first line: whoever sees it may send a signal.
+    let stop = Stop::new()?;
     let jobs = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(4);
@@ -125,7 +99,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut done: Vec<(String, Survey, f64)> = Vec::new();
     let mut failed: Vec<(String, String)> = Vec::new();
     // This machine's kernel first, in this process: no VM starts while its scenarios run.
-    if targets.iter().any(|t| matches!(t, Target::Host)) {
+    if targets.contains(&Target::Host) {
         super::enter_link_namespace();
         let start = Instant::now();
         eprintln!("host: running the survey on this machine's kernel");
@@ -133,10 +107,19 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             cases: args.cases,
             seed,
             jobs,
+            stop: Arc::clone(stop.flag()),
         };
         let s = survey::survey(&options, |line| eprintln!("host: {line}"));
         let seconds = start.elapsed().as_secs_f64();
+        if let Some(signal) = stop.signal() {
+            // What ran is shown, but a survey cut short is no evidence to keep.
+            done.push(("host (interrupted, not saved)".to_string(), s, seconds));
+            return interrupted(signal, &done, &failed);
+        }
         save(&out, &s)?;
+        if let Some(why) = s.first_error() {
+            eprintln!("host: {why}");
+        }
         done.push(("host".to_string(), s, seconds));
     }
     if !vms.is_empty() {
@@ -158,33 +141,35 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         for kernel in &fetched {
             let name = kernel.series.name;
             let work = cache.join("vm").join(name);
-            let result = loop {
-                eprintln!(
-                    "{name}: booting {} ({})",
-                    kernel.package,
-                    acceleration.machine()
-                );
-                let result = vm::boot(kernel, acceleration, &options, &work, &stop, |line| {
-                    eprintln!("{name}: {line}")
-                });
-                if result.is_err() && acceleration == Acceleration::Kvm && vm::kvm_failed(&work) {
+            eprintln!(
+                "{name}: booting {} ({})",
+                kernel.package,
+                acceleration.machine()
+            );
+            let result = vm::boot_or_emulate(
+                kernel,
+                &mut acceleration,
+                &options,
+                &work,
+                stop.flag(),
+                |line| eprintln!("{name}: {line}"),
+                |log| {
                     eprintln!(
                         "{name}: KVM failed on this machine (see {}); using emulation from now on",
-                        work.join("console.log").display()
-                    );
-                    acceleration = Acceleration::Emulated;
-                    continue;
-                }
-                break result;
-            };
+                        log.display()
+                    )
+                },
+            );
             match result {
                 Ok(booted) => {
                     save(&out, &booted.survey)?;
+                    if let Some(why) = booted.survey.first_error() {
+                        eprintln!("{name}: {why}");
+                    }
                     done.push((name.to_string(), booted.survey, booted.seconds));
                 }
                 Err(vm::VmError::Interrupted) => {
-                    print_summary(&done, &failed)?;
-                    return Ok(Status::Interrupted);
+                    return interrupted(stop.signal().unwrap_or(Signal::Int), &done, &failed);
                 }
                 Err(e) => {
                     eprintln!("{name}: {e}");
@@ -199,17 +184,32 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     if disagreements {
         return Ok(Status::OracleDisagrees);
     }
-    if !failed.is_empty() || done.iter().any(|(_, s, _)| s.totals().errors > 0) {
+    let incomplete: Vec<String> = failed
+        .iter()
+        .map(|(name, why)| format!("{name}: {why}"))
+        .chain(done.iter().filter_map(|(name, s, _)| {
+            let why = s.first_error()?;
+            Some(format!("{name}: {why}"))
+        }))
+        .collect();
+    if let Some(first) = incomplete.first() {
         bail!(
-            "{} kernel(s) could not be checked completely",
-            failed.len()
-                + done
-                    .iter()
-                    .filter(|(_, s, _)| s.totals().errors > 0)
-                    .count()
+            "{} kernel(s) could not be checked completely; the first, {first}",
+            incomplete.len()
         );
     }
     Ok(Status::Agreement)
+}
+
+/// The summary of what ran before `signal`, and its status.
+fn interrupted(
+    signal: Signal,
+    done: &[(String, Survey, f64)],
+    failed: &[(String, String)],
+) -> anyhow::Result<Status> {
+    eprintln!("interrupted by {}", signal.name());
+    print_summary(done, failed)?;
+    Ok(Status::Interrupted(signal))
 }
 
 fn save(out: &std::path::Path, s: &Survey) -> anyhow::Result<()> {

@@ -9,12 +9,14 @@ mod explore;
 mod kernels;
 mod merge;
 mod output;
+mod paths;
 mod playing;
 mod predict;
 mod rules;
 mod run;
 mod seed;
 mod serve;
+mod signals;
 mod sigpipe;
 mod sim;
 mod survey;
@@ -29,7 +31,7 @@ use rstlab::run::Backend;
 /// Every exit status of rstlab and what it means: `rstlab --help` shows the whole table, each
 /// command's `--help` the rows of the statuses it can end with (see [`exit_statuses`]); the
 /// README states the same.
-const EXIT_TABLE: [(u8, &str); 6] = [
+const EXIT_TABLE: [(u8, &str); 8] = [
     (
         0,
         "everything agreed (serve, exec: every connection went as scripted)",
@@ -57,9 +59,11 @@ const EXIT_TABLE: [(u8, &str); 6] = [
     ),
     (
         130,
-        "interrupted by Ctrl-C (serve, exec: or SIGTERM, SIGHUP), after printing what was done
-       (explore: a second Ctrl-C exits at once)",
+        "interrupted by Ctrl-C, after printing what was done (its JSON too); a second signal
+       exits at once",
     ),
+    (143, "stopped by SIGTERM (`kill`, `timeout`), as 130"),
+    (129, "stopped by SIGHUP (the terminal closed), as 130"),
 ];
 
 /// Said under every exit status table.
@@ -67,9 +71,12 @@ const EXIT_NOTE: &str =
     "A closed standard output (`| head`) ends a command quietly, with status 0.";
 
 /// The statuses among `codes` as `--help` shows them, from [`EXIT_TABLE`], in its order.
+/// A command that can be interrupted (130) stops the same way on SIGTERM (143) and SIGHUP (129).
 fn exit_statuses(codes: &[u8]) -> String {
     let mut out = "Exit status:\n".to_string();
-    for (code, meaning) in EXIT_TABLE.iter().filter(|(c, _)| codes.contains(c)) {
+    let shown =
+        |code: &u8| codes.contains(code) || (codes.contains(&130) && [129, 143].contains(code));
+    for (code, meaning) in EXIT_TABLE.iter().filter(|(c, _)| shown(c)) {
         out += &format!("  {code:<4} {meaning}\n");
     }
     out + "\n" + EXIT_NOTE
@@ -132,8 +139,9 @@ pub enum Status {
     ExpectationContradicted,
     /// `sim`: the simulator answers other than Linux on some step: 4.
     SimulatorDiverges,
-    /// Ctrl-C: 130, as a shell reports a process ended by SIGINT.
-    Interrupted,
+    /// Stopped by a signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP, as a shell reports
+    /// a process that signal ended.
+    Interrupted(signals::Signal),
 }
 
 impl Status {
@@ -153,7 +161,7 @@ impl Status {
             Status::OracleDisagrees => 1,
             Status::ExpectationContradicted => 3,
             Status::SimulatorDiverges => 4,
-            Status::Interrupted => 130,
+            Status::Interrupted(signal) => signal.code(),
         }
     }
 }
@@ -228,6 +236,10 @@ pub fn main() -> ExitCode {
         // The reader of standard output has gone (`| head`): nothing more to say, to anyone.
         Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(cause) = output::write_failure(&e) {
+                eprintln!("rstlab: writing to standard output: {cause}");
+                return ExitCode::from(ERROR);
+            }
             eprintln!("rstlab: {e:#}");
             ExitCode::from(ERROR)
         }
@@ -259,7 +271,9 @@ mod tests {
             Status::OracleDisagrees,
             Status::ExpectationContradicted,
             Status::SimulatorDiverges,
-            Status::Interrupted,
+            Status::Interrupted(signals::Signal::Int),
+            Status::Interrupted(signals::Signal::Term),
+            Status::Interrupted(signals::Signal::Hup),
         ] {
             assert!(codes.contains(&status.code()), "{status:?}");
         }

@@ -29,12 +29,34 @@ impl fmt::Display for Closed {
 
 impl std::error::Error for Closed {}
 
+/// The mark on any other write error of standard output: the error message then says which file
+/// failed ("No space left on device" alone does not, when the output goes to a full disk).
+#[derive(Debug)]
+struct Failed(io::Error);
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Failed {}
+
 fn mark(e: io::Error) -> io::Error {
     if e.kind() == io::ErrorKind::BrokenPipe {
         io::Error::new(io::ErrorKind::BrokenPipe, Closed)
     } else {
-        e
+        io::Error::new(e.kind(), Failed(e))
     }
+}
+
+/// The cause, when `error` comes from a failed write to standard output (other than a closed
+/// pipe): [`super::main`] says it was standard output, once, whatever context the command added.
+pub fn write_failure(error: &anyhow::Error) -> Option<&io::Error> {
+    error.chain().find_map(|cause| {
+        let inner = cause.downcast_ref::<io::Error>()?.get_ref()?;
+        inner.downcast_ref::<Failed>().map(|f| &f.0)
+    })
 }
 
 impl Write for Stdout {
@@ -72,6 +94,13 @@ mod tests {
         assert!(!is_closed(&socket), "a socket's EPIPE is an error");
         let full = anyhow::Error::from(mark(io::Error::from(io::ErrorKind::StorageFull)));
         assert!(!is_closed(&full));
+        assert_eq!(
+            write_failure(&full.context("x")).map(io::Error::kind),
+            Some(io::ErrorKind::StorageFull)
+        );
+        let closed = anyhow::Error::from(mark(io::Error::from(io::ErrorKind::BrokenPipe)));
+        assert!(write_failure(&closed).is_none());
+        assert!(write_failure(&socket).is_none());
         let wrapped: anyhow::Result<()> =
             Err(mark(io::Error::from(io::ErrorKind::BrokenPipe))).context("x");
         assert!(is_closed(&wrapped.unwrap_err()));

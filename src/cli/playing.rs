@@ -1,10 +1,8 @@
-//! What `serve` and `exec` share: the scenario argument, the `--respond` flag, the signals
-//! that end a run, and the exit status of a peer's run.
+//! What `serve` and `exec` share: the scenario argument, the `--respond` flag, and the exit
+//! status of a peer's run.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 
@@ -12,6 +10,7 @@ use rstlab::peer::{self, PeerSaw};
 use rstlab::scenario::Actor;
 
 use super::Status;
+use super::signals::Signal;
 
 /// `--respond FILE`.
 #[derive(Debug, clap::Args)]
@@ -31,21 +30,6 @@ impl Respond {
             None => Ok(Vec::new()),
         }
     }
-}
-
-/// Makes Ctrl-C, SIGTERM (a service manager's, `kill`'s, `timeout`'s) and SIGHUP set
-/// `interrupted`, which the run looks at every few milliseconds: it then ends as at its
-/// deadline, with its report.
-pub fn on_signals(interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(interrupted))
-            .context("installing the Ctrl-C handler")?;
-    }
-    Ok(())
 }
 
 /// The scenario's text and where it came from: a file, `-`, or inline steps.
@@ -68,15 +52,19 @@ pub fn load(arg: &str) -> anyhow::Result<(String, String)> {
     }
 }
 
-/// The status of a peer's run (`serve`'s and `exec`'s), in the global table: 130 when
-/// interrupted; an error (2) when the peer itself had problems; 1 when one of its calls
+/// The status of a peer's run (`serve`'s and `exec`'s), in the global table: the signal's
+/// (130, 143, 129) when one interrupted it; an error (2) when the peer itself had problems; 1 when one of its calls
 /// returned other than the oracle predicts (the oracle is wrong, as in `run`); 3 when the run
 /// did not go as the scenario scripts otherwise (a `client` step not seen, a `=>` line
 /// contradicted, a connection refused, no client, or `failed`: exec's command past its
 /// deadline); else 0.
-pub fn status_of(report: &peer::Report, interrupted: bool, failed: bool) -> anyhow::Result<Status> {
-    if interrupted {
-        return Ok(Status::Interrupted);
+pub fn status_of(
+    report: &peer::Report,
+    interrupted: Option<Signal>,
+    failed: bool,
+) -> anyhow::Result<Status> {
+    if let Some(signal) = interrupted {
+        return Ok(Status::Interrupted(signal));
     }
     if let Some(first) = report.problems.first() {
         bail!(

@@ -18,7 +18,7 @@ pub struct Args {
     scenario: String,
     /// The kernel whose behaviour to predict: a version (`5.10`, `6.1.192`) or `newest`
     /// [default: the running kernel].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_kernel)]
     kernel: Option<Kernel>,
     /// The socket API.
     #[arg(long, value_enum, default_value_t)]
@@ -26,6 +26,27 @@ pub struct Args {
     /// The network; a scenario with `link` steps is on the link whatever this says.
     #[arg(long, value_enum)]
     net: Option<NetArg>,
+}
+
+/// A kernel the oracle has been checked on: none older than the oldest series `rstlab
+/// kernels` boots, since below it the profile is a guess nothing has tested.
+fn parse_kernel(text: &str) -> Result<Kernel, String> {
+    let kernel: Kernel = text.parse().map_err(|e| format!("{e}"))?;
+    let series = rstlab::kernels::vm::SERIES;
+    let oldest = series
+        .iter()
+        .filter_map(|s| s.name.parse::<Kernel>().ok())
+        .map(|k| k.version)
+        .min();
+    if oldest.is_some_and(|oldest| kernel.version < oldest) {
+        let names: Vec<&str> = series.iter().map(|s| s.name).collect();
+        return Err(format!(
+            "{text} is older than any kernel the oracle is checked on ({}, and this machine's): \
+             its prediction would be a guess",
+            names.join(", ")
+        ));
+    }
+    Ok(kernel)
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {

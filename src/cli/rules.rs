@@ -69,7 +69,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     for path in &svg_paths {
         check_replaceable(path)?;
     }
-    let book = book::build(&options).context("building the rules book")?;
+    // The error's text already ends with its cause's: as a chain (`context`), `rstlab: {e:#}`
+    // would say the cause twice in one line.
+    let book =
+        book::build(&options).map_err(|e| anyhow::anyhow!("building the rules book: {e}"))?;
     let mut files: Vec<(PathBuf, &[u8])> = book
         .svgs
         .iter()
@@ -111,22 +114,8 @@ fn check_out(out: &Path) -> anyhow::Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    match std::fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => Ok(dir),
-        Ok(_) => bail!(
-            "--out {}: {} is not a directory",
-            out.display(),
-            dir.display()
-        ),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
-            "--out {}: the directory {} does not exist (rstlab rules creates none for the book)",
-            out.display(),
-            dir.display()
-        ),
-        Err(e) => {
-            Err(e).with_context(|| format!("--out {}: reading {}", out.display(), dir.display()))
-        }
-    }
+    super::paths::check_output("--out", out, super::paths::Kind::File)?;
+    Ok(dir)
 }
 
 /// Checks that `path` is a regular file or nothing: never a directory, a device such as

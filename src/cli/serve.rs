@@ -8,8 +8,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,7 +17,8 @@ use serde::Serialize;
 use rstlab::peer::{ConnectionReport, Peer, PeerError, PeerOptions, Refused};
 use rstlab::scenario::Script;
 
-use super::playing::{Respond, load, on_signals, status_of};
+use super::playing::{Respond, load, status_of};
+use super::signals::Stop;
 use super::{Status, durations, exit_statuses, output};
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, conflicts_with = "connections")]
     once: bool,
     /// Play N connections, then end (later ones are reset and reported).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_connections, allow_hyphen_values = true)]
     connections: Option<u64>,
     /// The longest wait for each `client` step, more than 0 (`5s`, `500ms`, `1.5s`).
     #[arg(long, value_parser = durations::positive, allow_hyphen_values = true, default_value = "5s")]
@@ -91,6 +91,18 @@ fn not_listening(e: PeerError, listen: SocketAddr) -> anyhow::Error {
     }
 }
 
+/// `--connections N`: at least 1, said in words rather than as a range up to u64::MAX.
+fn parse_connections(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("0 connections is nothing to play: give at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "expected a number of connections (a whole number, at least 1), found {}",
+            rstlab::scenario::quote(text)
+        )),
+    }
+}
+
 pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut scenarios = Vec::new();
     let mut origins = Vec::new();
@@ -105,9 +117,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         origins.push(origin);
     }
     let respond = args.respond.read()?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    // The loop below looks at it at least every 50 ms.
-    on_signals(&interrupted)?;
+    // The loop below looks at its flag at least every 50 ms.
+    let stop = Stop::new()?;
+    let interrupted = stop.flag();
     let limit = if args.once {
         Some(1)
     } else {
@@ -199,7 +211,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         writeln!(out, "summary: {summary}").context("writing to standard output")?;
     }
     out.flush().context("writing to standard output")?;
-    status_of(&report, interrupted, false)
+    status_of(&report, stop.signal(), false)
 }
 
 fn print_connection(

@@ -62,14 +62,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut simulator = sim::by_name(args.simulator.name())
         .with_context(|| format!("no simulator called {}", args.simulator.name()))?;
     if let Some(out) = &args.out {
-        // Refused before anything runs: a file, or a new one in a directory that exists.
-        let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
-        if out.is_dir() || dir.is_some_and(|d| !d.is_dir()) {
-            anyhow::bail!(
-                "--out {}: not a file in an existing directory",
-                out.display()
-            );
-        }
+        // Refused before anything runs.
+        super::paths::check_output("--out", out, super::paths::Kind::File)?;
     }
     if let Some(arg) = &args.scenario {
         let (_, scenario) = super::run::load(arg)?;

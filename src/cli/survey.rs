@@ -39,6 +39,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         cases: args.cases,
         seed: args.seed,
         jobs: args.jobs.clamp(1, rstlab::explore::MAX_JOBS),
+        // Inside a VM nobody sends it a signal: `kernels` stops the VM itself.
+        stop: Default::default(),
     };
     let mut log = match &args.progress {
         Some(path) => Some(

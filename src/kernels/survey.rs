@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,9 @@ pub struct SurveyOptions {
     pub seed: u64,
     /// Worker threads of the exploration.
     pub jobs: usize,
+    /// Set (by a signal handler) to stop: the survey runs no further scenario, its exploration
+    /// ends after the cases running, and [`survey`] returns what ran.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// One scenario run: a rule's canonical scenario or a question's.
@@ -132,6 +137,27 @@ impl Survey {
         t
     }
 
+    /// Why the first part that could not run did not (the link, a scenario, a random case), for
+    /// a summary that counts errors to say what they were.
+    pub fn first_error(&self) -> Option<String> {
+        if let Some(e) = &self.link_error {
+            return Some(format!("the emulated link could not be set up: {e}"));
+        }
+        let scenario = self.scenarios.iter().find_map(|s| {
+            let why = s.disagreement.as_deref()?.strip_prefix(NOT_RUN)?;
+            Some(format!("{} could not run: {why}", s.name))
+        });
+        scenario.or_else(|| {
+            self.explorations.iter().find_map(|e| {
+                let why = e.first_error.as_deref()?;
+                Some(format!(
+                    "a random case ({} backend, {}) could not run: {why}",
+                    e.backend, e.net
+                ))
+            })
+        })
+    }
+
     /// How a rule fared: runs that applied it, and disagreements among the scenario runs that
     /// named it (random disagreements name no rule until shrunk and read).
     pub fn rule_tally(&self, rule: Rule) -> (u64, u64) {
@@ -169,6 +195,7 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
     } else {
         vec![Net::Loopback]
     };
+    let stop = &options.stop;
     let mut scenarios = Vec::new();
     progress("canonical and question scenarios");
     let mut named: Vec<(String, Scenario)> = Vec::new();
@@ -202,6 +229,9 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
                 }
             };
             for (name, scenario) in &named {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 // A scenario with link steps runs on the link only; any other on both.
                 if !net.can_run(scenario) {
                     continue;
@@ -235,6 +265,9 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
     let mut explorations = Vec::new();
     for backend in Backend::ALL {
         for &net in &nets {
+            if options.stop.load(Ordering::Relaxed) {
+                break;
+            }
             progress(&format!(
                 "exploring {} cases, {backend} backend, {net}",
                 options.cases
@@ -247,7 +280,11 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
                 jobs: options.jobs,
                 ..ExploreOptions::default()
             };
-            let summary = explore::explore(&explore_options, &Progress::default());
+            let explore_progress = Progress {
+                stop: Arc::clone(&options.stop),
+                ..Progress::default()
+            };
+            let summary = explore::explore(&explore_options, &explore_progress);
             explorations.push(Exploration {
                 backend: backend.to_string(),
                 net: net.to_string(),

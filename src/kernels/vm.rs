@@ -588,6 +588,29 @@ pub fn boot(
     }
 }
 
+/// [`boot`], and where it fails for KVM's sake ([`kvm_failed`]) again with emulation, which
+/// `acceleration` then keeps for the kernels after this one. `fell_back` is told when it
+/// happens, with the console log that shows why.
+pub fn boot_or_emulate(
+    kernel: &Fetched,
+    acceleration: &mut Acceleration,
+    options: &BootOptions,
+    work: &Path,
+    stop: &Arc<AtomicBool>,
+    mut progress: impl FnMut(&str),
+    mut fell_back: impl FnMut(&Path),
+) -> Result<Booted, VmError> {
+    loop {
+        let result = boot(kernel, *acceleration, options, work, stop, &mut progress);
+        if result.is_err() && *acceleration == Acceleration::Kvm && kvm_failed(work) {
+            fell_back(&work.join("console.log"));
+            *acceleration = Acceleration::Emulated;
+            continue;
+        }
+        return result;
+    }
+}
+
 /// Whether a failed boot failed for KVM's sake (so that emulation may work).
 pub fn kvm_failed(work: &Path) -> bool {
     std::fs::read_to_string(work.join("console.log"))

@@ -403,7 +403,21 @@ impl<'a> Cursor<'_, 'a> {
 
     fn count(&mut self, expected: &str) -> Result<usize, StepError> {
         let token = self.word(expected)?;
-        token.text.parse().map_err(|_| unexpected(token, expected))
+        token.text.parse().map_err(|e: std::num::ParseIntError| {
+            // All digits, but past what a number can hold: it is a whole number, only too large.
+            if *e.kind() == std::num::IntErrorKind::PosOverflow {
+                (
+                    token.column,
+                    format!(
+                        "{} is too large: {} bytes is the bound per step",
+                        quote(token.text),
+                        super::bounds::MAX_IO
+                    ),
+                )
+            } else {
+                unexpected(token, expected)
+            }
+        })
     }
 
     fn duration(&mut self) -> Result<Duration, StepError> {
