@@ -339,7 +339,7 @@ fn bad_values_are_refused_saying_what_is_wrong() {
         ),
         (
             &["explore", "--shard", "1/0", "--seed", "1", "--cases", "4"],
-            "0 shards: N, the number of shards, is at least 1",
+            "a run has at least one shard: N in K/N must be 1 or more",
         ),
         (
             &["predict", "--kernel", "4.4", "client write 1"],
