@@ -284,6 +284,7 @@ fn the_stored_turmoil_net_report_is_current() {
         cases: report.cases,
         seed: report.seed,
         canonical: true,
+        ..SurveyOptions::default()
     };
     let now = sim::survey(&mut *simulator("turmoil-net"), &options, |_| {});
     let fresh = Report {

@@ -2,6 +2,9 @@
 //! link's made when first needed) and counts every run it makes exactly once, by kind, into its
 //! [`Tallies`]. The book's numbers all come from there.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::backend::Backend;
 use crate::check::verify::{Verified, VerifyError, verify};
 use crate::net::Net;
@@ -84,6 +87,7 @@ impl Bench for Runners {
 pub(super) struct Lab<B> {
     bench: B,
     tallies: Tallies,
+    stop: Arc<AtomicBool>,
 }
 
 impl<B: Bench> Lab<B> {
@@ -92,7 +96,13 @@ impl<B: Bench> Lab<B> {
         Lab {
             bench,
             tallies: Tallies::default(),
+            stop: Arc::default(),
         }
+    }
+
+    /// The same lab, stopping at its next run once `stop` is set.
+    pub(super) fn stopping_on(self, stop: Arc<AtomicBool>) -> Lab<B> {
+        Lab { stop, ..self }
     }
 
     /// Runs `scenario` on `backend`, on the link when it has `link` steps, else on loopback.
@@ -113,6 +123,9 @@ impl<B: Bench> Lab<B> {
         backend: Backend,
         net: Net,
     ) -> Result<Run, BookError> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(BookError::Interrupted);
+        }
         let Verified {
             prediction,
             trace,

@@ -89,7 +89,10 @@ pub struct Book {
 /// ```
 pub fn build(options: &BookOptions) -> Result<Book, BookError> {
     let stored = Stored::read(options)?;
-    let evidence = evidence::gather(options, Lab::new(Runners::new()?))?;
+    let evidence = evidence::gather(
+        options,
+        Lab::new(Runners::new()?).stopping_on(std::sync::Arc::clone(&options.stop)),
+    )?;
     let (markdown, unsupported) = render(options, &evidence, &Stamp::now(), &stored);
     let mut svgs: Vec<(String, String)> = evidence
         .canonical

@@ -2,6 +2,8 @@
 //! where its diagrams go.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use thiserror::Error;
 
@@ -27,6 +29,9 @@ pub struct BookOptions {
     /// The simulators' reports of the "Simulators" chapter (`rstlab sim NAME --out FILE`):
     /// read, not run.
     pub simulators_dir: PathBuf,
+    /// Set (by a signal handler) to stop: the run in progress ends, no other starts, and
+    /// [`crate::book::build`] returns [`BookError::Interrupted`]: half a book is no book.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for BookOptions {
@@ -38,6 +43,7 @@ impl Default for BookOptions {
             svg_dir: "docs/rules".to_string(),
             kernels_dir: PathBuf::from("docs/kernels"),
             simulators_dir: PathBuf::from("docs/simulators"),
+            stop: Arc::default(),
         }
     }
 }
@@ -60,6 +66,9 @@ impl BookOptions {
 /// Why a book could not be built.
 #[derive(Debug, Error)]
 pub enum BookError {
+    /// [`BookOptions::stop`] was set: the book was not finished.
+    #[error("interrupted before the book was finished")]
+    Interrupted,
     /// A scenario could not be run.
     #[error("running a scenario: {0}")]
     Run(#[from] RunError),

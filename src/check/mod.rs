@@ -4,6 +4,7 @@
 //! The kernel is the judge: a mismatch is reported as the oracle's (or the expectation's) error,
 //! with both values, at the first step where it appears.
 
+pub mod report;
 pub mod verify;
 
 use std::fmt;

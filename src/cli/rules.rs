@@ -16,10 +16,12 @@ use anyhow::{Context, bail};
 
 use rstlab::book::{self, BookOptions};
 
+use super::signals::{Signal, Stop};
+
 use super::{Status, exit_statuses};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = exit_statuses(&[0, 1, 2]))]
+#[command(after_help = exit_statuses(&[0, 1, 2, 130]))]
 pub struct Args {
     /// Random scenarios on each backend and network (four times as many random runs), on top
     /// of the canonical ones.
@@ -61,6 +63,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         simulators_dir: args.simulators.clone(),
         ..BookOptions::default()
     };
+    let stop = Stop::install(std::sync::Arc::clone(&options.stop))?;
     let base = check_out(&args.out)?;
     let svg_paths: Vec<PathBuf> = book::svg_paths(&options)
         .iter()
@@ -71,8 +74,20 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     }
     // The error's text already ends with its cause's: as a chain (`context`), `rstlab: {e:#}`
     // would say the cause twice in one line.
-    let book =
-        book::build(&options).map_err(|e| anyhow::anyhow!("building the rules book: {e}"))?;
+    let book = match book::build(&options) {
+        Ok(book) => book,
+        Err(book::BookError::Interrupted) => {
+            let signal = stop.signal().unwrap_or(Signal::Int);
+            eprintln!(
+                "rstlab rules: interrupted by {} after {:.1} s: nothing written ({} is as it was)",
+                signal.name(),
+                start.elapsed().as_secs_f64(),
+                args.out.display()
+            );
+            return Ok(Status::Interrupted(signal));
+        }
+        Err(e) => anyhow::bail!("building the rules book: {e}"),
+    };
     let mut files: Vec<(PathBuf, &[u8])> = book
         .svgs
         .iter()

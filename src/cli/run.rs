@@ -8,14 +8,12 @@ use std::fs::File;
 use std::io::{Read, Write};
 
 use anyhow::{Context, bail};
-use serde::Serialize;
 
+use rstlab::check::report::{RunReport, States, Verdict};
 use rstlab::check::verify::{Verified, VerifyError, verify};
-use rstlab::check::{self, Mismatch};
-use rstlab::oracle::{PredictedStep, Prediction};
-use rstlab::run::{Backend, ObservedStep, RunOptions, Runner, Trace};
+use rstlab::run::{Backend, RunOptions, Runner};
 use rstlab::scenario::quote;
-use rstlab::{Outcome, Rule, Scenario, TcpState};
+use rstlab::{Scenario, TcpState};
 
 use super::{BackendArg, NetArg, Status, exit_statuses, output};
 use rstlab::net::segment_log::{WireLine, wire_table};
@@ -121,88 +119,13 @@ pub fn load(arg: &str) -> anyhow::Result<(String, Scenario)> {
     Ok((origin, scenario))
 }
 
-/// One row of the report.
-#[derive(Serialize)]
-struct Row<'a> {
-    step: usize,
-    text: String,
-    predicted: &'a Outcome,
-    observed: Option<&'a Outcome>,
-    expected: Option<&'a Outcome>,
-    rules: &'a [Rule],
-    predicted_states: States,
-    observed_states: Option<States>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<&'a str>,
-    agree: bool,
-    mismatches: Vec<Mismatch>,
-}
-
-#[derive(Serialize)]
-struct States {
-    client: Option<TcpState>,
-    server: Option<TcpState>,
-}
-
-impl From<[Option<TcpState>; 2]> for States {
-    fn from([client, server]: [Option<TcpState>; 2]) -> States {
-        States { client, server }
+/// The status `rstlab run` exits with after `verdict`.
+fn status(verdict: Verdict) -> Status {
+    match verdict {
+        Verdict::Agreement => Status::Agreement,
+        Verdict::OracleDisagrees => Status::OracleDisagrees,
+        Verdict::ExpectationContradicted => Status::ExpectationContradicted,
     }
-}
-
-/// The version of `run --json`'s format (docs/json.md, docs/schema/run.schema.json): it changes
-/// when a field changes meaning or goes away, not when one is added.
-const SCHEMA: u32 = 1;
-
-/// What a run concluded; `verdict` in the JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum Verdict {
-    /// The kernel did what the oracle predicted and what every `=>` line expects.
-    Agreement,
-    /// The kernel disagrees with the oracle somewhere (an outcome or a state), or a step never
-    /// settled.
-    OracleDisagrees,
-    /// The oracle predicted what the kernel did, but a `=>` line expects something else.
-    ExpectationContradicted,
-}
-
-impl Verdict {
-    fn status(self) -> Status {
-        match self {
-            Verdict::Agreement => Status::Agreement,
-            Verdict::OracleDisagrees => Status::OracleDisagrees,
-            Verdict::ExpectationContradicted => Status::ExpectationContradicted,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Report<'a> {
-    schema: u32,
-    verdict: Verdict,
-    scenario: String,
-    backend: Backend,
-    client: String,
-    server: String,
-    agree: bool,
-    steps: Vec<Row<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timeout: Option<String>,
-    net: rstlab::run::Net,
-    /// On the link: every segment after the handshake, with the step that sent it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    wire: Vec<WireRow<'a>>,
-    /// The sequence diagram as text, with `--diagram`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    diagram: Option<String>,
-}
-
-#[derive(Serialize)]
-struct WireRow<'a> {
-    step: usize,
-    #[serde(flatten)]
-    segment: &'a rstlab::net::link::WireSegment,
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
@@ -239,7 +162,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         "rstlab run --backend {backend}: {}",
         scenario.to_string().trim().replace('\n', "; ")
     );
-    let mut report = report(&scenario, &prediction, &trace, disagreement.is_none());
+    let mut report = RunReport::new(&scenario, &prediction, &trace, disagreement.is_none());
     let diagram = args
         .diagram
         .then(|| rstlab::diagram::Diagram::new(&scenario, &prediction, Some(&trace)).text());
@@ -256,93 +179,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     // The report first: a capture that cannot be written does not take it away.
     out.flush()?;
     args.pcap.save(&capture_title, &trace.packets)?;
-    Ok(report.verdict.status())
-}
-
-/// The report of a run; `agree` is the pipeline's verdict (no disagreement), not worked out again.
-fn report<'a>(
-    scenario: &'a Scenario,
-    prediction: &'a Prediction,
-    trace: &'a Trace,
-    agree: bool,
-) -> Report<'a> {
-    let rows: Vec<Row<'a>> = scenario
-        .steps()
-        .iter()
-        .zip(&prediction.steps)
-        .enumerate()
-        .map(|(i, (step, predicted))| {
-            let observed: Option<&ObservedStep> = trace.steps.get(i);
-            let wire = (trace.net == rstlab::run::Net::Link).then(|| trace.wire_of(i));
-            let mismatches = observed.map_or_else(Vec::new, |o| {
-                check::step_mismatches(step, predicted, o, wire)
-            });
-            row(i, step, predicted, observed, mismatches)
-        })
-        .collect();
-    let verdict = verdict(agree, &rows);
-    Report {
-        schema: SCHEMA,
-        verdict,
-        scenario: scenario.to_string(),
-        backend: trace.backend,
-        client: trace.client.to_string(),
-        server: trace.server.to_string(),
-        agree,
-        steps: rows,
-        timeout: trace.timeout.as_ref().map(ToString::to_string),
-        net: trace.net,
-        wire: (0..trace.steps.len())
-            .flat_map(|i| {
-                trace.wire_of(i).iter().map(move |segment| WireRow {
-                    step: i + 1,
-                    segment,
-                })
-            })
-            .collect(),
-        diagram: None,
-    }
-}
-
-/// The oracle's disagreement with the kernel comes first, wherever it is: it is rstlab's own
-/// error. Only when the oracle was right everywhere is a contradicted `=>` line the verdict.
-fn verdict(agree: bool, rows: &[Row<'_>]) -> Verdict {
-    if agree {
-        return Verdict::Agreement;
-    }
-    let only_expectations = rows.iter().all(|r| {
-        r.observed.is_some()
-            && r.mismatches
-                .iter()
-                .all(|m| matches!(m, Mismatch::Expectation { .. }))
-    });
-    if only_expectations {
-        Verdict::ExpectationContradicted
-    } else {
-        Verdict::OracleDisagrees
-    }
-}
-
-fn row<'a>(
-    i: usize,
-    step: &'a rstlab::scenario::Step,
-    predicted: &'a PredictedStep,
-    observed: Option<&'a ObservedStep>,
-    mismatches: Vec<Mismatch>,
-) -> Row<'a> {
-    Row {
-        step: i + 1,
-        text: step.to_string(),
-        predicted: &predicted.outcome,
-        observed: observed.map(|o| &o.outcome),
-        expected: step.expect.as_ref(),
-        rules: &predicted.rules,
-        predicted_states: predicted.states.into(),
-        observed_states: observed.map(|o| o.states.into()),
-        note: observed.and_then(|o| o.note.as_deref()),
-        agree: observed.is_some() && mismatches.is_empty(),
-        mismatches,
-    }
+    Ok(status(report.verdict))
 }
 
 fn state_pair(s: &States) -> String {
@@ -350,7 +187,7 @@ fn state_pair(s: &States) -> String {
     format!("{}/{}", one(s.client), one(s.server))
 }
 
-fn render(report: &Report<'_>) -> String {
+fn render(report: &RunReport<'_>) -> String {
     let rows: Vec<Vec<String>> = report
         .steps
         .iter()
@@ -442,68 +279,6 @@ mean that a segment is still on its way: the wire trace below the table shows wh
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rstlab::Errno;
-
-    /// A trace in which the kernel did exactly what the oracle predicted.
-    fn as_predicted(prediction: &Prediction) -> Trace {
-        Trace::as_predicted(prediction, Backend::Std)
-    }
-
-    fn verdict_of(text: &str, tamper: impl FnOnce(&mut Trace)) -> Verdict {
-        let s: Scenario = text.parse().unwrap();
-        let p = rstlab::oracle::predict(&s, &rstlab::oracle::Settings::default());
-        let mut trace = as_predicted(&p);
-        tamper(&mut trace);
-        report(&s, &p, &trace, check::check(&s, &p, &trace).is_none()).verdict
-    }
-
-    #[test]
-    fn the_verdict_tells_the_oracles_error_from_the_scenarios() {
-        let seed = "server close; client write 1; client write 1 => EPIPE";
-        assert_eq!(verdict_of(seed, |_| {}), Verdict::Agreement);
-        assert_eq!(Verdict::Agreement.status().code(), 0);
-        // The oracle was right, the `=>` line is not.
-        let wrong = "server close; client write 1 => EPIPE";
-        let v = verdict_of(wrong, |_| {});
-        assert_eq!(v, Verdict::ExpectationContradicted);
-        assert_eq!(v.status().code(), 3);
-        // The kernel did something else than the oracle said: the oracle's error, even where a
-        // `=>` line is contradicted too.
-        let v = verdict_of(seed, |t| {
-            t.steps[2].outcome = Outcome::Err(Errno::ECONNRESET)
-        });
-        assert_eq!(v, Verdict::OracleDisagrees);
-        assert_eq!(v.status().code(), 1);
-        let v = verdict_of(wrong, |t| {
-            t.steps[0].states[0] = Some(TcpState::Established)
-        });
-        assert_eq!(v, Verdict::OracleDisagrees);
-        // A step that never settled is no evidence for the scenario either way.
-        let v = verdict_of(wrong, |t| {
-            t.steps.pop();
-            t.timeout = Some(rstlab::run::Timeout {
-                waited: std::time::Duration::from_secs(2),
-                last_seen: String::new(),
-            });
-        });
-        assert_eq!(v, Verdict::OracleDisagrees);
-    }
-
-    #[test]
-    fn the_json_report_carries_its_schema_version_and_verdict() {
-        let s: Scenario = "server close; client write 1 => EPIPE".parse().unwrap();
-        let p = rstlab::oracle::predict(&s, &rstlab::oracle::Settings::default());
-        let trace = as_predicted(&p);
-        let v = serde_json::to_value(report(
-            &s,
-            &p,
-            &trace,
-            check::check(&s, &p, &trace).is_none(),
-        ))
-        .unwrap();
-        assert_eq!(v["schema"], 1);
-        assert_eq!(v["verdict"], "expectation_contradicted");
-    }
 
     #[test]
     fn reads_stop_at_the_bound() {

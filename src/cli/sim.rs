@@ -10,10 +10,11 @@ use anyhow::Context;
 use rstlab::sim::{self, SurveyOptions};
 
 use super::output::stdout;
+use super::signals::Stop;
 use super::{Status, exit_statuses};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = exit_statuses(&[0, 2, 4]))]
+#[command(after_help = exit_statuses(&[0, 2, 4, 130]))]
 pub struct Args {
     /// The simulator.
     #[arg(value_enum)]
@@ -73,13 +74,17 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         cases: args.cases,
         seed: args.seed,
         canonical: true,
+        ..SurveyOptions::default()
     };
+    let stop = Stop::install(std::sync::Arc::clone(&options.stop))?;
     let name = simulator.name();
     let report = sim::survey(&mut *simulator, &options, |what| {
         eprintln!("rstlab sim {name}: {what}");
     });
     let json = serde_json::to_string_pretty(&report)?;
-    if let Some(out) = &args.out {
+    let signal = stop.signal();
+    // A survey cut short is no report to keep: --out is left as it was.
+    if let Some(out) = args.out.as_ref().filter(|_| signal.is_none()) {
         std::fs::write(out, format!("{json}\n"))
             .with_context(|| format!("writing {}", out.display()))?;
     }
@@ -87,7 +92,18 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     if args.json {
         writeln!(out, "{json}")?;
     } else {
+        if let Some(signal) = signal {
+            writeln!(
+                out,
+                "interrupted by {} after {} scenarios; what they found:",
+                signal.name(),
+                report.scenarios
+            )?;
+        }
         write!(out, "{}", sim::chapter::summary(&report))?;
+    }
+    if let Some(signal) = signal {
+        return Ok(Status::Interrupted(signal));
     }
     Ok(if report.divergences.is_empty() {
         Status::Agreement

@@ -501,6 +501,10 @@ pub struct Report {
     pub mapping: String,
     /// The seed of the random cases.
     pub seed: u64,
+    /// Whether a signal stopped the survey: the counts are those of the scenarios compared.
+    /// Absent from a whole survey's JSON (the stored reports).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
     /// Random cases run.
     pub cases: u64,
     /// Canonical scenarios (one per rule) compared.
@@ -535,6 +539,9 @@ pub struct SurveyOptions {
     pub seed: u64,
     /// Whether to compare the rules' canonical scenarios first.
     pub canonical: bool,
+    /// Set (by a signal handler) to stop: no scenario starts after it, and the report holds
+    /// what was compared ([`Report::interrupted`]).
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for SurveyOptions {
@@ -543,6 +550,7 @@ impl Default for SurveyOptions {
             cases: 1000,
             seed: 1,
             canonical: true,
+            stop: Default::default(),
         }
     }
 }
@@ -727,6 +735,7 @@ pub fn survey(
             kernel: Kernel::running().to_string(),
             mapping: sim.mapping().to_string(),
             seed: options.seed,
+            interrupted: false,
             cases: 0,
             canonical: 0,
             scenarios: 0,
@@ -741,9 +750,13 @@ pub fn survey(
         },
         groups: BTreeMap::new(),
     };
+    let stopped = || options.stop.load(std::sync::atomic::Ordering::Relaxed);
     if options.canonical {
         progress("the rules' canonical scenarios");
         for &rule in Rule::ALL {
+            if stopped() {
+                break;
+            }
             let name = format!("rule:{}", rule.id());
             let scenario = rule.scenario().without_expectations();
             if tally.compare(sim, &scenario, &name, None) {
@@ -758,6 +771,9 @@ pub fn survey(
         ));
     }
     for index in 0..options.cases {
+        if stopped() {
+            break;
+        }
         let mut tree = crate::generate::case_on(options.seed, index, Net::Loopback);
         let scenario = tree.current();
         tally.report.cases += 1;
@@ -780,6 +796,7 @@ pub fn survey(
         ))
     });
     tally.report.divergences = divergences;
+    tally.report.interrupted = stopped();
     tally.report
 }
 
