@@ -1,8 +1,7 @@
-//! What `serve` and `exec` share: the scenario argument, the `--respond` flag, the signals
+//! What `serve` and `exec` share: the `--respond` flag, the signals
 //! that end a run, and the exit status of a peer's run.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -46,26 +45,6 @@ pub fn on_signals(interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
             .context("installing the Ctrl-C handler")?;
     }
     Ok(())
-}
-
-/// The scenario's text and where it came from: a file, `-`, or inline steps.
-pub fn load(arg: &str) -> anyhow::Result<(String, String)> {
-    if arg == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the scenario from standard input")?;
-        Ok(("<stdin>".to_string(), text))
-    } else if Path::new(arg).is_file() {
-        let text = std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?;
-        Ok((arg.to_string(), text))
-    } else if !arg.ends_with(".scenario") && arg.contains(char::is_whitespace) {
-        Ok(("<command line>".to_string(), arg.to_string()))
-    } else {
-        bail!(
-            "{arg}: no such file (and not a scenario: steps look like `client write 1; server close`)"
-        )
-    }
 }
 
 /// The status of a peer's run (`serve`'s and `exec`'s), in the global table: 130 when

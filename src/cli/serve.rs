@@ -16,9 +16,9 @@ use anyhow::Context;
 use serde::Serialize;
 
 use rstlab::peer::{ConnectionReport, Peer, PeerError, PeerOptions, Refused};
-use rstlab::scenario::Script;
+use rstlab::scenario::source::Source;
 
-use super::playing::{Respond, load, on_signals, status_of};
+use super::playing::{Respond, on_signals, status_of};
 use super::{Status, durations, exit_statuses, output};
 
 #[derive(Debug, clap::Args)]
@@ -95,12 +95,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut scenarios = Vec::new();
     let mut origins = Vec::new();
     for arg in &args.scenarios {
-        let (origin, text) = load(arg)?;
-        // The syntax here, with the place; what the peer cannot play, `serve_scripts` refuses
-        // before it listens.
-        let script = Script::parse(&text)
-            .map_err(PeerError::from)
-            .with_context(|| format!("{origin}: cannot serve it"))?;
+        // The syntax here, with the place; what the peer cannot play, the peer refuses before
+        // it listens.
+        let Source { origin, script } = Source::read(arg)?;
         scenarios.push(script);
         origins.push(origin);
     }
