@@ -69,11 +69,22 @@ fn the_seed_article_against_a_std_client_matches_the_oracle_call_by_call() {
         "{report}"
     );
     assert_eq!(conn.steps[1].as_scripted, Some(true), "{report}");
-    // Step 4: the bytes reached the closed socket, which answered RST and is gone.
-    let PeerSaw::Seen { what, .. } = &conn.steps[3].peer else {
+    // Step 4: something reached the closed socket, which answered RST and is gone; a closed
+    // socket counts no bytes, so the step is not checked, and the report says why.
+    let PeerSaw::Uncounted { what, why, .. } = &conn.steps[3].peer else {
         panic!("{report}")
     };
     assert!(what.contains("gone"), "{report}");
+    assert!(why.contains("counts no bytes"), "{report}");
+    assert_eq!(conn.steps[3].as_scripted, None, "{report}");
+    let row = report
+        .to_string()
+        .lines()
+        .find(|l| l.trim_start().starts_with("4 "))
+        .map(str::to_owned)
+        .unwrap();
+    assert!(row.contains("not checked"), "{row}");
+    assert!(!row.contains("yes"), "{row}");
     // Step 5: nothing is left on the peer's side to see it.
     assert!(
         matches!(conn.steps[4].peer, PeerSaw::Unobservable { .. }),

@@ -309,7 +309,7 @@ impl Connection<'_> {
                 }
                 (PeerSaw::Seen { .. }, _) => Some(true),
                 (PeerSaw::NotSeen { .. } | PeerSaw::NotRun { .. }, _) => Some(false),
-                (PeerSaw::Unobservable { .. }, _) => None,
+                (PeerSaw::Uncounted { .. } | PeerSaw::Unobservable { .. }, _) => None,
             };
             let (predicted, rules, oracle) = match predicted {
                 Ok(p) => {
@@ -464,18 +464,28 @@ impl Connection<'_> {
                         View::Open(_, payload) => Check::Pending(Some(part(*payload))),
                         other => Check::Impossible(other.describe()),
                     }),
-                    View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
-                        self.wait(|v| match v {
-                            View::Gone => Check::Done(
-                                "data or an RST reached the peer's closed socket, which is gone (data is answered with RST)".to_string(),
+                    // A closed socket counts nothing: that something came is all the peer can
+                    // see, so the step is not checked (neither as scripted nor not).
+                    View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => match self.wait(|v| match v {
+                        View::Gone => Check::Done(
+                            "data or an RST reached the peer's closed socket, which is gone (data is answered with RST)".to_string(),
+                        ),
+                        View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending(None),
+                        View::Orphan(state) => Check::Impossible(format!(
+                            "the peer's closed socket moved to {state}: the client's FIN came, not data"
+                        )),
+                        other => Check::Impossible(other.describe()),
+                    }) {
+                        PeerSaw::Seen { what, waited_ms } => PeerSaw::Uncounted {
+                            what,
+                            waited_ms,
+                            why: format!(
+                                "the peer had closed its socket, which counts no bytes: whether {n} byte{} arrived, or an RST, is not known",
+                                if n == 1 { "" } else { "s" }
                             ),
-                            View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending(None),
-                            View::Orphan(state) => Check::Impossible(format!(
-                                "the peer's closed socket moved to {state}: the client's FIN came, not data"
-                            )),
-                            other => Check::Impossible(other.describe()),
-                        })
-                    }
+                        },
+                        other => other,
+                    },
                     View::Orphan(state) => gone(format!(
                         "the peer's closed socket is in {state}: the client's FIN arrived already, so no data can follow"
                     )),
