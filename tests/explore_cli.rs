@@ -213,8 +213,8 @@ fn merge(parts: &[&std::path::Path]) -> Output {
 
 #[test]
 fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() {
-    let dir = std::env::temp_dir().join(format!("rstlab-shards-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let common = ["--cases", "401", "--seed", "17", "--net", "both", "--json"];
     let whole = json(&explore(&common));
     let mut files = Vec::new();
@@ -271,5 +271,4 @@ fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() 
     let o = explore(&["--seed", "1", "--shard", "1/2"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--shard needs --cases"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -112,10 +112,11 @@ fn an_unknown_kernel_is_refused_naming_the_known_ones() {
 
 #[test]
 fn kernels_host_surveys_this_kernel_without_a_vm() {
-    let dir = std::env::temp_dir().join(format!("rstlab-kernels-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let out = rstlab()
         .args(["kernels", "host", "--cases", "40", "--seed", "3", "--out"])
-        .arg(&dir)
+        .arg(dir)
         .arg("--cache")
         .arg(dir.join("cache"))
         .output()
@@ -128,7 +129,7 @@ fn kernels_host_surveys_this_kernel_without_a_vm() {
         "{stderr}"
     );
     assert!(stdout.contains("kernel  version"), "{stdout}");
-    let files: Vec<_> = std::fs::read_dir(&dir)
+    let files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
@@ -144,7 +145,6 @@ fn kernels_host_surveys_this_kernel_without_a_vm() {
             .all(|e| e.cases == 40 && e.agreements == 40)
     );
     assert!(survey.scenarios.len() > rstlab::Rule::ALL.len());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
