@@ -85,6 +85,12 @@ fn the_seed_article_against_a_std_client_matches_the_oracle_call_by_call() {
         .unwrap();
     assert!(row.contains("not checked"), "{row}");
     assert!(!row.contains("yes"), "{row}");
+    assert!(
+        report
+            .to_string()
+            .contains("step 4 not checked: the peer had closed its socket"),
+        "{report}"
+    );
     // Step 5: nothing is left on the peer's side to see it.
     assert!(
         matches!(conn.steps[4].peer, PeerSaw::Unobservable { .. }),

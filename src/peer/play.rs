@@ -480,7 +480,7 @@ impl Connection<'_> {
                             what,
                             waited_ms,
                             why: format!(
-                                "the peer had closed its socket, which counts no bytes: whether {n} byte{} arrived, or an RST, is not known",
+                                "the peer had closed its socket, which counts no bytes: whether your {n} byte{} or an RST reached it is not known",
                                 if n == 1 { "" } else { "s" }
                             ),
                         },

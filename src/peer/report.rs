@@ -248,7 +248,7 @@ impl PeerSaw {
                 None => outcome.to_string(),
             },
             PeerSaw::Seen { what, .. } => what.clone(),
-            PeerSaw::Uncounted { what, why, .. } => format!("{what}; not checked: {why}"),
+            PeerSaw::Uncounted { what, .. } => what.clone(),
             PeerSaw::NotSeen { why, .. } => format!("NOT SEEN: {why}"),
             PeerSaw::Unobservable { why } => format!("not observable: {why}"),
             PeerSaw::NotRun { why } => format!("not played: {why}"),
@@ -257,7 +257,7 @@ impl PeerSaw {
 }
 
 impl fmt::Display for ConnectionReport {
-    /// A table, one row per step, then the deviations, what happened after the last step and
+    /// A table, one row per step, then why a step was not checked, the deviations, what happened after the last step and
     /// the forecast.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -308,6 +308,11 @@ impl fmt::Display for ConnectionReport {
             ],
             &rows,
         ))?;
+        for s in &self.steps {
+            if let PeerSaw::Uncounted { why, .. } = &s.peer {
+                writeln!(f, "step {} not checked: {why}", s.step)?;
+            }
+        }
         for d in &self.deviations {
             writeln!(f, "deviation: {d}")?;
         }
