@@ -286,13 +286,13 @@ fn seeds_status_3_is_said_to_hold_in_the_articles_setting_only() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(
-        help.contains("(seed: the article's ok, ok, EPIPE, in the article's setting only: no --delay, 3 writes)"),
+        help.contains("(seed: the article's ok, ok, EPIPE, in the article's setting only: without --delay, with 3 writes)"),
         "{help}"
     );
     let readme = read("README.md");
     let row = readme.lines().find(|l| l.starts_with("| 3 |")).unwrap();
     assert!(
-        row.contains("in the article's setting only: no `--delay`, 3 writes"),
+        row.contains("in the article's setting only: without `--delay`, with 3 writes"),
         "{row}"
     );
 }
