@@ -278,6 +278,17 @@ fn unplayable_steps_and_other_addresses_are_refused_before_listening() {
         e.to_string().starts_with("scenario 2, line 1, column 1"),
         "{e}"
     );
+    // Ops the peer has no call or observation for, on either end.
+    for (text, step) in [
+        ("client write 1; server poll", "server poll"),
+        ("client error", "client error"),
+    ] {
+        let e = Peer::serve(text).err().unwrap();
+        assert!(
+            e.to_string().contains(&format!("`{step}` is neither")),
+            "{e}"
+        );
+    }
     let e = Peer::serve_with(
         &["server close"],
         PeerOptions {
