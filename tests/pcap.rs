@@ -202,7 +202,7 @@ fn explore_captures_each_link_finding_and_says_a_loopback_one_has_none() {
             finding(9, Net::Loopback, "server close; client write 1"),
         ],
         Backend::Std,
-        &dir,
+        dir,
     )
     .unwrap();
     match &done[..] {

@@ -215,7 +215,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         assert!(refusal(Path::new("/dev/null")).contains("not a regular file"));
-        assert!(refusal(&dir).contains("a directory"));
+        assert!(refusal(dir).contains("a directory"));
         assert!(refusal(Path::new("")).contains("empty"));
         assert!(refusal(&dir.join("missing/BOOK.md")).contains("does not exist"));
         let file = dir.join("BOOK.md");
@@ -241,7 +241,7 @@ mod tests {
             (dir.join("plain/b.svg"), b"<svg/>"),
         ];
         assert!(write_all_or_nothing(&files).is_err());
-        let mut left: Vec<String> = std::fs::read_dir(&dir)
+        let mut left: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();

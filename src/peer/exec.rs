@@ -329,7 +329,7 @@ pub fn run_with(
         return Err(ExecError::NoCommand);
     }
     // The one check of the scenario, before anything runs.
-    super::check_all(std::slice::from_ref(&options.script), Some(options.delay))?;
+    super::playable::check_all(std::slice::from_ref(&options.script), Some(options.delay))?;
     let relay = Relay::start(options.delay).map_err(ExecError::Link)?;
     if options.capture {
         let control = relay.control();
