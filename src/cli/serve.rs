@@ -112,17 +112,20 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     };
     let options = PeerOptions {
-        listen: args.listen,
         timeout: args.timeout,
         respond,
         max_connections: limit,
-        link: None,
     };
     let steps: Vec<String> = scenarios
         .iter()
         .map(|s| s.shape().steps().len().to_string())
         .collect();
-    let peer = Peer::serve_scripts(scenarios, options)
+    let peer = scenarios
+        .into_iter()
+        .fold(Peer::builder(), |builder, script| builder.script(script))
+        .options(options)
+        .listen(args.listen)
+        .start()
         .map_err(|e| not_started(e, args.listen, &origins))?;
     let mut out = output::stdout();
     writeln!(out, "{}", peer.addr()).context("writing to standard output")?;

@@ -57,7 +57,7 @@
 //! assume your program read nothing; what matters for them is what the peer's kernel receives.
 //!
 //! `link` steps need the emulated link: on loopback they are refused the same way. On the
-//! real-time link ([`PeerOptions::link`], what `rstlab exec` uses) the peer applies each one to
+//! real-time link ([`PeerBuilder::on_link`], what `rstlab exec` uses) the peer applies each one to
 //! the link when its turn comes, waits out a `sleep` of either actor (the story's clock moves
 //! for both ends), and predicts with the link's delay; see [`check_playable_on_link`] for the
 //! steps that make no sense when time is real.
@@ -105,6 +105,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use thiserror::Error;
 
+use crate::net::relay::Control;
 use crate::oracle::{self, Prediction};
 use crate::scenario::{Op, ParseError, Scenario, Script};
 
@@ -113,14 +114,11 @@ use playable::check_all;
 pub use playable::{Unplayable, check_playable, check_playable_on_link, parse, parse_on_link};
 pub use report::{ConnectionReport, PeerSaw, Predicted, Refused, Report, StepReport};
 
-/// How a [`Peer`] behaves.
+/// How a [`Peer`] plays: its timeouts, its payload, how many connections. Where it listens is
+/// the [`PeerBuilder`]'s ([`PeerBuilder::listen`], [`PeerBuilder::listener`],
+/// [`PeerBuilder::on_link`]).
 #[derive(Clone, Debug)]
 pub struct PeerOptions {
-    /// Where to listen; a loopback address only (`127.0.0.0/8` or `::1`). Port 0 picks a free
-    /// port. Default `127.0.0.1:0`.
-    /// On `::1`, `client` steps after the peer closed its socket are not observable (the
-    /// kernel's sock_diag lookups used for closed sockets are IPv4 only here).
-    pub listen: SocketAddr,
     /// How long to wait for each `client` step to arrive, and to hold a socket the scenario left
     /// open. Default 5 s.
     pub timeout: Duration,
@@ -130,23 +128,133 @@ pub struct PeerOptions {
     /// Play at most this many connections; reset any later one at once and report it as
     /// refused. Default: no limit.
     pub max_connections: Option<usize>,
-    /// The real-time link the listener is on (`rstlab exec`): the peer applies the scenario's
-    /// `link` steps to it, looks at its closed sockets inside the server's namespace, and
-    /// predicts with the link's delay. `None` (the default): no link; `link` steps are refused.
-    /// Only [`Peer::serve_on`] uses it, with a listener in the link's server namespace
-    /// ([`crate::net::relay::Relay::enter`]); the other constructors listen on loopback and ignore it.
-    pub link: Option<crate::net::relay::Control>,
 }
 
 impl Default for PeerOptions {
     fn default() -> Self {
         PeerOptions {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             timeout: Duration::from_secs(5),
             respond: Vec::new(),
             max_connections: None,
-            link: None,
         }
+    }
+}
+
+/// Where a peer listens.
+#[derive(Debug)]
+enum Listen {
+    /// An address the peer binds: loopback only.
+    Address(SocketAddr),
+    /// A listener the caller made (in a network namespace of its own, say), and the real-time
+    /// link it is on, if any.
+    Listener(TcpListener, Option<Control>),
+}
+
+/// Starts a [`Peer`]: the scenarios it plays, where it listens, its [`PeerOptions`].
+/// Connection N plays the Nth scenario, and every connection after the last scenario plays the
+/// last one. Every scenario is checked ([`check_playable`]) before the peer listens; a refusal
+/// names the scenario (1-based) when there are several.
+///
+/// ```
+/// use rstlab::peer::{Peer, PeerOptions};
+/// use std::time::Duration;
+/// let options = PeerOptions { timeout: Duration::from_secs(1), ..PeerOptions::default() };
+/// // The first connection is closed at once, later ones are reset.
+/// let peer = Peer::builder()
+///     .scenario("server close")
+///     .scenario("server abort")
+///     .options(options)
+///     .start()?;
+/// let report = peer.finish()?;
+/// assert_eq!(report.summary(), format!("no client connected to {}", report.addr));
+/// # Ok::<(), rstlab::peer::PeerError>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `start`"]
+pub struct PeerBuilder {
+    /// The scenarios, as text (parsed by `start`) or parsed.
+    scenarios: Vec<Result<Script, String>>,
+    options: PeerOptions,
+    listen: Listen,
+}
+
+impl Default for PeerBuilder {
+    fn default() -> Self {
+        PeerBuilder {
+            scenarios: Vec::new(),
+            options: PeerOptions::default(),
+            listen: Listen::Address(SocketAddr::from(([127, 0, 0, 1], 0))),
+        }
+    }
+}
+
+impl PeerBuilder {
+    /// Adds a scenario in the language, parsed (with its places, `client write request`
+    /// included) when the peer starts.
+    pub fn scenario(mut self, text: &str) -> Self {
+        self.scenarios.push(Err(text.to_string()));
+        self
+    }
+
+    /// Adds a scenario already parsed: a [`Script`] (with its places, for the refusals) or a
+    /// [`Scenario`].
+    pub fn script(mut self, script: impl Into<Script>) -> Self {
+        self.scenarios.push(Ok(script.into()));
+        self
+    }
+
+    /// How the peer plays (default [`PeerOptions::default`]).
+    pub fn options(mut self, options: PeerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Listens on `addr`: a loopback address only (`127.0.0.0/8` or `::1`), anything else is
+    /// refused when the peer starts; port 0 picks a free port. The default: `127.0.0.1:0`.
+    /// On `::1`, `client` steps after the peer closed its socket are not observable (the
+    /// kernel's sock_diag lookups used for closed sockets are IPv4 only here).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Listen::Address(addr);
+        self
+    }
+
+    /// Accepts on `listener`, the caller's, instead of listening itself: it is not checked for
+    /// loopback, so that a caller that made its own network namespace can hand it in.
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listen = Listen::Listener(listener, None);
+        self
+    }
+
+    /// Accepts on `listener`, in the server's namespace of a real-time link
+    /// ([`crate::net::relay::Relay::enter`]), as `rstlab exec` does: the peer applies the
+    /// scenario's `link` steps to the link through `link`, looks at its closed sockets in that
+    /// namespace, and predicts with the link's delay; see [`check_playable_on_link`].
+    pub fn on_link(mut self, listener: TcpListener, link: Control) -> Self {
+        self.listen = Listen::Listener(listener, Some(link));
+        self
+    }
+
+    /// Parses and checks every scenario, listens, and starts accepting.
+    pub fn start(self) -> Result<Peer, PeerError> {
+        let scripts = self
+            .scenarios
+            .into_iter()
+            .map(|s| s.or_else(|text| Script::parse(&text)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (listener, link) = match self.listen {
+            Listen::Address(addr) => {
+                if !addr.ip().is_loopback() {
+                    return Err(PeerError::NotLoopback(addr));
+                }
+                check_all(&scripts, None)?;
+                (listen(addr)?, None)
+            }
+            Listen::Listener(listener, link) => {
+                check_all(&scripts, link.as_ref().map(Control::delay))?;
+                (listener, link)
+            }
+        };
+        Peer::start(listener, scripts, self.options, link)
     }
 }
 
@@ -219,6 +327,8 @@ struct Plan {
     /// The forecast of each script without requests; one with requests is made per connection.
     forecasts: Vec<Option<Forecast>>,
     options: PeerOptions,
+    /// The real-time link the listener is on ([`PeerBuilder::on_link`]).
+    link: Option<Control>,
     /// The real-time link's delay before the first step, when the peer is on it.
     delay: Option<Duration>,
 }
@@ -333,81 +443,23 @@ impl Peer {
     /// # Ok::<(), rstlab::peer::PeerError>(())
     /// ```
     pub fn serve(scenario: &str) -> Result<Peer, PeerError> {
-        Peer::serve_with(&[scenario], PeerOptions::default())
+        Peer::builder().scenario(scenario).start()
     }
 
-    /// Listens as `options` say; connection N plays `scenarios[N-1]`, and every connection
-    /// after the last scenario plays the last one.
-    ///
-    /// ```
-    /// use rstlab::peer::{Peer, PeerOptions};
-    /// use std::time::Duration;
-    /// let options = PeerOptions { timeout: Duration::from_secs(1), ..PeerOptions::default() };
-    /// // The first connection is closed at once, later ones are reset.
-    /// let peer = Peer::serve_with(&["server close", "server abort"], options)?;
-    /// let report = peer.finish()?;
-    /// assert_eq!(report.summary(), format!("no client connected to {}", report.addr));
-    /// # Ok::<(), rstlab::peer::PeerError>(())
-    /// ```
-    pub fn serve_with(scenarios: &[&str], options: PeerOptions) -> Result<Peer, PeerError> {
-        let scripts = scenarios
-            .iter()
-            .map(|text| Script::parse(text))
-            .collect::<Result<Vec<_>, _>>()?;
-        Peer::serve_scripts(scripts, options)
+    /// A [`PeerBuilder`]: for several scenarios, other [`PeerOptions`], or another place to
+    /// listen.
+    pub fn builder() -> PeerBuilder {
+        PeerBuilder::default()
     }
 
-    /// [`Peer::serve_with`] for scripts already parsed ([`Script::parse`]: with their places,
-    /// for the refusals, and `client write request`). Each is checked here, once
-    /// ([`check_playable`]); a refusal names the script (1-based) when there are several.
-    pub fn serve_scripts(scripts: Vec<Script>, options: PeerOptions) -> Result<Peer, PeerError> {
-        if !options.listen.ip().is_loopback() {
-            return Err(PeerError::NotLoopback(options.listen));
-        }
-        // A loopback listener is on no link.
-        let options = PeerOptions {
-            link: None,
-            ..options
-        };
-        check_all(&scripts, None)?;
-        let listener = listen(options.listen)?;
-        Peer::start(listener, scripts, options)
-    }
-
-    /// Plays `scenarios` on the connections that `listener` accepts, after checking each. The
-    /// listener is the caller's: it is not checked for loopback (`options.listen` is ignored),
-    /// so that a caller that made its own network namespace can hand its listener in. With
-    /// [`PeerOptions::link`] (the listener in the server's namespace of a
-    /// [`Relay`](crate::net::relay::Relay)), `link` steps are played; see
-    /// [`check_playable_on_link`].
-    pub fn serve_on(
-        listener: TcpListener,
-        scenarios: Vec<Scenario>,
-        options: PeerOptions,
-    ) -> Result<Peer, PeerError> {
-        let scripts = scenarios.into_iter().map(Script::from).collect();
-        Peer::serve_scripts_on(listener, scripts, options)
-    }
-
-    /// [`Peer::serve_on`] for scripts ([`Script::parse`]: with their places, for the refusals,
-    /// and `client write request`).
-    pub fn serve_scripts_on(
-        listener: TcpListener,
-        scripts: Vec<Script>,
-        options: PeerOptions,
-    ) -> Result<Peer, PeerError> {
-        let delay = options.link.as_ref().map(crate::net::relay::Control::delay);
-        check_all(&scripts, delay)?;
-        Peer::start(listener, scripts, options)
-    }
-
-    /// Plays `scripts`, which the caller has checked for `options` ([`check_all`]).
+    /// Plays `scripts`, which the builder has checked ([`check_all`]), on `listener`.
     fn start(
         listener: TcpListener,
         scripts: Vec<Script>,
         options: PeerOptions,
+        link: Option<Control>,
     ) -> Result<Peer, PeerError> {
-        let delay = options.link.as_ref().map(crate::net::relay::Control::delay);
+        let delay = link.as_ref().map(Control::delay);
         let addr = listener
             .local_addr()
             .map_err(io_err("reading the listener's address"))?;
@@ -425,6 +477,7 @@ impl Peer {
                 .collect(),
             scripts,
             options,
+            link,
             delay,
         };
         plan.predictions = plan

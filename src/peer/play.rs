@@ -159,7 +159,7 @@ pub(super) fn play(
         addresses,
         // sock_diag answers for the namespace the netlink socket was made in: the link's
         // server namespace when the listener is there.
-        diag: match &plan.options.link {
+        diag: match &plan.link {
             Some(link) => link
                 .enter(Actor::Server)
                 .ok()
@@ -225,7 +225,7 @@ impl Connection<'_> {
             if halted.is_none() && !awaited && self.shared.stopped() {
                 halted = Some("the peer was stopped".to_string());
             }
-            if let Some(link) = &self.plan.options.link {
+            if let Some(link) = &self.plan.link {
                 // For a capture: what the peer plays or waits for while these packets cross.
                 link.note(|| format!("step {}: {step}", i + 1));
             }
@@ -242,8 +242,7 @@ impl Connection<'_> {
                         // On the link the story's clock moves for both ends: the peer
                         // waits out your program's pause too.
                         Who::Client
-                            if self.plan.options.link.is_some()
-                                && matches!(step.op, Op::Sleep(_)) =>
+                            if self.plan.link.is_some() && matches!(step.op, Op::Sleep(_)) =>
                         {
                             self.perform(&step.op)
                         }
@@ -751,7 +750,7 @@ impl Connection<'_> {
 
     /// Applies a `link` step to the real-time link.
     fn perform_link(&mut self, op: &Op) -> PeerSaw {
-        match (&self.plan.options.link, op) {
+        match (&self.plan.link, op) {
             (Some(link), Op::Link(op)) => {
                 link.apply(*op);
                 PeerSaw::Called {
