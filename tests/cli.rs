@@ -33,13 +33,11 @@ fn run_inline_agrees_and_exits_0() {
 
 #[test]
 fn run_reads_a_file_and_standard_input() {
-    let dir = std::env::temp_dir().join(format!("rstlab-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("seed.scenario");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seed.scenario");
     std::fs::write(&file, SEED.replace("; ", "\n")).unwrap();
     let o = rstlab(&["run", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    std::fs::remove_dir_all(&dir).unwrap();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_rstlab"))
         .args(["run", "-", "--backend", "tokio"])
@@ -168,7 +166,8 @@ fn every_commands_help_ends_with_its_exit_statuses_from_the_one_table() {
 /// panic, nothing on standard error) with status 0.
 #[test]
 fn a_closed_standard_output_ends_a_command_quietly() {
-    let fuzz_input = scratch("closed-stdout").join("input");
+    let dir = tempfile::tempdir().unwrap();
+    let fuzz_input = dir.path().join("input");
     std::fs::write(&fuzz_input, "client write 1; server close\n").unwrap();
     let fuzz_input = fuzz_input.to_str().unwrap().to_string();
     let commands: [&[&str]; 6] = [
@@ -217,13 +216,6 @@ fn the_state_column_is_explained_under_the_table() {
     );
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rstlab-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs `rstlab args...`, expects exit status 2 and returns standard error.
 fn refused(args: &[&str]) -> String {
     let o = rstlab(args);
@@ -240,7 +232,8 @@ fn refused(args: &[&str]) -> String {
 
 #[test]
 fn run_names_what_its_argument_is() {
-    let dir = scratch("args");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let err = refused(&["run", ""]);
     assert!(err.contains("the scenario argument is empty"), "{err}");
     let err = refused(&["run", dir.to_str().unwrap()]);
@@ -250,12 +243,12 @@ fn run_names_what_its_argument_is() {
         err.contains("missing.scenario: No such file or directory"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn an_empty_or_comment_only_scenario_is_an_error() {
-    let dir = scratch("empty");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     for (name, text) in [
         ("empty.scenario", ""),
         ("comments.scenario", "# nothing\n\n  # here\n"),
@@ -268,12 +261,12 @@ fn an_empty_or_comment_only_scenario_is_an_error() {
             "{err}"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_huge_input_is_refused_without_reading_it_all_and_a_huge_token_is_cut_short() {
-    let dir = scratch("huge");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let file = dir.join("huge.scenario");
     std::fs::write(&file, vec![b'#'; 3 << 20]).unwrap();
     let err = refused(&["run", file.to_str().unwrap()]);
@@ -283,7 +276,6 @@ fn a_huge_input_is_refused_without_reading_it_all_and_a_huge_token_is_cut_short(
     let err = refused(&["run", file.to_str().unwrap()]);
     assert!(err.len() < 400, "{} bytes of error", err.len());
     assert!(err.contains("(500000 bytes)"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -387,8 +379,8 @@ fn a_full_standard_output_is_named_as_such() {
 /// and a folder is not a file (nor a file a folder).
 #[test]
 fn every_output_path_is_refused_alike_before_anything_runs() {
-    let dir = scratch("output-paths");
-    let gone = dir.join("missing");
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("missing");
     let missing = gone.join("dir");
     let missing = missing.to_str().unwrap();
     for args in [
@@ -415,7 +407,6 @@ fn every_output_path_is_refused_alike_before_anything_runs() {
         );
         assert!(!made, "{args:?} created {}", gone.display());
     }
-    std::fs::remove_dir_all(&dir).unwrap();
     let err = refused(&["explore", "--cases", "2", "--pcap", "/dev/full"]);
     assert_eq!(err, "rstlab: --pcap /dev/full: not a folder\n");
 }
@@ -425,7 +416,8 @@ fn rules_refuses_an_output_that_is_not_a_regular_file_before_writing_anything() 
     let err = refused(&["rules", "--no-sigpipe", "--out", "/dev/null"]);
     assert!(err.contains("/dev/null is not a regular file"), "{err}");
     assert!(!std::path::Path::new("/dev/docs").exists());
-    let dir = scratch("rules-out");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let err = refused(&["rules", "--no-sigpipe", "--out", dir.to_str().unwrap()]);
     assert!(err.contains("is a directory"), "{err}");
     let missing = dir.join("missing/BOOK.md");
@@ -441,7 +433,6 @@ fn rules_refuses_an_output_that_is_not_a_regular_file_before_writing_anything() 
         std::fs::read_dir(dir.join("docs/rules")).unwrap().count(),
         1
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -253,8 +253,8 @@ fn pcap_leaves_no_empty_folder_when_nothing_was_captured() {
     if !rstlab::sys::net::effective_root() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("rstlab-pcap-none-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("captures");
     let o = explore(
         &[
             "--cases", "4", "--seed", "1", "--jobs", "1", "--net", "link", "--pcap",
@@ -286,8 +286,8 @@ fn merge(parts: &[&std::path::Path]) -> Output {
 
 #[test]
 fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() {
-    let dir = std::env::temp_dir().join(format!("rstlab-shards-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let common = ["--cases", "401", "--seed", "17", "--net", "both", "--json"];
     let whole = json(&explore(&common));
     let mut files = Vec::new();
@@ -348,5 +348,4 @@ fn two_shards_merged_are_the_whole_exploration_and_a_missing_shard_is_refused() 
         err.contains("the following required arguments were not provided:\n  --cases <CASES>"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

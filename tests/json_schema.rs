@@ -129,8 +129,8 @@ fn explore_json_follows_its_schema() {
 #[test]
 fn merged_shards_follow_the_explore_schema() {
     let schema = validator("explore.schema.json");
-    let dir = std::env::temp_dir().join(format!("rstlab-merge-schema-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut files = Vec::new();
     for k in ["1/2", "2/2"] {
         let o = rstlab(&[
@@ -152,7 +152,6 @@ fn merged_shards_follow_the_explore_schema() {
         (Some(1), Some(40))
     );
     assert!(v.get("shard").is_none(), "{v:#}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A change made to a good report.

@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -118,10 +118,11 @@ fn an_unknown_kernel_is_refused_naming_the_known_ones() {
 
 #[test]
 fn kernels_host_surveys_this_kernel_without_a_vm() {
-    let dir = std::env::temp_dir().join(format!("rstlab-kernels-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let out = rstlab()
         .args(["kernels", "host", "--cases", "40", "--seed", "3", "--out"])
-        .arg(&dir)
+        .arg(dir)
         .arg("--cache")
         .arg(dir.join("cache"))
         .output()
@@ -134,7 +135,7 @@ fn kernels_host_surveys_this_kernel_without_a_vm() {
         "{stderr}"
     );
     assert!(stdout.contains("kernel  version"), "{stdout}");
-    let files: Vec<_> = std::fs::read_dir(&dir)
+    let files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
@@ -150,7 +151,6 @@ fn kernels_host_surveys_this_kernel_without_a_vm() {
             .all(|e| e.cases == 40 && e.agreements == 40)
     );
     assert!(survey.scenarios.len() > rstlab::Rule::ALL.len());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -176,21 +176,23 @@ fn predict_answers_for_another_kernel_without_running_anything() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// A folder of its own for one test, removed when the test ends, also on panic.
-struct Scratch(PathBuf);
+/// A folder of its own for one test, removed when the test ends, also on panic; readable by
+/// everyone, for the tests that run rstlab as another user.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("rstlab-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("rstlab-{name}-"))
+            .permissions(std::fs::Permissions::from_mode(0o755))
+            .tempdir()
+            .unwrap();
         Scratch(dir)
     }
-}
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
     }
 }
 
@@ -203,9 +205,9 @@ fn kernels_host_stops_on_sigterm_with_its_summary() {
         .args([
             "kernels", "host", "--cases", "1000000", "--seed", "3", "--out",
         ])
-        .arg(&dir.0)
+        .arg(dir.path())
         .arg("--cache")
-        .arg(dir.0.join("cache"))
+        .arg(dir.path().join("cache"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -256,7 +258,7 @@ fn kernels_host_stops_on_sigterm_with_its_summary() {
     assert!(err.contains("interrupted by SIGTERM"), "{err}");
     assert!(out.contains("version  machine"), "{out}");
     assert!(out.contains("host (interrupted, not saved)"), "{out}");
-    let saved = std::fs::read_dir(&dir.0)
+    let saved = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
@@ -275,14 +277,18 @@ fn kernels_host_without_the_link_says_why_it_has_an_error() {
     }
     let dir = Scratch::new("kernels-nobody");
     // Open to nobody: the survey is written there.
-    std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let out = Command::new(setpriv)
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(env!("CARGO_BIN_EXE_rstlab"))
         .args(["kernels", "host", "--cases", "2", "--seed", "1", "--out"])
-        .arg(&dir.0)
+        .arg(dir.path())
         .arg("--cache")
-        .arg(dir.0.join("cache"))
+        .arg(dir.path().join("cache"))
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

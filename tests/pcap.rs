@@ -68,7 +68,8 @@ fn a_link_run_captures_the_handshake_the_fin_and_the_rst_with_link_time_and_step
     if !common::link_available() {
         return;
     }
-    let dir = tempdir("run");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let file = dir.join("seed.pcapng");
     let o = rstlab(&[
         "run",
@@ -117,7 +118,6 @@ fn a_link_run_captures_the_handshake_the_fin_and_the_rst_with_link_time_and_step
         "packets in the order sent: {seen:#?}"
     );
     assert!(text(&o).contains(&format!("packets in {}", file.display())));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -125,7 +125,8 @@ fn exec_captures_in_real_time_with_the_peers_steps() {
     if !common::link_available() {
         return;
     }
-    let dir = tempdir("exec");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let file = dir.join("exec.pcapng");
     let o = rstlab(&[
         "exec",
@@ -169,7 +170,6 @@ fn exec_captures_in_real_time_with_the_peers_steps() {
             .any(|s| s.flags & RST != 0 && s.comment.starts_with("step 3: server close")),
         "{seen:#?}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -194,14 +194,15 @@ fn explore_captures_each_link_finding_and_says_a_loopback_one_has_none() {
         },
         original: inline.to_string(),
     };
-    let dir = tempdir("explore");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let done = capture_findings(
         &[
             finding(7, Net::Link, "server close; client write 1"),
             finding(9, Net::Loopback, "server close; client write 1"),
         ],
         Backend::Std,
-        &dir,
+        dir,
     )
     .unwrap();
     match &done[..] {
@@ -232,7 +233,6 @@ fn explore_captures_each_link_finding_and_says_a_loopback_one_has_none() {
         other => panic!("{other:?}"),
     }
     assert!(!dir.join("case-9.pcapng").exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -260,7 +260,8 @@ fn a_capture_that_cannot_be_written_leaves_the_report_in_place() {
 
 #[test]
 fn a_capture_on_loopback_is_refused_before_anything_runs() {
-    let dir = tempdir("loopback");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let file = dir.join("none.pcapng");
     let o = rstlab(&["run", "--pcap", file.to_str().unwrap(), "client write 1"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -278,11 +279,4 @@ fn a_capture_on_loopback_is_refused_before_anything_runs() {
         text(&o)
     );
     assert!(!file.exists(), "nothing written");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rstlab-pcap-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -14,6 +14,23 @@ fn options(timeout_ms: u64) -> PeerOptions {
     }
 }
 
+/// A peer playing `scenarios` (connection N the Nth) as `options` say.
+fn serve(scenarios: &[&str], options: PeerOptions) -> Result<Peer, PeerError> {
+    scenarios
+        .iter()
+        .fold(Peer::builder(), |builder, text| builder.scenario(text))
+        .options(options)
+        .start()
+}
+
+/// The fixture of most tests here: a peer playing `scenario`, waiting at most `timeout_ms` for
+/// each `client` step, and a client connected to it.
+fn connected(scenario: &str, timeout_ms: u64) -> (Peer, TcpStream) {
+    let peer = serve(&[scenario], options(timeout_ms)).unwrap();
+    let client = TcpStream::connect(peer.addr()).unwrap();
+    (peer, client)
+}
+
 /// Waits (at most 5 s) until the test's own socket is in `state`.
 fn wait_state(stream: &TcpStream, state: TcpState) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -32,12 +49,10 @@ fn outcome_of_write(stream: &mut TcpStream, bytes: &[u8]) -> Outcome {
 
 #[test]
 fn the_seed_article_against_a_std_client_matches_the_oracle_call_by_call() {
-    let peer = Peer::serve_with(
-        &["client write 1; server read 1; server close; client write 1; client write 1"],
-        options(2000),
-    )
-    .unwrap();
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, mut client) = connected(
+        "client write 1; server read 1; server close; client write 1; client write 1",
+        2000,
+    );
     let mut seen = vec![outcome_of_write(&mut client, b"a")];
     // The server closes when the step comes; the client writes again once the FIN is in.
     peer.wait_for_step(1, 3).unwrap();
@@ -69,11 +84,28 @@ fn the_seed_article_against_a_std_client_matches_the_oracle_call_by_call() {
         "{report}"
     );
     assert_eq!(conn.steps[1].as_scripted, Some(true), "{report}");
-    // Step 4: the bytes reached the closed socket, which answered RST and is gone.
-    let PeerSaw::Seen { what, .. } = &conn.steps[3].peer else {
+    // Step 4: something reached the closed socket, which answered RST and is gone; a closed
+    // socket counts no bytes, so the step is not checked, and the report says why.
+    let PeerSaw::Uncounted { what, why, .. } = &conn.steps[3].peer else {
         panic!("{report}")
     };
     assert!(what.contains("gone"), "{report}");
+    assert!(why.contains("counts no bytes"), "{report}");
+    assert_eq!(conn.steps[3].as_scripted, None, "{report}");
+    let row = report
+        .to_string()
+        .lines()
+        .find(|l| l.trim_start().starts_with("4 "))
+        .map(str::to_owned)
+        .unwrap();
+    assert!(row.contains("not checked"), "{row}");
+    assert!(!row.contains("yes"), "{row}");
+    assert!(
+        report
+            .to_string()
+            .contains("step 4 not checked: the peer had closed its socket"),
+        "{report}"
+    );
     // Step 5: nothing is left on the peer's side to see it.
     assert!(
         matches!(conn.steps[4].peer, PeerSaw::Unobservable { .. }),
@@ -106,8 +138,7 @@ fn a_client_that_never_connects_is_reported_and_finish_returns_at_once() {
 
 #[test]
 fn bytes_that_do_not_arrive_are_not_seen_within_the_timeout_and_the_rest_is_not_played() {
-    let peer = Peer::serve_with(&["client write 5; server close"], options(300)).unwrap();
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, mut client) = connected("client write 5; server close", 300);
     client.write_all(b"ab").unwrap();
     let start = Instant::now();
     let report = peer
@@ -141,12 +172,7 @@ fn bytes_that_do_not_arrive_are_not_seen_within_the_timeout_and_the_rest_is_not_
 
 #[test]
 fn more_bytes_than_the_scenario_writes_are_a_deviation() {
-    let peer = Peer::serve_with(
-        &["client write 2; server read 2; server write 1"],
-        options(2000),
-    )
-    .unwrap();
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, mut client) = connected("client write 2; server read 2; server write 1", 2000);
     client.write_all(b"abcde").unwrap();
     let mut one = [0; 1];
     client.read_exact(&mut one).unwrap();
@@ -164,7 +190,7 @@ fn more_bytes_than_the_scenario_writes_are_a_deviation() {
 
 #[test]
 fn the_clients_fin_and_rst_are_seen_and_the_peers_calls_match_the_oracle() {
-    let peer = Peer::serve_with(
+    let peer = serve(
         &[
             "client write 3; client shutdown write; server read 5; server read 5",
             "client write 3; client abort; server read 1",
@@ -212,8 +238,7 @@ fn server_writes_send_the_payload_in_order_from_its_start_again() {
         respond: b"abc".to_vec(),
         ..options(2000)
     };
-    let peer =
-        Peer::serve_with(&["server write 5; server write 5; server close"], options).unwrap();
+    let peer = serve(&["server write 5; server write 5; server close"], options).unwrap();
     let mut client = TcpStream::connect(peer.addr()).unwrap();
     let mut got = String::new();
     client.read_to_string(&mut got).unwrap();
@@ -227,7 +252,7 @@ fn a_second_connection_past_max_connections_is_refused_and_reported() {
         max_connections: Some(1),
         ..options(2000)
     };
-    let peer = Peer::serve_with(&["server close"], options).unwrap();
+    let peer = serve(&["server close"], options).unwrap();
     let mut first = TcpStream::connect(peer.addr()).unwrap();
     let mut rest = Vec::new();
     first.read_to_end(&mut rest).unwrap();
@@ -254,30 +279,37 @@ fn unplayable_steps_and_other_addresses_are_refused_before_listening() {
             .starts_with("line 3, column 1: `client read 1` cannot be played"),
         "{e}"
     );
-    let e = Peer::serve_with(&["server close", "client shutdown read"], options(100))
+    let e = serve(&["server close", "client shutdown read"], options(100))
         .err()
         .unwrap();
     assert!(
         e.to_string().starts_with("scenario 2, line 1, column 1"),
         "{e}"
     );
-    let e = Peer::serve_with(
-        &["server close"],
-        PeerOptions {
-            listen: "0.0.0.0:0".parse().unwrap(),
-            ..PeerOptions::default()
-        },
-    )
-    .err()
-    .unwrap();
+    // Ops the peer has no call or observation for, on either end.
+    for (text, step) in [
+        ("client write 1; server poll", "server poll"),
+        ("client error", "client error"),
+    ] {
+        let e = Peer::serve(text).err().unwrap();
+        assert!(
+            e.to_string().contains(&format!("`{step}` is neither")),
+            "{e}"
+        );
+    }
+    let e = Peer::builder()
+        .scenario("server close")
+        .listen("0.0.0.0:0".parse().unwrap())
+        .start()
+        .err()
+        .unwrap();
     assert!(matches!(e, PeerError::NotLoopback(_)), "{e}");
     assert!(e.to_string().contains("loopback only"), "{e}");
 }
 
 #[test]
 fn stop_ends_a_wait_at_once_and_reports_the_steps_not_played() {
-    let peer = Peer::serve_with(&["client write 1; server close"], options(30_000)).unwrap();
-    let _client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, _client) = connected("client write 1; server close", 30_000);
     // Let the peer accept and start waiting; then stop it long before its timeout.
     while peer.connections() == 0 {
         std::thread::yield_now();
@@ -303,7 +335,7 @@ fn stop_ends_a_wait_at_once_and_reports_the_steps_not_played() {
 
 #[test]
 fn wait_for_step_gives_up_after_the_timeout() {
-    let peer = Peer::serve_with(&["client write 1; server close"], options(100)).unwrap();
+    let peer = serve(&["client write 1; server close"], options(100)).unwrap();
     let e = peer.wait_for_step(1, 1).unwrap_err();
     assert!(matches!(e, PeerError::NotReached { .. }), "{e}");
     let e = peer.wait_for_step(0, 1).unwrap_err();
@@ -318,7 +350,7 @@ fn wait_for_step_gives_up_after_the_timeout() {
 fn several_peers_in_one_process_serve_tokio_clients() {
     let peers: Vec<Peer> = (0..3)
         .map(|_| {
-            Peer::serve_with(
+            serve(
                 &["client write 4; server read 4; server write 2; server abort"],
                 options(2000),
             )
@@ -359,12 +391,10 @@ fn several_peers_in_one_process_serve_tokio_clients() {
 
 #[test]
 fn expectations_are_checked_on_the_peers_calls_and_held_against_the_oracle_on_the_clients() {
-    let peer = Peer::serve_with(
-        &["client write 2 => EPIPE; server read 2 => ok(1); server close"],
-        options(2000),
-    )
-    .unwrap();
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, mut client) = connected(
+        "client write 2 => EPIPE; server read 2 => ok(1); server close",
+        2000,
+    );
     client.write_all(b"ab").unwrap();
     let mut rest = Vec::new();
     client.read_to_end(&mut rest).unwrap();
@@ -395,12 +425,7 @@ fn wait_acked(stream: &TcpStream) {
 fn a_write_cut_short_says_how_many_of_its_bytes_arrived_when_the_peer_stops() {
     // The client sends 67 of the 68 bytes the scenario says; the peer is stopped (as `exec`
     // stops it at its deadline) while it waits for the last one.
-    let peer = Peer::serve_with(
-        &["client write 68; server read 68; server close"],
-        options(30_000),
-    )
-    .unwrap();
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, mut client) = connected("client write 68; server read 68; server close", 30_000);
     client.write_all(&[b'r'; 67]).unwrap();
     wait_acked(&client);
     while peer.connections() == 0 {
@@ -429,12 +454,7 @@ fn a_write_cut_short_says_how_many_of_its_bytes_arrived_when_the_peer_stops() {
 fn a_close_after_extra_unread_bytes_is_predicted_from_what_arrived() {
     // The scenario's client writes 2 bytes; this one writes 3 in one call. The peer reads 2
     // and closes with 1 unread: its kernel sends RST, and the oracle must say so.
-    let peer = Peer::serve_with(
-        &["client write 2; server read 2; server close"],
-        options(5000),
-    )
-    .unwrap();
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, mut client) = connected("client write 2; server read 2; server close", 5000);
     client.write_all(b"abc").unwrap();
     wait_acked(&client);
     client
@@ -471,13 +491,11 @@ fn a_close_after_extra_unread_bytes_is_predicted_from_what_arrived() {
 fn the_clients_request_is_taken_whole_whatever_its_length() {
     // An HTTP request sent in two writes, the second after the peer saw the first: the peer
     // waits for the end of the headers and the body, and predicts with the length that arrived.
-    let peer = Peer::serve_with(
-        &["client write request; server read 65536; server write 5; server close"],
-        options(5000),
-    )
-    .unwrap();
+    let (peer, mut client) = connected(
+        "client write request; server read 65536; server write 5; server close",
+        5000,
+    );
     let head = b"POST /x HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\r\n";
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
     client.write_all(head).unwrap();
     wait_acked(&client);
     client.write_all(b"body").unwrap();
@@ -509,8 +527,7 @@ fn the_clients_request_is_taken_whole_whatever_its_length() {
 
 #[test]
 fn a_request_that_is_not_http_ends_when_the_client_pauses() {
-    let peer = Peer::serve_with(&["client write request; server close"], options(5000)).unwrap();
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, mut client) = connected("client write request; server close", 5000);
     client.write_all(b"hello, peer").unwrap();
     // Unread, the 11 bytes make the peer's close an RST: the oracle knows it from their count.
     client
@@ -539,12 +556,8 @@ fn a_request_that_is_not_http_ends_when_the_client_pauses() {
 
 #[test]
 fn a_request_cut_short_is_not_seen_and_nothing_after_it_is_predicted() {
-    let peer = Peer::serve_with(
-        &["client write request; server read 65536; server close"],
-        options(300),
-    )
-    .unwrap();
-    let mut client = TcpStream::connect(peer.addr()).unwrap();
+    let (peer, mut client) =
+        connected("client write request; server read 65536; server close", 300);
     client.write_all(b"GET / HTTP/1.1\r\nHost: te").unwrap();
     let report = peer
         .next_connection(Duration::from_secs(5))
@@ -583,4 +596,32 @@ fn a_request_after_the_peers_close_is_refused_with_its_place() {
         refused.reason.contains("after `server close` (step 3)"),
         "{e}"
     );
+}
+
+/// Where the peer listens is the builder's, one place: an address of its own (loopback only),
+/// or a listener handed in, which it accepts on as it is.
+#[test]
+fn the_builder_listens_where_told_or_on_the_listener_given() {
+    let peer = Peer::builder()
+        .scenario("server close")
+        .listen("127.0.0.2:0".parse().unwrap())
+        .start()
+        .unwrap();
+    assert_eq!(peer.addr().ip().to_string(), "127.0.0.2");
+    drop(peer);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The listener replaces the address asked for before it.
+    let peer = Peer::builder()
+        .scenario("server close")
+        .listen("0.0.0.0:0".parse().unwrap())
+        .listener(listener)
+        .start()
+        .unwrap();
+    assert_eq!(peer.addr(), addr);
+    let mut client = TcpStream::connect(addr).unwrap();
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).unwrap();
+    let report = peer.finish().unwrap();
+    assert!(report.as_scripted(), "{report}");
 }

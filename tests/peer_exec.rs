@@ -71,8 +71,8 @@ fn curls_request_is_counted_as_it_arrives_on_a_delayed_link() {
 
 #[test]
 fn a_scenario_it_cannot_play_is_refused_before_anything_runs() {
-    let marker = std::env::temp_dir().join(format!("rstlab-peer-exec-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("touched");
     let script = Script::parse("server write 1\nlink hold\n  client write 1").unwrap();
     let options = ExecOptions::new(
         script,

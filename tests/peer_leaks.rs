@@ -25,7 +25,13 @@ fn finished_stopped_and_dropped_peers_leave_no_thread_or_descriptor_behind() {
     for round in 0..5 {
         let scenario = "client write 2; server read 2; server write 1; client write 1";
         let peers: Vec<Peer> = (0..3)
-            .map(|_| Peer::serve_with(&[scenario], options.clone()).unwrap())
+            .map(|_| {
+                Peer::builder()
+                    .scenario(scenario)
+                    .options(options.clone())
+                    .start()
+                    .unwrap()
+            })
             .collect();
         let mut clients = Vec::new();
         for peer in &peers {

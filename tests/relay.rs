@@ -36,14 +36,15 @@ fn the_peer_drops_its_own_write_on_cue_and_the_kernel_sends_it_again() {
     let listener = listener(&relay);
     let options = PeerOptions {
         timeout: Duration::from_secs(5),
-        link: Some(relay.control()),
         ..PeerOptions::default()
     };
-    let scenario = "client write 1; server read 1; server write 3; link drop; server close"
-        .parse()
-        .unwrap();
     let mut client = connect(&relay, &listener);
-    let peer = Peer::serve_on(listener, vec![scenario], options).unwrap();
+    let peer = Peer::builder()
+        .scenario("client write 1; server read 1; server write 3; link drop; server close")
+        .options(options)
+        .on_link(listener, relay.control())
+        .start()
+        .unwrap();
     client.write_all(b"a").unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(5)))

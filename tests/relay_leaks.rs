@@ -45,13 +45,14 @@ fn stopped_and_dropped_relays_leave_no_thread_or_descriptor_behind() {
         let (mut client, listener) = pair(&relay);
         let options = PeerOptions {
             timeout: Duration::from_secs(5),
-            link: Some(relay.control()),
             ..PeerOptions::default()
         };
-        let scenario = "client write 2; server read 2; server close"
-            .parse()
+        let peer = Peer::builder()
+            .scenario("client write 2; server read 2; server close")
+            .options(options)
+            .on_link(listener, relay.control())
+            .start()
             .unwrap();
-        let peer = Peer::serve_on(listener, vec![scenario], options).unwrap();
         client.write_all(b"ab").unwrap();
         let mut eof = Vec::new();
         client.read_to_end(&mut eof).unwrap();

@@ -163,9 +163,8 @@ fn rstlab_rules_writes_the_book_and_its_diagrams_where_asked() {
         return;
     }
     let _serial = serial();
-    let dir = std::env::temp_dir().join(format!("rstlab-rules-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let out = dir.join("BOOK.md");
     let status = std::process::Command::new(exe())
         .args(["rules", "--cases", "5", "--no-sigpipe", "--out"])
@@ -186,7 +185,6 @@ fn rstlab_rules_writes_the_book_and_its_diagrams_where_asked() {
         let svg = dir.join("docs/rules").join(format!("{}.svg", rule.id()));
         assert!(svg.is_file(), "{} missing", svg.display());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// As user nobody the book cannot run its scenarios on the link: the command says why, once.
@@ -199,7 +197,12 @@ fn rstlab_rules_without_the_link_says_why_once() {
     }
     let _serial = serial();
     // The book goes beside the temporary folder, which exists: nothing is written there.
-    let out = std::env::temp_dir().join(format!("rstlab-rules-nobody-{}.md", std::process::id()));
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir()
+        .unwrap();
+    let out = scratch.path().join("RULES.md");
     let output = std::process::Command::new(setpriv)
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(exe())

@@ -384,3 +384,53 @@ fn an_expectation_on_the_request_is_refused_once_with_its_place() {
         }
     }
 }
+
+/// `serve` and `exec` read a scenario file as `run` and `predict` do, with the same reader:
+/// each refuses an empty scenario, a directory, bytes that are not UTF-8 (saying where) and a
+/// file over the 1 MiB limit, before anything listens or runs, with status 2.
+#[test]
+fn every_command_refuses_the_same_scenario_files_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let cases = [
+        (
+            file("empty.scenario", b"# nothing here\n\n"),
+            "empty.scenario: no steps, only blank lines and comments",
+        ),
+        (
+            dir.path().to_str().unwrap().to_string(),
+            "is a directory, not a scenario file",
+        ),
+        (
+            file("binary.scenario", b"server \xff\xfe close"),
+            "binary.scenario: not UTF-8 text (invalid byte at offset 7)",
+        ),
+        (
+            file("huge.scenario", &vec![b'#'; 2 << 20]),
+            "huge.scenario: longer than 1024 KiB",
+        ),
+    ];
+    for (path, says) in &cases {
+        let commands: [&[&str]; 4] = [
+            &["run", path],
+            &["predict", path],
+            &["serve", "--accept-timeout", "1s", path],
+            &["exec", "--timeout", "1s", path, "--", "true"],
+        ];
+        for args in commands {
+            let o = rstlab(args);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+            assert!(
+                o.stdout.is_empty(),
+                "{args:?}: nothing printed, nothing served"
+            );
+            assert!(err.contains(says), "{args:?}: {err}");
+            assert!(err.len() < 500, "{args:?}: the input is not quoted: {err}");
+        }
+    }
+}

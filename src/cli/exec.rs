@@ -8,9 +8,9 @@ use anyhow::Context;
 
 use rstlab::peer::PeerError;
 use rstlab::peer::exec::{self, ExecError, ExecOptions};
-use rstlab::scenario::Script;
+use rstlab::scenario::source::Source;
 
-use super::playing::{Respond, load, status_of};
+use super::playing::{Respond, status_of};
 use super::signals::Stop;
 use super::{Status, durations, exit_statuses, output};
 
@@ -44,11 +44,8 @@ pub struct Args {
 
 /// Runs the command against the peer ([`exec::run`]) and prints the report.
 pub fn main(args: Args) -> anyhow::Result<Status> {
-    let (origin, text) = load(&args.scenario)?;
+    let Source { origin, script } = Source::read(&args.scenario)?;
     let cannot = || format!("{origin}: cannot play it on the link");
-    let script = Script::parse(&text)
-        .map_err(PeerError::from)
-        .with_context(cannot)?;
     let respond = args.respond.read()?;
     args.pcap.needs_link(true, "exec always runs on it")?;
     let mut options = ExecOptions::new(script, args.command);

@@ -49,8 +49,9 @@ const EXIT_TABLE: [(u8, &str); 8] = [
     (
         3,
         "the kernel did what the oracle predicted, but not what the scenario expects: a `=>`
-       line (seed: the article's ok, ok, EPIPE); serve, exec: your program did not do what
-       the `client` steps script (or did not connect, or exec's COMMAND outlived --timeout)",
+       line (seed: the article's ok, ok, EPIPE, in the article's setting only: without
+       --delay, with 3 writes); serve, exec: your program did not do what the `client` steps
+       script (or did not connect, or exec's COMMAND outlived --timeout)",
     ),
     (
         4,

@@ -89,6 +89,6 @@ mod tests {
             "--out /dev/null/x: /dev/null is not a folder"
         );
         assert!(check_output("--out", Path::new("new-file.json"), Kind::File).is_ok());
-        assert!(check_output("--pcap", Path::new("/tmp/rstlab-new"), Kind::Folder).is_ok());
+        assert!(check_output("--pcap", Path::new("new-folder"), Kind::Folder).is_ok());
     }
 }

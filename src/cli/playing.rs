@@ -1,8 +1,6 @@
-//! What `serve` and `exec` share: the scenario argument, the `--respond` flag, and the exit
-//! status of a peer's run.
+//! What `serve` and `exec` share: the `--respond` flag and the exit status of a peer's run.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
@@ -29,26 +27,6 @@ impl Respond {
                 .with_context(|| format!("reading the response payload {}", path.display())),
             None => Ok(Vec::new()),
         }
-    }
-}
-
-/// The scenario's text and where it came from: a file, `-`, or inline steps.
-pub fn load(arg: &str) -> anyhow::Result<(String, String)> {
-    if arg == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the scenario from standard input")?;
-        Ok(("<stdin>".to_string(), text))
-    } else if Path::new(arg).is_file() {
-        let text = std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?;
-        Ok((arg.to_string(), text))
-    } else if !arg.ends_with(".scenario") && arg.contains(char::is_whitespace) {
-        Ok(("<command line>".to_string(), arg.to_string()))
-    } else {
-        bail!(
-            "{arg}: no such file (and not a scenario: steps look like `client write 1; server close`)"
-        )
     }
 }
 

@@ -210,22 +210,16 @@ fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("rstlab-rules-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     fn refusal(out: &Path) -> String {
         format!("{:#}", check_out(out).expect_err("refused"))
     }
 
     #[test]
     fn only_a_regular_file_in_an_existing_directory_is_accepted() {
-        let dir = scratch("check");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         assert!(refusal(Path::new("/dev/null")).contains("not a regular file"));
-        assert!(refusal(&dir).contains("a directory"));
+        assert!(refusal(dir).contains("a directory"));
         assert!(refusal(Path::new("")).contains("empty"));
         assert!(refusal(&dir.join("missing/BOOK.md")).contains("does not exist"));
         let file = dir.join("BOOK.md");
@@ -237,12 +231,12 @@ mod tests {
         std::os::unix::fs::symlink(&file, dir.join("link.md")).unwrap();
         assert!(refusal(&dir.join("link.md")).contains("symbolic link"));
         assert_eq!(check_out(Path::new("RULES.md")).unwrap(), Path::new("."));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_failed_write_leaves_nothing_behind() {
-        let dir = scratch("atomic");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         std::fs::write(dir.join("old.md"), "old").unwrap();
         std::fs::write(dir.join("plain"), "a file, not a directory").unwrap();
         let files: Vec<(PathBuf, &[u8])> = vec![
@@ -251,7 +245,7 @@ mod tests {
             (dir.join("plain/b.svg"), b"<svg/>"),
         ];
         assert!(write_all_or_nothing(&files).is_err());
-        let mut left: Vec<String> = std::fs::read_dir(&dir)
+        let mut left: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
@@ -270,6 +264,5 @@ mod tests {
             std::fs::read_to_string(dir.join("docs/rules/a.svg")).unwrap(),
             "<svg/>"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

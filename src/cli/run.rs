@@ -4,15 +4,12 @@
 //! 1 when the kernel disagrees with the oracle, 3 when the oracle was right but a `=>` line is
 //! not, 2 on bad input.
 
-use std::fs::File;
-use std::io::{Read, Write};
-
-use anyhow::{Context, bail};
+use std::io::Write;
 
 use rstlab::check::report::{RunReport, States, Verdict};
 use rstlab::check::verify::{Verified, VerifyError, verify};
 use rstlab::run::{Backend, RunOptions, Runner};
-use rstlab::scenario::quote;
+use rstlab::scenario::source::Source;
 use rstlab::{Scenario, TcpState};
 
 use super::{BackendArg, NetArg, Status, exit_statuses, output};
@@ -42,81 +39,10 @@ pub struct Args {
     pcap: super::capture::Pcap,
 }
 
-/// The most bytes of scenario text `run` reads. A scenario has at most 64 steps, a few dozen
-/// bytes each; this leaves room for comments, and keeps a wrong file (or an endless pipe) from
-/// filling memory before the parser can refuse it.
-pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
-
-/// Reads at most [`MAX_SCENARIO_BYTES`] of text from `source`, named `origin` in errors.
-fn read_bounded(source: impl Read, origin: &str) -> anyhow::Result<String> {
-    let mut bytes = Vec::new();
-    source
-        .take(MAX_SCENARIO_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {origin}"))?;
-    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
-        bail!(
-            "{origin}: longer than {} KiB, far more than a scenario (at most {} steps) needs",
-            MAX_SCENARIO_BYTES / 1024,
-            rstlab::scenario::bounds::MAX_STEPS
-        );
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{origin}: not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
-
-/// What `rstlab run` says a steps argument looks like.
-const STEPS_HINT: &str = "steps look like `client write 1; server close`";
-
-/// `arg` as errors name it: as given when short and printable, else quoted and cut short.
-fn name(arg: &str) -> String {
-    if arg.chars().count() <= 100 && !arg.contains(char::is_control) {
-        arg.to_string()
-    } else {
-        quote(arg)
-    }
-}
-
-/// Reads the scenario named by `arg`: a file, `-`, or inline steps.
+/// Reads the scenario named by `arg` (a file, `-`, or inline steps) with the reader every
+/// command shares, for the oracle: `client write request` is refused.
 pub fn load(arg: &str) -> anyhow::Result<(String, Scenario)> {
-    let shown = name(arg);
-    let (origin, text) = if arg == "-" {
-        let origin = "<stdin>".to_string();
-        let text = read_bounded(std::io::stdin().lock(), "standard input")?;
-        (origin, text)
-    } else if arg.trim().is_empty() {
-        bail!(
-            "the scenario argument is empty: give a scenario file, `-` for standard input, or the \
-             steps themselves ({STEPS_HINT})"
-        );
-    } else {
-        let inline = !arg.ends_with(".scenario") && arg.contains(char::is_whitespace);
-        match std::fs::metadata(arg) {
-            Ok(m) if m.is_dir() => {
-                bail!("{shown} is a directory, not a scenario file")
-            }
-            // A regular file, or a pipe such as `<(echo ...)`: read it, within the bound.
-            Ok(_) => {
-                let file = File::open(arg).with_context(|| format!("opening {shown}"))?;
-                (shown.clone(), read_bounded(file, &shown)?)
-            }
-            Err(_) if inline => ("<command line>".to_string(), arg.to_string()),
-            Err(e) => bail!("{shown}: {e} (and not a scenario: {STEPS_HINT})"),
-        }
-    };
-    let scenario =
-        Scenario::parse(&text).with_context(|| format!("{origin}: not a valid scenario"))?;
-    if scenario.steps().is_empty() {
-        bail!(
-            "{origin}: no steps, only blank lines and comments: a scenario needs at least one \
-             step ({STEPS_HINT})"
-        );
-    }
-    Ok((origin, scenario))
+    Ok(Source::read(arg)?.into_scenario()?)
 }
 
 /// The status `rstlab run` exits with after `verdict`.
@@ -275,28 +201,3 @@ the socket you hold in CLOSE). FIN_WAIT1: our FIN arrived but the peer delays it
 40 ms); the oracle counts it as FIN_WAIT2. On the link, FIN_WAIT1, CLOSING and LAST_ACK can also
 mean that a segment is still on its way: the wire trace below the table shows which.
 ";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_stop_at_the_bound() {
-        let long = vec![b'#'; MAX_SCENARIO_BYTES as usize + 10];
-        let e = read_bounded(&long[..], "x").unwrap_err().to_string();
-        assert!(e.contains("longer than 1024 KiB"), "{e}");
-        let just = vec![b'#'; MAX_SCENARIO_BYTES as usize];
-        assert_eq!(read_bounded(&just[..], "x").unwrap().len(), just.len());
-        let e = read_bounded(&b"client \xff"[..], "x")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not UTF-8"), "{e}");
-    }
-
-    #[test]
-    fn an_argument_is_named_short() {
-        assert_eq!(name("a.scenario"), "a.scenario");
-        let long = "x".repeat(10_000);
-        assert!(name(&long).len() < 100, "{}", name(&long));
-    }
-}

@@ -15,9 +15,9 @@ use anyhow::Context;
 use serde::Serialize;
 
 use rstlab::peer::{ConnectionReport, Peer, PeerError, PeerOptions, Refused};
-use rstlab::scenario::Script;
+use rstlab::scenario::source::Source;
 
-use super::playing::{Respond, load, status_of};
+use super::playing::{Respond, status_of};
 use super::signals::Stop;
 use super::{Status, durations, exit_statuses, output};
 
@@ -107,12 +107,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let mut scenarios = Vec::new();
     let mut origins = Vec::new();
     for arg in &args.scenarios {
-        let (origin, text) = load(arg)?;
-        // The syntax here, with the place; what the peer cannot play, `serve_scripts` refuses
-        // before it listens.
-        let script = Script::parse(&text)
-            .map_err(PeerError::from)
-            .with_context(|| format!("{origin}: cannot serve it"))?;
+        // The syntax here, with the place; what the peer cannot play, the peer refuses before
+        // it listens.
+        let Source { origin, script } = Source::read(arg)?;
         scenarios.push(script);
         origins.push(origin);
     }
@@ -127,17 +124,20 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
     };
     let options = PeerOptions {
-        listen: args.listen,
         timeout: args.timeout,
         respond,
         max_connections: limit,
-        link: None,
     };
     let steps: Vec<String> = scenarios
         .iter()
         .map(|s| s.shape().steps().len().to_string())
         .collect();
-    let peer = Peer::serve_scripts(scenarios, options)
+    let peer = scenarios
+        .into_iter()
+        .fold(Peer::builder(), |builder, script| builder.script(script))
+        .options(options)
+        .listen(args.listen)
+        .start()
         .map_err(|e| not_started(e, args.listen, &origins))?;
     let mut out = output::stdout();
     writeln!(out, "{}", peer.addr()).context("writing to standard output")?;

@@ -520,27 +520,9 @@ pub(crate) mod kernel_tests {
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
 
-    /// The unit tests' counterpart of `tests/common`'s `link_available` (which the library's
-    /// tests cannot reach), with the same rule and the same line: `None` after writing
-    /// `SKIPPED <test>: <why>` straight to standard error, where the test harness does not
-    /// capture it, when the link was not permitted; a panic with `RSTLAB_REQUIRE_LINK=1`, or
-    /// when the link failed for another reason.
-    pub(crate) fn or_skip<T>(made: Result<T, LinkError>) -> Option<T> {
-        let required = std::env::var("RSTLAB_REQUIRE_LINK").is_ok_and(|v| v == "1");
-        match made {
-            Ok(made) => Some(made),
-            Err(e @ LinkError::NotPermitted(_)) if !required => {
-                let thread = std::thread::current();
-                let test = thread.name().unwrap_or("a test");
-                let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {e}");
-                None
-            }
-            Err(e) => panic!("the emulated link cannot be set up: {e}"),
-        }
-    }
-
+    /// A link, or `None` after a skip ([`crate::net::skip::or_skip`]: the one rule).
     pub(crate) fn link_or_skip() -> Option<Link> {
-        or_skip(Link::new())
+        crate::net::skip::or_skip(Link::new(), None)
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod link;
 pub mod pcap;
 pub mod relay;
 pub mod segment_log;
+pub mod skip;
 pub mod wire;
 
 use std::fmt;

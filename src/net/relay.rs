@@ -462,7 +462,7 @@ mod kernel_tests {
     use std::net::{TcpListener, TcpStream};
 
     fn relay_or_skip(delay: Duration) -> Option<Relay> {
-        crate::net::link::kernel_tests::or_skip(Relay::start(delay))
+        crate::net::skip::or_skip(Relay::start(delay), None)
     }
 
     fn pair(relay: &Relay) -> (TcpStream, TcpStream) {

@@ -329,7 +329,7 @@ pub fn run_with(
         return Err(ExecError::NoCommand);
     }
     // The one check of the scenario, before anything runs.
-    super::check_all(std::slice::from_ref(&options.script), Some(options.delay))?;
+    super::playable::check_all(std::slice::from_ref(&options.script), Some(options.delay))?;
     let relay = Relay::start(options.delay).map_err(ExecError::Link)?;
     if options.capture {
         let control = relay.control();
@@ -375,14 +375,16 @@ pub fn run_with(
     )))?));
 
     let peer_options = PeerOptions {
-        listen: SocketAddr::V4(addr),
         timeout: options.timeout,
         respond: options.respond.clone(),
         max_connections: Some(1),
-        link: Some(relay.control()),
     };
-    // Checked above; `child` kills the command's group if this fails.
-    let peer = Peer::start(listener, vec![options.script.clone()], peer_options)?;
+    // Checked above (again here, at no cost); `child` kills the command's group if this fails.
+    let peer = Peer::builder()
+        .script(options.script.clone())
+        .options(peer_options)
+        .on_link(listener, relay.control())
+        .start()?;
 
     let interrupted = || options.interrupt.load(Ordering::SeqCst);
     let mut played = 0;

@@ -57,7 +57,7 @@
 //! assume your program read nothing; what matters for them is what the peer's kernel receives.
 //!
 //! `link` steps need the emulated link: on loopback they are refused the same way. On the
-//! real-time link ([`PeerOptions::link`], what `rstlab exec` uses) the peer applies each one to
+//! real-time link ([`PeerBuilder::on_link`], what `rstlab exec` uses) the peer applies each one to
 //! the link when its turn comes, waits out a `sleep` of either actor (the story's clock moves
 //! for both ends), and predicts with the link's delay; see [`check_playable_on_link`] for the
 //! steps that make no sense when time is real.
@@ -91,6 +91,7 @@
 pub mod exec;
 pub mod forecast;
 mod play;
+mod playable;
 mod realtime;
 pub mod report;
 mod request;
@@ -104,20 +105,20 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use thiserror::Error;
 
+use crate::net::relay::Control;
 use crate::oracle::{self, Prediction};
-use crate::scenario::{Actor, How, Op, ParseError, Scenario, Script, Step, Who};
+use crate::scenario::{Op, ParseError, Scenario, Script};
 
 pub use forecast::Forecast;
+use playable::check_all;
+pub use playable::{Unplayable, check_playable, check_playable_on_link, parse, parse_on_link};
 pub use report::{ConnectionReport, PeerSaw, Predicted, Refused, Report, StepReport};
 
-/// How a [`Peer`] behaves.
+/// How a [`Peer`] plays: its timeouts, its payload, how many connections. Where it listens is
+/// the [`PeerBuilder`]'s ([`PeerBuilder::listen`], [`PeerBuilder::listener`],
+/// [`PeerBuilder::on_link`]).
 #[derive(Clone, Debug)]
 pub struct PeerOptions {
-    /// Where to listen; a loopback address only (`127.0.0.0/8` or `::1`). Port 0 picks a free
-    /// port. Default `127.0.0.1:0`.
-    /// On `::1`, `client` steps after the peer closed its socket are not observable (the
-    /// kernel's sock_diag lookups used for closed sockets are IPv4 only here).
-    pub listen: SocketAddr,
     /// How long to wait for each `client` step to arrive, and to hold a socket the scenario left
     /// open. Default 5 s.
     pub timeout: Duration,
@@ -127,23 +128,133 @@ pub struct PeerOptions {
     /// Play at most this many connections; reset any later one at once and report it as
     /// refused. Default: no limit.
     pub max_connections: Option<usize>,
-    /// The real-time link the listener is on (`rstlab exec`): the peer applies the scenario's
-    /// `link` steps to it, looks at its closed sockets inside the server's namespace, and
-    /// predicts with the link's delay. `None` (the default): no link; `link` steps are refused.
-    /// Only [`Peer::serve_on`] uses it, with a listener in the link's server namespace
-    /// ([`crate::net::relay::Relay::enter`]); the other constructors listen on loopback and ignore it.
-    pub link: Option<crate::net::relay::Control>,
 }
 
 impl Default for PeerOptions {
     fn default() -> Self {
         PeerOptions {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             timeout: Duration::from_secs(5),
             respond: Vec::new(),
             max_connections: None,
-            link: None,
         }
+    }
+}
+
+/// Where a peer listens.
+#[derive(Debug)]
+enum Listen {
+    /// An address the peer binds: loopback only.
+    Address(SocketAddr),
+    /// A listener the caller made (in a network namespace of its own, say), and the real-time
+    /// link it is on, if any.
+    Listener(TcpListener, Option<Control>),
+}
+
+/// Starts a [`Peer`]: the scenarios it plays, where it listens, its [`PeerOptions`].
+/// Connection N plays the Nth scenario, and every connection after the last scenario plays the
+/// last one. Every scenario is checked ([`check_playable`]) before the peer listens; a refusal
+/// names the scenario (1-based) when there are several.
+///
+/// ```
+/// use rstlab::peer::{Peer, PeerOptions};
+/// use std::time::Duration;
+/// let options = PeerOptions { timeout: Duration::from_secs(1), ..PeerOptions::default() };
+/// // The first connection is closed at once, later ones are reset.
+/// let peer = Peer::builder()
+///     .scenario("server close")
+///     .scenario("server abort")
+///     .options(options)
+///     .start()?;
+/// let report = peer.finish()?;
+/// assert_eq!(report.summary(), format!("no client connected to {}", report.addr));
+/// # Ok::<(), rstlab::peer::PeerError>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `start`"]
+pub struct PeerBuilder {
+    /// The scenarios, as text (parsed by `start`) or parsed.
+    scenarios: Vec<Result<Script, String>>,
+    options: PeerOptions,
+    listen: Listen,
+}
+
+impl Default for PeerBuilder {
+    fn default() -> Self {
+        PeerBuilder {
+            scenarios: Vec::new(),
+            options: PeerOptions::default(),
+            listen: Listen::Address(SocketAddr::from(([127, 0, 0, 1], 0))),
+        }
+    }
+}
+
+impl PeerBuilder {
+    /// Adds a scenario in the language, parsed (with its places, `client write request`
+    /// included) when the peer starts.
+    pub fn scenario(mut self, text: &str) -> Self {
+        self.scenarios.push(Err(text.to_string()));
+        self
+    }
+
+    /// Adds a scenario already parsed: a [`Script`] (with its places, for the refusals) or a
+    /// [`Scenario`].
+    pub fn script(mut self, script: impl Into<Script>) -> Self {
+        self.scenarios.push(Ok(script.into()));
+        self
+    }
+
+    /// How the peer plays (default [`PeerOptions::default`]).
+    pub fn options(mut self, options: PeerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Listens on `addr`: a loopback address only (`127.0.0.0/8` or `::1`), anything else is
+    /// refused when the peer starts; port 0 picks a free port. The default: `127.0.0.1:0`.
+    /// On `::1`, `client` steps after the peer closed its socket are not observable (the
+    /// kernel's sock_diag lookups used for closed sockets are IPv4 only here).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Listen::Address(addr);
+        self
+    }
+
+    /// Accepts on `listener`, the caller's, instead of listening itself: it is not checked for
+    /// loopback, so that a caller that made its own network namespace can hand it in.
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listen = Listen::Listener(listener, None);
+        self
+    }
+
+    /// Accepts on `listener`, in the server's namespace of a real-time link
+    /// ([`crate::net::relay::Relay::enter`]), as `rstlab exec` does: the peer applies the
+    /// scenario's `link` steps to the link through `link`, looks at its closed sockets in that
+    /// namespace, and predicts with the link's delay; see [`check_playable_on_link`].
+    pub fn on_link(mut self, listener: TcpListener, link: Control) -> Self {
+        self.listen = Listen::Listener(listener, Some(link));
+        self
+    }
+
+    /// Parses and checks every scenario, listens, and starts accepting.
+    pub fn start(self) -> Result<Peer, PeerError> {
+        let scripts = self
+            .scenarios
+            .into_iter()
+            .map(|s| s.or_else(|text| Script::parse(&text)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (listener, link) = match self.listen {
+            Listen::Address(addr) => {
+                if !addr.ip().is_loopback() {
+                    return Err(PeerError::NotLoopback(addr));
+                }
+                check_all(&scripts, None)?;
+                (listen(addr)?, None)
+            }
+            Listen::Listener(listener, link) => {
+                check_all(&scripts, link.as_ref().map(Control::delay))?;
+                (listener, link)
+            }
+        };
+        Peer::start(listener, scripts, self.options, link)
     }
 }
 
@@ -154,34 +265,6 @@ pub const MAX_CONCURRENT: usize = 64;
 /// How long the accept loop blocks in one `accept` before it looks whether it must stop: the
 /// longest a [`Peer::finish`], [`Peer::stop`] or drop waits for it.
 const ACCEPT_SLICE: Duration = Duration::from_millis(20);
-
-/// A step the peer cannot play, with where it is.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-#[error("{place}`{text}` cannot be played against your program: {reason}", place = self.place())]
-pub struct Unplayable {
-    /// 1-based step number.
-    pub step: usize,
-    /// 1-based line and column of the step in the scenario text, when the peer had the text.
-    pub position: Option<(usize, usize)>,
-    /// Which scenario, 1-based, when the peer was given several.
-    pub scenario: Option<usize>,
-    /// The step.
-    pub text: String,
-    /// Why.
-    pub reason: String,
-}
-
-impl Unplayable {
-    fn place(&self) -> String {
-        let which = self
-            .scenario
-            .map_or(String::new(), |n| format!("scenario {n}, "));
-        match self.position {
-            Some((line, column)) => format!("{which}line {line}, column {column}: "),
-            None => format!("{which}step {}: ", self.step),
-        }
-    }
-}
 
 /// Why a peer could not start, or could not end cleanly.
 #[derive(Debug, Error)]
@@ -233,148 +316,6 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> PeerError {
     move |source| PeerError::Io { what, source }
 }
 
-/// Why the peer cannot play `step`, if it cannot; `on_link`: the peer is on the real-time
-/// link, where `link` steps are played.
-fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
-    // Arms for steps that are played come first; the last arm refuses every actor and op the
-    // language may gain.
-    #[allow(unreachable_patterns)]
-    match (step.actor, &step.op) {
-        (Who::Link, Op::Link(_)) if on_link => None,
-        (Who::Link, Op::Link(_)) => Some(
-            "a `link` step needs the emulated link, and this peer listens on loopback: `rstlab exec` plays it"
-                .to_string(),
-        ),
-        (Who::Client, Op::Read(_)) => Some(
-            "a read takes bytes out of your program's own receive queue and sends nothing, so the peer cannot see it happen"
-                .to_string(),
-        ),
-        (Who::Client, Op::Shutdown(How::Read)) => Some(
-            "shutdown(SHUT_RD) sends nothing, so the peer cannot see it happen".to_string(),
-        ),
-        (
-            Who::Client | Who::Server,
-            Op::Write(_) | Op::Close | Op::Abort | Op::Shutdown(_) | Op::Sleep(_),
-        ) => None,
-        (Who::Server, Op::Read(_)) => None,
-        (actor, op) => Some(format!(
-            "the peer plays `server` steps and observes `client` steps; `{actor} {op}` is neither"
-        )),
-    }
-}
-
-/// Checks that the peer can play every step of `script`.
-///
-/// ```
-/// use rstlab::peer;
-/// use rstlab::scenario::Script;
-/// let s = Script::parse("client write 1; server close; client read 1").unwrap();
-/// let refused = peer::check_playable(&s).unwrap_err();
-/// assert_eq!(refused.step, 3);
-/// assert_eq!(refused.position, Some((1, 31)));
-/// assert!(refused.reason.contains("sends nothing"));
-/// ```
-pub fn check_playable(script: &Script) -> Result<(), Unplayable> {
-    check(script, None)
-}
-
-/// Checks that the peer can play every step of `script` on the real-time link, whose delay
-/// before the first step is `delay`. Besides what [`check_playable`] refuses (but `link` steps),
-/// it refuses what makes no sense when time is real: a `client` step while the link holds
-/// segments (the peer sees a step when it arrives, and nothing arrives), and a `link drop` with
-/// no delay in force and nothing held (what it catches would be a matter of microseconds).
-///
-/// ```
-/// use std::time::Duration;
-/// use rstlab::peer;
-/// use rstlab::scenario::Script;
-/// let s = Script::parse("client write 1; link hold; server close; link drop").unwrap();
-/// assert!(peer::check_playable(&s).is_err()); // no link
-/// assert!(peer::check_playable_on_link(&s, Duration::ZERO).is_ok());
-/// let s = Script::parse("link hold; client write 1").unwrap();
-/// let refused = peer::check_playable_on_link(&s, Duration::from_millis(20)).unwrap_err();
-/// assert_eq!(refused.step, 2);
-/// ```
-pub fn check_playable_on_link(script: &Script, delay: Duration) -> Result<(), Unplayable> {
-    check(script, Some(delay))
-}
-
-/// Why the peer cannot count the request of step `index` of `script`: its socket is closed
-/// by then.
-fn uncountable_request(script: &Script, index: usize) -> Option<String> {
-    let steps = script.shape().steps();
-    let (at, ended) = steps[..index]
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.actor == Actor::Server && s.op.ends_socket())?;
-    Some(format!(
-        "after `{ended}` (step {}) the peer's socket is gone, and nothing on its side counts the bytes that arrive (the closed socket answers the first segment with RST), so the request's length could not be known; give the count here (`client write 68`)",
-        at + 1
-    ))
-}
-
-/// [`check_playable`], or [`check_playable_on_link`] with the link's delay.
-fn check(script: &Script, link: Option<Duration>) -> Result<(), Unplayable> {
-    let refused = |i: usize, reason: String| Unplayable {
-        step: i + 1,
-        position: script.span(i).map(|s| (s.line, s.column)),
-        scenario: None,
-        text: script.written(i),
-        reason,
-    };
-    let scenario = script.shape();
-    for (i, step) in scenario.steps().iter().enumerate() {
-        if let Some(reason) = unplayable_reason(step, link.is_some()) {
-            return Err(refused(i, reason));
-        }
-        if script.is_request(i)
-            && let Some(reason) = uncountable_request(script, i)
-        {
-            return Err(refused(i, reason));
-        }
-    }
-    if let Some(delay) = link
-        && let Some((i, reason)) = realtime::refusal(scenario, delay)
-    {
-        return Err(refused(i, reason));
-    }
-    Ok(())
-}
-
-/// Parses `text` and checks that the peer can play it; a refusal names the step's line and
-/// column in `text`.
-///
-/// ```
-/// use rstlab::peer::{self, PeerError};
-/// let err = peer::parse("client write 1\nserver close\n  client read 1").unwrap_err();
-/// let PeerError::Unplayable(refused) = err else { panic!("{err}") };
-/// assert_eq!(refused.position, Some((3, 3)));
-/// ```
-pub fn parse(text: &str) -> Result<Script, PeerError> {
-    parse_for(text, None)
-}
-
-/// Parses `text` and checks that the peer can play it on the real-time link, whose delay before
-/// the first step is `delay` ([`check_playable_on_link`]); a refusal names the step's line and
-/// column in `text`.
-///
-/// ```
-/// use std::time::Duration;
-/// use rstlab::peer::{self, PeerError};
-/// let err = peer::parse_on_link("server write 1\nlink drop", Duration::ZERO).unwrap_err();
-/// let PeerError::Unplayable(refused) = err else { panic!("{err}") };
-/// assert_eq!(refused.position, Some((2, 1)));
-/// ```
-pub fn parse_on_link(text: &str, delay: Duration) -> Result<Script, PeerError> {
-    parse_for(text, Some(delay))
-}
-
-fn parse_for(text: &str, link: Option<Duration>) -> Result<Script, PeerError> {
-    let script = Script::parse(text)?;
-    check(&script, link)?;
-    Ok(script)
-}
-
 /// The scenarios, their predictions and forecasts, and the options: what every connection
 /// thread reads.
 struct Plan {
@@ -386,6 +327,8 @@ struct Plan {
     /// The forecast of each script without requests; one with requests is made per connection.
     forecasts: Vec<Option<Forecast>>,
     options: PeerOptions,
+    /// The real-time link the listener is on ([`PeerBuilder::on_link`]).
+    link: Option<Control>,
     /// The real-time link's delay before the first step, when the peer is on it.
     delay: Option<Duration>,
 }
@@ -500,89 +443,23 @@ impl Peer {
     /// # Ok::<(), rstlab::peer::PeerError>(())
     /// ```
     pub fn serve(scenario: &str) -> Result<Peer, PeerError> {
-        Peer::serve_with(&[scenario], PeerOptions::default())
+        Peer::builder().scenario(scenario).start()
     }
 
-    /// Listens as `options` say; connection N plays `scenarios[N-1]`, and every connection
-    /// after the last scenario plays the last one.
-    ///
-    /// ```
-    /// use rstlab::peer::{Peer, PeerOptions};
-    /// use std::time::Duration;
-    /// let options = PeerOptions { timeout: Duration::from_secs(1), ..PeerOptions::default() };
-    /// // The first connection is closed at once, later ones are reset.
-    /// let peer = Peer::serve_with(&["server close", "server abort"], options)?;
-    /// let report = peer.finish()?;
-    /// assert_eq!(report.summary(), format!("no client connected to {}", report.addr));
-    /// # Ok::<(), rstlab::peer::PeerError>(())
-    /// ```
-    pub fn serve_with(scenarios: &[&str], options: PeerOptions) -> Result<Peer, PeerError> {
-        let scripts = scenarios
-            .iter()
-            .map(|text| Script::parse(text))
-            .collect::<Result<Vec<_>, _>>()?;
-        Peer::serve_scripts(scripts, options)
+    /// A [`PeerBuilder`]: for several scenarios, other [`PeerOptions`], or another place to
+    /// listen.
+    pub fn builder() -> PeerBuilder {
+        PeerBuilder::default()
     }
 
-    /// [`Peer::serve_with`] for scenarios already parsed.
-    pub fn serve_scenarios(
-        scenarios: Vec<Scenario>,
-        options: PeerOptions,
-    ) -> Result<Peer, PeerError> {
-        Peer::serve_scripts(scenarios.into_iter().map(Script::from).collect(), options)
-    }
-
-    /// [`Peer::serve_with`] for scripts already parsed ([`Script::parse`]: with their places,
-    /// for the refusals, and `client write request`). Each is checked here, once
-    /// ([`check_playable`]); a refusal names the script (1-based) when there are several.
-    pub fn serve_scripts(scripts: Vec<Script>, options: PeerOptions) -> Result<Peer, PeerError> {
-        if !options.listen.ip().is_loopback() {
-            return Err(PeerError::NotLoopback(options.listen));
-        }
-        // A loopback listener is on no link.
-        let options = PeerOptions {
-            link: None,
-            ..options
-        };
-        check_all(&scripts, None)?;
-        let listener = listen(options.listen)?;
-        Peer::start(listener, scripts, options)
-    }
-
-    /// Plays `scenarios` on the connections that `listener` accepts, after checking each. The
-    /// listener is the caller's: it is not checked for loopback (`options.listen` is ignored),
-    /// so that a caller that made its own network namespace can hand its listener in. With
-    /// [`PeerOptions::link`] (the listener in the server's namespace of a
-    /// [`Relay`](crate::net::relay::Relay)), `link` steps are played; see
-    /// [`check_playable_on_link`].
-    pub fn serve_on(
-        listener: TcpListener,
-        scenarios: Vec<Scenario>,
-        options: PeerOptions,
-    ) -> Result<Peer, PeerError> {
-        let scripts = scenarios.into_iter().map(Script::from).collect();
-        Peer::serve_scripts_on(listener, scripts, options)
-    }
-
-    /// [`Peer::serve_on`] for scripts ([`Script::parse`]: with their places, for the refusals,
-    /// and `client write request`).
-    pub fn serve_scripts_on(
-        listener: TcpListener,
-        scripts: Vec<Script>,
-        options: PeerOptions,
-    ) -> Result<Peer, PeerError> {
-        let delay = options.link.as_ref().map(crate::net::relay::Control::delay);
-        check_all(&scripts, delay)?;
-        Peer::start(listener, scripts, options)
-    }
-
-    /// Plays `scripts`, which the caller has checked for `options` ([`check_all`]).
+    /// Plays `scripts`, which the builder has checked ([`check_all`]), on `listener`.
     fn start(
         listener: TcpListener,
         scripts: Vec<Script>,
         options: PeerOptions,
+        link: Option<Control>,
     ) -> Result<Peer, PeerError> {
-        let delay = options.link.as_ref().map(crate::net::relay::Control::delay);
+        let delay = link.as_ref().map(Control::delay);
         let addr = listener
             .local_addr()
             .map_err(io_err("reading the listener's address"))?;
@@ -600,6 +477,7 @@ impl Peer {
                 .collect(),
             scripts,
             options,
+            link,
             delay,
         };
         plan.predictions = plan
@@ -787,24 +665,6 @@ impl Drop for Peer {
     }
 }
 
-/// Checks every script once, before the peer listens or plays; a refusal names the script
-/// (1-based) when there are several.
-fn check_all(scripts: &[Script], link: Option<Duration>) -> Result<(), PeerError> {
-    if scripts.is_empty() {
-        return Err(PeerError::NoScenario);
-    }
-    let many = scripts.len() > 1;
-    for (i, s) in scripts.iter().enumerate() {
-        check(s, link).map_err(|mut refused| {
-            if many {
-                refused.scenario = Some(i + 1);
-            }
-            refused
-        })?;
-    }
-    Ok(())
-}
-
 /// A listener on `addr` with the runner's socket buffers (inherited by accepted sockets, so
 /// that every write within the language's bounds is taken whole).
 fn listen(addr: SocketAddr) -> Result<TcpListener, PeerError> {
@@ -915,29 +775,5 @@ fn take(stream: TcpStream, from: SocketAddr, shared: &Arc<Shared>, plan: &Arc<Pl
             .lock()
             .problems
             .push(format!("starting the thread of connection {number}: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_reads_and_read_shutdowns_are_refused_with_their_place() {
-        let e = parse("client write 1; server close; client read 1").unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("line 1, column 31: `client read 1` cannot be played"),
-            "{e}"
-        );
-        let e = parse("client shutdown read").unwrap_err();
-        assert!(e.to_string().contains("SHUT_RD"), "{e}");
-        assert!(parse("server read 1; server shutdown read; client shutdown both").is_ok());
-    }
-
-    #[test]
-    fn a_bad_scenario_is_a_parse_error() {
-        let e = parse("client write").unwrap_err();
-        assert!(matches!(e, PeerError::Parse(_)), "{e}");
     }
 }

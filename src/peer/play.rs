@@ -159,7 +159,7 @@ pub(super) fn play(
         addresses,
         // sock_diag answers for the namespace the netlink socket was made in: the link's
         // server namespace when the listener is there.
-        diag: match &plan.options.link {
+        diag: match &plan.link {
             Some(link) => link
                 .enter(Actor::Server)
                 .ok()
@@ -225,7 +225,7 @@ impl Connection<'_> {
             if halted.is_none() && !awaited && self.shared.stopped() {
                 halted = Some("the peer was stopped".to_string());
             }
-            if let Some(link) = &self.plan.options.link {
+            if let Some(link) = &self.plan.link {
                 // For a capture: what the peer plays or waits for while these packets cross.
                 link.note(|| format!("step {}: {step}", i + 1));
             }
@@ -242,18 +242,13 @@ impl Connection<'_> {
                         // On the link the story's clock moves for both ends: the peer
                         // waits out your program's pause too.
                         Who::Client
-                            if self.plan.options.link.is_some()
-                                && matches!(step.op, Op::Sleep(_)) =>
+                            if self.plan.link.is_some() && matches!(step.op, Op::Sleep(_)) =>
                         {
                             self.perform(&step.op)
                         }
                         Who::Client if self.script.is_request(i) => self.observe_request(i),
                         Who::Client => self.observe(&step.op),
                         Who::Link => self.perform_link(&step.op),
-                        #[allow(unreachable_patterns)]
-                        _ => PeerSaw::Unobservable {
-                            why: format!("the peer plays no `{}` steps", step.actor),
-                        },
                     };
                     (peer, Some(millis(self.accepted.elapsed())))
                 }
@@ -309,7 +304,7 @@ impl Connection<'_> {
                 }
                 (PeerSaw::Seen { .. }, _) => Some(true),
                 (PeerSaw::NotSeen { .. } | PeerSaw::NotRun { .. }, _) => Some(false),
-                (PeerSaw::Unobservable { .. }, _) => None,
+                (PeerSaw::Uncounted { .. } | PeerSaw::Unobservable { .. }, _) => None,
             };
             let (predicted, rules, oracle) = match predicted {
                 Ok(p) => {
@@ -464,18 +459,28 @@ impl Connection<'_> {
                         View::Open(_, payload) => Check::Pending(Some(part(*payload))),
                         other => Check::Impossible(other.describe()),
                     }),
-                    View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => {
-                        self.wait(|v| match v {
-                            View::Gone => Check::Done(
-                                "data or an RST reached the peer's closed socket, which is gone (data is answered with RST)".to_string(),
+                    // A closed socket counts nothing: that something came is all the peer can
+                    // see, so the step is not checked (neither as scripted nor not).
+                    View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => match self.wait(|v| match v {
+                        View::Gone => Check::Done(
+                            "data or an RST reached the peer's closed socket, which is gone (data is answered with RST)".to_string(),
+                        ),
+                        View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending(None),
+                        View::Orphan(state) => Check::Impossible(format!(
+                            "the peer's closed socket moved to {state}: the client's FIN came, not data"
+                        )),
+                        other => Check::Impossible(other.describe()),
+                    }) {
+                        PeerSaw::Seen { what, waited_ms } => PeerSaw::Uncounted {
+                            what,
+                            waited_ms,
+                            why: format!(
+                                "the peer had closed its socket, which counts no bytes: whether your {n} byte{} or an RST reached it is not known",
+                                if n == 1 { "" } else { "s" }
                             ),
-                            View::Orphan(TcpState::FinWait1 | TcpState::FinWait2) => Check::Pending(None),
-                            View::Orphan(state) => Check::Impossible(format!(
-                                "the peer's closed socket moved to {state}: the client's FIN came, not data"
-                            )),
-                            other => Check::Impossible(other.describe()),
-                        })
-                    }
+                        },
+                        other => other,
+                    },
                     View::Orphan(state) => gone(format!(
                         "the peer's closed socket is in {state}: the client's FIN arrived already, so no data can follow"
                     )),
@@ -745,7 +750,7 @@ impl Connection<'_> {
 
     /// Applies a `link` step to the real-time link.
     fn perform_link(&mut self, op: &Op) -> PeerSaw {
-        match (&self.plan.options.link, op) {
+        match (&self.plan.link, op) {
             (Some(link), Op::Link(op)) => {
                 link.apply(*op);
                 PeerSaw::Called {

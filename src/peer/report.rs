@@ -29,6 +29,17 @@ pub enum PeerSaw {
         /// How long the peer waited for it, in milliseconds.
         waited_ms: f64,
     },
+    /// A `client` write whose arrival the peer saw, but not its bytes: its socket was closed,
+    /// so what reached it (the bytes, or an RST instead) could not be counted. Neither
+    /// agreement nor disagreement: the report says "not checked", and why.
+    Uncounted {
+        /// What the peer saw, in words.
+        what: String,
+        /// How long the peer waited for it, in milliseconds.
+        waited_ms: f64,
+        /// Why the bytes were not counted.
+        why: String,
+    },
     /// A `client` step whose effect did not arrive: the wait ran out, or something else
     /// arrived that rules it out. Never taken as agreement.
     NotSeen {
@@ -120,7 +131,8 @@ pub struct StepReport {
     /// The prediction in plain words, from your program's point of view.
     pub oracle: String,
     /// Whether the step went as the scenario says: a `server` call returned what the oracle
-    /// predicts, a `client` step was seen. `None` where there is nothing to compare.
+    /// predicts, a `client` step was seen. `None` where there is nothing to compare, or the
+    /// peer could not check it ([`PeerSaw::Uncounted`]).
     pub as_scripted: Option<bool>,
 }
 
@@ -236,6 +248,7 @@ impl PeerSaw {
                 None => outcome.to_string(),
             },
             PeerSaw::Seen { what, .. } => what.clone(),
+            PeerSaw::Uncounted { what, .. } => what.clone(),
             PeerSaw::NotSeen { why, .. } => format!("NOT SEEN: {why}"),
             PeerSaw::Unobservable { why } => format!("not observable: {why}"),
             PeerSaw::NotRun { why } => format!("not played: {why}"),
@@ -244,7 +257,7 @@ impl PeerSaw {
 }
 
 impl fmt::Display for ConnectionReport {
-    /// A table, one row per step, then the deviations, what happened after the last step and
+    /// A table, one row per step, then why a step was not checked, the deviations, what happened after the last step and
     /// the forecast.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -268,10 +281,11 @@ impl fmt::Display for ConnectionReport {
                     s.at_ms.map_or("-".to_string(), ms),
                     s.peer.cell(),
                     oracle,
-                    match s.as_scripted {
-                        Some(true) => "yes",
-                        Some(false) => "NO",
-                        None => "-",
+                    match (s.as_scripted, &s.peer) {
+                        (Some(true), _) => "yes",
+                        (Some(false), _) => "NO",
+                        (None, PeerSaw::Uncounted { .. }) => "not checked",
+                        (None, _) => "-",
                     }
                     .to_string(),
                     s.rules
@@ -294,6 +308,11 @@ impl fmt::Display for ConnectionReport {
             ],
             &rows,
         ))?;
+        for s in &self.steps {
+            if let PeerSaw::Uncounted { why, .. } = &s.peer {
+                writeln!(f, "step {} not checked: {why}", s.step)?;
+            }
+        }
         for d in &self.deviations {
             writeln!(f, "deviation: {d}")?;
         }

@@ -43,6 +43,7 @@ pub mod bounds;
 mod ops;
 mod parse;
 mod script;
+pub mod source;
 #[cfg(test)]
 mod tests;
 

@@ -1,83 +1,23 @@
 //! What several test files share: whether the emulated link can run here, and the one way a test
-//! that needs it says it skipped.
-//!
-//! Stable Rust's test harness has no "skipped" result: a test that returns early counts as
-//! passed. So a skip is named on its own line,
-//! `SKIPPED <test>: the emulated link needs CAP_NET_ADMIN and /dev/net/tun: … (<the error>)`,
-//! written straight to the process's standard error. The harness captures only what the
-//! `print!` and `eprint!` macros write (and shows it for failed tests alone), so a line written
-//! with `io::stderr()` appears in a plain `cargo test` run, between the `test … ok` lines, as in a
-//! CI log; `eprintln!` would show it only with `--nocapture`.
-//!
-//! With `RSTLAB_REQUIRE_LINK=1` (as `.ci/run` sets it: CI runs as root, where the link must work)
-//! a missing link fails the test instead.
+//! that needs it says it skipped: the library's rule ([`rstlab::net::skip`], which the unit
+//! tests use too), re-exported here.
 
 // Each test binary that includes this module uses some of its items, not all.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::io::Write;
-
-use rstlab::net::link::{Link, LinkError};
-
-/// The environment variable that makes a missing link a failure rather than a skip, when set to
-/// `1`.
-pub const REQUIRE_LINK: &str = "RSTLAB_REQUIRE_LINK";
+use rstlab::net::link::Link;
+pub use rstlab::net::skip::{REQUIRE_LINK, skip, skip_line};
 
 /// Whether a test that needs the emulated link as a whole can run. `false` after writing
-/// `SKIPPED <test>: <why>` (see the module documentation); the caller returns at once.
-///
-/// Panics, failing the test, when the link cannot be set up for another reason than a missing
-/// permission (that is a bug, not a machine without CAP_NET_ADMIN), or with
-/// `RSTLAB_REQUIRE_LINK=1`.
+/// `SKIPPED <test>: <why>` ([`rstlab::net::skip::or_skip`]); the caller returns at once.
 pub fn link_available() -> bool {
-    link_or_skip(None)
+    rstlab::net::skip::or_skip(Link::check_available(), None).is_some()
 }
 
 /// As [`link_available`], for a test that runs `part` on the link and the rest elsewhere: the
 /// line says `SKIPPED <test>, <part>: <why>`.
 pub fn link_available_for(part: &str) -> bool {
-    link_or_skip(Some(part))
-}
-
-fn link_or_skip(part: Option<&str>) -> bool {
-    let error = match Link::check_available() {
-        Ok(()) => return true,
-        Err(e) => e,
-    };
-    let required = std::env::var(REQUIRE_LINK).is_ok_and(|v| v == "1");
-    match error {
-        LinkError::NotPermitted(_) if !required => {
-            skip(part, &error.to_string());
-            false
-        }
-        LinkError::NotPermitted(_) => {
-            panic!("{REQUIRE_LINK}=1 and the link cannot be set up: {error}")
-        }
-        _ => panic!("the emulated link cannot be set up: {error}"),
-    }
-}
-
-/// Writes the skip line for the running test, past the harness's capture.
-pub fn skip(part: Option<&str>, why: &str) {
-    let line = skip_line(&test_name(), part, why);
-    // Ignored on failure: a test must not fail because its stderr is closed.
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// The skip line itself (kept apart so that a test can check its wording).
-pub fn skip_line(test: &str, part: Option<&str>, why: &str) -> String {
-    match part {
-        None => format!("SKIPPED {test}: {why}"),
-        Some(part) => format!("SKIPPED {test}, {part}: {why}"),
-    }
-}
-
-/// The running test's name: the harness runs each test on a thread named after it.
-fn test_name() -> String {
-    match std::thread::current().name() {
-        Some(name) if name != "main" => name.to_owned(),
-        _ => "a test".to_owned(),
-    }
+    rstlab::net::skip::or_skip(Link::check_available(), Some(part)).is_some()
 }
 
 /// Runs test `name` of this test binary again as user nobody (no CAP_NET_ADMIN), with
