@@ -20,7 +20,7 @@
 //!     client write 1 => EPIPE
 //! ".parse()?;
 //!
-//! let prediction = oracle::predict(&seed, &rstlab::oracle::Settings::default());
+//! let prediction = oracle::predict(&seed, &oracle::Settings::default());
 //! let trace = Runner::new(Backend::Std)?.run(&seed)?;
 //! assert_eq!(trace.steps[4].outcome, Outcome::Err(Errno::EPIPE));
 //! assert_eq!(check::check(&seed, &prediction, &trace), None); // kernel and oracle agree

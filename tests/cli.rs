@@ -137,12 +137,12 @@ fn every_commands_help_ends_with_its_exit_statuses_from_the_one_table() {
         ("seed", &["0", "1", "2", "3"]),
         ("explore", &["0", "1", "2", "130", "143", "129"]),
         ("kernels", &["0", "1", "2", "130", "143", "129"]),
-        ("rules", &["0", "1", "2"]),
+        ("rules", &["0", "1", "2", "130", "143", "129"]),
         ("decode", &["0", "2"]),
         ("completions", &["0", "2"]),
         ("serve", &["0", "1", "2", "3", "130", "143", "129"]),
         ("exec", &["0", "1", "2", "3", "130", "143", "129"]),
-        ("sim", &["0", "2", "4"]),
+        ("sim", &["0", "2", "4", "130", "143", "129"]),
     ] {
         let help = stdout(&rstlab(&[command, "--help"]));
         let lines = status_lines(&help);

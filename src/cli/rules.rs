@@ -74,6 +74,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     }
     // The error's text already ends with its cause's: as a chain (`context`), `rstlab: {e:#}`
     // would say the cause twice in one line.
+    eprintln!(
+        "rstlab rules: gathering the evidence ({} random scenarios on each backend and network)",
+        options.cases
+    );
     let book = match book::build(&options) {
         Ok(book) => book,
         Err(book::BookError::Interrupted) => {
