@@ -30,7 +30,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use rstlab::explore::{self, ExploreOptions, Progress};
 use rstlab::net::link::Link;
 use rstlab::run::{Backend, Net, RunOptions, Runner, SOCKET_BUFFER};
-use rstlab::scenario::{Actor, Scenario};
+use rstlab::scenario::{End, Scenario};
 
 const SEED: &str =
     "client write 1; server read 1; server close; client write 1; client write 1 => EPIPE";
@@ -132,9 +132,9 @@ fn bare(time: Duration) -> (u64, f64, u64) {
 /// oracle, no TCP_INFO, no check). Returns (scenarios, seconds, surprises).
 fn bare_link(time: Duration) -> (u64, f64, u64) {
     let mut link = Link::new().expect("the emulated link (needs CAP_NET_ADMIN)");
-    let server_addr = Link::address(Actor::Server);
+    let server_addr = Link::address(End::Server);
     let listener = {
-        let _in = link.enter(Actor::Server).unwrap();
+        let _in = link.enter(End::Server).unwrap();
         let s = new_socket();
         s.bind(&SocketAddr::from((server_addr, 0)).into()).unwrap();
         s.listen(128).unwrap();
@@ -151,7 +151,7 @@ fn bare_link(time: Duration) -> (u64, f64, u64) {
     while start.elapsed() < time {
         for _ in 0..64 {
             let socket = {
-                let _in = link.enter(Actor::Client).unwrap();
+                let _in = link.enter(End::Client).unwrap();
                 new_socket()
             };
             rstlab::sys::set_bind_address_no_port(&socket).expect("IP_BIND_ADDRESS_NO_PORT");

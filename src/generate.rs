@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use crate::oracle::Model;
 use crate::run::Net;
 use crate::scenario::bounds::{MAX_DELAY, MAX_IO, MAX_STEPS};
-use crate::scenario::{Actor, Arg, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Step, Who};
+use crate::scenario::{Arg, End, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Step, Who};
 
 /// The most steps a free-form generated scenario has. Short scenarios shrink fast and still
 /// reach every state: no state of the model needs more than a dozen steps.
@@ -105,9 +105,9 @@ pub fn link_story() -> impl Strategy<Value = Scenario> {
                 looks,
             )| {
                 let (writer, reader) = if reversed {
-                    (Actor::Server, Actor::Client)
+                    (End::Server, End::Client)
                 } else {
-                    (Actor::Client, Actor::Server)
+                    (End::Client, End::Server)
                 };
                 let mut steps = vec![Step::link(LinkOp::Delay(delay))];
                 steps.extend(writes.into_iter().map(|n| Step::new(writer, Op::Write(n))));
@@ -253,9 +253,9 @@ pub fn story() -> impl Strategy<Value = Scenario> {
         .prop_map(
             |(reversed, writes, reads, reader_end, after, writer_end, pause, looks)| {
                 let (writer, reader) = if reversed {
-                    (Actor::Server, Actor::Client)
+                    (End::Server, End::Client)
                 } else {
-                    (Actor::Client, Actor::Server)
+                    (End::Client, End::Server)
                 };
                 let mut steps: Vec<Step> = writes
                     .into_iter()
@@ -291,7 +291,7 @@ fn observing_ops() -> impl Iterator<Item = OpKind> {
 fn observe(steps: &mut Vec<Step>, mut looks: Looks) {
     looks.sort_by_key(|&(at, _, _)| std::cmp::Reverse(at));
     for (at, server, op) in looks {
-        let actor = if server { Actor::Server } else { Actor::Client };
+        let actor = if server { End::Server } else { End::Client };
         steps.insert(at.min(steps.len()), Step::new(actor, op));
     }
 }
@@ -301,8 +301,8 @@ pub fn step() -> impl Strategy<Value = Step> {
     (actor(), op()).prop_map(|(actor, op)| Step::new(actor, op))
 }
 
-fn actor() -> impl Strategy<Value = Actor> {
-    prop_oneof![Just(Actor::Client), Just(Actor::Server)]
+fn actor() -> impl Strategy<Value = End> {
+    prop_oneof![Just(End::Client), Just(End::Server)]
 }
 
 /// An op of `client` or `server`, weighted by the ops table (toward writes, reads and polls);
@@ -313,7 +313,7 @@ pub fn op() -> impl Strategy<Value = Op> {
 
 /// The ops of `client` and `server`, in table order: what [`op`] draws.
 fn end_ops() -> impl Iterator<Item = OpKind> {
-    OpKind::for_actor(Actor::Client)
+    OpKind::for_actor(End::Client)
 }
 
 /// How a socket ends: not at all (`None`, where shrinking goes), close, abort, or a shutdown.

@@ -486,7 +486,7 @@ pub fn render(out: &mut String, mut shown: impl FnMut(&Scenario) -> Vec<Shown>) 
             }
             let _ = writeln!(out, "{header}\n{rule}");
             for (i, step) in scenario.steps().iter().enumerate() {
-                let mut row = format!("| `{} {}` |", step.actor, step.op);
+                let mut row = format!("| `{} {}` |", step.who, step.op);
                 for run in &runs {
                     match run.outcomes.get(i) {
                         Some(o) => {

@@ -9,8 +9,8 @@
 //! lines and how the child ended (an exit code, or the signal that killed it).
 //!
 //! ```no_run
-//! use rstlab::sigpipe::{run_in_child, Api, Disposition, End, Probe};
-//! let probe = Probe { api: Api::Plain, disposition: Disposition::Default, peer: End::Close };
+//! use rstlab::sigpipe::{run_in_child, Api, Disposition, Ending, Probe};
+//! let probe = Probe { api: Api::Plain, disposition: Disposition::Default, peer: Ending::Close };
 //! let report = run_in_child(std::path::Path::new("target/release/rstlab"), &probe)?;
 //! assert_eq!(report.signal, Some(libc::SIGPIPE));
 //! # Ok::<(), rstlab::sigpipe::ProbeError>(())
@@ -51,7 +51,7 @@ pub enum Disposition {
 
 /// How the peer ends the connection before the probe writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
+pub enum Ending {
     /// `close()` with nothing unread: FIN; the probe's first write is answered with RST and
     /// its second fails with EPIPE (the seed article).
     Close,
@@ -68,7 +68,7 @@ pub struct Probe {
     /// The disposition of SIGPIPE.
     pub disposition: Disposition,
     /// What the peer does first.
-    pub peer: End,
+    pub peer: Ending,
 }
 
 impl Probe {
@@ -77,22 +77,22 @@ impl Probe {
         Probe {
             api: Api::Plain,
             disposition: Disposition::Default,
-            peer: End::Close,
+            peer: Ending::Close,
         },
         Probe {
             api: Api::Plain,
             disposition: Disposition::Default,
-            peer: End::Abort,
+            peer: Ending::Abort,
         },
         Probe {
             api: Api::Plain,
             disposition: Disposition::AsRustLeavesIt,
-            peer: End::Close,
+            peer: Ending::Close,
         },
         Probe {
             api: Api::Std,
             disposition: Disposition::Default,
-            peer: End::Close,
+            peer: Ending::Close,
         },
     ];
 
@@ -111,8 +111,8 @@ impl Probe {
             },
             "--peer",
             match self.peer {
-                End::Close => "close",
-                End::Abort => "abort",
+                Ending::Close => "close",
+                Ending::Abort => "abort",
             },
         ]
     }
@@ -129,8 +129,8 @@ impl fmt::Display for Probe {
             Disposition::Default => "SIGPIPE reset to SIG_DFL",
         };
         let peer = match self.peer {
-            End::Close => "peer closed (FIN)",
-            End::Abort => "peer aborted (RST)",
+            Ending::Close => "peer closed (FIN)",
+            Ending::Abort => "peer aborted (RST)",
         };
         write!(f, "{api}, {disposition}, {peer}")
     }
@@ -205,12 +205,12 @@ pub fn run_probe(probe: &Probe, out: &mut impl Write) -> Result<(), ProbeError> 
     let client = TcpStream::connect(address).map_err(io_err("connecting"))?;
     let (server, _) = listener.accept().map_err(io_err("accepting"))?;
     match probe.peer {
-        End::Close => {
+        Ending::Close => {
             drop(server);
             wait_for(&client, TcpState::CloseWait)?;
             say("peer: close (FIN)".to_string())?;
         }
-        End::Abort => {
+        Ending::Abort => {
             SockRef::from(&server)
                 .set_linger(Some(Duration::ZERO))
                 .map_err(io_err("setting SO_LINGER"))?;
@@ -226,7 +226,7 @@ pub fn run_probe(probe: &Probe, out: &mut impl Write) -> Result<(), ProbeError> 
             Api::Std => (&client).write(b"x"),
         };
         say(format!("write {i}: {}", Outcome::of_write(result)))?;
-        if probe.peer == End::Close && i == 1 {
+        if probe.peer == Ending::Close && i == 1 {
             // The closed peer answers this write with RST; let it arrive.
             wait_for(&client, TcpState::Close)?;
         }
@@ -303,7 +303,7 @@ mod tests {
             let probe = Probe {
                 api,
                 disposition: Disposition::AsRustLeavesIt,
-                peer: End::Close,
+                peer: Ending::Close,
             };
             let mut out = Vec::new();
             run_probe(&probe, &mut out).unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rstlab::Outcome;
 use rstlab::peer::PeerSaw;
 use rstlab::peer::exec::{self, ExecError, ExecOptions};
-use rstlab::scenario::{Actor, Script};
+use rstlab::scenario::{End, Script};
 
 const RESPONSE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/serve/response.http");
 
@@ -49,7 +49,7 @@ fn curls_request_is_counted_as_it_arrives_on_a_delayed_link() {
         .wire
         .segments
         .iter()
-        .filter(|t| t.segment.from == Actor::Client)
+        .filter(|t| t.segment.from == End::Client)
         .map(|t| t.segment.len)
         .sum();
     let conn = &report.peer.connections[0];

@@ -11,7 +11,7 @@ use rstlab::net::link::Link;
 use rstlab::net::relay::Relay;
 use rstlab::net::wire::Fate;
 use rstlab::peer::{Peer, PeerOptions};
-use rstlab::scenario::Actor;
+use rstlab::scenario::End;
 
 fn relay(delay: Duration) -> Option<Relay> {
     common::link_available().then(|| Relay::start(delay).expect("the relay starts"))
@@ -19,12 +19,12 @@ fn relay(delay: Duration) -> Option<Relay> {
 
 /// A listener in the server's namespace, and a client connected to it from the client's.
 fn listener(relay: &Relay) -> TcpListener {
-    let _inside = relay.enter(Actor::Server).unwrap();
-    TcpListener::bind((Link::address(Actor::Server), 0)).unwrap()
+    let _inside = relay.enter(End::Server).unwrap();
+    TcpListener::bind((Link::address(End::Server), 0)).unwrap()
 }
 
 fn connect(relay: &Relay, listener: &TcpListener) -> TcpStream {
-    let _inside = relay.enter(Actor::Client).unwrap();
+    let _inside = relay.enter(End::Client).unwrap();
     TcpStream::connect(listener.local_addr().unwrap()).unwrap()
 }
 
@@ -62,7 +62,7 @@ fn the_peer_drops_its_own_write_on_cue_and_the_kernel_sends_it_again() {
     let fates: Vec<Fate> = trace
         .segments
         .iter()
-        .filter(|s| s.segment.from == Actor::Server && s.segment.len == 3)
+        .filter(|s| s.segment.from == End::Server && s.segment.len == 3)
         .map(|s| s.segment.fate)
         .collect();
     assert!(matches!(fates[0], Fate::Dropped(_)), "{fates:?}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rstlab::net::link::Link;
 use rstlab::net::relay::Relay;
 use rstlab::peer::{Peer, PeerOptions};
-use rstlab::scenario::{Actor, LinkOp};
+use rstlab::scenario::{End, LinkOp};
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -23,11 +23,11 @@ fn threads() -> usize {
 
 fn pair(relay: &Relay) -> (TcpStream, TcpListener) {
     let listener = {
-        let _inside = relay.enter(Actor::Server).unwrap();
-        TcpListener::bind((Link::address(Actor::Server), 0)).unwrap()
+        let _inside = relay.enter(End::Server).unwrap();
+        TcpListener::bind((Link::address(End::Server), 0)).unwrap()
     };
     let client = {
-        let _inside = relay.enter(Actor::Client).unwrap();
+        let _inside = relay.enter(End::Client).unwrap();
         TcpStream::connect(listener.local_addr().unwrap()).unwrap()
     };
     (client, listener)

@@ -5,7 +5,7 @@
 use rstlab::check::verify::verify;
 use rstlab::oracle::{self, SegmentKind};
 use rstlab::run::{Backend, Runner};
-use rstlab::scenario::Actor;
+use rstlab::scenario::End;
 use rstlab::{Errno, Outcome, Rule, Scenario};
 
 const SEED: &str = "
@@ -51,7 +51,7 @@ fn the_second_write_is_answered_with_rst_after_the_fin() {
         .iter()
         .map(|s| (s.from, s.kind))
         .collect();
-    assert_eq!(close, [(Actor::Server, SegmentKind::Fin)]);
+    assert_eq!(close, [(End::Server, SegmentKind::Fin)]);
     let second: Vec<_> = p.steps[3]
         .segments
         .iter()
@@ -60,8 +60,8 @@ fn the_second_write_is_answered_with_rst_after_the_fin() {
     assert_eq!(
         second,
         [
-            (Actor::Client, SegmentKind::Data(1)),
-            (Actor::Server, SegmentKind::Rst)
+            (End::Client, SegmentKind::Data(1)),
+            (End::Server, SegmentKind::Rst)
         ]
     );
     assert!(p.steps[3].rules.contains(&Rule::RstAfterFinLeavesEpipe));

@@ -9,7 +9,7 @@ use crate::oracle;
 use crate::outcome::Outcome;
 use crate::run::Trace;
 use crate::scenario::Scenario;
-use crate::sigpipe::{Api, Disposition, End, Probe, ProbeReport};
+use crate::sigpipe::{Api, Disposition, Ending, Probe, ProbeReport};
 
 use super::catalogue::{catalogue, catalogue_in, mask_volatile};
 use super::evidence::{Evidence, gather};
@@ -56,8 +56,8 @@ impl Bench for AsPredicted {
 fn probe_as_expected(probe: Probe) -> ProbeReport {
     let killed = probe.api == Api::Plain && probe.disposition == Disposition::Default;
     let writes: &[&str] = match (killed, probe.peer) {
-        (true, End::Close) => &["ok(1)"],
-        (true, End::Abort) => &["ECONNRESET"],
+        (true, Ending::Close) => &["ok(1)"],
+        (true, Ending::Abort) => &["ECONNRESET"],
         (false, _) => &["ok(1)", "EPIPE"],
     };
     let mut lines = vec!["SIGPIPE at start: SIG_IGN".to_string()];

@@ -15,14 +15,14 @@ use crate::net::link::{Flags, WireSegment};
 use crate::oracle::{PredictedStep, Prediction, SegmentKind};
 use crate::outcome::Outcome;
 use crate::run::{Net, ObservedStep, Timeout, Trace};
-use crate::scenario::{Actor, Scenario, Step};
+use crate::scenario::{End, Scenario, Step};
 use crate::tcp::TcpState;
 
 /// A segment as the check compares it: who sent it and what it carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sent {
     /// The sender.
-    pub from: Actor,
+    pub from: End,
     /// Data, FIN or RST.
     pub kind: SegmentKind,
 }
@@ -82,7 +82,7 @@ pub enum Mismatch {
     /// A socket the application holds settled in another TCP state than the oracle predicted.
     State {
         /// Whose socket.
-        actor: Actor,
+        actor: End,
         /// The oracle's state (`None`: the application no longer holds it).
         predicted: Option<TcpState>,
         /// The kernel's.
@@ -194,7 +194,7 @@ pub fn step_mismatches(
             observed: observed.outcome.clone(),
         });
     }
-    for actor in Actor::BOTH {
+    for actor in End::BOTH {
         let (p, o) = (
             predicted.states[actor.index()],
             observed.states[actor.index()],

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use rstlab::peer::{self, PeerSaw};
-use rstlab::scenario::Actor;
+use rstlab::scenario::End;
 
 use super::Status;
 use super::signals::Signal;
@@ -51,7 +51,7 @@ pub fn status_of(
         );
     }
     let oracle_wrong = report.connections.iter().flat_map(|c| &c.steps).any(|s| {
-        s.actor == Actor::Server
+        s.who == End::Server
             && s.as_scripted == Some(false)
             && matches!(&s.peer, PeerSaw::Called { outcome, .. } if s.predicted != *outcome)
     });

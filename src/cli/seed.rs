@@ -17,7 +17,7 @@ use anyhow::Context;
 use rstlab::check::verify::{Verified, VerifyError, verify};
 use rstlab::diagram::timeline::Timeline;
 use rstlab::run::{Backend, Net, RunOptions, Runner};
-use rstlab::scenario::{Actor, LinkOp, Op, Scenario, Step};
+use rstlab::scenario::{End, LinkOp, Op, Scenario, Step};
 use rstlab::{Errno, Outcome};
 
 use super::{BackendArg, Status, durations};
@@ -52,18 +52,18 @@ fn program(interval: Duration, delay: Option<Duration>, writes: usize) -> (Scena
     if let Some(d) = delay {
         steps.push(Step::link(LinkOp::Delay(d)));
     }
-    steps.push(Step::new(Actor::Client, Op::Write(1)));
+    steps.push(Step::new(End::Client, Op::Write(1)));
     let mut indexes = vec![steps.len() - 1];
     if let Some(d) = delay {
-        steps.push(Step::new(Actor::Server, Op::Sleep(d)));
+        steps.push(Step::new(End::Server, Op::Sleep(d)));
     }
-    steps.push(Step::new(Actor::Server, Op::Read(1)));
-    steps.push(Step::new(Actor::Server, Op::Close));
+    steps.push(Step::new(End::Server, Op::Read(1)));
+    steps.push(Step::new(End::Server, Op::Close));
     for _ in 1..writes {
         if !interval.is_zero() {
-            steps.push(Step::new(Actor::Client, Op::Sleep(interval)));
+            steps.push(Step::new(End::Client, Op::Sleep(interval)));
         }
-        steps.push(Step::new(Actor::Client, Op::Write(1)));
+        steps.push(Step::new(End::Client, Op::Write(1)));
         indexes.push(steps.len() - 1);
     }
     (

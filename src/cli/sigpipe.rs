@@ -1,7 +1,7 @@
 //! `rstlab sigpipe-probe` (hidden): one SIGPIPE experiment, run by `rstlab rules` in a child
 //! process, since the experiment may kill the process that runs it.
 
-use rstlab::sigpipe::{self, Api, Disposition, End, Probe};
+use rstlab::sigpipe::{self, Api, Disposition, Ending, Probe};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum ApiArg {
@@ -52,8 +52,8 @@ pub fn main(args: Args) -> anyhow::Result<super::Status> {
             SigpipeArg::Default => Disposition::Default,
         },
         peer: match args.peer {
-            PeerArg::Close => End::Close,
-            PeerArg::Abort => End::Abort,
+            PeerArg::Close => Ending::Close,
+            PeerArg::Abort => Ending::Abort,
         },
     };
     sigpipe::run_probe(&probe, &mut super::output::stdout())?;

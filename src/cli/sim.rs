@@ -134,7 +134,7 @@ fn one(simulator: &mut dyn sim::Simulator, scenario: &rstlab::Scenario) -> anyho
         };
         rows.push(vec![
             (i + 1).to_string(),
-            format!("{} {}", step.actor, step.op),
+            format!("{} {}", step.who, step.op),
             predicted.outcome.to_string(),
             answer,
             verdict,

@@ -1,5 +1,5 @@
 //! Sequence diagrams of a scenario: two lanes, client and server, the segments between them
-//! (data, FIN, RST) as arrows, and each syscall's result beside its actor's lane.
+//! (data, FIN, RST) as arrows, and each syscall's result beside its who's lane.
 //!
 //! The segments are the oracle's ([`PredictedStep::segments`]); the results are the kernel's
 //! when a [`Trace`] is given (with the oracle's beside them where they differ), else the
@@ -23,21 +23,21 @@ use std::fmt::Write as _;
 use crate::oracle::{PredictedStep, Prediction, SegmentKind};
 use crate::outcome::Outcome;
 use crate::run::Trace;
-use crate::scenario::{Actor, Scenario, Who};
+use crate::scenario::{End, Scenario, Who};
 
 /// One line of a diagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Line {
-    /// A syscall: its step number, actor, text and result.
+    /// A syscall: its step number, who, text and result.
     Step {
         number: usize,
-        actor: Who,
+        who: Who,
         call: String,
         result: String,
         error: bool,
     },
     /// A segment on the wire.
-    Segment { from: Actor, kind: SegmentKind },
+    Segment { from: End, kind: SegmentKind },
 }
 
 /// A sequence diagram, ready to render as text ([`Diagram::text`]) or SVG ([`Diagram::svg`]).
@@ -74,7 +74,7 @@ impl Diagram {
             let (result, error) = result_text(predicted, observed);
             lines.push(Line::Step {
                 number: i + 1,
-                actor: step.actor,
+                who: step.who,
                 call: step.op.to_string(),
                 result,
                 error,
@@ -99,7 +99,7 @@ impl Diagram {
             .iter()
             .filter_map(|l| match l {
                 Line::Step {
-                    actor: Who::Client,
+                    who: Who::Client,
                     call,
                     result,
                     ..
@@ -139,7 +139,7 @@ impl Diagram {
             match line {
                 Line::Step {
                     number,
-                    actor,
+                    who,
                     call,
                     result,
                     ..
@@ -147,13 +147,13 @@ impl Diagram {
                     if let Some(step) = pending.take() {
                         flush(&mut out, Some(step), &format!("|{}|", " ".repeat(ARROW)));
                     }
-                    pending = Some((*number, *actor, label(call, result)));
+                    pending = Some((*number, *who, label(call, result)));
                 }
                 Line::Segment { from, kind } => {
                     let name = format!(" {} ", segment_label(*kind));
                     let arrow = match from {
-                        Actor::Client => format!("|{:-^w$}>|", name, w = ARROW - 1),
-                        Actor::Server => format!("|<{:-^w$}|", name, w = ARROW - 1),
+                        End::Client => format!("|{:-^w$}>|", name, w = ARROW - 1),
+                        End::Server => format!("|<{:-^w$}|", name, w = ARROW - 1),
                     };
                     flush(&mut out, pending.take(), &arrow);
                 }
@@ -172,16 +172,16 @@ impl Diagram {
         const ROW: f64 = 30.0;
         const TOP: f64 = 64.0;
         const GAP: f64 = 190.0;
-        let width_of = |actor: Actor| {
+        let width_of = |who: End| {
             self.lines
                 .iter()
                 .filter_map(|l| match l {
                     Line::Step {
-                        actor: a,
+                        who: a,
                         call,
                         result,
                         ..
-                    } if *a == actor => Some(call.len() + result.len() + 4),
+                    } if *a == who => Some(call.len() + result.len() + 4),
                     _ => None,
                 })
                 .max()
@@ -189,9 +189,9 @@ impl Diagram {
                 .max(8) as f64
                 * CHAR
         };
-        let client_x = (40.0 + width_of(Actor::Client) + 16.0).round();
+        let client_x = (40.0 + width_of(End::Client) + 16.0).round();
         let server_x = client_x + GAP;
-        let width = (server_x + 16.0 + width_of(Actor::Server) + 24.0).round();
+        let width = (server_x + 16.0 + width_of(End::Server) + 24.0).round();
         let height = TOP + ROW * self.lines.len() as f64 + 24.0;
         let mut svg = String::new();
         let _ = writeln!(
@@ -231,7 +231,7 @@ impl Diagram {
             match line {
                 Line::Step {
                     number,
-                    actor,
+                    who,
                     call,
                     result,
                     error,
@@ -241,7 +241,7 @@ impl Diagram {
                         r##"  <text x="12" y="{}" fill="#8c959f">{number}</text>"##,
                         y + 5.0
                     );
-                    let (x, anchor) = match actor {
+                    let (x, anchor) = match who {
                         Who::Client => (client_x - 10.0, "end"),
                         Who::Server => (server_x + 10.0, "start"),
                         Who::Link => ((client_x + server_x) / 2.0, "middle"),
@@ -263,8 +263,8 @@ impl Diagram {
                         SegmentKind::Rst => ("#cf222e", "head-rst", r#" stroke-dasharray="6 3""#),
                     };
                     let (x1, x2) = match from {
-                        Actor::Client => (client_x, server_x),
-                        Actor::Server => (server_x, client_x),
+                        End::Client => (client_x, server_x),
+                        End::Server => (server_x, client_x),
                     };
                     let _ = writeln!(
                         svg,

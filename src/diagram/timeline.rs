@@ -25,16 +25,16 @@ use crate::net::link::{Flags, WireSegment};
 use crate::net::wire::Fate;
 use crate::outcome::Outcome;
 use crate::run::Trace;
-use crate::scenario::{Actor, Op, Scenario, Who};
+use crate::scenario::{End, Op, Scenario, Who};
 use crate::text::millis as ms;
 
 /// Something that happens at a point of link time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Event {
-    /// Step `number` by `actor` ran: its text and result.
+    /// Step `number` by `who` ran: its text and result.
     Step {
         number: usize,
-        actor: Who,
+        who: Who,
         text: String,
         error: bool,
     },
@@ -97,7 +97,7 @@ impl Timeline {
                 at,
                 Event::Step {
                     number: i + 1,
-                    actor: step.actor,
+                    who: step.who,
                     text: format!("{} => {}", step.op, observed.outcome),
                     error: matches!(observed.outcome, Outcome::Err(_)),
                 },
@@ -124,11 +124,8 @@ impl Timeline {
         for ((t, _, _), e) in &self.events {
             let line = match e {
                 Event::Step {
-                    number,
-                    actor,
-                    text,
-                    ..
-                } => format!("{number:>2}. {actor} {text}"),
+                    number, who, text, ..
+                } => format!("{number:>2}. {who} {text}"),
                 Event::Sent(i) => {
                     let s = &self.wire[*i];
                     format!(
@@ -181,12 +178,8 @@ impl Timeline {
             last_y = y;
         }
         let height = last_y + 70.0;
-        let lane = |a: Actor| {
-            if a == Actor::Client {
-                CLIENT_X
-            } else {
-                SERVER_X
-            }
+        let lane = |a: End| {
+            if a == End::Client { CLIENT_X } else { SERVER_X }
         };
         let mut svg = String::new();
         let _ = writeln!(
@@ -292,18 +285,18 @@ impl Timeline {
         for ((_, e), y) in self.events.iter().zip(&ys) {
             if let Event::Step {
                 number,
-                actor,
+                who,
                 text,
                 error,
             } = e
             {
-                let (x, anchor) = match actor {
+                let (x, anchor) = match who {
                     Who::Client => (CLIENT_X - 10.0, "end"),
                     Who::Server => (SERVER_X + 10.0, "start"),
                     Who::Link => ((CLIENT_X + SERVER_X) / 2.0, "middle"),
                 };
                 let colour = if *error { "#cf222e" } else { "#0550ae" };
-                let who = if *actor == Who::Link { "link " } else { "" };
+                let who = if *who == Who::Link { "link " } else { "" };
                 let _ = writeln!(
                     svg,
                     r##"  <text x="{x}" y="{:.1}" text-anchor="{anchor}" fill="{colour}">{number}. {who}{}</text>"##,
@@ -359,18 +352,12 @@ mod tests {
             wire: vec![
                 segment(
                     ms(0),
-                    Actor::Client,
+                    End::Client,
                     Flags::ACK | Flags::PSH,
                     1,
                     Fate::Delivered(ms(10)),
                 ),
-                segment(
-                    ms(10),
-                    Actor::Server,
-                    Flags::ACK,
-                    0,
-                    Fate::Delivered(ms(20)),
-                ),
+                segment(ms(10), End::Server, Flags::ACK, 0, Fate::Delivered(ms(20))),
             ],
             packets: Vec::new(),
         };

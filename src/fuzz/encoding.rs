@@ -18,7 +18,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use thiserror::Error;
 
 use crate::scenario::bounds::{MAX_IO, MAX_SLEEP, MAX_STEPS};
-use crate::scenario::{Actor, Arg, How, Op, OpKind, Param, Scenario, Step};
+use crate::scenario::{Arg, End, How, Op, OpKind, Param, Scenario, Step};
 
 /// Each op a fuzz input can name, with its share of the op byte, in the order the shares are
 /// laid out: `write` is 0 to 3, `read` 4 to 6, `close` 7, `abort` 8, `shutdown` 9, `sleep` 10,
@@ -113,9 +113,9 @@ impl<'a> Arbitrary<'a> for Scenario {
 
 fn step(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
     let actor = if bool::arbitrary(u)? {
-        Actor::Server
+        End::Server
     } else {
-        Actor::Client
+        End::Client
     };
     let kind = op_of(u.int_in_range(0..=op_modulus() - 1)?);
     let arg = match kind.param() {
@@ -169,7 +169,7 @@ pub fn encode(scenario: &Scenario) -> Result<Vec<u8>, NotEncodable> {
         let Some(code) = op_code(step.op.kind()) else {
             return Err(refuse());
         };
-        out.extend([u8::from(step.actor == Actor::Server), code]);
+        out.extend([u8::from(step.who == End::Server), code]);
         match step.op.arg() {
             Arg::None => {}
             Arg::Count(n) if n <= SMALL_COUNT => {

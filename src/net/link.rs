@@ -30,7 +30,7 @@ use thiserror::Error;
 
 use crate::net::segment_log::{Follow, Packet, SegmentLog, parse};
 use crate::net::wire::{Fate, Wire};
-use crate::scenario::{Actor, LinkOp};
+use crate::scenario::{End, LinkOp};
 use crate::sys::net::{self as netsys, Entered, Namespace};
 
 /// The client's address on the link (RFC 5737 documentation range: never a real host).
@@ -296,9 +296,9 @@ impl Link {
     /// queue is active (linkwatch has run) once it does.
     fn wait_until_active(&mut self) -> Result<(), LinkError> {
         let deadline = Instant::now() + SETUP_DEADLINE;
-        for side in Actor::BOTH {
+        for side in End::BOTH {
             let (me, peer) = match side {
-                Actor::Client => (CLIENT_ADDR, SERVER_ADDR),
+                End::Client => (CLIENT_ADDR, SERVER_ADDR),
                 _ => (SERVER_ADDR, CLIENT_ADDR),
             };
             let probe = {
@@ -335,18 +335,18 @@ impl Link {
     /// Moves the calling thread into `side`'s namespace until the guard is dropped: sockets
     /// created meanwhile live there. Call it from a thread in the namespace the link was made
     /// in (every thread of a process, unless one moved).
-    pub fn enter(&self, side: Actor) -> io::Result<Entered<'_>> {
+    pub fn enter(&self, side: End) -> io::Result<Entered<'_>> {
         self.sides[side.index()].ns.enter(&self.home)
     }
 
     /// The TUN device of `side`: the real-time relay ([`crate::net::relay`]) carries packets
     /// between the two itself.
-    pub(crate) fn device(&self, side: Actor) -> &OwnedFd {
+    pub(crate) fn device(&self, side: End) -> &OwnedFd {
         &self.sides[side.index()].tun
     }
 
     /// The namespace of `side`, for starting a process in it ([`crate::net::relay`]).
-    pub(crate) fn namespace(&self, side: Actor) -> &Namespace {
+    pub(crate) fn namespace(&self, side: End) -> &Namespace {
         &self.sides[side.index()].ns
     }
 
@@ -357,9 +357,9 @@ impl Link {
     }
 
     /// The address of `side` on the link.
-    pub fn address(side: Actor) -> Ipv4Addr {
+    pub fn address(side: End) -> Ipv4Addr {
         match side {
-            Actor::Client => CLIENT_ADDR,
+            End::Client => CLIENT_ADDR,
             _ => SERVER_ADDR,
         }
     }
@@ -404,7 +404,7 @@ impl Link {
     }
 
     /// Reads every packet waiting on `sides`' devices onto the wire.
-    fn collect(&mut self, sides: &[Actor]) -> Result<(), LinkError> {
+    fn collect(&mut self, sides: &[End]) -> Result<(), LinkError> {
         for &side in sides {
             loop {
                 let n = match netsys::read_fd(&self.sides[side.index()].tun, &mut self.buffer) {
@@ -439,7 +439,7 @@ impl Link {
         }
     }
 
-    fn write(&mut self, to: Actor, packet: &[u8]) -> Result<(), LinkError> {
+    fn write(&mut self, to: End, packet: &[u8]) -> Result<(), LinkError> {
         netsys::write_fd(&self.sides[to.index()].tun, packet)
             .map(drop)
             .map_err(io_err("writing to the TUN device"))
@@ -450,7 +450,7 @@ impl Link {
     pub fn settle(&mut self) -> Result<(), LinkError> {
         // A call may have sent from either side; after that, a delivery into one side can only
         // make that side's stack answer, so only its device needs reading.
-        let mut fresh: &[Actor] = &Actor::BOTH;
+        let mut fresh: &[End] = &End::BOTH;
         for _ in 0..MAX_DELIVERIES {
             self.collect(fresh)?;
             let Some((from, packet, ticket)) = self.wire.pop_due() else {
@@ -459,10 +459,10 @@ impl Link {
             let to = from.peer();
             self.write(to, &packet)?;
             self.recycle(packet);
-            fresh = if to == Actor::Client {
-                &[Actor::Client]
+            fresh = if to == End::Client {
+                &[End::Client]
             } else {
-                &[Actor::Server]
+                &[End::Server]
             };
             self.log.set_fate(ticket, Fate::Delivered(self.wire.now()));
         }
@@ -531,7 +531,7 @@ pub(crate) mod kernel_tests {
             return;
         };
         let listener = {
-            let _in = link.enter(Actor::Server).unwrap();
+            let _in = link.enter(End::Server).unwrap();
             TcpListener::bind((SERVER_ADDR, 0)).unwrap()
         };
         listener.set_nonblocking(true).unwrap();
@@ -540,7 +540,7 @@ pub(crate) mod kernel_tests {
             _ => unreachable!(),
         };
         let socket = {
-            let _in = link.enter(Actor::Client).unwrap();
+            let _in = link.enter(End::Client).unwrap();
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap()
         };
         socket.set_nonblocking(true).unwrap();

@@ -130,7 +130,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::scenario::Actor;
+    use crate::scenario::End;
 
     #[test]
     fn packets_come_back_with_their_times_bytes_and_comments() {
@@ -139,7 +139,7 @@ mod tests {
         let packets = vec![
             Packet {
                 sent: Duration::from_millis(20),
-                from: Actor::Client,
+                from: End::Client,
                 connection: 1,
                 bytes: vec![0x45, 0, 0, 20],
                 note: Arc::from("step 1: client write 1"),
@@ -147,7 +147,7 @@ mod tests {
             },
             Packet {
                 sent: Duration::from_micros(40_500),
-                from: Actor::Server,
+                from: End::Server,
                 connection: 1,
                 bytes: vec![0x45, 1, 2, 3, 4],
                 note: Arc::from("step 2: server close"),

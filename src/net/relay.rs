@@ -57,16 +57,16 @@
 //! use std::time::{Duration, Instant};
 //! use rstlab::net::link::Link;
 //! use rstlab::net::relay::Relay;
-//! use rstlab::scenario::Actor;
+//! use rstlab::scenario::End;
 //!
 //! // Needs CAP_NET_ADMIN: `Relay::start` fails with `LinkError::NotPermitted` without it.
 //! let relay = Relay::start(Duration::from_millis(20))?;
 //! let listener = {
-//!     let _inside = relay.enter(Actor::Server)?;
-//!     TcpListener::bind((Link::address(Actor::Server), 0))?
+//!     let _inside = relay.enter(End::Server)?;
+//!     TcpListener::bind((Link::address(End::Server), 0))?
 //! };
 //! let mut client = {
-//!     let _inside = relay.enter(Actor::Client)?;
+//!     let _inside = relay.enter(End::Client)?;
 //!     TcpStream::connect(listener.local_addr()?)? // one round trip: 40 ms
 //! };
 //! let (mut server, _) = listener.accept()?;
@@ -92,7 +92,7 @@ use serde::Serialize;
 use crate::net::link::{Clock, Link, LinkError};
 use crate::net::segment_log::{Follow, Packet, SegmentLog, parse};
 use crate::net::wire::{Fate, Wire};
-use crate::scenario::{Actor, LinkOp};
+use crate::scenario::{End, LinkOp};
 use crate::sys::{self, net as netsys};
 
 /// The longest the relay's thread waits without looking whether it must stop, even if a wake-up
@@ -175,7 +175,7 @@ impl Inner {
     /// Called with the lock held, by the thread and by [`Control::apply`], so packets enter the
     /// wire in the order they were read.
     fn collect(&self, state: &mut State) {
-        for side in Actor::BOTH {
+        for side in End::BOTH {
             loop {
                 let n = match netsys::read_fd(self.link.device(side), &mut state.buffer) {
                     Ok(n) => n,
@@ -235,8 +235,8 @@ fn run(inner: &Inner) {
     let _ = sys::set_timer_slack(1);
     let _ = sys::set_realtime_priority();
     let mut fds = [
-        sys::PollFd::new(inner.link.device(Actor::Client), sys::PollFlags::IN),
-        sys::PollFd::new(inner.link.device(Actor::Server), sys::PollFlags::IN),
+        sys::PollFd::new(inner.link.device(End::Client), sys::PollFlags::IN),
+        sys::PollFd::new(inner.link.device(End::Server), sys::PollFlags::IN),
         sys::PollFd::new(&inner.woken, sys::PollFlags::IN),
     ];
     let mut drain = [0u8; 64];
@@ -325,13 +325,13 @@ impl Relay {
 
     /// Moves the calling thread into `side`'s namespace until the guard is dropped: sockets
     /// created meanwhile live there (a listener for the peer, say).
-    pub fn enter(&self, side: Actor) -> io::Result<netsys::Entered<'_>> {
+    pub fn enter(&self, side: End) -> io::Result<netsys::Entered<'_>> {
         self.control.enter(side)
     }
 
     /// Makes `command`'s process start in `side`'s namespace (see
     /// [`netsys::run_in_namespace`]).
-    pub fn run_in<'a>(&self, side: Actor, command: &'a mut Command) -> io::Result<&'a mut Command> {
+    pub fn run_in<'a>(&self, side: End, command: &'a mut Command) -> io::Result<&'a mut Command> {
         netsys::run_in_namespace(command, self.control.inner.link.namespace(side))
     }
 
@@ -450,7 +450,7 @@ impl Control {
     }
 
     /// Moves the calling thread into `side`'s namespace until the guard is dropped.
-    pub fn enter(&self, side: Actor) -> io::Result<netsys::Entered<'_>> {
+    pub fn enter(&self, side: End) -> io::Result<netsys::Entered<'_>> {
         self.inner.link.enter(side)
     }
 }
@@ -467,11 +467,11 @@ mod kernel_tests {
 
     fn pair(relay: &Relay) -> (TcpStream, TcpStream) {
         let listener = {
-            let _in = relay.enter(Actor::Server).unwrap();
-            TcpListener::bind((Link::address(Actor::Server), 0)).unwrap()
+            let _in = relay.enter(End::Server).unwrap();
+            TcpListener::bind((Link::address(End::Server), 0)).unwrap()
         };
         let client = {
-            let _in = relay.enter(Actor::Client).unwrap();
+            let _in = relay.enter(End::Client).unwrap();
             TcpStream::connect(listener.local_addr().unwrap()).unwrap()
         };
         let (server, _) = listener.accept().unwrap();

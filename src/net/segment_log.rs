@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::net::wire::Fate;
-use crate::scenario::Actor;
+use crate::scenario::End;
 
 /// TCP flags of a segment on the wire, printed as tcpdump prints them (`S`, `F`, `R`, `P`, `.`
 /// for ACK).
@@ -69,7 +69,7 @@ pub struct WireSegment {
     /// Link time it entered the wire (virtual for the runner, real for the relay).
     pub sent: Duration,
     /// Its sender.
-    pub from: Actor,
+    pub from: End,
     /// Its flags.
     pub flags: Flags,
     /// Sequence number, relative to the sender's initial sequence number.
@@ -109,7 +109,7 @@ pub struct Packet {
     /// Link time it entered the wire.
     pub sent: Duration,
     /// Its sender.
-    pub from: Actor,
+    pub from: End,
     /// 1-based connection number, as in [`TracedSegment`].
     pub connection: usize,
     /// The IPv4 packet.
@@ -251,13 +251,13 @@ impl SegmentLog {
     /// connection; returns its ticket.
     pub(crate) fn record(
         &mut self,
-        from: Actor,
+        from: End,
         h: &Header,
         packet: &[u8],
         now: Duration,
     ) -> Option<usize> {
         let (client, server) = match from {
-            Actor::Client => (h.src, h.dst),
+            End::Client => (h.src, h.dst),
             _ => (h.dst, h.src),
         };
         let index = match self
@@ -407,10 +407,10 @@ pub enum WireLine<'a> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use rstlab::scenario::Actor;
+/// use rstlab::scenario::End;
 /// use rstlab::net::segment_log::{wire_table, Flags, WireLine, WireSegment};
 /// use rstlab::net::wire::Fate;
-/// let syn = WireSegment { sent: Duration::ZERO, from: Actor::Client, flags: Flags(Flags::SYN),
+/// let syn = WireSegment { sent: Duration::ZERO, from: End::Client, flags: Flags(Flags::SYN),
 ///     seq: 0, ack: 0, len: 0, fate: Fate::Delivered(Duration::from_millis(20)) };
 /// let table = wire_table("step", ["client", "server"], &[WireLine::Segment("1", &syn)],
 ///     &|d| format!("{d:?}"));
@@ -427,8 +427,8 @@ pub fn wire_table(
         .map(|line| match *line {
             WireLine::Segment(label, s) => {
                 let (from, to) = match s.from {
-                    Actor::Client => (ends[0], ends[1]),
-                    Actor::Server => (ends[1], ends[0]),
+                    End::Client => (ends[0], ends[1]),
+                    End::Server => (ends[1], ends[0]),
                 };
                 let fate = match s.fate {
                     Fate::Delivered(at) => format!("arrived {}", time(at)),
@@ -533,12 +533,12 @@ mod tests {
         let mut log = SegmentLog::new(Follow::Watched, 100);
         log.watch(c, s);
         for (from, p) in [
-            (Actor::Client, packet(c, s, Flags::SYN, 1000, 0, 0)),
+            (End::Client, packet(c, s, Flags::SYN, 1000, 0, 0)),
             (
-                Actor::Server,
+                End::Server,
                 packet(s, c, Flags::SYN | Flags::ACK, 5000, 1001, 0),
             ),
-            (Actor::Client, packet(c, s, Flags::ACK, 1001, 5001, 3)),
+            (End::Client, packet(c, s, Flags::ACK, 1001, 5001, 3)),
         ] {
             log.record(from, &parse(&p).unwrap(), &p, Duration::ZERO);
         }
@@ -553,25 +553,25 @@ mod tests {
         let q = packet(other, s, Flags::SYN, 1, 0, 0);
         let mut watched = SegmentLog::new(Follow::Watched, 100);
         assert_eq!(
-            watched.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
+            watched.record(End::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
             None
         );
         watched.watch(c, s);
         assert_eq!(
-            watched.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
+            watched.record(End::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
             Some(0)
         );
         assert_eq!(
-            watched.record(Actor::Client, &parse(&q).unwrap(), &q, Duration::ZERO),
+            watched.record(End::Client, &parse(&q).unwrap(), &q, Duration::ZERO),
             None
         );
         let mut any = SegmentLog::new(Follow::Any(1), 100);
         assert_eq!(
-            any.record(Actor::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
+            any.record(End::Client, &parse(&p).unwrap(), &p, Duration::ZERO),
             Some(0)
         );
         assert_eq!(
-            any.record(Actor::Client, &parse(&q).unwrap(), &q, Duration::ZERO),
+            any.record(End::Client, &parse(&q).unwrap(), &q, Duration::ZERO),
             None
         );
         assert_eq!(any.unrecorded(), 1);
@@ -585,11 +585,11 @@ mod tests {
         log.watch(c, s);
         log.note(|| "handshake".to_string());
         let syn = packet(c, s, Flags::SYN, 1, 0, 0);
-        let t0 = log.record(Actor::Client, &parse(&syn).unwrap(), &syn, Duration::ZERO);
+        let t0 = log.record(End::Client, &parse(&syn).unwrap(), &syn, Duration::ZERO);
         assert_eq!(log.take().len(), 1);
         log.note(|| "step 1: client write 1".to_string());
         let data = packet(c, s, Flags::ACK, 2, 1, 1);
-        let t1 = log.record(Actor::Client, &parse(&data).unwrap(), &data, Duration::ZERO);
+        let t1 = log.record(End::Client, &parse(&data).unwrap(), &data, Duration::ZERO);
         log.set_fate(t0.unwrap(), Fate::Delivered(Duration::from_millis(1)));
         log.set_fate(t1.unwrap(), Fate::Dropped(Duration::from_millis(2)));
         assert_eq!(

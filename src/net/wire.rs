@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use crate::scenario::{Actor, LinkOp};
+use crate::scenario::{End, LinkOp};
 
 /// What happened to a segment that entered the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -34,7 +34,7 @@ struct Pending<S> {
     due: Option<Duration>,
     /// Order of entry, for ties and for `release`.
     order: u64,
-    from: Actor,
+    from: End,
     segment: S,
     /// Where this segment's fate is recorded, when the owner keeps a log.
     ticket: usize,
@@ -44,16 +44,16 @@ struct Pending<S> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use rstlab::scenario::Actor;
+/// use rstlab::scenario::End;
 /// use rstlab::net::wire::Wire;
 /// let ms = Duration::from_millis;
 /// let mut wire = Wire::new();
 /// wire.set_delay(ms(20));
-/// wire.push(Actor::Client, "SYN", 0);
+/// wire.push(End::Client, "SYN", 0);
 /// assert_eq!(wire.pop_due(), None); // due at 20 ms
 /// assert_eq!(wire.next_due(), Some(ms(20)));
 /// wire.advance_to(ms(20));
-/// assert_eq!(wire.pop_due(), Some((Actor::Client, "SYN", 0)));
+/// assert_eq!(wire.pop_due(), Some((End::Client, "SYN", 0)));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Wire<S> {
@@ -100,7 +100,7 @@ impl<S> Wire<S> {
     /// Applies a `link` step: the one place the four are given their meaning, for the oracle,
     /// the runner's link and the real-time relay alike. Returns what `link drop` lost (nothing
     /// for the others).
-    pub fn apply(&mut self, op: LinkOp) -> Vec<(Actor, S, usize)> {
+    pub fn apply(&mut self, op: LinkOp) -> Vec<(End, S, usize)> {
         match op {
             LinkOp::Delay(d) => self.set_delay(d),
             LinkOp::Hold => self.hold(),
@@ -134,7 +134,7 @@ impl<S> Wire<S> {
     }
 
     /// `link drop`: every segment in flight or held is lost. Returns them, in the order sent.
-    pub fn drop_all(&mut self) -> Vec<(Actor, S, usize)> {
+    pub fn drop_all(&mut self) -> Vec<(End, S, usize)> {
         let mut lost: Vec<_> = self.pending.drain(..).collect();
         lost.sort_by_key(|p| p.order);
         lost.into_iter()
@@ -143,7 +143,7 @@ impl<S> Wire<S> {
     }
 
     /// A segment enters the wire now, from `from`; `ticket` comes back with it.
-    pub fn push(&mut self, from: Actor, segment: S, ticket: usize) {
+    pub fn push(&mut self, from: End, segment: S, ticket: usize) {
         let due = (!self.holding).then_some(self.now + self.delay);
         self.pending.push(Pending {
             due,
@@ -161,7 +161,7 @@ impl<S> Wire<S> {
     }
 
     /// Takes the segment that is due first (by due time, then order sent), if one is due now.
-    pub fn pop_due(&mut self) -> Option<(Actor, S, usize)> {
+    pub fn pop_due(&mut self) -> Option<(End, S, usize)> {
         let index = self
             .pending
             .iter()
@@ -207,22 +207,22 @@ mod tests {
     fn a_segment_is_due_after_the_delay_in_force_when_it_was_sent() {
         let mut w = Wire::new();
         w.set_delay(ms(30));
-        w.push(Actor::Client, 'a', 0);
+        w.push(End::Client, 'a', 0);
         w.set_delay(ms(5));
-        w.push(Actor::Client, 'b', 1);
+        w.push(End::Client, 'b', 1);
         w.advance_to(ms(5));
-        assert_eq!(w.pop_due(), Some((Actor::Client, 'b', 1)), "b overtakes a");
+        assert_eq!(w.pop_due(), Some((End::Client, 'b', 1)), "b overtakes a");
         assert_eq!(w.pop_due(), None);
         w.advance_to(ms(30));
-        assert_eq!(w.pop_due(), Some((Actor::Client, 'a', 0)));
+        assert_eq!(w.pop_due(), Some((End::Client, 'a', 0)));
     }
 
     #[test]
     fn ties_leave_in_the_order_sent() {
         let mut w = Wire::new();
-        w.push(Actor::Server, 1, 0);
-        w.push(Actor::Client, 2, 1);
-        w.push(Actor::Server, 3, 2);
+        w.push(End::Server, 1, 0);
+        w.push(End::Client, 2, 1);
+        w.push(End::Server, 3, 2);
         let order: Vec<_> = std::iter::from_fn(|| w.pop_due().map(|x| x.1)).collect();
         assert_eq!(order, [1, 2, 3]);
     }
@@ -231,14 +231,14 @@ mod tests {
     fn held_segments_start_across_at_release_under_the_current_delay() {
         let mut w = Wire::new();
         w.hold();
-        w.push(Actor::Client, 'a', 0);
+        w.push(End::Client, 'a', 0);
         w.advance_to(ms(100));
         assert_eq!(w.pop_due(), None);
         assert_eq!(w.next_due(), None);
         w.set_delay(ms(10));
         w.release();
         assert_eq!(w.next_due(), Some(ms(110)));
-        w.push(Actor::Client, 'b', 1);
+        w.push(End::Client, 'b', 1);
         w.advance_to(ms(110));
         assert_eq!(w.pop_due().map(|x| x.1), Some('a'));
         assert_eq!(w.pop_due().map(|x| x.1), Some('b'));
@@ -248,15 +248,12 @@ mod tests {
     fn drop_loses_what_is_in_flight_and_held_but_not_what_comes_after() {
         let mut w = Wire::new();
         w.set_delay(ms(10));
-        w.push(Actor::Client, 'a', 7);
+        w.push(End::Client, 'a', 7);
         w.hold();
-        w.push(Actor::Client, 'b', 8);
-        assert_eq!(
-            w.drop_all(),
-            [(Actor::Client, 'a', 7), (Actor::Client, 'b', 8)]
-        );
+        w.push(End::Client, 'b', 8);
+        assert_eq!(w.drop_all(), [(End::Client, 'a', 7), (End::Client, 'b', 8)]);
         assert!(w.is_empty());
-        w.push(Actor::Client, 'c', 9);
+        w.push(End::Client, 'c', 9);
         assert_eq!(w.len(), 1);
     }
 

@@ -8,7 +8,7 @@ use super::{Effects, Wired};
 use crate::oracle::kernel::{Change, Kernel};
 use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
-use crate::scenario::{Actor, How};
+use crate::scenario::{End, How};
 use crate::tcp::TcpState;
 
 /// The initial congestion window, in segments (`TCP_INIT_CWND`).
@@ -49,7 +49,7 @@ struct Unacked {
 /// One end of the connection; sequence numbers are relative to its SYN (the first byte is 1).
 #[derive(Clone, Debug)]
 pub(super) struct Endpoint {
-    pub(super) me: Actor,
+    pub(super) me: End,
     /// The kernel whose behaviour this end follows.
     kernel: Kernel,
     pub(super) life: Life,
@@ -93,7 +93,7 @@ pub(super) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(super) fn established(me: Actor, mss: usize, kernel: Kernel) -> Endpoint {
+    pub(super) fn established(me: End, mss: usize, kernel: Kernel) -> Endpoint {
         Endpoint {
             me,
             kernel,
@@ -772,7 +772,7 @@ impl Endpoint {
 
 /// The RST `tcp_v4_send_reset()` sends in answer to `seg`: its sequence number is what `seg`
 /// acknowledged.
-fn reset_for(me: Actor, seg: &Wired) -> Wired {
+fn reset_for(me: End, seg: &Wired) -> Wired {
     Wired {
         from: me,
         seq: seg.ack.unwrap_or(0),

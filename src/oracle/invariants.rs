@@ -10,7 +10,7 @@ use std::fmt;
 
 use super::{PredictedStep, Prediction, predict};
 use crate::outcome::{Errno, Outcome, PollEvents};
-use crate::scenario::{Actor, LinkOp, Op, Scenario};
+use crate::scenario::{End, LinkOp, Op, Scenario};
 use crate::tcp::TcpState;
 
 /// A broken invariant, at a step.
@@ -86,7 +86,7 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
         if p.outcome == Outcome::Err(Errno::ECONNRESET) {
             resets_seen[who] += 1;
             if resets_seen[who] > 1 {
-                return fail(n, format!("the {} sees ECONNRESET twice", step.actor));
+                return fail(n, format!("the {} sees ECONNRESET twice", step.who));
             }
         }
         match (&step.op, &p.outcome) {
@@ -158,7 +158,7 @@ fn check_states(
     ended: [bool; 2],
     lost: bool,
 ) -> Result<(), Violation> {
-    for actor in Actor::BOTH {
+    for actor in End::BOTH {
         let state = p.states[actor.index()];
         let ok = match (ended[actor.index()], state) {
             (true, None) => true,

@@ -47,7 +47,7 @@ use crate::net::wire::Wire;
 use crate::oracle::kernel::Kernel;
 use crate::outcome::{Errno, Outcome, PollEvents};
 use crate::rules::Rule;
-use crate::scenario::{Actor, How, LinkOp, Op, Scenario, Step};
+use crate::scenario::{End, How, LinkOp, Op, Scenario, Step};
 use crate::tcp::TcpState;
 
 use endpoint::{Endpoint, Life};
@@ -86,7 +86,7 @@ pub struct PredictedStep {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Segment {
     /// The sender.
-    pub from: Actor,
+    pub from: End,
     /// What it carries.
     pub kind: SegmentKind,
     /// The rule that made the sender's kernel emit it.
@@ -140,7 +140,7 @@ pub enum Limit {
     )]
     Retransmission {
         /// The end whose segment waits.
-        who: Actor,
+        who: End,
         /// How long it may wait ([`RETRANSMIT_AFTER`]).
         after: Duration,
     },
@@ -390,7 +390,7 @@ fn tokio_sees(kernel: PollEvents) -> PollEvents {
 /// A segment in the model, as it travels: the fields an arriving segment is judged by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Wired {
-    from: Actor,
+    from: End,
     seq: u32,
     /// The acknowledgement number; `None` for an RST sent in answer to a segment.
     ack: Option<u32>,
@@ -475,8 +475,8 @@ impl Model {
         };
         Model {
             ends: [
-                Endpoint::established(Actor::Client, mss, kernel),
-                Endpoint::established(Actor::Server, mss, kernel),
+                Endpoint::established(End::Client, mss, kernel),
+                Endpoint::established(End::Server, mss, kernel),
             ],
             wire: Wire::new(),
         }
@@ -521,7 +521,7 @@ impl Model {
         })
     }
 
-    fn call(&mut self, a: Actor, op: &Op, now: Duration, fx: &mut Effects) -> Outcome {
+    fn call(&mut self, a: End, op: &Op, now: Duration, fx: &mut Effects) -> Outcome {
         let peer = &self.ends[a.peer().index()];
         let peer_closed = peer.life != Life::Open || peer.fin_seq.is_some();
         let peer_fin_sent = peer.fin_seq.is_some();
@@ -728,7 +728,7 @@ mod tests {
         let rsts = p.steps[4]
             .segments
             .iter()
-            .filter(|seg| seg.from == Actor::Server && seg.kind == SegmentKind::Rst)
+            .filter(|seg| seg.from == End::Server && seg.kind == SegmentKind::Rst)
             .count();
         assert_eq!(rsts, 3);
     }

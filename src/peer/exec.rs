@@ -35,7 +35,7 @@ use crate::net::link::{Flags, Link, LinkError};
 use crate::net::relay::{Relay, Trace};
 use crate::net::segment_log::{WireLine, wire_table};
 use crate::net::wire::Fate;
-use crate::scenario::{Actor, Op, Script};
+use crate::scenario::{End, Op, Script};
 use crate::sys;
 
 /// The peer's port on the link. The namespace is rstlab's own, so the port is always free, and
@@ -84,7 +84,7 @@ impl ExecOptions {
 
     /// Where the peer listens, in the server's namespace.
     pub fn peer_addr() -> SocketAddrV4 {
-        SocketAddrV4::new(Link::address(Actor::Server), PEER_PORT)
+        SocketAddrV4::new(Link::address(End::Server), PEER_PORT)
     }
 
     /// One line on what is about to run: where, the peer's address, the delay, the deadline.
@@ -92,7 +92,7 @@ impl ExecOptions {
         format!(
             "{} runs in the client's namespace ({}); the peer is {} (RSTLAB_PEER), {}, timeout {}",
             self.program(),
-            Link::address(Actor::Client),
+            Link::address(End::Client),
             ExecOptions::peer_addr(),
             if self.delay.is_zero() {
                 "no delay".to_string()
@@ -299,7 +299,7 @@ impl Drop for Running {
 }
 
 /// How the command ended.
-enum End {
+enum Ended {
     /// By itself.
     Exited,
     /// The deadline passed: rstlab killed it.
@@ -339,7 +339,7 @@ pub fn run_with(
     let addr = ExecOptions::peer_addr();
     let listener = {
         let _inside = relay
-            .enter(Actor::Server)
+            .enter(End::Server)
             .map_err(io_err("entering the server's namespace"))?;
         super::listen(SocketAddr::V4(addr))?
     };
@@ -362,7 +362,7 @@ pub fn run_with(
         command.stdout(Stdio::from(stderr));
     }
     relay
-        .run_in(Actor::Client, &mut command)
+        .run_in(End::Client, &mut command)
         .map_err(io_err("preparing the command for the client's namespace"))?;
     sys::default_sigint_in_child(&mut command);
     before_command(&options);
@@ -390,16 +390,16 @@ pub fn run_with(
     let mut played = 0;
     let end = loop {
         if interrupted() {
-            break End::Interrupted;
+            break Ended::Interrupted;
         }
         if child
             .has_exited()
             .map_err(io_err("waiting for the command"))?
         {
-            break End::Exited;
+            break Ended::Exited;
         }
         if Instant::now() >= deadline {
-            break End::TimedOut;
+            break Ended::TimedOut;
         }
         if peer.next_connection(Duration::from_millis(5)).is_some() {
             played += 1;
@@ -413,7 +413,7 @@ pub fn run_with(
 
     // The peer sees the end of the connection one delay after the command's; give it until the
     // deadline to finish the connection it is playing.
-    if matches!(end, End::Exited) {
+    if matches!(end, Ended::Exited) {
         while peer.connections() > played
             && !interrupted()
             && let Some(left) = deadline.checked_duration_since(Instant::now())
@@ -441,7 +441,7 @@ pub fn run_with(
         exit: command_end(&end, status, ran, options.timeout),
         peer: report,
         wire,
-        timed_out: matches!(end, End::TimedOut),
+        timed_out: matches!(end, Ended::TimedOut),
         interrupted,
     })
 }
@@ -452,24 +452,24 @@ pub fn show(d: Duration) -> String {
     step.trim_start_matches("sleep ").to_string()
 }
 
-fn command_end(end: &End, status: ExitStatus, ran: Duration, timeout: Duration) -> CommandEnd {
+fn command_end(end: &Ended, status: ExitStatus, ran: Duration, timeout: Duration) -> CommandEnd {
     let how = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with status {code}"),
         (None, Some(signal)) => format!("ended by signal {signal}"),
         _ => format!("ended ({status})"),
     };
     let what = match end {
-        End::Exited => format!("{how} after {:.1} ms", ms(ran)),
-        End::TimedOut => format!(
+        Ended::Exited => format!("{how} after {:.1} ms", ms(ran)),
+        Ended::TimedOut => format!(
             "did not exit within {}: rstlab killed it and its process group",
             show(timeout)
         ),
-        End::Interrupted => "interrupted: rstlab killed it and its process group".to_string(),
+        Ended::Interrupted => "interrupted: rstlab killed it and its process group".to_string(),
     };
     CommandEnd {
         code: status.code(),
         signal: status.signal(),
-        killed_by_rstlab: !matches!(end, End::Exited),
+        killed_by_rstlab: !matches!(end, Ended::Exited),
         what,
         ran_ms: ms(ran),
     }
@@ -504,7 +504,7 @@ fn accepted_at(trace: &Trace, number: usize) -> Option<Duration> {
     trace
         .segments
         .iter()
-        .filter(|t| t.connection == number && t.segment.from == Actor::Client)
+        .filter(|t| t.connection == number && t.segment.from == End::Client)
         .find(|t| !t.segment.flags.has(Flags::SYN))
         .and_then(|t| match t.segment.fate {
             Fate::Delivered(at) => Some(at),

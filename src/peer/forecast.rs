@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::oracle::{self, PredictedStep, SegmentKind};
 use crate::outcome::{Errno, Outcome};
 use crate::rules::Rule;
-use crate::scenario::{Actor, Op, Scenario, Step, bounds};
+use crate::scenario::{End, Op, Scenario, Step, bounds};
 
 /// One hypothetical call of your program after the scenario, as the oracle predicts it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -93,7 +93,7 @@ fn extend(scenario: &Scenario, ops: &[Op], then_read: bool) -> Result<Vec<Call>,
     if let Some(end) = scenario
         .steps()
         .iter()
-        .find(|s| s.actor == Actor::Client && s.op.ends_socket())
+        .find(|s| s.who == End::Client && s.op.ends_socket())
     {
         return Err(format!(
             "Your program ended its socket (`{end}`): it makes no further calls on this connection."
@@ -101,7 +101,7 @@ fn extend(scenario: &Scenario, ops: &[Op], then_read: bool) -> Result<Vec<Call>,
     }
     let mut steps = scenario.steps().to_vec();
     let base = steps.len();
-    steps.extend(ops.iter().map(|op| Step::new(Actor::Client, op.clone())));
+    steps.extend(ops.iter().map(|op| Step::new(End::Client, op.clone())));
     let mut reads = 0;
     loop {
         let extended = Scenario::new(steps.clone()).map_err(|e| {
@@ -127,7 +127,7 @@ fn extend(scenario: &Scenario, ops: &[Op], then_read: bool) -> Result<Vec<Call>,
         if !want_read {
             return Ok(calls);
         }
-        steps.push(Step::new(Actor::Client, Op::Read(bounds::MAX_IO)));
+        steps.push(Step::new(End::Client, Op::Read(bounds::MAX_IO)));
         reads += 1;
     }
 }
@@ -138,7 +138,7 @@ fn is_lost(predicted: &PredictedStep) -> bool {
         && predicted
             .segments
             .iter()
-            .any(|s| s.from == Actor::Server && s.kind == SegmentKind::Rst)
+            .any(|s| s.from == End::Server && s.kind == SegmentKind::Rst)
 }
 
 /// An errno with the words C's `strerror` gives it, for the errors this story is about.
@@ -218,7 +218,7 @@ pub(crate) fn client_call_words(step: &Step, predicted: &PredictedStep) -> Strin
         predicted
             .segments
             .iter()
-            .any(|s| s.from == Actor::Client && kind(&s.kind))
+            .any(|s| s.from == End::Client && kind(&s.kind))
     };
     match (&step.op, &predicted.outcome) {
         (Op::Write(_), Outcome::Bytes(n)) if is_lost(predicted) => format!(

@@ -21,7 +21,7 @@ use super::request::{self, QUIET};
 use super::{Plan, Shared};
 use crate::oracle::{PredictedStep, Prediction};
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, How, Op, Scenario, Script, Step, Who, bounds};
+use crate::scenario::{End, How, Op, Scenario, Script, Step, Who, bounds};
 use crate::sys::{self, SockDiag, TcpInfo};
 use crate::tcp::TcpState;
 
@@ -161,7 +161,7 @@ pub(super) fn play(
         // server namespace when the listener is there.
         diag: match &plan.link {
             Some(link) => link
-                .enter(Actor::Server)
+                .enter(End::Server)
                 .ok()
                 .and_then(|_inside| SockDiag::open().ok()),
             None => SockDiag::open().ok(),
@@ -221,7 +221,7 @@ impl Connection<'_> {
             let step = self.scenario.steps()[i].clone();
             // A stopped peer makes no more calls; a client step still gets its look, so that
             // the report says what had arrived ("67 of 68 bytes") rather than nothing.
-            let awaited = step.actor == Actor::Client && !matches!(step.op, Op::Sleep(_));
+            let awaited = step.who == End::Client && !matches!(step.op, Op::Sleep(_));
             if halted.is_none() && !awaited && self.shared.stopped() {
                 halted = Some("the peer was stopped".to_string());
             }
@@ -232,7 +232,7 @@ impl Connection<'_> {
             let (peer, at_ms) = match &halted {
                 Some(why) => (PeerSaw::NotRun { why: why.clone() }, None),
                 None => {
-                    let peer = match step.actor {
+                    let peer = match step.who {
                         Who::Server => {
                             self.check_client_ahead(i + 1);
                             let called = self.perform(&step.op);
@@ -289,7 +289,7 @@ impl Connection<'_> {
                         i + 1
                     ));
                 }
-                (_, Some(e), Some(p)) if step.actor == Actor::Client && e != p => {
+                (_, Some(e), Some(p)) if step.who == End::Client && e != p => {
                     self.deviations.push(format!(
                         "step {} expects {e} of your program's call; the oracle predicts {p}",
                         i + 1,
@@ -308,7 +308,7 @@ impl Connection<'_> {
             };
             let (predicted, rules, oracle) = match predicted {
                 Ok(p) => {
-                    let oracle = match step.actor {
+                    let oracle = match step.who {
                         Who::Client => client_call_words(&step, &p),
                         _ => p.outcome.to_string(),
                     };
@@ -323,7 +323,7 @@ impl Connection<'_> {
             reports.push(StepReport {
                 step: i + 1,
                 text: self.script.written(i),
-                actor: step.actor,
+                who: step.who,
                 at_ms,
                 peer,
                 predicted,
@@ -588,7 +588,7 @@ impl Connection<'_> {
         let mut seen = before;
         let mut changed = Instant::now();
         // Looked at again whenever more bytes arrived; nothing has arrived before the first look.
-        let mut end = request::End::NotHttp;
+        let mut end = request::RequestEnd::NotHttp;
         let mut length = None;
         let saw = self.wait(|view| {
             let View::Open(info, payload) = view else {
@@ -608,9 +608,9 @@ impl Connection<'_> {
                     | TcpState::FinWait2 => match socket.peek(&mut peeked)
                     {
                         Ok(n) => request::end(peeked.get(skip..n).unwrap_or_default()),
-                        Err(_) => request::End::NotHttp,
+                        Err(_) => request::RequestEnd::NotHttp,
                     },
-                    _ => request::End::NotHttp,
+                    _ => request::RequestEnd::NotHttp,
                 };
             }
             let bytes = |n: u64| format!("{n} byte{}", if n == 1 { "" } else { "s" });
@@ -625,7 +625,7 @@ impl Connection<'_> {
                 };
             }
             match &end {
-                request::End::Http(n) => {
+                request::RequestEnd::Http(n) => {
                     length = Some(*n);
                     Check::Done(format!(
                         "an HTTP request of {} arrived ({} in all)",
@@ -633,12 +633,12 @@ impl Connection<'_> {
                         before + *n as u64
                     ))
                 }
-                request::End::HttpPartial(missing) if ended => Check::Impossible(format!(
+                request::RequestEnd::HttpPartial(missing) if ended => Check::Impossible(format!(
                     "the client's FIN or RST came ({}) before the end of its HTTP request: {} arrived, {missing}",
                     info.state,
                     bytes(arrived)
                 )),
-                request::End::HttpPartial(missing) => Check::Pending(Some(
+                request::RequestEnd::HttpPartial(missing) => Check::Pending(Some(
                     format!("{} of an HTTP request arrived, {missing}", bytes(arrived)),
                 )),
                 _ if ended || changed.elapsed() >= QUIET => {
@@ -726,7 +726,7 @@ impl Connection<'_> {
         let last_write = steps[..step - 1]
             .iter_mut()
             .rev()
-            .find(|s| s.actor == Actor::Client && matches!(s.op, Op::Write(_)));
+            .find(|s| s.who == End::Client && matches!(s.op, Op::Write(_)));
         let Some(last_write) = last_write else {
             self.deviations.push(format!(
                 "the oracle's predictions from step {step} on do not count those bytes: the scenario has no client write before it to take them"

@@ -5,7 +5,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::{PeerError, realtime};
-use crate::scenario::{Actor, How, Op, Script, Step, Who};
+use crate::scenario::{End, How, Op, Script, Step, Who};
 
 /// A step the peer cannot play, with where it is.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -40,7 +40,7 @@ impl Unplayable {
 fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
     // Every actor and op is named (no catch-all): an op or actor the language gains does not
     // compile here until it is decided whether the peer plays it.
-    match (step.actor, &step.op) {
+    match (step.who, &step.op) {
         (Who::Link, Op::Link(_)) if on_link => None,
         (Who::Link, Op::Link(_)) => Some(
             "a `link` step needs the emulated link, and this peer listens on loopback: `rstlab exec` plays it"
@@ -72,7 +72,7 @@ fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
             | Op::Error,
         ) => Some(format!(
             "the peer plays `server` steps and observes `client` steps; `{} {}` is neither",
-            step.actor, step.op
+            step.who, step.op
         )),
     }
 }
@@ -120,7 +120,7 @@ fn uncountable_request(script: &Script, index: usize) -> Option<String> {
     let (at, ended) = steps[..index]
         .iter()
         .enumerate()
-        .find(|(_, s)| s.actor == Actor::Server && s.op.ends_socket())?;
+        .find(|(_, s)| s.who == End::Server && s.op.ends_socket())?;
     Some(format!(
         "after `{ended}` (step {}) the peer's socket is gone, and nothing on its side counts the bytes that arrive (the closed socket answers the first segment with RST), so the request's length could not be known; give the count here (`client write 68`)",
         at + 1

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::oracle::{self, Beyond, Prediction};
-use crate::scenario::{Actor, LinkOp, Op, Scenario, Step, Who};
+use crate::scenario::{End, LinkOp, Op, Scenario, Step, Who};
 
 /// The 0-based index of a step the peer cannot play on the real-time link, and why; `delay` is
 /// the link's delay before the first step.
@@ -20,7 +20,7 @@ pub(super) fn refusal(scenario: &Scenario, delay: Duration) -> Option<(usize, St
     let mut delay = delay;
     let mut held_at: Option<usize> = None;
     for (i, step) in scenario.steps().iter().enumerate() {
-        match (&step.actor, &step.op) {
+        match (&step.who, &step.op) {
             (Who::Link, Op::Link(LinkOp::Delay(d))) => delay = *d,
             (Who::Link, Op::Link(LinkOp::Hold)) => held_at = held_at.or(Some(i)),
             (Who::Link, Op::Link(LinkOp::Release)) => held_at = None,
@@ -60,10 +60,10 @@ pub(super) fn predict(scenario: &Scenario, delay: Duration) -> Prediction {
     // Where each step of `scenario` is in the timeline.
     let mut at = Vec::with_capacity(scenario.steps().len());
     for step in scenario.steps() {
-        let awaited = step.actor == Actor::Client && !matches!(step.op, Op::Sleep(_));
+        let awaited = step.who == End::Client && !matches!(step.op, Op::Sleep(_));
         if waiting && !awaited && !delay.is_zero() {
             // The peer's wait for the client's last step to arrive.
-            timeline.push(Step::new(Actor::Server, Op::Sleep(delay)));
+            timeline.push(Step::new(End::Server, Op::Sleep(delay)));
         }
         waiting = awaited;
         if let Op::Link(LinkOp::Delay(d)) = step.op {

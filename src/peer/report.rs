@@ -115,8 +115,10 @@ pub struct StepReport {
     pub step: usize,
     /// The step as written (without its `=>` expectation).
     pub text: String,
-    /// Who acts: `server` steps are the peer's calls, `client` steps your program's.
-    pub actor: Who,
+    /// Who acts: `server` steps are the peer's calls, `client` steps your program's (`actor`
+    /// in JSON, its name since the format's first version).
+    #[serde(rename = "actor")]
+    pub who: Who,
     /// When the call returned or the arrival was seen, in milliseconds since the connection was
     /// accepted; `None` when the step was not played.
     pub at_ms: Option<f64>,
@@ -271,7 +273,7 @@ impl fmt::Display for ConnectionReport {
             .steps
             .iter()
             .map(|s| {
-                let oracle = match s.actor {
+                let oracle = match s.who {
                     Who::Client => s.oracle.clone(),
                     _ => s.predicted.to_string(),
                 };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{RunError, io_err, new_socket};
 use crate::net::link::{Link, LinkError, WireSegment};
 use crate::net::segment_log::Packet;
-use crate::scenario::{Actor, LinkOp};
+use crate::scenario::{End, LinkOp};
 use crate::sys;
 use crate::tcp::TcpState;
 
@@ -40,12 +40,12 @@ impl LinkNet {
         }
         let listener = {
             let _inside = link
-                .enter(Actor::Server)
+                .enter(End::Server)
                 .map_err(io_err("entering the server's namespace"))?;
-            let socket = new_socket(Link::address(Actor::Server).into())
+            let socket = new_socket(Link::address(End::Server).into())
                 .map_err(io_err("creating the listener"))?;
             socket
-                .bind(&SocketAddr::new(Link::address(Actor::Server).into(), 0).into())
+                .bind(&SocketAddr::new(Link::address(End::Server).into(), 0).into())
                 .and_then(|()| socket.listen(128))
                 .and_then(|()| socket.set_nonblocking(true))
                 .map_err(io_err("listening on the link"))?;
@@ -86,9 +86,9 @@ impl LinkNet {
         let client = {
             let _inside = self
                 .link
-                .enter(Actor::Client)
+                .enter(End::Client)
                 .map_err(io_err("entering the client's namespace"))?;
-            new_socket(Link::address(Actor::Client).into())
+            new_socket(Link::address(End::Client).into())
                 .map_err(io_err("creating the client socket"))?
         };
         client

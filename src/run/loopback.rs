@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use socket2::SockRef;
 
 use super::{Family, RunError, Timeout, io_err, new_socket};
-use crate::scenario::Actor;
+use crate::scenario::End;
 use crate::sys::{self, DiagSocket, SockDiag, TcpInfo};
 use crate::tcp::TcpState;
 
@@ -300,7 +300,7 @@ impl Settler {
 
     fn views(&mut self, open: &[Option<BorrowedFd<'_>>; 2]) -> [View; 2] {
         let mut views = [View::Gone; 2];
-        for actor in Actor::BOTH {
+        for actor in End::BOTH {
             let i = actor.index();
             views[i] = match open[i] {
                 Some(fd) => match sys::tcp_info(&fd) {

@@ -35,7 +35,7 @@ use thiserror::Error;
 use crate::net::link::{LinkError, WireSegment};
 use crate::net::segment_log::Packet;
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, Op, Scenario};
+use crate::scenario::{End, Op, Scenario};
 use crate::tcp::TcpState;
 
 use link_net::LinkNet;
@@ -353,7 +353,7 @@ impl Network {
 trait Api {
     /// Performs `op` on `actor`'s socket: the outcome, and a note when the API showed something
     /// the raw syscall would not have.
-    fn perform(&mut self, actor: Actor, op: &Op, buffer: &mut [u8]) -> (Outcome, Option<String>);
+    fn perform(&mut self, actor: End, op: &Op, buffer: &mut [u8]) -> (Outcome, Option<String>);
     /// The sockets the application still holds.
     fn fds(&self) -> [Option<BorrowedFd<'_>>; 2];
     /// After the network settled (tokio: let the reactor see the new readiness).

@@ -13,7 +13,7 @@ use socket2::SockRef;
 
 use super::{Api, abort_all};
 use crate::outcome::{Outcome, PollEvents};
-use crate::scenario::{Actor, Op};
+use crate::scenario::{End, Op};
 use crate::sys;
 
 /// Both ends, `None` once closed.
@@ -30,7 +30,7 @@ impl StdApi {
 }
 
 impl Api for StdApi {
-    fn perform(&mut self, actor: Actor, op: &Op, buffer: &mut [u8]) -> (Outcome, Option<String>) {
+    fn perform(&mut self, actor: End, op: &Op, buffer: &mut [u8]) -> (Outcome, Option<String>) {
         let end = &mut self.ends[actor.index()];
         let Some(stream) = end else {
             // Scenario::new forbids this; say so rather than panic if it ever happens.

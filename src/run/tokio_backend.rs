@@ -33,7 +33,7 @@ use tokio::runtime::Runtime;
 
 use super::{Api, RunError, abort_all, io_err};
 use crate::outcome::{Outcome, PollEvents};
-use crate::scenario::{Actor, How, Op};
+use crate::scenario::{End, How, Op};
 use crate::tcp::TcpState;
 
 /// Both ends on `runtime`, `None` once closed.
@@ -54,7 +54,7 @@ impl<'r> TokioApi<'r> {
 }
 
 impl Api for TokioApi<'_> {
-    fn perform(&mut self, actor: Actor, op: &Op, buffer: &mut [u8]) -> (Outcome, Option<String>) {
+    fn perform(&mut self, actor: End, op: &Op, buffer: &mut [u8]) -> (Outcome, Option<String>) {
         let end = &mut self.ends[actor.index()];
         self.runtime.block_on(perform(end, op, buffer))
     }

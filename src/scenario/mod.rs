@@ -56,30 +56,30 @@ use bounds::*;
 /// An end of the connection: what has a socket, sends segments and is the other end's peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Actor {
+pub enum End {
     /// The side that called `connect`.
     Client,
     /// The side returned by `accept`.
     Server,
 }
 
-impl Actor {
+impl End {
     /// Both ends, client first.
-    pub const BOTH: [Actor; 2] = [Actor::Client, Actor::Server];
+    pub const BOTH: [End; 2] = [End::Client, End::Server];
 
     /// The other end of the connection.
-    pub fn peer(self) -> Actor {
+    pub fn peer(self) -> End {
         match self {
-            Actor::Client => Actor::Server,
-            Actor::Server => Actor::Client,
+            End::Client => End::Server,
+            End::Server => End::Client,
         }
     }
 
     /// 0 for the client, 1 for the server: an index into per-end arrays.
     pub fn index(self) -> usize {
         match self {
-            Actor::Client => 0,
-            Actor::Server => 1,
+            End::Client => 0,
+            End::Server => 1,
         }
     }
 
@@ -89,23 +89,23 @@ impl Actor {
     }
 }
 
-impl fmt::Display for Actor {
+impl fmt::Display for End {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// Who performs a step, the first word of its line: an end of the connection ([`Actor`]),
+/// Who performs a step, the first word of its line: an end of the connection ([`End`]),
 /// on its socket or pausing, or the emulated link between them, which has no socket and only
 /// `link` ops.
 ///
 /// ```
-/// use rstlab::scenario::{Actor, LinkOp, Scenario, Step, Who};
+/// use rstlab::scenario::{End, LinkOp, Scenario, Step, Who};
 /// let s: Scenario = "link hold; client write 1".parse().unwrap();
 /// assert_eq!(s.steps()[0], Step::link(LinkOp::Hold));
 /// assert_eq!(s.steps()[0].end(), None); // the link is no end: no socket, no peer
-/// assert_eq!(s.steps()[1].end(), Some(Actor::Client));
-/// assert!(s.steps()[1].actor == Actor::Client);
+/// assert_eq!(s.steps()[1].end(), Some(End::Client));
+/// assert!(s.steps()[1].who == End::Client);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,10 +120,10 @@ pub enum Who {
 
 impl Who {
     /// The end, when it is one; `None` for the link.
-    pub fn end(self) -> Option<Actor> {
+    pub fn end(self) -> Option<End> {
         match self {
-            Who::Client => Some(Actor::Client),
-            Who::Server => Some(Actor::Server),
+            Who::Client => Some(End::Client),
+            Who::Server => Some(End::Server),
             Who::Link => None,
         }
     }
@@ -138,18 +138,18 @@ impl Who {
     }
 }
 
-impl From<Actor> for Who {
-    fn from(actor: Actor) -> Who {
+impl From<End> for Who {
+    fn from(actor: End) -> Who {
         match actor {
-            Actor::Client => Who::Client,
-            Actor::Server => Who::Server,
+            End::Client => Who::Client,
+            End::Server => Who::Server,
         }
     }
 }
 
-impl PartialEq<Actor> for Who {
-    /// Whether this is that end: `step.actor == Actor::Client`.
-    fn eq(&self, actor: &Actor) -> bool {
+impl PartialEq<End> for Who {
+    /// Whether this is that end: `step.who == End::Client`.
+    fn eq(&self, actor: &End) -> bool {
         self.end() == Some(*actor)
     }
 }
@@ -164,7 +164,7 @@ impl fmt::Display for Who {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Step {
     /// Who acts: an end, or the link.
-    pub actor: Who,
+    pub who: Who,
     /// What it does.
     pub op: Op,
     /// The `=> outcome` part: what the real kernel must answer.
@@ -172,10 +172,10 @@ pub struct Step {
 }
 
 impl Step {
-    /// A step without an expectation; `actor` is an [`Actor`] or [`Who::Link`].
+    /// A step without an expectation; `actor` is an [`End`] or [`Who::Link`].
     pub fn new(actor: impl Into<Who>, op: Op) -> Step {
         Step {
-            actor: actor.into(),
+            who: actor.into(),
             op,
             expect: None,
         }
@@ -187,8 +187,8 @@ impl Step {
     }
 
     /// The end that performs this step; `None` for a step of the link.
-    pub fn end(&self) -> Option<Actor> {
-        self.actor.end()
+    pub fn end(&self) -> Option<End> {
+        self.who.end()
     }
 
     /// The same step, expecting `outcome`.
@@ -200,7 +200,7 @@ impl Step {
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.actor, self.op)?;
+        write!(f, "{} {}", self.who, self.op)?;
         if let Some(expect) = &self.expect {
             write!(f, " => {expect}")?;
         }
@@ -217,7 +217,7 @@ pub enum Invalid {
     )]
     AfterEnd {
         /// Who.
-        actor: Actor,
+        actor: End,
         /// `close` or `abort`.
         ended: &'static str,
         /// The 1-based step that ended it.
@@ -235,7 +235,7 @@ pub enum Invalid {
     )]
     DirectionFull {
         /// The writer.
-        actor: Actor,
+        actor: End,
         /// Its total.
         total: usize,
     },
@@ -246,10 +246,10 @@ pub enum Invalid {
     #[error("more than {MAX_STEPS} steps")]
     TooManySteps,
     /// A `link` op by a socket end, or a socket op by the link.
-    #[error("`{op}` is not a step of the {actor}")]
+    #[error("`{op}` is not a step of the {who}")]
     WrongActor {
         /// Who.
-        actor: Who,
+        who: Who,
         /// The op.
         op: Op,
     },
@@ -279,12 +279,12 @@ pub struct InvalidStep {
 /// A valid scenario: every step within the bounds, no step on a socket after its end.
 ///
 /// ```
-/// use rstlab::scenario::{Actor, Op, Scenario, Step};
+/// use rstlab::scenario::{End, Op, Scenario, Step};
 /// let seed: Scenario = "client write 1; server read 1; server close; client write 1; client write 1"
 ///     .parse()
 ///     .unwrap();
 /// assert_eq!(seed.steps().len(), 5);
-/// assert_eq!(seed.steps()[2], Step::new(Actor::Server, Op::Close));
+/// assert_eq!(seed.steps()[2], Step::new(End::Server, Op::Close));
 /// assert_eq!(seed.to_string().parse::<Scenario>().unwrap(), seed);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -310,12 +310,12 @@ impl Scenario {
     /// list always shrinks a valid scenario.
     ///
     /// ```
-    /// use rstlab::scenario::{Actor, Op, Scenario, Step};
+    /// use rstlab::scenario::{End, Op, Scenario, Step};
     /// let raw = vec![
-    ///     Step::new(Actor::Server, Op::Close),
-    ///     Step::new(Actor::Server, Op::Read(1)), // after close: dropped
-    ///     Step::new(Actor::Client, Op::Write(0)), // zero bytes: dropped
-    ///     Step::new(Actor::Client, Op::Write(1)),
+    ///     Step::new(End::Server, Op::Close),
+    ///     Step::new(End::Server, Op::Read(1)), // after close: dropped
+    ///     Step::new(End::Client, Op::Write(0)), // zero bytes: dropped
+    ///     Step::new(End::Client, Op::Write(1)),
     /// ];
     /// assert_eq!(Scenario::normalize(raw).to_string(), "server close\nclient write 1\n");
     /// ```
@@ -341,7 +341,7 @@ impl Scenario {
             steps: self
                 .steps
                 .iter()
-                .map(|s| Step::new(s.actor, s.op.clone()))
+                .map(|s| Step::new(s.who, s.op.clone()))
                 .collect(),
         }
     }
@@ -364,7 +364,7 @@ impl Scenario {
 
     /// Whether any step is the link's: such a scenario can run only on the emulated link.
     pub fn uses_link(&self) -> bool {
-        self.steps.iter().any(|s| s.actor == Who::Link)
+        self.steps.iter().any(|s| s.who == Who::Link)
     }
 }
 
@@ -400,9 +400,9 @@ impl Checker {
             return Err(Invalid::TooManySteps);
         }
         let kind = step.op.kind();
-        if !kind.performer().admits(step.actor) {
+        if !kind.performer().admits(step.who) {
             return Err(Invalid::WrongActor {
-                actor: step.actor,
+                who: step.who,
                 op: step.op.clone(),
             });
         }

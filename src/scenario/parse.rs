@@ -189,7 +189,7 @@ fn one_of(words: &[&str]) -> String {
 
 /// The optional `=> outcome` after an op, and its shape check.
 fn finish_step(
-    actor: Who,
+    who: Who,
     op: Op,
     mut cursor: Cursor<'_, '_>,
     tokens: &[Token<'_>],
@@ -208,7 +208,7 @@ fn finish_step(
             return Err(unexpected(extra, "the end of the step"));
         }
     }
-    let step = Step { actor, op, expect };
+    let step = Step { who, op, expect };
     let at = tokens.last().map_or(end_column, |t| t.column);
     // No expectation at all: the request's length, and so its write's result, is known only
     // when it arrives.

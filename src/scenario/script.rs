@@ -113,9 +113,9 @@ impl Script {
             return String::new();
         };
         if self.is_request(index) {
-            format!("{} write {REQUEST}", step.actor)
+            format!("{} write {REQUEST}", step.who)
         } else {
-            format!("{} {}", step.actor, step.op)
+            format!("{} {}", step.who, step.op)
         }
     }
 

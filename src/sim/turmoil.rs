@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::{Observed, SimError, Simulator, catch};
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, How, Op, Step};
+use crate::scenario::{End, How, Op, Step};
 
 /// The version of `turmoil` in Cargo.toml.
 pub const VERSION: &str = "0.7.2";
@@ -60,12 +60,12 @@ enum Reply {
 
 /// The software of one host: set up the connection, then perform each op sent.
 async fn software(
-    actor: Actor,
+    actor: End,
     mut ops: mpsc::UnboundedReceiver<Op>,
     replies: std_mpsc::Sender<Reply>,
 ) -> ::turmoil::Result {
     let stream = match actor {
-        Actor::Server => {
+        End::Server => {
             let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
             let (stream, _) = listener.accept().await?;
             stream
@@ -186,12 +186,12 @@ fn run(steps: &[Step]) -> Result<Vec<Observed>, SimError> {
         let replies = server_replies.clone();
         async move {
             match ops {
-                Some(ops) => software(Actor::Server, ops, replies).await,
+                Some(ops) => software(End::Server, ops, replies).await,
                 None => Ok(()),
             }
         }
     });
-    sim.client("client", software(Actor::Client, client_rx, replies_tx));
+    sim.client("client", software(End::Client, client_rx, replies_tx));
 
     let mut ready = 0;
     let mut ticks = 0;
@@ -214,12 +214,12 @@ fn run(steps: &[Step]) -> Result<Vec<Observed>, SimError> {
     let mut answers = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
         let ops = match s.end() {
-            Some(Actor::Client) => &client_ops,
-            Some(Actor::Server) => &server_ops,
+            Some(End::Client) => &client_ops,
+            Some(End::Server) => &server_ops,
             None => return Err(SimError::Failed("link steps are out of scope".into())),
         };
         ops.send(s.op.clone())
-            .map_err(|_| SimError::Failed(format!("the {} host has stopped", s.actor)))?;
+            .map_err(|_| SimError::Failed(format!("the {} host has stopped", s.who)))?;
         let mut ticks = 0;
         let answer = loop {
             step(&mut sim)?;

@@ -18,7 +18,7 @@ use turmoil_net::{EnterGuard, HostId, Net};
 
 use super::{Observed, SimError, Simulator, catch};
 use crate::outcome::Outcome;
-use crate::scenario::{Actor, How, Op, Step};
+use crate::scenario::{End, How, Op, Step};
 
 /// The version of `turmoil-net` in Cargo.toml.
 pub const VERSION: &str = "0.1.0";
@@ -202,8 +202,8 @@ fn drive(
     let mut answers = Vec::with_capacity(steps.len());
     for s in steps {
         let end = match s.end() {
-            Some(Actor::Client) => &mut ends[0],
-            Some(Actor::Server) => &mut ends[1],
+            Some(End::Client) => &mut ends[0],
+            Some(End::Server) => &mut ends[1],
             None => return Err(SimError::Failed("link steps are out of scope".into())),
         };
         let answer = match (&s.op, end.as_mut().and_then(|e| e.get())) {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::sigpipe::{Api, Disposition, End, Probe, ProbeReport};
+use crate::sigpipe::{Api, Disposition, Ending, Probe, ProbeReport};
 
 use crate::book::page::{Page, UNSUPPORTED};
 
@@ -15,8 +15,8 @@ pub(super) const TITLE: &str = "SIGPIPE: how Rust avoids it";
 /// EPIPE, after an `ok(1)` answered with RST (peer closed) or an ECONNRESET (peer aborted).
 pub(super) fn expected_of(probe: &Probe) -> (&'static [&'static str], bool) {
     match (probe.api, probe.disposition, probe.peer) {
-        (Api::Plain, Disposition::Default, End::Close) => (&["ok(1)"], true),
-        (Api::Plain, Disposition::Default, End::Abort) => (&["ECONNRESET"], true),
+        (Api::Plain, Disposition::Default, Ending::Close) => (&["ok(1)"], true),
+        (Api::Plain, Disposition::Default, Ending::Abort) => (&["ECONNRESET"], true),
         _ => (&["ok(1)", "EPIPE"], false),
     }
 }
@@ -105,8 +105,8 @@ pub(super) fn render(page: &mut Page) {
             },
             field("SIGPIPE while writing: "),
             match p.peer {
-                End::Close => "close (FIN)",
-                End::Abort => "abort (RST)",
+                Ending::Close => "close (FIN)",
+                Ending::Abort => "abort (RST)",
             },
             field("SIGPIPE at start: "),
             writes,
