@@ -169,9 +169,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     );
     let jobs = jobs.min(MAX_JOBS);
     let cases = match (args.cases, args.time) {
-        (Some(n), _) => n,
-        (None, Some(_)) => u64::MAX,
-        (None, None) => DEFAULT_CASES,
+        (Some(n), _) => Some(n),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_CASES),
     };
     // Before any setup. The folder is created when the first capture goes in: none is left
     // empty.
@@ -212,10 +212,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let progress = Progress::default();
     // Before anything is printed: a test (or a user) that sees the first line may press Ctrl-C.
     let stop = Stop::install(std::sync::Arc::clone(&progress.stop))?;
-    let limit = match (args.cases, args.time) {
+    let limit = match (cases, args.time) {
         (Some(n), Some(t)) => format!("{n} cases or {:.1} s", t.as_secs_f64()),
-        (None, Some(t)) => format!("{:.1} s", t.as_secs_f64()),
-        _ => format!("{cases} cases"),
+        (Some(n), None) => format!("{n} cases"),
+        // No limit of cases comes only with --time.
+        (None, t) => format!("{:.1} s", t.unwrap_or_default().as_secs_f64()),
     };
     let shard = args.shard.map_or(String::new(), |s| format!(", shard {s}"));
     let start = format!(

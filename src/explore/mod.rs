@@ -32,8 +32,8 @@ pub const MAX_JOBS: usize = 254;
 /// What to explore.
 #[derive(Clone, Debug)]
 pub struct ExploreOptions {
-    /// How many cases at most.
-    pub cases: u64,
+    /// How many cases at most; `None`: no limit but [`ExploreOptions::time`] (or a stop).
+    pub cases: Option<u64>,
     /// Stop starting new cases after this long.
     pub time: Option<Duration>,
     /// The seed: the same seed gives the same scenarios.
@@ -55,7 +55,7 @@ pub struct ExploreOptions {
 impl Default for ExploreOptions {
     fn default() -> Self {
         ExploreOptions {
-            cases: 1000,
+            cases: Some(1000),
             time: None,
             seed: 0,
             backend: Backend::Std,
@@ -129,7 +129,7 @@ pub fn shrink(
 ///
 /// ```
 /// use rstlab::explore::{explore, ExploreOptions, Progress};
-/// let summary = explore(&ExploreOptions { cases: 20, ..Default::default() }, &Progress::default());
+/// let summary = explore(&ExploreOptions { cases: Some(20), ..Default::default() }, &Progress::default());
 /// assert_eq!(summary.cases, 20);
 /// assert_eq!(summary.agreements, 20, "{:?}", summary.findings);
 /// ```
@@ -143,7 +143,7 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
     };
     let jobs = options.jobs.clamp(1, MAX_JOBS);
     let identity = Summary {
-        planned_cases: (options.cases < u64::MAX).then_some(options.cases),
+        planned_cases: options.cases,
         shard: options.shard,
         max_findings: options.max_findings,
         seed: options.seed,
@@ -260,7 +260,7 @@ fn work(
         }
         let position = shared.next.fetch_add(1, Ordering::Relaxed);
         let index = options.shard.map_or(position, |s| s.case_at(position));
-        if index >= options.cases {
+        if options.cases.is_some_and(|cases| index >= cases) {
             break;
         }
         let which = (index % nets.len() as u64) as usize;
@@ -454,7 +454,7 @@ mod tests {
     fn the_same_seed_explores_the_same_scenarios_whatever_the_number_of_jobs() {
         let run = |jobs| {
             let options = ExploreOptions {
-                cases: 300,
+                cases: Some(300),
                 seed: 42,
                 jobs,
                 ..ExploreOptions::default()
@@ -478,7 +478,7 @@ mod tests {
         }
         let other = explore(
             &ExploreOptions {
-                cases: 300,
+                cases: Some(300),
                 seed: 43,
                 ..ExploreOptions::default()
             },
@@ -491,7 +491,7 @@ mod tests {
     fn two_shards_are_the_whole_exploration_case_for_case() {
         let run = |shard: Option<&str>| {
             let options = ExploreOptions {
-                cases: 301,
+                cases: Some(301),
                 seed: 5,
                 shard: shard.map(|s| s.parse().unwrap()),
                 ..ExploreOptions::default()
@@ -537,7 +537,7 @@ mod tests {
         let progress = Progress::default();
         progress.stop.store(true, Ordering::Relaxed);
         let options = ExploreOptions {
-            cases: 1_000_000,
+            cases: Some(1_000_000),
             ..ExploreOptions::default()
         };
         let summary = explore(&options, &progress);

@@ -273,7 +273,7 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
                 options.cases
             ));
             let explore_options = ExploreOptions {
-                cases: options.cases,
+                cases: Some(options.cases),
                 seed: options.seed,
                 backend,
                 nets: vec![net],
