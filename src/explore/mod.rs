@@ -299,9 +299,20 @@ struct Local {
 /// (one step per line). Unlike std's `DefaultHasher`, whose output may change between Rust
 /// releases, FNV-1a is defined once and for all.
 pub fn case_digest(index: u64, scenario: &Scenario) -> u64 {
-    let mut hash = fnv1a(FNV_OFFSET_BASIS, &index.to_le_bytes());
-    hash = fnv1a(hash, scenario.to_string().as_bytes());
-    hash
+    let mut hash = Fnv1a(fnv1a(FNV_OFFSET_BASIS, &index.to_le_bytes()));
+    // The text's bytes as `Display` writes them, hashed on the way: no string per case.
+    std::fmt::Write::write_fmt(&mut hash, format_args!("{scenario}")).expect("hashing never fails");
+    hash.0
+}
+
+/// FNV-1a over everything written to it.
+struct Fnv1a(u64);
+
+impl std::fmt::Write for Fnv1a {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = fnv1a(self.0, s.as_bytes());
+        Ok(())
+    }
 }
 
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
