@@ -10,6 +10,7 @@
 pub mod shard;
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -305,13 +306,31 @@ pub fn case_digest(index: u64, scenario: &Scenario) -> u64 {
     hash.0
 }
 
-/// FNV-1a over everything written to it.
+/// FNV-1a over everything written to it: as text, or as a [`Hasher`] for the counts kept per
+/// step, whose keys rstlab makes itself and which SipHash (std's default) made cost more than
+/// the check of the step.
 struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(FNV_OFFSET_BASIS)
+    }
+}
 
 impl std::fmt::Write for Fnv1a {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         self.0 = fnv1a(self.0, s.as_bytes());
         Ok(())
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv1a(self.0, bytes);
     }
 }
 
@@ -339,7 +358,8 @@ fn work(
     let mut fingerprint = 0u64;
     // Counted by rule and by (op, outcome) here, turned into names once at the end.
     let mut rules: BTreeMap<Rule, u64> = BTreeMap::new();
-    let mut outcomes: HashMap<(&'static str, Outcome), u64> = HashMap::new();
+    let mut outcomes: HashMap<(&'static str, Outcome), u64, BuildHasherDefault<Fnv1a>> =
+        HashMap::default();
     let nets = if options.nets.is_empty() {
         vec![Net::Loopback]
     } else {
