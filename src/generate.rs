@@ -377,7 +377,12 @@ pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenar
         // (and proptest's `Config::default()`, which reads the environment) took as long as
         // drawing the case.
         static CASES: (Config, [BoxedStrategy<Scenario>; 2]) = (
-            Config::default(),
+            // No failure persistence: nothing here fails a test, and proptest clones the
+            // configuration (and so its boxed persistence) for every lazy branch it draws.
+            Config {
+                failure_persistence: None,
+                ..Config::default()
+            },
             [scenario_on(Net::Loopback), scenario_on(Net::Link)],
         );
     }

@@ -11,6 +11,7 @@ pub mod shard;
 pub mod summary;
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -214,9 +215,38 @@ impl Shared {
 /// (one step per line). Unlike std's `DefaultHasher`, whose output may change between Rust
 /// releases, FNV-1a is defined once and for all.
 pub fn case_digest(index: u64, scenario: &Scenario) -> u64 {
-    let mut hash = fnv1a(FNV_OFFSET_BASIS, &index.to_le_bytes());
-    hash = fnv1a(hash, scenario.to_string().as_bytes());
-    hash
+    let mut hash = Fnv1a(fnv1a(FNV_OFFSET_BASIS, &index.to_le_bytes()));
+    // The text's bytes as `Display` writes them, hashed on the way: no string per case.
+    std::fmt::Write::write_fmt(&mut hash, format_args!("{scenario}")).expect("hashing never fails");
+    hash.0
+}
+
+/// FNV-1a over everything written to it: as text, or as a [`Hasher`] for the counts kept per
+/// step, whose keys rstlab makes itself and which SipHash (std's default) made cost more than
+/// the check of the step.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(FNV_OFFSET_BASIS)
+    }
+}
+
+impl std::fmt::Write for Fnv1a {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = fnv1a(self.0, s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv1a(self.0, bytes);
+    }
 }
 
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
@@ -243,7 +273,8 @@ fn work(
     let mut fingerprint = 0u64;
     // Counted by rule and by (op, outcome) here, turned into names once at the end.
     let mut rules: BTreeMap<Rule, u64> = BTreeMap::new();
-    let mut outcomes: HashMap<(&'static str, Outcome), u64> = HashMap::new();
+    let mut outcomes: HashMap<(&'static str, Outcome), u64, BuildHasherDefault<Fnv1a>> =
+        HashMap::default();
     let nets = if options.nets.is_empty() {
         vec![Net::Loopback]
     } else {

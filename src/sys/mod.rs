@@ -377,9 +377,14 @@ impl SockDiag {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> io::Result<Option<DiagSocket>> {
-        use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
-        use netlink_packet_sock_diag::SockDiagMessage;
-        use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+        use netlink_packet_core::{
+            ErrorBuffer, NLM_F_REQUEST, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NetlinkMessage,
+            Parseable,
+        };
+        use netlink_packet_sock_diag::inet::{
+            ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags,
+        };
+        use netlink_packet_sock_diag::{SOCK_DIAG_BY_FAMILY, SockDiagMessage};
 
         let family = match (local, remote) {
             (SocketAddr::V4(_), SocketAddr::V4(_)) => libc::AF_INET,
@@ -412,36 +417,49 @@ impl SockDiag {
         };
         let mut message = NetlinkMessage::new(header, SockDiagMessage::InetRequest(request).into());
         message.finalize();
-        let mut bytes = vec![0; message.buffer_len()];
-        message.serialize(&mut bytes);
-        rustix::net::send(&self.fd, &bytes, rustix::net::SendFlags::empty())?;
+        // A request is 72 bytes (a netlink header and an `inet_diag_req_v2`).
+        let mut bytes = [0u8; 128];
+        let bytes = bytes
+            .get_mut(..message.buffer_len())
+            .ok_or_else(|| io::Error::other("a sock_diag request longer than 128 bytes"))?;
+        message.serialize(bytes);
+        rustix::net::send(&self.fd, bytes, rustix::net::SendFlags::empty())?;
+        let invalid = |e: netlink_packet_core::DecodeError| {
+            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+        };
         loop {
             let mut buffer = [0u8; 1024];
             let (received, _) =
                 rustix::net::recv(&self.fd, &mut buffer[..], rustix::net::RecvFlags::empty())?;
-            let answer = NetlinkMessage::<SockDiagMessage>::deserialize(&buffer[..received])
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-            if answer.header.sequence_number != self.sequence {
+            // Read in place: the answer's header and its fixed part are all the runner needs,
+            // and parsing the whole message (its attributes into a vector) cost more than the
+            // round trip through the kernel.
+            let answer = NetlinkBuffer::new_checked(&buffer[..received]).map_err(invalid)?;
+            if answer.sequence_number() != self.sequence {
                 continue; // an answer to an earlier, abandoned request
             }
-            return match answer.payload {
-                NetlinkPayload::Error(error) => match error.code.map_or(0, |c| -c.get()) {
-                    0 | libc::ENOENT => Ok(None),
-                    code => Err(io::Error::from_raw_os_error(code)),
-                },
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                    let state = TcpState::from_linux(response.header.state);
+            return match answer.message_type() {
+                NLMSG_ERROR => {
+                    let error = ErrorBuffer::new_checked(answer.payload()).map_err(invalid)?;
+                    match error.code().map_or(0, |c| -c.get()) {
+                        0 | libc::ENOENT => Ok(None),
+                        code => Err(io::Error::from_raw_os_error(code)),
+                    }
+                }
+                SOCK_DIAG_BY_FAMILY => {
+                    let response = InetResponseHeader::parse(answer.payload()).map_err(invalid)?;
+                    let state = TcpState::from_linux(response.state);
                     // An exact lookup falls back to the listener when the connection is gone.
                     Ok(state
                         .filter(|s| *s != TcpState::Listen)
                         .map(|state| DiagSocket {
                             state,
-                            write_queue: response.header.send_queue,
+                            write_queue: response.send_queue,
                         }))
                 }
                 other => Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("unexpected sock_diag answer: {other:?}"),
+                    format!("unexpected sock_diag answer of type {other}"),
                 )),
             };
         }
