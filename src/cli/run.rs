@@ -12,12 +12,13 @@ use rstlab::run::{Backend, RunOptions, Runner};
 use rstlab::scenario::source::Source;
 use rstlab::{Scenario, TcpState};
 
+use super::signals::Stop;
 use super::{BackendArg, NetArg, Status, exit_statuses, output};
 use rstlab::net::segment_log::{WireLine, wire_table};
 use rstlab::table;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = exit_statuses(&[0, 1, 2, 3]))]
+#[command(after_help = exit_statuses(&[0, 1, 2, 3, 130]))]
 pub struct Args {
     /// A scenario file, `-` for standard input, or the steps themselves separated by `;`.
     scenario: String,
@@ -71,6 +72,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         capture: args.pcap.wanted(),
         ..RunOptions::default()
     };
+    let stop = Stop::install(std::sync::Arc::clone(&options.stop))?;
     let mut runner = Runner::with_options(backend, options)?;
     // The pipeline refuses, before running, a scenario the oracle cannot follow to the end.
     let Verified {
@@ -101,6 +103,22 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         if let Some(diagram) = diagram {
             write!(out, "\n{diagram}")?;
         }
+    }
+    if let Some(signal) = stop.signal() {
+        // On standard error: with --json, standard output holds the JSON alone.
+        out.flush()?;
+        eprintln!(
+            "rstlab run: interrupted by {} after {} of {} steps{}",
+            signal.name(),
+            trace.steps.len(),
+            scenario.steps().len(),
+            if trace.interrupted {
+                ": the steps not run have no verdict"
+            } else {
+                ""
+            }
+        );
+        return Ok(Status::Interrupted(signal));
     }
     // The report first: a capture that cannot be written does not take it away.
     out.flush()?;

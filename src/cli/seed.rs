@@ -20,10 +20,11 @@ use rstlab::run::{Backend, Net, RunOptions, Runner};
 use rstlab::scenario::{End, LinkOp, Op, Scenario, Step};
 use rstlab::{Errno, Outcome};
 
+use super::signals::Stop;
 use super::{BackendArg, Status, durations};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = super::exit_statuses(&[0, 1, 2, 3]))]
+#[command(after_help = super::exit_statuses(&[0, 1, 2, 3, 130]))]
 pub struct Args {
     /// Drop the one-second pauses between the client's writes.
     #[arg(long)]
@@ -116,6 +117,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         capture: args.pcap.wanted(),
         ..RunOptions::default()
     };
+    let stop = Stop::install(std::sync::Arc::clone(&options.stop))?;
     let mut runner = Runner::with_options(backend, options).context("starting the runner")?;
     let mut out = super::output::stdout();
     writeln!(out, "The seed article's program, as a scenario:\n")?;
@@ -217,6 +219,16 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     // On a link, or with other writes than the article's, a different story is no failure: the
     // oracle's agreement is the verdict.
     let article_setting = args.delay.is_none() && args.writes == 3;
+    if let Some(signal) = stop.signal() {
+        out.flush()?;
+        eprintln!(
+            "rstlab seed: interrupted by {} after {} of {} steps",
+            signal.name(),
+            trace.steps.len(),
+            scenario.steps().len()
+        );
+        return Ok(Status::Interrupted(signal));
+    }
     // The report first: a capture that cannot be written does not take it away.
     out.flush()?;
     args.pcap.save(

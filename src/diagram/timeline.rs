@@ -347,6 +347,7 @@ mod tests {
             net: Net::Link,
             steps: vec![step(0, ms(0)), step(1, ms(0)), step(2, ms(20))],
             timeout: None,
+            interrupted: false,
             client: "192.0.2.1:1".parse().unwrap(),
             server: "192.0.2.2:2".parse().unwrap(),
             wire: vec![

@@ -26,6 +26,8 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -65,6 +67,10 @@ pub struct RunOptions {
     /// Keep every packet for a capture ([`Trace::packets`]). The link only: on loopback the
     /// packets never pass through rstlab (`tcpdump -i lo` sees them there).
     pub capture: bool,
+    /// Set (by a signal handler) to stop: a run starts no step after it, and its trace holds
+    /// the steps run ([`Trace::interrupted`]). A step in progress ends first (a `sleep` on
+    /// loopback within its bound of 5 s).
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for RunOptions {
@@ -75,6 +81,7 @@ impl Default for RunOptions {
             source_range: Some(1),
             family: Family::V4,
             capture: false,
+            stop: Arc::default(),
         }
     }
 }
@@ -139,6 +146,9 @@ pub struct Trace {
     /// runner's closing aborts included, each with the step that sent it ([`crate::net::pcap`]).
     #[serde(skip)]
     pub packets: Vec<Packet>,
+    /// Whether [`RunOptions::stop`] ended the run before its last step: `steps` holds the
+    /// steps run.
+    pub interrupted: bool,
 }
 
 impl Trace {
@@ -173,6 +183,7 @@ impl Trace {
             server: SocketAddr::from(([127, 0, 0, 1], 2)),
             wire: Vec::new(),
             packets: Vec::new(),
+            interrupted: false,
         }
     }
 
@@ -247,6 +258,7 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
 /// ```
 pub struct Runner {
     backend: Backend,
+    stop: Arc<AtomicBool>,
     network: Network,
     buffer: Vec<u8>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -403,6 +415,7 @@ impl Runner {
         };
         Ok(Runner {
             backend,
+            stop: options.stop,
             network,
             buffer: vec![b'x'; crate::scenario::bounds::MAX_IO],
             runtime,
@@ -443,9 +456,11 @@ impl Runner {
             server,
             wire: Vec::new(),
             packets: Vec::new(),
+            interrupted: false,
         };
         let result = steps(
             scenario,
+            &self.stop,
             &mut self.network,
             api.as_mut(),
             &mut self.buffer,
@@ -465,6 +480,7 @@ impl Runner {
 /// The one step loop, whatever the network and the API.
 fn steps(
     scenario: &Scenario,
+    stop: &AtomicBool,
     network: &mut Network,
     api: &mut dyn Api,
     buffer: &mut [u8],
@@ -476,6 +492,10 @@ fn steps(
     }
     api.settled();
     for (i, step) in scenario.steps().iter().enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            trace.interrupted = true;
+            break;
+        }
         network.note(|| format!("step {}: {step}", i + 1));
         let (outcome, note) = match (step.end(), &step.op) {
             (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op)?, None),
