@@ -7,7 +7,7 @@ use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use super::{RunError, io_err, new_socket};
+use super::{RunError, accept, io_err, new_socket};
 use crate::net::link::{Link, LinkError, WireSegment};
 use crate::net::segment_log::Packet;
 use crate::scenario::{End, LinkOp};
@@ -115,7 +115,7 @@ impl LinkNet {
         self.link.watch(local, self.target);
         self.link.settle()?;
         let server = loop {
-            match self.listener.accept() {
+            match accept(&self.listener) {
                 Ok((server, peer)) if peer == SocketAddr::V4(local) => break server,
                 // A connection an earlier, failed handshake left in the queue: not ours.
                 Ok((stale, _)) => {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use super::{Family, RunError, Timeout, io_err, new_socket};
+use super::{Family, RunError, Timeout, accept, io_err, new_socket};
 use crate::scenario::End;
 use crate::sys::{self, DiagSocket, SockDiag, TcpInfo};
 use crate::tcp::TcpState;
@@ -78,11 +78,15 @@ impl Loopback {
         socket
             .connect(&target.into())
             .map_err(io_err("connecting"))?;
+        // Connected blocking: on loopback the handshake is over when `connect` returns.
+        socket
+            .set_nonblocking(true)
+            .map_err(io_err("setting O_NONBLOCK"))?;
         let client: TcpStream = socket.into();
         let client_addr = client.local_addr().map_err(io_err("client address"))?;
         let deadline = Instant::now() + self.timeout;
         let server = loop {
-            match self.listener.accept() {
+            match accept(&self.listener) {
                 // A connection left from an earlier, failed run is not ours: drop it.
                 Ok((server, peer)) if peer == client_addr => break server,
                 Ok(_) => continue,

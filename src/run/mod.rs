@@ -24,7 +24,7 @@ mod tokio_backend;
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -282,16 +282,11 @@ impl Network {
 
     /// A fresh connection: (client, server), and their addresses, known from setting it up.
     fn connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
-        let (sockets, addresses) = match self {
-            Network::Loopback(l) => l.connect()?,
-            Network::Link(l) => l.connect()?,
-        };
-        for s in &sockets {
-            s.set_nodelay(true).map_err(io_err("setting TCP_NODELAY"))?;
-            s.set_nonblocking(true)
-                .map_err(io_err("setting O_NONBLOCK"))?;
+        // Both come non-blocking and with Nagle off ([`new_socket`], [`accept`]).
+        match self {
+            Network::Loopback(l) => l.connect(),
+            Network::Link(l) => l.connect(),
         }
-        Ok((sockets, addresses))
     }
 
     /// Waits (loopback) or delivers (link) until the connection is quiescent.
@@ -531,7 +526,9 @@ fn steps(
     Ok(())
 }
 
-/// A TCP socket for `ip`'s family with the runner's fixed buffers.
+/// A TCP socket for `ip`'s family with the runner's fixed buffers and Nagle off. A listener
+/// made here passes both on to the sockets it accepts, so that an accepted socket needs no call
+/// of its own.
 fn new_socket(ip: IpAddr) -> io::Result<Socket> {
     let domain = match ip {
         IpAddr::V4(_) => Domain::IPV4,
@@ -541,7 +538,19 @@ fn new_socket(ip: IpAddr) -> io::Result<Socket> {
     // Fixed sizes, set before the handshake so the window scale matches, turn auto-tuning off.
     socket.set_recv_buffer_size(SOCKET_BUFFER)?;
     socket.set_send_buffer_size(SOCKET_BUFFER)?;
+    socket.set_tcp_nodelay(true)?;
     Ok(socket)
+}
+
+/// A connection from `listener`'s queue, non-blocking from the start (`accept4` with
+/// `SOCK_NONBLOCK`), and its peer's address.
+fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (socket, peer) =
+        SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)?;
+    let peer = peer
+        .as_socket()
+        .ok_or_else(|| io::Error::other("an accepted TCP connection without an IP address"))?;
+    Ok((socket.into(), peer))
 }
 
 /// Ends every socket still open with an RST, so that nothing lingers in the kernel.
@@ -601,6 +610,34 @@ mod tests {
             assert!(start.elapsed() >= d, "{d:?}");
         }
         assert_eq!(crate::sys::timer_slack().unwrap(), before);
+    }
+
+    /// What a step's syscall relies on: neither socket blocks, and both send at once.
+    fn assert_ready_for_steps(network: &mut Network) {
+        let (sockets, _) = network.connect().unwrap();
+        for (actor, socket) in End::BOTH.into_iter().zip(&sockets) {
+            assert!(SockRef::from(socket).tcp_nodelay().unwrap(), "{actor}");
+            let mut byte = [0u8; 1];
+            let read = std::io::Read::read(&mut &*socket, &mut byte);
+            assert_eq!(
+                read.unwrap_err().kind(),
+                io::ErrorKind::WouldBlock,
+                "{actor}"
+            );
+        }
+        let mut sockets = sockets.map(Some);
+        abort_all(&mut sockets);
+        network.reset().unwrap();
+    }
+
+    #[test]
+    fn a_fresh_connection_is_non_blocking_with_nagle_off_on_both_ends() {
+        let loopback = Loopback::new(Family::V4, Some(1), Duration::from_secs(2)).unwrap();
+        assert_ready_for_steps(&mut Network::Loopback(loopback));
+        // The link needs CAP_NET_ADMIN; without it, loopback alone is checked.
+        if let Ok(link) = LinkNet::new(false) {
+            assert_ready_for_steps(&mut Network::Link(link));
+        }
     }
 
     /// How many times this thread has given up its CPU of its own accord (preemption is
