@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use rstlab::explore::Summary;
-use rstlab::explore::shard;
+use rstlab::explore::merge;
 
 use super::{Status, exit_statuses, output};
 
@@ -32,7 +32,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         })?;
         parts.push(part);
     }
-    let merged = shard::merge(&parts).map_err(|e| {
+    let merged = merge::merge(&parts).map_err(|e| {
         let named: Vec<String> = args
             .parts
             .iter()

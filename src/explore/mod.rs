@@ -7,6 +7,7 @@
 //! own runner, listener, netlink socket and source addresses (`127.<job + 1>.x.y`), so that
 //! TIME_WAIT stubs left by one job never take a port another needs.
 
+pub mod merge;
 pub mod shard;
 pub mod summary;
 
@@ -536,7 +537,7 @@ mod tests {
         let read = |s: &Summary| -> Summary {
             serde_json::from_value(serde_json::to_value(s).unwrap()).unwrap()
         };
-        let merged = crate::explore::shard::merge(&[read(&parts[1]), read(&parts[0])]).unwrap();
+        let merged = crate::explore::merge::merge(&[read(&parts[1]), read(&parts[0])]).unwrap();
         assert_eq!(merged.cases, whole.cases);
         assert_eq!(merged.agreements, whole.agreements);
         assert_eq!(merged.disagreement_count, whole.disagreement_count);

@@ -79,7 +79,7 @@ impl<'de> Deserialize<'de> for Fingerprint {
 /// the fingerprints add (wrapping); the findings kept are the lowest case numbers of both, at
 /// most [`Summary::max_findings`]; the run's identity (seed, backend, networks, cases asked
 /// for, findings kept, format) is the left side's. A job's share, the whole run of
-/// [`crate::explore::explore`] and a merge of shards ([`crate::explore::shard::merge`]) are all
+/// [`crate::explore::explore`] and a merge of shards ([`crate::explore::merge::merge`]) are all
 /// such sums.
 ///
 /// ```

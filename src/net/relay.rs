@@ -18,7 +18,7 @@
 //! [`Link`] sets each namespace so that no kernel timer can change an outcome while its clock is
 //! virtual (see [`crate::net::link`]). Here the clock is real, and the kernel's timers are part of
 //! what the program meets, so the relay's link is made with [`Clock::Real`], which keeps the
-//! kernel's defaults where the virtual clock changes them (one table, [`link::SETTINGS`]):
+//! kernel's defaults where the virtual clock changes them (one table, [`crate::net::link::SETTINGS`]):
 //! - no `rto_min` on the routes, so the kernel's 200 ms (the link: 10 s): a segment the link drops is retransmitted
 //!   after the real minimum RTO, as on any network. With 10 s, a `link drop` would stall the
 //!   connection for 10 s, which no real network does, and the program's own timeouts would
