@@ -23,6 +23,12 @@
 //! Options (after `--`): `--time SECONDS` (not (f)'s, which is always 3 s), `--rounds N`, `--json`,
 //! and `--only NAME` to run one measurement alone (for a profiler): `a`, `b`, `e1`, `e`, `f` on
 //! loopback, `link-a`, `link-b`, `link-e1`, `link-e`, `link-f` on the link.
+//!
+//! `--only jitter` measures something else, by hand (about 10 s, needs CAP_NET_ADMIN): how late
+//! the real-time link's relay delivers. One byte crosses a 20 ms link 250 times each way; it
+//! prints the percentiles of the time from a `write` to the `read` that returns it, less the
+//! delay, and of the relay's own lateness (from each segment's due time to its delivery). Run it
+//! idle and with the other cores busy (`yes > /dev/null`).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -32,6 +38,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use rstlab::explore::{self, ExploreOptions, Progress};
 use rstlab::net::link::Link;
+use rstlab::net::relay::Relay;
+use rstlab::net::wire::Fate;
 use rstlab::run::{Backend, Net, RunOptions, Runner, SOCKET_BUFFER};
 use rstlab::scenario::{Actor, Scenario};
 
@@ -285,6 +293,64 @@ fn command_rate(net: Net, seed: u64) -> (f64, u64) {
     )
 }
 
+/// Percentile `p` (0 to 100) of sorted `values`.
+fn percentile(values: &[Duration], p: usize) -> Duration {
+    values[(values.len() - 1) * p / 100]
+}
+
+/// `--only jitter`: how late the relay delivers on a 20 ms link (see the module documentation).
+fn relay_jitter() {
+    let delay = Duration::from_millis(20);
+    let relay = Relay::start(delay).expect("the relay (needs CAP_NET_ADMIN)");
+    let listener = {
+        let _inside = relay.enter(Actor::Server).unwrap();
+        TcpListener::bind((Link::address(Actor::Server), 0)).unwrap()
+    };
+    let mut client = {
+        let _inside = relay.enter(Actor::Client).unwrap();
+        TcpStream::connect(listener.local_addr().unwrap()).unwrap()
+    };
+    let (mut server, _) = listener.accept().unwrap();
+    client.set_nodelay(true).unwrap();
+    server.set_nodelay(true).unwrap();
+    let mut late = Vec::new();
+    let mut byte = [0u8; 1];
+    for _ in 0..250 {
+        let sent = Instant::now();
+        client.write_all(b"p").unwrap();
+        server.read_exact(&mut byte).unwrap();
+        late.push(sent.elapsed().saturating_sub(delay));
+        let sent = Instant::now();
+        server.write_all(b"q").unwrap();
+        client.read_exact(&mut byte).unwrap();
+        late.push(sent.elapsed().saturating_sub(delay));
+    }
+    late.sort();
+    let trace = relay.stop();
+    let mut own: Vec<Duration> = trace
+        .segments
+        .iter()
+        .filter_map(|s| match s.segment.fate {
+            Fate::Delivered(at) => Some(at.saturating_sub(s.segment.sent + delay)),
+            _ => None,
+        })
+        .collect();
+    own.sort();
+    for (what, values) in [
+        ("write to read, less the delay", &late),
+        ("relay: due to delivered", &own),
+    ] {
+        println!(
+            "{what}: n {} p50 {:?} p90 {:?} p99 {:?} max {:?}",
+            values.len(),
+            percentile(values, 50),
+            percentile(values, 90),
+            percentile(values, 99),
+            values.last().unwrap()
+        );
+    }
+}
+
 /// What the rest of the machine did during a measurement: CPU time used by all processes
 /// (`/proc/stat`) minus this process's own (`sys::own_cpu_time`), as a share of the CPUs' time.
 struct Load {
@@ -376,6 +442,10 @@ fn main() {
     let options = options();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let seed: Scenario = SEED.parse().unwrap();
+    if options.only.as_deref() == Some("jitter") {
+        relay_jitter();
+        return;
+    }
     if let Some(only) = &options.only {
         // One measurement alone, for a profiler.
         let (net, what) = match only.strip_prefix("link-") {
