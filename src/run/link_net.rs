@@ -23,6 +23,11 @@ pub(super) struct LinkNet {
     listener: TcpListener,
     target: SocketAddrV4,
     connections: u64,
+    /// Nothing is left to deliver: set by what ends with a settle of its own (the handshake,
+    /// `sleep`, a `link` step), taken by the runner's next [`LinkNet::settle`], which then only
+    /// reads the states. Every socket call comes between two of the runner's settles, so a
+    /// segment it sends is never left behind.
+    settled: bool,
 }
 
 impl From<LinkError> for RunError {
@@ -60,6 +65,7 @@ impl LinkNet {
             listener,
             target,
             connections: 0,
+            settled: false,
         })
     }
 
@@ -142,6 +148,8 @@ impl LinkNet {
         // The handshake is not part of the scenario's wire trace (the sequence numbers stay
         // relative to its SYNs).
         self.link.take_log();
+        // The link settled before the accept, which sends nothing.
+        self.settled = true;
         Ok((
             [client.into(), server],
             [SocketAddr::V4(local), SocketAddr::V4(self.target)],
@@ -153,18 +161,26 @@ impl LinkNet {
         &mut self,
         open: [Option<BorrowedFd<'_>>; 2],
     ) -> Result<[Option<TcpState>; 2], RunError> {
-        self.link.settle()?;
+        if !std::mem::take(&mut self.settled) {
+            self.link.settle()?;
+        }
         Ok(open.map(|fd| fd.and_then(|fd| sys::tcp_info(&fd).ok().map(|i| i.state))))
     }
 
     /// `sleep D`: the link's virtual clock moves on by D.
     pub(super) fn sleep(&mut self, d: Duration) -> Result<(), RunError> {
-        Ok(self.link.advance(d)?)
+        // `advance` ends with a settle.
+        self.link.advance(d)?;
+        self.settled = true;
+        Ok(())
     }
 
     /// A `link` step.
     pub(super) fn apply(&mut self, op: LinkOp) -> Result<(), RunError> {
-        Ok(self.link.apply(op)?)
+        // `apply` ends with a settle.
+        self.link.apply(op)?;
+        self.settled = true;
+        Ok(())
     }
 
     /// Names what happens next, for a capture's packets.
@@ -195,6 +211,7 @@ impl LinkNet {
     /// After the sockets are aborted: carries everything left across, so nothing of this
     /// scenario lingers, and starts the wire afresh.
     pub(super) fn reset(&mut self) -> Result<(), RunError> {
+        self.settled = false;
         Ok(self.link.reset()?)
     }
 }
