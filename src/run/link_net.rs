@@ -7,6 +7,8 @@ use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+use socket2::Type;
+
 use super::{RunError, accept, io_err, new_socket};
 use crate::net::link::{Link, LinkError, WireSegment};
 use crate::net::segment_log::Packet;
@@ -47,7 +49,7 @@ impl LinkNet {
             let _inside = link
                 .enter(Actor::Server)
                 .map_err(io_err("entering the server's namespace"))?;
-            let socket = new_socket(Link::address(Actor::Server).into())
+            let socket = new_socket(Link::address(Actor::Server).into(), Type::STREAM)
                 .map_err(io_err("creating the listener"))?;
             socket
                 .bind(&SocketAddr::new(Link::address(Actor::Server).into(), 0).into())
@@ -94,12 +96,12 @@ impl LinkNet {
                 .link
                 .enter(Actor::Client)
                 .map_err(io_err("entering the client's namespace"))?;
-            new_socket(Link::address(Actor::Client).into())
-                .map_err(io_err("creating the client socket"))?
+            new_socket(
+                Link::address(Actor::Client).into(),
+                Type::STREAM.nonblocking(),
+            )
+            .map_err(io_err("creating the client socket"))?
         };
-        client
-            .set_nonblocking(true)
-            .map_err(io_err("setting O_NONBLOCK"))?;
         let source = Link::client_source(self.connections);
         self.connections += 1;
         sys::set_bind_address_no_port(&client)
