@@ -9,17 +9,26 @@
 //!   On the link: the same syscalls with the link's forwarding after each (`Link::settle`),
 //!   the physical reference for link scenarios;
 //! - (b) the harness on the same scenario: oracle, runner with its quiescence checks, check;
-//! - (e) `explore` with one job and with one job per core (cases/s).
+//! - (e) `explore` with one job and with one job per core (cases/s);
+//! - (f) the figure users see: the `rstlab` binary's `explore --time 3s --jobs 1 --json` on that
+//!   network, its `cases_per_second` (process start and the link's setup are outside it).
 //!
 //! (a) and (b) run on one thread (one core). Each measurement takes `--time` seconds (default
 //! 2) and is repeated `--rounds` times (default 3), all interleaved so that a change in the
 //! machine's load hits them alike; the median of the rounds is reported, and the ratios are
 //! computed from those medians. Targets: explore with one job at least half the bare loop
-//! (cases/s against scenarios/s), two jobs at least 1.8 times one, on both networks.
+//! (cases/s against scenarios/s), both in the library (e1) and from the command (f), two jobs at
+//! least 1.8 times one, on both networks.
 //!
-//! Options (after `--`): `--time SECONDS`, `--rounds N`, `--json`, and `--only NAME` to run one
-//! measurement alone (for a profiler): `a`, `b`, `e1`, `e` on loopback, `link-a`, `link-b`,
-//! `link-e1`, `link-e` on the link.
+//! Options (after `--`): `--time SECONDS` (not (f)'s, which is always 3 s), `--rounds N`, `--json`,
+//! and `--only NAME` to run one measurement alone (for a profiler): `a`, `b`, `e1`, `e`, `f` on
+//! loopback, `link-a`, `link-b`, `link-e1`, `link-e`, `link-f` on the link.
+//!
+//! `--only jitter` measures something else, by hand (about 10 s, needs CAP_NET_ADMIN): how late
+//! the real-time link's relay delivers. One byte crosses a 20 ms link 250 times each way; it
+//! prints the percentiles of the time from a `write` to the `read` that returns it, less the
+//! delay, and of the relay's own lateness (from each segment's due time to its delivery). Run it
+//! idle and with the other cores busy (`yes > /dev/null`).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -29,6 +38,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use rstlab::explore::{self, ExploreOptions, Progress};
 use rstlab::net::link::Link;
+use rstlab::net::relay::Relay;
+use rstlab::net::wire::Fate;
 use rstlab::run::{Backend, Net, RunOptions, Runner, SOCKET_BUFFER};
 use rstlab::scenario::{End, Scenario};
 
@@ -256,6 +267,90 @@ fn explore_rate(net: Net, jobs: usize, time: Duration, seed: u64) -> (f64, u64) 
     )
 }
 
+/// (f): `rstlab explore --time 3s --jobs 1 --json --net NET --seed SEED`, as a user runs it:
+/// (cases/s, disagreements and errors).
+fn command_rate(net: Net, seed: u64) -> (f64, u64) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rstlab"))
+        .args(["explore", "--time", "3s", "--jobs", "1", "--json", "--net"])
+        .arg(net.to_string())
+        .args(["--seed", &seed.to_string()])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("running rstlab explore");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("explore --json prints one JSON object");
+    let count = |key: &str| summary[key].as_u64().unwrap_or(0);
+    let problems = summary["disagreements"]
+        .as_array()
+        .map_or(0, |d| d.len() as u64)
+        + count("errors");
+    if problems > 0 || !output.status.success() {
+        eprintln!("explore command on {net}: {summary}");
+    }
+    (
+        summary["cases_per_second"].as_f64().unwrap_or(0.0),
+        problems + u64::from(!output.status.success()),
+    )
+}
+
+/// Percentile `p` (0 to 100) of sorted `values`.
+fn percentile(values: &[Duration], p: usize) -> Duration {
+    values[(values.len() - 1) * p / 100]
+}
+
+/// `--only jitter`: how late the relay delivers on a 20 ms link (see the module documentation).
+fn relay_jitter() {
+    let delay = Duration::from_millis(20);
+    let relay = Relay::start(delay).expect("the relay (needs CAP_NET_ADMIN)");
+    let listener = {
+        let _inside = relay.enter(End::Server).unwrap();
+        TcpListener::bind((Link::address(End::Server), 0)).unwrap()
+    };
+    let mut client = {
+        let _inside = relay.enter(End::Client).unwrap();
+        TcpStream::connect(listener.local_addr().unwrap()).unwrap()
+    };
+    let (mut server, _) = listener.accept().unwrap();
+    client.set_nodelay(true).unwrap();
+    server.set_nodelay(true).unwrap();
+    let mut late = Vec::new();
+    let mut byte = [0u8; 1];
+    for _ in 0..250 {
+        let sent = Instant::now();
+        client.write_all(b"p").unwrap();
+        server.read_exact(&mut byte).unwrap();
+        late.push(sent.elapsed().saturating_sub(delay));
+        let sent = Instant::now();
+        server.write_all(b"q").unwrap();
+        client.read_exact(&mut byte).unwrap();
+        late.push(sent.elapsed().saturating_sub(delay));
+    }
+    late.sort();
+    let trace = relay.stop();
+    let mut own: Vec<Duration> = trace
+        .segments
+        .iter()
+        .filter_map(|s| match s.segment.fate {
+            Fate::Delivered(at) => Some(at.saturating_sub(s.segment.sent + delay)),
+            _ => None,
+        })
+        .collect();
+    own.sort();
+    for (what, values) in [
+        ("write to read, less the delay", &late),
+        ("relay: due to delivered", &own),
+    ] {
+        println!(
+            "{what}: n {} p50 {:?} p90 {:?} p99 {:?} max {:?}",
+            values.len(),
+            percentile(values, 50),
+            percentile(values, 90),
+            percentile(values, 99),
+            values.last().unwrap()
+        );
+    }
+}
+
 /// What the rest of the machine did during a measurement: CPU time used by all processes
 /// (`/proc/stat`) minus this process's own (`sys::own_cpu_time`), as a share of the CPUs' time.
 struct Load {
@@ -323,9 +418,10 @@ struct Rates {
     harness: Vec<f64>,
     one_job: Vec<f64>,
     all_jobs: Vec<f64>,
+    command: Vec<f64>,
 }
 
-fn measure(net: Net, seed: &Scenario, time: Duration, cores: usize, round: u64) -> ([f64; 4], u64) {
+fn measure(net: Net, seed: &Scenario, time: Duration, cores: usize, round: u64) -> ([f64; 5], u64) {
     let (n, secs, surprises) = match net {
         Net::Loopback => bare(time),
         Net::Link => bare_link(time),
@@ -338,13 +434,18 @@ fn measure(net: Net, seed: &Scenario, time: Duration, cores: usize, round: u64) 
     let b = n as f64 / secs;
     let (e1, dis_1) = explore_rate(net, 1, time, round);
     let (en, dis_n) = explore_rate(net, cores, time, round);
-    ([a, b, e1, en], surprises + dis_b + dis_1 + dis_n)
+    let (f, dis_f) = command_rate(net, round);
+    ([a, b, e1, en, f], surprises + dis_b + dis_1 + dis_n + dis_f)
 }
 
 fn main() {
     let options = options();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let seed: Scenario = SEED.parse().unwrap();
+    if options.only.as_deref() == Some("jitter") {
+        relay_jitter();
+        return;
+    }
     if let Some(only) = &options.only {
         // One measurement alone, for a profiler.
         let (net, what) = match only.strip_prefix("link-") {
@@ -366,7 +467,8 @@ fn main() {
             }
             "e1" => explore_rate(net, 1, options.time, 0).0,
             "e" => explore_rate(net, cores, options.time, 0).0,
-            other => panic!("--only [link-]a|b|e1|e, not {other}"),
+            "f" => command_rate(net, 0).0,
+            other => panic!("--only [link-]a|b|e1|e|f, not {other}"),
         };
         println!("{only}: {rate:.0}/s");
         return;
@@ -377,22 +479,23 @@ fn main() {
     for round in 0..options.rounds {
         let load = Load::start();
         for (i, net) in Net::ALL.into_iter().enumerate() {
-            let ([a, b, e1, en], p) = measure(net, &seed, options.time, cores, round as u64);
+            let ([a, b, e1, en, f], p) = measure(net, &seed, options.time, cores, round as u64);
             problems += p;
             rates[i].bare.push(a);
             rates[i].harness.push(b);
             rates[i].one_job.push(e1);
             rates[i].all_jobs.push(en);
+            rates[i].command.push(f);
             if !options.json {
                 eprintln!(
-                    "round {} {net}: a {a:.0}/s  b {b:.0}/s  e1 {e1:.0}/s  e{cores} {en:.0}/s",
+                    "round {} {net}: a {a:.0}/s  b {b:.0}/s  e1 {e1:.0}/s  e{cores} {en:.0}/s  f {f:.0}/s",
                     round + 1
                 );
             }
         }
         others.push(load.others(cores));
     }
-    let table: Vec<(Net, [f64; 4])> = Net::ALL
+    let table: Vec<(Net, [f64; 5])> = Net::ALL
         .into_iter()
         .zip(rates)
         .map(|(net, r)| {
@@ -403,6 +506,7 @@ fn main() {
                     median(r.harness),
                     median(r.one_job),
                     median(r.all_jobs),
+                    median(r.command),
                 ],
             )
         })
@@ -411,7 +515,7 @@ fn main() {
     if options.json {
         let nets: Vec<serde_json::Value> = table
             .iter()
-            .map(|(net, [a, b, e1, en])| {
+            .map(|(net, [a, b, e1, en, f])| {
                 serde_json::json!({
                     "net": net.to_string(),
                     "a_bare_seed_per_second": a,
@@ -421,6 +525,8 @@ fn main() {
                     "ratio_b_over_a": b / a,
                     "ratio_e1_over_a": e1 / a,
                     "ratio_all_jobs_over_1_job": en / e1,
+                    "f_explore_command_1_job_cases_per_second": f,
+                    "ratio_f_over_a": f / a,
                 })
             })
             .collect();
@@ -442,7 +548,7 @@ fn main() {
         options.time.as_secs_f64(),
         options.rounds
     );
-    for (net, [a, b, e1, en]) in &table {
+    for (net, [a, b, e1, en, f]) in &table {
         println!("{net}:");
         println!("  (a) bare seed loop              {a:>10.0} scenarios/s");
         println!(
@@ -456,6 +562,10 @@ fn main() {
         println!(
             "      explore, {cores} jobs             {en:>10.0} cases/s       {cores} jobs / 1 job {:.3}   (target >= 1.8)",
             en / e1
+        );
+        println!(
+            "  (f) explore --time 3s --jobs 1  {f:>10.0} cases/s       f/a {:.3}   (target >= 0.5)",
+            f / a
         );
     }
     println!(

@@ -2,8 +2,8 @@
 //! report; refusals before anything runs; a command that never connects, or never exits; Ctrl-C.
 //!
 //! Timing margins: on a 30 ms link the relay delivers within 1.5 ms of the due time, even with
-//! both cores busy (`tests/relay.rs`, `one_way_delay_jitter`); the scenarios below leave at least
-//! 20 ms between any two events whose order decides a result.
+//! both cores busy (`cargo bench --bench speed -- --only jitter`); the scenarios below leave at
+//! least 20 ms between any two events whose order decides a result.
 
 mod common;
 

@@ -1,11 +1,12 @@
-//! The real-time link as a library: the peer on it, a `link drop` at the scripted moment, and
-//! (ignored, run by hand) the relay's jitter.
+//! The real-time link as a library: the peer on it, a `link drop` at the scripted moment. (How
+//! late the relay delivers is a measurement, not a test: `cargo bench --bench speed -- --only
+//! jitter`.)
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rstlab::net::link::Link;
 use rstlab::net::relay::Relay;
@@ -71,63 +72,4 @@ fn the_peer_drops_its_own_write_on_cue_and_the_kernel_sends_it_again() {
         "sent again and delivered: {fates:?}"
     );
     assert_eq!(trace.ops.len(), 1, "{:?}", trace.ops);
-}
-
-/// Percentile `p` (0 to 100) of sorted `values`.
-fn percentile(values: &[Duration], p: usize) -> Duration {
-    values[(values.len() - 1) * p / 100]
-}
-
-/// How late the relay delivers: one byte each way, timed from the write to the read that
-/// returns it, less the delay. Run by hand, with and without load on the other cores:
-/// `cargo test --release --test relay -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn one_way_delay_jitter() {
-    let delay = Duration::from_millis(20);
-    let Some(relay) = relay(delay) else {
-        return;
-    };
-    let listener = listener(&relay);
-    let mut client = connect(&relay, &listener);
-    let (mut server, _) = listener.accept().unwrap();
-    client.set_nodelay(true).unwrap();
-    server.set_nodelay(true).unwrap();
-    let mut late = Vec::new();
-    let mut byte = [0u8; 1];
-    for _ in 0..250 {
-        let sent = Instant::now();
-        client.write_all(b"p").unwrap();
-        server.read_exact(&mut byte).unwrap();
-        late.push(sent.elapsed().saturating_sub(delay));
-        let sent = Instant::now();
-        server.write_all(b"q").unwrap();
-        client.read_exact(&mut byte).unwrap();
-        late.push(sent.elapsed().saturating_sub(delay));
-    }
-    late.sort();
-    let trace = relay.stop();
-    // The relay's own lateness: from each segment's due time to its delivery.
-    let mut own: Vec<Duration> = trace
-        .segments
-        .iter()
-        .filter_map(|s| match s.segment.fate {
-            Fate::Delivered(at) => Some(at.saturating_sub(s.segment.sent + delay)),
-            _ => None,
-        })
-        .collect();
-    own.sort();
-    for (what, values) in [
-        ("write to read, less the delay", &late),
-        ("relay: due to delivered", &own),
-    ] {
-        println!(
-            "{what}: n {} p50 {:?} p90 {:?} p99 {:?} max {:?}",
-            values.len(),
-            percentile(values, 50),
-            percentile(values, 90),
-            percentile(values, 99),
-            values.last().unwrap()
-        );
-    }
 }

@@ -7,6 +7,8 @@ use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+use socket2::Type;
+
 use super::{RunError, accept, io_err, new_socket};
 use crate::net::link::{Link, LinkError, WireSegment};
 use crate::net::segment_log::Packet;
@@ -23,6 +25,11 @@ pub(super) struct LinkNet {
     listener: TcpListener,
     target: SocketAddrV4,
     connections: u64,
+    /// Nothing is left to deliver: set by what ends with a settle of its own (the handshake,
+    /// `sleep`, a `link` step), taken by the runner's next [`LinkNet::settle`], which then only
+    /// reads the states. Every socket call comes between two of the runner's settles, so a
+    /// segment it sends is never left behind.
+    settled: bool,
 }
 
 impl From<LinkError> for RunError {
@@ -42,7 +49,7 @@ impl LinkNet {
             let _inside = link
                 .enter(End::Server)
                 .map_err(io_err("entering the server's namespace"))?;
-            let socket = new_socket(Link::address(End::Server).into())
+            let socket = new_socket(Link::address(End::Server).into(), Type::STREAM)
                 .map_err(io_err("creating the listener"))?;
             socket
                 .bind(&SocketAddr::new(Link::address(End::Server).into(), 0).into())
@@ -60,6 +67,7 @@ impl LinkNet {
             listener,
             target,
             connections: 0,
+            settled: false,
         })
     }
 
@@ -88,12 +96,12 @@ impl LinkNet {
                 .link
                 .enter(End::Client)
                 .map_err(io_err("entering the client's namespace"))?;
-            new_socket(Link::address(End::Client).into())
-                .map_err(io_err("creating the client socket"))?
+            new_socket(
+                Link::address(End::Client).into(),
+                Type::STREAM.nonblocking(),
+            )
+            .map_err(io_err("creating the client socket"))?
         };
-        client
-            .set_nonblocking(true)
-            .map_err(io_err("setting O_NONBLOCK"))?;
         let source = Link::client_source(self.connections);
         self.connections += 1;
         sys::set_bind_address_no_port(&client)
@@ -142,6 +150,8 @@ impl LinkNet {
         // The handshake is not part of the scenario's wire trace (the sequence numbers stay
         // relative to its SYNs).
         self.link.take_log();
+        // The link settled before the accept, which sends nothing.
+        self.settled = true;
         Ok((
             [client.into(), server],
             [SocketAddr::V4(local), SocketAddr::V4(self.target)],
@@ -153,18 +163,26 @@ impl LinkNet {
         &mut self,
         open: [Option<BorrowedFd<'_>>; 2],
     ) -> Result<[Option<TcpState>; 2], RunError> {
-        self.link.settle()?;
+        if !std::mem::take(&mut self.settled) {
+            self.link.settle()?;
+        }
         Ok(open.map(|fd| fd.and_then(|fd| sys::tcp_info(&fd).ok().map(|i| i.state))))
     }
 
     /// `sleep D`: the link's virtual clock moves on by D.
     pub(super) fn sleep(&mut self, d: Duration) -> Result<(), RunError> {
-        Ok(self.link.advance(d)?)
+        // `advance` ends with a settle.
+        self.link.advance(d)?;
+        self.settled = true;
+        Ok(())
     }
 
     /// A `link` step.
     pub(super) fn apply(&mut self, op: LinkOp) -> Result<(), RunError> {
-        Ok(self.link.apply(op)?)
+        // `apply` ends with a settle.
+        self.link.apply(op)?;
+        self.settled = true;
+        Ok(())
     }
 
     /// Names what happens next, for a capture's packets.
@@ -195,6 +213,7 @@ impl LinkNet {
     /// After the sockets are aborted: carries everything left across, so nothing of this
     /// scenario lingers, and starts the wire afresh.
     pub(super) fn reset(&mut self) -> Result<(), RunError> {
+        self.settled = false;
         Ok(self.link.reset()?)
     }
 }

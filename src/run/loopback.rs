@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use socket2::SockRef;
+use socket2::{SockRef, Type};
 
 use super::{Family, RunError, Timeout, accept, io_err, new_socket};
 use crate::scenario::End;
@@ -66,8 +66,8 @@ impl Loopback {
     /// A fresh, established connection: (client, server), and their addresses.
     pub(super) fn connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
         let target = self.target;
-        let socket =
-            new_socket(localhost(self.family)).map_err(io_err("creating the client socket"))?;
+        let socket = new_socket(localhost(self.family), Type::STREAM)
+            .map_err(io_err("creating the client socket"))?;
         if let Some(first) = self.source_range {
             let source = source_address(first, self.connections);
             sys::set_bind_address_no_port(&socket)
@@ -78,11 +78,12 @@ impl Loopback {
         socket
             .connect(&target.into())
             .map_err(io_err("connecting"))?;
-        // Connected blocking: on loopback the handshake is over when `connect` returns.
-        socket
+        // Connected blocking: on loopback the handshake is over when `connect` returns. (std's
+        // `set_nonblocking` is one ioctl, socket2's two fcntls.)
+        let client: TcpStream = socket.into();
+        client
             .set_nonblocking(true)
             .map_err(io_err("setting O_NONBLOCK"))?;
-        let client: TcpStream = socket.into();
         let client_addr = client.local_addr().map_err(io_err("client address"))?;
         let deadline = Instant::now() + self.timeout;
         let server = loop {
@@ -136,7 +137,7 @@ fn localhost(family: Family) -> IpAddr {
 
 fn listen(family: Family) -> io::Result<TcpListener> {
     let ip = localhost(family);
-    let socket = new_socket(ip)?;
+    let socket = new_socket(ip, Type::STREAM)?;
     if family == Family::V6 {
         socket.set_only_v6(true)?;
     }

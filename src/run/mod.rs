@@ -526,15 +526,16 @@ fn steps(
     Ok(())
 }
 
-/// A TCP socket for `ip`'s family with the runner's fixed buffers and Nagle off. A listener
-/// made here passes both on to the sockets it accepts, so that an accepted socket needs no call
-/// of its own.
-fn new_socket(ip: IpAddr) -> io::Result<Socket> {
+/// A TCP socket of type `ty` (`Type::STREAM`, or with `.nonblocking()` for one that is so from
+/// the start) for `ip`'s family, with the runner's fixed buffers and Nagle off. A listener made
+/// here passes both on to the sockets it accepts, so that an accepted socket needs no call of its
+/// own.
+fn new_socket(ip: IpAddr, ty: Type) -> io::Result<Socket> {
     let domain = match ip {
         IpAddr::V4(_) => Domain::IPV4,
         IpAddr::V6(_) => Domain::IPV6,
     };
-    let socket = Socket::new(domain, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    let socket = Socket::new(domain, ty.cloexec(), Some(Protocol::TCP))?;
     // Fixed sizes, set before the handshake so the window scale matches, turn auto-tuning off.
     socket.set_recv_buffer_size(SOCKET_BUFFER)?;
     socket.set_send_buffer_size(SOCKET_BUFFER)?;
