@@ -640,7 +640,7 @@ mod tests {
             RunError::Link(e) => e,
             other => panic!("setting up the link: {other}"),
         });
-        if let Some(link) = crate::net::link::kernel_tests::or_skip(link) {
+        if let Some(link) = crate::net::skip::or_skip(link, None) {
             assert_ready_for_steps(&mut Network::Link(link));
         }
     }
