@@ -136,23 +136,10 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, MergeError> {
             problem: format!("{}/{count} is missing", missing + 1),
         });
     }
-    let identity = Summary {
-        shard: None,
-        cases: 0,
-        seconds: 0.0,
-        jobs: 0,
-        link_cases: 0,
-        agreements: 0,
-        disagreement_count: 0,
-        findings: Vec::new(),
-        errors: 0,
-        first_error: None,
-        rules: Summary::default().rules,
-        outcomes: Default::default(),
-        fingerprint: Default::default(),
-        ..first.clone()
-    };
-    Ok(parts.iter().cloned().fold(identity, |sum, part| sum + part))
+    Ok(parts
+        .iter()
+        .cloned()
+        .fold(first.identity(), |sum, part| sum + part))
 }
 
 /// The networks as the command line names them, for a message.

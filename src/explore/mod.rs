@@ -11,7 +11,7 @@ pub mod merge;
 pub mod shard;
 pub mod summary;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,6 @@ use crate::check::Disagreement;
 use crate::check::verify::{Verified, VerifyError, verify};
 use crate::explore::shard::Shard;
 use crate::outcome::Outcome;
-use crate::rules::Rule;
 use crate::run::{Backend, Net, RunOptions, Runner};
 use crate::scenario::Scenario;
 
@@ -271,9 +270,7 @@ fn work(
     progress: &Progress,
 ) -> Summary {
     let mut local = Summary::default();
-    let mut fingerprint = 0u64;
-    // Counted by rule and by (op, outcome) here, turned into names once at the end.
-    let mut rules: BTreeMap<Rule, u64> = BTreeMap::new();
+    // Counted by (op, outcome) here, turned into names once at the end.
     let mut outcomes: HashMap<(&'static str, Outcome), u64, BuildHasherDefault<Fnv1a>> =
         HashMap::default();
     let nets = if options.nets.is_empty() {
@@ -316,7 +313,7 @@ fn work(
         let runner = runners[which].as_mut().expect("made above");
         let mut tree = case_on(options.seed, index, net);
         let scenario = tree.current();
-        fingerprint = fingerprint.wrapping_add(case_digest(index, &scenario));
+        local.fingerprint = local.fingerprint + Fingerprint(case_digest(index, &scenario));
         local.cases += 1;
         local.link_cases += u64::from(net == Net::Link);
         match verify(runner, &scenario) {
@@ -340,7 +337,7 @@ fn work(
                         };
                         *outcomes.entry((step.op.name(), outcome)).or_default() += 1;
                         for rule in &predicted.rules {
-                            *rules.entry(*rule).or_default() += 1;
+                            *local.rules.entry(*rule).or_default() += 1;
                         }
                     }
                 }
@@ -368,9 +365,6 @@ fn work(
         }
         progress.done.fetch_add(1, Ordering::Relaxed);
     }
-    for (rule, n) in rules {
-        *local.rules.entry(rule).or_default() += n;
-    }
     local.outcomes = outcomes
         .into_iter()
         .map(|((op, outcome), n)| {
@@ -381,7 +375,6 @@ fn work(
             (format!("{op} => {outcome}"), n)
         })
         .collect();
-    local.fingerprint = Fingerprint(fingerprint);
     local
 }
 

@@ -186,6 +186,20 @@ fn by_id<S: Serializer>(rules: &BTreeMap<Rule, u64>, serializer: S) -> Result<S:
 }
 
 impl Summary {
+    /// The same run with nothing counted yet: its identity (format, seed, backend, networks,
+    /// cases asked for, findings kept), the left side of a sum of its parts.
+    pub fn identity(&self) -> Summary {
+        Summary {
+            schema: self.schema,
+            planned_cases: self.planned_cases,
+            max_findings: self.max_findings,
+            seed: self.seed,
+            backend: self.backend,
+            nets: self.nets.clone(),
+            ..Summary::default()
+        }
+    }
+
     /// Keeps the findings of the lowest case numbers, at most [`Summary::max_findings`], and
     /// their one-line scenarios in [`Summary::disagreements`]; recomputes
     /// [`Summary::cases_per_second`].
