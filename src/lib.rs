@@ -29,6 +29,8 @@
 //!
 //! ## Modules
 //! - [`scenario`]: the language: steps, bounds, parsing and printing.
+//! - [`reasons`]: why the kernel sent each RST (its `tcp_send_reset` reason) and the set the
+//!   oracle predicts.
 //! - [`oracle`]: the Linux model, with its kernel profiles ([`oracle::kernel`]); [`rules`]: the
 //!   catalogue of rules it applies.
 //! - [`net`]: where a scenario runs (loopback or the emulated link) and everything the link does
@@ -69,6 +71,7 @@ pub mod oracle;
 pub mod outcome;
 pub mod peer;
 pub mod questions;
+pub mod reasons;
 pub mod rules;
 pub mod run;
 pub mod scenario;

@@ -5,6 +5,7 @@
 //! with both values, at the first step where it appears.
 
 pub mod report;
+pub mod resets;
 pub mod verify;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::net::link::{Flags, WireSegment};
 use crate::oracle::{PredictedStep, Prediction, SegmentKind};
 use crate::outcome::Outcome;
+use crate::reasons::StatedReset;
 use crate::run::{Net, ObservedStep, Timeout, Trace};
 use crate::scenario::{End, Scenario, Step};
 use crate::tcp::TcpState;
@@ -99,6 +101,16 @@ pub enum Mismatch {
         /// The wire's (`None`: no more crossed).
         observed: Option<Sent>,
     },
+    /// The RSTs differ: another sender or another reason than the kernel stated
+    /// ([`resets`]), or one more on either side.
+    Reset {
+        /// Its position among the run's RSTs (0-based).
+        index: usize,
+        /// The oracle's RST there (`None`: it predicted no more).
+        predicted: Option<resets::PredictedReset>,
+        /// The kernel's (`None`: it sent no more).
+        stated: Option<StatedReset>,
+    },
     /// The oracle does not follow the scenario this far (see [`crate::oracle::Beyond`]).
     Beyond {
         /// Why.
@@ -149,6 +161,21 @@ impl fmt::Display for Mismatch {
                     say(observed)
                 )
             }
+            Mismatch::Reset {
+                index,
+                predicted,
+                stated,
+            } => {
+                let p = predicted.map_or("no more RSTs".to_string(), |p| p.to_string());
+                let s = stated
+                    .as_ref()
+                    .map_or("no more".to_string(), ToString::to_string);
+                write!(
+                    f,
+                    "RST {}: the oracle predicted {p}, the kernel stated {s}",
+                    index + 1
+                )
+            }
             Mismatch::Beyond { reason } => write!(f, "the oracle stops here: {reason}"),
         }
     }
@@ -171,8 +198,23 @@ impl fmt::Display for Disagreement {
     }
 }
 
+/// The RST mismatch of a run ([`resets::first_difference`]) and the step (0-based) it belongs to.
+pub fn reset_mismatch(prediction: &Prediction, trace: &Trace) -> Option<(usize, Mismatch)> {
+    resets::first_difference(prediction, trace).map(|(index, pair)| {
+        (
+            pair.step,
+            Mismatch::Reset {
+                index,
+                predicted: pair.predicted,
+                stated: pair.stated,
+            },
+        )
+    })
+}
+
 /// Everything that differs in one step; empty when the step agrees. `wire` is what crossed the
-/// link during the step (`None` on loopback, where nothing is recorded).
+/// link during the step (`None` on loopback, where nothing is recorded). The run's RSTs are
+/// compared as a whole ([`reset_mismatch`]).
 pub fn step_mismatches(
     step: &Step,
     predicted: &PredictedStep,
@@ -257,6 +299,7 @@ pub fn same_settled_state(predicted: Option<TcpState>, observed: Option<TcpState
 /// ```
 pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Option<Disagreement> {
     let steps = scenario.steps();
+    let mut reset = reset_mismatch(prediction, trace);
     for (i, observed) in trace.steps.iter().enumerate() {
         let Some(predicted) = prediction.steps.get(i) else {
             let reason = prediction
@@ -273,7 +316,11 @@ pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Opt
         // A step whose wait for quiescence timed out has an outcome but no settled states and
         // no complete wire: those are not observations, and the timeout below is the finding.
         let unsettled = trace.timeout.is_some() && i + 1 == trace.steps.len();
-        if let Some(mismatch) = step_mismatches(&steps[i], predicted, observed, wire)
+        let mut found = step_mismatches(&steps[i], predicted, observed, wire);
+        if reset.as_ref().is_some_and(|(step, _)| *step == i) {
+            found.extend(reset.take().map(|(_, m)| m));
+        }
+        if let Some(mismatch) = found
             .into_iter()
             .find(|m| !(unsettled && matches!(m, Mismatch::State { .. } | Mismatch::Wire { .. })))
         {

@@ -97,9 +97,30 @@ pub struct RunReport<'a> {
     /// On the link: every segment after the handshake, with the step that sent it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub wire: Vec<WireRow<'a>>,
+    /// The run's RSTs in order: the oracle's reason beside the kernel's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resets: Vec<ResetRow>,
+    /// Why the kernel's reasons are missing or not checked, when they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons_missing: Option<String>,
     /// The sequence diagram as text, with `--diagram`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagram: Option<String>,
+}
+
+/// An RST of the run: who sent it, in which step, and why, by the oracle and by the kernel.
+#[derive(Debug, Serialize)]
+pub struct ResetRow {
+    /// The step (from 1).
+    pub step: usize,
+    /// Whose kernel sent it (the kernel's word where both exist).
+    pub from: crate::scenario::End,
+    /// The oracle's reason (`None`: it predicted no such RST).
+    pub predicted: Option<crate::reasons::Expected>,
+    /// The kernel's (`None`: not recorded, or the kernel sent no such RST).
+    pub stated: Option<String>,
+    /// Whether both say the same.
+    pub agree: bool,
 }
 
 /// A segment of the wire, with the step that sent it.
@@ -120,6 +141,7 @@ impl<'a> RunReport<'a> {
         trace: &'a Trace,
         agree: bool,
     ) -> RunReport<'a> {
+        let mut reset = crate::check::reset_mismatch(prediction, trace);
         let rows: Vec<Row<'a>> = scenario
             .steps()
             .iter()
@@ -128,8 +150,11 @@ impl<'a> RunReport<'a> {
             .map(|(i, (step, predicted))| {
                 let observed: Option<&ObservedStep> = trace.steps.get(i);
                 let wire = (trace.net == crate::run::Net::Link).then(|| trace.wire_of(i));
-                let mismatches =
+                let mut mismatches =
                     observed.map_or_else(Vec::new, |o| step_mismatches(step, predicted, o, wire));
+                if observed.is_some() && reset.as_ref().is_some_and(|(step, _)| *step == i) {
+                    mismatches.extend(reset.take().map(|(_, m)| m));
+                }
                 row(i, step, predicted, observed, mismatches)
             })
             .collect();
@@ -153,6 +178,25 @@ impl<'a> RunReport<'a> {
                     })
                 })
                 .collect(),
+            resets: crate::check::resets::shown(prediction, trace)
+                .into_iter()
+                .map(|pair| ResetRow {
+                    step: pair.step + 1,
+                    from: pair
+                        .stated
+                        .as_ref()
+                        .map(|s| s.from)
+                        .or(pair.predicted.map(|p| p.from))
+                        .unwrap_or(crate::scenario::End::Client),
+                    agree: pair.agrees(),
+                    predicted: pair.predicted.map(|p| p.reason),
+                    stated: pair.stated.map(|s| s.reason),
+                })
+                .collect(),
+            reasons_missing: match &trace.resets {
+                crate::reasons::Resets::Stated(_) => None,
+                crate::reasons::Resets::Missing(m) => Some(m.to_string()),
+            },
             diagram: None,
         }
     }

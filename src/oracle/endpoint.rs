@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{Effects, Wired};
 use crate::oracle::kernel::{Change, Kernel};
 use crate::outcome::{Errno, Outcome, PollEvents};
+use crate::reasons::{Expected, RstReason};
 use crate::rules::Rule;
 use crate::scenario::{End, How};
 use crate::tcp::TcpState;
@@ -16,6 +17,10 @@ pub(super) const INIT_CWND: usize = 10;
 /// How far past `rcv_nxt` a segment may start and still be in the receive window. Within the
 /// language's bounds (64 KiB per direction) every segment the peer can send is inside it.
 const WINDOW: u32 = 1 << 20;
+
+/// The longest a delayed ACK of a FIN waits on loopback: `TCP_DELACK_MIN` (40 ms), a tick, and
+/// the timer's slack, with room to spare.
+const DELAYED_ACK_AT_MOST: Duration = Duration::from_millis(80);
 
 /// Who holds a kernel socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,10 +95,24 @@ pub(super) struct Endpoint {
     pub(super) error: Option<Errno>,
     /// An RST this end sent was lost on the link.
     pub(super) rst_lost: bool,
+    /// The ACK of a FIN this end receives waits for the delayed-ACK timer or for this end's
+    /// next segment: on loopback, whose route has no `quickack` (`tcp_fin()` enters pingpong
+    /// mode). The link's routes have it.
+    delays_fin_ack: bool,
+    /// Our FIN was acknowledged by a late ACK ([`Wired::late`]): in the kernel this socket (or
+    /// the full socket behind its FIN_WAIT2 mini-socket) is still in FIN_WAIT1 until the peer's
+    /// next segment, or the timer, brings that ACK; and for how much longer the timer may not
+    /// have fired.
+    fin_acked_late: Option<Duration>,
 }
 
 impl Endpoint {
-    pub(super) fn established(me: End, mss: usize, kernel: Kernel) -> Endpoint {
+    pub(super) fn established(
+        me: End,
+        mss: usize,
+        kernel: Kernel,
+        delays_fin_ack: bool,
+    ) -> Endpoint {
         Endpoint {
             me,
             kernel,
@@ -120,6 +139,16 @@ impl Endpoint {
             snd_shutdown: false,
             error: None,
             rst_lost: false,
+            delays_fin_ack,
+            fin_acked_late: None,
+        }
+    }
+
+    /// `sleep D`: a delayed ACK of a FIN (`TCP_DELACK_MIN`, 40 ms, plus a tick and the timer's
+    /// slack: 80 ms at most) has left by the end of it; before, it may have or not.
+    pub(super) fn time_passes(&mut self, d: Duration) {
+        if let Some(left) = self.fin_acked_late {
+            self.fin_acked_late = left.checked_sub(d).filter(|l| !l.is_zero());
         }
     }
 
@@ -151,7 +180,8 @@ impl Endpoint {
             ack: Some(self.rcv_nxt),
             len,
             fin: false,
-            rst: false,
+            rst: None,
+            late: false,
         }
     }
 
@@ -409,17 +439,22 @@ impl Endpoint {
         ) || (matches!(self.state, TcpState::Closing | TcpState::LastAck)
             && (self.unsent > 0 || self.fin_pending));
         if unread > 0 || (abort && synchronized) {
-            let rule = if unread > 0 {
-                Rule::CloseWithUnreadDataSendsRst
+            // __tcp_close() checks unread data first; an abort goes through tcp_disconnect(),
+            // where tcp_need_reset() covers the synchronized states and the rest is
+            // CLOSING or LAST_ACK with something unsent.
+            let (rule, reason) = if unread > 0 {
+                (Rule::CloseWithUnreadDataSendsRst, RstReason::TcpAbortOnClose)
+            } else if matches!(self.state, TcpState::Closing | TcpState::LastAck) {
+                (Rule::AbortSendsRst, RstReason::TcpDisconnectWithData)
             } else {
-                Rule::AbortSendsRst
+                (Rule::AbortSendsRst, RstReason::TcpState)
             };
             if self.unsent > 0 {
                 fx.rule(Rule::RstDiscardsUnsentData);
             }
             // tcp_send_active_reset(): seq = snd_nxt, with the ACK of what arrived.
             let mut seg = self.segment(self.snd_nxt, 0);
-            seg.rst = true;
+            seg.rst = Some(reason.into());
             self.done();
             self.life = Life::Gone;
             fx.emit(seg, Some(rule));
@@ -445,14 +480,20 @@ impl Endpoint {
     /// `delay_or_hold` says whether the link's time can separate events (for the model's
     /// bounds).
     pub(super) fn receive(&mut self, seg: Wired, now: Duration, fx: &mut Effects) {
+        // Any segment from the peer carries the ACK a late one stands for; a late ACK itself
+        // starts the wait.
+        let late_before = std::mem::replace(
+            &mut self.fin_acked_late,
+            seg.late.then_some(DELAYED_ACK_AT_MOST),
+        );
         if let Some(stub) = self.stub {
-            self.stub_receive(stub, seg, fx);
+            self.stub_receive(stub, seg, late_before.map(|_| false), fx);
             return;
         }
         if self.life == Life::Gone || self.state == TcpState::Close {
             // No socket for these addresses: tcp_v4_send_reset() answers all but an RST, with
             // the sequence number the segment acknowledged.
-            if !seg.rst {
+            if seg.rst.is_none() {
                 let rule = if self.rst_lost {
                     Rule::LostRstIsAnsweredByANewRst
                 } else if seg.len > 0 || seg.fin {
@@ -460,7 +501,14 @@ impl Endpoint {
                 } else {
                     Rule::NoSocketAnswersEvenAnAckWithRst
                 };
-                fx.emit(reset_for(self.me, &seg), Some(rule));
+                // The server still listens on the connection's port: its listening socket
+                // meets the segment and answers its ACK (tcp_rcv_state_process(), LISTEN).
+                // The client's port has no socket at all.
+                let reason = match self.me {
+                    End::Server => RstReason::TcpFlags,
+                    End::Client => RstReason::NoSocket,
+                };
+                fx.emit(reset_for(self.me, &seg, reason), Some(rule));
             }
             return;
         }
@@ -468,8 +516,8 @@ impl Endpoint {
         // tcp_sequence(): the segment must overlap the window.
         let acceptable = (seg.len == 0 && !seg.fin && seg.seq == self.rcv_nxt)
             || (!before(end, self.rcv_nxt) && !after(seg.seq, self.rcv_nxt + WINDOW))
-            || (seg.rst && seg.seq == self.rcv_nxt);
-        if seg.rst {
+            || (seg.rst.is_some() && seg.seq == self.rcv_nxt);
+        if seg.rst.is_some() {
             // tcp_validate_incoming(), RFC 5961 §3.2: an RST resets only at exactly rcv_nxt
             // (or rcv_nxt - 1 after the peer's FIN); elsewhere in the window it draws a
             // challenge ACK, outside it is dropped.
@@ -518,9 +566,11 @@ impl Endpoint {
         }
         if let Some(stub) = self.stub {
             // The ACK ended the orphan: the mini-socket takes the rest of the segment (it looks
-            // at the acknowledgement number only to answer with an RST).
+            // at the acknowledgement number only to answer with an RST). In the kernel the
+            // full socket still handles this segment (tcp_rcv_state_process(), FIN_WAIT1: new
+            // data after close() is TCP_ABORT_ON_DATA); the outcome is the same.
             if seg.len > 0 || seg.fin {
-                self.stub_receive(stub, seg, fx);
+                self.stub_receive(stub, seg, Some(true), fx);
             }
             return;
         }
@@ -545,13 +595,17 @@ impl Endpoint {
                 Rule::ClosedSocketAnswersDataWithRst
             };
             self.done();
-            fx.emit(reset_for(self.me, &seg), Some(rule));
+            fx.emit(
+                reset_for(self.me, &seg, RstReason::TcpAbortOnData),
+                Some(rule),
+            );
             return;
         }
         if seg.len == 0 && !seg.fin {
             self.push_pending(now, fx);
             return;
         }
+        let established = self.state == TcpState::Established;
         // Whether tcp_fin() already sent the ACK (a FIN crossing ours): its tcp_send_ack()
         // clears the scheduled ACK, so tcp_ack_snd_check() sends no second one.
         let mut acked = false;
@@ -583,7 +637,9 @@ impl Endpoint {
         // FIN is acknowledged at once, by the TIME_WAIT stub when the FIN ended the socket.
         let sent = self.push_pending(now, fx);
         if !sent && !acked && (self.life != Life::Gone || self.stub.is_some()) {
-            self.send_ack(fx);
+            let mut ack = self.segment(self.snd_nxt, 0);
+            ack.late = self.delays_fin_ack && established && self.state == TcpState::CloseWait;
+            fx.emit(ack, None);
         }
     }
 
@@ -660,8 +716,23 @@ impl Endpoint {
         self.stub = Some(Stub::FinWait2);
     }
 
-    /// `tcp_timewait_state_process()`: what a mini-socket does with a segment.
-    fn stub_receive(&mut self, stub: Stub, seg: Wired, fx: &mut Effects) {
+    /// `tcp_timewait_state_process()`: what a mini-socket does with a segment. `full_socket`:
+    /// whether the kernel's full socket still takes it, as the ACK of our FIN comes with it
+    /// (`Some(true)`: the segment's own ACK made the mini-socket; `Some(false)`: a late ACK did,
+    /// and its timer races with this segment; `None`: the mini-socket takes it).
+    fn stub_receive(&mut self, stub: Stub, seg: Wired, full_socket: Option<bool>, fx: &mut Effects) {
+        // Which socket answers new data with an RST: the full socket (FIN_WAIT1:
+        // TCP_ABORT_ON_DATA), the mini-socket (TCP_TIMEWAIT_SOCKET), or either.
+        let reason = if full_socket == Some(true) {
+            Expected::from(RstReason::TcpAbortOnData)
+        } else if full_socket == Some(false) {
+            Expected {
+                reason: RstReason::TcpAbortOnData,
+                or: Some(RstReason::TcpTimewaitSocket),
+            }
+        } else {
+            Expected::from(RstReason::TcpTimewaitSocket)
+        };
         let end = seg.seq + seg.len as u32 + u32::from(seg.fin);
         // tcp_in_window() against [rcv_nxt, rcv_nxt + window].
         let (s_win, e_win) = (self.rcv_nxt, self.rcv_nxt + WINDOW);
@@ -671,10 +742,10 @@ impl Endpoint {
         match stub {
             Stub::FinWait2 => {
                 if !in_window {
-                    if !seg.rst {
+                    if seg.rst.is_none() {
                         self.send_ack(fx);
                     }
-                } else if seg.rst {
+                } else if seg.rst.is_some() {
                     self.stub = None;
                     fx.rule(Rule::RstEndsAClosedSocketSilently);
                 } else if !after(end, self.rcv_nxt) || end == seg.seq {
@@ -687,7 +758,7 @@ impl Endpoint {
                     } else {
                         Rule::ClosedSocketAnswersDataWithRst
                     };
-                    fx.emit(reset_for(self.me, &seg), Some(rule));
+                    fx.emit(reset_for(self.me, &seg, reason), Some(rule));
                 } else {
                     self.rcv_nxt = end;
                     self.fin_received = true;
@@ -697,12 +768,12 @@ impl Endpoint {
                 }
             }
             Stub::TimeWait => {
-                let in_place = seg.seq == self.rcv_nxt && (end == seg.seq || seg.rst);
+                let in_place = seg.seq == self.rcv_nxt && (end == seg.seq || seg.rst.is_some());
                 if in_place {
-                    if seg.rst {
+                    if seg.rst.is_some() {
                         self.stub = None;
                     }
-                } else if !seg.rst {
+                } else if seg.rst.is_none() {
                     // Out of window: every segment is ACKed (tcp_timewait_check_oow_rate_limit()).
                     self.send_ack(fx);
                 }
@@ -772,14 +843,15 @@ impl Endpoint {
 
 /// The RST `tcp_v4_send_reset()` sends in answer to `seg`: its sequence number is what `seg`
 /// acknowledged.
-fn reset_for(me: End, seg: &Wired) -> Wired {
+fn reset_for(me: End, seg: &Wired, reason: impl Into<Expected>) -> Wired {
     Wired {
         from: me,
         seq: seg.ack.unwrap_or(0),
         ack: None,
         len: 0,
         fin: false,
-        rst: true,
+        rst: Some(reason.into()),
+        late: false,
     }
 }
 

@@ -46,6 +46,7 @@ use crate::net::Net;
 use crate::net::wire::Wire;
 use crate::oracle::kernel::Kernel;
 use crate::outcome::{Errno, Outcome, PollEvents};
+use crate::reasons::Expected;
 use crate::rules::Rule;
 use crate::scenario::{End, How, LinkOp, Op, Scenario, Step};
 use crate::tcp::TcpState;
@@ -91,6 +92,10 @@ pub struct Segment {
     pub kind: SegmentKind,
     /// The rule that made the sender's kernel emit it.
     pub rule: Rule,
+    /// For an RST: the reason the sender's kernel gives (its `tcp_send_reset` event), from the
+    /// path in the kernel that sends it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Expected>,
 }
 
 /// The kinds of segment that matter to outcomes.
@@ -396,7 +401,13 @@ struct Wired {
     ack: Option<u32>,
     len: usize,
     fin: bool,
-    rst: bool,
+    /// An RST, with the reason its sender's kernel gives.
+    rst: Option<Expected>,
+    /// A pure ACK the sender's kernel delays (the ACK of a FIN on loopback, 40 ms): the model
+    /// delivers it at once, as the states are the same either way, but the kernel sends it
+    /// alone only when the timer fires before the sender's next segment, which carries it
+    /// otherwise. Only the reason of an RST it leads to depends on which came first.
+    late: bool,
 }
 
 /// What one step produces while it runs: rules, segments to put on the wire, and whether it
@@ -426,15 +437,24 @@ impl Effects {
                     from,
                     kind: SegmentKind::Data(segment.len),
                     rule,
+                    reason: None,
                 });
             }
-            for (set, kind) in [
-                (segment.fin, SegmentKind::Fin),
-                (segment.rst, SegmentKind::Rst),
-            ] {
-                if set {
-                    self.segments.push(Segment { from, kind, rule });
-                }
+            if segment.fin {
+                self.segments.push(Segment {
+                    from,
+                    kind: SegmentKind::Fin,
+                    rule,
+                    reason: None,
+                });
+            }
+            if let Some(reason) = segment.rst {
+                self.segments.push(Segment {
+                    from,
+                    kind: SegmentKind::Rst,
+                    rule,
+                    reason: Some(reason),
+                });
             }
         }
         self.outbox.push((segment, rule));
@@ -475,8 +495,8 @@ impl Model {
         };
         Model {
             ends: [
-                Endpoint::established(End::Client, mss, kernel),
-                Endpoint::established(End::Server, mss, kernel),
+                Endpoint::established(End::Client, mss, kernel, net == Net::Loopback),
+                Endpoint::established(End::Server, mss, kernel, net == Net::Loopback),
             ],
             wire: Wire::new(),
         }
@@ -583,6 +603,9 @@ impl Model {
     fn advance(&mut self, d: Duration, fx: &mut Effects) -> Result<(), Limit> {
         let target = self.wire.now() + d;
         let before = self.wire.len();
+        for e in &mut self.ends {
+            e.time_passes(d);
+        }
         loop {
             let next = self.wire.next_due().filter(|&t| t <= target);
             let until = next.unwrap_or(target);
@@ -614,7 +637,7 @@ impl Model {
     /// A `link` step.
     fn link(&mut self, op: LinkOp, fx: &mut Effects) {
         for (from, segment, _) in self.wire.apply(op) {
-            if segment.rst {
+            if segment.rst.is_some() {
                 self.ends[from.index()].rst_lost = true;
             }
         }

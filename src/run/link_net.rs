@@ -52,7 +52,7 @@ impl LinkNet {
             let socket = new_socket(Link::address(End::Server).into(), Type::STREAM)
                 .map_err(io_err("creating the listener"))?;
             socket
-                .bind(&SocketAddr::new(Link::address(End::Server).into(), 0).into())
+                .bind(&SocketAddr::new(Link::address(End::Server).into(), listener_port()).into())
                 .and_then(|()| socket.listen(128))
                 .and_then(|()| socket.set_nonblocking(true))
                 .map_err(io_err("listening on the link"))?;
@@ -216,4 +216,18 @@ impl LinkNet {
         self.settled = false;
         Ok(self.link.reset()?)
     }
+}
+
+/// The port of a link's listener: another for each link of this process, and unlike other
+/// processes' (it starts from the process id). Every link has the same addresses in namespaces
+/// of its own, and the kernel's RST reasons ([`crate::reasons::tracefs`]) tell one listener's
+/// answers from another's only by address and port. Below the ephemeral range, so that no
+/// client in the namespace can hold it; the namespace is new, so nothing else can.
+fn listener_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const PORTS: u32 = 20_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    (FIRST + (std::process::id().wrapping_mul(7919).wrapping_add(n)) % PORTS) as u16
 }

@@ -37,6 +37,8 @@ use thiserror::Error;
 use crate::net::link::{LinkError, WireSegment};
 use crate::net::segment_log::Packet;
 use crate::outcome::Outcome;
+use crate::reasons::tracefs::ResetLog;
+use crate::reasons::{Missing, Resets};
 use crate::scenario::{End, Op, Scenario};
 use crate::tcp::TcpState;
 
@@ -67,6 +69,9 @@ pub struct RunOptions {
     /// Keep every packet for a capture ([`Trace::packets`]). The link only: on loopback the
     /// packets never pass through rstlab (`tcpdump -i lo` sees them there).
     pub capture: bool,
+    /// Record the kernel's reason for every RST ([`Trace::resets`]): a tracing instance of the
+    /// runner's own, which needs root (without, runs go on and say why the reasons are missing).
+    pub reasons: bool,
     /// Set (by a signal handler) to stop: a run starts no step after it, and its trace holds
     /// the steps run ([`Trace::interrupted`]). A step in progress ends first (a `sleep` on
     /// loopback within its bound of 5 s).
@@ -81,6 +86,7 @@ impl Default for RunOptions {
             source_range: Some(1),
             family: Family::V4,
             capture: false,
+            reasons: true,
             stop: Arc::default(),
         }
     }
@@ -142,6 +148,9 @@ pub struct Trace {
     /// On the link: every segment of the connection after the handshake, in the order sent,
     /// with its fate. Empty on loopback.
     pub wire: Vec<WireSegment>,
+    /// The RSTs the kernel sent on the connection during the steps, with the reasons it stated
+    /// (`tcp/tcp_send_reset`), or why they are missing ([`crate::reasons`]).
+    pub resets: Resets,
     /// With [`RunOptions::capture`]: every packet of the connection, the handshake and the
     /// runner's closing aborts included, each with the step that sent it ([`crate::net::pcap`]).
     #[serde(skip)]
@@ -182,6 +191,7 @@ impl Trace {
             client: SocketAddr::from(([127, 0, 0, 1], 1)),
             server: SocketAddr::from(([127, 0, 0, 1], 2)),
             wire: Vec::new(),
+            resets: crate::check::resets::as_predicted(prediction),
             packets: Vec::new(),
             interrupted: false,
         }
@@ -262,6 +272,8 @@ pub struct Runner {
     network: Network,
     buffer: Vec<u8>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Where the kernel's RST reasons come from, or why they do not.
+    resets: Result<ResetLog, Missing>,
 }
 
 /// The network seam: what differs between loopback and the link. (One of each lives per runner,
@@ -414,6 +426,11 @@ impl Runner {
             network,
             buffer: vec![b'x'; crate::scenario::bounds::MAX_IO],
             runtime,
+            resets: if options.reasons {
+                ResetLog::open()
+            } else {
+                Err(Missing::Off)
+            },
         })
     }
 
@@ -427,6 +444,11 @@ impl Runner {
         self.network.net()
     }
 
+    /// Why this runner records no RST reasons (`None`: it records them).
+    pub fn reasons_missing(&self) -> Option<&Missing> {
+        self.resets.as_ref().err()
+    }
+
     /// Runs `scenario` on a fresh connection and records what the kernel answered.
     pub fn run(&mut self, scenario: &Scenario) -> Result<Trace, RunError> {
         if !self.net().can_run(scenario) {
@@ -435,6 +457,11 @@ impl Runner {
         self.network
             .note(|| "handshake (before the first step)".to_string());
         let (sockets, [client, server]) = self.network.connect()?;
+        if let Ok(log) = &mut self.resets {
+            // What the kernel sent before this connection was set up belongs to earlier ones
+            // (the runner's aborts, a listener answering their last segments).
+            log.clear();
+        }
         let mut api: Box<dyn Api + '_> = match (self.backend, &self.runtime) {
             (Backend::Std, _) => Box::new(std_backend::StdApi::new(sockets)),
             (Backend::Tokio, Some(runtime)) => {
@@ -450,6 +477,7 @@ impl Runner {
             client,
             server,
             wire: Vec::new(),
+            resets: Resets::Missing(Missing::Unsettled),
             packets: Vec::new(),
             interrupted: false,
         };
@@ -462,6 +490,15 @@ impl Runner {
             &mut trace,
         );
         trace.wire = self.network.take_log();
+        // Before the runner's own aborts: what the kernel sent during the steps. (The aborts'
+        // RSTs are read with the next run's and left out: another connection.)
+        trace.resets = match &mut self.resets {
+            Ok(_) if result.is_err() || trace.timeout.is_some() => {
+                Resets::Missing(Missing::Unsettled)
+            }
+            Ok(log) => log.take(client, server),
+            Err(missing) => Resets::Missing(missing.clone()),
+        };
         self.network
             .note(|| "after the last step: the runner aborts both sockets".to_string());
         api.abort_all();

@@ -183,6 +183,19 @@ pub fn set_bind_address_no_port(socket: &impl AsRawFd) -> io::Result<()> {
     }
 }
 
+/// `mount -t tracefs nodev DIR`: tracefs where a system has not mounted it (the kernel has it,
+/// but nothing mounted it), for the kernel's RST reasons ([`crate::reasons::tracefs`]).
+pub fn mount_tracefs(dir: &std::path::Path) -> io::Result<()> {
+    rustix::mount::mount(
+        "nodev",
+        dir,
+        "tracefs",
+        rustix::mount::MountFlags::empty(),
+        None,
+    )
+    .map_err(io::Error::from)
+}
+
 /// `sysconf(_SC_CLK_TCK)`: the unit of the tick counts in `/proc/stat`.
 pub fn clock_ticks_per_second() -> u64 {
     rustix::param::clock_ticks_per_second().max(1)

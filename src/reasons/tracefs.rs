@@ -1,0 +1,292 @@
+//! The kernel's `tcp/tcp_send_reset` events, read from a tracing instance of rstlab's own.
+//!
+//! tracefs is global to the host, so rstlab never touches its top-level buffer: each
+//! [`ResetLog`] makes an instance (`instances/rstlab-PID-N`), enables the one event there, reads
+//! its `trace_pipe` without blocking, and removes the instance when dropped (a panic unwinds
+//! through the drop too; `Ctrl-C` ends runs through their stop flag, so the drops run). An
+//! instance left by a process that was killed is removed by the next one that starts.
+//!
+//! ftrace cannot filter on the event's addresses (byte arrays), so the instance records every
+//! RST the host sends and the reader keeps those of its own connection: an event counts only when
+//! its source and destination are the run's client and server, both ports included. Parallel
+//! jobs each read their own instance, so none takes another's events. Cheaper than BPF here: one
+//! `read` that finds the pipe empty for a case without an RST, no compiler, no maps.
+//!
+//! The text the kernel prints names the reason (`reason=TCP_ABORT_ON_CLOSE`): the names come from
+//! the running kernel's own `enum sk_rst_reason`, whose numbers moved between releases.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{Missing, Resets, StatedReset};
+use crate::oracle::kernel::{Kernel, Version};
+use crate::scenario::End;
+
+/// Where tracefs is mounted on every kernel rstlab runs on.
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// The first kernel whose resets all carry their reason: active resets said `NOT_SPECIFIED`
+/// before ba0ca286c919 ("tcp: rstreason: let it work finally in tcp_send_active_reset()").
+const ACTIVE_REASONS_SINCE: Version = Version::new(6, 12, 0);
+
+/// Per-CPU buffer of an instance, in KiB: a case's events are read right after it, so a small
+/// buffer holds them even while other programs reset thousands of connections.
+const BUFFER_KB: u32 = 256;
+
+/// A tracing instance recording `tcp/tcp_send_reset`; see the [module](self).
+#[derive(Debug)]
+pub struct ResetLog {
+    dir: PathBuf,
+    pipe: Option<File>,
+    /// Whether the kernel states every reason (6.12 on).
+    complete: bool,
+    /// Bytes read but not yet a whole line.
+    partial: Vec<u8>,
+    buffer: Vec<u8>,
+    /// Events lost since the last [`ResetLog::take`].
+    lost: u64,
+}
+
+impl ResetLog {
+    /// A new instance with the event enabled; why not, when the kernel or the permissions do not
+    /// allow it.
+    pub fn open() -> Result<ResetLog, Missing> {
+        let root = Path::new(TRACEFS);
+        if !root.join("instances").is_dir() {
+            crate::sys::mount_tracefs(root)
+                .map_err(|e| Missing::NoTracefs(format!("mounting {TRACEFS}: {e}")))?;
+        }
+        remove_abandoned(&root.join("instances"));
+        let event = root.join("events/tcp/tcp_send_reset");
+        let format = match fs::read_to_string(event.join("format")) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Missing::NoEvent),
+            Err(e) => return Err(Missing::NoTracefs(format!("reading the event's format: {e}"))),
+        };
+        if !has_reason_field(&format) {
+            return Err(Missing::NoReasonField);
+        }
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = root.join("instances").join(format!(
+            "rstlab-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir(&dir).map_err(|e| Missing::NoTracefs(format!("creating an instance: {e}")))?;
+        // From here on the drop removes the instance, whatever fails next.
+        let mut log = ResetLog {
+            dir,
+            pipe: None,
+            complete: Kernel::running().version >= ACTIVE_REASONS_SINCE,
+            partial: Vec::new(),
+            buffer: vec![0; 64 * 1024],
+            lost: 0,
+        };
+        let setup = |what: &str, e: io::Error| Missing::NoTracefs(format!("{what}: {e}"));
+        fs::write(log.dir.join("buffer_size_kb"), BUFFER_KB.to_string())
+            .map_err(|e| setup("sizing the instance's buffer", e))?;
+        fs::write(log.dir.join("events/tcp/tcp_send_reset/enable"), "1")
+            .map_err(|e| setup("enabling tcp_send_reset", e))?;
+        log.pipe = Some(
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(log.dir.join("trace_pipe"))
+                .map_err(|e| setup("opening trace_pipe", e))?,
+        );
+        Ok(log)
+    }
+
+    /// The instance's folder, for tests.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads what the kernel recorded since the last call and keeps the RSTs between `client`
+    /// and `server`, in the order sent.
+    pub fn take(&mut self, client: SocketAddr, server: SocketAddr) -> Resets {
+        let mut resets = Vec::new();
+        if let Err(e) = self.read(|event| {
+            // The server's listening socket answers a segment for a connection the server no
+            // longer has: the event shows the listener's addresses (no peer). Only this
+            // runner's connection reaches its listener while a scenario runs.
+            let from = if event.src == client && event.dst == server {
+                End::Client
+            } else if event.src == server
+                && (event.dst == client || (event.dst.ip().is_unspecified() && event.dst.port() == 0))
+            {
+                End::Server
+            } else {
+                return;
+            };
+            resets.push(StatedReset {
+                from,
+                reason: event.reason.to_string(),
+                state: event.state.to_string(),
+            });
+        }) {
+            return Resets::Missing(Missing::Read(e.to_string()));
+        }
+        let lost = std::mem::take(&mut self.lost);
+        if lost > 0 {
+            return Resets::Missing(Missing::Lost(lost));
+        }
+        if !self.complete {
+            return Resets::Missing(Missing::Incomplete(resets));
+        }
+        Resets::Stated(resets)
+    }
+
+    /// Forgets what was recorded so far (the runner's own aborts after a run).
+    pub fn clear(&mut self) {
+        let _ = self.read(|_| {});
+        self.lost = 0;
+    }
+
+    fn read(&mut self, mut each: impl FnMut(Event<'_>)) -> io::Result<()> {
+        let Some(pipe) = self.pipe.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let n = match pipe.read(&mut self.buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.partial.extend_from_slice(&self.buffer[..n]);
+            let whole = self.partial.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let text = String::from_utf8_lossy(&self.partial[..whole]).into_owned();
+            self.partial.drain(..whole);
+            for line in text.lines() {
+                match parse(line) {
+                    Some(Line::Event(e)) => each(e),
+                    Some(Line::Lost(n)) => self.lost += n,
+                    None => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ResetLog {
+    fn drop(&mut self) {
+        // The open pipe keeps the instance busy: close it before removing the folder.
+        self.pipe = None;
+        let _ = fs::write(self.dir.join("events/tcp/tcp_send_reset/enable"), "0");
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// Whether the event's `format` file has the `reason` field (6.10 on).
+fn has_reason_field(format: &str) -> bool {
+    format
+        .lines()
+        .any(|l| l.trim_start().starts_with("field:") && l.contains(" reason;"))
+}
+
+/// Removes the instances of rstlab processes that no longer run (killed before their drops).
+fn remove_abandoned(instances: &Path) {
+    let Ok(entries) = fs::read_dir(instances) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("rstlab-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::write(entry.path().join("events/tcp/tcp_send_reset/enable"), "0");
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
+}
+
+/// One `tcp_send_reset` event, as printed.
+#[derive(Debug, PartialEq, Eq)]
+struct Event<'a> {
+    src: SocketAddr,
+    dst: SocketAddr,
+    state: &'a str,
+    reason: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Line<'a> {
+    Event(Event<'a>),
+    /// `CPU:1 [LOST 12 EVENTS]`.
+    Lost(u64),
+}
+
+/// Reads one line of `trace_pipe`:
+/// `rstlab-17329 [000] ..... 4893.594122: tcp_send_reset: skbaddr=… skaddr=… src=127.0.0.1:52321
+/// dest=127.1.1.1:53384 state=TCP_CLOSE reason=TCP_ABORT_ON_CLOSE`.
+fn parse(line: &str) -> Option<Line<'_>> {
+    if let Some(rest) = line.split_once("[LOST ").map(|(_, r)| r) {
+        return rest
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .map(Line::Lost);
+    }
+    let (_, fields) = line.split_once(" tcp_send_reset: ")?;
+    let field = |key: &str| {
+        fields
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+    };
+    Some(Line::Event(Event {
+        src: field("src")?.parse().ok()?,
+        dst: field("dest")?.parse().ok()?,
+        state: field("state")?,
+        reason: field("reason")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_gives_the_addresses_the_state_and_the_reason() {
+        let line = "          rstlab-17329   [000] .....  4893.594122: tcp_send_reset: \
+                    skbaddr=0000000000000000 skaddr=000000002d415285 src=127.0.0.1:52321 \
+                    dest=127.1.1.1:53384 state=TCP_CLOSE reason=TCP_ABORT_ON_CLOSE";
+        assert_eq!(
+            parse(line),
+            Some(Line::Event(Event {
+                src: "127.0.0.1:52321".parse().unwrap(),
+                dst: "127.1.1.1:53384".parse().unwrap(),
+                state: "TCP_CLOSE",
+                reason: "TCP_ABORT_ON_CLOSE",
+            }))
+        );
+        let v6 = "x-1 [001] ..s2. 1.0: tcp_send_reset: skbaddr=1 skaddr=0 src=[::1]:80 \
+                  dest=[::1]:4000 state=UNKNOWN reason=NO_SOCKET";
+        assert!(matches!(parse(v6), Some(Line::Event(e)) if e.src.port() == 80 && e.reason == "NO_SOCKET"));
+        assert_eq!(parse("CPU:1 [LOST 12 EVENTS]"), Some(Line::Lost(12)));
+        assert_eq!(parse("# tracer: nop"), None);
+    }
+
+    #[test]
+    fn the_reason_field_is_found_in_the_format_file() {
+        let with = "\tfield:int state;\toffset:24;\tsize:4;\tsigned:1;\n\
+                    \tfield:enum sk_rst_reason reason;\toffset:28;\tsize:4;\tsigned:0;\n\
+                    print fmt: \"... reason=%s\", REC->reason";
+        assert!(has_reason_field(with));
+        let without = "\tfield:int state;\toffset:24;\tsize:4;\tsigned:1;\n\
+                       print fmt: \"state=%s\", __print_symbolic(REC->state, { 1, \"reason\" })";
+        assert!(!has_reason_field(without));
+    }
+}
