@@ -292,6 +292,15 @@ fn kernels_host_without_the_link_says_why_it_has_an_error() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(0) {
+        // rstlab enters a user namespace of its own when it is not root (the link without
+        // root); where the kernel lets user nobody do that, there is no error to see.
+        common::skip(
+            None,
+            "user nobody can make a user namespace here, in which the link works",
+        );
+        return;
+    }
     assert_eq!(out.status.code(), Some(2), "{err}");
     let last = err.lines().last().unwrap_or_default();
     assert!(

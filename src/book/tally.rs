@@ -57,6 +57,10 @@ pub(super) struct RuleCounts {
     pub(super) random_steps: u64,
     /// Runs that disagreed at or after a step that applied it.
     pub(super) disagreements: u64,
+    /// The RSTs it sent in agreeing runs, by the oracle's reason.
+    pub(super) reasons_predicted: Counts<String>,
+    /// The same RSTs, by the reason the kernel stated (`tcp/tcp_send_reset`), where recorded.
+    pub(super) reasons_stated: Counts<String>,
 }
 
 /// A read or a write after an RST arrived, by what came before it: the rows of the seed
@@ -236,6 +240,18 @@ impl Tallies {
         }
         for rule in run.rules_up_to_disagreement() {
             self.rules.entry(rule).or_default().disagreements += 1;
+        }
+        if run.disagreement.is_none() {
+            for pair in crate::check::resets::shown(&run.prediction, &run.trace) {
+                let Some(predicted) = pair.predicted else {
+                    continue;
+                };
+                let c = self.rules.entry(predicted.rule).or_default();
+                c.reasons_predicted.add(predicted.reason.to_string(), 1);
+                if let (Some(stated), Some(_)) = (pair.stated, run.trace.resets.stated()) {
+                    c.reasons_stated.add(stated.reason, 1);
+                }
+            }
         }
         // The claim's table reads which segments arrived from the step that sent them, which
         // holds at zero delay only (with `link` steps they may arrive later, or not at all).

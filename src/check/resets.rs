@@ -21,6 +21,8 @@ pub struct PredictedReset {
     pub from: End,
     /// Why.
     pub reason: Expected,
+    /// The rule that sent it.
+    pub rule: crate::rules::Rule,
 }
 
 impl std::fmt::Display for PredictedReset {
@@ -65,6 +67,7 @@ pub fn predicted(prediction: &Prediction, steps_run: usize) -> Vec<(usize, Predi
                     PredictedReset {
                         from: s.from,
                         reason,
+                        rule: s.rule,
                     },
                 )),
                 _ => None,

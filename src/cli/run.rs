@@ -191,6 +191,10 @@ fn render(report: &RunReport<'_>) -> String {
             .collect();
         out += &wire_table("step", ["client", "server"], &lines, &|d| format!("{d:?}"));
     }
+    if !report.resets.is_empty() && !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    out += &resets_table(report);
     if let Some(t) = &report.timeout {
         out += &format!("timeout: {t}\n");
     }
@@ -207,6 +211,41 @@ fn render(report: &RunReport<'_>) -> String {
              scenario's `=>` lines expect (see above): the scenario is wrong (exit status 3)\n"
         }
     };
+    out
+}
+
+/// Why each RST: the reason the kernel stated (`tcp/tcp_send_reset`) beside the oracle's, or
+/// why the kernel's is missing.
+fn resets_table(report: &RunReport<'_>) -> String {
+    if report.resets.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = report
+        .resets
+        .iter()
+        .map(|r| {
+            vec![
+                r.step.to_string(),
+                r.from.to_string(),
+                r.stated.clone().unwrap_or_else(|| "-".to_string()),
+                r.predicted
+                    .map_or("(none predicted)".to_string(), |p| p.to_string()),
+                match (&r.stated, report.reasons_missing.is_some()) {
+                    (_, true) => "-",
+                    _ if r.agree => "yes",
+                    _ => "NO",
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    let mut out =
+        "why each RST (the kernel's own reason, from its tcp/tcp_send_reset event, and the oracle's):\n"
+            .to_string();
+    out += &table::render(&["step", "from", "kernel", "oracle", "agree"], &rows);
+    if let Some(why) = &report.reasons_missing {
+        out += &format!("the kernel's reasons are not checked: {why}\n");
+    }
     out
 }
 

@@ -348,6 +348,7 @@ mod tests {
             steps: vec![step(0, ms(0)), step(1, ms(0)), step(2, ms(20))],
             timeout: None,
             interrupted: false,
+            resets: crate::reasons::Resets::Missing(crate::reasons::Missing::Off),
             client: "192.0.2.1:1".parse().unwrap(),
             server: "192.0.2.2:2".parse().unwrap(),
             wire: vec![

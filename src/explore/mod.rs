@@ -326,10 +326,22 @@ fn work(
             Ok(Verified {
                 prediction,
                 disagreement,
-                ..
+                trace,
             }) => match disagreement {
                 None => {
                     local.agreements += 1;
+                    match &trace.resets {
+                        crate::reasons::Resets::Stated(resets) => {
+                            for r in resets {
+                                *local.reasons.entry(r.reason.clone()).or_default() += 1;
+                            }
+                        }
+                        crate::reasons::Resets::Missing(why) => {
+                            if local.reasons_missing.is_none() {
+                                local.reasons_missing = Some(why.to_string());
+                            }
+                        }
+                    }
                     for (step, predicted) in scenario.steps().iter().zip(&prediction.steps) {
                         let outcome = match &predicted.outcome {
                             Outcome::Bytes(_) => Outcome::Bytes(0),

@@ -142,6 +142,11 @@ pub struct Summary {
     pub rules: BTreeMap<Rule, u64>,
     /// How often each op ended each way (`write => EPIPE`), over agreeing cases.
     pub outcomes: BTreeMap<String, u64>,
+    /// How often the kernel stated each reason for an RST (`tcp/tcp_send_reset`), over
+    /// agreeing cases: every one was the oracle's too ([`crate::reasons`]).
+    pub reasons: BTreeMap<String, u64>,
+    /// Why some cases have no reasons, when they do (the first why met).
+    pub reasons_missing: Option<String>,
     /// A digest of every case run (its number and scenario), independent of the order the cases
     /// ran in: two runs with the same fingerprint explored the same scenarios. Its definition is
     /// fixed (see [`crate::explore::case_digest`]), so a fingerprint means the same with any
@@ -173,6 +178,8 @@ impl Default for Summary {
             first_error: None,
             rules: Rule::ALL.iter().map(|&r| (r, 0)).collect(),
             outcomes: BTreeMap::new(),
+            reasons: BTreeMap::new(),
+            reasons_missing: None,
             fingerprint: Fingerprint::default(),
         }
     }
@@ -229,6 +236,12 @@ impl AddAssign for Summary {
         }
         for (outcome, n) in other.outcomes {
             *self.outcomes.entry(outcome).or_default() += n;
+        }
+        for (reason, n) in other.reasons {
+            *self.reasons.entry(reason).or_default() += n;
+        }
+        if self.reasons_missing.is_none() {
+            self.reasons_missing = other.reasons_missing;
         }
         self.fingerprint = self.fingerprint + other.fingerprint;
         self.findings.extend(other.findings);

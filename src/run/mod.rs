@@ -444,6 +444,12 @@ impl Runner {
         self.network.net()
     }
 
+    /// The tracing instance this runner reads the RST reasons from (removed when the runner is
+    /// dropped); `None` when it reads none.
+    pub fn tracing_instance(&self) -> Option<&std::path::Path> {
+        self.resets.as_ref().ok().map(ResetLog::dir)
+    }
+
     /// Why this runner records no RST reasons (`None`: it records them).
     pub fn reasons_missing(&self) -> Option<&Missing> {
         self.resets.as_ref().err()

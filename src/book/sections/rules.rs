@@ -234,9 +234,10 @@ fn evidence(page: &mut Page, c: &Canonical) {
     } else {
         String::new()
     };
+    let why = why_the_rst(counts);
     let _ = writeln!(
         page.md,
-        "**Evidence.** {verdict}On Linux `{}`, {}: {canonical_verdict}. Runs of this book \
+        "{why}**Evidence.** {verdict}On Linux `{}`, {}: {canonical_verdict}. Runs of this book \
          that exercised the rule (steps before any disagreement): {} of {}, {} of them among \
          the {} random runs ({} steps). Disagreements in runs that exercised it: {}.{extra}\n",
         stamp.kernel,
@@ -248,4 +249,47 @@ fn evidence(page: &mut Page, c: &Canonical) {
         counts.random_steps,
         counts.disagreements
     );
+}
+
+/// For a rule that sends an RST: the reason the oracle gives it and how often the kernel stated
+/// each reason in the book's agreeing runs (its `tcp/tcp_send_reset` event), as a paragraph;
+/// empty for the others.
+fn why_the_rst(counts: &crate::book::tally::RuleCounts) -> String {
+    let predicted: Vec<&String> = counts.reasons_predicted.keys().collect();
+    if predicted.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = predicted
+        .iter()
+        .map(|p| {
+            let first = p.split(' ').next().unwrap_or(p);
+            let function = crate::reasons::REASONS
+                .iter()
+                .find(|r| r.name == first)
+                .map_or(String::new(), |r| format!(" (`{}`)", r.function));
+            format!(
+                "`{p}`{function} for {} of its RSTs",
+                counts.reasons_predicted.get(p)
+            )
+        })
+        .collect();
+    let stated: Vec<String> = counts
+        .reasons_stated
+        .keys()
+        .map(|k| format!("`{k}` {} times", counts.reasons_stated.get(k)))
+        .collect();
+    let kernel = if stated.is_empty() {
+        "This kernel's reasons were not recorded in this book's runs (they need root and Linux \
+         6.12 or later)."
+            .to_string()
+    } else {
+        format!(
+            "The kernel stated {} in the same runs, each time the oracle's.",
+            stated.join(", ")
+        )
+    };
+    format!(
+        "**Why the RST.** In this book's agreeing runs the oracle gave {}. {kernel}\n\n",
+        named.join("; ")
+    )
 }
