@@ -122,7 +122,7 @@ fn a_syn_to_a_closed_port_finds_no_socket() {
     log.clear();
     let refused = client.connect(&server.into()).unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
-    let Resets::Stated(r) = log.take(client_addr, server) else {
+    let Resets::Stated(r) = log.take(client_addr, server, Duration::ZERO) else {
         panic!("reasons are recorded");
     };
     assert_eq!(reasons(&r), [(End::Server, "NO_SOCKET")]);
@@ -135,10 +135,7 @@ fn a_segment_for_a_forgotten_connection_meets_the_listener() {
     }
     // The server aborted; the client's next segment reaches the port the server still listens
     // on, and the listening socket answers its ACK.
-    let r = stated(
-        "server abort; client write 1 => ECONNRESET",
-        Net::Loopback,
-    );
+    let r = stated("server abort; client write 1 => ECONNRESET", Net::Loopback);
     assert_eq!(reasons(&r), [(End::Server, "TCP_STATE")]);
     if common::link_available_for("the delayed RST") {
         let r = stated(
@@ -173,7 +170,10 @@ fn no_instance_outlives_its_runner_even_through_a_panic() {
     let (tx, rx) = std::sync::mpsc::channel();
     let panicked = std::thread::spawn(move || {
         let runner = Runner::new(Backend::Std).unwrap();
-        let dir = runner.tracing_instance().expect("an instance").to_path_buf();
+        let dir = runner
+            .tracing_instance()
+            .expect("an instance")
+            .to_path_buf();
         assert!(dir.is_dir());
         tx.send(dir).unwrap();
         panic!("on purpose, with a runner alive");
@@ -200,7 +200,11 @@ fn an_abandoned_instance_is_removed_by_the_next_runner() {
     let abandoned = Path::new(INSTANCES).join(format!("rstlab-{pid}-0"));
     std::fs::create_dir(&abandoned).unwrap();
     let log = ResetLog::open().unwrap();
-    assert!(!abandoned.exists(), "{} is still there", abandoned.display());
+    assert!(
+        !abandoned.exists(),
+        "{} is still there",
+        abandoned.display()
+    );
     drop(log);
 }
 
@@ -211,7 +215,9 @@ fn ctrl_c_leaves_no_instance_behind() {
     }
     let mut command = Command::new(env!("CARGO_BIN_EXE_rstlab"));
     command
-        .args(["explore", "--time", "60s", "--jobs", "1", "--net", "loopback"])
+        .args([
+            "explore", "--time", "60s", "--jobs", "1", "--net", "loopback",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -258,4 +264,29 @@ fn a_runner_without_reasons_says_why() {
     )
     .unwrap();
     assert_eq!(runner.reasons_missing(), Some(&Missing::Off));
+}
+
+#[test]
+fn a_capture_names_the_reason_of_each_rst() {
+    if !reasons_available() || !common::link_available() {
+        return;
+    }
+    let options = RunOptions {
+        net: Net::Link,
+        capture: true,
+        ..RunOptions::default()
+    };
+    let mut runner = Runner::with_options(Backend::Std, options).unwrap();
+    let s: Scenario = "client write 3; server read 1; server close"
+        .parse()
+        .unwrap();
+    let trace = runner.run(&s).unwrap();
+    let named: Vec<&str> = trace
+        .packets
+        .iter()
+        .filter(|p| p.note.contains("| RST:"))
+        .map(|p| &*p.note)
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(named[0].ends_with("| RST: TCP_ABORT_ON_CLOSE"), "{named:?}");
 }

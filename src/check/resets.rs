@@ -61,17 +61,19 @@ pub fn predicted(prediction: &Prediction, steps_run: usize) -> Vec<(usize, Predi
         .take(steps_run)
         .enumerate()
         .flat_map(|(i, step)| {
-            step.segments.iter().filter_map(move |s| match (s.kind, s.reason) {
-                (SegmentKind::Rst, Some(reason)) => Some((
-                    i,
-                    PredictedReset {
-                        from: s.from,
-                        reason,
-                        rule: s.rule,
-                    },
-                )),
-                _ => None,
-            })
+            step.segments
+                .iter()
+                .filter_map(move |s| match (s.kind, s.reason) {
+                    (SegmentKind::Rst, Some(reason)) => Some((
+                        i,
+                        PredictedReset {
+                            from: s.from,
+                            reason,
+                            rule: s.rule,
+                        },
+                    )),
+                    _ => None,
+                })
         })
         .collect()
 }

@@ -21,6 +21,10 @@ use rstlab::run::Net;
 #[derive(Debug, clap::Args)]
 #[command(after_help = exit_statuses(&[0, 1, 2, 130]))]
 pub struct Args {
+    /// Do not read the kernel's reason for each RST (tcp/tcp_send_reset): to measure what
+    /// reading them costs.
+    #[arg(long)]
+    no_reasons: bool,
     /// How many scenarios, at least 1 [default: 10000, or no limit with --time].
     #[arg(long, value_parser = parse_cases, allow_hyphen_values = true)]
     cases: Option<u64>,
@@ -201,6 +205,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         nets,
         jobs,
         shard: args.shard,
+        reasons: !args.no_reasons,
         ..ExploreOptions::default()
     };
     if args.pcap.is_some() && !options.nets.contains(&Net::Link) {
@@ -358,6 +363,13 @@ fn render(s: &Summary) -> String {
     out += "\noutcomes (agreeing cases):\n";
     for (k, v) in &s.outcomes {
         out += &format!("  {k:<28} {v}\n");
+    }
+    out += "\nwhy the RSTs (the kernel's own reasons, each the oracle's, agreeing cases):\n";
+    for (reason, n) in &s.reasons {
+        out += &format!("  {reason:<28} {n}\n");
+    }
+    if let Some(why) = &s.reasons_missing {
+        out += &format!("  not recorded in some cases: {why}\n");
     }
     out += "\nrules exercised (agreeing cases):\n";
     for (rule, n) in &s.rules {

@@ -51,6 +51,9 @@ pub struct ExploreOptions {
     /// Run only this shard's cases ([`crate::explore::shard`]): with the same seed and case count, the
     /// shards together run exactly the cases of the whole exploration.
     pub shard: Option<Shard>,
+    /// Read the kernel's reason for every RST and check it ([`crate::reasons`]); off only to
+    /// measure what that costs.
+    pub reasons: bool,
 }
 
 impl Default for ExploreOptions {
@@ -64,6 +67,7 @@ impl Default for ExploreOptions {
             jobs: 1,
             max_findings: 5,
             shard: None,
+            reasons: true,
         }
     }
 }
@@ -298,6 +302,7 @@ fn work(
             let run_options = RunOptions {
                 net,
                 source_range: Some(1 + job as u8),
+                reasons: options.reasons,
                 ..RunOptions::default()
             };
             match Runner::with_options(options.backend, run_options) {

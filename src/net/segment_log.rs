@@ -153,6 +153,11 @@ pub(crate) fn parse(packet: &[u8]) -> Option<Header> {
     })
 }
 
+/// Whether an IPv4 packet is a TCP segment with RST set.
+pub(crate) fn is_rst(packet: &[u8]) -> bool {
+    parse(packet).is_some_and(|h| h.flags.has(Flags::RST))
+}
+
 /// A connection the log follows: its two addresses and the initial sequence numbers seen in
 /// its SYNs.
 #[derive(Clone, Copy, Debug)]

@@ -443,7 +443,10 @@ impl Endpoint {
             // where tcp_need_reset() covers the synchronized states and the rest is
             // CLOSING or LAST_ACK with something unsent.
             let (rule, reason) = if unread > 0 {
-                (Rule::CloseWithUnreadDataSendsRst, RstReason::TcpAbortOnClose)
+                (
+                    Rule::CloseWithUnreadDataSendsRst,
+                    RstReason::TcpAbortOnClose,
+                )
             } else if matches!(self.state, TcpState::Closing | TcpState::LastAck) {
                 (Rule::AbortSendsRst, RstReason::TcpDisconnectWithData)
             } else {
@@ -720,7 +723,13 @@ impl Endpoint {
     /// whether the kernel's full socket still takes it, as the ACK of our FIN comes with it
     /// (`Some(true)`: the segment's own ACK made the mini-socket; `Some(false)`: a late ACK did,
     /// and its timer races with this segment; `None`: the mini-socket takes it).
-    fn stub_receive(&mut self, stub: Stub, seg: Wired, full_socket: Option<bool>, fx: &mut Effects) {
+    fn stub_receive(
+        &mut self,
+        stub: Stub,
+        seg: Wired,
+        full_socket: Option<bool>,
+        fx: &mut Effects,
+    ) {
         // Which socket answers new data with an RST: the full socket (FIN_WAIT1:
         // TCP_ABORT_ON_DATA), the mini-socket (TCP_TIMEWAIT_SOCKET), or either.
         let reason = if full_socket == Some(true) {

@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use super::{Missing, Resets, StatedReset};
 use crate::oracle::kernel::{Kernel, Version};
@@ -65,7 +66,11 @@ impl ResetLog {
         let format = match fs::read_to_string(event.join("format")) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Missing::NoEvent),
-            Err(e) => return Err(Missing::NoTracefs(format!("reading the event's format: {e}"))),
+            Err(e) => {
+                return Err(Missing::NoTracefs(format!(
+                    "reading the event's format: {e}"
+                )));
+            }
         };
         if !has_reason_field(&format) {
             return Err(Missing::NoReasonField);
@@ -76,7 +81,8 @@ impl ResetLog {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        fs::create_dir(&dir).map_err(|e| Missing::NoTracefs(format!("creating an instance: {e}")))?;
+        fs::create_dir(&dir)
+            .map_err(|e| Missing::NoTracefs(format!("creating an instance: {e}")))?;
         // From here on the drop removes the instance, whatever fails next.
         let mut log = ResetLog {
             dir,
@@ -89,6 +95,11 @@ impl ResetLog {
         let setup = |what: &str, e: io::Error| Missing::NoTracefs(format!("{what}: {e}"));
         fs::write(log.dir.join("buffer_size_kb"), BUFFER_KB.to_string())
             .map_err(|e| setup("sizing the instance's buffer", e))?;
+        // One clock for every CPU: the default ("local") is per CPU, and the pipe, which merges
+        // the CPUs' buffers by time, could put an RST sent on one CPU before an earlier one sent
+        // on another.
+        fs::write(log.dir.join("trace_clock"), "mono")
+            .map_err(|e| setup("choosing the instance's clock", e))?;
         fs::write(log.dir.join("events/tcp/tcp_send_reset/enable"), "1")
             .map_err(|e| setup("enabling tcp_send_reset", e))?;
         log.pipe = Some(
@@ -107,17 +118,24 @@ impl ResetLog {
     }
 
     /// Reads what the kernel recorded since the last call and keeps the RSTs between `client`
-    /// and `server`, in the order sent.
-    pub fn take(&mut self, client: SocketAddr, server: SocketAddr) -> Resets {
+    /// and `server` sent at `since` (CLOCK_MONOTONIC) or later, in the order sent. (What came
+    /// before belongs to earlier connections: the runner's aborts after them, a listener
+    /// answering their last segments.)
+    pub fn take(&mut self, client: SocketAddr, server: SocketAddr, since: Duration) -> Resets {
+        let since_us = since.as_micros();
+        let (client, server) = (client.to_string(), server.to_string());
         let mut resets = Vec::new();
         if let Err(e) = self.read(|event| {
+            if event.at_us < since_us {
+                return;
+            }
             // The server's listening socket answers a segment for a connection the server no
             // longer has: the event shows the listener's addresses (no peer). Only this
             // runner's connection reaches its listener while a scenario runs.
             let from = if event.src == client && event.dst == server {
                 End::Client
             } else if event.src == server
-                && (event.dst == client || (event.dst.ip().is_unspecified() && event.dst.port() == 0))
+                && (event.dst == client || event.dst == "0.0.0.0:0" || event.dst == "[::]:0")
             {
                 End::Server
             } else {
@@ -141,7 +159,7 @@ impl ResetLog {
         Resets::Stated(resets)
     }
 
-    /// Forgets what was recorded so far (the runner's own aborts after a run).
+    /// Forgets what was recorded so far.
     pub fn clear(&mut self) {
         let _ = self.read(|_| {});
         self.lost = 0;
@@ -160,15 +178,26 @@ impl ResetLog {
                 Err(e) => return Err(e),
             };
             self.partial.extend_from_slice(&self.buffer[..n]);
-            let whole = self.partial.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            let text = String::from_utf8_lossy(&self.partial[..whole]).into_owned();
-            self.partial.drain(..whole);
-            for line in text.lines() {
-                match parse(line) {
+            // The pipe hands out at most a page per read and stops early only when it is
+            // empty: a short read needs no second one to find it so.
+            let drained = n < 2048;
+            let whole = self
+                .partial
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let mut lost = 0;
+            for line in self.partial[..whole].split(|&b| b == b'\n') {
+                match std::str::from_utf8(line).ok().and_then(parse) {
                     Some(Line::Event(e)) => each(e),
-                    Some(Line::Lost(n)) => self.lost += n,
+                    Some(Line::Lost(n)) => lost += n,
                     None => {}
                 }
+            }
+            self.lost += lost;
+            self.partial.drain(..whole);
+            if drained {
+                break;
             }
         }
         Ok(())
@@ -216,8 +245,12 @@ fn remove_abandoned(instances: &Path) {
 /// One `tcp_send_reset` event, as printed.
 #[derive(Debug, PartialEq, Eq)]
 struct Event<'a> {
-    src: SocketAddr,
-    dst: SocketAddr,
+    /// When it was sent, by the instance's clock (CLOCK_MONOTONIC), in microseconds.
+    at_us: u128,
+    /// As the kernel prints it (`%pISpc`: `127.0.0.1:80`, `[::1]:80`), which is how Rust
+    /// prints a `SocketAddr` too.
+    src: &'a str,
+    dst: &'a str,
     state: &'a str,
     reason: &'a str,
 }
@@ -240,15 +273,22 @@ fn parse(line: &str) -> Option<Line<'_>> {
             .and_then(|n| n.parse().ok())
             .map(Line::Lost);
     }
-    let (_, fields) = line.split_once(" tcp_send_reset: ")?;
+    let (head, fields) = line.split_once(" tcp_send_reset: ")?;
+    let (secs, micros) = head
+        .trim_end_matches(':')
+        .rsplit(' ')
+        .next()?
+        .split_once('.')?;
+    let at_us = secs.parse::<u128>().ok()? * 1_000_000 + micros.parse::<u128>().ok()?;
     let field = |key: &str| {
         fields
             .split_whitespace()
             .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
     };
     Some(Line::Event(Event {
-        src: field("src")?.parse().ok()?,
-        dst: field("dest")?.parse().ok()?,
+        at_us,
+        src: field("src")?,
+        dst: field("dest")?,
         state: field("state")?,
         reason: field("reason")?,
     }))
@@ -266,15 +306,23 @@ mod tests {
         assert_eq!(
             parse(line),
             Some(Line::Event(Event {
-                src: "127.0.0.1:52321".parse().unwrap(),
-                dst: "127.1.1.1:53384".parse().unwrap(),
+                at_us: 4_893_594_122,
+                src: "127.0.0.1:52321",
+                dst: "127.1.1.1:53384",
                 state: "TCP_CLOSE",
                 reason: "TCP_ABORT_ON_CLOSE",
             }))
         );
         let v6 = "x-1 [001] ..s2. 1.0: tcp_send_reset: skbaddr=1 skaddr=0 src=[::1]:80 \
                   dest=[::1]:4000 state=UNKNOWN reason=NO_SOCKET";
-        assert!(matches!(parse(v6), Some(Line::Event(e)) if e.src.port() == 80 && e.reason == "NO_SOCKET"));
+        assert!(
+            matches!(parse(v6), Some(Line::Event(e)) if e.src == "[::1]:80" && e.reason == "NO_SOCKET")
+        );
+        // Rust prints addresses as the kernel does, so they compare as text.
+        assert_eq!(
+            "[::1]:80".parse::<SocketAddr>().unwrap().to_string(),
+            "[::1]:80"
+        );
         assert_eq!(parse("CPU:1 [LOST 12 EVENTS]"), Some(Line::Lost(12)));
         assert_eq!(parse("# tracer: nop"), None);
     }

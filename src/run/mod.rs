@@ -463,11 +463,11 @@ impl Runner {
         self.network
             .note(|| "handshake (before the first step)".to_string());
         let (sockets, [client, server]) = self.network.connect()?;
-        if let Ok(log) = &mut self.resets {
-            // What the kernel sent before this connection was set up belongs to earlier ones
-            // (the runner's aborts, a listener answering their last segments).
-            log.clear();
-        }
+        // The kernel's RSTs from now on are this connection's (the trace's clock).
+        let since = Duration::try_from(rustix::time::clock_gettime(
+            rustix::time::ClockId::Monotonic,
+        ))
+        .unwrap_or_default();
         let mut api: Box<dyn Api + '_> = match (self.backend, &self.runtime) {
             (Backend::Std, _) => Box::new(std_backend::StdApi::new(sockets)),
             (Backend::Tokio, Some(runtime)) => {
@@ -502,7 +502,7 @@ impl Runner {
             Ok(_) if result.is_err() || trace.timeout.is_some() => {
                 Resets::Missing(Missing::Unsettled)
             }
-            Ok(log) => log.take(client, server),
+            Ok(log) => log.take(client, server, since),
             Err(missing) => Resets::Missing(missing.clone()),
         };
         self.network
@@ -511,6 +511,7 @@ impl Runner {
         drop(api);
         let reset = self.network.reset();
         trace.packets = self.network.take_packets();
+        name_resets(&mut trace.packets, &trace.resets);
         result.and(reset).map(|()| trace)
     }
 }
@@ -708,5 +709,27 @@ mod tests {
             sleep(crate::generate::MAX_LOOPBACK_SLEEP);
         }
         assert_eq!(voluntary_switches(), before);
+    }
+}
+
+/// Appends the kernel's reason to the comment of each RST a step sent (`… | RST:
+/// TCP_ABORT_ON_CLOSE`), for a capture: the k-th RST of the steps is the k-th the kernel stated.
+/// The handshake's packets and the runner's own aborts after the last step are not the steps'.
+fn name_resets(packets: &mut [Packet], resets: &Resets) {
+    let Some(stated) = resets.stated() else {
+        return;
+    };
+    let mut stated = stated.iter();
+    for p in packets.iter_mut() {
+        if p.note.starts_with("after the last step") {
+            break;
+        }
+        if p.note.starts_with("handshake") || !crate::net::segment_log::is_rst(&p.bytes) {
+            continue;
+        }
+        let Some(reset) = stated.next() else {
+            break;
+        };
+        p.note = format!("{} | RST: {}", p.note, reset.reason).into();
     }
 }
