@@ -104,7 +104,8 @@ fn render_of(ev: &Evidence) -> (String, Vec<String>) {
         ..options()
     })
     .unwrap();
-    super::render(&options(), ev, &stamp(), &stored)
+    let (md, unsupported, _) = super::render(&options(), ev, &stamp(), &stored);
+    (md, unsupported)
 }
 
 #[test]
@@ -347,7 +348,7 @@ fn the_mask_keeps_every_count() {
         kernel: "6.18.44-other".to_string(),
         date: "2027-12-31".to_string(),
     };
-    let (again, _) = super::render(
+    let (again, _, _) = super::render(
         &options(),
         &evidence(),
         &other,

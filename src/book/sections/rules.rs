@@ -11,7 +11,7 @@ use crate::rules::Rule;
 
 use crate::book::evidence::Canonical;
 use crate::book::options::BookOptions;
-use crate::book::page::{Page, UNSUPPORTED, anchor, link};
+use crate::book::page::{Page, Part, UNSUPPORTED, anchor, link};
 use crate::book::run::{Kind, Run, on};
 
 use super::sigpipe::TITLE as SIGPIPE;
@@ -26,6 +26,7 @@ pub(super) fn render(page: &mut Page) {
          agrees), every step's result and the evidence.\n"
     );
     for canonical in &page.ev.canonical {
+        page.mark(Part::Rule(canonical.rule));
         rule(page, canonical);
     }
 }
