@@ -71,6 +71,7 @@ pub mod peer;
 pub mod questions;
 pub mod rules;
 pub mod run;
+pub mod runtimes;
 pub mod scenario;
 pub mod sigpipe;
 pub mod sim;

@@ -361,6 +361,36 @@ fn the_site_reads_in_a_headless_browser() {
         assert!(rule[size].as_f64().unwrap() > 10.0, "{size}: {rule}");
     }
 
+    // The runtimes' chapter: a table per situation, each message linked to its rules' pages.
+    let words = in_browser(
+        &chromium,
+        &book,
+        "your-runtimes-words.html",
+        None,
+        "const rows = [...d.querySelectorAll('main table tr')]; \
+         return {h1: d.querySelector('main h1').textContent, \
+         tables: d.querySelectorAll('main table').length, \
+         linked: rows.filter(r => r.querySelector('a[href^=\"rules/\"]')).length, \
+         text: d.querySelector('main').textContent};",
+    );
+    assert_eq!(words["h1"], "Your runtime's words", "{words}");
+    let situations = rstlab::runtimes::SITUATIONS.len() as u64;
+    assert_eq!(words["tables"].as_u64().unwrap(), situations + 1, "{words}");
+    assert!(
+        words["linked"].as_u64().unwrap() >= situations * rstlab::runtimes::APIS.len() as u64,
+        "{words}"
+    );
+    let text = words["text"].as_str().unwrap();
+    for message in [
+        "BrokenPipeError: [Errno 32] Broken pipe",
+        "curl: (56) Recv failure: Connection reset by peer",
+    ] {
+        assert!(
+            text.contains(message),
+            "the chapter does not show {message}"
+        );
+    }
+
     // The search, as a reader pastes an error message: mdBook's searcher reads `?search=`.
     let found = in_browser(
         &chromium,
@@ -377,6 +407,8 @@ fn the_site_reads_in_a_headless_browser() {
         .filter_map(|v| v.as_str())
         .collect();
     for page in [
+        "your-runtimes-words.html",
+        "rules/rst-leaves-econnreset.html",
         "questions/the-server-answered-and-closed-without-reading-my-whole-request-why-a-reset.html",
         "guide/your-code.html",
     ] {

@@ -58,7 +58,7 @@ use evidence::Evidence;
 use lab::{Lab, Runners};
 use page::Page;
 use sections::Stored;
-use stamp::Stamp;
+pub(crate) use stamp::Stamp;
 
 /// A generated book: the Markdown text, its SVG files, and what it took.
 #[derive(Clone, Debug)]

@@ -22,6 +22,8 @@ pub(super) struct Page<'a> {
     /// Where each part of the book starts in [`Page::md`], in order: what the site cuts into
     /// pages ([`crate::book::site`]), so that both read one text.
     pub(super) parts: Vec<(Part, usize)>,
+    /// The runtimes' measured messages, where stored: each rule lists the ones it explains.
+    pub(super) runtimes: Option<crate::runtimes::Results>,
 }
 
 /// A part of the book that the site gives a page of its own.
@@ -47,6 +49,7 @@ impl<'a> Page<'a> {
             md: String::new(),
             unsupported: Vec::new(),
             parts: Vec::new(),
+            runtimes: None,
         }
     }
 

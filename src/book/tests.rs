@@ -101,6 +101,7 @@ fn render_of(ev: &Evidence) -> (String, Vec<String>) {
     let stored = Stored::read(&BookOptions {
         kernels_dir: "/nonexistent".into(),
         simulators_dir: "/nonexistent".into(),
+        runtimes_file: "/nonexistent".into(),
         ..options()
     })
     .unwrap();
@@ -355,6 +356,7 @@ fn the_mask_keeps_every_count() {
         &Stored::read(&BookOptions {
             kernels_dir: "/nonexistent".into(),
             simulators_dir: "/nonexistent".into(),
+            runtimes_file: "/nonexistent".into(),
             ..options()
         })
         .unwrap(),

@@ -42,6 +42,14 @@ pub struct Args {
     /// chapter.
     #[arg(long, default_value = "docs/simulators")]
     simulators: PathBuf,
+    /// The runtimes' measured messages (`rstlab runtimes --out FILE`), for the "Your runtime's
+    /// words" chapter.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "docs/runtimes/results.json"
+    )]
+    runtimes: PathBuf,
     /// Leave out the SIGPIPE experiment (which runs this binary in child processes).
     #[arg(long)]
     no_sigpipe: bool,
@@ -71,6 +79,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         probe_exe,
         kernels_dir: args.kernels.clone(),
         simulators_dir: args.simulators.clone(),
+        runtimes_file: args.runtimes.clone(),
         ..BookOptions::default()
     };
     let stop = Stop::install(std::sync::Arc::clone(&options.stop))?;

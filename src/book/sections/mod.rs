@@ -7,6 +7,7 @@ mod disagreements;
 pub mod kernels;
 mod questions;
 mod rules;
+mod runtimes;
 mod sigpipe;
 mod simulators;
 mod subjects;
@@ -62,6 +63,10 @@ pub(super) const SECTIONS: &[Section] = &[
         body: Body::Evidence(questions::render),
     },
     Section {
+        title: crate::runtimes::TITLE,
+        body: Body::Stored(runtimes::stored),
+    },
+    Section {
         title: "Timing: the link",
         body: Body::Evidence(timing::render),
     },
@@ -87,8 +92,12 @@ pub(super) const SECTIONS: &[Section] = &[
     },
 ];
 
-/// The bodies of the sections made from stored files, by title.
-pub(super) struct Stored(BTreeMap<&'static str, String>);
+/// The bodies of the sections made from stored files, by title, and the runtimes' measured
+/// messages, which the rules cite too.
+pub(super) struct Stored(
+    BTreeMap<&'static str, String>,
+    Option<crate::runtimes::Results>,
+);
 
 impl Stored {
     /// Reads every stored section's files and renders its body.
@@ -99,13 +108,16 @@ impl Stored {
                 bodies.insert(section.title, read(options)?);
             }
         }
-        Ok(Stored(bodies))
+        // Read again, as data: its chapter has already said whether it is there and sound.
+        let runtimes = crate::runtimes::load(&options.runtimes_file).ok();
+        Ok(Stored(bodies, runtimes))
     }
 }
 
 /// Writes the whole book into `page`: the opening, the contents, every section.
 pub(super) fn render(page: &mut Page, stored: &Stored) {
     page.mark(Part::Opening);
+    page.runtimes = stored.1.clone();
     opening(page);
     let _ = writeln!(page.md, "Contents:\n");
     for section in SECTIONS {
