@@ -475,3 +475,65 @@ fn seeds_status_3_is_said_to_hold_in_the_articles_setting_only() {
         "{row}"
     );
 }
+
+/// Every `rstlab` command line the README and the guide show, in a code block or inline, uses
+/// only flags its subcommand has: each `--flag` is in that subcommand's `--help`.
+#[test]
+fn every_command_shown_uses_flags_its_subcommand_has() {
+    let mut helps: std::collections::BTreeMap<String, String> = Default::default();
+    let mut checked = 0;
+    for line in docs().lines() {
+        let Some(at) = line
+            .find("rstlab ")
+            .or_else(|| line.find("cargo run --release -- ").map(|i| i + 17))
+        else {
+            continue;
+        };
+        // Inline code ends at its closing backtick; a block's line at its end.
+        let rest = &line[at..];
+        let rest = if line[..at].ends_with('`') {
+            rest.split('`').next().unwrap_or_default()
+        } else {
+            rest
+        };
+        let rest = rest.trim_start_matches("rstlab ").trim_start_matches("-- ");
+        let mut words = rest.split_whitespace();
+        let Some(sub) = words
+            .next()
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-'))
+        else {
+            continue;
+        };
+        let help = helps.entry(sub.to_string()).or_insert_with(|| {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_rstlab"))
+                .args([sub, "--help"])
+                .output()
+                .unwrap();
+            if o.status.success() {
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            } else {
+                String::new()
+            }
+        });
+        if help.is_empty() {
+            // Not a subcommand: prose ("rstlab generalises", "rstlab's link").
+            continue;
+        }
+        // The command's words up to the end of its code: a pipe, a comment, a closing quote.
+        for word in words.take_while(|w| !w.starts_with('#') && *w != "|" && *w != "--") {
+            let flag = word
+                .trim_start_matches(['[', '(', '`'])
+                .split(['=', ']', '`', ')', ',', '|'])
+                .next()
+                .unwrap_or_default();
+            if flag.starts_with("--") && flag.len() > 2 {
+                assert!(
+                    help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                    "`rstlab {sub} {flag}` is shown, but `rstlab {sub} --help` has no {flag}:\n{line}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} flags checked");
+}
