@@ -74,6 +74,7 @@ pub mod questions;
 pub mod reasons;
 pub mod rules;
 pub mod run;
+pub mod runtimes;
 pub mod scenario;
 pub mod sigpipe;
 pub mod sim;

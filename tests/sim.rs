@@ -396,11 +396,14 @@ fn sim_cases_0_runs_the_canonical_scenarios_alone_and_says_so() {
         ),
         "{help}"
     );
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/guide/simulators.md"
+    ))
+    .unwrap();
     assert!(
         readme.contains("`--cases 0`, which\n  `explore` refuses, is allowed here: the canonical scenarios alone"),
-        "the README's sim section says what --cases 0 does"
+        "the guide's sim page says what --cases 0 does"
     );
 }
 

@@ -40,6 +40,7 @@ mod options;
 mod page;
 mod run;
 mod sections;
+pub mod site;
 mod situations;
 mod stamp;
 mod tally;
@@ -48,6 +49,7 @@ mod tests;
 
 pub use catalogue::{RuleEntry, catalogue, catalogue_in, mask_volatile};
 pub use options::{BookError, BookOptions};
+pub use page::Part;
 pub use sections::kernels;
 
 use crate::rules::Rule;
@@ -56,7 +58,7 @@ use evidence::Evidence;
 use lab::{Lab, Runners};
 use page::Page;
 use sections::Stored;
-use stamp::Stamp;
+pub(crate) use stamp::Stamp;
 
 /// A generated book: the Markdown text, its SVG files, and what it took.
 #[derive(Clone, Debug)]
@@ -77,6 +79,9 @@ pub struct Book {
     /// "unsupported" in the text: a rule no run exercised, a claim the counts contradict or
     /// have nothing for. Empty for a book that stands on its evidence.
     pub unsupported: Vec<String>,
+    /// Where each part of [`Book::markdown`] starts, in order: the pages of the site
+    /// ([`site::render`]).
+    pub parts: Vec<(Part, usize)>,
 }
 
 /// Builds the book: runs everything on real sockets and writes the text and the diagrams.
@@ -93,7 +98,7 @@ pub fn build(options: &BookOptions) -> Result<Book, BookError> {
         options,
         Lab::new(Runners::new()?).stopping_on(std::sync::Arc::clone(&options.stop)),
     )?;
-    let (markdown, unsupported) = render(options, &evidence, &Stamp::now(), &stored);
+    let (markdown, unsupported, parts) = render(options, &evidence, &Stamp::now(), &stored);
     let mut svgs: Vec<(String, String)> = evidence
         .canonical
         .iter()
@@ -108,20 +113,21 @@ pub fn build(options: &BookOptions) -> Result<Book, BookError> {
         scenarios_run: evidence.tallies.total_runs(),
         disagreements: evidence.tallies.disagreements.len() as u64,
         unsupported,
+        parts,
     })
 }
 
-/// The book's text, and the claims and rules its evidence does not support (marked so in the
-/// text).
+/// The book's text, the claims and rules its evidence does not support (marked so in the
+/// text), and where each of its parts starts.
 fn render(
     options: &BookOptions,
     ev: &Evidence,
     stamp: &Stamp,
     stored: &Stored,
-) -> (String, Vec<String>) {
+) -> (String, Vec<String>, Vec<(Part, usize)>) {
     let mut page = Page::new(options, ev, stamp);
     sections::render(&mut page, stored);
-    (page.md, page.unsupported)
+    (page.md, page.unsupported, page.parts)
 }
 
 /// Where [`build`] puts each rule's diagram and the timing chart, relative to the book (the

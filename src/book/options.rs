@@ -29,6 +29,9 @@ pub struct BookOptions {
     /// The simulators' reports of the "Simulators" chapter (`rstlab sim NAME --out FILE`):
     /// read, not run.
     pub simulators_dir: PathBuf,
+    /// The runtimes' measured messages of the "Your runtime's words" chapter (`rstlab runtimes
+    /// --out FILE`): read, not run.
+    pub runtimes_file: PathBuf,
     /// Set (by a signal handler) to stop: the run in progress ends, no other starts, and
     /// [`crate::book::build`] returns [`BookError::Interrupted`]: half a book is no book.
     pub stop: Arc<AtomicBool>,
@@ -43,6 +46,7 @@ impl Default for BookOptions {
             svg_dir: "docs/rules".to_string(),
             kernels_dir: PathBuf::from("docs/kernels"),
             simulators_dir: PathBuf::from("docs/simulators"),
+            runtimes_file: PathBuf::from("docs/runtimes/results.json"),
             stop: Arc::default(),
         }
     }

@@ -19,6 +19,24 @@ pub(super) struct Page<'a> {
     pub(super) md: String,
     /// What the text marks unsupported so far (see [`UNSUPPORTED`]).
     pub(super) unsupported: Vec<String>,
+    /// Where each part of the book starts in [`Page::md`], in order: what the site cuts into
+    /// pages ([`crate::book::site`]), so that both read one text.
+    pub(super) parts: Vec<(Part, usize)>,
+    /// The runtimes' measured messages, where stored: each rule lists the ones it explains.
+    pub(super) runtimes: Option<crate::runtimes::Results>,
+}
+
+/// A part of the book that the site gives a page of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The title and what the book was made from, up to the first section.
+    Opening,
+    /// A `##` section, by its title (without its subsections below that have parts).
+    Section(&'static str),
+    /// A question of [`crate::questions::QUESTIONS`], by its place there.
+    Question(usize),
+    /// A rule's `###` subsection of "Rules".
+    Rule(Rule),
 }
 
 impl<'a> Page<'a> {
@@ -30,7 +48,14 @@ impl<'a> Page<'a> {
             stamp,
             md: String::new(),
             unsupported: Vec::new(),
+            parts: Vec::new(),
+            runtimes: None,
         }
+    }
+
+    /// Marks the start of `part` where the text is now.
+    pub(super) fn mark(&mut self, part: Part) {
+        self.parts.push((part, self.md.len()));
     }
 }
 

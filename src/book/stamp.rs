@@ -4,16 +4,16 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The kernel release and the date of the run.
-pub(super) struct Stamp {
+pub(crate) struct Stamp {
     /// The kernel release (`/proc/sys/kernel/osrelease`).
-    pub(super) kernel: String,
+    pub(crate) kernel: String,
     /// `YYYY-MM-DD`, UTC.
-    pub(super) date: String,
+    pub(crate) date: String,
 }
 
 impl Stamp {
     /// The running kernel, today.
-    pub(super) fn now() -> Stamp {
+    pub(crate) fn now() -> Stamp {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".to_string());

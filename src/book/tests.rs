@@ -101,10 +101,12 @@ fn render_of(ev: &Evidence) -> (String, Vec<String>) {
     let stored = Stored::read(&BookOptions {
         kernels_dir: "/nonexistent".into(),
         simulators_dir: "/nonexistent".into(),
+        runtimes_file: "/nonexistent".into(),
         ..options()
     })
     .unwrap();
-    super::render(&options(), ev, &stamp(), &stored)
+    let (md, unsupported, _) = super::render(&options(), ev, &stamp(), &stored);
+    (md, unsupported)
 }
 
 #[test]
@@ -347,13 +349,14 @@ fn the_mask_keeps_every_count() {
         kernel: "6.18.44-other".to_string(),
         date: "2027-12-31".to_string(),
     };
-    let (again, _) = super::render(
+    let (again, _, _) = super::render(
         &options(),
         &evidence(),
         &other,
         &Stored::read(&BookOptions {
             kernels_dir: "/nonexistent".into(),
             simulators_dir: "/nonexistent".into(),
+            runtimes_file: "/nonexistent".into(),
             ..options()
         })
         .unwrap(),

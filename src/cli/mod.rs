@@ -14,6 +14,7 @@ mod playing;
 mod predict;
 mod rules;
 mod run;
+mod runtimes;
 mod seed;
 mod serve;
 mod signals;
@@ -124,6 +125,8 @@ enum Command {
     Kernels(kernels::Args),
     /// A deterministic simulator (turmoil, turmoil-net) judged against Linux, step by step.
     Sim(sim::Args),
+    /// What Python, Go, Node.js, Java, curl and Rust print in the book's situations, measured.
+    Runtimes(runtimes::Args),
     /// The checks `kernels` runs inside each kernel, written as JSON.
     #[command(hide = true)]
     Survey(survey::Args),
@@ -225,6 +228,7 @@ pub fn main() -> ExitCode {
         Command::Predict(args) => predict::main(args),
         Command::Kernels(args) => kernels::main(args),
         Command::Sim(args) => sim::main(args),
+        Command::Runtimes(args) => runtimes::main(args),
         Command::Survey(args) => survey::main(args),
     };
     // Whatever a command left in the buffer goes out now, where its errors can be seen.

@@ -1,4 +1,5 @@
-//! `rstlab rules [--cases N] [--seed S] [--out FILE]`: the rules book, generated from evidence.
+//! `rstlab rules [--cases N] [--seed S] [--out FILE] [--site DIR]`: the rules book, generated
+//! from evidence, and with `--site` the same book as an mdBook site beside the guide.
 //!
 //! Exit status 0 when every run agreed with the oracle, 1 when the book records a disagreement
 //! (it is written all the same), 2 when it could not be built or written.
@@ -41,9 +42,26 @@ pub struct Args {
     /// chapter.
     #[arg(long, default_value = "docs/simulators")]
     simulators: PathBuf,
+    /// The runtimes' measured messages (`rstlab runtimes --out FILE`), for the "Your runtime's
+    /// words" chapter.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "docs/runtimes/results.json"
+    )]
+    runtimes: PathBuf,
     /// Leave out the SIGPIPE experiment (which runs this binary in child processes).
     #[arg(long)]
     no_sigpipe: bool,
+    /// Also write the book as an mdBook site into DIR (created if missing): `book.toml` and
+    /// `src/`, a page per rule, per question and per chapter, with the README and the guide
+    /// (read from `--repo`); then `mdbook build DIR` when mdbook is on the PATH.
+    #[arg(long, value_name = "DIR")]
+    site: Option<PathBuf>,
+    /// The repository whose README.md, docs/guide/*.md, docs/SEED.md and docs/json.md the site
+    /// shows beside the book.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    repo: PathBuf,
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
@@ -61,6 +79,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         probe_exe,
         kernels_dir: args.kernels.clone(),
         simulators_dir: args.simulators.clone(),
+        runtimes_file: args.runtimes.clone(),
         ..BookOptions::default()
     };
     let stop = Stop::install(std::sync::Arc::clone(&options.stop))?;
@@ -72,6 +91,20 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     for path in &svg_paths {
         check_replaceable(path)?;
     }
+    // The site's documents are read, and its directory checked, before the long build.
+    let site = match &args.site {
+        Some(dir) => {
+            check_site_dir(dir)?;
+            let docs = book::site::docs_in(&args.repo).with_context(|| {
+                format!(
+                    "reading the guide for the site in {} (--repo)",
+                    args.repo.display()
+                )
+            })?;
+            Some((dir.clone(), docs))
+        }
+        None => None,
+    };
     // The error's text already ends with its cause's: as a chain (`context`), `rstlab: {e:#}`
     // would say the cause twice in one line.
     eprintln!(
@@ -97,6 +130,12 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         .iter()
         .map(|(path, svg)| (base.join(path), svg.as_bytes()))
         .collect();
+    let site_files = site
+        .as_ref()
+        .map(|(dir, docs)| (dir, book::site::render(&book, docs)));
+    if let Some((dir, pages)) = &site_files {
+        files.extend(pages.iter().map(|(p, c)| (dir.join(p), c.as_slice())));
+    }
     // The book last, so that an interrupted rename leaves the old book beside new diagrams
     // rather than a new book without them.
     files.push((args.out.clone(), book.markdown.as_bytes()));
@@ -114,7 +153,62 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     for what in &book.unsupported {
         eprintln!("unsupported: {what}");
     }
+    if let Some((dir, pages)) = &site_files {
+        let count = pages.iter().filter(|(p, _)| p.ends_with(".md")).count() - 1;
+        eprintln!(
+            "wrote the site's sources in {}: {count} pages (SUMMARY.md aside)",
+            dir.display()
+        );
+        build_site(dir)?;
+    }
     Ok(Status::of_agreement(book.disagreements == 0))
+}
+
+/// Checks that `dir` can take the site: a directory, or nothing yet in a directory that
+/// exists.
+fn check_site_dir(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!(
+            "--site {}: not a directory: rstlab rules wrote nothing",
+            dir.display()
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            super::paths::check_output("--site", dir, super::paths::Kind::Folder)
+        }
+        Err(e) => Err(e).with_context(|| format!("checking --site {}", dir.display())),
+    }
+}
+
+/// Runs `mdbook build DIR` where mdbook is on the PATH, saying so; else says how to.
+fn build_site(dir: &Path) -> anyhow::Result<()> {
+    let found = std::process::Command::new("mdbook")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!(
+            "mdbook is not on the PATH: `cargo install mdbook --locked --version 0.4.40`, then \
+             `mdbook build {}` makes the site in {}",
+            dir.display(),
+            dir.join("book").display()
+        );
+        return Ok(());
+    }
+    eprintln!("running `mdbook build {}`", dir.display());
+    let status = std::process::Command::new("mdbook")
+        .arg("build")
+        .arg(dir)
+        .status()
+        .context("running mdbook")?;
+    if !status.success() {
+        bail!("`mdbook build {}` failed ({status})", dir.display());
+    }
+    eprintln!(
+        "the site is in {}: open index.html (offline too); search with `s`",
+        dir.join("book").display()
+    );
+    Ok(())
 }
 
 /// Checks that `out` can take the book, and returns the directory it is in.

@@ -11,7 +11,7 @@ use crate::rules::Rule;
 
 use crate::book::evidence::Canonical;
 use crate::book::options::BookOptions;
-use crate::book::page::{Page, UNSUPPORTED, anchor, link};
+use crate::book::page::{Page, Part, UNSUPPORTED, anchor, link};
 use crate::book::run::{Kind, Run, on};
 
 use super::sigpipe::TITLE as SIGPIPE;
@@ -26,6 +26,7 @@ pub(super) fn render(page: &mut Page) {
          agrees), every step's result and the evidence.\n"
     );
     for canonical in &page.ev.canonical {
+        page.mark(Part::Rule(canonical.rule));
         rule(page, canonical);
     }
 }
@@ -97,6 +98,52 @@ fn rule(page: &mut Page, c: &Canonical) {
     );
     observed(md, c);
     evidence(page, c);
+    runtime_words(page, rule);
+}
+
+/// What the runtimes printed where the rule decided their error, from the stored
+/// measurements: one line per distinct message, with the clients that printed it, so that a
+/// pasted message finds the rule's section too.
+fn runtime_words(page: &mut Page, rule: Rule) {
+    use crate::runtimes::{Api, Said, Situation};
+    let Some(results) = &page.runtimes else {
+        return;
+    };
+    let mut said: Vec<(String, Vec<String>)> = Vec::new();
+    for cell in &results.cells {
+        let (Some(situation), Some(api)) =
+            (Situation::by_id(&cell.situation), Api::by_id(&cell.api))
+        else {
+            continue;
+        };
+        if cell.said == Said::Answer || !situation.rules_for(cell.said).contains(&rule) {
+            continue;
+        }
+        let message = cell
+            .decisive
+            .split_once("ERROR ")
+            .map_or(cell.decisive.as_str(), |(_, m)| m)
+            .replace('`', "'");
+        let who = format!("{} {}", api.runtime, api.api);
+        match said.iter_mut().find(|(m, _)| *m == message) {
+            Some((_, whom)) if !whom.contains(&who) => whom.push(who),
+            Some(_) => {}
+            None => said.push((message, vec![who])),
+        }
+    }
+    if said.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        page.md,
+        "**In your runtime's words** (measured: [{}](#{})):\n",
+        crate::runtimes::TITLE,
+        anchor(crate::runtimes::TITLE)
+    );
+    for (message, whom) in said {
+        let _ = writeln!(page.md, "- `{message}`: {}", whom.join(", "));
+    }
+    page.md.push('\n');
 }
 
 /// The table of every step: what the oracle predicted, what each backend answered, the rules.
