@@ -108,8 +108,8 @@ pub enum Mismatch {
         index: usize,
         /// The oracle's RST there (`None`: it predicted no more).
         predicted: Option<resets::PredictedReset>,
-        /// The kernel's (`None`: it sent no more).
-        stated: Option<StatedReset>,
+        /// The kernel's (`None`: it sent no more). Boxed: the other mismatches are small.
+        stated: Option<Box<StatedReset>>,
     },
     /// The oracle does not follow the scenario this far (see [`crate::oracle::Beyond`]).
     Beyond {
@@ -206,7 +206,7 @@ pub fn reset_mismatch(prediction: &Prediction, trace: &Trace) -> Option<(usize, 
             Mismatch::Reset {
                 index,
                 predicted: pair.predicted,
-                stated: pair.stated,
+                stated: pair.stated.map(Box::new),
             },
         )
     })

@@ -34,9 +34,10 @@ const TRACEFS: &str = "/sys/kernel/tracing";
 /// before ba0ca286c919 ("tcp: rstreason: let it work finally in tcp_send_active_reset()").
 const ACTIVE_REASONS_SINCE: Version = Version::new(6, 12, 0);
 
-/// Per-CPU buffer of an instance, in KiB: a case's events are read right after it, so a small
-/// buffer holds them even while other programs reset thousands of connections.
-const BUFFER_KB: u32 = 256;
+/// Per-CPU buffer of an instance, in KiB: a case's events are read right after it, and the
+/// buffer must hold every RST the host sends meanwhile (about 7,000 events; another rstlab
+/// exploring on two cores sends some 50,000 a second).
+const BUFFER_KB: u32 = 1024;
 
 /// A tracing instance recording `tcp/tcp_send_reset`; see the [module](self).
 #[derive(Debug)]
@@ -48,8 +49,10 @@ pub struct ResetLog {
     /// Bytes read but not yet a whole line.
     partial: Vec<u8>,
     buffer: Vec<u8>,
-    /// Events lost since the last [`ResetLog::take`].
+    /// Events lost since the last [`ResetLog::take`] that may have been the connection's.
     lost: u64,
+    /// Events lost that no event read since places before or after the connection's start.
+    unplaced_loss: u64,
 }
 
 impl ResetLog {
@@ -91,6 +94,7 @@ impl ResetLog {
             partial: Vec::new(),
             buffer: vec![0; 64 * 1024],
             lost: 0,
+            unplaced_loss: 0,
         };
         let setup = |what: &str, e: io::Error| Missing::NoTracefs(format!("{what}: {e}"));
         fs::write(log.dir.join("buffer_size_kb"), BUFFER_KB.to_string())
@@ -125,10 +129,7 @@ impl ResetLog {
         let since_us = since.as_micros();
         let (client, server) = (client.to_string(), server.to_string());
         let mut resets = Vec::new();
-        if let Err(e) = self.read(|event| {
-            if event.at_us < since_us {
-                return;
-            }
+        if let Err(e) = self.read(since_us, |event| {
             // The server's listening socket answers a segment for a connection the server no
             // longer has: the event shows the listener's addresses (no peer). Only this
             // runner's connection reaches its listener while a scenario runs.
@@ -149,7 +150,7 @@ impl ResetLog {
         }) {
             return Resets::Missing(Missing::Read(e.to_string()));
         }
-        let lost = std::mem::take(&mut self.lost);
+        let lost = std::mem::take(&mut self.lost) + std::mem::take(&mut self.unplaced_loss);
         if lost > 0 {
             return Resets::Missing(Missing::Lost(lost));
         }
@@ -161,11 +162,16 @@ impl ResetLog {
 
     /// Forgets what was recorded so far.
     pub fn clear(&mut self) {
-        let _ = self.read(|_| {});
+        let _ = self.read(u128::MAX, |_| {});
         self.lost = 0;
+        self.unplaced_loss = 0;
     }
 
-    fn read(&mut self, mut each: impl FnMut(Event<'_>)) -> io::Result<()> {
+    /// Reads the pipe until it is empty and hands `each` the events sent at `since_us` or later.
+    /// Events the kernel lost count only when they may have been such: the buffer drops the
+    /// oldest first, and marks the place, so a loss followed by an older event lost only older
+    /// ones (an idle runner's buffer fills with other connections' RSTs).
+    fn read(&mut self, since_us: u128, mut each: impl FnMut(Event<'_>)) -> io::Result<()> {
         let Some(pipe) = self.pipe.as_mut() else {
             return Ok(());
         };
@@ -189,8 +195,12 @@ impl ResetLog {
             let mut lost = 0;
             for line in self.partial[..whole].split(|&b| b == b'\n') {
                 match std::str::from_utf8(line).ok().and_then(parse) {
-                    Some(Line::Event(e)) => each(e),
-                    Some(Line::Lost(n)) => lost += n,
+                    Some(Line::Event(e)) if e.at_us < since_us => self.unplaced_loss = 0,
+                    Some(Line::Event(e)) => {
+                        lost += std::mem::take(&mut self.unplaced_loss);
+                        each(e);
+                    }
+                    Some(Line::Lost(n)) => self.unplaced_loss += n,
                     None => {}
                 }
             }

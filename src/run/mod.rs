@@ -638,6 +638,28 @@ fn sleep(d: Duration) {
     std::thread::sleep(d);
 }
 
+/// Appends the kernel's reason to the comment of each RST a step sent (`… | RST:
+/// TCP_ABORT_ON_CLOSE`), for a capture: the k-th RST of the steps is the k-th the kernel stated.
+/// The handshake's packets and the runner's own aborts after the last step are not the steps'.
+fn name_resets(packets: &mut [Packet], resets: &Resets) {
+    let Some(stated) = resets.stated() else {
+        return;
+    };
+    let mut stated = stated.iter();
+    for p in packets.iter_mut() {
+        if p.note.starts_with("after the last step") {
+            break;
+        }
+        if p.note.starts_with("handshake") || !crate::net::segment_log::is_rst(&p.bytes) {
+            continue;
+        }
+        let Some(reset) = stated.next() else {
+            break;
+        };
+        p.note = format!("{} | RST: {}", p.note, reset.reason).into();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,27 +731,5 @@ mod tests {
             sleep(crate::generate::MAX_LOOPBACK_SLEEP);
         }
         assert_eq!(voluntary_switches(), before);
-    }
-}
-
-/// Appends the kernel's reason to the comment of each RST a step sent (`… | RST:
-/// TCP_ABORT_ON_CLOSE`), for a capture: the k-th RST of the steps is the k-th the kernel stated.
-/// The handshake's packets and the runner's own aborts after the last step are not the steps'.
-fn name_resets(packets: &mut [Packet], resets: &Resets) {
-    let Some(stated) = resets.stated() else {
-        return;
-    };
-    let mut stated = stated.iter();
-    for p in packets.iter_mut() {
-        if p.note.starts_with("after the last step") {
-            break;
-        }
-        if p.note.starts_with("handshake") || !crate::net::segment_log::is_rst(&p.bytes) {
-            continue;
-        }
-        let Some(reset) = stated.next() else {
-            break;
-        };
-        p.note = format!("{} | RST: {}", p.note, reset.reason).into();
     }
 }

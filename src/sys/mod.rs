@@ -25,6 +25,8 @@
 //!   [`own_cpu_time`] (`CLOCK_PROCESS_CPUTIME_ID`), [`timer_slack`] and [`set_timer_slack`]
 //!   (`prctl(PR_{GET,SET}_TIMERSLACK)`), [`poll`] (`poll(2)`), [`poll_for`] (`ppoll(2)`).
 //! - Scheduling: [`set_realtime_priority`] (`SCHED_FIFO`, priority 1).
+//! - Tracing: [`mount_tracefs`] (`mount(2)` of tracefs, through rustix), for the kernel's RST
+//!   reasons.
 //! - Child processes: [`has_exited`] (`waitid` without reaping) and [`kill_process_group`]
 //!   (`kill(-pid, SIGKILL)`), for `rstlab exec`, whose command may start processes of its own.
 //! - The emulated link, in the submodule [`net`]: network namespaces, TUN devices, interface

@@ -314,29 +314,28 @@ fn why_the_rst(counts: &crate::book::tally::RuleCounts) -> String {
                 .iter()
                 .find(|r| r.name == first)
                 .map_or(String::new(), |r| format!(" (`{}`)", r.function));
+            let stated = counts.reasons_stated.get(p);
+            let kernel = if stated == 0 {
+                String::new()
+            } else if p.contains(" or ") {
+                format!(", the kernel stating one of the two for {stated} of them")
+            } else {
+                format!(", the kernel stating it for {stated} of them")
+            };
             format!(
-                "`{p}`{function} for {} of its RSTs",
+                "`{p}`{function} for {} of its RSTs{kernel}",
                 counts.reasons_predicted.get(p)
             )
         })
         .collect();
-    let stated: Vec<String> = counts
-        .reasons_stated
-        .keys()
-        .map(|k| format!("`{k}` {} times", counts.reasons_stated.get(k)))
-        .collect();
-    let kernel = if stated.is_empty() {
-        "This kernel's reasons were not recorded in this book's runs (they need root and Linux \
+    let kernel = if counts.reasons_stated.total() == 0 {
+        " This kernel's reasons were not recorded in this book's runs (they need root and Linux \
          6.12 or later)."
-            .to_string()
     } else {
-        format!(
-            "The kernel stated {} in the same runs, each time the oracle's.",
-            stated.join(", ")
-        )
+        ""
     };
     format!(
-        "**Why the RST.** In this book's agreeing runs the oracle gave {}. {kernel}\n\n",
+        "**Why the RST.** In this book's agreeing runs the oracle gave {}.{kernel}\n\n",
         named.join("; ")
     )
 }
