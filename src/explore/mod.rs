@@ -3,7 +3,8 @@
 //!
 //! Case `i` of seed `s` is always the same scenario, whatever the number of jobs or shards: each
 //! case draws from its own random stream, derived from `(s, i)` ([`crate::generate::case_on`]), and [`Summary::fingerprint`] lets two runs
-//! show that they explored the same cases. Jobs share nothing but a few counters; each has its
+//! show that they explored the same cases. A case runs the value of its value tree, drawn
+//! without the tree ([`crate::generate::case_scenario`]); the tree is built only to shrink. Jobs share nothing but a few counters; each has its
 //! own runner, listener, netlink socket and source addresses (`127.<job + 1>.x.y`), so that
 //! TIME_WAIT stubs left by one job never take a port another needs.
 
@@ -81,7 +82,7 @@ pub struct Progress {
     pub stop: Arc<AtomicBool>,
 }
 
-pub use crate::generate::{case, case_on};
+pub use crate::generate::{case, case_on, case_scenario};
 pub use summary::{Finding, Fingerprint, Summary};
 
 /// Runs `scenario` and checks it ([`crate::check::verify::verify`]): `Ok(None)` when kernel and
@@ -311,8 +312,8 @@ fn work(
             }
         }
         let runner = runners[which].as_mut().expect("made above");
-        let mut tree = case_on(options.seed, index, net);
-        let scenario = tree.current();
+        // The value only: the tree is built again from the seed if the case must be shrunk.
+        let scenario = case_scenario(options.seed, index, net);
         local.fingerprint = local.fingerprint + Fingerprint(case_digest(index, &scenario));
         local.cases += 1;
         local.link_cases += u64::from(net == Net::Link);
@@ -345,6 +346,7 @@ fn work(
                     local.disagreement_count += 1;
                     progress.disagreements.fetch_add(1, Ordering::Relaxed);
                     if shared.wants(index, options.max_findings) {
+                        let mut tree = case_on(options.seed, index, net);
                         let (minimal, disagreement) = shrink(runner, &mut tree, first);
                         let finding = Finding {
                             case: index,
