@@ -169,6 +169,15 @@ impl LinkNet {
         Ok(open.map(|fd| fd.and_then(|fd| sys::tcp_info(&fd).ok().map(|i| i.state))))
     }
 
+    /// Before the first step: the handshake's settle is enough (nothing sent since), and the
+    /// states it would read are not part of the trace.
+    pub(super) fn setup_settle(&mut self) -> Result<(), RunError> {
+        if !std::mem::take(&mut self.settled) {
+            self.link.settle()?;
+        }
+        Ok(())
+    }
+
     /// `sleep D`: the link's virtual clock moves on by D.
     pub(super) fn sleep(&mut self, d: Duration) -> Result<(), RunError> {
         // `advance` ends with a settle.
