@@ -64,32 +64,46 @@ impl Loopback {
     }
 
     /// A fresh, established connection: (client, server), and their addresses.
+    ///
+    /// It is quiescent once accepted: the listener queues the server's socket when it has
+    /// processed the client's ACK, the last segment of the handshake, which the client sent in
+    /// ESTABLISHED; nothing else is in flight. So the runner reads nothing before the first
+    /// step ([`super::Network::setup_settle`]).
     pub(super) fn connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
         let target = self.target;
-        let socket = new_socket(localhost(self.family), Type::STREAM)
+        // Non-blocking from the start: on loopback the handshake is carried out within
+        // `connect` (the SYN-ACK is processed when it releases the socket), and the accept loop
+        // below waits for it in any case.
+        let socket = new_socket(localhost(self.family), Type::STREAM.nonblocking())
             .map_err(io_err("creating the client socket"))?;
-        if let Some(first) = self.source_range {
+        let source = self.source_range.map(|first| {
             let source = source_address(first, self.connections);
             sys::set_bind_address_no_port(&socket)
                 .and_then(|()| socket.bind(&SocketAddr::new(source, 0).into()))
-                .map_err(io_err("binding the client to its source address"))?;
-        }
+                .map(|()| source)
+                .map_err(io_err("binding the client to its source address"))
+        });
+        let source = source.transpose()?;
         self.connections += 1;
-        socket
-            .connect(&target.into())
-            .map_err(io_err("connecting"))?;
-        // Connected blocking: on loopback the handshake is over when `connect` returns. (std's
-        // `set_nonblocking` is one ioctl, socket2's two fcntls.)
+        match socket.connect(&target.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(io_err("connecting")(e)),
+        }
         let client: TcpStream = socket.into();
-        client
-            .set_nonblocking(true)
-            .map_err(io_err("setting O_NONBLOCK"))?;
-        let client_addr = client.local_addr().map_err(io_err("client address"))?;
+        // A source address of its own names the connection: its port is the accepted peer's
+        // (one call fewer). From 127.0.0.1 or ::1 the port must be asked for.
+        let ours = match source {
+            Some(ip) => Ours::From(ip),
+            None => Ours::Exactly(client.local_addr().map_err(io_err("client address"))?),
+        };
         let deadline = Instant::now() + self.timeout;
-        let server = loop {
+        let (server, client_addr) = loop {
             match accept(&self.listener) {
-                // A connection left from an earlier, failed run is not ours: drop it.
-                Ok((server, peer)) if peer == client_addr => break server,
+                // A connection left from an earlier, failed run is not ours: drop it. (It
+                // came from an earlier source address: one is used again only after 64,516
+                // connections, and every run empties the queue up to its own.)
+                Ok((server, peer)) if ours.is(peer) => break (server, peer),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
                     std::thread::yield_now()
@@ -112,6 +126,24 @@ impl Loopback {
         open: [Option<BorrowedFd<'_>>; 2],
     ) -> Result<[Option<TcpState>; 2], Timeout> {
         self.settler.settle(open)
+    }
+}
+
+/// How the runner knows its connection in the listener's queue.
+#[derive(Clone, Copy)]
+enum Ours {
+    /// By its source address, used by no other connection in the queue.
+    From(IpAddr),
+    /// By its address and port.
+    Exactly(SocketAddr),
+}
+
+impl Ours {
+    fn is(self, peer: SocketAddr) -> bool {
+        match self {
+            Ours::From(ip) => peer.ip() == ip,
+            Ours::Exactly(addr) => peer == addr,
+        }
     }
 }
 
