@@ -55,6 +55,7 @@ impl Loopback {
                 diag,
                 timeout,
                 addresses: [None; 2],
+                frozen: [None; 2],
             },
             source_range: source_range.filter(|_| family == Family::V4),
             family,
@@ -117,6 +118,7 @@ impl Loopback {
             }
         };
         self.settler.addresses = [Some((client_addr, target)), Some((target, client_addr))];
+        self.settler.frozen = [None; 2];
         Ok(([client, server], [client_addr, target]))
     }
 
@@ -185,6 +187,9 @@ struct Settler {
     timeout: Duration,
     /// (local, remote) of each actor's socket, for finding it after the application closed it.
     addresses: [Option<(SocketAddr, SocketAddr)>; 2],
+    /// What a closed socket shows for the rest of the scenario, once nothing can change it
+    /// ([`Settler::freeze`]): no more sock_diag lookups for it.
+    frozen: [Option<View>; 2],
 }
 
 /// One end of the connection, as the kernel shows it now.
@@ -298,6 +303,7 @@ impl Settler {
         loop {
             let views = self.views(&open);
             if quiescent(views) {
+                self.freeze(&open, views);
                 return Ok(views.map(|v| match v {
                     View::Open(info) => Some(info.state),
                     _ => None,
@@ -335,6 +341,36 @@ impl Settler {
         }
     }
 
+    /// Keeps what a closed socket shows once nothing can change it: it is gone or a TIME_WAIT
+    /// stub, and the socket still open is in CLOSE. A socket in CLOSE sends nothing whatever
+    /// the application does with it (a write fails with EPIPE, a close or an abort finds
+    /// nothing to send), so nothing reaches the closed one any more, and neither a TIME_WAIT
+    /// stub's timer (60 s) nor anything else of a gone socket runs within a scenario. (A
+    /// lookup can miss a socket that is becoming a TIME_WAIT stub, see [`Settler::views`]:
+    /// gone and TIME_WAIT lead to the same decisions while the other end is in CLOSE.) Most
+    /// scenarios that close one end and reset the other end there, and each later step spared
+    /// its lookup.
+    fn freeze(&mut self, open: &[Option<BorrowedFd<'_>>; 2], views: [View; 2]) {
+        for closed in 0..2 {
+            let other = 1 - closed;
+            let still = matches!(
+                views[closed],
+                View::Gone
+                    | View::Orphan(DiagSocket {
+                        state: TcpState::TimeWait,
+                        ..
+                    })
+            );
+            if open[closed].is_none()
+                && open[other].is_some()
+                && still
+                && views[other].state() == Some(TcpState::Close)
+            {
+                self.frozen[closed] = Some(views[closed]);
+            }
+        }
+    }
+
     fn views(&mut self, open: &[Option<BorrowedFd<'_>>; 2]) -> [View; 2] {
         let mut views = [View::Gone; 2];
         for actor in End::BOTH {
@@ -344,16 +380,17 @@ impl Settler {
                     Ok(info) => View::Open(info),
                     Err(_) => View::Gone,
                 },
-                None => match self.addresses[i] {
-                    Some((local, remote)) => match self.diag.lookup(local, remote) {
+                None => match (self.frozen[i], self.addresses[i]) {
+                    (Some(frozen), _) => frozen,
+                    (None, Some((local, remote))) => match self.diag.lookup(local, remote) {
                         Ok(Some(found)) => View::Orphan(found),
-                        // Not cached when gone: a lookup can miss a socket for an instant,
-                        // while the kernel swaps an orphan for its TIME_WAIT stub (the stub
-                        // enters the hash chain before the socket leaves it, and a lookup
-                        // already past the chain's head sees neither).
+                        // Not cached when gone (unless frozen, see `freeze`): a lookup can miss
+                        // a socket for an instant, while the kernel swaps an orphan for its
+                        // TIME_WAIT stub (the stub enters the hash chain before the socket
+                        // leaves it, and a lookup already past the chain's head sees neither).
                         Ok(None) | Err(_) => View::Gone,
                     },
-                    None => View::Gone,
+                    (None, None) => View::Gone,
                 },
             };
         }
