@@ -180,16 +180,18 @@ impl LinkNet {
 
     /// `sleep D`: the link's virtual clock moves on by D.
     pub(super) fn sleep(&mut self, d: Duration) -> Result<(), RunError> {
-        // `advance` ends with a settle.
-        self.link.advance(d)?;
+        // Settled after the last step, and nothing sent since; `advance_settled` ends with a
+        // settle.
+        self.link.advance_settled(d)?;
         self.settled = true;
         Ok(())
     }
 
     /// A `link` step.
     pub(super) fn apply(&mut self, op: LinkOp) -> Result<(), RunError> {
-        // `apply` ends with a settle.
-        self.link.apply(op)?;
+        // Settled after the last step, and nothing sent since; `apply_settled` ends with a
+        // settle.
+        self.link.apply_settled(op)?;
         self.settled = true;
         Ok(())
     }
