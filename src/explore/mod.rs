@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 use proptest::strategy::ValueTree;
 
 use crate::check::Disagreement;
-use crate::check::verify::{Verified, VerifyError, verify};
+use crate::check::verify::{Verified, VerifyError, predict_for, verify, verify_predicted};
 use crate::explore::shard::Shard;
+use crate::generate::MAX_LOOPBACK_SLEEP;
+use crate::oracle::Prediction;
 use crate::outcome::Outcome;
 use crate::run::{Backend, Net, RunOptions, Runner};
 use crate::scenario::Scenario;
@@ -77,7 +79,8 @@ pub struct Progress {
     /// Disagreements so far.
     pub disagreements: AtomicU64,
     /// Set by the caller (on Ctrl-C) to stop: each job finishes the case it is running and
-    /// starts no other, and [`explore`] returns the summary of the cases run. Shared, so that a
+    /// those it has drawn ahead (at most 32, a millisecond or so), takes no new case number,
+    /// and [`explore`] returns the summary of the cases run. Shared, so that a
     /// signal handler can hold it.
     pub stop: Arc<AtomicBool>,
 }
@@ -262,6 +265,106 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
     hash
 }
 
+/// How many cases a job draws ahead at most, in the pauses of the case it runs.
+const MAX_AHEAD: usize = 32;
+
+/// A job's supply of case numbers: from `shared.next` until the cases or the time run out, or
+/// a stop. Every number handed out is run (a case drawn ahead too), so that the cases of an
+/// exploration that stopped are still 0 to n - 1 (with `--shard`, the shard's first n).
+struct Feed<'a> {
+    options: &'a ExploreOptions,
+    deadline: Option<Instant>,
+    shared: &'a Shared,
+    progress: &'a Progress,
+    /// Nothing more to hand out.
+    dry: bool,
+}
+
+impl Feed<'_> {
+    fn next(&mut self) -> Option<u64> {
+        if self.dry
+            || self.shared.stop.load(Ordering::Relaxed)
+            || self.progress.stop.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            self.dry = true;
+            return None;
+        }
+        let position = self.shared.next.fetch_add(1, Ordering::Relaxed);
+        let index = self.options.shard.map_or(position, |s| s.case_at(position));
+        if self.options.cases.is_some_and(|cases| index >= cases) {
+            self.dry = true;
+            return None;
+        }
+        Some(index)
+    }
+}
+
+/// A case ready to run: its scenario, its part of the fingerprint, the oracle's prediction.
+struct Drawn {
+    index: u64,
+    scenario: Scenario,
+    digest: u64,
+    prediction: Prediction,
+}
+
+impl Drawn {
+    fn new(seed: u64, backend: Backend, nets: &[Net], index: u64) -> Drawn {
+        let net = nets[(index % nets.len() as u64) as usize];
+        // The value only: the tree is built again from the seed if the case must be shrunk.
+        let scenario = case_scenario(seed, index, net);
+        Drawn {
+            index,
+            digest: case_digest(index, &scenario),
+            prediction: predict_for(backend, net, &scenario),
+            scenario,
+        }
+    }
+}
+
+/// The cases a job has drawn ahead, in the order their numbers came.
+///
+/// A loopback pause (`sleep` of at most 50 µs in a generated case) leaves the job's thread
+/// nothing to do but watch the clock; drawing and predicting the next cases there takes that
+/// work off the cases that do not pause (a case's pauses are 7 µs on average, its draw and
+/// prediction about 4). A case is begun only if half as long again as the usual one still fits
+/// before the pause's end, so a pause lasts hardly longer than asked ([`crate::run::Idle`]).
+struct Ahead {
+    cases: std::collections::VecDeque<Drawn>,
+    /// How long drawing a case usually takes: a moving average (weight 1/8), each time counted
+    /// at most [`MAX_LOOPBACK_SLEEP`] (a draw that long was preempted, and says nothing of the
+    /// next).
+    usual: Duration,
+}
+
+impl Default for Ahead {
+    fn default() -> Self {
+        Ahead {
+            cases: std::collections::VecDeque::with_capacity(MAX_AHEAD),
+            usual: Duration::from_micros(10),
+        }
+    }
+}
+
+impl Ahead {
+    /// Draws one more case if there is room and time before `until`: whether it did.
+    fn fill(&mut self, until: Instant, feed: &mut Feed<'_>, nets: &[Net]) -> bool {
+        let start = Instant::now();
+        if self.cases.len() >= MAX_AHEAD || start + self.usual * 3 / 2 > until {
+            return false;
+        }
+        let Some(index) = feed.next() else {
+            return false;
+        };
+        let options = feed.options;
+        self.cases
+            .push_back(Drawn::new(options.seed, options.backend, nets, index));
+        let took = start.elapsed().min(MAX_LOOPBACK_SLEEP);
+        self.usual = self.usual - self.usual / 8 + took / 8;
+        true
+    }
+}
+
 /// One worker: takes case numbers from `shared.next` until the cases or the time run out.
 fn work(
     options: &ExploreOptions,
@@ -281,18 +384,27 @@ fn work(
     };
     // One runner per network, made when first needed (the link's namespaces cost a few ms).
     let mut runners: Vec<Option<Runner>> = nets.iter().map(|_| None).collect();
+    let mut feed = Feed {
+        options,
+        deadline,
+        shared,
+        progress,
+        dry: false,
+    };
+    let mut ahead = Ahead::default();
     loop {
-        if shared.stop.load(Ordering::Relaxed)
-            || progress.stop.load(Ordering::Relaxed)
-            || deadline.is_some_and(|d| Instant::now() >= d)
-        {
+        let Some(Drawn {
+            index,
+            scenario,
+            digest,
+            prediction,
+        }) = ahead.cases.pop_front().or_else(|| {
+            feed.next()
+                .map(|index| Drawn::new(options.seed, options.backend, &nets, index))
+        })
+        else {
             break;
-        }
-        let position = shared.next.fetch_add(1, Ordering::Relaxed);
-        let index = options.shard.map_or(position, |s| s.case_at(position));
-        if options.cases.is_some_and(|cases| index >= cases) {
-            break;
-        }
+        };
         let which = (index % nets.len() as u64) as usize;
         let net = nets[which];
         if runners[which].is_none() {
@@ -312,12 +424,11 @@ fn work(
             }
         }
         let runner = runners[which].as_mut().expect("made above");
-        // The value only: the tree is built again from the seed if the case must be shrunk.
-        let scenario = case_scenario(options.seed, index, net);
-        local.fingerprint = local.fingerprint + Fingerprint(case_digest(index, &scenario));
+        local.fingerprint = local.fingerprint + Fingerprint(digest);
         local.cases += 1;
         local.link_cases += u64::from(net == Net::Link);
-        match verify(runner, &scenario) {
+        let mut idle = |until: Instant| ahead.fill(until, &mut feed, &nets);
+        match verify_predicted(runner, &scenario, prediction, &mut idle) {
             Err(e) => {
                 local.errors += 1;
                 if local.first_error.is_none() {
