@@ -168,8 +168,12 @@ impl<S> Wire<S> {
             ticket,
         };
         // Mostly at the back: with one delay in force, segments leave in the order sent.
-        let at = self.pending.partition_point(|q| q.leaves() <= p.leaves());
-        self.pending.insert(at, p);
+        if self.pending.back().is_none_or(|q| q.leaves() <= p.leaves()) {
+            self.pending.push_back(p);
+        } else {
+            let at = self.pending.partition_point(|q| q.leaves() <= p.leaves());
+            self.pending.insert(at, p);
+        }
         self.entered += 1;
     }
 
