@@ -90,7 +90,9 @@ impl<S> Wire<S> {
             now: Duration::ZERO,
             delay: Duration::ZERO,
             holding: false,
-            pending: VecDeque::new(),
+            // Room for a burst and its answers from the start (the oracle makes a wire for
+            // every prediction): growing from nothing took an allocation for each doubling.
+            pending: VecDeque::with_capacity(16),
             entered: 0,
         }
     }
@@ -209,7 +211,13 @@ impl<S> Wire<S> {
 
     /// Forgets everything: time 0, no delay, no hold, nothing in flight.
     pub fn reset(&mut self) {
-        *self = Wire::new();
+        // Keeping the queue's room: the link resets its wire after every scenario.
+        self.pending.clear();
+        let pending = std::mem::take(&mut self.pending);
+        *self = Wire {
+            pending,
+            ..Wire::new()
+        };
     }
 }
 
