@@ -4,12 +4,15 @@
 //! Both produce only valid scenarios, through [`Scenario::normalize`], and share one set of
 //! limits: the language's [`bounds`](crate::scenario::bounds) and the generation limits below.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+mod draw;
 
 use crate::oracle::Model;
 use crate::run::Net;
@@ -91,45 +94,52 @@ pub fn link_story() -> impl Strategy<Value = Scenario> {
         prop_oneof![4 => Just(None), 1 => (0..8usize, link_op()).prop_map(Some)],
         observations(),
     )
-        .prop_map(
-            |(
-                reversed,
-                delay,
-                writes,
-                pause,
-                reads,
-                reader_end,
-                after,
-                writer_end,
-                meddle,
-                looks,
-            )| {
-                let (writer, reader) = if reversed {
-                    (End::Server, End::Client)
-                } else {
-                    (End::Client, End::Server)
-                };
-                let mut steps = vec![Step::link(LinkOp::Delay(delay))];
-                steps.extend(writes.into_iter().map(|n| Step::new(writer, Op::Write(n))));
-                steps.push(Step::new(writer, Op::Sleep(pause)));
-                steps.extend(reads.into_iter().map(|n| Step::new(reader, Op::Read(n))));
-                steps.extend(reader_end.map(|op| Step::new(reader, op)));
-                for (pause, write, n) in after {
-                    steps.push(Step::new(writer, Op::Sleep(pause)));
-                    steps.push(Step::new(
-                        writer,
-                        if write { Op::Write(n) } else { Op::Read(n) },
-                    ));
-                }
-                steps.extend(writer_end.map(|op| Step::new(writer, op)));
-                if let Some((at, op)) = meddle {
-                    let at = (1 + at).min(steps.len());
-                    steps.insert(at, Step::link(op));
-                }
-                observe(&mut steps, looks);
-                within_model(Scenario::normalize(steps), Net::Link)
-            },
-        )
+        .prop_map(link_story_of)
+}
+
+/// What [`link_story`] draws, in its order.
+type LinkStoryParts = (
+    bool,
+    Duration,
+    Vec<usize>,
+    Duration,
+    Vec<usize>,
+    Option<Op>,
+    Vec<(Duration, bool, usize)>,
+    Option<Op>,
+    Option<(usize, LinkOp)>,
+    Looks,
+);
+
+/// The scenario of a [`link_story`] from what it drew (shared with the direct draw,
+/// [`draw`]).
+fn link_story_of(
+    (reversed, delay, writes, pause, reads, reader_end, after, writer_end, meddle, looks): LinkStoryParts,
+) -> Scenario {
+    let (writer, reader) = if reversed {
+        (End::Server, End::Client)
+    } else {
+        (End::Client, End::Server)
+    };
+    let mut steps = vec![Step::link(LinkOp::Delay(delay))];
+    steps.extend(writes.into_iter().map(|n| Step::new(writer, Op::Write(n))));
+    steps.push(Step::new(writer, Op::Sleep(pause)));
+    steps.extend(reads.into_iter().map(|n| Step::new(reader, Op::Read(n))));
+    steps.extend(reader_end.map(|op| Step::new(reader, op)));
+    for (pause, write, n) in after {
+        steps.push(Step::new(writer, Op::Sleep(pause)));
+        steps.push(Step::new(
+            writer,
+            if write { Op::Write(n) } else { Op::Read(n) },
+        ));
+    }
+    steps.extend(writer_end.map(|op| Step::new(writer, op)));
+    if let Some((at, op)) = meddle {
+        let at = (1 + at).min(steps.len());
+        steps.insert(at, Step::link(op));
+    }
+    observe(&mut steps, looks);
+    within_model(Scenario::normalize(steps), Net::Link)
 }
 
 /// Free-form steps on a link: socket ops, sleeps in link time, and link ops.
@@ -139,10 +149,13 @@ pub fn link_free_form() -> impl Strategy<Value = Scenario> {
         2 => (actor(), link_sleep()).prop_map(|(a, d)| Step::new(a, Op::Sleep(d))),
         2 => link_op().prop_map(Step::link),
     ];
-    (link_delay(), vec(step, 0..=MAX_GENERATED_STEPS)).prop_map(|(delay, mut steps)| {
-        steps.insert(0, Step::link(LinkOp::Delay(delay)));
-        within_model(Scenario::normalize(steps), Net::Link)
-    })
+    (link_delay(), vec(step, 0..=MAX_GENERATED_STEPS)).prop_map(link_free_form_of)
+}
+
+/// The scenario of a [`link_free_form`] from its delay and steps.
+fn link_free_form_of((delay, mut steps): (Duration, Vec<Step>)) -> Scenario {
+    steps.insert(0, Step::link(LinkOp::Delay(delay)));
+    within_model(Scenario::normalize(steps), Net::Link)
 }
 
 /// Drops every step at which the oracle would stop ([`crate::oracle::Beyond`]), so that a
@@ -250,28 +263,45 @@ pub fn story() -> impl Strategy<Value = Scenario> {
         sleep_or_not(),
         observations(),
     )
-        .prop_map(
-            |(reversed, writes, reads, reader_end, after, writer_end, pause, looks)| {
-                let (writer, reader) = if reversed {
-                    (End::Server, End::Client)
-                } else {
-                    (End::Client, End::Server)
-                };
-                let mut steps: Vec<Step> = writes
-                    .into_iter()
-                    .map(|n| Step::new(writer, Op::Write(n)))
-                    .collect();
-                steps.extend(reads.into_iter().map(|n| Step::new(reader, Op::Read(n))));
-                steps.extend(reader_end.map(|op| Step::new(reader, op)));
-                steps.extend(pause.map(|d| Step::new(writer, Op::Sleep(d))));
-                steps.extend(after.into_iter().map(|(write, n)| {
-                    Step::new(writer, if write { Op::Write(n) } else { Op::Read(n) })
-                }));
-                steps.extend(writer_end.map(|op| Step::new(writer, op)));
-                observe(&mut steps, looks);
-                Scenario::normalize(steps)
-            },
-        )
+        .prop_map(story_of)
+}
+
+/// What [`story`] draws, in its order.
+type StoryParts = (
+    bool,
+    Vec<usize>,
+    Vec<usize>,
+    Option<Op>,
+    Vec<(bool, usize)>,
+    Option<Op>,
+    Option<Duration>,
+    Looks,
+);
+
+/// The scenario of a [`story`] from what it drew (shared with the direct draw, [`draw`]).
+fn story_of(
+    (reversed, writes, reads, reader_end, after, writer_end, pause, looks): StoryParts,
+) -> Scenario {
+    let (writer, reader) = if reversed {
+        (End::Server, End::Client)
+    } else {
+        (End::Client, End::Server)
+    };
+    let mut steps: Vec<Step> = writes
+        .into_iter()
+        .map(|n| Step::new(writer, Op::Write(n)))
+        .collect();
+    steps.extend(reads.into_iter().map(|n| Step::new(reader, Op::Read(n))));
+    steps.extend(reader_end.map(|op| Step::new(reader, op)));
+    steps.extend(pause.map(|d| Step::new(writer, Op::Sleep(d))));
+    steps.extend(
+        after
+            .into_iter()
+            .map(|(write, n)| Step::new(writer, if write { Op::Write(n) } else { Op::Read(n) })),
+    );
+    steps.extend(writer_end.map(|op| Step::new(writer, op)));
+    observe(&mut steps, looks);
+    Scenario::normalize(steps)
 }
 
 /// Where a story looks at its sockets: up to three `poll` or `error` steps, each at a place
@@ -370,32 +400,67 @@ pub fn case(seed: u64, index: u64) -> impl ValueTree<Value = Scenario> {
     case_on(seed, index, Net::Loopback)
 }
 
+/// What every case of a thread shares: built once per thread, since the strategies are the same
+/// for every case, and building them (and proptest's `Config::default()`, which reads the
+/// environment) took as long as drawing the case.
+struct Cases {
+    /// No failure persistence: nothing here fails a test, and proptest clones the configuration
+    /// (and so its boxed persistence) for every lazy branch it draws.
+    config: Config,
+    /// [`scenario_on`] for loopback and for the link.
+    strategies: [BoxedStrategy<Scenario>; 2],
+    /// The runner of [`case_scenario`], its generator replaced for each case.
+    runner: RefCell<TestRunner>,
+}
+
+thread_local! {
+    static CASES: Cases = {
+        let config = Config {
+            failure_persistence: None,
+            ..Config::default()
+        };
+        Cases {
+            runner: RefCell::new(TestRunner::new_with_rng(config.clone(), case_rng(0, 0))),
+            config,
+            strategies: [scenario_on(Net::Loopback), scenario_on(Net::Link)],
+        }
+    };
+}
+
 /// The value tree of case `index` under `seed` for `net` ([`crate::generate::scenario_on`]).
 pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenario> {
-    thread_local! {
-        // Built once per thread: the strategies are the same for every case, and building them
-        // (and proptest's `Config::default()`, which reads the environment) took as long as
-        // drawing the case.
-        static CASES: (Config, [BoxedStrategy<Scenario>; 2]) = (
-            // No failure persistence: nothing here fails a test, and proptest clones the
-            // configuration (and so its boxed persistence) for every lazy branch it draws.
-            Config {
-                failure_persistence: None,
-                ..Config::default()
-            },
-            [scenario_on(Net::Loopback), scenario_on(Net::Link)],
-        );
-    }
-    CASES.with(|(config, strategies)| {
-        let mut runner = TestRunner::new_with_rng(config.clone(), case_rng(seed, index));
+    CASES.with(|cases| {
+        let mut runner = TestRunner::new_with_rng(cases.config.clone(), case_rng(seed, index));
         let strategy = match net {
-            Net::Loopback => &strategies[0],
-            Net::Link => &strategies[1],
+            Net::Loopback => &cases.strategies[0],
+            Net::Link => &cases.strategies[1],
         };
         strategy
             .new_tree(&mut runner)
             .expect("the scenario strategy never rejects")
     })
+}
+
+/// The scenario of case `index` under `seed` for `net`: the value of [`case_on`]'s tree,
+/// drawn from the same random stream without building the tree (a fraction of the cost; see
+/// `draw`). What `explore` runs; it builds the tree only to shrink a disagreement.
+///
+/// ```
+/// use proptest::strategy::ValueTree;
+/// use rstlab::generate::{case_on, case_scenario};
+/// use rstlab::run::Net;
+/// for net in [Net::Loopback, Net::Link] {
+///     assert_eq!(case_scenario(9, 4, net), case_on(9, 4, net).current());
+/// }
+/// ```
+pub fn case_scenario(seed: u64, index: u64, net: Net) -> Scenario {
+    let drawn = CASES.with(|cases| {
+        let mut runner = cases.runner.borrow_mut();
+        *runner.rng() = case_rng(seed, index);
+        draw::scenario_on(&mut runner, net)
+    });
+    // A filter that would have rejected: proptest draws again there, and so does the tree.
+    drawn.unwrap_or_else(|| case_on(seed, index, net).current())
 }
 
 #[cfg(test)]
@@ -442,6 +507,23 @@ mod tests {
         for step in minimal.steps() {
             if let Op::Write(n) | Op::Read(n) = step.op {
                 assert_eq!(n, 1, "sizes shrink to 1:\n{minimal}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_direct_draw_is_the_trees_value() {
+        // Each function of `draw` twins a strategy: a change to one without the other shows
+        // here. Seeds and case numbers far apart, every network.
+        for net in [Net::Loopback, Net::Link] {
+            for (seed, first) in [(0, 0), (3, 1_000_000), (u64::MAX, 77)] {
+                for index in first..first + 1500 {
+                    assert_eq!(
+                        case_scenario(seed, index, net),
+                        case_on(seed, index, net).current(),
+                        "seed {seed}, case {index} on {net}"
+                    );
+                }
             }
         }
     }

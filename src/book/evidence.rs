@@ -1,8 +1,6 @@
 //! The evidence: everything the book reports, gathered by [`gather`] through the lab, which
 //! counts each run once by kind.
 
-use proptest::strategy::ValueTree;
-
 use crate::backend::Backend;
 use crate::check::Disagreement;
 use crate::net::Net;
@@ -110,7 +108,7 @@ pub(super) fn gather(
     for backend in Backend::ALL {
         for net in Net::ALL {
             for index in 0..options.cases {
-                let scenario = crate::generate::case_on(options.seed, index, net).current();
+                let scenario = crate::generate::case_scenario(options.seed, index, net);
                 lab.run_on(Kind::Random, &scenario, backend, net)?;
             }
         }

@@ -5,9 +5,11 @@
 
 use thiserror::Error;
 
+use crate::backend::Backend;
 use crate::check::{self, Disagreement};
+use crate::net::Net;
 use crate::oracle::{self, Beyond, Prediction};
-use crate::run::{RunError, Runner, Trace};
+use crate::run::{Idle, RunError, Runner, Trace};
 use crate::scenario::Scenario;
 
 /// A scenario checked against the kernel: what the oracle said, what the kernel did, and the
@@ -45,18 +47,36 @@ pub enum VerifyError {
 /// assert!(v.disagreement.is_none(), "{:?}", v.disagreement);
 /// ```
 pub fn verify(runner: &mut Runner, scenario: &Scenario) -> Result<Verified, VerifyError> {
-    let prediction = oracle::predict(
+    let prediction = predict_for(runner.backend(), runner.net(), scenario);
+    verify_predicted(runner, scenario, prediction, &mut |_| false)
+}
+
+/// The oracle's prediction of `scenario` for a runner of `backend` on `net`: what [`verify`]
+/// asks for.
+pub fn predict_for(backend: Backend, net: Net, scenario: &Scenario) -> Prediction {
+    oracle::predict(
         scenario,
         &oracle::Settings {
-            backend: runner.backend(),
-            net: Some(runner.net()),
+            backend,
+            net: Some(net),
             ..oracle::Settings::default()
         },
-    );
+    )
+}
+
+/// [`verify`] with the prediction made beforehand ([`predict_for`] with the runner's backend
+/// and network), giving the time of the run's loopback pauses to `idle`
+/// ([`crate::run::Idle`]). `rstlab explore` predicts its next cases while a case pauses.
+pub fn verify_predicted(
+    runner: &mut Runner,
+    scenario: &Scenario,
+    prediction: Prediction,
+    idle: &mut Idle<'_>,
+) -> Result<Verified, VerifyError> {
     if let Some(beyond) = prediction.beyond {
         return Err(VerifyError::Beyond(beyond));
     }
-    let trace = runner.run(scenario)?;
+    let trace = runner.run_with(scenario, idle)?;
     let disagreement = check::check(scenario, &prediction, &trace);
     Ok(Verified {
         prediction,

@@ -3,7 +3,8 @@
 //!
 //! Case `i` of seed `s` is always the same scenario, whatever the number of jobs or shards: each
 //! case draws from its own random stream, derived from `(s, i)` ([`crate::generate::case_on`]), and [`Summary::fingerprint`] lets two runs
-//! show that they explored the same cases. Jobs share nothing but a few counters; each has its
+//! show that they explored the same cases. A case runs the value of its value tree, drawn
+//! without the tree ([`crate::generate::case_scenario`]); the tree is built only to shrink. Jobs share nothing but a few counters; each has its
 //! own runner, listener, netlink socket and source addresses (`127.<job + 1>.x.y`), so that
 //! TIME_WAIT stubs left by one job never take a port another needs.
 
@@ -20,11 +21,13 @@ use std::time::{Duration, Instant};
 use proptest::strategy::ValueTree;
 
 use crate::check::Disagreement;
-use crate::check::verify::{Verified, VerifyError, verify};
+use crate::check::verify::{Verified, VerifyError, predict_for, verify, verify_predicted};
 use crate::explore::shard::Shard;
+use crate::generate::MAX_LOOPBACK_SLEEP;
+use crate::oracle::Prediction;
 use crate::outcome::Outcome;
 use crate::run::{Backend, Net, RunOptions, Runner};
-use crate::scenario::Scenario;
+use crate::scenario::{Arg, Scenario, Step};
 
 /// The most jobs an exploration runs: each job connects from its own source range
 /// `127.<job + 1>.0.0/16`, and the second octet stops at 255.
@@ -80,12 +83,13 @@ pub struct Progress {
     /// Disagreements so far.
     pub disagreements: AtomicU64,
     /// Set by the caller (on Ctrl-C) to stop: each job finishes the case it is running and
-    /// starts no other, and [`explore`] returns the summary of the cases run. Shared, so that a
+    /// those it has drawn ahead (at most 32, a millisecond or so), takes no new case number,
+    /// and [`explore`] returns the summary of the cases run. Shared, so that a
     /// signal handler can hold it.
     pub stop: Arc<AtomicBool>,
 }
 
-pub use crate::generate::{case, case_on};
+pub use crate::generate::{case, case_on, case_scenario};
 pub use summary::{Finding, Fingerprint, Summary};
 
 /// Runs `scenario` and checks it ([`crate::check::verify::verify`]): `Ok(None)` when kernel and
@@ -219,10 +223,76 @@ impl Shared {
 /// (one step per line). Unlike std's `DefaultHasher`, whose output may change between Rust
 /// releases, FNV-1a is defined once and for all.
 pub fn case_digest(index: u64, scenario: &Scenario) -> u64 {
+    let mut hash = fnv1a(FNV_OFFSET_BASIS, &index.to_le_bytes());
+    for step in scenario.steps() {
+        match step_text(step, &mut hash) {
+            Some(()) => hash = fnv1a(hash, b"\n"),
+            None => return digest_of_display(index, scenario),
+        }
+    }
+    hash
+}
+
+/// [`case_digest`] by the scenario's `Display`: the definition, which [`step_text`] follows.
+fn digest_of_display(index: u64, scenario: &Scenario) -> u64 {
     let mut hash = Fnv1a(fnv1a(FNV_OFFSET_BASIS, &index.to_le_bytes()));
     // The text's bytes as `Display` writes them, hashed on the way: no string per case.
     std::fmt::Write::write_fmt(&mut hash, format_args!("{scenario}")).expect("hashing never fails");
     hash.0
+}
+
+/// Hashes `step`'s line as `Display` writes it (`who op[ arg]`, without its newline) into
+/// `hash`, without the formatting machinery, which cost five times the hashing (a tenth of a
+/// link case's user-space instructions); `None`, hashing nothing, for a step with an expected
+/// outcome (`=> ...`), which generated scenarios never have. A test holds it to `Display`.
+fn step_text(step: &Step, hash: &mut u64) -> Option<()> {
+    if step.expect.is_some() {
+        return None;
+    }
+    let mut h = fnv1a(*hash, step.who.as_str().as_bytes());
+    h = fnv1a(h, b" ");
+    h = fnv1a(h, step.op.name().as_bytes());
+    let mut digits = [0u8; 20];
+    match step.op.arg() {
+        Arg::None => {}
+        Arg::Count(n) => {
+            h = fnv1a(h, b" ");
+            h = fnv1a(h, decimal(n as u64, &mut digits));
+        }
+        Arg::How(how) => {
+            h = fnv1a(h, b" ");
+            h = fnv1a(h, how.as_str().as_bytes());
+        }
+        Arg::Duration(d) => {
+            // The largest of `s`, `ms`, `us` that shows it exactly (`DisplayDuration`).
+            let us = u64::try_from(d.as_micros()).ok()?;
+            let (n, unit): (u64, &[u8]) = if us != 0 && us % 1_000_000 == 0 {
+                (us / 1_000_000, b"s")
+            } else if us != 0 && us % 1_000 == 0 {
+                (us / 1_000, b"ms")
+            } else {
+                (us, b"us")
+            };
+            h = fnv1a(h, b" ");
+            h = fnv1a(h, decimal(n, &mut digits));
+            h = fnv1a(h, unit);
+        }
+    }
+    *hash = h;
+    Some(())
+}
+
+/// `n` in decimal, in the end of `digits`.
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[at..];
+        }
+    }
 }
 
 /// FNV-1a over everything written to it: as text, or as a [`Hasher`] for the counts kept per
@@ -265,6 +335,106 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
     hash
 }
 
+/// How many cases a job draws ahead at most, in the pauses of the case it runs.
+const MAX_AHEAD: usize = 32;
+
+/// A job's supply of case numbers: from `shared.next` until the cases or the time run out, or
+/// a stop. Every number handed out is run (a case drawn ahead too), so that the cases of an
+/// exploration that stopped are still 0 to n - 1 (with `--shard`, the shard's first n).
+struct Feed<'a> {
+    options: &'a ExploreOptions,
+    deadline: Option<Instant>,
+    shared: &'a Shared,
+    progress: &'a Progress,
+    /// Nothing more to hand out.
+    dry: bool,
+}
+
+impl Feed<'_> {
+    fn next(&mut self) -> Option<u64> {
+        if self.dry
+            || self.shared.stop.load(Ordering::Relaxed)
+            || self.progress.stop.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            self.dry = true;
+            return None;
+        }
+        let position = self.shared.next.fetch_add(1, Ordering::Relaxed);
+        let index = self.options.shard.map_or(position, |s| s.case_at(position));
+        if self.options.cases.is_some_and(|cases| index >= cases) {
+            self.dry = true;
+            return None;
+        }
+        Some(index)
+    }
+}
+
+/// A case ready to run: its scenario, its part of the fingerprint, the oracle's prediction.
+struct Drawn {
+    index: u64,
+    scenario: Scenario,
+    digest: u64,
+    prediction: Prediction,
+}
+
+impl Drawn {
+    fn new(seed: u64, backend: Backend, nets: &[Net], index: u64) -> Drawn {
+        let net = nets[(index % nets.len() as u64) as usize];
+        // The value only: the tree is built again from the seed if the case must be shrunk.
+        let scenario = case_scenario(seed, index, net);
+        Drawn {
+            index,
+            digest: case_digest(index, &scenario),
+            prediction: predict_for(backend, net, &scenario),
+            scenario,
+        }
+    }
+}
+
+/// The cases a job has drawn ahead, in the order their numbers came.
+///
+/// A loopback pause (`sleep` of at most 50 µs in a generated case) leaves the job's thread
+/// nothing to do but watch the clock; drawing and predicting the next cases there takes that
+/// work off the cases that do not pause (a case's pauses are 7 µs on average, its draw and
+/// prediction about 4). A case is begun only if half as long again as the usual one still fits
+/// before the pause's end, so a pause lasts hardly longer than asked ([`crate::run::Idle`]).
+struct Ahead {
+    cases: std::collections::VecDeque<Drawn>,
+    /// How long drawing a case usually takes: a moving average (weight 1/8), each time counted
+    /// at most [`MAX_LOOPBACK_SLEEP`] (a draw that long was preempted, and says nothing of the
+    /// next).
+    usual: Duration,
+}
+
+impl Default for Ahead {
+    fn default() -> Self {
+        Ahead {
+            cases: std::collections::VecDeque::with_capacity(MAX_AHEAD),
+            usual: Duration::from_micros(10),
+        }
+    }
+}
+
+impl Ahead {
+    /// Draws one more case if there is room and time before `until`: whether it did.
+    fn fill(&mut self, until: Instant, feed: &mut Feed<'_>, nets: &[Net]) -> bool {
+        let start = Instant::now();
+        if self.cases.len() >= MAX_AHEAD || start + self.usual * 3 / 2 > until {
+            return false;
+        }
+        let Some(index) = feed.next() else {
+            return false;
+        };
+        let options = feed.options;
+        self.cases
+            .push_back(Drawn::new(options.seed, options.backend, nets, index));
+        let took = start.elapsed().min(MAX_LOOPBACK_SLEEP);
+        self.usual = self.usual - self.usual / 8 + took / 8;
+        true
+    }
+}
+
 /// One worker: takes case numbers from `shared.next` until the cases or the time run out.
 fn work(
     options: &ExploreOptions,
@@ -284,18 +454,27 @@ fn work(
     };
     // One runner per network, made when first needed (the link's namespaces cost a few ms).
     let mut runners: Vec<Option<Runner>> = nets.iter().map(|_| None).collect();
+    let mut feed = Feed {
+        options,
+        deadline,
+        shared,
+        progress,
+        dry: false,
+    };
+    let mut ahead = Ahead::default();
     loop {
-        if shared.stop.load(Ordering::Relaxed)
-            || progress.stop.load(Ordering::Relaxed)
-            || deadline.is_some_and(|d| Instant::now() >= d)
-        {
+        let Some(Drawn {
+            index,
+            scenario,
+            digest,
+            prediction,
+        }) = ahead.cases.pop_front().or_else(|| {
+            feed.next()
+                .map(|index| Drawn::new(options.seed, options.backend, &nets, index))
+        })
+        else {
             break;
-        }
-        let position = shared.next.fetch_add(1, Ordering::Relaxed);
-        let index = options.shard.map_or(position, |s| s.case_at(position));
-        if options.cases.is_some_and(|cases| index >= cases) {
-            break;
-        }
+        };
         let which = (index % nets.len() as u64) as usize;
         let net = nets[which];
         if runners[which].is_none() {
@@ -316,12 +495,11 @@ fn work(
             }
         }
         let runner = runners[which].as_mut().expect("made above");
-        let mut tree = case_on(options.seed, index, net);
-        let scenario = tree.current();
-        local.fingerprint = local.fingerprint + Fingerprint(case_digest(index, &scenario));
+        local.fingerprint = local.fingerprint + Fingerprint(digest);
         local.cases += 1;
         local.link_cases += u64::from(net == Net::Link);
-        match verify(runner, &scenario) {
+        let mut idle = |until: Instant| ahead.fill(until, &mut feed, &nets);
+        match verify_predicted(runner, &scenario, prediction, &mut idle) {
             Err(e) => {
                 local.errors += 1;
                 if local.first_error.is_none() {
@@ -362,6 +540,7 @@ fn work(
                     local.disagreement_count += 1;
                     progress.disagreements.fetch_add(1, Ordering::Relaxed);
                     if shared.wants(index, options.max_findings) {
+                        let mut tree = case_on(options.seed, index, net);
                         let (minimal, disagreement) = shrink(runner, &mut tree, first);
                         let finding = Finding {
                             case: index,
@@ -572,6 +751,26 @@ mod tests {
         bytes.extend_from_slice(b"client write 1\nserver close\n");
         assert_eq!(case_digest(7, &s), fnv1a(FNV_OFFSET_BASIS, &bytes));
         assert_eq!(case_digest(7, &s), 0x843f_6962_5e17_19e4);
+    }
+
+    #[test]
+    fn a_digest_hashes_the_text_display_writes() {
+        let check = |s: &Scenario| assert_eq!(case_digest(3, s), digest_of_display(3, s), "{s}");
+        let written: Scenario =
+            "link delay 0us; link delay 100ms; client sleep 1s; server sleep 1500ms; \
+             client sleep 120000us; client sleep 7us; client write 65536; server read 10; \
+             client shutdown both; server poll; server error; link hold; link release; link drop; \
+             server abort"
+                .parse()
+                .unwrap();
+        check(&written);
+        let expecting: Scenario = "server close; client write 1 => ok(1)".parse().unwrap();
+        check(&expecting);
+        for net in Net::ALL {
+            for index in 0..3000 {
+                check(&case_scenario(11, index, net));
+            }
+        }
     }
 
     #[test]

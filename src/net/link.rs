@@ -448,37 +448,67 @@ impl Link {
     /// Delivers every segment due now, and everything the deliveries cause, until nothing is
     /// left to read and nothing is due.
     pub fn settle(&mut self) -> Result<(), LinkError> {
-        // A call may have sent from either side; after that, a delivery into one side can only
-        // make that side's stack answer, so only its device needs reading.
-        let mut fresh: &[End] = &End::BOTH;
+        // A call may have sent from either side.
+        self.collect(&End::BOTH)?;
+        self.deliver()
+    }
+
+    /// Delivers every segment due now, and everything the deliveries cause, reading a device
+    /// only after writing into it: after a delivery into one side, only that side's stack can
+    /// have answered. What [`Link::settle`] does once it has read both devices, and all a
+    /// settled link needs when nothing else sent since (its clock moved, or a `link` step
+    /// changed the wire): reading both devices again would only find them empty, two reads
+    /// for nothing each time.
+    ///
+    /// Segments due now for the same side go in one after the other, and the side's device is
+    /// read once after the last of them (not once after each, which costs a read that finds
+    /// nothing each time): a burst of segments and the ACKs that answer it. It changes nothing
+    /// of what happens or of the order in which answers enter the wire: an answer enters
+    /// behind every segment already on the wire, and is due no sooner than now, so whatever
+    /// was due now goes first either way; and the device is read before anything goes to the
+    /// other side, so answers from the two sides enter in the order they were made.
+    fn deliver(&mut self) -> Result<(), LinkError> {
+        // The side delivered to last, whose answers are not read yet.
+        let mut unread: Option<End> = None;
         for _ in 0..MAX_DELIVERIES {
-            self.collect(fresh)?;
             let Some((from, packet, ticket)) = self.wire.pop_due() else {
-                return Ok(());
+                match unread.take() {
+                    // Its answers may be due now (no delay): on the wire first, then again.
+                    Some(side) => {
+                        self.collect(&[side])?;
+                        continue;
+                    }
+                    None => return Ok(()),
+                }
             };
             let to = from.peer();
+            if let Some(side) = unread.filter(|&side| side != to) {
+                self.collect(&[side])?;
+            }
             self.write(to, &packet)?;
             self.recycle(packet);
-            fresh = if to == End::Client {
-                &[End::Client]
-            } else {
-                &[End::Server]
-            };
             self.log.set_fate(ticket, Fate::Delivered(self.wire.now()));
+            unread = Some(to);
         }
         Err(LinkError::Storm)
     }
 
     /// Advances the virtual clock by `d`, delivering every segment on the way at its due time.
     pub fn advance(&mut self, d: Duration) -> Result<(), LinkError> {
-        let target = self.wire.now() + d;
         self.settle()?;
+        self.advance_settled(d)
+    }
+
+    /// [`Link::advance`] for a caller that knows the link has settled and that nothing was sent
+    /// into it since (the runner settles after every step).
+    pub fn advance_settled(&mut self, d: Duration) -> Result<(), LinkError> {
+        let target = self.wire.now() + d;
         while let Some(due) = self.wire.next_due().filter(|&t| t <= target) {
             self.wire.advance_to(due);
-            self.settle()?;
+            self.deliver()?;
         }
         self.wire.advance_to(target);
-        self.settle()
+        self.deliver()
     }
 
     #[cfg(test)]
@@ -488,11 +518,18 @@ impl Link {
 
     /// Applies a `link` step, then settles.
     pub fn apply(&mut self, op: LinkOp) -> Result<(), LinkError> {
+        self.settle()?;
+        self.apply_settled(op)
+    }
+
+    /// [`Link::apply`] for a caller that knows the link has settled and that nothing was sent
+    /// into it since.
+    pub fn apply_settled(&mut self, op: LinkOp) -> Result<(), LinkError> {
         let now = self.wire.now();
         for (_, _, ticket) in self.wire.apply(op) {
             self.log.set_fate(ticket, Fate::Dropped(now));
         }
-        self.settle()
+        self.deliver()
     }
 
     /// Ends the current connection's life on the wire: everything held or in flight is carried
@@ -501,11 +538,22 @@ impl Link {
     pub fn reset(&mut self) -> Result<(), LinkError> {
         self.wire.set_delay(Duration::ZERO);
         self.wire.release();
+        // What the sockets sent as they ended waits on the devices, to be read once (at the
+        // first due time, as ever); then only deliveries make more.
+        let mut read = false;
         while let Some(due) = self.wire.next_due() {
             self.wire.advance_to(due);
+            if std::mem::replace(&mut read, true) {
+                self.deliver()?;
+            } else {
+                self.settle()?;
+            }
+        }
+        if read {
+            self.deliver()?;
+        } else {
             self.settle()?;
         }
-        self.settle()?;
         self.wire.reset();
         self.log.clear();
         Ok(())

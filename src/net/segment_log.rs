@@ -363,7 +363,10 @@ impl SegmentLog {
     pub fn take(&mut self) -> Vec<WireSegment> {
         self.taken += self.segments.len();
         self.connections_of.clear();
-        std::mem::take(&mut self.segments)
+        // The next scenario's log starts as large as this one's grew: one allocation, where
+        // growing from nothing took one for each doubling.
+        let capacity = self.segments.capacity();
+        std::mem::replace(&mut self.segments, Vec::with_capacity(capacity))
     }
 
     /// The packets captured since the last [`SegmentLog::take_packets`].

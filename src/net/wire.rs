@@ -12,6 +12,7 @@
 //! and pops again: the time and the queue live here, the endpoints' reactions live with the
 //! owner (the shape of turmoil's `Kernel::deliver`/`egress`).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::scenario::{End, LinkOp};
@@ -26,6 +27,14 @@ pub enum Fate {
     Delivered(Duration),
     /// Lost by `link drop` at this virtual time.
     Dropped(Duration),
+}
+
+impl<S> Pending<S> {
+    /// Where it stands in the order of leaving: by due time, then order sent; held (no due
+    /// time yet) after every segment in flight.
+    fn leaves(&self) -> (bool, Option<Duration>, u64) {
+        (self.due.is_none(), self.due, self.order)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -60,7 +69,11 @@ pub struct Wire<S> {
     now: Duration,
     delay: Duration,
     holding: bool,
-    pending: Vec<Pending<S>>,
+    /// In the order they leave ([`Pending::leaves`]): by due time, then order sent, the held
+    /// ones last. So the next due is the first, and popping takes it from the front, where
+    /// scanning them all for the earliest cost as much as a link case's stepping (the oracle
+    /// pops on every delivery, and so does the link).
+    pending: VecDeque<Pending<S>>,
     entered: u64,
 }
 
@@ -77,7 +90,9 @@ impl<S> Wire<S> {
             now: Duration::ZERO,
             delay: Duration::ZERO,
             holding: false,
-            pending: Vec::new(),
+            // Room for a burst and its answers from the start (the oracle makes a wire for
+            // every prediction): growing from nothing took an allocation for each doubling.
+            pending: VecDeque::with_capacity(16),
             entered: 0,
         }
     }
@@ -131,6 +146,8 @@ impl<S> Wire<S> {
                 p.due = Some(due);
             }
         }
+        // The released segments take their places among those in flight.
+        self.pending.make_contiguous().sort_by_key(Pending::leaves);
     }
 
     /// `link drop`: every segment in flight or held is lost. Returns them, in the order sent.
@@ -145,31 +162,34 @@ impl<S> Wire<S> {
     /// A segment enters the wire now, from `from`; `ticket` comes back with it.
     pub fn push(&mut self, from: End, segment: S, ticket: usize) {
         let due = (!self.holding).then_some(self.now + self.delay);
-        self.pending.push(Pending {
+        let p = Pending {
             due,
             order: self.entered,
             from,
             segment,
             ticket,
-        });
+        };
+        // Mostly at the back: with one delay in force, segments leave in the order sent.
+        if self.pending.back().is_none_or(|q| q.leaves() <= p.leaves()) {
+            self.pending.push_back(p);
+        } else {
+            let at = self.pending.partition_point(|q| q.leaves() <= p.leaves());
+            self.pending.insert(at, p);
+        }
         self.entered += 1;
     }
 
     /// The earliest due time of a segment in flight (not held).
     pub fn next_due(&self) -> Option<Duration> {
-        self.pending.iter().filter_map(|p| p.due).min()
+        self.pending.front().and_then(|p| p.due)
     }
 
     /// Takes the segment that is due first (by due time, then order sent), if one is due now.
     pub fn pop_due(&mut self) -> Option<(End, S, usize)> {
-        let index = self
-            .pending
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.due.is_some_and(|d| d <= self.now))
-            .min_by_key(|(_, p)| (p.due, p.order))
-            .map(|(i, _)| i)?;
-        let p = self.pending.remove(index);
+        if !self.pending.front()?.due.is_some_and(|d| d <= self.now) {
+            return None;
+        }
+        let p = self.pending.pop_front()?;
         Some((p.from, p.segment, p.ticket))
     }
 
@@ -191,7 +211,13 @@ impl<S> Wire<S> {
 
     /// Forgets everything: time 0, no delay, no hold, nothing in flight.
     pub fn reset(&mut self) {
-        *self = Wire::new();
+        // Keeping the queue's room: the link resets its wire after every scenario.
+        self.pending.clear();
+        let pending = std::mem::take(&mut self.pending);
+        *self = Wire {
+            pending,
+            ..Wire::new()
+        };
     }
 }
 

@@ -169,18 +169,29 @@ impl LinkNet {
         Ok(open.map(|fd| fd.and_then(|fd| sys::tcp_info(&fd).ok().map(|i| i.state))))
     }
 
+    /// Before the first step: the handshake's settle is enough (nothing sent since), and the
+    /// states it would read are not part of the trace.
+    pub(super) fn setup_settle(&mut self) -> Result<(), RunError> {
+        if !std::mem::take(&mut self.settled) {
+            self.link.settle()?;
+        }
+        Ok(())
+    }
+
     /// `sleep D`: the link's virtual clock moves on by D.
     pub(super) fn sleep(&mut self, d: Duration) -> Result<(), RunError> {
-        // `advance` ends with a settle.
-        self.link.advance(d)?;
+        // Settled after the last step, and nothing sent since; `advance_settled` ends with a
+        // settle.
+        self.link.advance_settled(d)?;
         self.settled = true;
         Ok(())
     }
 
     /// A `link` step.
     pub(super) fn apply(&mut self, op: LinkOp) -> Result<(), RunError> {
-        // `apply` ends with a settle.
-        self.link.apply(op)?;
+        // Settled after the last step, and nothing sent since; `apply_settled` ends with a
+        // settle.
+        self.link.apply_settled(op)?;
         self.settled = true;
         Ok(())
     }

@@ -55,6 +55,7 @@ impl Loopback {
                 diag,
                 timeout,
                 addresses: [None; 2],
+                frozen: [None; 2],
             },
             source_range: source_range.filter(|_| family == Family::V4),
             family,
@@ -64,32 +65,46 @@ impl Loopback {
     }
 
     /// A fresh, established connection: (client, server), and their addresses.
+    ///
+    /// It is quiescent once accepted: the listener queues the server's socket when it has
+    /// processed the client's ACK, the last segment of the handshake, which the client sent in
+    /// ESTABLISHED; nothing else is in flight. So the runner reads nothing before the first
+    /// step ([`super::Network::setup_settle`]).
     pub(super) fn connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
         let target = self.target;
-        let socket = new_socket(localhost(self.family), Type::STREAM)
+        // Non-blocking from the start: on loopback the handshake is carried out within
+        // `connect` (the SYN-ACK is processed when it releases the socket), and the accept loop
+        // below waits for it in any case.
+        let socket = new_socket(localhost(self.family), Type::STREAM.nonblocking())
             .map_err(io_err("creating the client socket"))?;
-        if let Some(first) = self.source_range {
+        let source = self.source_range.map(|first| {
             let source = source_address(first, self.connections);
             sys::set_bind_address_no_port(&socket)
                 .and_then(|()| socket.bind(&SocketAddr::new(source, 0).into()))
-                .map_err(io_err("binding the client to its source address"))?;
-        }
+                .map(|()| source)
+                .map_err(io_err("binding the client to its source address"))
+        });
+        let source = source.transpose()?;
         self.connections += 1;
-        socket
-            .connect(&target.into())
-            .map_err(io_err("connecting"))?;
-        // Connected blocking: on loopback the handshake is over when `connect` returns. (std's
-        // `set_nonblocking` is one ioctl, socket2's two fcntls.)
+        match socket.connect(&target.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(io_err("connecting")(e)),
+        }
         let client: TcpStream = socket.into();
-        client
-            .set_nonblocking(true)
-            .map_err(io_err("setting O_NONBLOCK"))?;
-        let client_addr = client.local_addr().map_err(io_err("client address"))?;
+        // A source address of its own names the connection: its port is the accepted peer's
+        // (one call fewer). From 127.0.0.1 or ::1 the port must be asked for.
+        let ours = match source {
+            Some(ip) => Ours::From(ip),
+            None => Ours::Exactly(client.local_addr().map_err(io_err("client address"))?),
+        };
         let deadline = Instant::now() + self.timeout;
-        let server = loop {
+        let (server, client_addr) = loop {
             match accept(&self.listener) {
-                // A connection left from an earlier, failed run is not ours: drop it.
-                Ok((server, peer)) if peer == client_addr => break server,
+                // A connection left from an earlier, failed run is not ours: drop it. (It
+                // came from an earlier source address: one is used again only after 64,516
+                // connections, and every run empties the queue up to its own.)
+                Ok((server, peer)) if ours.is(peer) => break (server, peer),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
                     std::thread::yield_now()
@@ -103,6 +118,7 @@ impl Loopback {
             }
         };
         self.settler.addresses = [Some((client_addr, target)), Some((target, client_addr))];
+        self.settler.frozen = [None; 2];
         Ok(([client, server], [client_addr, target]))
     }
 
@@ -112,6 +128,24 @@ impl Loopback {
         open: [Option<BorrowedFd<'_>>; 2],
     ) -> Result<[Option<TcpState>; 2], Timeout> {
         self.settler.settle(open)
+    }
+}
+
+/// How the runner knows its connection in the listener's queue.
+#[derive(Clone, Copy)]
+enum Ours {
+    /// By its source address, used by no other connection in the queue.
+    From(IpAddr),
+    /// By its address and port.
+    Exactly(SocketAddr),
+}
+
+impl Ours {
+    fn is(self, peer: SocketAddr) -> bool {
+        match self {
+            Ours::From(ip) => peer.ip() == ip,
+            Ours::Exactly(addr) => peer == addr,
+        }
     }
 }
 
@@ -153,6 +187,9 @@ struct Settler {
     timeout: Duration,
     /// (local, remote) of each actor's socket, for finding it after the application closed it.
     addresses: [Option<(SocketAddr, SocketAddr)>; 2],
+    /// What a closed socket shows for the rest of the scenario, once nothing can change it
+    /// ([`Settler::freeze`]): no more sock_diag lookups for it.
+    frozen: [Option<View>; 2],
 }
 
 /// One end of the connection, as the kernel shows it now.
@@ -266,6 +303,7 @@ impl Settler {
         loop {
             let views = self.views(&open);
             if quiescent(views) {
+                self.freeze(&open, views);
                 return Ok(views.map(|v| match v {
                     View::Open(info) => Some(info.state),
                     _ => None,
@@ -303,6 +341,36 @@ impl Settler {
         }
     }
 
+    /// Keeps what a closed socket shows once nothing can change it: it is gone or a TIME_WAIT
+    /// stub, and the socket still open is in CLOSE. A socket in CLOSE sends nothing whatever
+    /// the application does with it (a write fails with EPIPE, a close or an abort finds
+    /// nothing to send), so nothing reaches the closed one any more, and neither a TIME_WAIT
+    /// stub's timer (60 s) nor anything else of a gone socket runs within a scenario. (A
+    /// lookup can miss a socket that is becoming a TIME_WAIT stub, see [`Settler::views`]:
+    /// gone and TIME_WAIT lead to the same decisions while the other end is in CLOSE.) Most
+    /// scenarios that close one end and reset the other end there, and each later step spared
+    /// its lookup.
+    fn freeze(&mut self, open: &[Option<BorrowedFd<'_>>; 2], views: [View; 2]) {
+        for closed in 0..2 {
+            let other = 1 - closed;
+            let still = matches!(
+                views[closed],
+                View::Gone
+                    | View::Orphan(DiagSocket {
+                        state: TcpState::TimeWait,
+                        ..
+                    })
+            );
+            if open[closed].is_none()
+                && open[other].is_some()
+                && still
+                && views[other].state() == Some(TcpState::Close)
+            {
+                self.frozen[closed] = Some(views[closed]);
+            }
+        }
+    }
+
     fn views(&mut self, open: &[Option<BorrowedFd<'_>>; 2]) -> [View; 2] {
         let mut views = [View::Gone; 2];
         for actor in End::BOTH {
@@ -312,16 +380,17 @@ impl Settler {
                     Ok(info) => View::Open(info),
                     Err(_) => View::Gone,
                 },
-                None => match self.addresses[i] {
-                    Some((local, remote)) => match self.diag.lookup(local, remote) {
+                None => match (self.frozen[i], self.addresses[i]) {
+                    (Some(frozen), _) => frozen,
+                    (None, Some((local, remote))) => match self.diag.lookup(local, remote) {
                         Ok(Some(found)) => View::Orphan(found),
-                        // Not cached when gone: a lookup can miss a socket for an instant,
-                        // while the kernel swaps an orphan for its TIME_WAIT stub (the stub
-                        // enters the hash chain before the socket leaves it, and a lookup
-                        // already past the chain's head sees neither).
+                        // Not cached when gone (unless frozen, see `freeze`): a lookup can miss
+                        // a socket for an instant, while the kernel swaps an orphan for its
+                        // TIME_WAIT stub (the stub enters the hash chain before the socket
+                        // leaves it, and a lookup already past the chain's head sees neither).
                         Ok(None) | Err(_) => View::Gone,
                     },
-                    None => View::Gone,
+                    (None, None) => View::Gone,
                 },
             };
         }

@@ -312,10 +312,20 @@ impl Network {
         }
     }
 
-    /// `sleep D` and the `link` steps.
-    fn perform(&mut self, op: &Op) -> Result<Outcome, RunError> {
+    /// Once a fresh connection is set up, before the first step: makes sure it is quiescent.
+    /// Its states are not part of the trace, so nothing is read that [`Network::settle`] would.
+    fn setup_settle(&mut self) -> Result<Result<(), Timeout>, RunError> {
+        match self {
+            // Quiescent by construction (see `Loopback::connect`).
+            Network::Loopback(_) => Ok(Ok(())),
+            Network::Link(l) => l.setup_settle().map(Ok),
+        }
+    }
+
+    /// `sleep D` and the `link` steps; a loopback pause gives its time to `idle`.
+    fn perform(&mut self, op: &Op, idle: &mut Idle<'_>) -> Result<Outcome, RunError> {
         match (self, op) {
-            (Network::Loopback(_), Op::Sleep(d)) => sleep(*d),
+            (Network::Loopback(_), Op::Sleep(d)) => pause(*d, idle),
             (Network::Link(l), Op::Sleep(d)) => l.sleep(*d)?,
             (Network::Link(l), Op::Link(op)) => l.apply(*op)?,
             (Network::Loopback(_), Op::Link(_)) => return Err(RunError::NeedsLink),
@@ -457,6 +467,15 @@ impl Runner {
 
     /// Runs `scenario` on a fresh connection and records what the kernel answered.
     pub fn run(&mut self, scenario: &Scenario) -> Result<Trace, RunError> {
+        self.run_with(scenario, &mut |_| false)
+    }
+
+    /// [`Runner::run`], giving the time of a loopback pause to `idle` ([`Idle`]).
+    pub fn run_with(
+        &mut self,
+        scenario: &Scenario,
+        idle: &mut Idle<'_>,
+    ) -> Result<Trace, RunError> {
         if !self.net().can_run(scenario) {
             return Err(RunError::NeedsLink);
         }
@@ -494,6 +513,7 @@ impl Runner {
             api.as_mut(),
             &mut self.buffer,
             &mut trace,
+            idle,
         );
         trace.wire = self.network.take_log();
         // Before the runner's own aborts: what the kernel sent during the steps. (The aborts'
@@ -524,10 +544,10 @@ fn steps(
     api: &mut dyn Api,
     buffer: &mut [u8],
     trace: &mut Trace,
+    idle: &mut Idle<'_>,
 ) -> Result<(), RunError> {
-    match network.settle(api.fds())? {
-        Ok(_) => {}
-        Err(timeout) => return Err(RunError::Setup(timeout)),
+    if let Err(timeout) = network.setup_settle()? {
+        return Err(RunError::Setup(timeout));
     }
     api.settled();
     for (i, step) in scenario.steps().iter().enumerate() {
@@ -537,10 +557,10 @@ fn steps(
         }
         network.note(|| format!("step {}: {step}", i + 1));
         let (outcome, note) = match (step.end(), &step.op) {
-            (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op)?, None),
+            (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op, idle)?, None),
             (Some(actor), op) => api.perform(actor, op, buffer),
             // The checker gives the link `link` ops only.
-            (None, op) => (network.perform(op)?, None),
+            (None, op) => (network.perform(op, idle)?, None),
         };
         let settled = network.settle(api.fds())?;
         api.settled();
@@ -604,6 +624,29 @@ fn abort_all<S: AsFd>(sockets: &mut [Option<S>; 2]) {
         // Best effort: a socket that cannot take SO_LINGER is closed all the same.
         let _ = SockRef::from(&socket).set_linger(Some(Duration::ZERO));
         drop(socket);
+    }
+}
+
+/// Work for the runner's thread while a loopback pause passes: called with the instant the
+/// pause ends, again and again while it returns `true` and the pause lasts. A pause belongs to
+/// the connection, not to the thread: the kernel goes on with the connection meanwhile, and the
+/// thread would only spin on the clock. The work must not touch the run's sockets, and should
+/// start only what it expects to finish by then: the pause lasts at least its duration
+/// whatever the work does, and longer by whatever the work takes past its end.
+///
+/// `rstlab explore` draws and predicts its next cases there.
+pub type Idle<'a> = dyn FnMut(std::time::Instant) -> bool + 'a;
+
+/// Pauses `d` as [`sleep`] does, giving the time of a spun pause to `idle` first.
+fn pause(d: Duration, idle: &mut Idle<'_>) {
+    if d > SPIN_AT_MOST {
+        return sleep(d);
+    }
+    let start = std::time::Instant::now();
+    let end = start + d;
+    while std::time::Instant::now() < end && idle(end) {}
+    while start.elapsed() < d {
+        std::hint::spin_loop();
     }
 }
 
@@ -677,6 +720,29 @@ mod tests {
             assert!(start.elapsed() >= d, "{d:?}");
         }
         assert_eq!(crate::sys::timer_slack().unwrap(), before);
+    }
+
+    #[test]
+    fn a_spun_pause_gives_its_time_to_idle_work_and_lasts_its_duration() {
+        let d = SPIN_AT_MOST;
+        let mut calls = 0;
+        let start = std::time::Instant::now();
+        pause(d, &mut |until| {
+            assert!(until >= start + d);
+            calls += 1;
+            calls < 3
+        });
+        assert!(start.elapsed() >= d);
+        // Called until it said it was done (fewer times only if the thread lost its CPU for
+        // most of the pause).
+        assert!((1..=3).contains(&calls), "{calls} calls");
+        // Work that overruns: the pause ends when it returns, and lasts at least `d` still.
+        let start = std::time::Instant::now();
+        pause(Duration::from_micros(1), &mut |_| {
+            std::thread::sleep(Duration::from_micros(100));
+            true
+        });
+        assert!(start.elapsed() >= Duration::from_micros(100));
     }
 
     /// What a step's syscall relies on: neither socket blocks, and both send at once.
