@@ -178,6 +178,12 @@ impl LinkNet {
         Ok(())
     }
 
+    /// The socket call since the last settle sent nothing (`poll`, `error`): the link is as
+    /// that settle left it, so reading both devices again would only find them empty.
+    pub(super) fn nothing_sent(&mut self) {
+        self.settled = true;
+    }
+
     /// `sleep D`: the link's virtual clock moves on by D.
     pub(super) fn sleep(&mut self, d: Duration) -> Result<(), RunError> {
         // Settled after the last step, and nothing sent since; `advance_settled` ends with a
