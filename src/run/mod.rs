@@ -40,6 +40,7 @@ use crate::outcome::Outcome;
 use crate::scenario::{End, Op, Scenario};
 use crate::tcp::TcpState;
 
+pub use link_net::LINK_CLIENT_BATCH;
 use link_net::LinkNet;
 
 pub use crate::backend::Backend;
