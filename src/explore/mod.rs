@@ -85,7 +85,7 @@ pub struct Progress {
     pub stop: Arc<AtomicBool>,
 }
 
-pub use crate::generate::{case, case_on, case_scenario};
+pub use crate::generate::{case, case_drawn, case_on, case_scenario};
 pub use summary::{Finding, Fingerprint, Summary};
 
 /// Runs `scenario` and checks it ([`crate::check::verify::verify`]): `Ok(None)` when kernel and
@@ -378,11 +378,15 @@ impl Drawn {
     fn new(seed: u64, backend: Backend, nets: &[Net], index: u64) -> Drawn {
         let net = nets[(index % nets.len() as u64) as usize];
         // The value only: the tree is built again from the seed if the case must be shrunk.
-        let scenario = case_scenario(seed, index, net);
+        let (scenario, made) = case_drawn(seed, index, net);
+        let prediction = match made {
+            Some(prediction) if backend == Backend::Std => prediction,
+            _ => predict_for(backend, net, &scenario),
+        };
         Drawn {
             index,
             digest: case_digest(index, &scenario),
-            prediction: predict_for(backend, net, &scenario),
+            prediction,
             scenario,
         }
     }
