@@ -462,19 +462,16 @@ fn work(
         dry: false,
     };
     let mut ahead = Ahead::default();
-    loop {
-        let Some(Drawn {
-            index,
-            scenario,
-            digest,
-            prediction,
-        }) = ahead.cases.pop_front().or_else(|| {
-            feed.next()
-                .map(|index| Drawn::new(options.seed, options.backend, &nets, index))
-        })
-        else {
-            break;
-        };
+    // A case drawn ahead first, else the next number.
+    while let Some(Drawn {
+        index,
+        scenario,
+        digest,
+        prediction,
+    }) = ahead.cases.pop_front().or_else(|| {
+        feed.next()
+            .map(|index| Drawn::new(options.seed, options.backend, &nets, index))
+    }) {
         let which = (index % nets.len() as u64) as usize;
         let net = nets[which];
         if runners[which].is_none() {

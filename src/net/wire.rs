@@ -186,7 +186,7 @@ impl<S> Wire<S> {
 
     /// Takes the segment that is due first (by due time, then order sent), if one is due now.
     pub fn pop_due(&mut self) -> Option<(End, S, usize)> {
-        if !self.pending.front()?.due.is_some_and(|d| d <= self.now) {
+        if self.pending.front()?.due.is_none_or(|d| d > self.now) {
             return None;
         }
         let p = self.pending.pop_front()?;
