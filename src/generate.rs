@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 mod draw;
 
-use crate::oracle::Model;
+use crate::oracle::{Model, PredictedStep, Prediction};
 use crate::run::Net;
 use crate::scenario::bounds::{MAX_DELAY, MAX_IO, MAX_STEPS};
 use crate::scenario::{Arg, End, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Step, Who};
@@ -113,7 +113,12 @@ type LinkStoryParts = (
 
 /// The scenario of a [`link_story`] from what it drew (shared with the direct draw,
 /// [`draw`]).
-fn link_story_of(
+fn link_story_of(parts: LinkStoryParts) -> Scenario {
+    within_model(link_story_steps(parts), Net::Link)
+}
+
+/// A [`link_story`]'s steps, before [`within_model`].
+fn link_story_steps(
     (reversed, delay, writes, pause, reads, reader_end, after, writer_end, meddle, looks): LinkStoryParts,
 ) -> Scenario {
     let (writer, reader) = if reversed {
@@ -139,7 +144,7 @@ fn link_story_of(
         steps.insert(at, Step::link(op));
     }
     observe(&mut steps, looks);
-    within_model(Scenario::normalize(steps), Net::Link)
+    Scenario::normalize(steps)
 }
 
 /// Free-form steps on a link: socket ops, sleeps in link time, and link ops.
@@ -153,9 +158,14 @@ pub fn link_free_form() -> impl Strategy<Value = Scenario> {
 }
 
 /// The scenario of a [`link_free_form`] from its delay and steps.
-fn link_free_form_of((delay, mut steps): (Duration, Vec<Step>)) -> Scenario {
+fn link_free_form_of(parts: (Duration, Vec<Step>)) -> Scenario {
+    within_model(link_free_form_steps(parts), Net::Link)
+}
+
+/// A [`link_free_form`]'s steps, before [`within_model`].
+fn link_free_form_steps((delay, mut steps): (Duration, Vec<Step>)) -> Scenario {
     steps.insert(0, Step::link(LinkOp::Delay(delay)));
-    within_model(Scenario::normalize(steps), Net::Link)
+    Scenario::normalize(steps)
 }
 
 /// Drops every step at which the oracle would stop ([`crate::oracle::Beyond`]), so that a
@@ -169,22 +179,41 @@ fn link_free_form_of((delay, mut steps): (Duration, Vec<Step>)) -> Scenario {
 /// assert_eq!(within_model(s, Net::Link).to_inline(), "link delay 10ms; client write 1; link drop; server read 1");
 /// ```
 pub fn within_model(scenario: Scenario, net: Net) -> Scenario {
+    within_model_predicting(scenario, net).0
+}
+
+/// [`within_model`], and what the model said of each step when it followed every one and the
+/// scenario comes out as it went in: those are then the steps of its prediction for the std
+/// backend on `net` ([`crate::oracle::predict`] runs the same model over the same steps), which
+/// `explore` takes instead of running the model a second time. `None` otherwise.
+fn within_model_predicting(scenario: Scenario, net: Net) -> (Scenario, Option<Vec<PredictedStep>>) {
     let mut model = Model::on(net, crate::oracle::kernel::Kernel::running());
     let mut kept: Vec<Step> = Vec::with_capacity(scenario.steps().len());
+    let mut predicted = Some(Vec::with_capacity(scenario.steps().len()));
     for step in scenario.steps() {
-        if model.step(step).is_ok() {
-            kept.push(step.clone());
-        } else {
-            // Rare: rebuild the model without the step rather than copy it before every step.
-            model = Model::on(net, crate::oracle::kernel::Kernel::running());
-            for k in &kept {
-                model
-                    .step(k)
-                    .expect("steps the model followed once it follows again");
+        match model.step(step) {
+            Ok(p) => {
+                kept.push(step.clone());
+                if let Some(predicted) = &mut predicted {
+                    predicted.push(p);
+                }
+            }
+            Err(_) => {
+                predicted = None;
+                // Rare: rebuild the model without the step rather than copy it before every step.
+                model = Model::on(net, crate::oracle::kernel::Kernel::running());
+                for k in &kept {
+                    model
+                        .step(k)
+                        .expect("steps the model followed once it follows again");
+                }
             }
         }
     }
-    Scenario::normalize(kept)
+    let kept = Scenario::normalize(kept);
+    // The predictions are of the given steps: of the scenario returned if it is the same.
+    let predicted = predicted.filter(|_| kept.steps() == scenario.steps());
+    (kept, predicted)
 }
 
 fn link_delay() -> impl Strategy<Value = Duration> {
@@ -454,13 +483,29 @@ pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenar
 /// }
 /// ```
 pub fn case_scenario(seed: u64, index: u64, net: Net) -> Scenario {
+    case_drawn(seed, index, net).0
+}
+
+/// [`case_scenario`], and its prediction for the std backend on `net` when drawing made it
+/// already (a link story or free-form link scenario whose every step the model followed in
+/// [`within_model`]): what `explore` runs, sparing the model a second pass.
+pub fn case_drawn(seed: u64, index: u64, net: Net) -> (Scenario, Option<Prediction>) {
     let drawn = CASES.with(|cases| {
         let mut runner = cases.runner.borrow_mut();
         *runner.rng() = case_rng(seed, index);
         draw::scenario_on(&mut runner, net)
     });
-    // A filter that would have rejected: proptest draws again there, and so does the tree.
-    drawn.unwrap_or_else(|| case_on(seed, index, net).current())
+    match drawn {
+        Some((scenario, steps)) => (
+            scenario,
+            steps.map(|steps| Prediction {
+                steps,
+                beyond: None,
+            }),
+        ),
+        // A filter that would have rejected: proptest draws again there, and so does the tree.
+        None => (case_on(seed, index, net).current(), None),
+    }
 }
 
 #[cfg(test)]
@@ -526,6 +571,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_prediction_made_while_drawing_is_the_oracles() {
+        let settings = crate::oracle::Settings {
+            net: Some(Net::Link),
+            ..Default::default()
+        };
+        let mut made = 0;
+        for index in 0..2000 {
+            let (scenario, prediction) = case_drawn(5, index, Net::Link);
+            if let Some(prediction) = prediction {
+                assert_eq!(
+                    prediction,
+                    crate::oracle::predict(&scenario, &settings),
+                    "{scenario}"
+                );
+                made += 1;
+            }
+        }
+        assert!(made > 1000, "{made} of 2000");
+        assert!((0..200).all(|i| case_drawn(5, i, Net::Loopback).1.is_none()));
     }
 
     #[test]

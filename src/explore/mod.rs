@@ -89,7 +89,7 @@ pub struct Progress {
     pub stop: Arc<AtomicBool>,
 }
 
-pub use crate::generate::{case, case_on, case_scenario};
+pub use crate::generate::{case, case_drawn, case_on, case_scenario};
 pub use summary::{Finding, Fingerprint, Summary};
 
 /// Runs `scenario` and checks it ([`crate::check::verify::verify`]): `Ok(None)` when kernel and
@@ -382,11 +382,15 @@ impl Drawn {
     fn new(seed: u64, backend: Backend, nets: &[Net], index: u64) -> Drawn {
         let net = nets[(index % nets.len() as u64) as usize];
         // The value only: the tree is built again from the seed if the case must be shrunk.
-        let scenario = case_scenario(seed, index, net);
+        let (scenario, made) = case_drawn(seed, index, net);
+        let prediction = match made {
+            Some(prediction) if backend == Backend::Std => prediction,
+            _ => predict_for(backend, net, &scenario),
+        };
         Drawn {
             index,
             digest: case_digest(index, &scenario),
-            prediction: predict_for(backend, net, &scenario),
+            prediction,
             scenario,
         }
     }
@@ -462,6 +466,7 @@ fn work(
         dry: false,
     };
     let mut ahead = Ahead::default();
+    // A case drawn ahead first, else the next number.
     while let Some(Drawn {
         index,
         scenario,

@@ -27,21 +27,26 @@ use proptest::test_runner::TestRunner;
 
 use super::{
     LARGE_LINK_WRITE, Looks, MAX_GENERATED_STEPS, MAX_LOOPBACK_SLEEP, SMALL_IO, end_ops,
-    link_free_form_of, link_story_of, observing_ops, story_of,
+    link_free_form_steps, link_story_steps, observing_ops, story_of, within_model_predicting,
 };
+use crate::oracle::PredictedStep;
 use crate::run::Net;
 use crate::scenario::bounds::{MAX_DELAY, MAX_IO};
 use crate::scenario::{Arg, End, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Step, Who};
 
+/// A scenario, and the steps of its prediction when drawing made them already
+/// ([`super::within_model_predicting`]).
+pub(super) type Drawn = (Scenario, Option<Vec<PredictedStep>>);
+
 /// The scenario [`super::scenario_on`]`(net)` draws from `runner`'s stream, or `None` where
 /// a filter would have made proptest draw again.
-pub(super) fn scenario_on(r: &mut TestRunner, net: Net) -> Option<Scenario> {
+pub(super) fn scenario_on(r: &mut TestRunner, net: Net) -> Option<Drawn> {
     match net {
-        Net::Loopback => scenario(r),
+        Net::Loopback => scenario(r).map(|s| (s, None)),
         Net::Link => match pick(r, &[2, 1, 1]) {
             0 => link_story(r),
             1 => link_free_form(r),
-            _ => scenario(r),
+            _ => scenario(r).map(|s| (s, None)),
         },
     }
 }
@@ -111,7 +116,7 @@ fn boolean(r: &mut TestRunner) -> bool {
 }
 
 /// [`super::link_story`].
-fn link_story(r: &mut TestRunner) -> Option<Scenario> {
+fn link_story(r: &mut TestRunner) -> Option<Drawn> {
     let reversed = boolean(r);
     let delay = link_delay(r);
     let writes = vec_of(r, 1, 3, |r| Some(link_size(r)))?;
@@ -125,13 +130,14 @@ fn link_story(r: &mut TestRunner) -> Option<Scenario> {
         _ => Some((below(r, 8) as usize, link_op(r)?)),
     };
     let looks = observations(r)?;
-    Some(link_story_of((
+    let steps = link_story_steps((
         reversed, delay, writes, pause, reads, reader_end, after, writer_end, meddle, looks,
-    )))
+    ));
+    Some(within_model_predicting(steps, Net::Link))
 }
 
 /// [`super::link_free_form`].
-fn link_free_form(r: &mut TestRunner) -> Option<Scenario> {
+fn link_free_form(r: &mut TestRunner) -> Option<Drawn> {
     let delay = link_delay(r);
     let steps = vec_of(r, 0, MAX_GENERATED_STEPS, |r| match pick(r, &[6, 2, 2]) {
         0 => step(r),
@@ -141,7 +147,10 @@ fn link_free_form(r: &mut TestRunner) -> Option<Scenario> {
         }
         _ => link_op(r).map(Step::link),
     })?;
-    Some(link_free_form_of((delay, steps)))
+    Some(within_model_predicting(
+        link_free_form_steps((delay, steps)),
+        Net::Link,
+    ))
 }
 
 /// [`super::link_delay`].

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use socket2::Type;
+use socket2::{Socket, Type};
 
 use super::{RunError, accept, io_err, new_socket};
 use crate::net::link::{Link, LinkError, WireSegment};
@@ -15,6 +15,13 @@ use crate::net::segment_log::Packet;
 use crate::scenario::{End, LinkOp};
 use crate::sys;
 use crate::tcp::TcpState;
+
+/// How many client sockets the link makes at a time: a socket lives in the namespace of the
+/// thread that makes it, so the runner's thread enters the client's namespace to make one and
+/// returns, two setns(2) that cost as much as a few steps. Made ten at a time, a connection
+/// takes one made ahead (an unbound socket holds no port and no connection). A runner on the
+/// link therefore holds up to this many more descriptors between scenarios.
+pub const LINK_CLIENT_BATCH: usize = 10;
 
 /// How many source addresses a connection tries before the runner gives up.
 const CONNECT_ATTEMPTS: u32 = 3;
@@ -25,6 +32,8 @@ pub(super) struct LinkNet {
     listener: TcpListener,
     target: SocketAddrV4,
     connections: u64,
+    /// Client sockets made ahead, not yet bound: made in batches ([`LinkNet::make_clients`]).
+    spare: Vec<Socket>,
     /// Nothing is left to deliver: set by what ends with a settle of its own (the handshake,
     /// `sleep`, a `link` step), taken by the runner's next [`LinkNet::settle`], which then only
     /// reads the states. Every socket call comes between two of the runner's settles, so a
@@ -67,6 +76,7 @@ impl LinkNet {
             listener,
             target,
             connections: 0,
+            spare: Vec::with_capacity(LINK_CLIENT_BATCH),
             settled: false,
         })
     }
@@ -91,16 +101,12 @@ impl LinkNet {
     }
 
     fn try_connect(&mut self) -> Result<([TcpStream; 2], [SocketAddr; 2]), RunError> {
-        let client = {
-            let _inside = self
-                .link
-                .enter(End::Client)
-                .map_err(io_err("entering the client's namespace"))?;
-            new_socket(
-                Link::address(End::Client).into(),
-                Type::STREAM.nonblocking(),
-            )
-            .map_err(io_err("creating the client socket"))?
+        let client = match self.spare.pop() {
+            Some(client) => client,
+            None => {
+                self.make_clients()?;
+                self.spare.pop().expect("made just now")
+            }
         };
         let source = Link::client_source(self.connections);
         self.connections += 1;
@@ -158,6 +164,24 @@ impl LinkNet {
         ))
     }
 
+    /// Makes the next [`LINK_CLIENT_BATCH`] client sockets, in one visit to the client's
+    /// namespace.
+    fn make_clients(&mut self) -> Result<(), RunError> {
+        let _inside = self
+            .link
+            .enter(End::Client)
+            .map_err(io_err("entering the client's namespace"))?;
+        for _ in 0..LINK_CLIENT_BATCH {
+            let client = new_socket(
+                Link::address(End::Client).into(),
+                Type::STREAM.nonblocking(),
+            )
+            .map_err(io_err("creating the client socket"))?;
+            self.spare.push(client);
+        }
+        Ok(())
+    }
+
     /// Delivers everything due now; returns the TCP state of each open socket.
     pub(super) fn settle(
         &mut self,
@@ -176,6 +200,12 @@ impl LinkNet {
             self.link.settle()?;
         }
         Ok(())
+    }
+
+    /// The socket call since the last settle sent nothing (`poll`, `error`): the link is as
+    /// that settle left it, so reading both devices again would only find them empty.
+    pub(super) fn nothing_sent(&mut self) {
+        self.settled = true;
     }
 
     /// `sleep D`: the link's virtual clock moves on by D.

@@ -42,6 +42,7 @@ use crate::reasons::{Missing, Resets};
 use crate::scenario::{End, Op, Scenario};
 use crate::tcp::TcpState;
 
+pub use link_net::LINK_CLIENT_BATCH;
 use link_net::LinkNet;
 
 pub use crate::backend::Backend;
@@ -322,6 +323,15 @@ impl Network {
         }
     }
 
+    /// After a socket call that sent nothing ([`looks_only`]), with the network settled
+    /// before it: on the link there is then nothing to read or deliver, and the next settle
+    /// only reads the states.
+    fn nothing_sent(&mut self) {
+        if let Network::Link(l) = self {
+            l.nothing_sent();
+        }
+    }
+
     /// `sleep D` and the `link` steps; a loopback pause gives its time to `idle`.
     fn perform(&mut self, op: &Op, idle: &mut Idle<'_>) -> Result<Outcome, RunError> {
         match (self, op) {
@@ -558,7 +568,13 @@ fn steps(
         network.note(|| format!("step {}: {step}", i + 1));
         let (outcome, note) = match (step.end(), &step.op) {
             (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op, idle)?, None),
-            (Some(actor), op) => api.perform(actor, op, buffer),
+            (Some(actor), op) => {
+                let done = api.perform(actor, op, buffer);
+                if looks_only(op) {
+                    network.nothing_sent();
+                }
+                done
+            }
             // The checker gives the link `link` ops only.
             (None, op) => (network.perform(op, idle)?, None),
         };
@@ -588,6 +604,12 @@ fn steps(
         }
     }
     Ok(())
+}
+
+/// Whether `op`'s call only looks at the socket and never puts a segment on the wire: poll(2)
+/// and getsockopt(SO_ERROR).
+fn looks_only(op: &Op) -> bool {
+    matches!(op, Op::Poll | Op::Error)
 }
 
 /// A TCP socket of type `ty` (`Type::STREAM`, or with `.nonblocking()` for one that is so from
