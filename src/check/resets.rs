@@ -5,12 +5,14 @@
 //! predicted with the k-th the kernel stated. Where both agree, each stated reason belongs to
 //! the step of its prediction; the first pair that differs (another sender, another reason, or
 //! one RST more on either side) is a disagreement at the step of the predicted RST (for an RST
-//! the oracle did not predict: the last step run).
+//! the oracle did not predict: the last step run). The server's listener is the exception: its
+//! RSTs name no peer, so one the oracle did not predict may be an older connection's, and is
+//! left out.
 
 use serde::{Deserialize, Serialize};
 
 use crate::oracle::{Prediction, SegmentKind};
-use crate::reasons::{Expected, Missing, Resets, StatedReset};
+use crate::reasons::{Expected, Missing, Resets, RstReason, StatedReset};
 use crate::run::Trace;
 use crate::scenario::End;
 
@@ -98,13 +100,42 @@ pub fn shown(prediction: &Prediction, trace: &Trace) -> Vec<ResetPair> {
 fn pair(prediction: &Prediction, trace: &Trace, stated: &[StatedReset]) -> Vec<ResetPair> {
     let predicted = predicted(prediction, trace.steps.len());
     let last = trace.steps.len().saturating_sub(1);
-    (0..predicted.len().max(stated.len()))
-        .map(|k| ResetPair {
-            step: predicted.get(k).map_or(last, |(step, _)| *step),
-            predicted: predicted.get(k).map(|(_, p)| *p),
-            stated: stated.get(k).cloned(),
+    // The server's listening socket answers segments of any connection it no longer has, and
+    // its event names no peer: one that answers an older connection's straggler (an orphan's
+    // FIN sent again, long after) cannot be told from this connection's. So the listener's
+    // RSTs pair only with the listener's RSTs the oracle predicts, and one more of them is not
+    // this connection's; every other RST pairs in order, and one more is a disagreement.
+    let (mut listener, mut others): (Vec<&StatedReset>, Vec<&StatedReset>) =
+        stated.iter().partition(|s| is_listeners(s));
+    listener.reverse();
+    others.reverse();
+    let mut pairs: Vec<ResetPair> = predicted
+        .iter()
+        .map(|(step, p)| {
+            let from_listener = p.from == End::Server && p.reason.reason == RstReason::TcpFlags;
+            let next = if from_listener {
+                listener.pop()
+            } else {
+                others.pop()
+            };
+            ResetPair {
+                step: *step,
+                predicted: Some(*p),
+                stated: next.cloned(),
+            }
         })
-        .collect()
+        .collect();
+    pairs.extend(others.into_iter().rev().map(|s| ResetPair {
+        step: last,
+        predicted: None,
+        stated: Some(s.clone()),
+    }));
+    pairs
+}
+
+/// Whether the server's listening socket sent it (the event shows its state).
+fn is_listeners(reset: &StatedReset) -> bool {
+    reset.from == End::Server && reset.state == "TCP_LISTEN"
 }
 
 /// The first pair that differs, with its position among the run's RSTs (0-based).
@@ -127,8 +158,48 @@ pub fn as_predicted(prediction: &Prediction) -> Resets {
             .map(|(_, p)| StatedReset {
                 from: p.from,
                 reason: p.reason.reason.name().to_string(),
-                state: "TCP_CLOSE".to_string(),
+                state: if p.reason.reason == RstReason::TcpFlags {
+                    "TCP_LISTEN"
+                } else {
+                    "TCP_CLOSE"
+                }
+                .to_string(),
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oracle::{Settings, predict};
+    use crate::run::Backend;
+
+    fn extra(from: End, reason: &str, state: &str) -> StatedReset {
+        StatedReset {
+            from,
+            reason: reason.into(),
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn an_unpredicted_listener_rst_is_not_the_connections_but_any_other_is() {
+        let s: crate::Scenario = "server abort; client write 1".parse().unwrap();
+        let p = predict(&s, &Settings::default());
+        let mut t = Trace::as_predicted(&p, Backend::Std);
+        assert_eq!(first_difference(&p, &t), None);
+        let Resets::Stated(stated) = &mut t.resets else {
+            unreachable!()
+        };
+        // An older connection's straggler met the listener before this connection's RST.
+        stated.insert(0, extra(End::Server, "TCP_FLAGS", "TCP_LISTEN"));
+        assert_eq!(first_difference(&p, &t), None);
+        let Resets::Stated(stated) = &mut t.resets else {
+            unreachable!()
+        };
+        stated.push(extra(End::Client, "NO_SOCKET", "UNKNOWN"));
+        let (index, pair) = first_difference(&p, &t).expect("one RST more");
+        assert_eq!((index, pair.predicted), (1, None));
+    }
 }
