@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rstlab::book::kernels;
 use rstlab::oracle::kernel::CHANGES;
@@ -240,19 +240,7 @@ fn kernels_host_stops_on_sigterm_with_its_summary() {
             err_reader.join().unwrap()
         );
     }
-    let pid = rustix::process::Pid::from_child(&child);
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("kernels host still running 60 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = common::signal_and_wait(&mut child, rustix::process::Signal::TERM, "kernels host");
     let (out, err) = (out_reader.join().unwrap(), err_reader.join().unwrap());
     assert_eq!(status.code(), Some(143), "{out}{err}");
     assert!(err.contains("interrupted by SIGTERM"), "{err}");

@@ -126,10 +126,10 @@ fn a_syn_to_a_closed_port_finds_no_socket() {
         .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .unwrap();
     let client_addr = client.local_addr().unwrap().as_socket().unwrap();
-    log.clear();
+    let since = log.now();
     let refused = client.connect(&server.into()).unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
-    let Resets::Stated(r) = log.take(client_addr, server, Duration::ZERO) else {
+    let Resets::Stated(r) = log.take(client_addr, server, since) else {
         panic!("reasons are recorded");
     };
     assert_eq!(reasons(&r), [(End::Server, "NO_SOCKET")]);
@@ -240,22 +240,7 @@ fn ctrl_c_leaves_no_instance_behind() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("explore still runs 60 s after Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::signal_and_wait(&mut child, rustix::process::Signal::INT, "explore");
     assert_eq!(status.code(), Some(130));
     assert_eq!(instances_of(pid), Vec::<String>::new());
 }

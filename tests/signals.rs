@@ -82,19 +82,7 @@ fn stop_when(args: &[&str], begun: Begun, signal: Signal) -> Output {
         let _ = child.kill();
         panic!("{args:?}: the work did not begin within 30 s");
     }
-    let pid = rustix::process::Pid::from_child(&child);
-    rustix::process::kill_process(pid, signal).expect("the signal is sent");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{args:?}: still running 60 s after the signal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::signal_and_wait(&mut child, signal, &format!("{args:?}"));
     Output {
         status,
         stdout: out_reader.join().unwrap().into_bytes(),

@@ -180,17 +180,14 @@ impl<'a> RunReport<'a> {
                 .collect(),
             resets: crate::check::resets::shown(prediction, trace)
                 .into_iter()
-                .map(|pair| ResetRow {
-                    step: pair.step + 1,
-                    from: pair
-                        .stated
-                        .as_ref()
-                        .map(|s| s.from)
-                        .or(pair.predicted.map(|p| p.from))
-                        .unwrap_or(crate::scenario::End::Client),
-                    agree: pair.agrees(),
-                    predicted: pair.predicted.map(|p| p.reason),
-                    stated: pair.stated.map(|s| s.reason),
+                .filter_map(|pair| {
+                    Some(ResetRow {
+                        step: pair.step + 1,
+                        from: pair.from()?,
+                        agree: pair.agrees(),
+                        predicted: pair.predicted.map(|p| p.reason),
+                        stated: pair.stated.map(|s| s.reason),
+                    })
                 })
                 .collect(),
             reasons_missing: match &trace.resets {

@@ -46,6 +46,14 @@ pub struct ResetPair {
 }
 
 impl ResetPair {
+    /// Whose kernel sent it: the kernel's word where it has one, else the oracle's.
+    pub fn from(&self) -> Option<End> {
+        self.stated
+            .as_ref()
+            .map(|s| s.from)
+            .or(self.predicted.map(|p| p.from))
+    }
+
     /// Whether both name the same sender and reason.
     pub fn agrees(&self) -> bool {
         match (&self.predicted, &self.stated) {

@@ -490,7 +490,8 @@ impl Endpoint {
             seg.late.then_some(DELAYED_ACK_AT_MOST),
         );
         if let Some(stub) = self.stub {
-            self.stub_receive(stub, seg, late_before.map(|_| false), fx);
+            let reason = data_after_close(late_before.is_some(), false);
+            self.stub_receive(stub, seg, reason, fx);
             return;
         }
         if self.life == Life::Gone || self.state == TcpState::Close {
@@ -573,7 +574,7 @@ impl Endpoint {
             // full socket still handles this segment (tcp_rcv_state_process(), FIN_WAIT1: new
             // data after close() is TCP_ABORT_ON_DATA); the outcome is the same.
             if seg.len > 0 || seg.fin {
-                self.stub_receive(stub, seg, Some(true), fx);
+                self.stub_receive(stub, seg, data_after_close(false, true), fx);
             }
             return;
         }
@@ -719,29 +720,9 @@ impl Endpoint {
         self.stub = Some(Stub::FinWait2);
     }
 
-    /// `tcp_timewait_state_process()`: what a mini-socket does with a segment. `full_socket`:
-    /// whether the kernel's full socket still takes it, as the ACK of our FIN comes with it
-    /// (`Some(true)`: the segment's own ACK made the mini-socket; `Some(false)`: a late ACK did,
-    /// and its timer races with this segment; `None`: the mini-socket takes it).
-    fn stub_receive(
-        &mut self,
-        stub: Stub,
-        seg: Wired,
-        full_socket: Option<bool>,
-        fx: &mut Effects,
-    ) {
-        // Which socket answers new data with an RST: the full socket (FIN_WAIT1:
-        // TCP_ABORT_ON_DATA), the mini-socket (TCP_TIMEWAIT_SOCKET), or either.
-        let reason = if full_socket == Some(true) {
-            Expected::from(RstReason::TcpAbortOnData)
-        } else if full_socket == Some(false) {
-            Expected {
-                reason: RstReason::TcpAbortOnData,
-                or: Some(RstReason::TcpTimewaitSocket),
-            }
-        } else {
-            Expected::from(RstReason::TcpTimewaitSocket)
-        };
+    /// `tcp_timewait_state_process()`: what a mini-socket does with a segment; `reason`: why
+    /// new data draws an RST ([`data_after_close`]).
+    fn stub_receive(&mut self, stub: Stub, seg: Wired, reason: Expected, fx: &mut Effects) {
         let end = seg.seq + seg.len as u32 + u32::from(seg.fin);
         // tcp_in_window() against [rcv_nxt, rcv_nxt + window].
         let (s_win, e_win) = (self.rcv_nxt, self.rcv_nxt + WINDOW);
@@ -847,6 +828,23 @@ impl Endpoint {
         self.error = Some(error);
         self.done();
         fx.rule(rule);
+    }
+}
+
+/// Why new data for a closed socket draws an RST: the full socket, still in FIN_WAIT1 while the
+/// ACK of its FIN has not arrived, aborts on it (`tcp_rcv_state_process()`, FIN_WAIT1:
+/// TCP_ABORT_ON_DATA); the FIN_WAIT2 mini-socket that replaced it answers it
+/// (`tcp_timewait_state_process()`: TCP_TIMEWAIT_SOCKET). `acked_by_it`: the segment itself
+/// brings that ACK; `acked_late`: a delayed ACK brought it, whose timer races with the segment,
+/// so either may answer.
+fn data_after_close(acked_late: bool, acked_by_it: bool) -> Expected {
+    match (acked_by_it, acked_late) {
+        (true, _) => RstReason::TcpAbortOnData.into(),
+        (false, true) => Expected {
+            reason: RstReason::TcpAbortOnData,
+            or: Some(RstReason::TcpTimewaitSocket),
+        },
+        (false, false) => RstReason::TcpTimewaitSocket.into(),
     }
 }
 

@@ -53,6 +53,8 @@ pub struct ResetLog {
     lost: u64,
     /// Events lost that no event read since places before or after the connection's start.
     unplaced_loss: u64,
+    /// The client's and the server's addresses as text, for comparing with the events'.
+    addresses: [String; 2],
 }
 
 impl ResetLog {
@@ -95,6 +97,7 @@ impl ResetLog {
             buffer: vec![0; 64 * 1024],
             lost: 0,
             unplaced_loss: 0,
+            addresses: Default::default(),
         };
         let setup = |what: &str, e: io::Error| Missing::NoTracefs(format!("{what}: {e}"));
         fs::write(log.dir.join("buffer_size_kb"), BUFFER_KB.to_string())
@@ -121,15 +124,31 @@ impl ResetLog {
         &self.dir
     }
 
+    /// Now, by the instance's clock (`mono`: CLOCK_MONOTONIC): what to pass to
+    /// [`ResetLog::take`] as the start of a connection.
+    pub fn now(&self) -> Duration {
+        Duration::try_from(rustix::time::clock_gettime(
+            rustix::time::ClockId::Monotonic,
+        ))
+        .unwrap_or_default()
+    }
+
     /// Reads what the kernel recorded since the last call and keeps the RSTs between `client`
-    /// and `server` sent at `since` (CLOCK_MONOTONIC) or later, in the order sent. (What came
+    /// and `server` sent at `since` ([`ResetLog::now`]) or later, in the order sent. (What came
     /// before belongs to earlier connections: the runner's aborts after them, a listener
     /// answering their last segments.)
     pub fn take(&mut self, client: SocketAddr, server: SocketAddr, since: Duration) -> Resets {
+        use std::fmt::Write as _;
         let since_us = since.as_micros();
-        let (client, server) = (client.to_string(), server.to_string());
+        // The addresses as the kernel prints them, in buffers kept from case to case.
+        let [mut client_text, mut server_text] = std::mem::take(&mut self.addresses);
+        client_text.clear();
+        server_text.clear();
+        let _ = write!(client_text, "{client}");
+        let _ = write!(server_text, "{server}");
+        let (client, server) = (client_text.as_str(), server_text.as_str());
         let mut resets = Vec::new();
-        if let Err(e) = self.read(since_us, |event| {
+        let read = self.read(since_us, |event| {
             // The server's listening socket answers a segment for a connection the server no
             // longer has: the event shows the listener's addresses (no peer). Only this
             // runner's connection reaches its listener while a scenario runs.
@@ -147,7 +166,9 @@ impl ResetLog {
                 reason: event.reason.to_string(),
                 state: event.state.to_string(),
             });
-        }) {
+        });
+        self.addresses = [client_text, server_text];
+        if let Err(e) = read {
             return Resets::Missing(Missing::Read(e.to_string()));
         }
         let lost = std::mem::take(&mut self.lost) + std::mem::take(&mut self.unplaced_loss);
@@ -158,13 +179,6 @@ impl ResetLog {
             return Resets::Missing(Missing::Incomplete(resets));
         }
         Resets::Stated(resets)
-    }
-
-    /// Forgets what was recorded so far.
-    pub fn clear(&mut self) {
-        let _ = self.read(u128::MAX, |_| {});
-        self.lost = 0;
-        self.unplaced_loss = 0;
     }
 
     /// Reads the pipe until it is empty and hands `each` the events sent at `since_us` or later.

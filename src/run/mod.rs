@@ -492,11 +492,8 @@ impl Runner {
         self.network
             .note(|| "handshake (before the first step)".to_string());
         let (sockets, [client, server]) = self.network.connect()?;
-        // The kernel's RSTs from now on are this connection's (the trace's clock).
-        let since = Duration::try_from(rustix::time::clock_gettime(
-            rustix::time::ClockId::Monotonic,
-        ))
-        .unwrap_or_default();
+        // The kernel's RSTs from now on are this connection's.
+        let since = self.resets.as_ref().map_or(Duration::ZERO, ResetLog::now);
         let mut api: Box<dyn Api + '_> = match (self.backend, &self.runtime) {
             (Backend::Std, _) => Box::new(std_backend::StdApi::new(sockets)),
             (Backend::Tokio, Some(runtime)) => {

@@ -47,3 +47,26 @@ pub fn rerun_as_nobody(name: &str, require: bool) -> Option<(bool, String)> {
     );
     Some((out.status.success(), text))
 }
+
+/// Sends `signal` to `child` and waits for it to end, 60 s at most (then kills it and panics,
+/// naming `what`): the status it ended with.
+pub fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: rustix::process::Signal,
+    what: &str,
+) -> std::process::ExitStatus {
+    use std::time::{Duration, Instant};
+    rustix::process::kill_process(rustix::process::Pid::from_child(child), signal)
+        .expect("the signal is sent");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}: still running 60 s after {signal:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
