@@ -46,6 +46,7 @@
 //!   frozen byte format ([`fuzz::encoding`]).
 //! - [`kernels`]: Debian's kernels booted in a VM, and the survey run on each.
 //! - [`outcome`], [`tcp`]: errno names and TCP states; [`text`] and [`table`]: user text;
+//!   [`stamp`]: the kernel and day stored evidence was gathered on;
 //!   [`sys`]: the only unsafe code.
 //! - [`diagram`]: sequence diagrams and time-axis timelines; [`sigpipe`]: the SIGPIPE experiment.
 //! - [`book`]: the rules book, `RULES.md`, generated from evidence on the running kernel;
@@ -78,6 +79,7 @@ pub mod runtimes;
 pub mod scenario;
 pub mod sigpipe;
 pub mod sim;
+pub mod stamp;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod table;

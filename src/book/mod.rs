@@ -42,7 +42,6 @@ mod run;
 mod sections;
 pub mod site;
 mod situations;
-mod stamp;
 mod tally;
 #[cfg(test)]
 mod tests;
@@ -54,11 +53,11 @@ pub use sections::kernels;
 
 use crate::rules::Rule;
 
+use crate::stamp::Stamp;
 use evidence::Evidence;
 use lab::{Lab, Runners};
 use page::Page;
 use sections::Stored;
-pub(crate) use stamp::Stamp;
 
 /// A generated book: the Markdown text, its SVG files, and what it took.
 #[derive(Clone, Debug)]

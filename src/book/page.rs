@@ -5,7 +5,7 @@ use crate::rules::Rule;
 
 use super::evidence::Evidence;
 use super::options::BookOptions;
-use super::stamp::Stamp;
+use crate::stamp::Stamp;
 
 /// How the book marks a statement its evidence does not support.
 pub(super) const UNSUPPORTED: &str = "**Unsupported by this run's evidence:**";

@@ -7,7 +7,6 @@ use crate::check::verify::Verified;
 use crate::net::Net;
 use crate::oracle;
 use crate::outcome::Outcome;
-use crate::run::Trace;
 use crate::scenario::Scenario;
 use crate::sigpipe::{Api, Disposition, Ending, Probe, ProbeReport};
 
@@ -17,9 +16,9 @@ use super::lab::{Bench, Lab};
 use super::options::{BookError, BookOptions};
 use super::run::Kind;
 use super::sections::{SECTIONS, Stored, diagram_run};
-use super::stamp::Stamp;
 use super::tally::{Call, RuleCounts};
 use crate::rules::Rule;
+use crate::stamp::Stamp;
 
 /// A kernel that does exactly what the oracle predicts for the network asked.
 struct AsPredicted;
@@ -41,7 +40,7 @@ impl Bench for AsPredicted {
         );
         // A loopback trace even for the link: it has no wire, so the check compares outcomes
         // and states, which are as predicted.
-        let trace = Trace::as_predicted(&prediction, backend);
+        let trace = crate::check::predicted_trace(&prediction, backend);
         let disagreement = check::check(scenario, &prediction, &trace);
         Ok(Verified {
             prediction,

@@ -344,6 +344,42 @@ pub fn check(scenario: &Scenario, prediction: &Prediction, trace: &Trace) -> Opt
     None
 }
 
+/// A loopback trace in which the kernel did exactly what `prediction` says (no wire, no
+/// timeout, every RST's reason stated as predicted): for testing what is built from traces
+/// (reports, checks, the book) without sockets.
+///
+/// ```
+/// use rstlab::run::Backend;
+/// let s: rstlab::Scenario = "server close; client write 1".parse().unwrap();
+/// let p = rstlab::oracle::predict(&s, &rstlab::oracle::Settings::default());
+/// let t = rstlab::check::predicted_trace(&p, Backend::Std);
+/// assert_eq!(rstlab::check::check(&s, &p, &t), None);
+/// ```
+pub fn predicted_trace(prediction: &Prediction, backend: crate::run::Backend) -> Trace {
+    Trace {
+        backend,
+        net: Net::Loopback,
+        steps: prediction
+            .steps
+            .iter()
+            .map(|p| ObservedStep {
+                outcome: p.outcome.clone(),
+                states: p.states,
+                note: None,
+                wire_end: 0,
+                time: std::time::Duration::ZERO,
+            })
+            .collect(),
+        timeout: None,
+        client: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+        server: std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
+        wire: Vec::new(),
+        resets: resets::as_predicted(prediction),
+        packets: Vec::new(),
+        interrupted: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,7 +388,7 @@ mod tests {
     use std::time::Duration;
 
     fn trace_of(s: &Scenario, steps: usize, timeout: Option<Timeout>) -> Trace {
-        let mut trace = Trace::as_predicted(
+        let mut trace = predicted_trace(
             &predict(s, &crate::oracle::Settings::default()),
             Backend::Std,
         );

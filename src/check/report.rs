@@ -248,7 +248,7 @@ mod tests {
 
     /// A trace in which the kernel did exactly what the oracle predicted.
     fn as_predicted(prediction: &Prediction) -> Trace {
-        Trace::as_predicted(prediction, Backend::Std)
+        crate::check::predicted_trace(prediction, Backend::Std)
     }
 
     fn verdict_of(text: &str, tamper: impl FnOnce(&mut Trace)) -> Verdict {

@@ -195,7 +195,7 @@ mod tests {
     fn an_unpredicted_listener_rst_is_not_the_connections_but_any_other_is() {
         let s: crate::Scenario = "server abort; client write 1".parse().unwrap();
         let p = predict(&s, &Settings::default());
-        let mut t = Trace::as_predicted(&p, Backend::Std);
+        let mut t = crate::check::predicted_trace(&p, Backend::Std);
         assert_eq!(first_difference(&p, &t), None);
         let Resets::Stated(stated) = &mut t.resets else {
             unreachable!()

@@ -162,42 +162,6 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// A loopback trace in which the kernel did exactly what `prediction` says (no wire, no
-    /// timeout): for testing what is built from traces (reports, checks, the book) without
-    /// sockets.
-    ///
-    /// ```
-    /// use rstlab::run::{Backend, Trace};
-    /// let s: rstlab::Scenario = "server close; client write 1".parse().unwrap();
-    /// let p = rstlab::oracle::predict(&s, &rstlab::oracle::Settings::default());
-    /// let t = Trace::as_predicted(&p, Backend::Std);
-    /// assert_eq!(rstlab::check::check(&s, &p, &t), None);
-    /// ```
-    pub fn as_predicted(prediction: &crate::oracle::Prediction, backend: Backend) -> Trace {
-        Trace {
-            backend,
-            net: Net::Loopback,
-            steps: prediction
-                .steps
-                .iter()
-                .map(|p| ObservedStep {
-                    outcome: p.outcome.clone(),
-                    states: p.states,
-                    note: None,
-                    wire_end: 0,
-                    time: Duration::ZERO,
-                })
-                .collect(),
-            timeout: None,
-            client: SocketAddr::from(([127, 0, 0, 1], 1)),
-            server: SocketAddr::from(([127, 0, 0, 1], 2)),
-            wire: Vec::new(),
-            resets: crate::check::resets::as_predicted(prediction),
-            packets: Vec::new(),
-            interrupted: false,
-        }
-    }
-
     /// The segments sent during step `index` (0-based): empty on loopback.
     pub fn wire_of(&self, index: usize) -> &[WireSegment] {
         let start = index

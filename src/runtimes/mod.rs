@@ -484,7 +484,7 @@ pub struct Results {
 impl Results {
     /// Results measured today on the running kernel.
     pub fn now(versions: Vec<Version>, cells: Vec<Cell>) -> Results {
-        let stamp = crate::book::Stamp::now();
+        let stamp = crate::stamp::Stamp::now();
         Results {
             schema: 1,
             kernel: stamp.kernel,

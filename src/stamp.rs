@@ -1,19 +1,19 @@
-//! The stamp of a book: the kernel it ran on and the day, the only parts of the book that
-//! differ between two runs on one machine.
+//! The stamp of stored evidence (the book, the runtimes' results): the kernel it ran on and the
+//! day, the only parts of a book that differ between two runs on one machine.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The kernel release and the date of the run.
-pub(crate) struct Stamp {
+pub struct Stamp {
     /// The kernel release (`/proc/sys/kernel/osrelease`).
-    pub(crate) kernel: String,
+    pub kernel: String,
     /// `YYYY-MM-DD`, UTC.
-    pub(crate) date: String,
+    pub date: String,
 }
 
 impl Stamp {
     /// The running kernel, today.
-    pub(crate) fn now() -> Stamp {
+    pub fn now() -> Stamp {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".to_string());
