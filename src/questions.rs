@@ -65,6 +65,14 @@ impl Question {
     }
 }
 
+const REACTOR_NETTY_3175: Source = Source {
+    label: "reactor/reactor-netty#3175",
+    url: "https://github.com/reactor/reactor-netty/issues/3175",
+};
+const GATLING_3609: Source = Source {
+    label: "gatling/gatling#3609",
+    url: "https://github.com/gatling/gatling/issues/3609",
+};
 const TOKIO_2234: Source = Source {
     label: "tokio#2234",
     url: "https://github.com/tokio-rs/tokio/issues/2234",
@@ -365,6 +373,46 @@ pub const QUESTIONS: &[Question] = &[
              client read 5 => ok(3)         # bytes that came before the RST\n\
              client read 5 => ECONNRESET\n\
              client read 5 => eof\n",
+        ],
+    },
+    Question {
+        question: "The server restarted: why ECONNRESET on my next request?",
+        sources: &[REACTOR_NETTY_3175, GATLING_3609],
+        answer: "A host that restarts comes back without the sockets it had, and tells nobody: \
+            your kernel still holds the connection as open, and nothing will change that until \
+            you send ([`reboot-forgets-the-connection`]). The request is written whole, since \
+            the write only queues it (`ok`); the server's kernel finds no socket for it (or the \
+            listening socket of the restarted server, which takes no data) and answers with \
+            RST ([`closed-socket-answers-data-with-rst`]). An RST before any FIN leaves \
+            ECONNRESET ([`rst-leaves-econnreset`]), which the next call takes, once \
+            ([`pending-error-reported-once`]); after that the connection is gone, and a write \
+            fails with EPIPE ([`write-on-closed-connection-fails-epipe`]), a read sees its end.",
+        advice: "A connection taken from a pool may be dead however healthy it looks: the first \
+            error can come only after the request is written. Retry an idempotent request once \
+            on a fresh connection when a reused one fails with ECONNRESET or EPIPE before any \
+            byte of the answer came; drop idle connections before the server would.",
+        rules: &[
+            Rule::RebootForgetsTheConnection,
+            Rule::ClosedSocketAnswersDataWithRst,
+            Rule::RstLeavesEconnreset,
+            Rule::PendingErrorReportedOnce,
+            Rule::WriteOnClosedConnectionFails,
+        ],
+        scenarios: &[
+            "# A request and its answer, then the server's host restarts.\n\
+             client write 1 => ok(1)\n\
+             server read 1 => ok(1)\n\
+             server write 1 => ok(1)\n\
+             client read 1 => ok(1)\n\
+             server reboot => ok\n\
+             client write 1 => ok(1)        # the next request: written, answered with RST\n\
+             client read 1 => ECONNRESET    # where the answer was awaited\n\
+             client read 1 => eof\n",
+            "# Writing on: the RST's error once, then EPIPE.\n\
+             server reboot => ok\n\
+             client write 1 => ok(1)\n\
+             client write 1 => ECONNRESET\n\
+             client write 1 => EPIPE\n",
         ],
     },
     Question {

@@ -115,6 +115,11 @@ rules! {
         statement: "close() with SO_LINGER {on, 0} on a synchronized connection sends RST and no FIN.",
         mechanism: "__tcp_close(): SOCK_LINGER with sk_lingertime 0 -> tcp_disconnect(), which sends tcp_send_active_reset() when tcp_need_reset(state) (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, FIN_WAIT2). RFC 9293 §3.10.4 (ABORT).",
     }
+    /// A host that restarts forgets its connections.
+    RebootForgetsTheConnection = "reboot-forgets-the-connection" {
+        statement: "A host that restarts comes back without its sockets: nothing is sent when they vanish, and the next segment of the connection that reaches the host draws an RST.",
+        mechanism: "rstlab closes the socket in repair mode (TCP_REPAIR): tcp_close() -> tcp_disconnect(), which skips tcp_send_active_reset() for a socket under repair, and the socket is destroyed. A later segment finds no socket: tcp_v4_rcv() -> tcp_v4_send_reset() (NO_SOCKET), or the listening socket of a server restarted on the same port, whose tcp_rcv_state_process() refuses an ACK in LISTEN (TCP_FLAGS). RFC 9293 §3.5.2 (half-open connections).",
+    }
     /// Why the seed sees EPIPE and not ECONNRESET.
     RstAfterFinLeavesEpipe = "rst-after-fin-leaves-epipe" {
         statement: "An RST that arrives after the peer's FIN (in CLOSE_WAIT) leaves EPIPE pending, not ECONNRESET.",

@@ -40,7 +40,7 @@ fn every_loopback_scenario_gives_the_same_results_on_ipv6() {
                 .map(|text| (format!("\"{}\"", q.question), *text))
         }))
         .map(|(name, text)| (name, text.parse::<Scenario>().unwrap()))
-        .filter(|(_, s)| !s.uses_link())
+        .filter(|(_, s)| !s.needs_link())
         .collect();
     let mut failures = Vec::new();
     for backend in Backend::ALL {

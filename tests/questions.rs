@@ -25,7 +25,7 @@ fn every_question_scenario_agrees_on_both_backends() {
         });
         for q in QUESTIONS {
             for scenario in q.scenarios().unwrap() {
-                let runner = match (scenario.uses_link(), &mut on_link) {
+                let runner = match (scenario.needs_link(), &mut on_link) {
                     (false, _) => &mut loopback,
                     (true, Some(runner)) => runner,
                     (true, None) => continue,

@@ -50,8 +50,8 @@ fn disagreements(net: Net, which: impl Fn(&Scenario) -> bool) -> Vec<String> {
 }
 
 #[test]
-fn every_canonical_scenario_without_link_steps_agrees_on_loopback() {
-    let failures = disagreements(Net::Loopback, |s| !s.uses_link());
+fn every_canonical_scenario_not_needing_the_link_agrees_on_loopback() {
+    let failures = disagreements(Net::Loopback, |s| !s.needs_link());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

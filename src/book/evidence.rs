@@ -137,7 +137,7 @@ pub(super) fn gather(
 
     let mut zero_delay = Vec::new();
     for c in &canonical {
-        if !c.scenario.uses_link() {
+        if !c.scenario.needs_link() {
             let run = lab.run_on(Kind::ZeroDelay, &c.scenario, Backend::Std, Net::Link)?;
             zero_delay.push((c.rule, run.disagreement));
         }

@@ -81,8 +81,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         disagreement,
     } = verify(&mut runner, &scenario).map_err(|e| match e {
         VerifyError::Beyond(b) => anyhow::anyhow!(
-            "{b}\nrstlab refuses to run what it cannot emulate faithfully: shorten the \
-             scenario's link time there, or drop fewer segments"
+            "{b}\nrstlab refuses to run what it cannot emulate faithfully: {}",
+            b.reason.hint()
         ),
         VerifyError::Run(e) => e.into(),
     })?;

@@ -31,7 +31,8 @@ impl Net {
     pub const ALL: [Net; 2] = [Net::Loopback, Net::Link];
 
     /// The network a scenario runs on when nobody chose one: the link if any step needs it
-    /// (`link …` steps), loopback otherwise. The one place this rule is written.
+    /// (`link …` steps, or a `reboot`: [`Scenario::needs_link`]), loopback otherwise. The one
+    /// place this rule is written.
     ///
     /// ```
     /// use rstlab::net::Net;
@@ -39,7 +40,7 @@ impl Net {
     /// assert_eq!(Net::for_scenario(&"link delay 1ms; client write 1".parse().unwrap()), Net::Link);
     /// ```
     pub fn for_scenario(scenario: &Scenario) -> Net {
-        if scenario.uses_link() {
+        if scenario.needs_link() {
             Net::Link
         } else {
             Net::Loopback

@@ -412,6 +412,17 @@ impl Endpoint {
         Outcome::Ok
     }
 
+    /// The host restarts: the socket is destroyed in repair mode (`tcp_disconnect()` sends
+    /// nothing for a socket under repair) and whatever it held is gone with it. What the peer
+    /// sends from now on meets no socket here.
+    pub(super) fn forget(&mut self, fx: &mut Effects) -> Outcome {
+        self.unread = 0;
+        self.done();
+        self.life = Life::Gone;
+        fx.rule(Rule::RebootForgetsTheConnection);
+        Outcome::Ok
+    }
+
     /// `close(2)`, with SO_LINGER {on, 0} when `abort`: `__tcp_close()`. Unread data is checked
     /// first, then zero linger, then the orderly FIN. `peer_sent` is the peer's `snd_nxt`: data
     /// it sent that has not arrived yet is not unread, so it cannot turn the FIN into an RST.

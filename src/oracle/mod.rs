@@ -156,6 +156,14 @@ pub enum Limit {
         /// How long it may wait ([`RETRANSMIT_AFTER`]).
         after: Duration,
     },
+    /// A host forgets its socket where Linux delays ACKs (loopback). An ACK either end still
+    /// owes then leaves with the delayed-ACK timer (40 ms or more) or never: the peer's
+    /// unacknowledged data or FIN comes back with its retransmission timer and draws an RST, or
+    /// the survivor's late ACK does. What happens, and when, is the timers' business.
+    #[error(
+        "`{0} reboot` on loopback, where Linux delays ACKs: whether an ACK either end owes is sent before the host forgets its socket, and what the retransmission that follows meets, is decided by the kernel's delayed-ACK and retransmission timers, which the model does not keep yet; on the link (`--net link`) ACKs are not delayed"
+    )]
+    RebootWithDelayedAcks(End),
     /// A duplicate ACK reached a sender: fast retransmit and loss recovery are not modelled.
     #[error("a duplicate ACK reaches the sender: loss recovery is not modelled")]
     LossRecovery,
@@ -165,6 +173,19 @@ pub enum Limit {
         "with the peer's waits for the link's delay added, the scenario is past the language's bounds ({0})"
     )]
     Bounds(String),
+}
+
+impl Limit {
+    /// What the user can change so that the model follows the scenario.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Limit::LinkHasNoSocket(_) => "give the step to `client` or `server`",
+            Limit::Retransmission { .. } => "shorten the scenario's link time there",
+            Limit::LossRecovery => "drop fewer segments",
+            Limit::Bounds(_) => "shorten the scenario",
+            Limit::RebootWithDelayedAcks(_) => "run it on the link (`--net link`)",
+        }
+    }
 }
 
 /// The oracle's prediction for a whole scenario: one [`PredictedStep`] per step, fewer when
@@ -478,6 +499,9 @@ impl Effects {
 pub struct Model {
     ends: [Endpoint; 2],
     wire: Wire<Wired>,
+    /// Linux delays ACKs here (loopback: no `quickack` route). The model knows when it delays
+    /// the ACK of a FIN, not the ACK of data.
+    delays_acks: bool,
 }
 
 impl Default for Model {
@@ -507,6 +531,7 @@ impl Model {
                 Endpoint::established(End::Server, mss, kernel, net == Net::Loopback),
             ],
             wire: Wire::new(),
+            delays_acks: net == Net::Loopback,
         }
     }
 
@@ -528,6 +553,9 @@ impl Model {
                 let Some(a) = step.end() else {
                     return Err(Limit::LinkHasNoSocket(step.to_string()));
                 };
+                if *op == Op::Reboot && self.delays_acks {
+                    return Err(Limit::RebootWithDelayedAcks(a));
+                }
                 let outcome = self.call(a, op, now, &mut fx);
                 self.deliver(&mut fx);
                 outcome
@@ -572,6 +600,7 @@ impl Model {
             Op::Read(n) => me.read(n, fx),
             Op::Close => me.close(false, peer_sent, now, fx),
             Op::Abort => me.close(true, peer_sent, now, fx),
+            Op::Reboot => me.forget(fx),
             Op::Shutdown(how) => me.shutdown(how, now, fx),
             Op::Poll => {
                 me.poll_rules(fx);

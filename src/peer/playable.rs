@@ -58,6 +58,10 @@ fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
             Op::Write(_) | Op::Close | Op::Abort | Op::Shutdown(_) | Op::Sleep(_),
         ) => None,
         (Who::Server, Op::Read(_)) => None,
+        (Who::Client | Who::Server, Op::Reboot) => Some(
+            "a reboot makes a host forget its socket (TCP_REPAIR, then close), and the peer does not play it yet: run the scenario with `rstlab run`"
+                .to_string(),
+        ),
         // Ops the peer has no call or observation for, and pairs the language refuses.
         (Who::Client | Who::Server, Op::Poll | Op::Error | Op::Link(_))
         | (
@@ -66,6 +70,7 @@ fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
             | Op::Read(_)
             | Op::Close
             | Op::Abort
+            | Op::Reboot
             | Op::Shutdown(_)
             | Op::Sleep(_)
             | Op::Poll

@@ -122,6 +122,12 @@ impl Loopback {
         Ok(([client, server], [client_addr, target]))
     }
 
+    /// `end`'s socket was forgotten (`reboot`): it went without a word on the wire, which
+    /// quiescence must not wait for.
+    pub(super) fn forgot(&mut self, end: End) {
+        self.settler.frozen[end.index()] = Some(View::Forgotten);
+    }
+
     /// Waits until the connection is quiescent; returns the TCP state of each open socket.
     pub(super) fn settle(
         &mut self,
@@ -201,6 +207,9 @@ enum View {
     Orphan(DiagSocket),
     /// No socket.
     Gone,
+    /// No socket, and none went away with a word on the wire: the host `reboot`ed. Unlike
+    /// [`View::Gone`], no RST of this end can be in flight, so the other end may stay as it is.
+    Forgotten,
 }
 
 impl View {
@@ -208,7 +217,7 @@ impl View {
         match self {
             View::Open(info) => Some(info.state),
             View::Orphan(diag) => Some(diag.state),
-            View::Gone => None,
+            View::Gone | View::Forgotten => None,
         }
     }
 
@@ -216,7 +225,7 @@ impl View {
         match self {
             View::Open(info) => info.send_queue_empty(),
             View::Orphan(diag) => diag.write_queue == 0,
-            View::Gone => true,
+            View::Gone | View::Forgotten => true,
         }
     }
 
@@ -276,13 +285,17 @@ impl View {
                 d.state, d.write_queue
             ),
             View::Gone => "gone".to_string(),
+            View::Forgotten => "forgotten (rebooted)".to_string(),
         }
     }
 }
 
 fn quiescent(views: [View; 2]) -> bool {
     let [a, b] = views;
-    let over = |v: View| v.state().is_none() || v.state() == Some(TcpState::Close);
+    // An end that is over sent an RST (or answered one); a forgotten end sent nothing.
+    let over = |v: View| {
+        v != View::Forgotten && (v.state().is_none() || v.state() == Some(TcpState::Close))
+    };
     let reset_in_flight = (over(a) && !b.finished()) || (over(b) && !a.finished());
     a.settled(b) && b.settled(a) && !reset_in_flight
 }
@@ -431,6 +444,8 @@ mod tests {
         assert!(quiescent([established, established]));
         let reset = View::Open(info(TcpState::Close, 1));
         assert!(quiescent([reset, View::Gone]));
+        // A rebooted end sent nothing: the other end, open and idle, has nothing to wait for.
+        assert!(quiescent([established, View::Forgotten]));
     }
 
     #[test]

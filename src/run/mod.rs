@@ -277,6 +277,13 @@ impl Network {
         }
     }
 
+    /// `end`'s socket was forgotten (`reboot`), without a word on the wire.
+    fn forgot(&mut self, end: End) {
+        if let Network::Loopback(l) = self {
+            l.forgot(end);
+        }
+    }
+
     /// Once a fresh connection is set up, before the first step: makes sure it is quiescent.
     /// Its states are not part of the trace, so nothing is read that [`Network::settle`] would.
     fn setup_settle(&mut self) -> Result<Result<(), Timeout>, RunError> {
@@ -534,6 +541,9 @@ fn steps(
                 if looks_only(op) {
                     network.nothing_sent();
                 }
+                if *op == Op::Reboot && done.0 == Outcome::Ok {
+                    network.forgot(actor);
+                }
                 done
             }
             // The checker gives the link `link` ops only.
@@ -599,6 +609,17 @@ fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
         .as_socket()
         .ok_or_else(|| io::Error::other("an accepted TCP connection without an IP address"))?;
     Ok((socket.into(), peer))
+}
+
+/// What a `reboot` step ends as where the socket cannot enter repair mode: never an errno
+/// (which would pass for the kernel's answer to the application), but why it could not run.
+fn reboot_refused(error: &io::Error) -> Outcome {
+    let why = if error.raw_os_error() == Some(libc::EPERM) {
+        "needs CAP_NET_ADMIN (run as root)"
+    } else {
+        "failed"
+    };
+    Outcome::NoErrno(format!("reboot {why}: setsockopt(TCP_REPAIR) said {error}"))
 }
 
 /// Ends every socket still open with an RST, so that nothing lingers in the kernel.

@@ -54,6 +54,14 @@ impl Api for StdApi {
                 let stream = end.take().expect("checked above");
                 Outcome::of_unit(sys::close(OwnedFd::from(stream)))
             }
+            Op::Reboot => {
+                if let Err(e) = sys::set_tcp_repair(&*stream) {
+                    return (super::reboot_refused(&e), None);
+                }
+                // In repair mode close(2) sends nothing and cannot fail for a TCP socket.
+                let stream = end.take().expect("checked above");
+                Outcome::of_unit(sys::close(OwnedFd::from(stream)))
+            }
             Op::Sleep(_) | Op::Link(_) => unreachable!("the network performs `{op}`"),
         };
         (outcome, None)

@@ -127,6 +127,13 @@ async fn perform(
             drop(end.take());
             Outcome::Ok
         }
+        Op::Reboot => match crate::sys::set_tcp_repair(&*stream) {
+            Err(e) => super::reboot_refused(&e),
+            Ok(()) => {
+                drop(end.take());
+                Outcome::Ok
+            }
+        },
         Op::Abort => match SockRef::from(&*stream).set_linger(Some(Duration::ZERO)) {
             Err(e) => Outcome::of_error(&e),
             Ok(()) => {

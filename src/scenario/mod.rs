@@ -366,6 +366,15 @@ impl Scenario {
     pub fn uses_link(&self) -> bool {
         self.steps.iter().any(|s| s.who == Who::Link)
     }
+
+    /// Whether the scenario is predicted on the emulated link only: it has `link` steps, or a
+    /// `reboot`, which the model follows only where Linux does not delay ACKs
+    /// ([`crate::oracle::Limit::RebootWithDelayedAcks`]).
+    pub fn needs_link(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.who == Who::Link || s.op == Op::Reboot)
+    }
 }
 
 impl fmt::Display for Scenario {

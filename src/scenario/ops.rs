@@ -80,6 +80,10 @@ pub enum Op {
     Close,
     /// `abort`: SO_LINGER {on, 0 s}, then close(2).
     Abort,
+    /// `reboot`: the end's host restarts and comes back without its sockets: the socket is gone
+    /// without a word on the wire (a host that crashed, or a server restarted on the same
+    /// address). rstlab closes it in repair mode (`TCP_REPAIR`), which needs `CAP_NET_ADMIN`.
+    Reboot,
     /// `shutdown read|write|both`: shutdown(2).
     Shutdown(How),
     /// `sleep D`: a pause of at most [`MAX_SLEEP`]: in real time on loopback, in the link's
@@ -98,7 +102,7 @@ pub enum Op {
 /// Who may perform an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Performer {
-    /// `client` or `server`, on its own socket: never after its own `close` or `abort`.
+    /// `client` or `server`, on its own socket: never after its own `close`, `abort` or `reboot`.
     Socket,
     /// `client` or `server`, even after its socket is closed (a pause).
     End,
@@ -278,6 +282,9 @@ ops! {
     Poll = "poll" { by: Socket, param: Param::None, ends_as: Ends::Events, ends_socket: false, weight: 5, }
     /// `error`.
     Error = "error" { by: Socket, param: Param::None, ends_as: Ends::OkOrErrno, ends_socket: false, weight: 2, }
+    /// `reboot`. Never drawn at random (weight 0): no random case and no committed fuzz input
+    /// changes with it.
+    Reboot = "reboot" { by: Socket, param: Param::None, ends_as: Ends::Ok, ends_socket: true, weight: 0, }
     /// `link delay D`.
     Delay = "delay" { by: Link, param: Param::Duration(MAX_DELAY), ends_as: Ends::Ok, ends_socket: false, weight: 1, }
     /// `link hold`.
@@ -303,6 +310,7 @@ impl OpKind {
             (OpKind::Read, Arg::Count(n)) => Op::Read(n),
             (OpKind::Close, Arg::None) => Op::Close,
             (OpKind::Abort, Arg::None) => Op::Abort,
+            (OpKind::Reboot, Arg::None) => Op::Reboot,
             (OpKind::Shutdown, Arg::How(how)) => Op::Shutdown(how),
             (OpKind::Sleep, Arg::Duration(d)) => Op::Sleep(d),
             (OpKind::Poll, Arg::None) => Op::Poll,
@@ -341,6 +349,7 @@ impl Op {
             Op::Read(_) => OpKind::Read,
             Op::Close => OpKind::Close,
             Op::Abort => OpKind::Abort,
+            Op::Reboot => OpKind::Reboot,
             Op::Shutdown(_) => OpKind::Shutdown,
             Op::Sleep(_) => OpKind::Sleep,
             Op::Poll => OpKind::Poll,

@@ -80,6 +80,10 @@ impl Simulator for TurmoilNet {
                 "the shim's TcpStream has no take_error (SO_ERROR): a pending error cannot be asked \
                  for in the simulator",
             ),
+            Op::Reboot => Some(
+                "a reboot forgets one host's socket without a word on the wire; the simulator has \
+                 no call that drops one socket silently",
+            ),
             Op::Link(_) => Some("link steps are out of scope"),
         }
     }

@@ -14,7 +14,8 @@
 //! The wrappers, each sound whatever its (safe) arguments:
 //!
 //! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
-//!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`close`] (`close(2)` with its
+//!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`set_tcp_repair`] (`TCP_REPAIR`),
+//!   [`close`] (`close(2)` with its
 //!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
 //!   `poll` step, on rustix's [`PollFd`] and [`PollFlags`]), and [`SockDiag`]
 //!   (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6, as [`DiagSocket`]).
@@ -167,14 +168,33 @@ pub fn tcp_info(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
 /// `setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)`: a `bind` to port 0 leaves the port to `connect`,
 /// which picks it knowing the whole address pair (so one source address serves many peers).
 pub fn set_bind_address_no_port(socket: &impl AsRawFd) -> io::Result<()> {
-    let one: libc::c_int = 1;
+    set_int_option(socket, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)
+}
+
+/// `setsockopt(TCP_REPAIR, 1)`: the socket enters repair mode, in which `close` sends nothing,
+/// neither FIN nor RST (`tcp_disconnect()` skips `tcp_send_active_reset()` for it): a socket
+/// forgotten as by a host that rebooted. Needs `CAP_NET_ADMIN` in the socket's network
+/// namespace (`EPERM` without).
+pub fn set_tcp_repair(socket: &impl AsRawFd) -> io::Result<()> {
+    // TCP_REPAIR from <linux/tcp.h>; the libc crate does not export it for every target.
+    const TCP_REPAIR: libc::c_int = 19;
+    set_int_option(socket, libc::IPPROTO_TCP, TCP_REPAIR, 1)
+}
+
+/// `setsockopt(level, name)` with an `int` value.
+fn set_int_option(
+    socket: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: the option value is a live `c_int` and the length passed is its size.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&raw const one).cast(),
+            level,
+            name,
+            (&raw const value).cast(),
             mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };

@@ -46,7 +46,7 @@ pub(in crate::book) fn diagram_run(rule: Rule, runs: &[Run]) -> &Run {
 /// scenario on the link, else the sequence diagram.
 pub(in crate::book) fn svg(options: &BookOptions, c: &Canonical) -> (String, String) {
     let shown = diagram_run(c.rule, &c.runs);
-    let svg = if c.scenario.uses_link() {
+    let svg = if c.scenario.needs_link() {
         Timeline::new(&c.scenario, &shown.trace).svg(&format!("{}: timeline", c.rule.id()))
     } else {
         Diagram::new(&c.scenario, &shown.prediction, Some(&shown.trace))
@@ -68,7 +68,7 @@ fn rule(page: &mut Page, c: &Canonical) {
     );
     let _ = writeln!(md, "```text\n{}\n```\n", rule.canonical().trim());
     let shown = diagram_run(rule, runs);
-    let on_link = scenario.uses_link();
+    let on_link = scenario.needs_link();
     let diagram = if on_link {
         Timeline::new(scenario, &shown.trace).text()
     } else {
