@@ -282,3 +282,29 @@ fn a_capture_names_the_reason_of_each_rst() {
     assert_eq!(named.len(), 1, "{named:?}");
     assert!(named[0].ends_with("| RST: TCP_ABORT_ON_CLOSE"), "{named:?}");
 }
+
+#[test]
+fn the_diagram_names_the_kernels_reason_beside_each_rst() {
+    if !reasons_available() {
+        return;
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_rstlab"))
+        .args([
+            "run",
+            "--diagram",
+            "client write 3; server read 1; server close; client read 1 => ECONNRESET",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let rst = out
+        .lines()
+        .find(|l| l.contains("|<------ RST ------|"))
+        .unwrap_or_else(|| panic!("no RST drawn:\n{out}"));
+    // The kernel's reason, not the oracle's marked as predicted.
+    assert!(
+        rst.ends_with("|<------ RST ------|  close => ok  RST: TCP_ABORT_ON_CLOSE"),
+        "{out}"
+    );
+}
