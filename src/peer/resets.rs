@@ -18,6 +18,7 @@ use crate::check::resets::{PredictedReset, pair};
 use crate::oracle::Prediction;
 use crate::reasons::tracefs::ResetLog;
 use crate::reasons::{Missing, Resets, StatedReset};
+use crate::scenario::End;
 
 /// The peer's tracing instance and the connections it watches.
 #[derive(Debug)]
@@ -139,8 +140,12 @@ fn merge(before: Resets, read: Resets) -> Resets {
 }
 
 /// The rows of a connection's "why each RST": the RSTs the kernel stated paired in order with
-/// those the oracle predicted for the `played` steps (as `rstlab run` pairs them), or the
-/// oracle's alone where the kernel's were not recorded, and why not.
+/// those the oracle predicted for the `played` steps (as `rstlab run` pairs them, each sender's
+/// apart), or the oracle's alone where the kernel's were not recorded, and why not.
+///
+/// The oracle's RSTs from your program assume it read nothing (the peer cannot see reads): one
+/// that your program's kernel did not send is left out where the kernel's reasons were
+/// recorded (your program read what the peer sent, and closed with a FIN).
 pub(super) fn rows(
     prediction: &Prediction,
     played: usize,
@@ -152,7 +157,25 @@ pub(super) fn rows(
         Resets::Stated(s) | Resets::Missing(Missing::Incomplete(s)) => s,
         Resets::Missing(_) => &[],
     };
-    let rows = pair(&predicted, stated, played.saturating_sub(1))
+    let recorded = !matches!(resets, Resets::Missing(m) if !matches!(m, Missing::Incomplete(_)));
+    let last = played.saturating_sub(1);
+    let mut pairs = Vec::new();
+    for from in [End::Server, End::Client] {
+        let predicted: Vec<_> = predicted
+            .iter()
+            .filter(|(_, p)| p.from == from)
+            .copied()
+            .collect();
+        let stated: Vec<_> = stated.iter().filter(|s| s.from == from).cloned().collect();
+        pairs.extend(
+            pair(&predicted, &stated, last)
+                .into_iter()
+                .filter(|p| !(from == End::Client && recorded && p.stated.is_none())),
+        );
+    }
+    // Stable: each sender's in order, the steps in order.
+    pairs.sort_by_key(|p| p.step);
+    let rows = pairs
         .into_iter()
         .filter_map(|p| {
             Some(ResetRow {
@@ -174,7 +197,6 @@ pub(super) fn rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::End;
 
     fn rst(reason: &str) -> StatedReset {
         StatedReset {
@@ -220,6 +242,23 @@ mod tests {
         let (rows, missing) = super::rows(&p, 4, &Resets::Missing(Missing::NoEvent));
         assert_eq!((rows.len(), rows[0].stated.clone()), (1, None));
         assert!(missing.unwrap().contains("no tcp/tcp_send_reset"));
+        // Your program's close sends RST only if it did not read: without one, no row.
+        let s: crate::Scenario = "server write 3; client close".parse().unwrap();
+        let p = crate::oracle::predict(&s, &crate::oracle::Settings::default());
+        assert_eq!(
+            p.steps[1].segments[0].reason.map(|r| r.reason.name()),
+            Some("TCP_ABORT_ON_CLOSE")
+        );
+        let (rows, _) = super::rows(&p, 2, &Resets::Stated(Vec::new()));
+        assert!(rows.is_empty(), "{rows:?}");
+        let (rows, _) = super::rows(&p, 2, &Resets::Missing(Missing::NoEvent));
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let p = crate::oracle::predict(
+            &"client write 3; server read 1; server close"
+                .parse()
+                .unwrap(),
+            &crate::oracle::Settings::default(),
+        );
         // A step not played sends nothing.
         let (rows, _) = super::rows(&p, 2, &Resets::Stated(Vec::new()));
         assert!(rows.is_empty(), "{rows:?}");
