@@ -7,13 +7,15 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rstlab::Scenario;
 use rstlab::check::verify::verify;
+use rstlab::peer::{Peer, PeerOptions};
 use rstlab::reasons::tracefs::ResetLog;
 use rstlab::reasons::{Missing, Resets, StatedReset};
 use rstlab::run::{Backend, Net, RunOptions, Runner};
@@ -169,6 +171,19 @@ fn instances_of(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Waits (30 s at most) until `child` has made its tracing instance: its work has begun.
+fn wait_for_instance(child: &mut std::process::Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while instances_of(child.id()).is_empty() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} made no tracing instance within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn no_instance_outlives_its_runner_even_through_a_panic() {
     if !reasons_available() {
@@ -232,14 +247,7 @@ fn ctrl_c_leaves_no_instance_behind() {
     let mut child = command.spawn().unwrap();
     let pid = child.id();
     // Its instance appears once its runner is made: the work has begun.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while instances_of(pid).is_empty() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("explore made no tracing instance within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_instance(&mut child, "explore");
     let status = common::signal_and_wait(&mut child, rustix::process::Signal::INT, "explore");
     assert_eq!(status.code(), Some(130));
     assert_eq!(instances_of(pid), Vec::<String>::new());
@@ -281,4 +289,334 @@ fn a_capture_names_the_reason_of_each_rst() {
         .collect();
     assert_eq!(named.len(), 1, "{named:?}");
     assert!(named[0].ends_with("| RST: TCP_ABORT_ON_CLOSE"), "{named:?}");
+}
+
+#[test]
+fn the_diagram_names_the_kernels_reason_beside_each_rst() {
+    if !reasons_available() {
+        return;
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_rstlab"))
+        .args([
+            "run",
+            "--diagram",
+            "client write 3; server read 1; server close; client read 1 => ECONNRESET",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let rst = out
+        .lines()
+        .find(|l| l.contains("|<------ RST ------|"))
+        .unwrap_or_else(|| panic!("no RST drawn:\n{out}"));
+    // The kernel's reason, not the oracle's marked as predicted.
+    assert!(
+        rst.ends_with("|<------ RST ------|  close => ok  RST: TCP_ABORT_ON_CLOSE"),
+        "{out}"
+    );
+}
+
+/// Each connection's `(step, from, kernel, agree)` of its "why each RST".
+fn peer_rows(c: &rstlab::peer::ConnectionReport) -> Vec<(usize, End, Option<&str>, bool)> {
+    c.reasons
+        .resets
+        .iter()
+        .map(|r| (r.step, r.from, r.stated.as_deref(), r.agree))
+        .collect()
+}
+
+#[test]
+fn the_peer_names_the_reason_of_each_connections_rst_and_only_its_own() {
+    if !reasons_available() {
+        return;
+    }
+    let options = PeerOptions {
+        timeout: Duration::from_secs(5),
+        ..PeerOptions::default()
+    };
+    // Two connections played at once, each reset its own way, read from one instance.
+    let peer = Peer::builder()
+        .scenario("client write 3; server read 1; client write 1; server close")
+        .scenario("client write 1; server read 1; server abort")
+        .options(options)
+        .start()
+        .unwrap();
+    let mut first = TcpStream::connect(peer.addr()).unwrap();
+    first.write_all(b"abc").unwrap();
+    peer.wait_for_step(1, 2).unwrap();
+    let mut second = TcpStream::connect(peer.addr()).unwrap();
+    second.write_all(b"x").unwrap();
+    peer.wait_for_step(2, 3).unwrap();
+    first.write_all(b"d").unwrap();
+    peer.wait_for_step(1, 4).unwrap();
+    // Both resets have reached their clients (bounded by the read timeout).
+    for mut s in [first, second] {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buffer = [0; 16];
+        let got = s.read(&mut buffer);
+        assert_eq!(
+            got.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionReset)
+        );
+    }
+    let report = peer.finish().unwrap();
+    assert_eq!(report.reasons_missing, None);
+    let c = &report.connections;
+    assert_eq!(
+        peer_rows(&c[0]),
+        [(4, End::Server, Some("TCP_ABORT_ON_CLOSE"), true)],
+        "{report}"
+    );
+    assert_eq!(
+        peer_rows(&c[1]),
+        [(3, End::Server, Some("TCP_STATE"), true)],
+        "{report}"
+    );
+    let text = c[0].to_string();
+    assert!(
+        text.contains("4     server  TCP_ABORT_ON_CLOSE  TCP_ABORT_ON_CLOSE  yes"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_peer_without_reasons_says_why() {
+    let options = PeerOptions {
+        reasons: false,
+        ..PeerOptions::default()
+    };
+    let peer = Peer::builder()
+        .scenario("server abort")
+        .options(options)
+        .start()
+        .unwrap();
+    assert_eq!(peer.reasons_missing(), Some(Missing::Off));
+    assert_eq!(peer.tracing_instance(), None);
+    let report = peer.stop().unwrap();
+    assert_eq!(report.reasons_missing.as_deref(), Some("not asked for"));
+}
+
+#[test]
+fn no_peer_instance_outlives_the_peer_even_through_a_panic() {
+    if !reasons_available() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let panicked = std::thread::spawn(move || {
+        let peer = Peer::serve("client write 1; server close").unwrap();
+        // A connection being played holds the instance too.
+        let _client = TcpStream::connect(peer.addr()).unwrap();
+        let dir = peer.tracing_instance().expect("an instance");
+        assert!(dir.is_dir());
+        tx.send(dir).unwrap();
+        panic!("on purpose, with a peer alive");
+    })
+    .join();
+    assert!(panicked.is_err());
+    let dir = rx.recv().unwrap();
+    assert!(!dir.exists(), "{} outlived the panic", dir.display());
+}
+
+/// `rstlab serve ARGS`, its standard output piped: the child, and the address it printed first.
+fn serve(args: &[&str]) -> (std::process::Child, SocketAddr) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rstlab"));
+    command
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    rstlab::sys::default_sigint_in_child(&mut command);
+    let mut child = command.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    // The first line, byte by byte: the rest stays in the pipe for the end.
+    let mut line = Vec::new();
+    let mut byte = [0];
+    while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    child.stdout = Some(out);
+    let addr = String::from_utf8(line)
+        .unwrap()
+        .parse()
+        .expect("the address");
+    (child, addr)
+}
+
+#[test]
+fn serve_names_the_peers_reason_and_leaves_no_instance_when_it_ends() {
+    if !reasons_available() {
+        return;
+    }
+    let (child, addr) = serve(&[
+        "--once",
+        "--json",
+        "--timeout",
+        "5s",
+        "client write 3; server read 1; server close",
+    ]);
+    let pid = child.id();
+    let mut client = TcpStream::connect(addr).unwrap();
+    client.write_all(b"abc").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let got = client.read(&mut [0; 8]).map_err(|e| e.kind());
+    assert_eq!(got, Err(std::io::ErrorKind::ConnectionReset));
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let connection: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        connection["resets"],
+        serde_json::json!([{"step": 3, "from": "server", "stated": "TCP_ABORT_ON_CLOSE",
+            "predicted": {"reason": "TCP_ABORT_ON_CLOSE"}, "agree": true}]),
+        "{out}"
+    );
+    assert!(connection.get("reasons_missing").is_none(), "{out}");
+    assert_eq!(instances_of(pid), Vec::<String>::new());
+}
+
+#[test]
+fn serve_and_exec_leave_no_instance_on_ctrl_c_or_sigterm() {
+    use rustix::process::Signal;
+    if !reasons_available() {
+        return;
+    }
+    for (signal, code) in [(Signal::INT, 130), (Signal::TERM, 143)] {
+        // A client that never comes: serve waits until the signal.
+        let (mut child, _) = serve(&["client write 1"]);
+        wait_for_instance(&mut child, "serve");
+        let status = common::signal_and_wait(&mut child, signal, "serve");
+        assert_eq!(status.code(), Some(code));
+        assert_eq!(instances_of(child.id()), Vec::<String>::new(), "serve");
+    }
+    if !common::link_available_for("exec's instance") {
+        return;
+    }
+    for (signal, code) in [(Signal::INT, 130), (Signal::TERM, 143)] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rstlab"));
+        command
+            .args([
+                "exec",
+                "--timeout",
+                "60s",
+                "client write 1",
+                "--",
+                "sleep",
+                "60",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        rstlab::sys::default_sigint_in_child(&mut command);
+        let mut child = command.spawn().unwrap();
+        wait_for_instance(&mut child, "exec");
+        let status = common::signal_and_wait(&mut child, signal, "exec");
+        assert_eq!(status.code(), Some(code));
+        assert_eq!(instances_of(child.id()), Vec::<String>::new(), "exec");
+    }
+}
+
+#[test]
+fn exec_names_the_peers_reason_across_the_link() {
+    if !reasons_available() || !common::link_available_for("exec's reasons") {
+        return;
+    }
+    let python = "import os, socket, time\n\
+                  h, p = os.environ['RSTLAB_PEER'].rsplit(':', 1)\n\
+                  s = socket.create_connection((h, int(p)))\n\
+                  s.send(b'abc')\n\
+                  time.sleep(0.3)\n";
+    let o = Command::new(env!("CARGO_BIN_EXE_rstlab"))
+        .args([
+            "exec",
+            "--json",
+            "client write 3; server read 1; server close",
+            "--",
+            "python3",
+            "-c",
+            python,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    if o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("python3") {
+        common::skip(None, "needs python3");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let resets = &v["connections"][0]["resets"];
+    assert_eq!(resets[0]["stated"], "TCP_ABORT_ON_CLOSE", "{out}");
+    assert_eq!(resets[0]["agree"], true, "{out}");
+    assert!(v.get("reasons_missing").is_none(), "{out}");
+}
+
+#[test]
+fn serve_without_reasons_says_why_once_and_plays_on() {
+    // Not root: no tracefs; the peer plays and its report shows the oracle's reasons.
+    let Some((passed, text)) = common::rerun_as_nobody("serve_as_nobody", false) else {
+        return;
+    };
+    assert!(passed, "{text}");
+}
+
+/// Run by [`serve_without_reasons_says_why_once_and_plays_on`] as user nobody (a plain run as
+/// root checks nothing).
+#[test]
+fn serve_as_nobody() {
+    if rstlab::sys::net::effective_root() {
+        return;
+    }
+    let (child, addr) = serve(&[
+        "--connections",
+        "2",
+        "--json",
+        "client write 3; server read 1; server close",
+    ]);
+    for _ in 0..2 {
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.write_all(b"abc").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _ = client.read(&mut [0; 8]);
+    }
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert_eq!(
+        err.matches("the kernel's reasons for RSTs are not shown")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("tracefs is not available"), "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let connection = &lines[0];
+    assert_eq!(
+        connection["resets"][0]["stated"],
+        serde_json::Value::Null,
+        "{out}"
+    );
+    assert_eq!(
+        connection["resets"][0]["predicted"]["reason"], "TCP_ABORT_ON_CLOSE",
+        "{out}"
+    );
+    assert!(connection["reasons_missing"].is_string(), "{out}");
+    assert!(
+        lines[2]["reasons_missing"]
+            .as_str()
+            .is_some_and(|w| w.contains("tracefs")),
+        "{out}"
+    );
 }

@@ -109,7 +109,8 @@ pub struct RunReport<'a> {
 }
 
 /// An RST of the run: who sent it, in which step, and why, by the oracle and by the kernel.
-#[derive(Debug, Serialize)]
+/// The peer's reports show their connections' RSTs so too.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ResetRow {
     /// The step (from 1).
     pub step: usize,

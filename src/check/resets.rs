@@ -91,7 +91,7 @@ pub fn predicted(prediction: &Prediction, steps_run: usize) -> Vec<(usize, Predi
 /// The run's RSTs paired in order; `None` when the kernel's reasons were not recorded (then
 /// only the oracle's can be shown, [`predicted`]).
 pub fn pairs(prediction: &Prediction, trace: &Trace) -> Option<Vec<ResetPair>> {
-    Some(pair(prediction, trace, trace.resets.stated()?))
+    Some(pair_run(prediction, trace, trace.resets.stated()?))
 }
 
 /// The run's RSTs paired in order for showing: with the kernel's reasons where they were
@@ -102,12 +102,21 @@ pub fn shown(prediction: &Prediction, trace: &Trace) -> Vec<ResetPair> {
         Resets::Stated(s) | Resets::Missing(Missing::Incomplete(s)) => s,
         Resets::Missing(_) => &[],
     };
-    pair(prediction, trace, stated)
+    pair_run(prediction, trace, stated)
 }
 
-fn pair(prediction: &Prediction, trace: &Trace, stated: &[StatedReset]) -> Vec<ResetPair> {
+fn pair_run(prediction: &Prediction, trace: &Trace, stated: &[StatedReset]) -> Vec<ResetPair> {
     let predicted = predicted(prediction, trace.steps.len());
-    let last = trace.steps.len().saturating_sub(1);
+    pair(&predicted, stated, trace.steps.len().saturating_sub(1))
+}
+
+/// The RSTs `predicted` ([`predicted`]) paired in order with those the kernel `stated` (see the
+/// [module](self)); an RST the oracle did not predict goes to step `last` (0-based).
+pub fn pair(
+    predicted: &[(usize, PredictedReset)],
+    stated: &[StatedReset],
+    last: usize,
+) -> Vec<ResetPair> {
     // The server's listening socket answers segments of any connection it no longer has, and
     // its event names no peer: one that answers an older connection's straggler (an orphan's
     // FIN sent again, long after) cannot be told from this connection's. So the listener's

@@ -61,6 +61,8 @@ struct Summary<'a> {
     connections: usize,
     refused: &'a [Refused],
     problems: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons_missing: Option<&'a str>,
     interrupted: bool,
 }
 
@@ -127,6 +129,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         timeout: args.timeout,
         respond,
         max_connections: limit,
+        reasons: true,
     };
     let steps: Vec<String> = scenarios
         .iter()
@@ -152,6 +155,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         },
         peer.addr()
     );
+    // Once, not under each connection: no connection will show the kernel's reasons.
+    if let Some(why) = peer.reasons_missing() {
+        eprintln!(
+            "rstlab serve: {}",
+            rstlab::peer::report::reasons_missing_line(&why.to_string())
+        );
+    }
 
     let start = Instant::now();
     let mut printed = Vec::new();
@@ -196,6 +206,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             connections: report.connections.len(),
             refused: &report.refused,
             problems: &report.problems,
+            reasons_missing: report.reasons_missing.as_deref(),
             interrupted,
         };
         writeln!(out, "{}", serde_json::to_string(&summary)?)

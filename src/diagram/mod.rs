@@ -7,6 +7,11 @@
 //! waits for every segment to be processed, and the TCP states it observes after each step only
 //! match the prediction when the same segments travelled.
 //!
+//! Beside each RST is its reason, as the run table's "why each RST" pairs them: the kernel's
+//! (`RST: TCP_STATE`, from its `tcp/tcp_send_reset` event) where the trace has it, with the
+//! oracle's after it where they differ (`RST: NO_SOCKET (oracle: TCP_STATE)`), else the oracle's
+//! marked as such (`RST: TCP_STATE (predicted)`).
+//!
 //! ```
 //! use rstlab::diagram::Diagram;
 //! use rstlab::{oracle, Scenario};
@@ -14,13 +19,16 @@
 //! let text = Diagram::new(&seed, &oracle::predict(&seed, &rstlab::oracle::Settings::default()), None).text();
 //! assert!(text.contains("|<------ FIN ------|  close => ok"));
 //! assert!(text.contains("write 1 => EPIPE"));
+//! // Without a run, the oracle's reason for the RST, marked as its own.
+//! assert!(text.contains("|<------ RST ------|  RST: TCP_ABORT_ON_DATA or TCP_TIMEWAIT_SOCKET (predicted)"));
 //! ```
 
 pub mod timeline;
 
 use std::fmt::Write as _;
 
-use crate::oracle::{PredictedStep, Prediction, SegmentKind};
+use crate::check::resets::ResetPair;
+use crate::oracle::{PredictedStep, Prediction, Segment, SegmentKind};
 use crate::outcome::Outcome;
 use crate::run::Trace;
 use crate::scenario::{End, Scenario, Who};
@@ -36,8 +44,12 @@ enum Line {
         result: String,
         error: bool,
     },
-    /// A segment on the wire.
-    Segment { from: End, kind: SegmentKind },
+    /// A segment on the wire; for an RST, why it was sent ([`reason_text`]).
+    Segment {
+        from: End,
+        kind: SegmentKind,
+        reason: Option<String>,
+    },
 }
 
 /// A sequence diagram, ready to render as text ([`Diagram::text`]) or SVG ([`Diagram::svg`]).
@@ -54,6 +66,20 @@ fn segment_label(kind: SegmentKind) -> String {
     }
 }
 
+/// Why an RST was sent, as the diagram says it: the kernel's reason where `pair` has it, with
+/// the oracle's beside it where they differ, else the oracle's marked as predicted. The words
+/// are the run table's: its "kernel" and "oracle" columns, its `predicted` outcomes.
+fn reason_text(segment: &Segment, pair: Option<&ResetPair>) -> Option<String> {
+    let stated = pair.and_then(|p| p.stated.as_ref());
+    match (stated, segment.reason) {
+        (Some(s), Some(p)) if p.admits(&s.reason) => Some(format!("RST: {}", s.reason)),
+        (Some(s), Some(p)) => Some(format!("RST: {} (oracle: {p})", s.reason)),
+        (Some(s), None) => Some(format!("RST: {}", s.reason)),
+        (None, Some(p)) => Some(format!("RST: {p} (predicted)")),
+        (None, None) => None,
+    }
+}
+
 fn result_text(predicted: &PredictedStep, observed: Option<&Outcome>) -> (String, bool) {
     let shown = observed.unwrap_or(&predicted.outcome);
     let error = matches!(shown, Outcome::Err(_) | Outcome::NoErrno(_));
@@ -66,9 +92,17 @@ fn result_text(predicted: &PredictedStep, observed: Option<&Outcome>) -> (String
 
 impl Diagram {
     /// The diagram of `scenario`: segments from `prediction`, results from `trace` when given.
-    /// Steps the trace did not reach show the oracle's result.
+    /// Steps the trace did not reach show the oracle's result. Each RST carries its reason:
+    /// the kernel's where the trace recorded it, else the oracle's.
     pub fn new(scenario: &Scenario, prediction: &Prediction, trace: Option<&Trace>) -> Diagram {
         let mut lines = Vec::new();
+        // The run's RSTs paired as the run table pairs them: the predicted ones first, in the
+        // order of the steps and their segments, which is the order they are drawn in.
+        let mut pairs = trace
+            .map(|t| crate::check::resets::shown(prediction, t))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.predicted.is_some());
         for (i, (step, predicted)) in scenario.steps().iter().zip(&prediction.steps).enumerate() {
             let observed = trace.and_then(|t| t.steps.get(i)).map(|o| &o.outcome);
             let (result, error) = result_text(predicted, observed);
@@ -80,9 +114,14 @@ impl Diagram {
                 error,
             });
             for segment in &predicted.segments {
+                let reason = match segment.kind {
+                    SegmentKind::Rst => reason_text(segment, pairs.next().as_ref()),
+                    _ => None,
+                };
                 lines.push(Line::Segment {
                     from: segment.from,
                     kind: segment.kind,
+                    reason,
                 });
             }
         }
@@ -122,7 +161,12 @@ impl Diagram {
             aw = ARROW + 2,
         );
         let mut pending: Option<(usize, Who, String)> = None;
-        let flush = |out: &mut String, step: Option<(usize, Who, String)>, arrow: &str| {
+        // An RST's reason goes last on its line, after the server's result if the line has one,
+        // so that the lanes and the results stay where they are.
+        let flush = |out: &mut String,
+                     step: Option<(usize, Who, String)>,
+                     arrow: &str,
+                     reason: Option<&str>| {
             let (number, left, right) = match step {
                 Some((n, Who::Client, text)) => (n.to_string(), text, String::new()),
                 Some((n, Who::Server, text)) => (n.to_string(), String::new(), text),
@@ -132,7 +176,11 @@ impl Diagram {
                 }
                 None => (String::new(), String::new(), String::new()),
             };
-            let line = format!("{number:>number_width$}  {left:>client_width$} {arrow}  {right}");
+            let mut line =
+                format!("{number:>number_width$}  {left:>client_width$} {arrow}  {right}");
+            if let Some(reason) = reason {
+                line = format!("{}  {reason}", line.trim_end());
+            }
             let _ = writeln!(out, "{}", line.trim_end());
         };
         for line in &self.lines {
@@ -145,33 +193,57 @@ impl Diagram {
                     ..
                 } => {
                     if let Some(step) = pending.take() {
-                        flush(&mut out, Some(step), &format!("|{}|", " ".repeat(ARROW)));
+                        flush(
+                            &mut out,
+                            Some(step),
+                            &format!("|{}|", " ".repeat(ARROW)),
+                            None,
+                        );
                     }
                     pending = Some((*number, *who, label(call, result)));
                 }
-                Line::Segment { from, kind } => {
+                Line::Segment { from, kind, reason } => {
                     let name = format!(" {} ", segment_label(*kind));
                     let arrow = match from {
                         End::Client => format!("|{:-^w$}>|", name, w = ARROW - 1),
                         End::Server => format!("|<{:-^w$}|", name, w = ARROW - 1),
                     };
-                    flush(&mut out, pending.take(), &arrow);
+                    flush(&mut out, pending.take(), &arrow, reason.as_deref());
                 }
             }
         }
         if let Some(step) = pending.take() {
-            flush(&mut out, Some(step), &format!("|{}|", " ".repeat(ARROW)));
+            flush(
+                &mut out,
+                Some(step),
+                &format!("|{}|", " ".repeat(ARROW)),
+                None,
+            );
         }
         out
     }
 
     /// The diagram as a standalone SVG document titled `title`: white background, the two lanes
-    /// as vertical lines, data arrows grey, FIN green, RST red, error results red.
+    /// as vertical lines, data arrows grey, FIN green, RST red (its reason above it), error
+    /// results red.
     pub fn svg(&self, title: &str) -> String {
         const CHAR: f64 = 7.8;
         const ROW: f64 = 30.0;
         const TOP: f64 = 64.0;
-        const GAP: f64 = 190.0;
+        // The lanes' distance: room for the widest arrow label (an RST's reason; 12 px
+        // monospace is about 7.3 px a character).
+        let widest_label = self
+            .lines
+            .iter()
+            .filter_map(|l| match l {
+                Line::Segment { kind, reason, .. } => {
+                    Some(arrow_label(*kind, reason.as_deref()).chars().count())
+                }
+                Line::Step { .. } => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let gap = (widest_label as f64 * 7.3 + 30.0).max(190.0).round();
         let width_of = |who: End| {
             self.lines
                 .iter()
@@ -190,7 +262,7 @@ impl Diagram {
                 * CHAR
         };
         let client_x = (40.0 + width_of(End::Client) + 16.0).round();
-        let server_x = client_x + GAP;
+        let server_x = client_x + gap;
         let width = (server_x + 16.0 + width_of(End::Server) + 24.0).round();
         let height = TOP + ROW * self.lines.len() as f64 + 24.0;
         let mut svg = String::new();
@@ -256,7 +328,7 @@ impl Diagram {
                         escape(result)
                     );
                 }
-                Line::Segment { from, kind } => {
+                Line::Segment { from, kind, reason } => {
                     let (colour, marker, dash) = match kind {
                         SegmentKind::Data(_) => ("#57606a", "head-data", ""),
                         SegmentKind::Fin => ("#1a7f37", "head-fin", ""),
@@ -277,7 +349,7 @@ impl Diagram {
                         r##"  <text x="{}" y="{}" text-anchor="middle" font-size="12" fill="{colour}">{}</text>"##,
                         (client_x + server_x) / 2.0,
                         y - 6.0,
-                        escape(&segment_label(*kind))
+                        escape(&arrow_label(*kind, reason.as_deref()))
                     );
                 }
             }
@@ -287,7 +359,11 @@ impl Diagram {
     }
 }
 
-/// Escapes text for XML.
+/// What an SVG arrow says: the segment, or an RST's reason (which names the RST).
+fn arrow_label(kind: SegmentKind, reason: Option<&str>) -> String {
+    reason.map_or_else(|| segment_label(kind), str::to_string)
+}
+
 /// Escapes text for SVG (shared with [`crate::diagram::timeline`]).
 pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -323,10 +399,56 @@ mod tests {
             lines[2].ends_with("write 1 => ok(1) |---- data 1 ----->|"),
             "{text}"
         );
-        assert!(lines[3].ends_with("|<------ RST ------|"), "{text}");
+        assert!(
+            lines[3].ends_with(
+                "|<------ RST ------|  RST: TCP_ABORT_ON_DATA or TCP_TIMEWAIT_SOCKET (predicted)"
+            ),
+            "{text}"
+        );
         assert!(
             lines[4].ends_with("write 1 => EPIPE |                  |"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn each_rst_says_the_kernels_reason_where_the_run_recorded_it() {
+        use crate::reasons::{Missing, Resets};
+        use crate::run::Backend;
+        let s: Scenario = "client write 3; server read 1; server abort; client read 1"
+            .parse()
+            .unwrap();
+        let p = oracle::predict(&s, &oracle::Settings::default());
+        let mut trace = Trace::as_predicted(&p, Backend::Std);
+        // After a line with the server's result: the lanes and the result stay in place.
+        let rst = |trace: &Trace| {
+            let text = Diagram::new(&s, &p, Some(trace)).text();
+            let line = text
+                .lines()
+                .find(|l| l.contains("RST -"))
+                .unwrap()
+                .to_string();
+            assert!(
+                line.contains("|<------ RST ------|  abort => ok  RST: "),
+                "{text}"
+            );
+            line
+        };
+        assert!(rst(&trace).ends_with("abort => ok  RST: TCP_ABORT_ON_CLOSE"));
+        // The kernel's word first; the oracle's beside it where they differ.
+        let Resets::Stated(stated) = &mut trace.resets else {
+            unreachable!()
+        };
+        stated[0].reason = "TCP_STATE".to_string();
+        assert!(rst(&trace).ends_with("RST: TCP_STATE (oracle: TCP_ABORT_ON_CLOSE)"));
+        // Not recorded: the oracle's, marked.
+        trace.resets = Resets::Missing(Missing::NoEvent);
+        assert!(rst(&trace).ends_with("RST: TCP_ABORT_ON_CLOSE (predicted)"));
+        // The SVG's arrow names the reason, and its lanes make room for it.
+        let svg = Diagram::new(&s, &p, Some(&trace)).svg("t");
+        assert!(
+            svg.contains(">RST: TCP_ABORT_ON_CLOSE (predicted)</text>"),
+            "{svg}"
         );
     }
 

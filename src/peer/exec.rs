@@ -65,6 +65,8 @@ pub struct ExecOptions {
     /// Keep every packet the link carries, each with the peer's step at the time, for a
     /// capture ([`ExecReport::wire`]'s `packets`, [`crate::net::pcap`]).
     pub capture: bool,
+    /// Read the kernel's reason for each RST of the connection ([`PeerOptions::reasons`]).
+    pub reasons: bool,
 }
 
 impl ExecOptions {
@@ -79,6 +81,7 @@ impl ExecOptions {
             stdout_to_stderr: false,
             interrupt: Arc::new(AtomicBool::new(false)),
             capture: false,
+            reasons: true,
         }
     }
 
@@ -205,6 +208,8 @@ struct Json<'a> {
     refused: &'a [super::Refused],
     problems: &'a [String],
     wire: &'a Trace,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasons_missing: Option<&'a str>,
     as_scripted: bool,
     summary: String,
     interrupted: bool,
@@ -222,6 +227,7 @@ impl Serialize for ExecReport {
             refused: &self.peer.refused,
             problems: &self.peer.problems,
             wire: &self.wire,
+            reasons_missing: self.peer.reasons_missing.as_deref(),
             as_scripted: self.as_scripted(),
             summary: self.summary(),
             interrupted: self.interrupted,
@@ -256,6 +262,9 @@ impl fmt::Display for ExecReport {
         }
         for p in &self.peer.problems {
             writeln!(f, "problem: {p}")?;
+        }
+        if let Some(why) = &self.peer.reasons_missing {
+            writeln!(f, "{}\n", super::report::reasons_missing_line(why))?;
         }
         f.write_str(&render_wire(&self.wire))?;
         let program = self.command.first().map_or("", String::as_str);
@@ -378,6 +387,7 @@ pub fn run_with(
         timeout: options.timeout,
         respond: options.respond.clone(),
         max_connections: Some(1),
+        reasons: options.reasons,
     };
     // Checked above (again here, at no cost); `child` kills the command's group if this fails.
     let peer = Peer::builder()

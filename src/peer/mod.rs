@@ -95,6 +95,7 @@ mod playable;
 mod realtime;
 pub mod report;
 mod request;
+mod resets;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -112,7 +113,9 @@ use crate::scenario::{Op, ParseError, Scenario, Script};
 pub use forecast::Forecast;
 use playable::check_all;
 pub use playable::{Unplayable, check_playable, check_playable_on_link, parse, parse_on_link};
-pub use report::{ConnectionReport, PeerSaw, Predicted, Refused, Report, StepReport};
+pub use report::{
+    ConnectionReport, ConnectionResets, PeerSaw, Predicted, Refused, Report, StepReport,
+};
 
 /// How a [`Peer`] plays: its timeouts, its payload, how many connections. Where it listens is
 /// the [`PeerBuilder`]'s ([`PeerBuilder::listen`], [`PeerBuilder::listener`],
@@ -128,6 +131,10 @@ pub struct PeerOptions {
     /// Play at most this many connections; reset any later one at once and report it as
     /// refused. Default: no limit.
     pub max_connections: Option<usize>,
+    /// Read the kernel's reason for every RST of the connections (`tcp/tcp_send_reset`), from
+    /// a tracing instance of the peer's own: it needs root and Linux 6.10 on; without, the
+    /// peer plays all the same and says why ([`Peer::reasons_missing`]). Default: true.
+    pub reasons: bool,
 }
 
 impl Default for PeerOptions {
@@ -136,6 +143,7 @@ impl Default for PeerOptions {
             timeout: Duration::from_secs(5),
             respond: Vec::new(),
             max_connections: None,
+            reasons: true,
         }
     }
 }
@@ -353,6 +361,9 @@ impl Plan {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
+    /// The kernel's reasons for the connections' RSTs; the tracing instance goes with the last
+    /// thread that holds it.
+    resets: resets::ResetWatch,
 }
 
 #[derive(Default)]
@@ -489,6 +500,7 @@ impl Peer {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            resets: resets::ResetWatch::open(plan.options.reasons),
         });
         let live = Live::new(&shared);
         let accept = {
@@ -512,6 +524,18 @@ impl Peer {
     /// The address to connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Why the peer reads no reasons for its connections' RSTs (`None`: it does): each
+    /// connection's report then shows the oracle's alone.
+    pub fn reasons_missing(&self) -> Option<crate::reasons::Missing> {
+        self.shared.resets.missing()
+    }
+
+    /// The tracing instance the peer reads the RST reasons from (removed when the peer and its
+    /// threads are gone), for tests.
+    pub fn tracing_instance(&self) -> Option<std::path::PathBuf> {
+        self.shared.resets.dir()
     }
 
     /// The forecast of scenario `index` (0-based): what a client's next calls get after it.
@@ -653,6 +677,7 @@ impl Peer {
             connections,
             refused: state.refused.clone(),
             problems: state.problems.clone(),
+            reasons_missing: self.shared.resets.missing().map(|m| m.to_string()),
         }
     }
 }
@@ -693,6 +718,8 @@ fn listen(addr: SocketAddr) -> Result<TcpListener, PeerError> {
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, plan: &Arc<Plan>) {
     loop {
+        // Every slice: the tracing buffer holds only a slice's RSTs of the host.
+        shared.resets.poll();
         let closing = shared.lock().closing;
         if closing {
             // What the kernel already queued was a client that connected in time: play it.
@@ -759,13 +786,29 @@ fn take(stream: TcpStream, from: SocketAddr, shared: &Arc<Shared>, plan: &Arc<Pl
     state.progress.push(0);
     let number = state.progress.len();
     drop(state);
+    if let Ok(local) = stream.local_addr() {
+        shared.resets.watch(number, from, local);
+    }
     let live = Live::new(shared);
     let (thread_shared, thread_plan) = (Arc::clone(shared), Arc::clone(plan));
     let spawned = std::thread::Builder::new()
         .name(format!("rstlab-peer-conn-{number}"))
         .spawn(move || {
             let _live = live;
-            let report = play::play(number, stream, from, accepted, &thread_plan, &thread_shared);
+            let (mut report, prediction) =
+                play::play(number, stream, from, accepted, &thread_plan, &thread_shared);
+            let stated = thread_shared.resets.finish(number);
+            let played = report
+                .steps
+                .iter()
+                .take_while(|s| !matches!(s.peer, PeerSaw::NotRun { .. } | PeerSaw::NotSeen { .. }))
+                .count();
+            let (resets, reasons_missing) = resets::rows(&prediction, played, &stated);
+            report.reasons = report::ConnectionResets {
+                resets,
+                reasons_missing,
+                peer_wide: thread_shared.resets.missing().is_some(),
+            };
             thread_shared.lock().done.push(report);
             thread_shared.changed.notify_all();
         });

@@ -128,7 +128,8 @@ struct Connection<'a> {
     deviations: Vec<String>,
 }
 
-/// Plays scenario `index` of `plan` on `stream`, accepted as connection `number`.
+/// Plays scenario `index` of `plan` on `stream`, accepted as connection `number`; its report,
+/// and the oracle's prediction it played against.
 pub(super) fn play(
     number: usize,
     stream: TcpStream,
@@ -136,7 +137,7 @@ pub(super) fn play(
     accepted: Instant,
     plan: &Plan,
     shared: &Shared,
-) -> ConnectionReport {
+) -> (ConnectionReport, Prediction) {
     let index = plan.index_for(number);
     let mut deviations = Vec::new();
     // The listener's buffer sizes are inherited; Nagle off sends every write at once, as the
@@ -196,7 +197,7 @@ pub(super) fn play(
         (None, Some(forecast)) if !c.resolved => forecast.clone(),
         (None, _) => Forecast::of(&c.scenario),
     };
-    ConnectionReport {
+    let report = ConnectionReport {
         number,
         client,
         scenario: plan.scripts[index].to_inline(),
@@ -205,7 +206,9 @@ pub(super) fn play(
         after,
         forecast,
         duration_ms: millis(accepted.elapsed()),
-    }
+        reasons: Default::default(),
+    };
+    (report, c.prediction)
 }
 
 fn millis(d: Duration) -> f64 {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use super::forecast::Forecast;
+use crate::check::report::ResetRow;
 use crate::outcome::Outcome;
 use crate::rules::Rule;
 use crate::scenario::Who;
@@ -158,6 +159,26 @@ pub struct ConnectionReport {
     pub forecast: Forecast,
     /// From accept to the end of the connection's play, in milliseconds.
     pub duration_ms: f64,
+    /// Its RSTs, and why each was sent (`resets`, `reasons_missing` in JSON).
+    #[serde(flatten)]
+    pub reasons: ConnectionResets,
+}
+
+/// The RSTs of a connection, either way, and why each was sent: the reason the sender's kernel
+/// stated (`tcp/tcp_send_reset`) beside the oracle's, as `rstlab run` shows them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ConnectionResets {
+    /// The RSTs in order: the oracle's predicted ones paired with the kernel's (steps 1-based;
+    /// one the oracle did not predict is given the last step played).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resets: Vec<ResetRow>,
+    /// Why the kernel's reasons are missing or not checked, when they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons_missing: Option<String>,
+    /// `reasons_missing` is the whole peer's (it could not read reasons at all): the report of
+    /// the peer says it once ([`Report::reasons_missing`]), not each connection's table.
+    #[serde(skip)]
+    pub peer_wide: bool,
 }
 
 impl ConnectionReport {
@@ -189,6 +210,9 @@ pub struct Report {
     pub refused: Vec<Refused>,
     /// Problems of the peer itself (an accept that failed, a thread that did not end).
     pub problems: Vec<String>,
+    /// Why the peer could not read the kernel's reasons for RSTs at all (not root, no tracefs,
+    /// a kernel before 6.10), when it could not.
+    pub reasons_missing: Option<String>,
 }
 
 impl Report {
@@ -315,6 +339,7 @@ impl fmt::Display for ConnectionReport {
                 writeln!(f, "step {} not checked: {why}", s.step)?;
             }
         }
+        f.write_str(&self.reasons.table())?;
         for d in &self.deviations {
             writeln!(f, "deviation: {d}")?;
         }
@@ -338,6 +363,47 @@ impl fmt::Display for ConnectionReport {
     }
 }
 
+impl ConnectionResets {
+    /// Why each RST, in the words of `rstlab run`'s table: the kernel's reason (`-` where it
+    /// was not recorded), the oracle's, whether they agree; then why the kernel's are missing,
+    /// unless that is the whole peer's.
+    fn table(&self) -> String {
+        if self.resets.is_empty() {
+            return String::new();
+        }
+        let rows: Vec<Vec<String>> = self
+            .resets
+            .iter()
+            .map(|r| {
+                vec![
+                    r.step.to_string(),
+                    r.from.to_string(),
+                    r.stated.clone().unwrap_or_else(|| "-".to_string()),
+                    r.predicted
+                        .map_or("(none predicted)".to_string(), |p| p.to_string()),
+                    match (self.reasons_missing.is_some(), r.agree) {
+                        (true, _) => "-",
+                        (false, true) => "yes",
+                        (false, false) => "NO",
+                    }
+                    .to_string(),
+                ]
+            })
+            .collect();
+        let mut out = "why each RST (the kernel's own reason, from its tcp/tcp_send_reset event, \
+                       and the oracle's; server: the peer, client: your program):\n"
+            .to_string();
+        out += &crate::table::render(&["step", "from", "kernel", "oracle", "agree"], &rows);
+        match &self.reasons_missing {
+            Some(why) if !self.peer_wide => {
+                out += &format!("the kernel's reasons are not checked: {why}\n");
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for c in &self.connections {
@@ -349,6 +415,14 @@ impl fmt::Display for Report {
         for p in &self.problems {
             writeln!(f, "problem: {p}")?;
         }
+        if let Some(why) = &self.reasons_missing {
+            writeln!(f, "{}", reasons_missing_line(why))?;
+        }
         writeln!(f, "{}", self.summary())
     }
+}
+
+/// The one line that says why no connection's RST shows the kernel's reason.
+pub fn reasons_missing_line(why: &str) -> String {
+    format!("the kernel's reasons for RSTs are not shown (the oracle's are): {why}")
 }

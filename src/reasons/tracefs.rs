@@ -149,16 +149,8 @@ impl ResetLog {
         let (client, server) = (client_text.as_str(), server_text.as_str());
         let mut resets = Vec::new();
         let read = self.read(since_us, |event| {
-            // The server's listening socket answers a segment for a connection the server no
-            // longer has: the event shows the listener's addresses (no peer). Only this
-            // runner's connection reaches its listener while a scenario runs.
-            let from = if event.src == client && event.dst == server {
-                End::Client
-            } else if event.src == server
-                && (event.dst == client || event.dst == "0.0.0.0:0" || event.dst == "[::]:0")
-            {
-                End::Server
-            } else {
+            // Only this runner's connection reaches its listener while a scenario runs.
+            let Some(from) = sender(&event, client, server) else {
                 return;
             };
             resets.push(StatedReset {
@@ -179,6 +171,48 @@ impl ResetLog {
             return Resets::Missing(Missing::Incomplete(resets));
         }
         Resets::Stated(resets)
+    }
+
+    /// [`ResetLog::take`] for several connections at once, each `(client, server, since)`: one
+    /// reading, each event handed to the connection it belongs to (the peer plays several
+    /// connections at a time, and one reading of the pipe takes every connection's events).
+    /// An RST from a listening socket names no client: it goes to the one connection on its
+    /// address, and to none while several are. Events lost count against every connection.
+    pub fn take_each(&mut self, connections: &[(SocketAddr, SocketAddr, Duration)]) -> Vec<Resets> {
+        let texts: Vec<(String, String, u128)> = connections
+            .iter()
+            .map(|(c, s, since)| (c.to_string(), s.to_string(), since.as_micros()))
+            .collect();
+        let mut resets: Vec<Vec<StatedReset>> = vec![Vec::new(); connections.len()];
+        let since = texts.iter().map(|t| t.2).min().unwrap_or(0);
+        let read = self.read(since, |event| {
+            let mine: Vec<(usize, End)> = texts
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, _, since))| event.at_us >= *since)
+                .filter_map(|(i, (c, s, _))| Some((i, sender(&event, c, s)?)))
+                .collect();
+            if is_listeners(&event) && mine.len() > 1 {
+                return;
+            }
+            for (i, from) in mine {
+                resets[i].push(StatedReset {
+                    from,
+                    reason: event.reason.to_string(),
+                    state: event.state.to_string(),
+                });
+            }
+        });
+        let lost = std::mem::take(&mut self.lost) + std::mem::take(&mut self.unplaced_loss);
+        resets
+            .into_iter()
+            .map(|r| match &read {
+                Err(e) => Resets::Missing(Missing::Read(e.to_string())),
+                Ok(()) if lost > 0 => Resets::Missing(Missing::Lost(lost)),
+                Ok(()) if !self.complete => Resets::Missing(Missing::Incomplete(r)),
+                Ok(()) => Resets::Stated(r),
+            })
+            .collect()
     }
 
     /// Reads the pipe until it is empty and hands `each` the events sent at `since_us` or later.
@@ -235,6 +269,24 @@ impl Drop for ResetLog {
         let _ = fs::write(self.dir.join("events/tcp/tcp_send_reset/enable"), "0");
         let _ = fs::remove_dir(&self.dir);
     }
+}
+
+/// Whose kernel sent `event`, when it is an RST of the connection between `client` and `server`.
+/// The server's listening socket answers a segment for a connection the server no longer has:
+/// the event shows the listener's addresses (no peer), and counts as the server's.
+fn sender(event: &Event<'_>, client: &str, server: &str) -> Option<End> {
+    if event.src == client && event.dst == server {
+        Some(End::Client)
+    } else if event.src == server && (event.dst == client || is_listeners(event)) {
+        Some(End::Server)
+    } else {
+        None
+    }
+}
+
+/// Whether a listening socket sent it: its event names no peer.
+fn is_listeners(event: &Event<'_>) -> bool {
+    event.dst == "0.0.0.0:0" || event.dst == "[::]:0"
 }
 
 /// Whether the event's `format` file has the `reason` field (6.10 on).

@@ -54,6 +54,7 @@ pub fn measure(
         timeout: Duration::from_secs(2),
         respond: respond.to_vec(),
         max_connections: Some(4),
+        reasons: false,
     });
     for scenario in plan.scenarios {
         builder = builder.scenario(scenario);
