@@ -46,7 +46,8 @@ pub struct Args {
     timeout: Duration,
 }
 
-fn default_cache() -> anyhow::Result<PathBuf> {
+/// Where kernel packages are kept unless `--cache` says otherwise.
+pub(super) fn default_cache() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir).join("rstlab"));
     }
