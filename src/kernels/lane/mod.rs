@@ -5,7 +5,8 @@
 //! results to the nanosecond.
 //!
 //! What makes two runs the same (measured): entropy pinned (`-cpu qemu64` without RDRAND,
-//! `random.trust_cpu=off`, `nokaslr`, `-rtc clock=vm`) and no host I/O once the kernel starts:
+//! `random.trust_cpu=off`, `nokaslr`, the real-time clock on the virtual clock from a fixed
+//! date) and no host I/O once the kernel starts:
 //! everything the guest runs is in its [initramfs](initramfs) (virtme-ng's 9p root, read from
 //! the host as the guest runs, made two runs of 938 s differ by 1.5 s). The results leave
 //! through a second serial port written to a host file, output only, which does not time the
@@ -148,8 +149,12 @@ pub fn qemu_command(
     let mut c = Command::new("qemu-system-x86_64");
     c.args(["-machine", "pc", "-cpu", "qemu64", "-m", "1G"])
         .args(["-smp", &cpus.max(1).to_string()])
-        // One guest instruction is one nanosecond; idle time jumps to the next timer.
-        .args(["-icount", "shift=0,sleep=off", "-rtc", "clock=vm"])
+        // One guest instruction is one nanosecond; idle time jumps to the next timer. The
+        // real-time clock starts at a fixed date and runs on that clock: the kernel mixes the
+        // wall-clock time into its random pool at boot, so the host's date would change every
+        // random number (ports, sequence numbers, hash seeds) and with them the timings.
+        .args(["-icount", "shift=0,sleep=off"])
+        .args(["-rtc", "base=2025-01-01T00:00:00,clock=vm"])
         // No default devices (network card, VGA, monitor): nothing that talks to the host.
         .args(["-nodefaults", "-display", "none", "-no-reboot"])
         .arg("-serial")
