@@ -418,6 +418,16 @@ pub fn fetch(series: &[&'static Series], cache: &Path) -> Result<Vec<Fetched>, V
     Ok(fetched)
 }
 
+/// Where kernel packages are kept unless told otherwise: `$XDG_CACHE_HOME/rstlab`, or
+/// `~/.cache/rstlab`; `None` when neither variable is set.
+pub fn default_cache() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("rstlab"));
+    }
+    let home = std::env::var_os("HOME")?;
+    Some(PathBuf::from(home).join(".cache").join("rstlab"))
+}
+
 /// The newest kernel of `series` already unpacked in `cache`, found without the network (no
 /// `apt-get update`): what [`fetch`] left there before.
 pub fn cached(series: &'static Series, cache: &Path) -> Option<Fetched> {

@@ -158,15 +158,20 @@ pub fn qemu_command(
         // No default devices (network card, VGA, monitor): nothing that talks to the host.
         .args(["-nodefaults", "-display", "none", "-no-reboot"])
         .arg("-serial")
-        .arg(format!("file:{}", console.display()))
+        .arg(chardev_file(console))
         .arg("-serial")
-        .arg(format!("file:{}", results.display()))
+        .arg(chardev_file(results))
         .arg("-kernel")
         .arg(image)
         .arg("-initrd")
         .arg(initrd)
         .args(["-append", KERNEL_ARGS]);
     c
+}
+
+/// `file:PATH` as QEMU's option parser reads it: a comma in the path doubled.
+fn chardev_file(path: &Path) -> String {
+    format!("file:{}", path.display().to_string().replace(',', ",,"))
 }
 
 /// Builds the initramfs of `jobs` for `kernel` into `path`.
