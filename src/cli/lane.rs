@@ -75,7 +75,7 @@ impl Ran {
 
 /// Runs `job` (one rstlab command line) in `series`' kernel in the lane, fetching the kernel
 /// first when it is not in the cache, with progress on standard error; `deadline` bounds the
-/// boot and the job. A signal stops the VM and comes back as `Err(Ok(signal))`.
+/// boot and the job. A signal stops the VM and comes back as `Ok(Err(signal))`.
 pub fn run_in_lane(
     command: &str,
     series: &str,

@@ -278,6 +278,7 @@ pub fn run(
     let mut guard = GroupGuard(Some(child));
     let mut frames: Vec<Frame> = Vec::new();
     let mut boot_real = None;
+    let mut done = 0;
     loop {
         let exited = match guard.0.as_mut().expect("held until the end").try_wait() {
             Ok(status) => status.is_some(),
@@ -287,7 +288,8 @@ pub fn run(
         let text =
             String::from_utf8_lossy(&std::fs::read(&results).unwrap_or_default()).into_owned();
         let now = guest::parse_frames(&text);
-        for frame in &now[frames.len()..] {
+        // The file only grows: the frames not seen yet are the last ones.
+        for frame in now.get(frames.len()..).unwrap_or_default() {
             match frame {
                 Frame::Ready { monotonic_ns, .. } => {
                     let real = start.elapsed();
@@ -297,14 +299,13 @@ pub fn run(
                         guest: Duration::from_nanos(*monotonic_ns),
                     });
                 }
-                Frame::Result(_) => progress(Progress::Done {
-                    done: now[..]
-                        .iter()
-                        .filter(|f| matches!(f, Frame::Result(_)))
-                        .count()
-                        .min(jobs.len()),
-                    of: jobs.len(),
-                }),
+                Frame::Result(_) => {
+                    done += 1;
+                    progress(Progress::Done {
+                        done,
+                        of: jobs.len(),
+                    });
+                }
                 Frame::End { .. } => {}
             }
         }
