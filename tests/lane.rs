@@ -191,6 +191,17 @@ fn an_unknown_kernel_or_a_missing_tool_is_refused_before_anything_boots() {
         stderr.starts_with("rstlab: running in another kernel needs: qemu-system-x86_64 (apt-get install qemu-system-x86)"),
         "{stderr}"
     );
+    // The experiment takes lo down: it refuses to run outside the lane.
+    let out = Command::new(exe())
+        .args(["lane-probe", "vanished-peer"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("it runs only in the lane"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A scenario the language refuses is refused here, as on the host.
     let out = Command::new(exe())
         .args(["run", "--kernel", "6.12", "client fly 1"])
