@@ -46,13 +46,9 @@ pub struct Args {
     timeout: Duration,
 }
 
-fn default_cache() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("rstlab"));
-    }
-    let home =
-        std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set: give --cache")?;
-    Ok(PathBuf::from(home).join(".cache").join("rstlab"))
+/// Where kernel packages are kept unless `--cache` says otherwise.
+pub(super) fn default_cache() -> anyhow::Result<PathBuf> {
+    vm::default_cache().context("neither XDG_CACHE_HOME nor HOME is set: give --cache")
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {

@@ -7,6 +7,7 @@ mod durations;
 mod exec;
 mod explore;
 mod kernels;
+mod lane;
 mod merge;
 mod output;
 mod paths;
@@ -130,6 +131,12 @@ enum Command {
     /// The checks `kernels` runs inside each kernel, written as JSON.
     #[command(hide = true)]
     Survey(survey::Args),
+    /// The batch of command lines inside the lane's VM (`run --kernel SERIES`).
+    #[command(hide = true)]
+    LaneGuest(lane::GuestArgs),
+    /// A timer experiment in the lane: `lane-probe vanished-peer --kernel 6.12`.
+    #[command(hide = true)]
+    LaneProbe(lane::ProbeArgs),
 }
 
 /// How a command ended; each has its own exit status (see [`EXIT_TABLE`]).
@@ -230,6 +237,8 @@ pub fn main() -> ExitCode {
         Command::Sim(args) => sim::main(args),
         Command::Runtimes(args) => runtimes::main(args),
         Command::Survey(args) => survey::main(args),
+        Command::LaneGuest(args) => lane::guest(args),
+        Command::LaneProbe(args) => lane::probe(args),
     };
     // Whatever a command left in the buffer goes out now, where its errors can be seen.
     let result = result.and_then(|status| {

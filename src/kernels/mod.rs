@@ -2,6 +2,7 @@
 //! that runs every check there ([`survey`]); `rstlab kernels` drives both, and [`targets`]
 //! decides which kernels a command line names.
 
+pub mod lane;
 pub mod survey;
 pub mod vm;
 

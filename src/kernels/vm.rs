@@ -127,7 +127,7 @@ pub fn missing_tools() -> Vec<(&'static str, &'static str)> {
 }
 
 /// The path of `tool` on `PATH` (and the sbin directories root has).
-fn which(tool: &str) -> Option<PathBuf> {
+pub(crate) fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
@@ -418,6 +418,41 @@ pub fn fetch(series: &[&'static Series], cache: &Path) -> Result<Vec<Fetched>, V
     Ok(fetched)
 }
 
+/// Where kernel packages are kept unless told otherwise: `$XDG_CACHE_HOME/rstlab`, or
+/// `~/.cache/rstlab`; `None` when neither variable is set.
+pub fn default_cache() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("rstlab"));
+    }
+    let home = std::env::var_os("HOME")?;
+    Some(PathBuf::from(home).join(".cache").join("rstlab"))
+}
+
+/// The newest kernel of `series` already unpacked in `cache`, found without the network (no
+/// `apt-get update`): what [`fetch`] left there before.
+pub fn cached(series: &'static Series, cache: &Path) -> Option<Fetched> {
+    let prefix = format!("linux-image-{}.", series.name);
+    std::fs::read_dir(cache.join("kernels"))
+        .ok()?
+        .filter_map(|e| {
+            let package = e.ok()?.file_name().into_string().ok()?;
+            let wanted = package.starts_with(&prefix)
+                && package.ends_with("-amd64-unsigned")
+                && !package.contains("-cloud-")
+                && !package.contains("-rt-");
+            wanted.then_some(package)
+        })
+        .max_by_key(|package| numbers(package))
+        .and_then(|package| {
+            let image = image_in(&cache.join("kernels").join(&package))?;
+            Some(Fetched {
+                series,
+                package,
+                image,
+            })
+        })
+}
+
 fn image_in(root: &Path) -> Option<PathBuf> {
     std::fs::read_dir(root.join("boot"))
         .ok()?
@@ -622,7 +657,7 @@ pub fn kvm_failed(work: &Path) -> bool {
 }
 
 /// Kills the VM's process group when dropped, unless the VM ended by itself.
-struct GroupGuard(Option<Child>);
+pub(crate) struct GroupGuard(pub(crate) Option<Child>);
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {

@@ -99,6 +99,13 @@ impl Source {
     /// UTF-8; otherwise an argument with a blank in it (and not ending in `.scenario`) is the
     /// steps themselves. Refuses a directory and a scenario with no steps.
     pub fn read(arg: &str) -> Result<Source, SourceError> {
+        let (origin, text) = Source::read_text(arg)?;
+        Source::parse(origin, &text)
+    }
+
+    /// What [`Source::read`] reads, not yet parsed: where it came from and the text as written
+    /// (for a command that hands the very text on, such as `run --kernel` to its VM).
+    pub fn read_text(arg: &str) -> Result<(String, String), SourceError> {
         let shown = name(arg);
         let (origin, text) = if arg == "-" {
             let text = read_bounded(io::stdin().lock(), "standard input")?;
@@ -126,7 +133,7 @@ impl Source {
                 }
             }
         };
-        Source::parse(origin, &text)
+        Ok((origin, text))
     }
 
     /// The scenario in `text`, named `origin` in errors: parsed, and refused when it has no

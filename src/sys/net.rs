@@ -233,6 +233,12 @@ pub fn set_up(name: &str) -> io::Result<()> {
     new_link(ifindex(name)?, up, up, &[])
 }
 
+/// Takes interface `name` down (clears IFF_UP), as `ip link set DEV down` does: the lane's
+/// experiments silence a peer so (its routes go, its segments with them).
+pub fn set_down(name: &str) -> io::Result<()> {
+    new_link(ifindex(name)?, 0, libc::IFF_UP as u32, &[])
+}
+
 /// The index of interface `name` in the calling thread's namespace.
 pub fn ifindex(name: &str) -> io::Result<u32> {
     // SIOCGIFINDEX, by rustix.
