@@ -100,10 +100,31 @@ fn data_for_a_closed_peer_meets_its_mini_socket_or_its_full_socket() {
         let r = stated(scenario, Net::Link);
         assert_eq!(reasons(&r), [(End::Server, "TCP_TIMEWAIT_SOCKET")]);
     }
-    // On loopback the ACK of the FIN waits (40 ms) and rides on the data: the full socket,
-    // still in FIN_WAIT1, takes the segment and aborts on its data.
-    let r = stated(scenario, Net::Loopback);
-    assert_eq!(reasons(&r), [(End::Server, "TCP_ABORT_ON_DATA")]);
+    // On loopback the ACK of the FIN waits (40 ms at least) and rides on the data: the full
+    // socket, still in FIN_WAIT1, takes the segment and aborts on its data. A step is a few
+    // microseconds, but a loaded machine can hold the runner's thread past the delayed ACK,
+    // and then the mini-socket answers, as after the pause below: both are the kernel's (the
+    // oracle admits either), so a run may show either, and the full socket must show in one
+    // of a few runs.
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let r = stated(scenario, Net::Loopback);
+        let got = reasons(&r);
+        assert!(
+            got == [(End::Server, "TCP_ABORT_ON_DATA")]
+                || got == [(End::Server, "TCP_TIMEWAIT_SOCKET")],
+            "{got:?}"
+        );
+        seen.push(got[0].1.to_string());
+        if got[0].1 == "TCP_ABORT_ON_DATA" {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("TCP_ABORT_ON_DATA"),
+        "{seen:?}"
+    );
     // After a pause longer than the delayed ACK, the mini-socket answers on loopback too.
     let r = stated(
         "server close; client sleep 100ms; client write 1 => ok(1); client write 1 => EPIPE",
