@@ -168,6 +168,38 @@ fn run_kernel_prints_what_run_prints_and_says_where_it_ran() {
     );
 }
 
+/// `explore --kernel`: the same seed explores the same cases in the same guest time, twice,
+/// and the reboot canonical scenario (on the link inside the guest) agrees there.
+#[test]
+fn explore_kernel_repeats_itself_to_the_nanosecond() {
+    if lane_kernel().is_none() {
+        return;
+    }
+    let _vm = one_vm();
+    let explore = || {
+        let out = Command::new(exe())
+            .args([
+                "explore", "--kernel", "6.12", "--cases", "300", "--seed", "7", "--net", "both",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("rstlab explore: ran in Debian's 6.12 kernel"),
+            "{stderr}"
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json
+    };
+    let first = explore();
+    assert_eq!(first["agreements"], 300, "{first}");
+    assert_eq!(first["link_cases"], 150, "{first}");
+    // Everything, the seconds the guest's clock measured included.
+    assert_eq!(explore(), first);
+}
+
 #[test]
 fn an_unknown_kernel_or_a_missing_tool_is_refused_before_anything_boots() {
     let out = Command::new(exe())

@@ -63,7 +63,12 @@ pub struct Args {
     /// exists).
     #[arg(long, value_name = "DIR")]
     pcap: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    kernel: super::lane::KernelArg,
 }
+
+/// How long `explore --kernel` may take, boot included.
+const LANE_DEADLINE: Duration = Duration::from_secs(60 * 60);
 
 /// The `--net` flag of explore.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -162,6 +167,15 @@ fn bar_view(
 const DEFAULT_CASES: u64 = 10_000;
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
+    if !args.kernel.is_host() {
+        if args.pcap.is_some() {
+            anyhow::bail!(
+                "--pcap with --kernel: not yet (the captures would stay in the VM); explore on \
+                 the host for captures"
+            );
+        }
+        return super::lane::forward("explore", &args.kernel, LANE_DEADLINE);
+    }
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

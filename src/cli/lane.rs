@@ -145,6 +145,51 @@ pub fn run_in_lane(
     }
 }
 
+/// The `--kernel` flag every command that runs scenarios shares.
+#[derive(Debug, clap::Args)]
+pub struct KernelArg {
+    /// The kernel to run on: `host` (this machine's), or Debian's 5.10, 6.1 or 6.12 booted in
+    /// QEMU on its virtual clock (the lane: fetched as `rstlab kernels` does; minutes of kernel
+    /// time pass in seconds, and two runs give the same results to the nanosecond).
+    #[arg(long, default_value = "host", value_name = "SERIES")]
+    pub kernel: String,
+}
+
+impl KernelArg {
+    /// Whether the command runs here rather than in the lane.
+    pub fn is_host(&self) -> bool {
+        self.kernel == "host"
+    }
+}
+
+/// Runs this very command line in the lane, `--kernel` left out, and prints what it printed:
+/// for commands whose arguments name no file of the host (`explore`, `seed`).
+pub fn forward(command: &str, kernel: &KernelArg, deadline: Duration) -> anyhow::Result<Status> {
+    let mut args = Vec::new();
+    let mut given = std::env::args().skip(1);
+    while let Some(arg) = given.next() {
+        if arg == "--kernel" {
+            given.next();
+        } else if !arg.starts_with("--kernel=") {
+            args.push(arg);
+        }
+    }
+    let job = Job {
+        args,
+        files: Vec::new(),
+    };
+    match run_in_lane(command, &kernel.kernel, job, deadline)? {
+        Ok(ran) => ran.replay(command),
+        Err(signal) => {
+            eprintln!(
+                "rstlab {command}: interrupted by {}: the VM was stopped",
+                signal.name()
+            );
+            Ok(Status::Interrupted(signal))
+        }
+    }
+}
+
 /// `rstlab lane-guest MANIFEST` (hidden): the batch inside the lane's VM.
 #[derive(Debug, clap::Args)]
 pub struct GuestArgs {

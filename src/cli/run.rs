@@ -38,11 +38,8 @@ pub struct Args {
     diagram: bool,
     #[command(flatten)]
     pcap: super::capture::Pcap,
-    /// The kernel to run it on: `host` (this machine's), or Debian's 5.10, 6.1 or 6.12 booted in
-    /// QEMU on its virtual clock (the lane: fetched as `rstlab kernels` does; minutes of kernel
-    /// time pass in seconds, and two runs give the same results to the nanosecond).
-    #[arg(long, default_value = "host", value_name = "SERIES")]
-    kernel: String,
+    #[command(flatten)]
+    kernel: super::lane::KernelArg,
 }
 
 /// Reads the scenario named by `arg` (a file, `-`, or inline steps) with the reader every
@@ -61,7 +58,7 @@ fn status(verdict: Verdict) -> Status {
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
-    if args.kernel != "host" {
+    if !args.kernel.is_host() {
         return in_lane(&args);
     }
     let (_, scenario) = load(&args.scenario)?;
@@ -176,7 +173,7 @@ fn in_lane(args: &Args) -> anyhow::Result<Status> {
         args: job_args,
         files: vec![(file, text.into_bytes())],
     };
-    match super::lane::run_in_lane("run", &args.kernel, job, LANE_DEADLINE)? {
+    match super::lane::run_in_lane("run", &args.kernel.kernel, job, LANE_DEADLINE)? {
         Ok(ran) => ran.replay("run"),
         Err(signal) => {
             eprintln!(
