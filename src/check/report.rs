@@ -124,6 +124,33 @@ pub struct ResetRow {
     pub agree: bool,
 }
 
+impl ResetRow {
+    /// The rows as the "why each RST" table of `run`, `serve` and `exec`: the step, who sent
+    /// it, the kernel's reason (`-` where it was not recorded), the oracle's, and whether they
+    /// agree (`-` where the kernel's reasons are not `checked`).
+    pub fn table(rows: &[ResetRow], checked: bool) -> String {
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.step.to_string(),
+                    r.from.to_string(),
+                    r.stated.clone().unwrap_or_else(|| "-".to_string()),
+                    r.predicted
+                        .map_or("(none predicted)".to_string(), |p| p.to_string()),
+                    match (checked, r.agree) {
+                        (false, _) => "-",
+                        (true, true) => "yes",
+                        (true, false) => "NO",
+                    }
+                    .to_string(),
+                ]
+            })
+            .collect();
+        crate::table::render(&["step", "from", "kernel", "oracle", "agree"], &rows)
+    }
+}
+
 /// A segment of the wire, with the step that sent it.
 #[derive(Debug, Serialize)]
 pub struct WireRow<'a> {

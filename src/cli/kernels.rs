@@ -73,14 +73,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         })
         .collect();
     if !vms.is_empty() {
-        let missing = vm::missing_tools();
-        if !missing.is_empty() {
-            let list: Vec<String> = missing
-                .iter()
-                .map(|(t, how)| format!("{t} ({how})"))
-                .collect();
-            bail!("booting other kernels needs: {}", list.join(", "));
-        }
+        require_tools(&vm::missing_tools(), "booting other kernels")?;
     }
     // Before the first line: whoever sees it may send a signal.
     let stop = Stop::new()?;
@@ -260,4 +253,19 @@ fn print_summary(
     );
     write!(stdout(), "\n{table}")?;
     Ok(())
+}
+
+/// Refuses, naming each missing tool with how to install it, when `missing` is not empty.
+pub(super) fn require_tools(
+    missing: &[(&'static str, &'static str)],
+    doing: &str,
+) -> anyhow::Result<()> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(t, how)| format!("{t} ({how})"))
+        .collect();
+    bail!("{doing} needs: {}", list.join(", "))
 }

@@ -87,14 +87,7 @@ pub fn run_in_lane(
         [rstlab::kernels::Target::Vm(s)] => s,
         _ => bail!("--kernel host runs here, not in the lane"),
     };
-    let missing = lane::missing_tools();
-    if !missing.is_empty() {
-        let list: Vec<String> = missing
-            .iter()
-            .map(|(t, how)| format!("{t} ({how})"))
-            .collect();
-        bail!("running in another kernel needs: {}", list.join(", "));
-    }
+    super::kernels::require_tools(&lane::missing_tools(), "running in another kernel")?;
     // Before the first line: whoever sees it may send a signal.
     let stop = Stop::new()?;
     let cache = super::kernels::default_cache()?;

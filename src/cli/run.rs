@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use rstlab::check::report::{RunReport, States, Verdict};
+use rstlab::check::report::{ResetRow, RunReport, States, Verdict};
 use rstlab::check::verify::{Verified, VerifyError, verify};
 use rstlab::run::{Backend, RunOptions, Runner};
 use rstlab::scenario::source::Source;
@@ -279,29 +279,10 @@ fn resets_table(report: &RunReport<'_>) -> String {
     if report.resets.is_empty() {
         return String::new();
     }
-    let rows: Vec<Vec<String>> = report
-        .resets
-        .iter()
-        .map(|r| {
-            vec![
-                r.step.to_string(),
-                r.from.to_string(),
-                r.stated.clone().unwrap_or_else(|| "-".to_string()),
-                r.predicted
-                    .map_or("(none predicted)".to_string(), |p| p.to_string()),
-                match (&r.stated, report.reasons_missing.is_some()) {
-                    (_, true) => "-",
-                    _ if r.agree => "yes",
-                    _ => "NO",
-                }
-                .to_string(),
-            ]
-        })
-        .collect();
     let mut out =
         "why each RST (the kernel's own reason, from its tcp/tcp_send_reset event, and the oracle's):\n"
             .to_string();
-    out += &table::render(&["step", "from", "kernel", "oracle", "agree"], &rows);
+    out += &ResetRow::table(&report.resets, report.reasons_missing.is_none());
     if let Some(why) = &report.reasons_missing {
         out += &format!("the kernel's reasons are not checked: {why}\n");
     }

@@ -371,29 +371,10 @@ impl ConnectionResets {
         if self.resets.is_empty() {
             return String::new();
         }
-        let rows: Vec<Vec<String>> = self
-            .resets
-            .iter()
-            .map(|r| {
-                vec![
-                    r.step.to_string(),
-                    r.from.to_string(),
-                    r.stated.clone().unwrap_or_else(|| "-".to_string()),
-                    r.predicted
-                        .map_or("(none predicted)".to_string(), |p| p.to_string()),
-                    match (self.reasons_missing.is_some(), r.agree) {
-                        (true, _) => "-",
-                        (false, true) => "yes",
-                        (false, false) => "NO",
-                    }
-                    .to_string(),
-                ]
-            })
-            .collect();
         let mut out = "why each RST (the kernel's own reason, from its tcp/tcp_send_reset event, \
                        and the oracle's; server: the peer, client: your program):\n"
             .to_string();
-        out += &crate::table::render(&["step", "from", "kernel", "oracle", "agree"], &rows);
+        out += &ResetRow::table(&self.resets, self.reasons_missing.is_none());
         match &self.reasons_missing {
             Some(why) if !self.peer_wide => {
                 out += &format!("the kernel's reasons are not checked: {why}\n");
