@@ -550,30 +550,45 @@ fn exec_names_the_peers_reason_across_the_link() {
                   s = socket.create_connection((h, int(p)))\n\
                   s.send(b'abc')\n\
                   time.sleep(0.3)\n";
-    let o = Command::new(env!("CARGO_BIN_EXE_rstlab"))
-        .args([
-            "exec",
-            "--json",
-            "client write 3; server read 1; server close",
-            "--",
-            "python3",
-            "-c",
-            python,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    if o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("python3") {
-        common::skip(None, "needs python3");
+    // Tests run in parallel, and every RST of the host goes into every instance: a run whose
+    // events were lost is no evidence either way; it is run again, a few times at most.
+    for _ in 0..5 {
+        let o = Command::new(env!("CARGO_BIN_EXE_rstlab"))
+            .args([
+                "exec",
+                "--json",
+                "client write 3; server read 1; server close",
+                "--",
+                "python3",
+                "-c",
+                python,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        let err = String::from_utf8_lossy(&o.stderr);
+        if o.status.code() == Some(2) && err.contains("python3") {
+            common::skip(None, "needs python3");
+            return;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        let connection = &v["connections"][0];
+        if connection["reasons_missing"]
+            .as_str()
+            .is_some_and(|why| why.contains("lost"))
+        {
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+        let resets = &connection["resets"];
+        assert_eq!(resets[0]["stated"], "TCP_ABORT_ON_CLOSE", "{out}\n{err}");
+        assert_eq!(resets[0]["agree"], true, "{out}\n{err}");
+        assert!(v.get("reasons_missing").is_none(), "{out}\n{err}");
         return;
     }
-    assert_eq!(o.status.code(), Some(0), "{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let resets = &v["connections"][0]["resets"];
-    assert_eq!(resets[0]["stated"], "TCP_ABORT_ON_CLOSE", "{out}");
-    assert_eq!(resets[0]["agree"], true, "{out}");
-    assert!(v.get("reasons_missing").is_none(), "{out}");
+    panic!("the peer's events were lost in five runs");
 }
 
 #[test]

@@ -267,7 +267,16 @@ impl Drop for ResetLog {
         // The open pipe keeps the instance busy: close it before removing the folder.
         self.pipe = None;
         let _ = fs::write(self.dir.join("events/tcp/tcp_send_reset/enable"), "0");
-        let _ = fs::remove_dir(&self.dir);
+        // A child that another thread forks holds a copy of every descriptor until its exec
+        // closes them (O_CLOEXEC), so for that instant the pipe is still open and the kernel
+        // refuses to remove a busy instance (EBUSY): try again, for a bounded while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while let Err(e) = fs::remove_dir(&self.dir) {
+            if e.raw_os_error() != Some(libc::EBUSY) || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
 
