@@ -255,7 +255,10 @@ pub fn run(experiment: &str, limit: Duration, params: Params) -> std::io::Result
         other => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("no experiment {other:?} (known: {})", EXPERIMENTS.join(", ")),
+                format!(
+                    "no experiment {other:?} (known: {})",
+                    EXPERIMENTS.join(", ")
+                ),
             ));
         }
     };

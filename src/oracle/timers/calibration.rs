@@ -98,7 +98,7 @@ fn runs() -> Vec<Run> {
 /// How far `t` is from the middle of `w`.
 fn off_centre(w: &Window, t: Duration) -> Duration {
     let mid = (w.earliest + w.latest) / 2;
-    if t > mid { t - mid } else { mid - t }
+    t.abs_diff(mid)
 }
 
 #[test]
