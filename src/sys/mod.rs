@@ -13,7 +13,8 @@
 //!
 //! The wrappers, each sound whatever its (safe) arguments:
 //!
-//! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
+//! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]), [`tcp_timer_info`] (its
+//!   timer fields, as [`TcpTimerInfo`]),
 //!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`set_tcp_repair`] (`TCP_REPAIR`),
 //!   [`close`] (`close(2)` with its
 //!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
