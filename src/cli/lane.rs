@@ -201,7 +201,9 @@ pub fn guest(args: GuestArgs) -> anyhow::Result<Status> {
 #[derive(Debug, clap::Args)]
 pub struct ProbeArgs {
     /// The experiment: `vanished-peer` (lo goes down after one exchange; one write; poll until
-    /// POLLERR; SO_ERROR; one more write).
+    /// POLLERR; SO_ERROR; one more write), `cut-peer` (the same across the relay's link, every
+    /// segment lost from the cut on), `user-timeout` (`cut-peer` with `TCP_USER_TIMEOUT`),
+    /// `keepalive` (keepalive on, the cut, no data; poll until POLLERR; a read).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(lane::probe::EXPERIMENTS))]
     experiment: String,
     /// The kernel to run it in, in the lane; it refuses to run anywhere else (it takes `lo`
@@ -211,18 +213,34 @@ pub struct ProbeArgs {
     /// How much of the kernel's time it waits for POLLERR at most.
     #[arg(long, default_value = "1h", value_parser = super::durations::positive)]
     limit: Duration,
+    /// `TCP_USER_TIMEOUT` for `cut-peer`, `user-timeout` (2 s without it) and `keepalive`.
+    #[arg(long, value_parser = super::durations::positive)]
+    user_timeout: Option<Duration>,
+    /// Keepalive's `IDLE,INTERVAL,COUNT` for `keepalive` (`10s,2s,3` without it).
+    #[arg(long)]
+    keepalive: Option<lane::probe::Keepalive>,
 }
 
 pub fn probe(args: ProbeArgs) -> anyhow::Result<Status> {
     match args.kernel.as_deref() {
         Some(series) if series != "host" => {
+            let mut job_args: Vec<String> = vec![
+                "lane-probe".into(),
+                args.experiment.clone(),
+                "--limit".into(),
+                format!("{}s", args.limit.as_secs()),
+            ];
+            if let Some(d) = args.user_timeout {
+                job_args.extend(["--user-timeout".into(), format!("{}ms", d.as_millis())]);
+            }
+            if let Some(k) = args.keepalive {
+                job_args.extend([
+                    "--keepalive".into(),
+                    format!("{},{},{}", k.idle_s, k.interval_s, k.count),
+                ]);
+            }
             let job = Job {
-                args: vec![
-                    "lane-probe".into(),
-                    args.experiment.clone(),
-                    "--limit".into(),
-                    format!("{}s", args.limit.as_secs()),
-                ],
+                args: job_args,
                 files: Vec::new(),
             };
             match run_in_lane("lane-probe", series, job, Duration::from_secs(30 * 60))? {
@@ -240,8 +258,12 @@ pub fn probe(args: ProbeArgs) -> anyhow::Result<Status> {
                     args.experiment
                 );
             }
-            let report = lane::probe::vanished_peer(args.limit)?;
-            writeln!(stdout(), "{}", serde_json::to_string_pretty(&report)?)?;
+            let params = lane::probe::Params {
+                user_timeout: args.user_timeout,
+                keepalive: args.keepalive,
+            };
+            let report = lane::probe::run(&args.experiment, args.limit, params)?;
+            writeln!(stdout(), "{report}")?;
             Ok(Status::Agreement)
         }
     }

@@ -238,6 +238,36 @@ impl FromStr for Kernel {
     }
 }
 
+/// `CONFIG_HZ` of Debian's amd64 kernels (5.10, 6.1 and 6.12 alike, read from their
+/// `/boot/config-*`): a jiffy is 4 ms, the grain of every TCP timer.
+pub const DEBIAN_HZ: u32 = 250;
+
+/// The first version that honours `net.ipv4.tcp_rto_min_us` (commit f086edef71be "tcp: add
+/// sysctl_tcp_rto_min_us"); before, the RTO's floor is `TCP_RTO_MIN` unless a route's
+/// `rto_min` says otherwise. Not a row of [`CHANGES`]: it changes no outcome at the defaults,
+/// only what a non-default sysctl does.
+pub const RTO_MIN_SYSCTL_SINCE: Version = Version::new(6, 11, 0);
+
+/// What a kernel's TCP timers depend on that is not the same everywhere: data the timer model
+/// ([`crate::oracle::timers`]) is given, like the kernel profile it comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TimerProfile {
+    /// `CONFIG_HZ`: jiffies per second.
+    pub hz: u32,
+    /// Whether `net.ipv4.tcp_rto_min_us` sets the RTO's floor ([`RTO_MIN_SYSCTL_SINCE`]).
+    pub rto_min_sysctl: bool,
+}
+
+impl Kernel {
+    /// Its timer profile: Debian's HZ, and what its version does with the RTO's floor.
+    pub fn timers(self) -> TimerProfile {
+        TimerProfile {
+            hz: DEBIAN_HZ,
+            rto_min_sysctl: self.version >= RTO_MIN_SYSCTL_SINCE,
+        }
+    }
+}
+
 /// `uname -r` and `uname -v` of the running kernel, trimmed (empty where unreadable).
 pub fn uname() -> (String, String) {
     let read = |key: &str| {

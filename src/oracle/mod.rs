@@ -36,6 +36,7 @@ pub mod invariants;
 mod tests_by_kernel;
 #[cfg(test)]
 mod tests_by_state;
+pub mod timers;
 
 use std::time::Duration;
 

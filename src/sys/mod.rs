@@ -13,7 +13,8 @@
 //!
 //! The wrappers, each sound whatever its (safe) arguments:
 //!
-//! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]),
+//! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]), [`tcp_timer_info`] (its
+//!   timer fields, as [`TcpTimerInfo`]),
 //!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`set_tcp_repair`] (`TCP_REPAIR`),
 //!   [`close`] (`close(2)` with its
 //!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
@@ -131,8 +132,56 @@ impl TcpInfo {
     }
 }
 
+/// What `TCP_INFO` says of a socket's timers: the inputs and state of the retransmission
+/// timer, for the lane's timer experiments (the oracle's `timers` model takes them as given).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TcpTimerInfo {
+    /// The retransmission timeout (`icsk_rto`), in microseconds.
+    pub rto_us: u32,
+    /// The smoothed round-trip time (`srtt_us >> 3`), in microseconds.
+    pub rtt_us: u32,
+    /// Its variance (`mdev_us >> 2`), in microseconds.
+    pub rttvar_us: u32,
+    /// Retransmissions of the current episode (`icsk_retransmits`).
+    pub retransmits: u8,
+    /// Keepalive or zero-window probes sent unanswered (`icsk_probes_out`).
+    pub probes: u8,
+    /// The exponential backoff (`icsk_backoff`).
+    pub backoff: u8,
+}
+
+/// `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`, its timer fields.
+pub fn tcp_timer_info(socket: &impl AsRawFd) -> io::Result<TcpTimerInfo> {
+    let info = tcp_info_prefix(socket)?;
+    Ok(TcpTimerInfo {
+        rto_us: info.rto,
+        rtt_us: info.rtt,
+        rttvar_us: info.rttvar,
+        retransmits: info.retransmits,
+        probes: info.probes,
+        backoff: info.backoff,
+    })
+}
+
 /// `getsockopt(fd, IPPROTO_TCP, TCP_INFO)`.
 pub fn tcp_info(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
+    let info = tcp_info_prefix(socket)?;
+    let state = TcpState::from_linux(info.state).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unknown TCP state {}", info.state),
+        )
+    })?;
+    Ok(TcpInfo {
+        state,
+        unacked: info.unacked,
+        notsent_bytes: info.notsent_bytes,
+        bytes_sent: info.bytes_sent,
+        bytes_received: info.bytes_received,
+    })
+}
+
+fn tcp_info_prefix(socket: &impl AsRawFd) -> io::Result<TcpInfoPrefix> {
     let mut info = TcpInfoPrefix::default();
     let mut len = mem::size_of::<TcpInfoPrefix>() as libc::socklen_t;
     // SAFETY: `info` is a plain-old-data struct that lives across the call and `len` is its
@@ -150,19 +199,7 @@ pub fn tcp_info(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    let state = TcpState::from_linux(info.state).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unknown TCP state {}", info.state),
-        )
-    })?;
-    Ok(TcpInfo {
-        state,
-        unacked: info.unacked,
-        notsent_bytes: info.notsent_bytes,
-        bytes_sent: info.bytes_sent,
-        bytes_received: info.bytes_received,
-    })
+    Ok(info)
 }
 
 /// `setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)`: a `bind` to port 0 leaves the port to `connect`,
