@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(value_name = "KERNEL")]
     kernels: Vec<String>,
     /// Random cases per backend and network on each kernel.
-    #[arg(long, default_value_t = 20_000, value_parser = super::explore::parse_cases, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 20_000, value_parser = super::counts::cases, allow_hyphen_values = true)]
     cases: u64,
     /// The seed of the random cases (the same on every kernel) [default: random, printed].
     #[arg(long)]

@@ -2,6 +2,7 @@
 
 mod capture;
 mod completions;
+mod counts;
 mod decode;
 mod durations;
 mod exec;
