@@ -44,6 +44,7 @@ impl Bench for AsPredicted {
         let disagreement = check::check(scenario, &prediction, &trace);
         Ok(Verified {
             prediction,
+            retimed: None,
             trace,
             disagreement,
         })

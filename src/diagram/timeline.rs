@@ -341,6 +341,7 @@ mod tests {
             note: None,
             wire_end,
             time,
+            began: Duration::ZERO,
         };
         let trace = Trace {
             backend: Backend::Std,

@@ -511,6 +511,7 @@ fn work(
                 prediction,
                 disagreement,
                 trace,
+                ..
             }) => match disagreement {
                 None => {
                     local.agreements += 1;

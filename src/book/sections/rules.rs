@@ -49,7 +49,7 @@ pub(in crate::book) fn svg(options: &BookOptions, c: &Canonical) -> (String, Str
     let svg = if c.scenario.needs_link() {
         Timeline::new(&c.scenario, &shown.trace).svg(&format!("{}: timeline", c.rule.id()))
     } else {
-        Diagram::new(&c.scenario, &shown.prediction, Some(&shown.trace))
+        Diagram::stable(&c.scenario, &shown.prediction, &shown.trace)
             .svg(&format!("{}: sequence diagram", c.rule.id()))
     };
     (options.svg_path(c.rule), svg)
@@ -72,7 +72,7 @@ fn rule(page: &mut Page, c: &Canonical) {
     let diagram = if on_link {
         Timeline::new(scenario, &shown.trace).text()
     } else {
-        Diagram::new(scenario, &shown.prediction, Some(&shown.trace)).text()
+        Diagram::stable(scenario, &shown.prediction, &shown.trace).text()
     };
     let _ = writeln!(
         md,
