@@ -419,7 +419,7 @@ mod tests {
             .parse()
             .unwrap();
         let p = oracle::predict(&s, &oracle::Settings::default());
-        let mut trace = Trace::as_predicted(&p, Backend::Std);
+        let mut trace = crate::check::predicted_trace(&p, Backend::Std);
         // After a line with the server's result: the lanes and the result stay in place.
         let rst = |trace: &Trace| {
             let text = Diagram::new(&s, &p, Some(trace)).text();
