@@ -337,7 +337,7 @@ fn bad_values_are_refused_saying_what_is_wrong() {
         ),
         (
             &["predict", "--kernel", "4.4", "client write 1"],
-            "4.4 is older than any kernel the oracle is checked on (5.10, 6.1, 6.12, and this \
+            "4.4 is older than any kernel the oracle is checked on (5.10, 6.1, 6.12, 7.3, and this \
              machine's)",
         ),
         (

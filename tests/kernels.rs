@@ -37,7 +37,7 @@ fn the_stored_surveys_cover_debians_kernels_and_agree_everywhere() {
         .iter()
         .map(|s| rstlab::kernels::survey::series_of(&s.version))
         .collect();
-    for wanted in ["5.10", "6.1", "6.12"] {
+    for wanted in ["5.10", "6.1", "6.12", "7.3"] {
         assert!(
             series.iter().any(|s| s == wanted),
             "no survey of {wanted}: {series:?}"
@@ -106,7 +106,7 @@ fn an_unknown_kernel_is_refused_naming_the_known_ones() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("unknown kernel \"4.19\": give 5.10, 6.1, 6.12 or host"),
+        err.contains("unknown kernel \"4.19\": give 5.10, 6.1, 6.12, 7.3 or host"),
         "{err}"
     );
     let out = rstlab()

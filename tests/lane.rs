@@ -209,7 +209,7 @@ fn an_unknown_kernel_or_a_missing_tool_is_refused_before_anything_boots() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "rstlab: unknown kernel \"4.4\": give 5.10, 6.1, 6.12 or host\n"
+        "rstlab: unknown kernel \"4.4\": give 5.10, 6.1, 6.12, 7.3 or host\n"
     );
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(exe())

@@ -1,4 +1,4 @@
-//! `rstlab kernels [5.10] [6.1] [6.12] [host]`: the survey on other kernels, in VMs, and on
+//! `rstlab kernels [5.10] [6.1] [6.12] [7.3] [host]`: the survey on other kernels, in VMs, and on
 //! this one; a summary table at the end. The logic is in [`rstlab::kernels::vm`] and
 //! [`rstlab::kernels::survey`].
 
@@ -20,8 +20,8 @@ use super::signals::{Signal, Stop};
 #[derive(Debug, clap::Args)]
 #[command(after_help = super::exit_statuses(&[0, 1, 2, 130]))]
 pub struct Args {
-    /// The kernels: Debian's 5.10, 6.1 and 6.12 (fetched and booted in a VM), and `host` (this
-    /// machine's, no VM) [default: all four].
+    /// The kernels: Debian's 5.10, 6.1, 6.12 and 7.3 (fetched and booted in a VM), and `host`
+    /// (this machine's, no VM) [default: all five].
     #[arg(value_name = "KERNEL")]
     kernels: Vec<String>,
     /// Random cases per backend and network on each kernel.

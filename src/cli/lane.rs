@@ -141,8 +141,8 @@ pub fn run_in_lane(
 /// The `--kernel` flag every command that runs scenarios shares.
 #[derive(Debug, clap::Args)]
 pub struct KernelArg {
-    /// The kernel to run on: `host` (this machine's), or Debian's 5.10, 6.1 or 6.12 booted in
-    /// QEMU on its virtual clock (the lane: fetched as `rstlab kernels` does; minutes of kernel
+    /// The kernel to run on: `host` (this machine's), or Debian's 5.10, 6.1, 6.12 or 7.3 booted
+    /// in QEMU on its virtual clock (the lane: fetched as `rstlab kernels` does; minutes of kernel
     /// time pass in seconds, and two runs give the same results to the nanosecond).
     #[arg(long, default_value = "host", value_name = "SERIES")]
     pub kernel: String,

@@ -123,7 +123,7 @@ enum Command {
     Exec(exec::Args),
     /// The oracle's prediction alone, for any kernel (`--kernel 5.10`): nothing runs.
     Predict(predict::Args),
-    /// Check the rules on other kernels: Debian's 5.10, 6.1 and 6.12 in VMs, and this one.
+    /// Check the rules on other kernels: Debian's 5.10, 6.1, 6.12 and 7.3 in VMs, and this one.
     Kernels(kernels::Args),
     /// A deterministic simulator (turmoil, turmoil-net) judged against Linux, step by step.
     Sim(sim::Args),

@@ -76,6 +76,9 @@ mod tests {
             ["host", "6.1"]
         );
         let e = targets(&["4.4".into()]).unwrap_err().to_string();
-        assert_eq!(e, "unknown kernel \"4.4\": give 5.10, 6.1, 6.12 or host");
+        assert_eq!(
+            e,
+            "unknown kernel \"4.4\": give 5.10, 6.1, 6.12, 7.3 or host"
+        );
     }
 }

@@ -28,6 +28,70 @@ pub struct Series {
     pub distribution: &'static str,
     /// The suites to look in, as `(archive, suite)`.
     pub suites: &'static [(Archive, &'static str)],
+    /// How Debian packages its kernel.
+    pub packaging: Packaging,
+}
+
+/// How Debian packages a series' kernel: the packages to fetch, and where the image and the
+/// modules are inside them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packaging {
+    /// One package, `linux-image-VERSION-amd64-unsigned`: the image at `boot/vmlinuz-VERSION`,
+    /// the modules under `lib/modules/VERSION/` (Debian up to 6.12).
+    Image,
+    /// From 6.18 on the image package is a metapackage: `linux-binary-VERSION` holds the image
+    /// at `usr/lib/modules/VERSION/vmlinuz`, `linux-modules-VERSION` the modules beside it and
+    /// `linux-base-VERSION` the lists depmod and modprobe read (`modules.order`,
+    /// `modules.builtin`). The three are unpacked into one folder, named after the first.
+    Split,
+}
+
+impl Packaging {
+    /// The first package's name before the version: the one `apt-cache search` finds and the
+    /// cache's folder is named after.
+    fn prefix(self) -> &'static str {
+        match self {
+            Packaging::Image => "linux-image-",
+            Packaging::Split => "linux-binary-",
+        }
+    }
+
+    /// The first package's name after the version (the flavour: only the generic one).
+    fn suffix(self) -> &'static str {
+        match self {
+            Packaging::Image => "-amd64-unsigned",
+            Packaging::Split => "-amd64",
+        }
+    }
+
+    /// Whether `package` is this packaging's first package for `series`, of the generic
+    /// flavour (not the cloud or realtime one, not the unsigned binary).
+    fn names(self, package: &str, series: &str) -> bool {
+        package
+            .strip_prefix(self.prefix())
+            .and_then(|rest| rest.strip_prefix(series))
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|rest| {
+                rest.starts_with(|c: char| c.is_ascii_digit())
+                    && rest.ends_with(self.suffix())
+                    && !rest.contains("-cloud-")
+                    && !rest.contains("-rt-")
+            })
+    }
+
+    /// Every package to fetch for the first package `package`.
+    fn packages(self, package: &str) -> Vec<String> {
+        match self {
+            Packaging::Image => vec![package.to_string()],
+            Packaging::Split => {
+                let version = package.strip_prefix(self.prefix()).unwrap_or(package);
+                ["linux-binary-", "linux-modules-", "linux-base-"]
+                    .iter()
+                    .map(|p| format!("{p}{version}"))
+                    .collect()
+            }
+        }
+    }
 }
 
 /// Which of Debian's archives a suite is in.
@@ -48,6 +112,7 @@ pub const SERIES: &[Series] = &[
             (Archive::Main, "bullseye"),
             (Archive::Security, "bullseye-security"),
         ],
+        packaging: Packaging::Image,
     },
     Series {
         name: "6.1",
@@ -56,6 +121,7 @@ pub const SERIES: &[Series] = &[
             (Archive::Main, "bookworm"),
             (Archive::Security, "bookworm-security"),
         ],
+        packaging: Packaging::Image,
     },
     Series {
         name: "6.12",
@@ -64,6 +130,13 @@ pub const SERIES: &[Series] = &[
             (Archive::Security, "bookworm-security"),
             (Archive::Main, "bookworm-backports"),
         ],
+        packaging: Packaging::Image,
+    },
+    Series {
+        name: "7.3",
+        distribution: "Debian 13 (trixie) backports",
+        suites: &[(Archive::Main, "trixie-backports")],
+        packaging: Packaging::Split,
     },
 ];
 
@@ -83,8 +156,8 @@ pub enum VmError {
         "no Debian archive in this machine's apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/): rstlab fetches Debian's kernel packages from the archive the machine already uses"
     )]
     NoArchive,
-    /// No package of the series was found.
-    #[error("no linux-image-{0}.*-amd64-unsigned package in {1}")]
+    /// No package of the series was found: the names looked for, and the suites.
+    #[error("no {0} package in {1}")]
     NoPackage(String, String),
     /// A command failed.
     #[error("{what}: {detail}")]
@@ -255,7 +328,10 @@ struct Apt {
 }
 
 impl Apt {
-    fn new(cache: &Path) -> Result<Apt, VmError> {
+    /// The configuration for fetching `series`: the sources list names their suites alone, so
+    /// that a suite another series needs (an archive that moved, a key this machine lacks)
+    /// cannot stop this one.
+    fn new(cache: &Path, series: &[&Series]) -> Result<Apt, VmError> {
         let (main, security) = debian_archives(&machine_sources()).ok_or(VmError::NoArchive)?;
         let dir = cache.join("apt");
         for sub in ["lists/partial", "cache/archives/partial", "parts"] {
@@ -264,7 +340,7 @@ impl Apt {
                 .map_err(|e| VmError::Io(format!("creating {}", path.display()), e))?;
         }
         let mut list = String::new();
-        for series in SERIES {
+        for series in series {
             for &(archive, suite) in series.suites {
                 let source = match archive {
                     Archive::Main => &main,
@@ -305,23 +381,35 @@ impl Apt {
         run(c, "reading the archive's package lists (apt-get update)").map(drop)
     }
 
-    /// The newest `linux-image-<series>.*-amd64-unsigned` package.
+    /// The newest first package of `series` (see [`Packaging`]):
+    /// `linux-image-<series>.*-amd64-unsigned`, or `linux-binary-<series>.*-amd64`.
     fn newest(&self, series: &Series) -> Result<String, VmError> {
+        let packaging = series.packaging;
         let mut c = self.command("apt-cache");
         let pattern = format!(
-            "^linux-image-{}\\.[0-9.+a-z-]*-amd64-unsigned$",
-            series.name.replace('.', "\\.")
+            "^{}{}\\.[0-9.+a-z-]*{}$",
+            packaging.prefix(),
+            series.name.replace('.', "\\."),
+            packaging.suffix()
         );
         c.args(["search", "--names-only", &pattern]);
         let out = run(c, "looking for the kernel package (apt-cache search)")?;
         out.lines()
             .filter_map(|l| l.split_whitespace().next())
-            .filter(|name| !name.contains("-cloud-") && !name.contains("-rt-"))
+            .filter(|name| packaging.names(name, series.name))
             .max_by_key(|name| numbers(name))
             .map(String::from)
             .ok_or_else(|| {
                 let suites: Vec<&str> = series.suites.iter().map(|(_, s)| *s).collect();
-                VmError::NoPackage(series.name.to_string(), suites.join(", "))
+                VmError::NoPackage(
+                    format!(
+                        "{}{}.*{}",
+                        packaging.prefix(),
+                        series.name,
+                        packaging.suffix()
+                    ),
+                    suites.join(", "),
+                )
             })
     }
 
@@ -374,8 +462,11 @@ fn run(mut c: Command, what: &str) -> Result<String, VmError> {
 pub struct Fetched {
     /// The series.
     pub series: &'static Series,
-    /// The package it came from.
+    /// The package it came from (the first, for a [split](Packaging::Split) kernel).
     pub package: String,
+    /// The folder its packages are unpacked in: the modules are under its `lib/modules/` or
+    /// `usr/lib/modules/`.
+    pub root: PathBuf,
     /// The kernel image.
     pub image: PathBuf,
 }
@@ -383,7 +474,7 @@ pub struct Fetched {
 /// Fetches the newest kernel of each of `series` into `cache` (skipping what is unpacked
 /// already), with one `apt-get update` for all.
 pub fn fetch(series: &[&'static Series], cache: &Path) -> Result<Vec<Fetched>, VmError> {
-    let apt = Apt::new(cache)?;
+    let apt = Apt::new(cache, series)?;
     apt.update()?;
     let debs = cache.join("debs");
     std::fs::create_dir_all(&debs)
@@ -393,25 +484,32 @@ pub fn fetch(series: &[&'static Series], cache: &Path) -> Result<Vec<Fetched>, V
         let package = apt.newest(s)?;
         let root = cache.join("kernels").join(&package);
         if image_in(&root).is_none() {
-            let deb = apt.download(&package, &debs)?;
             let partial = cache.join("kernels").join(format!("{package}.partial"));
             let _ = std::fs::remove_dir_all(&partial);
             std::fs::create_dir_all(&partial)
                 .map_err(|e| VmError::Io(format!("creating {}", partial.display()), e))?;
-            let mut c = Command::new("dpkg");
-            c.arg("-x").arg(&deb).arg(&partial);
-            run(c, &format!("unpacking {package} (dpkg -x)"))?;
+            // Every package into the same folder, as installing them would lay them out; the
+            // folder takes its name only when all are there.
+            for name in s.packaging.packages(&package) {
+                let deb = apt.download(&name, &debs)?;
+                let mut c = Command::new("dpkg");
+                c.arg("-x").arg(&deb).arg(&partial);
+                let unpacked = run(c, &format!("unpacking {name} (dpkg -x)"));
+                let _ = std::fs::remove_file(&deb);
+                unpacked?;
+            }
+            let _ = std::fs::remove_dir_all(&root);
             std::fs::rename(&partial, &root)
                 .map_err(|e| VmError::Io(format!("moving {}", root.display()), e))?;
-            let _ = std::fs::remove_file(&deb);
         }
         let image = image_in(&root).ok_or_else(|| VmError::Command {
             what: format!("unpacking {package}"),
-            detail: "no boot/vmlinuz-* inside".to_string(),
+            detail: "no boot/vmlinuz-* or usr/lib/modules/*/vmlinuz inside".to_string(),
         })?;
         fetched.push(Fetched {
             series: s,
             package,
+            root,
             image,
         });
     }
@@ -431,36 +529,48 @@ pub fn default_cache() -> Option<PathBuf> {
 /// The newest kernel of `series` already unpacked in `cache`, found without the network (no
 /// `apt-get update`): what [`fetch`] left there before.
 pub fn cached(series: &'static Series, cache: &Path) -> Option<Fetched> {
-    let prefix = format!("linux-image-{}.", series.name);
     std::fs::read_dir(cache.join("kernels"))
         .ok()?
         .filter_map(|e| {
             let package = e.ok()?.file_name().into_string().ok()?;
-            let wanted = package.starts_with(&prefix)
-                && package.ends_with("-amd64-unsigned")
-                && !package.contains("-cloud-")
-                && !package.contains("-rt-");
-            wanted.then_some(package)
+            // A `.partial` folder ends in neither suffix.
+            series
+                .packaging
+                .names(&package, series.name)
+                .then_some(package)
         })
         .max_by_key(|package| numbers(package))
         .and_then(|package| {
-            let image = image_in(&cache.join("kernels").join(&package))?;
+            let root = cache.join("kernels").join(&package);
+            let image = image_in(&root)?;
             Some(Fetched {
                 series,
                 package,
+                root,
                 image,
             })
         })
 }
 
+/// The kernel image among the packages unpacked in `root`: `boot/vmlinuz-VERSION` (the
+/// [`Packaging::Image`] layout) or `usr/lib/modules/VERSION/vmlinuz` ([`Packaging::Split`]).
 fn image_in(root: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(root.join("boot"))
-        .ok()?
-        .filter_map(|e| Some(e.ok()?.path()))
+    let files = |dir: PathBuf| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| Some(e.ok()?.path()))
+    };
+    files(root.join("boot"))
         .find(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("vmlinuz-"))
+        })
+        .or_else(|| {
+            files(root.join("usr/lib/modules"))
+                .map(|release| release.join("vmlinuz"))
+                .find(|p| p.is_file())
         })
 }
 
@@ -695,6 +805,56 @@ mod tests {
                 false
             )),
             None
+        );
+    }
+
+    #[test]
+    fn each_packaging_names_its_generic_first_package_and_the_rest() {
+        let image = Packaging::Image;
+        assert!(image.names("linux-image-6.1.0-57-amd64-unsigned", "6.1"));
+        assert!(!image.names("linux-image-6.12.118+deb12-amd64-unsigned", "6.1"));
+        assert!(!image.names("linux-image-6.1.0-57-cloud-amd64-unsigned", "6.1"));
+        assert!(!image.names("linux-image-6.1.0-57-amd64-unsigned.partial", "6.1"));
+        assert_eq!(
+            image.packages("linux-image-6.1.0-57-amd64-unsigned"),
+            ["linux-image-6.1.0-57-amd64-unsigned"]
+        );
+        let split = Packaging::Split;
+        assert!(split.names("linux-binary-7.3.4+deb13-amd64", "7.3"));
+        for other in [
+            "linux-binary-7.3.4+deb13-rt-amd64",
+            "linux-binary-7.3.4+deb13-cloud-amd64",
+            "linux-binary-unsigned-7.3.4+deb13-amd64",
+            "linux-binary-7.30.1+deb13-amd64",
+            "linux-binary-7.3.4+deb13-amd64.partial",
+        ] {
+            assert!(!split.names(other, "7.3"), "{other}");
+        }
+        assert_eq!(
+            split.packages("linux-binary-7.3.4+deb13-amd64"),
+            [
+                "linux-binary-7.3.4+deb13-amd64",
+                "linux-modules-7.3.4+deb13-amd64",
+                "linux-base-7.3.4+deb13-amd64"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_image_is_found_in_either_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(image_in(dir.path()), None);
+        let split = dir.path().join("usr/lib/modules/7.3.4+deb13-amd64");
+        std::fs::create_dir_all(split.join("kernel")).unwrap();
+        assert_eq!(image_in(dir.path()), None, "modules alone");
+        std::fs::write(split.join("vmlinuz"), b"").unwrap();
+        assert_eq!(image_in(dir.path()), Some(split.join("vmlinuz")));
+        let boot = dir.path().join("boot");
+        std::fs::create_dir_all(&boot).unwrap();
+        std::fs::write(boot.join("vmlinuz-6.1.0-57-amd64"), b"").unwrap();
+        assert_eq!(
+            image_in(dir.path()),
+            Some(boot.join("vmlinuz-6.1.0-57-amd64"))
         );
     }
 

@@ -69,7 +69,7 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
         let _ = writeln!(
             md,
             "No kernel has been surveyed: `rstlab kernels --out docs/kernels` runs the survey \
-             on Debian's 5.10, 6.1 and 6.12 in VMs and on this machine's kernel, and stores \
+             on Debian's 5.10, 6.1, 6.12 and 7.3 in VMs and on this machine's kernel, and stores \
              the evidence this chapter is made from.\n"
         );
         return;

@@ -161,15 +161,25 @@ pub const MODULES: &[&str] = &[
 ];
 
 /// Module `name` (one of [`MODULES`]) of the kernel unpacked in `package_root` (under
-/// `lib/modules/<release>/`), decompressed when it is an `.ko.xz` (by busybox's `xzcat`, a
-/// tool the lane needs anyway).
+/// `lib/modules/<release>/`, or `usr/lib/modules/<release>/` where Debian's packages moved them
+/// from 6.18 on), decompressed when it is an `.ko.xz` (by busybox's `xzcat`, a tool the lane
+/// needs anyway).
 pub fn module(package_root: &Path, name: &str, busybox: &Path) -> Result<Vec<u8>, LaneError> {
-    let modules = package_root.join("lib/modules");
-    let release = std::fs::read_dir(&modules)
-        .map_err(|e| io(format!("reading {}", modules.display()), e))?
+    let release = ["lib/modules", "usr/lib/modules"]
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(package_root.join(dir))
+                .into_iter()
+                .flatten()
+        })
         .filter_map(|e| Some(e.ok()?.path()))
         .find(|p| p.join("kernel").is_dir())
-        .ok_or_else(|| LaneError::Kernel(format!("no modules in {}", modules.display())))?;
+        .ok_or_else(|| {
+            LaneError::Kernel(format!(
+                "no modules in {} (lib/modules/ or usr/lib/modules/)",
+                package_root.display()
+            ))
+        })?;
     let plain = release.join(format!("{name}.ko"));
     if plain.is_file() {
         return std::fs::read(&plain).map_err(|e| io(format!("reading {}", plain.display()), e));

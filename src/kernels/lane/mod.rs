@@ -197,17 +197,10 @@ pub fn build_initramfs(
     for (guest, host) in &libraries {
         fs.copy(guest, host, 0o755)?;
     }
-    let root = kernel
-        .image
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| {
-            LaneError::Kernel(format!("{}: not in a package", kernel.image.display()))
-        })?;
     for name in initramfs::MODULES {
         fs.file(
             &initramfs::module_path(name),
-            initramfs::module(root, name, &busybox)?,
+            initramfs::module(&kernel.root, name, &busybox)?,
             0o644,
         );
     }
