@@ -153,7 +153,8 @@ pub struct Trace {
     /// (`tcp/tcp_send_reset`), or why they are missing ([`crate::reasons`]).
     pub resets: Resets,
     /// With [`RunOptions::capture`]: every packet of the connection, the handshake and what
-    /// the runner's ending of the sockets sent included, each with the step that sent it ([`crate::net::pcap`]).
+    /// the runner's ending of the sockets sent included, each with the step that sent it
+    /// ([`crate::net::pcap`]).
     #[serde(skip)]
     pub packets: Vec<Packet>,
     /// Whether [`RunOptions::stop`] ended the run before its last step: `steps` holds the
@@ -643,17 +644,16 @@ fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
 ///
 /// While the application still holds both ends, the connection has no orphan, and the runner
 /// ends both silently where the kernel lets it put them in repair mode (`TCP_REPAIR`: close
-/// then sends nothing, in any state; it needs CAP_NET_ADMIN over the socket's namespace, which a
-/// non-root loopback runner lacks). The case's checks are over by then, and an RST of the runner's own was
-/// only work: a segment to carry, and an event every reader of the kernel's RST reasons had to
-/// read and pass over. On the link a segment still in flight meets no socket and draws the
-/// kernel's answer (NO_SOCKET, or the listener's), as it met an aborted one before, and that
-/// answer meets nothing.
+/// then sends nothing, in any state; it needs CAP_NET_ADMIN over the socket's namespace, which
+/// a non-root loopback runner lacks). The case's checks are over by then, and an RST of the
+/// runner's own was only work: a segment to carry, and an event every reader of the kernel's
+/// RST reasons had to read and pass over. What is still in flight on the link then meets no
+/// socket; the link drops it ([`crate::net::link::Link::reset_gone`]).
 ///
 /// Otherwise a socket aborts (SO_LINGER 0) as before: where the kernel refuses repair mode, and
-/// where the scenario closed the other end, since the RST is what ends that end's orphan at once
-/// (ended silently, it left an orphan with data to send probing for seconds, answered by the
-/// listener in a later case).
+/// where the scenario closed the other end, since the RST is what ends that end's orphan at
+/// once (ended silently, it left an orphan with data to send probing for seconds, answered by
+/// the listener in a later case).
 ///
 /// Returns whether the connection is gone without a trace: both ends were held and both ended
 /// silently, so no socket and no orphan of it is left to answer or to need what is still on
