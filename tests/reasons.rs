@@ -673,3 +673,58 @@ fn serve_as_nobody() {
         "{out}"
     );
 }
+
+/// The runner ends the sockets a scenario leaves open: silently while it still holds both ends
+/// (`TCP_REPAIR`: no RST of its own for the next case's reader to pass over), with an RST when
+/// the scenario closed one end (that RST is what ends the closed end's orphan at once).
+#[test]
+fn the_runner_ends_both_ends_it_holds_without_an_rst() {
+    if !reasons_available() {
+        return;
+    }
+    let mut nets = vec![Net::Loopback];
+    if common::link_available_for("the link") {
+        nets.push(Net::Link);
+    }
+    for net in nets {
+        for backend in [Backend::Std, Backend::Tokio] {
+            let options = RunOptions {
+                net,
+                reasons: false,
+                ..RunOptions::default()
+            };
+            let mut runner = Runner::with_options(backend, options).expect("a runner");
+            let mut log = ResetLog::open().expect("a tracing instance");
+            // Every RST between the two ends from the run's start on, the runner's included.
+            let mut sent = |scenario: &str| -> Vec<(End, String)> {
+                let s: Scenario = scenario.parse().unwrap();
+                for _ in 0..5 {
+                    let since = log.now();
+                    let trace = runner.run(&s).expect("it runs");
+                    match log.take(trace.client, trace.server, since) {
+                        Resets::Stated(r) => {
+                            return r.into_iter().map(|r| (r.from, r.reason)).collect();
+                        }
+                        // Other tests' RSTs filled the buffer: no evidence either way.
+                        Resets::Missing(Missing::Lost(_)) => continue,
+                        Resets::Missing(m) => panic!("{scenario}: no reasons: {m}"),
+                    }
+                }
+                panic!("{scenario}: events lost in five runs")
+            };
+            let what = format!("{net:?}, {backend:?}");
+            assert_eq!(sent("client write 1; server read 1"), [], "{what}");
+            if net == Net::Link {
+                // The byte still in flight is dropped with the connection, not carried to a
+                // server that has no socket for it any more (its listener would answer).
+                assert_eq!(sent("link delay 10ms; client write 1"), [], "{what}");
+            }
+            // The client in CLOSE_WAIT, the server's end an orphan in FIN_WAIT2.
+            assert_eq!(
+                sent("server close"),
+                [(End::Client, "TCP_STATE".to_string())],
+                "{what}"
+            );
+        }
+    }
+}

@@ -558,6 +558,27 @@ impl Link {
         self.log.clear();
         Ok(())
     }
+
+    /// [`Link::reset`] for a connection with no socket left at either end and no orphan (the
+    /// runner ended both ends silently): what is still in flight or held would meet no socket
+    /// and draw only answers that meet none either (the kernel's RST for no socket, or the
+    /// listener's), so it is dropped instead of carried. The devices are read all the same,
+    /// and whatever they hold is carried as ever. While capturing, everything is carried as
+    /// [`Link::reset`] carries it, so that the capture shows where it went.
+    pub fn reset_gone(&mut self) -> Result<(), LinkError> {
+        if self.log.capturing() {
+            return self.reset();
+        }
+        self.wire.set_delay(Duration::ZERO);
+        self.wire.release();
+        for (_, packet, _) in self.wire.drop_all() {
+            self.recycle(packet);
+        }
+        self.settle()?;
+        self.wire.reset();
+        self.log.clear();
+        Ok(())
+    }
 }
 
 /// Tests on the real link: they need CAP_NET_ADMIN, and skip with one line without it (except

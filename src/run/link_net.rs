@@ -251,11 +251,16 @@ impl LinkNet {
         self.link.log().len()
     }
 
-    /// After the sockets are aborted: carries everything left across, so nothing of this
-    /// scenario lingers, and starts the wire afresh.
-    pub(super) fn reset(&mut self) -> Result<(), RunError> {
+    /// After the sockets are ended: carries everything left across, so nothing of this
+    /// scenario lingers, and starts the wire afresh. When `gone` (no socket of the connection
+    /// left, no orphan), what is left on the wire is dropped instead ([`Link::reset_gone`]).
+    pub(super) fn reset(&mut self, gone: bool) -> Result<(), RunError> {
         self.settled = false;
-        Ok(self.link.reset()?)
+        if gone {
+            Ok(self.link.reset_gone()?)
+        } else {
+            Ok(self.link.reset()?)
+        }
     }
 }
 

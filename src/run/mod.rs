@@ -158,8 +158,9 @@ pub struct Trace {
     /// The RSTs the kernel sent on the connection during the steps, with the reasons it stated
     /// (`tcp/tcp_send_reset`), or why they are missing ([`crate::reasons`]).
     pub resets: Resets,
-    /// With [`RunOptions::capture`]: every packet of the connection, the handshake and the
-    /// runner's closing aborts included, each with the step that sent it ([`crate::net::pcap`]).
+    /// With [`RunOptions::capture`]: every packet of the connection, the handshake and what
+    /// the runner's ending of the sockets sent included, each with the step that sent it
+    /// ([`crate::net::pcap`]).
     #[serde(skip)]
     pub packets: Vec<Packet>,
     /// Whether [`RunOptions::stop`] ended the run before its last step: `steps` holds the
@@ -356,11 +357,11 @@ impl Network {
         }
     }
 
-    /// After the sockets are aborted.
-    fn reset(&mut self) -> Result<(), RunError> {
+    /// After the sockets are ended; `gone` as [`end_all`] returns it.
+    fn reset(&mut self, gone: bool) -> Result<(), RunError> {
         match self {
             Network::Loopback(_) => Ok(()),
-            Network::Link(l) => l.reset(),
+            Network::Link(l) => l.reset(gone),
         }
     }
 }
@@ -374,8 +375,9 @@ trait Api {
     fn fds(&self) -> [Option<BorrowedFd<'_>>; 2];
     /// After the network settled (tokio: let the reactor see the new readiness).
     fn settled(&mut self) {}
-    /// Ends every socket still open with an RST.
-    fn abort_all(&mut self);
+    /// Ends every socket still open ([`end_all`]): whether the connection is gone without a
+    /// trace.
+    fn end_all(&mut self) -> bool;
 }
 
 impl Runner {
@@ -500,8 +502,9 @@ impl Runner {
             idle,
         );
         trace.wire = self.network.take_log();
-        // Before the runner's own aborts: what the kernel sent during the steps. (The aborts'
-        // RSTs are read with the next run's and left out: another connection.)
+        // Before the runner ends the sockets: what the kernel sent during the steps. (Its RSTs
+        // after that, where it could not end a socket silently, are read with the next run's
+        // and left out: another connection.)
         trace.resets = match &mut self.resets {
             Ok(_) if result.is_err() || trace.timeout.is_some() => {
                 Resets::Missing(Missing::Unsettled)
@@ -510,10 +513,10 @@ impl Runner {
             Err(missing) => Resets::Missing(missing.clone()),
         };
         self.network
-            .note(|| "after the last step: the runner aborts both sockets".to_string());
-        api.abort_all();
+            .note(|| "after the last step: the runner ends the sockets left open".to_string());
+        let gone = api.end_all();
         drop(api);
-        let reset = self.network.reset();
+        let reset = self.network.reset(gone);
         trace.packets = self.network.take_packets();
         name_resets(&mut trace.packets, &trace.resets);
         result.and(reset).map(|()| trace)
@@ -637,13 +640,35 @@ fn reboot_refused(error: &io::Error) -> Outcome {
     Outcome::NoErrno(format!("reboot {why}: setsockopt(TCP_REPAIR) said {error}"))
 }
 
-/// Ends every socket still open with an RST, so that nothing lingers in the kernel.
-fn abort_all<S: AsFd>(sockets: &mut [Option<S>; 2]) {
+/// Ends every socket still open, so that nothing lingers in the kernel.
+///
+/// While the application still holds both ends, the connection has no orphan, and the runner
+/// ends both silently where the kernel lets it put them in repair mode (`TCP_REPAIR`: close
+/// then sends nothing, in any state; it needs CAP_NET_ADMIN over the socket's namespace, which
+/// a non-root loopback runner lacks). The case's checks are over by then, and an RST of the
+/// runner's own was only work: a segment to carry, and an event every reader of the kernel's
+/// RST reasons had to read and pass over. What is still in flight on the link then meets no
+/// socket; the link drops it ([`crate::net::link::Link::reset_gone`]).
+///
+/// Otherwise a socket aborts (SO_LINGER 0) as before: where the kernel refuses repair mode, and
+/// where the scenario closed the other end, since the RST is what ends that end's orphan at
+/// once (ended silently, it left an orphan with data to send probing for seconds, answered by
+/// the listener in a later case).
+///
+/// Returns whether the connection is gone without a trace: both ends were held and both ended
+/// silently, so no socket and no orphan of it is left to answer or to need what is still on
+/// the link.
+fn end_all<S: AsFd>(sockets: &mut [Option<S>; 2]) -> bool {
+    let mut silent = sockets.iter().all(Option::is_some);
     for socket in sockets.iter_mut().filter_map(Option::take) {
-        // Best effort: a socket that cannot take SO_LINGER is closed all the same.
-        let _ = SockRef::from(&socket).set_linger(Some(Duration::ZERO));
+        if !silent || crate::sys::set_tcp_repair(&socket.as_fd()).is_err() {
+            silent = false;
+            // Best effort: a socket that cannot take SO_LINGER is closed all the same.
+            let _ = SockRef::from(&socket).set_linger(Some(Duration::ZERO));
+        }
         drop(socket);
     }
+    silent
 }
 
 /// Work for the runner's thread while a loopback pause passes: called with the instant the
@@ -702,7 +727,8 @@ fn sleep(d: Duration) {
 
 /// Appends the kernel's reason to the comment of each RST a step sent (`… | RST:
 /// TCP_ABORT_ON_CLOSE`), for a capture: the k-th RST of the steps is the k-th the kernel stated.
-/// The handshake's packets and the runner's own aborts after the last step are not the steps'.
+/// The handshake's packets and what ending the sockets after the last step sent are not the
+/// steps'.
 fn name_resets(packets: &mut [Packet], resets: &Resets) {
     let Some(stated) = resets.stated() else {
         return;
@@ -778,8 +804,8 @@ mod tests {
             );
         }
         let mut sockets = sockets.map(Some);
-        abort_all(&mut sockets);
-        network.reset().unwrap();
+        let gone = end_all(&mut sockets);
+        network.reset(gone).unwrap();
     }
 
     #[test]

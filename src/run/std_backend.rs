@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use socket2::SockRef;
 
-use super::{Api, abort_all};
+use super::{Api, end_all};
 use crate::outcome::{Outcome, PollEvents};
 use crate::scenario::{End, Op};
 use crate::sys;
@@ -71,8 +71,8 @@ impl Api for StdApi {
         self.ends.each_ref().map(|e| e.as_ref().map(AsFd::as_fd))
     }
 
-    fn abort_all(&mut self) {
-        abort_all(&mut self.ends);
+    fn end_all(&mut self) -> bool {
+        end_all(&mut self.ends)
     }
 }
 

@@ -31,7 +31,7 @@ use tokio::io::{AsyncWriteExt, Interest, Ready};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
-use super::{Api, RunError, abort_all, io_err};
+use super::{Api, RunError, end_all, io_err};
 use crate::outcome::{Outcome, PollEvents};
 use crate::scenario::{End, How, Op};
 use crate::tcp::TcpState;
@@ -67,9 +67,9 @@ impl Api for TokioApi<'_> {
         self.runtime.block_on(tokio::task::yield_now());
     }
 
-    fn abort_all(&mut self) {
+    fn end_all(&mut self) -> bool {
         let _context = self.runtime.enter();
-        abort_all(&mut self.ends);
+        end_all(&mut self.ends)
     }
 }
 

@@ -4,8 +4,9 @@
 //! Every call that `rustix` offers safely goes through `rustix` (poll, ppoll, waitid, kill,
 //! timer slack, `sysconf`, the process's CPU clock, plain writes, the netlink sockets, setns),
 //! and the `NETLINK_SOCK_DIAG` messages through `netlink-packet-sock-diag`, so no unsafe block
-//! here wraps them. What is left by hand is what no maintained crate has: `TCP_INFO` and
-//! `IP_BIND_ADDRESS_NO_PORT` (in neither socket2 nor rustix), `close(2)` with its result
+//! here wraps them. What is left by hand is what no maintained crate has: `TCP_INFO`,
+//! `IP_BIND_ADDRESS_NO_PORT` and `TCP_REPAIR` (in neither socket2 nor rustix; the two options
+//! share one `setsockopt` block), `close(2)` with its result
 //! (rustix's `try_close` is unsafe too), the SIGPIPE and SIGINT dispositions, `SCHED_FIFO` for a
 //! thread, and in [`net`] the TUN and interface-address ioctls. Two more are unsafe by their
 //! nature: std's `CommandExt::pre_exec` (code between fork and exec) and rustix's
@@ -14,9 +15,9 @@
 //! The wrappers, each sound whatever its (safe) arguments:
 //!
 //! - Sockets: [`tcp_info`] (`getsockopt(TCP_INFO)`, as [`TcpInfo`]), [`tcp_timer_info`] (its
-//!   timer fields, as [`TcpTimerInfo`]),
-//!   [`set_bind_address_no_port`] (`IP_BIND_ADDRESS_NO_PORT`), [`set_tcp_repair`] (`TCP_REPAIR`),
-//!   [`close`] (`close(2)` with its
+//!   timer fields, as [`TcpTimerInfo`]), [`set_bind_address_no_port`]
+//!   (`IP_BIND_ADDRESS_NO_PORT`), [`set_tcp_repair`] (`TCP_REPAIR`, to end a connection
+//!   without a segment), [`close`] (`close(2)` with its
 //!   result), [`plain_write`] (`write(2)` without `MSG_NOSIGNAL`), [`poll`] (`poll(2)`, for the
 //!   `poll` step, on rustix's [`PollFd`] and [`PollFlags`]), and [`SockDiag`]
 //!   (`NETLINK_SOCK_DIAG` lookups by address pair, IPv4 or IPv6, as [`DiagSocket`]).
@@ -208,17 +209,17 @@ pub fn set_bind_address_no_port(socket: &impl AsRawFd) -> io::Result<()> {
     set_int_option(socket, libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1)
 }
 
-/// `setsockopt(TCP_REPAIR, 1)`: the socket enters repair mode, in which `close` sends nothing,
-/// neither FIN nor RST (`tcp_disconnect()` skips `tcp_send_active_reset()` for it): a socket
-/// forgotten as by a host that rebooted. Needs `CAP_NET_ADMIN` in the socket's network
-/// namespace (`EPERM` without).
+/// `setsockopt(TCP_REPAIR, 1)`: puts a connection in repair mode, where `close` ends it without
+/// sending anything (tcp_disconnect() skips the RST it would send, and no FIN leaves). The
+/// kernel allows it on any connection (not a listener) with CAP_NET_ADMIN over the socket's
+/// network namespace (`tcp_can_repair_sock()`; `EPERM` otherwise). Used for `reboot` (a socket
+/// forgotten as by a host that restarted) and by the runner to end its sockets after a
+/// scenario without RSTs of its own.
 pub fn set_tcp_repair(socket: &impl AsRawFd) -> io::Result<()> {
-    // TCP_REPAIR from <linux/tcp.h>; the libc crate does not export it for every target.
-    const TCP_REPAIR: libc::c_int = 19;
-    set_int_option(socket, libc::IPPROTO_TCP, TCP_REPAIR, 1)
+    set_int_option(socket, libc::IPPROTO_TCP, libc::TCP_REPAIR, 1)
 }
 
-/// `setsockopt(level, name)` with an `int` value.
+/// `setsockopt(level, name, value)` for an option whose value is a C `int`.
 fn set_int_option(
     socket: &impl AsRawFd,
     level: libc::c_int,
