@@ -199,7 +199,10 @@ impl Inner {
                         UNRECORDED
                     }
                 };
-                state.wire.push(side, packet, ticket);
+                // A cut link loses it as it enters.
+                if let Some((_, _, ticket)) = state.wire.push(side, packet, ticket) {
+                    state.log.set_fate(ticket, Fate::Dropped(now));
+                }
             }
         }
     }
