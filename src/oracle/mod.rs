@@ -33,6 +33,8 @@ pub mod kernel;
 mod endpoint;
 pub mod invariants;
 #[cfg(test)]
+mod tests_by_cut;
+#[cfg(test)]
 mod tests_by_kernel;
 #[cfg(test)]
 mod tests_by_state;
