@@ -259,7 +259,10 @@ mod tests {
     impl<S: std::fmt::Debug> Wire<S> {
         /// `push`, for a wire the test knows is not cut.
         fn push_ok(&mut self, from: End, segment: S, ticket: usize) {
-            assert!(self.push(from, segment, ticket).is_none(), "the link is cut");
+            assert!(
+                self.push(from, segment, ticket).is_none(),
+                "the link is cut"
+            );
         }
     }
 

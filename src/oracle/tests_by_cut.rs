@@ -61,7 +61,11 @@ fn a_lost_rst_is_answered_anew_as_after_a_drop() {
     let p = predicted("link cut; server abort; link restore; client write 1; client write 1");
     assert_eq!(p.beyond, None);
     assert_eq!(p.steps[3].outcome, Outcome::Bytes(1));
-    assert!(p.steps[3].rules.contains(&Rule::LostRstIsAnsweredByANewRst), "{:?}", p.steps[3]);
+    assert!(
+        p.steps[3].rules.contains(&Rule::LostRstIsAnsweredByANewRst),
+        "{:?}",
+        p.steps[3]
+    );
     assert_eq!(p.steps[4].outcome, Outcome::Err(Errno::ECONNRESET));
 }
 
@@ -84,7 +88,13 @@ fn a_cut_long_enough_for_a_retransmission_is_refused() {
     // So is a lost FIN's wait.
     let p = predicted("link cut; server close; client sleep 1s");
     assert!(
-        matches!(p.beyond.map(|b| b.reason), Some(Limit::Retransmission { who: End::Server, .. })),
+        matches!(
+            p.beyond.map(|b| b.reason),
+            Some(Limit::Retransmission {
+                who: End::Server,
+                ..
+            })
+        ),
         "a lost FIN waits for its retransmission too"
     );
 }

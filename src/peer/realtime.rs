@@ -146,9 +146,10 @@ mod tests {
         let (i, why) = refusal(&s, Duration::ZERO).unwrap();
         assert_eq!(i, 2);
         assert!(why.contains("`link cut` (step 1)"), "{why}");
-        let s: Scenario = "link cut; server write 1; client sleep 5ms; link restore; client write 1"
-            .parse()
-            .unwrap();
+        let s: Scenario =
+            "link cut; server write 1; client sleep 5ms; link restore; client write 1"
+                .parse()
+                .unwrap();
         assert_eq!(refusal(&s, ms(10)), None);
     }
 
