@@ -395,7 +395,7 @@ impl std::fmt::Debug for Control {
 
 impl Control {
     /// Applies a `link` step now: the packets the devices hold are put on the wire first, so
-    /// `hold` and `drop` act on everything sent before the call.
+    /// `hold`, `drop` and `cut` act on everything sent before the call.
     pub fn apply(&self, op: LinkOp) {
         let inner = &self.inner;
         let mut state = inner.lock();
