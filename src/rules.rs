@@ -270,6 +270,11 @@ rules! {
         statement: "A segment lost on the link never arrives; within the model's bounds nothing is retransmitted (a real kernel retransmits after 200 ms at the earliest).",
         mechanism: "rstlab's link drops what is in flight or held; the sender's retransmission timer (tcp_retransmit_timer(), at least tcp_rto_min) fires later than any scenario the oracle accepts.",
     }
+    /// A partition.
+    CutLosesSegments = "cut-loses-segments" {
+        statement: "While the link is cut (a partition, or a host that vanished) every segment is lost, both ways, including those already on their way; a write still succeeds, its bytes waiting in the send queue for a retransmission that, within the model's bounds, has not happened yet.",
+        mechanism: "rstlab's link loses what is in flight or held at `link cut` and every packet the devices give it until `link restore`; the kernel knows nothing of it: tcp_sendmsg_locked() queues and sends the bytes, and only the retransmission timer (tcp_retransmit_timer(), at least tcp_rto_min, 200 ms) sends them again.",
+    }
     /// The signal behind "broken pipe". The oracle never names it (the runner always sends with
     /// MSG_NOSIGNAL); its evidence is [`crate::sigpipe`]'s experiment in a child process.
     WriteEpipeRaisesSigpipe = "write-epipe-raises-sigpipe" {

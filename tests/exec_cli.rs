@@ -88,6 +88,11 @@ fn a_scenario_the_peer_cannot_play_is_refused_with_its_place_before_anything_run
             "line 1, column 17",
             "a matter of chance",
         ),
+        (
+            "link cut; client write 1; link restore",
+            "line 1, column 11",
+            "could not arrive",
+        ),
         ("client write", "line 1, column 13", "byte count"),
     ] {
         let o = exec(&[scenario, "--", "touch", touch]);
@@ -268,6 +273,40 @@ fn the_peers_link_drop_loses_its_write_and_the_kernel_sends_it_again() {
     let step = &report["connections"][0]["steps"][3];
     assert_eq!(step["text"], "link drop");
     assert_eq!(step["as_scripted"], true);
+    let fates: Vec<&Value> = report["wire"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["from"] == "server" && s["len"] == 3)
+        .map(|s| &s["fate"])
+        .collect();
+    assert!(fates[0].get("dropped").is_some(), "{fates:?}");
+    assert!(
+        fates.last().unwrap().get("delivered").is_some(),
+        "{fates:?}"
+    );
+}
+
+#[test]
+fn the_peers_write_across_a_cut_is_lost_and_sent_again_after_the_restore() {
+    if !(common::link_available() && python()) {
+        return;
+    }
+    let o = exec(&[
+        "--json",
+        "client write 1; server read 1; link cut; server write 3; server close; link restore",
+        "--",
+        "python3",
+        "-c",
+        READER,
+    ]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(err.contains("3 bytes then EOF"), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let steps = &report["connections"][0]["steps"];
+    assert_eq!(steps[2]["text"], "link cut");
+    assert_eq!(steps[5]["text"], "link restore");
     let fates: Vec<&Value> = report["wire"]["segments"]
         .as_array()
         .unwrap()

@@ -418,8 +418,15 @@ impl Link {
                 let mut packet = self.spare.pop().unwrap_or_default();
                 packet.clear();
                 packet.extend_from_slice(&self.buffer[..n]);
-                match self.log.record(side, &header, &packet, self.wire.now()) {
-                    Some(ticket) => self.wire.push(side, packet, ticket),
+                let now = self.wire.now();
+                match self.log.record(side, &header, &packet, now) {
+                    Some(ticket) => {
+                        // A cut link loses it as it enters.
+                        if let Some((_, packet, ticket)) = self.wire.push(side, packet, ticket) {
+                            self.log.set_fate(ticket, Fate::Dropped(now));
+                            self.recycle(packet);
+                        }
+                    }
                     // Another connection's packet (an earlier scenario's): carry it at once.
                     None => {
                         self.write(side.peer(), &packet)?;
@@ -534,9 +541,11 @@ impl Link {
 
     /// Ends the current connection's life on the wire: everything held or in flight is carried
     /// across at once (so orphans left by the scenario are answered and die), then the clock,
-    /// the delay, the hold and the log start afresh.
+    /// the delay, the hold, the cut and the log start afresh.
     pub fn reset(&mut self) -> Result<(), LinkError> {
         self.wire.set_delay(Duration::ZERO);
+        // A scenario that ends cut leaves orphans too: they must cross to be answered and die.
+        self.wire.restore();
         self.wire.release();
         // What the sockets sent as they ended waits on the devices, to be read once (at the
         // first due time, as ever); then only deliveries make more.

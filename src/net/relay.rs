@@ -199,7 +199,10 @@ impl Inner {
                         UNRECORDED
                     }
                 };
-                state.wire.push(side, packet, ticket);
+                // A cut link loses it as it enters.
+                if let Some((_, _, ticket)) = state.wire.push(side, packet, ticket) {
+                    state.log.set_fate(ticket, Fate::Dropped(now));
+                }
             }
         }
     }
@@ -392,7 +395,7 @@ impl std::fmt::Debug for Control {
 
 impl Control {
     /// Applies a `link` step now: the packets the devices hold are put on the wire first, so
-    /// `hold` and `drop` act on everything sent before the call.
+    /// `hold`, `drop` and `cut` act on everything sent before the call.
     pub fn apply(&self, op: LinkOp) {
         let inner = &self.inner;
         let mut state = inner.lock();
@@ -544,5 +547,54 @@ mod kernel_tests {
         );
         let ops: Vec<&str> = trace.ops.iter().map(|o| o.op.as_str()).collect();
         assert_eq!(ops, ["link hold", "link drop", "link release"]);
+    }
+
+    #[test]
+    fn cut_loses_what_is_sent_until_restore_then_the_retransmission_crosses() {
+        let Some(relay) = relay_or_skip(Duration::ZERO) else {
+            return;
+        };
+        let (mut client, mut server) = pair(&relay);
+        let control = relay.control();
+        control.apply(LinkOp::Cut);
+        client.write_all(b"cut").unwrap();
+        // Until the restore every transmission is lost, the retransmissions too: nothing
+        // arrives within a bounded wait longer than the least retransmission timeout.
+        server
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 3];
+        let err = server.read(&mut buf).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            "{err}"
+        );
+        control.apply(LinkOp::Restore);
+        // The next retransmission crosses (the timer backs off: 400 ms, then 800 ms).
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        server.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"cut");
+        let trace = relay.stop();
+        let fates: Vec<_> = trace
+            .segments
+            .iter()
+            .filter(|s| s.segment.len == 3)
+            .map(|s| s.segment.fate)
+            .collect();
+        assert!(
+            fates.len() >= 2 && matches!(fates[0], Fate::Dropped(_)),
+            "{fates:?}"
+        );
+        assert!(
+            matches!(fates.last(), Some(Fate::Delivered(_))),
+            "{fates:?}"
+        );
+        let ops: Vec<&str> = trace.ops.iter().map(|o| o.op.as_str()).collect();
+        assert_eq!(ops, ["link cut", "link restore"]);
     }
 }

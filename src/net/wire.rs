@@ -5,7 +5,8 @@
 //! *when* a segment arrives: a segment sent at time `t` under delay `d` is due at `t + d`; due
 //! segments leave in order of due time, then order sent; `hold` keeps new segments until
 //! `release`, which starts them across in the order sent; `drop` loses everything in flight or
-//! held. The clock moves only when told to ([`Wire::advance_to`]): steps take no time.
+//! held; `cut` loses that too and every segment that enters until `restore` (the caller learns
+//! it from [`Wire::push`]). The clock moves only when told to ([`Wire::advance_to`]): steps take no time.
 //!
 //! The wire delivers nothing itself. Its owner pops due segments one at a time
 //! ([`Wire::pop_due`]), hands each to the receiving end, pushes whatever the receiver answers,
@@ -25,7 +26,7 @@ pub enum Fate {
     InFlight,
     /// Handed to the receiver at this virtual time.
     Delivered(Duration),
-    /// Lost by `link drop` at this virtual time.
+    /// Lost by `link drop` or `link cut` at this virtual time.
     Dropped(Duration),
 }
 
@@ -58,7 +59,7 @@ struct Pending<S> {
 /// let ms = Duration::from_millis;
 /// let mut wire = Wire::new();
 /// wire.set_delay(ms(20));
-/// wire.push(End::Client, "SYN", 0);
+/// assert_eq!(wire.push(End::Client, "SYN", 0), None); // not lost: the link is not cut
 /// assert_eq!(wire.pop_due(), None); // due at 20 ms
 /// assert_eq!(wire.next_due(), Some(ms(20)));
 /// wire.advance_to(ms(20));
@@ -69,6 +70,8 @@ pub struct Wire<S> {
     now: Duration,
     delay: Duration,
     holding: bool,
+    /// Between `link cut` and `link restore`: every segment that enters is lost.
+    cut: bool,
     /// In the order they leave ([`Pending::leaves`]): by due time, then order sent, the held
     /// ones last. So the next due is the first, and popping takes it from the front, where
     /// scanning them all for the earliest cost as much as a link case's stepping (the oracle
@@ -90,6 +93,7 @@ impl<S> Wire<S> {
             now: Duration::ZERO,
             delay: Duration::ZERO,
             holding: false,
+            cut: false,
             // Room for a burst and its answers from the start (the oracle makes a wire for
             // every prediction): growing from nothing took an allocation for each doubling.
             pending: VecDeque::with_capacity(16),
@@ -112,17 +116,38 @@ impl<S> Wire<S> {
         self.holding
     }
 
-    /// Applies a `link` step: the one place the four are given their meaning, for the oracle,
-    /// the runner's link and the real-time relay alike. Returns what `link drop` lost (nothing
-    /// for the others).
+    /// Whether the link is cut: every segment that enters is lost.
+    pub fn is_cut(&self) -> bool {
+        self.cut
+    }
+
+    /// Applies a `link` step: the one place the six are given their meaning, for the oracle,
+    /// the runner's link and the real-time relay alike. Returns what `link drop` or `link cut`
+    /// lost (nothing for the others).
     pub fn apply(&mut self, op: LinkOp) -> Vec<(End, S, usize)> {
         match op {
             LinkOp::Delay(d) => self.set_delay(d),
             LinkOp::Hold => self.hold(),
             LinkOp::Release => self.release(),
             LinkOp::Drop => return self.drop_all(),
+            LinkOp::Cut => return self.cut(),
+            LinkOp::Restore => self.restore(),
         }
         Vec::new()
+    }
+
+    /// `link cut`: every segment in flight or held is lost, and so is every segment that enters
+    /// until [`Wire::restore`]. Returns those lost now, in the order sent. A second cut loses
+    /// nothing more than a drop would. The delay and a hold stay in force for after the restore.
+    pub fn cut(&mut self) -> Vec<(End, S, usize)> {
+        self.cut = true;
+        self.drop_all()
+    }
+
+    /// `link restore`: segments that enter from now on cross again (under the current delay,
+    /// or held if a hold is in force). Without a cut, nothing changes.
+    pub fn restore(&mut self) {
+        self.cut = false;
     }
 
     /// `link delay D`: segments that enter from now on take `delay` to cross; those already in
@@ -159,8 +184,13 @@ impl<S> Wire<S> {
             .collect()
     }
 
-    /// A segment enters the wire now, from `from`; `ticket` comes back with it.
-    pub fn push(&mut self, from: End, segment: S, ticket: usize) {
+    /// A segment enters the wire now, from `from`; `ticket` comes back with it. While the link
+    /// is cut ([`Wire::cut`]) it is lost at once and given back, for the owner to record so.
+    #[must_use = "a segment sent while the link is cut comes back lost"]
+    pub fn push(&mut self, from: End, segment: S, ticket: usize) -> Option<(End, S, usize)> {
+        if self.cut {
+            return Some((from, segment, ticket));
+        }
         let due = (!self.holding).then_some(self.now + self.delay);
         let p = Pending {
             due,
@@ -177,6 +207,7 @@ impl<S> Wire<S> {
             self.pending.insert(at, p);
         }
         self.entered += 1;
+        None
     }
 
     /// The earliest due time of a segment in flight (not held).
@@ -209,7 +240,7 @@ impl<S> Wire<S> {
         self.pending.len()
     }
 
-    /// Forgets everything: time 0, no delay, no hold, nothing in flight.
+    /// Forgets everything: time 0, no delay, no hold, no cut, nothing in flight.
     pub fn reset(&mut self) {
         // Keeping the queue's room: the link resets its wire after every scenario.
         self.pending.clear();
@@ -225,6 +256,16 @@ impl<S> Wire<S> {
 mod tests {
     use super::*;
 
+    impl<S: std::fmt::Debug> Wire<S> {
+        /// `push`, for a wire the test knows is not cut.
+        fn push_ok(&mut self, from: End, segment: S, ticket: usize) {
+            assert!(
+                self.push(from, segment, ticket).is_none(),
+                "the link is cut"
+            );
+        }
+    }
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
@@ -233,9 +274,9 @@ mod tests {
     fn a_segment_is_due_after_the_delay_in_force_when_it_was_sent() {
         let mut w = Wire::new();
         w.set_delay(ms(30));
-        w.push(End::Client, 'a', 0);
+        w.push_ok(End::Client, 'a', 0);
         w.set_delay(ms(5));
-        w.push(End::Client, 'b', 1);
+        w.push_ok(End::Client, 'b', 1);
         w.advance_to(ms(5));
         assert_eq!(w.pop_due(), Some((End::Client, 'b', 1)), "b overtakes a");
         assert_eq!(w.pop_due(), None);
@@ -246,9 +287,9 @@ mod tests {
     #[test]
     fn ties_leave_in_the_order_sent() {
         let mut w = Wire::new();
-        w.push(End::Server, 1, 0);
-        w.push(End::Client, 2, 1);
-        w.push(End::Server, 3, 2);
+        w.push_ok(End::Server, 1, 0);
+        w.push_ok(End::Client, 2, 1);
+        w.push_ok(End::Server, 3, 2);
         let order: Vec<_> = std::iter::from_fn(|| w.pop_due().map(|x| x.1)).collect();
         assert_eq!(order, [1, 2, 3]);
     }
@@ -257,14 +298,14 @@ mod tests {
     fn held_segments_start_across_at_release_under_the_current_delay() {
         let mut w = Wire::new();
         w.hold();
-        w.push(End::Client, 'a', 0);
+        w.push_ok(End::Client, 'a', 0);
         w.advance_to(ms(100));
         assert_eq!(w.pop_due(), None);
         assert_eq!(w.next_due(), None);
         w.set_delay(ms(10));
         w.release();
         assert_eq!(w.next_due(), Some(ms(110)));
-        w.push(End::Client, 'b', 1);
+        w.push_ok(End::Client, 'b', 1);
         w.advance_to(ms(110));
         assert_eq!(w.pop_due().map(|x| x.1), Some('a'));
         assert_eq!(w.pop_due().map(|x| x.1), Some('b'));
@@ -274,13 +315,52 @@ mod tests {
     fn drop_loses_what_is_in_flight_and_held_but_not_what_comes_after() {
         let mut w = Wire::new();
         w.set_delay(ms(10));
-        w.push(End::Client, 'a', 7);
+        w.push_ok(End::Client, 'a', 7);
         w.hold();
-        w.push(End::Client, 'b', 8);
+        w.push_ok(End::Client, 'b', 8);
         assert_eq!(w.drop_all(), [(End::Client, 'a', 7), (End::Client, 'b', 8)]);
         assert!(w.is_empty());
-        w.push(End::Client, 'c', 9);
+        w.push_ok(End::Client, 'c', 9);
         assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn cut_loses_what_is_in_flight_held_and_sent_until_restore() {
+        let mut w = Wire::new();
+        w.set_delay(ms(10));
+        w.push_ok(End::Client, 'a', 0);
+        w.hold();
+        w.push_ok(End::Server, 'b', 1);
+        assert_eq!(w.cut(), [(End::Client, 'a', 0), (End::Server, 'b', 1)]);
+        assert!(w.is_cut());
+        assert_eq!(w.push(End::Client, 'c', 2), Some((End::Client, 'c', 2)));
+        assert!(w.is_empty(), "nothing enters a cut link");
+        // A second cut and a release change nothing: the link stays cut.
+        assert_eq!(w.apply(LinkOp::Cut), []);
+        w.release();
+        assert_eq!(w.push(End::Server, 'd', 3), Some((End::Server, 'd', 3)));
+        w.apply(LinkOp::Restore);
+        assert!(!w.is_cut());
+        w.push_ok(End::Client, 'e', 4);
+        assert_eq!(w.next_due(), Some(ms(10)), "under the delay in force");
+        w.advance_to(ms(10));
+        assert_eq!(w.pop_due(), Some((End::Client, 'e', 4)));
+        // A restore without a cut changes nothing.
+        w.restore();
+        w.push_ok(End::Client, 'f', 5);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn a_hold_in_force_at_the_cut_holds_again_after_the_restore() {
+        let mut w = Wire::new();
+        w.hold();
+        w.cut();
+        w.restore();
+        w.push_ok(End::Client, 'a', 0);
+        assert_eq!(w.next_due(), None, "held");
+        w.release();
+        assert_eq!(w.pop_due(), Some((End::Client, 'a', 0)));
     }
 
     #[test]

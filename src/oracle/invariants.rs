@@ -78,7 +78,7 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
             if p.outcome != Outcome::Ok {
                 return fail(n, format!("`link {}` returned {}", step.op, p.outcome));
             }
-            lost |= step.op == Op::Link(LinkOp::Drop);
+            lost |= matches!(step.op, Op::Link(LinkOp::Drop | LinkOp::Cut));
             check_states(n, p, ended, lost)?;
             continue;
         };

@@ -33,6 +33,8 @@ pub mod kernel;
 mod endpoint;
 pub mod invariants;
 #[cfg(test)]
+mod tests_by_cut;
+#[cfg(test)]
 mod tests_by_kernel;
 #[cfg(test)]
 mod tests_by_state;
@@ -645,8 +647,24 @@ impl Model {
     }
 
     fn post(&mut self, fx: &mut Effects) {
+        let mut lost = false;
         for (segment, _) in fx.outbox.drain(..) {
-            self.wire.push(segment.from, segment, 0);
+            if let Some((from, segment, _)) = self.wire.push(segment.from, segment, 0) {
+                self.lose(from, &segment);
+                lost = true;
+            }
+        }
+        if lost {
+            fx.rule(Rule::CutLosesSegments);
+        }
+    }
+
+    /// A segment the link lost (`link drop`, or sent across a `link cut`): only a lost RST
+    /// changes what the model predicts later (its sender answers the next segment anew); lost
+    /// data and FINs stay unacknowledged, which [`Model::advance`] refuses to wait past.
+    fn lose(&mut self, from: End, segment: &Wired) {
+        if segment.rst.is_some() {
+            self.ends[from.index()].rst_lost = true;
         }
     }
 
@@ -695,14 +713,12 @@ impl Model {
     /// A `link` step.
     fn link(&mut self, op: LinkOp, fx: &mut Effects) {
         for (from, segment, _) in self.wire.apply(op) {
-            if segment.rst.is_some() {
-                self.ends[from.index()].rst_lost = true;
-            }
+            self.lose(from, &segment);
         }
-        fx.rule(if op == LinkOp::Drop {
-            Rule::DropLosesSegments
-        } else {
-            Rule::SegmentsArriveAfterTheDelay
+        fx.rule(match op {
+            LinkOp::Drop => Rule::DropLosesSegments,
+            LinkOp::Cut => Rule::CutLosesSegments,
+            _ => Rule::SegmentsArriveAfterTheDelay,
         });
         self.deliver(fx);
     }

@@ -110,9 +110,18 @@ fn extend(scenario: &Scenario, ops: &[Op], then_read: bool) -> Result<Vec<Call>,
             )
         })?;
         let prediction = oracle::predict(&extended, &oracle::Settings::default());
+        // The model may stop before the first hypothetical call (on the scenario itself, as
+        // after a `link cut` whose lost segments draw duplicate ACKs): nothing to forecast.
+        let predicted = prediction.steps.get(base..).unwrap_or_default();
+        if let (true, Some(beyond)) = (predicted.is_empty(), &prediction.beyond) {
+            return Err(format!(
+                "The next calls are not predicted: {}.",
+                beyond.reason
+            ));
+        }
         let calls: Vec<Call> = extended.steps()[base..]
             .iter()
-            .zip(&prediction.steps[base..])
+            .zip(predicted)
             .map(|(step, predicted)| Call {
                 call: step.op.to_string(),
                 outcome: predicted.outcome.clone(),
@@ -278,6 +287,22 @@ mod tests {
             f.summary
         );
         assert!(f.summary.contains("then returns EOF"), "{}", f.summary);
+    }
+
+    #[test]
+    fn a_scenario_the_model_stops_in_has_no_forecast_and_says_why() {
+        // The FIN after the lost bytes draws a duplicate ACK: the model stops at step 6, before
+        // any hypothetical call (this indexed past the prediction's end).
+        let f = forecast(
+            "client write 1; server read 1; link cut; server write 3; link restore; server close",
+        );
+        assert!(f.writes.is_empty() && f.reads.is_empty(), "{f:?}");
+        assert!(
+            f.summary
+                .starts_with("The next calls are not predicted: a duplicate ACK"),
+            "{}",
+            f.summary
+        );
     }
 
     #[test]

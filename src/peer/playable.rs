@@ -100,8 +100,9 @@ pub fn check_playable(script: &Script) -> Result<(), Unplayable> {
 /// Checks that the peer can play every step of `script` on the real-time link, whose delay
 /// before the first step is `delay`. Besides what [`check_playable`] refuses (but `link` steps),
 /// it refuses what makes no sense when time is real: a `client` step while the link holds
-/// segments (the peer sees a step when it arrives, and nothing arrives), and a `link drop` with
-/// no delay in force and nothing held (what it catches would be a matter of microseconds).
+/// segments or is cut (the peer sees a step when it arrives, and nothing arrives), and a
+/// `link drop` with no delay in force and nothing held (what it catches would be a matter of
+/// microseconds).
 ///
 /// ```
 /// use std::time::Duration;

@@ -19,11 +19,14 @@ use crate::scenario::{End, LinkOp, Op, Scenario, Step, Who};
 pub(super) fn refusal(scenario: &Scenario, delay: Duration) -> Option<(usize, String)> {
     let mut delay = delay;
     let mut held_at: Option<usize> = None;
+    let mut cut_at: Option<usize> = None;
     for (i, step) in scenario.steps().iter().enumerate() {
         match (&step.who, &step.op) {
             (Who::Link, Op::Link(LinkOp::Delay(d))) => delay = *d,
             (Who::Link, Op::Link(LinkOp::Hold)) => held_at = held_at.or(Some(i)),
             (Who::Link, Op::Link(LinkOp::Release)) => held_at = None,
+            (Who::Link, Op::Link(LinkOp::Cut)) => cut_at = cut_at.or(Some(i)),
+            (Who::Link, Op::Link(LinkOp::Restore)) => cut_at = None,
             (Who::Link, Op::Link(LinkOp::Drop)) if delay.is_zero() && held_at.is_none() => {
                 return Some((
                     i,
@@ -32,6 +35,15 @@ pub(super) fn refusal(scenario: &Scenario, delay: Duration) -> Option<(usize, St
                 ));
             }
             (Who::Client, op) if !matches!(op, Op::Sleep(_)) => {
+                if let Some(at) = cut_at {
+                    return Some((
+                        i,
+                        format!(
+                            "the link loses every segment from `link cut` (step {}) until a `link restore`, and the peer sees your program's steps when they arrive: this one could not arrive",
+                            at + 1
+                        ),
+                    ));
+                }
                 if let Some(at) = held_at {
                     return Some((
                         i,
@@ -124,6 +136,32 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(refusal(&s, ms(10)), None);
+    }
+
+    #[test]
+    fn client_steps_while_the_link_is_cut_are_refused() {
+        let s: Scenario = "link cut; server write 1; client write 1; link restore"
+            .parse()
+            .unwrap();
+        let (i, why) = refusal(&s, Duration::ZERO).unwrap();
+        assert_eq!(i, 2);
+        assert!(why.contains("`link cut` (step 1)"), "{why}");
+        let s: Scenario =
+            "link cut; server write 1; client sleep 5ms; link restore; client write 1"
+                .parse()
+                .unwrap();
+        assert_eq!(refusal(&s, ms(10)), None);
+    }
+
+    #[test]
+    fn a_cut_loses_what_the_peer_sends_until_the_restore() {
+        let s: Scenario = "link cut; server write 3; link restore; server write 1"
+            .parse()
+            .unwrap();
+        let p = predict(&s, ms(20));
+        assert_eq!(p.beyond, None);
+        assert_eq!(p.steps[1].in_flight, 0, "{p:?}");
+        assert_eq!(p.steps[3].in_flight, 1, "{p:?}");
     }
 
     #[test]

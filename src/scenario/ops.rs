@@ -60,6 +60,13 @@ pub enum LinkOp {
     Release,
     /// `link drop`: every segment in flight or held right now is lost.
     Drop,
+    /// `link cut`: every segment in flight or held right now is lost, and so is every segment
+    /// sent until `link restore`, both ways (a partition, or a host that vanished). A cut
+    /// while cut changes nothing.
+    Cut,
+    /// `link restore`: ends a cut; segments sent from now on cross again under the current
+    /// delay (or are held, if a `link hold` is still in force). Without a cut, nothing changes.
+    Restore,
 }
 
 impl fmt::Display for LinkOp {
@@ -293,6 +300,11 @@ ops! {
     Release = "release" { by: Link, param: Param::None, ends_as: Ends::Ok, ends_socket: false, weight: 1, }
     /// `link drop`.
     Drop = "drop" { by: Link, param: Param::None, ends_as: Ends::Ok, ends_socket: false, weight: 1, }
+    /// `link cut`. Never drawn at random (weight 0), nor in the fuzz encoding's op codes: no
+    /// random case and no committed fuzz input changes with it.
+    Cut = "cut" { by: Link, param: Param::None, ends_as: Ends::Ok, ends_socket: false, weight: 0, }
+    /// `link restore`. Weight 0, as `link cut`.
+    Restore = "restore" { by: Link, param: Param::None, ends_as: Ends::Ok, ends_socket: false, weight: 0, }
 }
 
 impl OpKind {
@@ -319,6 +331,8 @@ impl OpKind {
             (OpKind::Hold, Arg::None) => Op::Link(LinkOp::Hold),
             (OpKind::Release, Arg::None) => Op::Link(LinkOp::Release),
             (OpKind::Drop, Arg::None) => Op::Link(LinkOp::Drop),
+            (OpKind::Cut, Arg::None) => Op::Link(LinkOp::Cut),
+            (OpKind::Restore, Arg::None) => Op::Link(LinkOp::Restore),
             _ => return None,
         })
     }
@@ -358,6 +372,8 @@ impl Op {
             Op::Link(LinkOp::Hold) => OpKind::Hold,
             Op::Link(LinkOp::Release) => OpKind::Release,
             Op::Link(LinkOp::Drop) => OpKind::Drop,
+            Op::Link(LinkOp::Cut) => OpKind::Cut,
+            Op::Link(LinkOp::Restore) => OpKind::Restore,
         }
     }
 

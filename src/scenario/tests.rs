@@ -28,7 +28,8 @@ fn every_op_prints_and_parses_back() {
                 server shutdown write\nserver shutdown both => ENOTCONN\nclient sleep 250us\n\
                 client sleep 5ms => ok\nclient sleep 1s\nclient poll => IN|OUT|RDHUP\n\
                 client poll\nserver error => ECONNRESET\nserver error => ok\nclient poll => none\n\
-                link delay 10ms\nlink hold\nlink release => ok\nlink drop\n\
+                link delay 10ms\nlink hold\nlink release => ok\nlink drop\nlink cut\n\
+                link restore => ok\n\
                 client abort\nserver close => ok\n";
     let s = Scenario::parse(text).unwrap();
     assert_eq!(s.to_string(), text);

@@ -89,6 +89,7 @@ pub(super) fn render(page: &mut Page) {
             "Loss on a link",
             &[
                 Rule::DropLosesSegments,
+                Rule::CutLosesSegments,
                 Rule::LostRstIsAnsweredByANewRst,
                 Rule::RstOutOfPlaceDrawsChallengeAck,
                 Rule::OutOfOrderDataWaits,

@@ -115,6 +115,7 @@ pub(super) fn render(page: &mut Page) {
             Rule::NoSocketAnswersEvenAnAckWithRst,
             Rule::OutOfOrderDataWaits,
             Rule::DropLosesSegments,
+            Rule::CutLosesSegments,
         ]
         .iter()
         .map(|r| link(*r))
