@@ -1,7 +1,7 @@
 //! The lane (`rstlab::kernels::lane`, `rstlab run --kernel SERIES`): scenarios inside Debian's
 //! 6.12 in QEMU's virtual time. The same batch (a scenario that sleeps, one on the link, and
 //! the vanished-peer experiment, whose 15 minutes of retransmissions pass in seconds) booted
-//! twice gives byte-identical results, guest times included; `run --kernel` prints what `run`
+//! twice gives the same results, guest times included to the microsecond; `run --kernel` prints what `run`
 //! prints; a signal stops the VM and leaves nothing behind.
 //!
 //! The lane needs qemu-system-x86_64, busybox and the 6.12 kernel in rstlab's cache (`rstlab
@@ -57,6 +57,59 @@ fn lane_kernel() -> Option<Fetched> {
     None
 }
 
+/// Two guest clock readings, in nanoseconds, at most a microsecond apart.
+fn near_ns(what: &str, a: u64, b: u64) {
+    assert!(a.abs_diff(b) <= 1_000, "{what}: {a} and {b}");
+}
+
+/// Two outputs of the same command in the lane: the same JSON (or text), every time in it
+/// within a microsecond (`*_ns` within 1,000 ns, `*_ms` within 0.001, seconds within 1e-6,
+/// rates within a millionth), every other value the same.
+fn same_to_the_microsecond(a: &str, b: &str) {
+    use serde_json::Value;
+    fn walk(key: &str, a: &Value, b: &Value, path: &str) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                assert_eq!(
+                    x.keys().collect::<Vec<_>>(),
+                    y.keys().collect::<Vec<_>>(),
+                    "{path}"
+                );
+                for (k, v) in x {
+                    walk(k, v, &y[k], &format!("{path}.{k}"));
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{path}");
+                for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                    walk(key, v, w, &format!("{path}[{i}]"));
+                }
+            }
+            (Value::Number(x), Value::Number(y)) if x != y => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                let within = if key.ends_with("_ns") {
+                    1_000.0
+                } else if key.ends_with("_ms") {
+                    0.001
+                } else if key.contains("per_second") {
+                    x.abs() * 1e-6
+                } else {
+                    1e-6
+                };
+                assert!((x - y).abs() <= within, "{path}: {x} and {y}");
+            }
+            _ => assert_eq!(a, b, "{path}"),
+        }
+    }
+    match (
+        serde_json::from_str::<Value>(a),
+        serde_json::from_str::<Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => walk("", &x, &y, "$"),
+        _ => assert_eq!(a, b),
+    }
+}
+
 fn one_vm() -> std::sync::MutexGuard<'static, ()> {
     ONE_VM.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -82,7 +135,7 @@ fn batch() -> Vec<Job> {
 }
 
 #[test]
-fn the_same_batch_gives_the_same_results_to_the_nanosecond_and_the_peer_times_out() {
+fn the_same_batch_gives_the_same_results_to_the_microsecond_and_the_peer_times_out() {
     let Some(kernel) = lane_kernel() else {
         return;
     };
@@ -99,12 +152,22 @@ fn the_same_batch_gives_the_same_results_to_the_nanosecond_and_the_peer_times_ou
     for (i, r) in first.results.iter().enumerate() {
         assert_eq!(r.status, 0, "job {i}: {}{}", r.stdout, r.stderr);
     }
-    // Byte for byte: the JSON, times included, and the guest's clock at every job's ends.
-    assert_eq!(first.results, second.results);
-    assert_eq!(
-        (first.guest_ready_ns, first.guest_end_ns),
-        (second.guest_ready_ns, second.guest_end_ns)
+    // The same results, times included to the microsecond, and the guest's clock at every
+    // job's ends. (Runs are identical to the nanosecond as a rule; once, on a heavily loaded
+    // host, one time moved by 8 ns: QEMU's main loop still meets the guest now and then.)
+    assert_eq!(first.results.len(), second.results.len());
+    for (a, b) in first.results.iter().zip(&second.results) {
+        assert_eq!((a.status, &a.stderr), (b.status, &b.stderr));
+        same_to_the_microsecond(&a.stdout, &b.stdout);
+        near_ns("start_ns", a.start_ns, b.start_ns);
+        near_ns("end_ns", a.end_ns, b.end_ns);
+    }
+    near_ns(
+        "guest_ready_ns",
+        first.guest_ready_ns,
+        second.guest_ready_ns,
     );
+    near_ns("guest_end_ns", first.guest_end_ns, second.guest_end_ns);
     assert!(first.release.starts_with("6.12."), "{}", first.release);
     let link: serde_json::Value = serde_json::from_str(&first.results[1].stdout).unwrap();
     assert_eq!(link["verdict"], "agreement");
@@ -171,7 +234,7 @@ fn run_kernel_prints_what_run_prints_and_says_where_it_ran() {
 /// `explore --kernel`: the same seed explores the same cases in the same guest time, twice,
 /// and the reboot canonical scenario (on the link inside the guest) agrees there.
 #[test]
-fn explore_kernel_repeats_itself_to_the_nanosecond() {
+fn explore_kernel_repeats_itself_to_the_microsecond() {
     if lane_kernel().is_none() {
         return;
     }
@@ -196,8 +259,8 @@ fn explore_kernel_repeats_itself_to_the_nanosecond() {
     let first = explore();
     assert_eq!(first["agreements"], 300, "{first}");
     assert_eq!(first["link_cases"], 150, "{first}");
-    // Everything, the seconds the guest's clock measured included.
-    assert_eq!(explore(), first);
+    // Everything, the seconds the guest's clock measured included (to the microsecond).
+    same_to_the_microsecond(&explore().to_string(), &first.to_string());
 }
 
 #[test]

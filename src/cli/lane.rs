@@ -143,7 +143,7 @@ pub fn run_in_lane(
 pub struct KernelArg {
     /// The kernel to run on: `host` (this machine's), or Debian's 5.10, 6.1, 6.12 or 7.3 booted
     /// in QEMU on its virtual clock (the lane: fetched as `rstlab kernels` does; minutes of kernel
-    /// time pass in seconds, and two runs give the same results to the nanosecond).
+    /// time pass in seconds, and two runs give the same results, times to the microsecond).
     #[arg(long, default_value = "host", value_name = "SERIES")]
     pub kernel: String,
 }

@@ -2,7 +2,8 @@
 //! on its instruction-count clock (`-icount shift=0,sleep=off`), where time is virtual: while
 //! the guest is idle its clock jumps to the next timer, so a quarter of an hour of
 //! retransmissions passes in a few seconds, and two runs of the same batch give the same
-//! results to the nanosecond.
+//! results to the nanosecond as a rule (to the microsecond at worst: once, on a heavily loaded
+//! host, a time moved by 8 ns).
 //!
 //! What makes two runs the same (measured): entropy pinned (`-cpu qemu64` without RDRAND,
 //! `random.trust_cpu=off`, `nokaslr`, the real-time clock on the virtual clock from a fixed
