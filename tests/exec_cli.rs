@@ -256,29 +256,28 @@ fn the_peers_link_drop_loses_its_write_and_the_kernel_sends_it_again() {
     if !(common::link_available() && python()) {
         return;
     }
-    let o = exec(&[
+    let report = lost_then_delivered(&[
         "--delay",
         "20ms",
-        "--json",
         "client write 1; server read 1; server write 3; link drop; server close",
-        "--",
-        "python3",
-        "-c",
-        READER,
     ]);
+    let step = &report["connections"][0]["steps"][3];
+    assert_eq!(step["text"], "link drop");
+    assert_eq!(step["as_scripted"], true);
+}
+
+/// `exec --json ARGS -- python3 -c READER`: the reader got the server's 3 bytes and its EOF,
+/// exec agreed, and the server's 3-byte segment was lost first and its last copy (the kernel's
+/// retransmission) delivered. The report.
+fn lost_then_delivered(args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--", "python3", "-c", READER]);
+    let o = exec(&all);
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(err.contains("3 bytes then EOF"), "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
-    let step = &report["connections"][0]["steps"][3];
-    assert_eq!(step["text"], "link drop");
-    assert_eq!(step["as_scripted"], true);
-    lost_then_delivered(&report);
-}
-
-/// The server's 3-byte segment was lost first, and its last copy (the kernel's retransmission)
-/// delivered.
-fn lost_then_delivered(report: &Value) {
     let fates: Vec<&Value> = report["wire"]["segments"]
         .as_array()
         .unwrap()
@@ -291,6 +290,7 @@ fn lost_then_delivered(report: &Value) {
         fates.last().unwrap().get("delivered").is_some(),
         "{fates:?}"
     );
+    report
 }
 
 #[test]
@@ -298,22 +298,12 @@ fn the_peers_write_across_a_cut_is_lost_and_sent_again_after_the_restore() {
     if !(common::link_available() && python()) {
         return;
     }
-    let o = exec(&[
-        "--json",
+    let report = lost_then_delivered(&[
         "client write 1; server read 1; link cut; server write 3; server close; link restore",
-        "--",
-        "python3",
-        "-c",
-        READER,
     ]);
-    let (out, err) = (text(&o.stdout), text(&o.stderr));
-    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    assert!(err.contains("3 bytes then EOF"), "{err}");
-    let report: Value = serde_json::from_str(&out).unwrap();
     let steps = &report["connections"][0]["steps"];
     assert_eq!(steps[2]["text"], "link cut");
     assert_eq!(steps[5]["text"], "link restore");
-    lost_then_delivered(&report);
 }
 
 #[test]
