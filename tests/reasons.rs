@@ -41,6 +41,26 @@ fn reasons_available() -> bool {
 
 /// The RSTs of `scenario` on `net`, as the kernel stated them, after checking that the oracle
 /// agrees with the kernel on everything, the reasons included.
+/// What `attempt` found, where it found it: `attempt` gives `None` when the kernel lost events
+/// before they were read. Tests run in parallel, and every RST of the host goes into every
+/// instance: while one runs, others can fill its buffer. A run that lost events is no evidence
+/// either way; it is run again, five times at most.
+fn unless_lost<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    (0..5)
+        .find_map(|_| attempt())
+        .unwrap_or_else(|| panic!("{what}: events lost in five runs"))
+}
+
+/// The reasons of `resets`; `None` when events were lost; a failure when reasons are missing
+/// for any other reason.
+fn unless_missing(what: &str, resets: Resets) -> Option<Vec<StatedReset>> {
+    match resets {
+        Resets::Stated(r) => Some(r),
+        Resets::Missing(Missing::Lost(_)) => None,
+        Resets::Missing(m) => panic!("{what}: no reasons: {m}"),
+    }
+}
+
 fn stated(scenario: &str, net: Net) -> Vec<StatedReset> {
     let options = RunOptions {
         net,
@@ -48,19 +68,11 @@ fn stated(scenario: &str, net: Net) -> Vec<StatedReset> {
     };
     let mut runner = Runner::with_options(Backend::Std, options).expect("a runner");
     let s: Scenario = scenario.parse().unwrap();
-    // Tests run in parallel, and every RST of the host goes into every instance: while a long
-    // scenario runs, others can fill its buffer. A run that lost events is no evidence either
-    // way; it is run again, a few times at most.
-    for _ in 0..5 {
+    unless_lost(scenario, || {
         let v = verify(&mut runner, &s).expect("it runs");
         assert_eq!(v.disagreement, None, "{scenario}");
-        match v.trace.resets {
-            Resets::Stated(r) => return r,
-            Resets::Missing(Missing::Lost(_)) => continue,
-            Resets::Missing(m) => panic!("{scenario}: no reasons: {m}"),
-        }
-    }
-    panic!("{scenario}: events lost in five runs")
+        unless_missing(scenario, v.trace.resets)
+    })
 }
 
 fn reasons(resets: &[StatedReset]) -> Vec<(End, &str)> {
@@ -352,8 +364,6 @@ fn the_peer_names_the_reason_of_each_connections_rst_and_only_its_own() {
     if !reasons_available() {
         return;
     }
-    // Tests run in parallel, and every RST of the host goes into every instance: a play whose
-    // events were lost is no evidence either way; it is played again, a few times at most.
     let played = || {
         let options = PeerOptions {
             timeout: Duration::from_secs(5),
@@ -396,10 +406,7 @@ fn the_peer_names_the_reason_of_each_connections_rst_and_only_its_own() {
                 .is_some_and(|why| why.contains("lost"))
         })
     };
-    let report = (0..5)
-        .map(|_| played())
-        .find(|r| !lost(r))
-        .expect("the peer's events were lost in five plays");
+    let report = unless_lost("the peer", || Some(played()).filter(|r| !lost(r)));
     let c = &report.connections;
     assert_eq!(
         peer_rows(&c[0]),
@@ -567,9 +574,7 @@ fn exec_names_the_peers_reason_across_the_link() {
                   s = socket.create_connection((h, int(p)))\n\
                   s.send(b'abc')\n\
                   time.sleep(0.3)\n";
-    // Tests run in parallel, and every RST of the host goes into every instance: a run whose
-    // events were lost is no evidence either way; it is run again, a few times at most.
-    for _ in 0..5 {
+    let (o, v) = unless_lost("exec", || {
         let o = Command::new(env!("CARGO_BIN_EXE_rstlab"))
             .args([
                 "exec",
@@ -583,29 +588,28 @@ fn exec_names_the_peers_reason_across_the_link() {
             .stdin(Stdio::null())
             .output()
             .unwrap();
+        if o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("python3") {
+            return Some((o, None));
+        }
         let out = String::from_utf8_lossy(&o.stdout);
-        let err = String::from_utf8_lossy(&o.stderr);
-        if o.status.code() == Some(2) && err.contains("python3") {
-            common::skip(None, "needs python3");
-            return;
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
-        let connection = &v["connections"][0];
-        if connection["reasons_missing"]
+        let v: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{e}: {out}\n{}", String::from_utf8_lossy(&o.stderr)));
+        let lost = v["connections"][0]["reasons_missing"]
             .as_str()
-            .is_some_and(|why| why.contains("lost"))
-        {
-            continue;
-        }
-        assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-        let resets = &connection["resets"];
-        assert_eq!(resets[0]["stated"], "TCP_ABORT_ON_CLOSE", "{out}\n{err}");
-        assert_eq!(resets[0]["agree"], true, "{out}\n{err}");
-        assert!(v.get("reasons_missing").is_none(), "{out}\n{err}");
+            .is_some_and(|why| why.contains("lost"));
+        (!lost).then_some((o, Some(v)))
+    });
+    let Some(v) = v else {
+        common::skip(None, "needs python3");
         return;
-    }
-    panic!("the peer's events were lost in five runs");
+    };
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let resets = &v["connections"][0]["resets"];
+    assert_eq!(resets[0]["stated"], "TCP_ABORT_ON_CLOSE", "{out}\n{err}");
+    assert_eq!(resets[0]["agree"], true, "{out}\n{err}");
+    assert!(v.get("reasons_missing").is_none(), "{out}\n{err}");
 }
 
 #[test]
@@ -698,19 +702,12 @@ fn the_runner_ends_both_ends_it_holds_without_an_rst() {
             // Every RST between the two ends from the run's start on, the runner's included.
             let mut sent = |scenario: &str| -> Vec<(End, String)> {
                 let s: Scenario = scenario.parse().unwrap();
-                for _ in 0..5 {
+                let r = unless_lost(scenario, || {
                     let since = log.now();
                     let trace = runner.run(&s).expect("it runs");
-                    match log.take(trace.client, trace.server, since) {
-                        Resets::Stated(r) => {
-                            return r.into_iter().map(|r| (r.from, r.reason)).collect();
-                        }
-                        // Other tests' RSTs filled the buffer: no evidence either way.
-                        Resets::Missing(Missing::Lost(_)) => continue,
-                        Resets::Missing(m) => panic!("{scenario}: no reasons: {m}"),
-                    }
-                }
-                panic!("{scenario}: events lost in five runs")
+                    unless_missing(scenario, log.take(trace.client, trace.server, since))
+                });
+                r.into_iter().map(|r| (r.from, r.reason)).collect()
             };
             let what = format!("{net:?}, {backend:?}");
             assert_eq!(sent("client write 1; server read 1"), [], "{what}");
