@@ -125,6 +125,18 @@ pub struct ResetRow {
 }
 
 impl ResetRow {
+    /// The row of one pair (steps from 1); `None` for a pair with neither side, which pairing
+    /// never makes.
+    pub fn of(pair: crate::check::resets::ResetPair) -> Option<ResetRow> {
+        Some(ResetRow {
+            step: pair.step + 1,
+            from: pair.from()?,
+            agree: pair.agrees(),
+            predicted: pair.predicted.map(|p| p.reason),
+            stated: pair.stated.map(|s| s.reason),
+        })
+    }
+
     /// The rows as the "why each RST" table of `run`, `serve` and `exec`: the step, who sent
     /// it, the kernel's reason (`-` where it was not recorded), the oracle's, and whether they
     /// agree (`-` where the kernel's reasons are not `checked`).
@@ -208,20 +220,9 @@ impl<'a> RunReport<'a> {
                 .collect(),
             resets: crate::check::resets::shown(prediction, trace)
                 .into_iter()
-                .filter_map(|pair| {
-                    Some(ResetRow {
-                        step: pair.step + 1,
-                        from: pair.from()?,
-                        agree: pair.agrees(),
-                        predicted: pair.predicted.map(|p| p.reason),
-                        stated: pair.stated.map(|s| s.reason),
-                    })
-                })
+                .filter_map(ResetRow::of)
                 .collect(),
-            reasons_missing: match &trace.resets {
-                crate::reasons::Resets::Stated(_) => None,
-                crate::reasons::Resets::Missing(m) => Some(m.to_string()),
-            },
+            reasons_missing: trace.resets.missing(),
             diagram: None,
         }
     }

@@ -175,23 +175,8 @@ pub(super) fn rows(
     }
     // Stable: each sender's in order, the steps in order.
     pairs.sort_by_key(|p| p.step);
-    let rows = pairs
-        .into_iter()
-        .filter_map(|p| {
-            Some(ResetRow {
-                step: p.step + 1,
-                from: p.from()?,
-                agree: p.agrees(),
-                predicted: p.predicted.map(|p| p.reason),
-                stated: p.stated.map(|s| s.reason),
-            })
-        })
-        .collect();
-    let missing = match resets {
-        Resets::Stated(_) => None,
-        Resets::Missing(m) => Some(m.to_string()),
-    };
-    (rows, missing)
+    let rows = pairs.into_iter().filter_map(ResetRow::of).collect();
+    (rows, resets.missing())
 }
 
 #[cfg(test)]

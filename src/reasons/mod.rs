@@ -192,6 +192,15 @@ impl Resets {
             Resets::Missing(_) => None,
         }
     }
+
+    /// Why they are missing, in words (`None`: they were recorded): the reports' and the
+    /// JSON's `reasons_missing`.
+    pub fn missing(&self) -> Option<String> {
+        match self {
+            Resets::Stated(_) => None,
+            Resets::Missing(m) => Some(m.to_string()),
+        }
+    }
 }
 
 /// Why a run has no reasons.
