@@ -139,13 +139,10 @@ impl<B: Bench> Lab<B> {
             }
             verified = self.bench.verify(scenario, backend, net)?;
         }
-        // The plan, also where the run was judged by the prediction with its real pauses: the
-        // book keys the kernel's reasons by the plan's, so that it reads the same on every run.
         let Verified {
             prediction,
             trace,
             disagreement,
-            ..
         } = verified;
         let run = Run {
             kind,

@@ -44,7 +44,6 @@ impl Bench for AsPredicted {
         let disagreement = check::check(scenario, &prediction, &trace);
         Ok(Verified {
             prediction,
-            retimed: None,
             trace,
             disagreement,
         })

@@ -82,7 +82,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     // The pipeline refuses, before running, a scenario the oracle cannot follow to the end.
     let Verified {
         prediction,
-        retimed,
         trace,
         disagreement,
     } = verify(&mut runner, &scenario).map_err(|e| match e {
@@ -92,10 +91,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         ),
         VerifyError::Run(e) => e.into(),
     })?;
-    if retimed.is_some() {
-        eprintln!("{RETIMED}");
-    }
-    let prediction = retimed.unwrap_or(prediction);
     let capture_title = format!(
         "rstlab run --backend {backend}: {}",
         scenario.to_string().trim().replace('\n', "; ")
@@ -293,11 +288,6 @@ fn resets_table(report: &RunReport<'_>) -> String {
     }
     out
 }
-
-/// Said when the run was judged by the prediction with its real pauses.
-pub(super) const RETIMED: &str = "rstlab: the machine held the run between two steps long \
-    enough for the kernel's delayed-ACK timer to run: the oracle was asked again with the time \
-    the run really took, and that is what the table shows";
 
 /// Printed under the table: what the state column shows (the README says the same).
 const LEGEND: &str = "

@@ -139,7 +139,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     writeln!(out)?;
     let Verified {
         prediction,
-        retimed,
         trace,
         disagreement,
     } = verify(&mut runner, &scenario).map_err(|e| match e {
@@ -148,10 +147,6 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         ),
         VerifyError::Run(e) => e.into(),
     })?;
-    if retimed.is_some() {
-        eprintln!("{}", super::run::RETIMED);
-    }
-    let prediction = retimed.unwrap_or(prediction);
     let stamp = || {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

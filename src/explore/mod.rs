@@ -511,7 +511,6 @@ fn work(
                 prediction,
                 disagreement,
                 trace,
-                ..
             }) => match disagreement {
                 None => {
                     local.agreements += 1;

@@ -30,8 +30,8 @@ use serde::Serialize;
 use super::guest::monotonic_ns;
 use crate::net::link::Link;
 use crate::net::relay::Relay;
+use crate::outcome::{Outcome, PollEvents};
 use crate::scenario::{End, LinkOp};
-use crate::sim::errno_of;
 use crate::sys::TcpTimerInfo;
 
 /// The experiments `rstlab lane-probe` knows.
@@ -58,31 +58,9 @@ pub struct VanishedPeer {
     pub tcp_retries2: String,
 }
 
-fn outcome(r: std::io::Result<usize>) -> String {
-    match r {
-        Ok(n) => format!("ok({n})"),
-        Err(e) => errno_of(&e).map_or_else(|| e.to_string(), |e| e.to_string()),
-    }
-}
-
-fn flags(f: PollFlags) -> String {
-    let names = [
-        (PollFlags::IN, "IN"),
-        (PollFlags::OUT, "OUT"),
-        (PollFlags::RDHUP, "RDHUP"),
-        (PollFlags::ERR, "ERR"),
-        (PollFlags::HUP, "HUP"),
-    ];
-    let on: Vec<&str> = names
-        .iter()
-        .filter(|(flag, _)| f.contains(*flag))
-        .map(|(_, n)| *n)
-        .collect();
-    if on.is_empty() {
-        "none".to_string()
-    } else {
-        on.join("|")
-    }
+/// The events of `revents` in the language's words (`IN|RDHUP|ERR|HUP`, `none`).
+fn events(revents: PollFlags) -> String {
+    PollEvents::from_revents(revents.bits() as i16).to_string()
 }
 
 /// Runs `vanished-peer` in this process's network namespace (it takes `lo` down: run it where
@@ -103,41 +81,16 @@ pub fn vanished_peer(limit: Duration) -> std::io::Result<VanishedPeer> {
     crate::sys::net::set_down("lo")?;
     // Not MSG_NOSIGNAL's std: socket2's send with it, so that EPIPE is a result, not a signal.
     let sock = socket2::SockRef::from(&client);
-    let write = outcome(sock.send_with_flags(b"z", libc::MSG_NOSIGNAL));
+    let write = Outcome::of_write(sock.send_with_flags(b"z", libc::MSG_NOSIGNAL)).to_string();
     let start = monotonic_ns();
-    let deadline = start + limit.as_nanos() as u64;
-    let mut revents = PollFlags::empty();
-    let mut pollerr_after_ns = None;
-    loop {
-        let now = monotonic_ns();
-        if now >= deadline {
-            break;
-        }
-        let mut fds = [PollFd::from_borrowed_fd(
-            client.as_fd(),
-            PollFlags::IN | PollFlags::RDHUP,
-        )];
-        crate::sys::poll_for(&mut fds, Duration::from_nanos(deadline - now))?;
-        revents = fds[0].revents();
-        if revents.contains(PollFlags::ERR) {
-            pollerr_after_ns = Some(monotonic_ns() - start);
-            break;
-        }
-        if !revents.is_empty() {
-            // Something else (data, a FIN): nothing more to wait for.
-            break;
-        }
-    }
-    let so_error = match client.take_error()? {
-        Some(e) => errno_of(&e).map_or_else(|| e.to_string(), |e| e.to_string()),
-        None => "none".to_string(),
-    };
-    let next_write = outcome(sock.send_with_flags(b"z", libc::MSG_NOSIGNAL));
+    let (revents, pollerr_after_ns) = wait_for_error(&client, start, limit)?;
+    let so_error = Outcome::of_so_error(client.take_error()).to_string();
+    let next_write = Outcome::of_write(sock.send_with_flags(b"z", libc::MSG_NOSIGNAL)).to_string();
     let _ = server.shutdown(Shutdown::Both);
     Ok(VanishedPeer {
         experiment: "vanished-peer",
         write,
-        revents: flags(revents),
+        revents: events(revents),
         pollerr_after_ns,
         pollerr_after_s: pollerr_after_ns.map(|n| n as f64 / 1e9),
         so_error,
@@ -340,19 +293,16 @@ fn silent_peer(
     let (write, start) = if keepalive.is_some() {
         (None, received)
     } else {
-        let w = outcome(sock.send_with_flags(b"z", libc::MSG_NOSIGNAL));
+        let w = Outcome::of_write(sock.send_with_flags(b"z", libc::MSG_NOSIGNAL)).to_string();
         (Some(w), monotonic_ns())
     };
     let (revents, error_after_ns) = wait_for_error(&client, start, limit)?;
     let error = if keepalive.is_some() {
-        outcome((&client).read(&mut byte))
+        Outcome::of_read((&client).read(&mut byte)).to_string()
     } else {
-        match client.take_error()? {
-            Some(e) => errno_of(&e).map_or_else(|| e.to_string(), |e| e.to_string()),
-            None => "none".to_string(),
-        }
+        Outcome::of_so_error(client.take_error()).to_string()
     };
-    let next_write = outcome(sock.send_with_flags(b"z", libc::MSG_NOSIGNAL));
+    let next_write = Outcome::of_write(sock.send_with_flags(b"z", libc::MSG_NOSIGNAL)).to_string();
     let cut = control
         .trace()
         .ops
@@ -374,7 +324,7 @@ fn silent_peer(
         keepalive,
         before,
         write,
-        revents: flags(revents),
+        revents: events(revents),
         error_after_ns,
         error_after_s: error_after_ns.map(|n| n as f64 / 1e9),
         error,
