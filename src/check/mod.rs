@@ -368,7 +368,6 @@ pub fn predicted_trace(prediction: &Prediction, backend: crate::run::Backend) ->
                 note: None,
                 wire_end: 0,
                 time: std::time::Duration::ZERO,
-                began: std::time::Duration::ZERO,
             })
             .collect(),
         timeout: None,

@@ -341,7 +341,6 @@ mod tests {
             note: None,
             wire_end,
             time,
-            began: Duration::ZERO,
         };
         let trace = Trace {
             backend: Backend::Std,

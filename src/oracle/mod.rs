@@ -307,27 +307,13 @@ pub enum TcpSettings {
 /// assert_eq!(poll(Backend::Tokio), "IN|OUT");
 /// ```
 pub fn predict(scenario: &Scenario, settings: &Settings) -> Prediction {
-    predict_timed(scenario, settings, &[])
-}
-
-/// [`predict`], with `pauses[i]` of time passing before step `i` besides what the scenario's
-/// own sleeps take: the time a run really took between its steps, where the kernel's timers
-/// run in real time (loopback), for judging that run ([`crate::check::verify`]). Missing
-/// entries are no pause.
-pub fn predict_timed(scenario: &Scenario, settings: &Settings, pauses: &[Duration]) -> Prediction {
     let mut model = Model::on(settings.net_for(scenario), settings.kernel);
     let mut prediction = Prediction {
         steps: Vec::with_capacity(scenario.steps().len()),
         beyond: None,
     };
     for (i, step) in scenario.steps().iter().enumerate() {
-        let pause = pauses.get(i).copied().unwrap_or_default();
-        let passed = if pause.is_zero() {
-            Ok(())
-        } else {
-            model.pass(pause)
-        };
-        match passed.and_then(|()| model.step(step)) {
+        match model.step(step) {
             Ok(p) => prediction.steps.push(p),
             Err(reason) => {
                 prediction.beyond = Some(Beyond {
@@ -702,12 +688,6 @@ impl Model {
             Rule::SleepChangesNothing
         });
         Ok(())
-    }
-
-    /// Time passes between two steps, without a step of its own: what the timers do then is
-    /// no step's, so its rules and segments are not kept.
-    pub fn pass(&mut self, d: Duration) -> Result<(), Limit> {
-        self.advance(d, &mut Effects::default())
     }
 
     /// A `link` step.

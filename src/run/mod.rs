@@ -110,12 +110,6 @@ pub struct ObservedStep {
     /// On the link: the link's virtual clock once the step has settled (zero on loopback).
     #[serde(skip)]
     pub time: Duration,
-    /// On loopback: when the step began, in real time from the first step's beginning (zero
-    /// on the link, whose time is its own). The kernel's timers (a delayed ACK) run in real
-    /// time there, so a machine that holds the runner between two steps gives them time the
-    /// scenario did not ask for ([`crate::check::verify`] predicts again with it).
-    #[serde(skip)]
-    pub began: Duration,
 }
 
 /// A wait for quiescence that ran out of time.
@@ -537,18 +531,11 @@ fn steps(
         return Err(RunError::Setup(timeout));
     }
     api.settled();
-    let first = std::time::Instant::now();
-    let real_time = matches!(network, Network::Loopback(_));
     for (i, step) in scenario.steps().iter().enumerate() {
         if stop.load(Ordering::Relaxed) {
             trace.interrupted = true;
             break;
         }
-        let began = if real_time {
-            first.elapsed()
-        } else {
-            Duration::ZERO
-        };
         network.note(|| format!("step {}: {step}", i + 1));
         let (outcome, note) = match (step.end(), &step.op) {
             (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op, idle)?, None),
@@ -576,7 +563,6 @@ fn steps(
                 note,
                 wire_end,
                 time,
-                began,
             }),
             Err(timeout) => {
                 trace.steps.push(ObservedStep {
@@ -585,7 +571,6 @@ fn steps(
                     note,
                     wire_end,
                     time,
-                    began,
                 });
                 trace.timeout = Some(timeout);
                 break;
