@@ -251,8 +251,8 @@ fn explore_rate(net: Net, jobs: usize, time: Duration, seed: u64) -> (f64, u64) 
     );
     for f in &summary.findings {
         eprintln!(
-            "explore on {net}: DISAGREEMENT case {}: {}",
-            f.case, f.inline
+            "explore on {net}: DISAGREEMENT case {}: {} ({}; original: {})",
+            f.case, f.inline, f.disagreement, f.original
         );
     }
     if let Some(e) = &summary.first_error {

@@ -1,5 +1,5 @@
 //! The kernel's own reason for each RST (`tcp/tcp_send_reset`), read on real sockets: the four
-//! reasons measured when the work began, each where it comes from, and no tracing instance left
+//! reasons measured when the work began, each where it comes from, and no recording left
 //! behind after a run, a panic, Ctrl-C or a kill.
 //!
 //! Reading the reasons needs root and a kernel from 6.12 on. Where they cannot be read, each test
@@ -9,19 +9,16 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rstlab::Scenario;
 use rstlab::check::verify::verify;
 use rstlab::peer::{Peer, PeerOptions};
-use rstlab::reasons::tracefs::ResetLog;
+use rstlab::reasons::ResetLog;
 use rstlab::reasons::{Missing, Resets, StatedReset};
 use rstlab::run::{Backend, Net, RunOptions, Runner};
 use rstlab::scenario::End;
-
-const INSTANCES: &str = "/sys/kernel/tracing/instances";
 
 /// Whether the reasons can be read here; otherwise says why (and fails when required).
 fn reasons_available() -> bool {
@@ -43,7 +40,7 @@ fn reasons_available() -> bool {
 /// agrees with the kernel on everything, the reasons included.
 /// What `attempt` found, where it found it: `attempt` gives `None` when the kernel lost events
 /// before they were read. Tests run in parallel, and every RST of the host goes into every
-/// instance: while one runs, others can fill its buffer. A run that lost events is no evidence
+/// reader's rings: while one runs, others can fill its rings. A run that lost events is no evidence
 /// either way; it is run again, five times at most.
 fn unless_lost<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
     (0..5)
@@ -192,79 +189,24 @@ fn a_segment_for_a_forgotten_connection_meets_the_listener() {
     }
 }
 
-/// The instances this process (or `pid`) has in tracefs.
-fn instances_of(pid: u32) -> Vec<String> {
-    std::fs::read_dir(INSTANCES)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&format!("rstlab-{pid}-")))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Waits (30 s at most) until `child` has made its tracing instance: its work has begun.
-fn wait_for_instance(child: &mut std::process::Child, what: &str) {
+/// Waits (30 s at most) until `child` records the RSTs: its work has begun.
+fn wait_for_rings(child: &mut std::process::Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while instances_of(child.id()).is_empty() {
+    while common::perf_events_of(child.id()) == 0 {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what} made no tracing instance within 30 s");
+            panic!("{what} recorded no RSTs within 30 s");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
+/// Ctrl-C ends explore with its summary; the rings, the only thing it holds in the kernel for
+/// the reasons, end with its descriptors (`tests/reasons_rings.rs` checks that they end with
+/// their runner).
 #[test]
-fn no_instance_outlives_its_runner_even_through_a_panic() {
-    if !reasons_available() {
-        return;
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let panicked = std::thread::spawn(move || {
-        let runner = Runner::new(Backend::Std).unwrap();
-        let dir = runner
-            .tracing_instance()
-            .expect("an instance")
-            .to_path_buf();
-        assert!(dir.is_dir());
-        tx.send(dir).unwrap();
-        panic!("on purpose, with a runner alive");
-    })
-    .join();
-    assert!(panicked.is_err());
-    let dir = rx.recv().unwrap();
-    assert!(!dir.exists(), "{} outlived the panic", dir.display());
-    let runner = Runner::new(Backend::Std).unwrap();
-    let dir = runner.tracing_instance().unwrap().to_path_buf();
-    drop(runner);
-    assert!(!dir.exists(), "{} outlived its runner", dir.display());
-}
-
-#[test]
-fn an_abandoned_instance_is_removed_by_the_next_runner() {
-    if !reasons_available() {
-        return;
-    }
-    // A process that has ended: its pid names an abandoned instance, as after a SIGKILL.
-    let mut gone = Command::new("true").spawn().unwrap();
-    let pid = gone.id();
-    gone.wait().unwrap();
-    let abandoned = Path::new(INSTANCES).join(format!("rstlab-{pid}-0"));
-    std::fs::create_dir(&abandoned).unwrap();
-    let log = ResetLog::open().unwrap();
-    assert!(
-        !abandoned.exists(),
-        "{} is still there",
-        abandoned.display()
-    );
-    drop(log);
-}
-
-#[test]
-fn ctrl_c_leaves_no_instance_behind() {
+fn ctrl_c_ends_explore_while_it_records() {
     if !reasons_available() {
         return;
     }
@@ -278,12 +220,10 @@ fn ctrl_c_leaves_no_instance_behind() {
         .stderr(Stdio::null());
     rstlab::sys::default_sigint_in_child(&mut command);
     let mut child = command.spawn().unwrap();
-    let pid = child.id();
-    // Its instance appears once its runner is made: the work has begun.
-    wait_for_instance(&mut child, "explore");
+    // Its rings appear once its runner is made: the work has begun.
+    wait_for_rings(&mut child, "explore");
     let status = common::signal_and_wait(&mut child, rustix::process::Signal::INT, "explore");
     assert_eq!(status.code(), Some(130));
-    assert_eq!(instances_of(pid), Vec::<String>::new());
 }
 
 #[test]
@@ -369,7 +309,7 @@ fn the_peer_names_the_reason_of_each_connections_rst_and_only_its_own() {
             timeout: Duration::from_secs(5),
             ..PeerOptions::default()
         };
-        // Two connections played at once, each reset its own way, read from one instance.
+        // Two connections played at once, each reset its own way, read from one log.
         let peer = Peer::builder()
             .scenario("client write 3; server read 1; client write 1; server close")
             .scenario("client write 1; server read 1; server abort")
@@ -437,30 +377,9 @@ fn a_peer_without_reasons_says_why() {
         .start()
         .unwrap();
     assert_eq!(peer.reasons_missing(), Some(Missing::Off));
-    assert_eq!(peer.tracing_instance(), None);
+    assert!(!peer.records_reasons());
     let report = peer.stop().unwrap();
     assert_eq!(report.reasons_missing.as_deref(), Some("not asked for"));
-}
-
-#[test]
-fn no_peer_instance_outlives_the_peer_even_through_a_panic() {
-    if !reasons_available() {
-        return;
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let panicked = std::thread::spawn(move || {
-        let peer = Peer::serve("client write 1; server close").unwrap();
-        // A connection being played holds the instance too.
-        let _client = TcpStream::connect(peer.addr()).unwrap();
-        let dir = peer.tracing_instance().expect("an instance");
-        assert!(dir.is_dir());
-        tx.send(dir).unwrap();
-        panic!("on purpose, with a peer alive");
-    })
-    .join();
-    assert!(panicked.is_err());
-    let dir = rx.recv().unwrap();
-    assert!(!dir.exists(), "{} outlived the panic", dir.display());
 }
 
 /// `rstlab serve ARGS`, its standard output piped: the child, and the address it printed first.
@@ -490,7 +409,7 @@ fn serve(args: &[&str]) -> (std::process::Child, SocketAddr) {
 }
 
 #[test]
-fn serve_names_the_peers_reason_and_leaves_no_instance_when_it_ends() {
+fn serve_names_the_peers_reason() {
     if !reasons_available() {
         return;
     }
@@ -501,7 +420,6 @@ fn serve_names_the_peers_reason_and_leaves_no_instance_when_it_ends() {
         "5s",
         "client write 3; server read 1; server close",
     ]);
-    let pid = child.id();
     let mut client = TcpStream::connect(addr).unwrap();
     client.write_all(b"abc").unwrap();
     client
@@ -520,11 +438,10 @@ fn serve_names_the_peers_reason_and_leaves_no_instance_when_it_ends() {
         "{out}"
     );
     assert!(connection.get("reasons_missing").is_none(), "{out}");
-    assert_eq!(instances_of(pid), Vec::<String>::new());
 }
 
 #[test]
-fn serve_and_exec_leave_no_instance_on_ctrl_c_or_sigterm() {
+fn serve_and_exec_end_on_ctrl_c_or_sigterm_while_they_record() {
     use rustix::process::Signal;
     if !reasons_available() {
         return;
@@ -532,12 +449,11 @@ fn serve_and_exec_leave_no_instance_on_ctrl_c_or_sigterm() {
     for (signal, code) in [(Signal::INT, 130), (Signal::TERM, 143)] {
         // A client that never comes: serve waits until the signal.
         let (mut child, _) = serve(&["client write 1"]);
-        wait_for_instance(&mut child, "serve");
+        wait_for_rings(&mut child, "serve");
         let status = common::signal_and_wait(&mut child, signal, "serve");
         assert_eq!(status.code(), Some(code));
-        assert_eq!(instances_of(child.id()), Vec::<String>::new(), "serve");
     }
-    if !common::link_available_for("exec's instance") {
+    if !common::link_available_for("exec's rings") {
         return;
     }
     for (signal, code) in [(Signal::INT, 130), (Signal::TERM, 143)] {
@@ -557,10 +473,9 @@ fn serve_and_exec_leave_no_instance_on_ctrl_c_or_sigterm() {
             .stderr(Stdio::null());
         rstlab::sys::default_sigint_in_child(&mut command);
         let mut child = command.spawn().unwrap();
-        wait_for_instance(&mut child, "exec");
+        wait_for_rings(&mut child, "exec");
         let status = common::signal_and_wait(&mut child, signal, "exec");
         assert_eq!(status.code(), Some(code));
-        assert_eq!(instances_of(child.id()), Vec::<String>::new(), "exec");
     }
 }
 
@@ -698,7 +613,7 @@ fn the_runner_ends_both_ends_it_holds_without_an_rst() {
                 ..RunOptions::default()
             };
             let mut runner = Runner::with_options(backend, options).expect("a runner");
-            let mut log = ResetLog::open().expect("a tracing instance");
+            let mut log = ResetLog::open().expect("a reset log");
             // Every RST between the two ends from the run's start on, the runner's included.
             let mut sent = |scenario: &str| -> Vec<(End, String)> {
                 let s: Scenario = scenario.parse().unwrap();

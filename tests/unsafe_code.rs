@@ -107,7 +107,8 @@ fn unsafe_blocks() -> Vec<(String, usize, bool)> {
 
 /// A tripwire: the unsafe blocks left in `sys` after moving every call that rustix offers to it,
 /// and sock_diag to netlink-packet-sock-diag (51 before; the module documentation says what
-/// stays by hand and why). A new block must change this number on purpose, with its reason in
+/// stays by hand and why), and the four of the perf ring that records the kernel's RSTs (open,
+/// map, read, unmap). A new block must change this number on purpose, with its reason in
 /// `sys`'s documentation.
 #[test]
 fn sys_keeps_its_unsafe_blocks_counted_and_each_explained() {
@@ -117,5 +118,5 @@ fn sys_keeps_its_unsafe_blocks_counted_and_each_explained() {
         unexplained.is_empty(),
         "unsafe blocks without a SAFETY comment: {unexplained:?}"
     );
-    assert_eq!(blocks.len(), 13, "{blocks:#?}");
+    assert_eq!(blocks.len(), 17, "{blocks:#?}");
 }

@@ -132,7 +132,7 @@ pub struct PeerOptions {
     /// refused. Default: no limit.
     pub max_connections: Option<usize>,
     /// Read the kernel's reason for every RST of the connections (`tcp/tcp_send_reset`), from
-    /// a tracing instance of the peer's own: it needs root and Linux 6.10 on; without, the
+    /// perf rings of the peer's own ([`crate::reasons::ResetLog`]): it needs root and Linux 6.10 on; without, the
     /// peer plays all the same and says why ([`Peer::reasons_missing`]). Default: true.
     pub reasons: bool,
 }
@@ -361,7 +361,7 @@ impl Plan {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
-    /// The kernel's reasons for the connections' RSTs; the tracing instance goes with the last
+    /// The kernel's reasons for the connections' RSTs; the rings go with the last
     /// thread that holds it.
     resets: resets::ResetWatch,
 }
@@ -532,10 +532,9 @@ impl Peer {
         self.shared.resets.missing()
     }
 
-    /// The tracing instance the peer reads the RST reasons from (removed when the peer and its
-    /// threads are gone), for tests.
-    pub fn tracing_instance(&self) -> Option<std::path::PathBuf> {
-        self.shared.resets.dir()
+    /// Whether the peer records the RST reasons (its rings end with the peer and its threads).
+    pub fn records_reasons(&self) -> bool {
+        self.shared.resets.recording()
     }
 
     /// The forecast of scenario `index` (0-based): what a client's next calls get after it.

@@ -2,12 +2,11 @@
 //! (`tcp/tcp_send_reset`, [`crate::reasons`]) for the RSTs of each connection the peer plays,
 //! beside the oracle's.
 //!
-//! One tracing instance per peer ([`ResetLog`]), whatever the number of connections: each
-//! connection is watched from its accept to the end of its play, by its four addresses, as
-//! `rstlab run` watches its own. The accept loop reads the instance every slice, so that its
-//! buffer never holds more than a slice's RSTs of the host; each connection reads it once more
-//! when its play ends. The instance goes with the peer (its last thread's end, a panic
-//! included).
+//! One [`ResetLog`] per peer, whatever the number of connections: each connection is watched
+//! from its accept to the end of its play, by its four addresses, as `rstlab run` watches its
+//! own. The accept loop reads the log every slice, so that its rings never hold more than a
+//! slice's RSTs of the host; each connection reads it once more when its play ends. The log
+//! goes with the peer (its last thread's end, a panic included).
 
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -16,11 +15,11 @@ use std::time::Duration;
 use crate::check::report::ResetRow;
 use crate::check::resets::{PredictedReset, pair};
 use crate::oracle::Prediction;
-use crate::reasons::tracefs::ResetLog;
+use crate::reasons::ResetLog;
 use crate::reasons::{Missing, Resets, StatedReset};
 use crate::scenario::End;
 
-/// The peer's tracing instance and the connections it watches.
+/// The peer's [`ResetLog`] and the connections it watches.
 #[derive(Debug)]
 pub(super) struct ResetWatch(Mutex<Watch>);
 
@@ -41,7 +40,7 @@ struct Watched {
 }
 
 impl ResetWatch {
-    /// A tracing instance of the peer's own when `wanted` (root, tracefs, Linux 6.10 on), else
+    /// A log of the peer's own when `wanted` (root, tracefs, Linux 6.10 on), else
     /// why not.
     pub(super) fn open(wanted: bool) -> ResetWatch {
         let log = if wanted {
@@ -65,9 +64,9 @@ impl ResetWatch {
         self.lock().log.as_ref().err().cloned()
     }
 
-    /// The instance's folder, while there is one.
-    pub(super) fn dir(&self) -> Option<std::path::PathBuf> {
-        self.lock().log.as_ref().ok().map(|l| l.dir().to_path_buf())
+    /// Whether the peer records the reasons.
+    pub(super) fn recording(&self) -> bool {
+        self.lock().log.is_ok()
     }
 
     /// Watches connection `number`, just accepted, between `client` (your program) and

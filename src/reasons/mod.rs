@@ -4,15 +4,18 @@
 //! `tcp/tcp_send_reset` carries `enum sk_rst_reason` (`include/net/rstreason.h`). From 6.12 the
 //! resets a socket sends itself (close with unread data, an abort, a keepalive timeout) carry
 //! theirs too; before, they said `NOT_SPECIFIED`. The numbers of the enum moved between releases,
-//! so rstlab never keeps a table of numbers: it reads the names the kernel prints
-//! ([`tracefs`]).
+//! so rstlab never keeps a table of numbers: it reads them from the event's `format` file
+//! ([`ring`], [`log`]).
 //!
 //! [`RstReason`] is the set of reasons the oracle predicts, one row each in [`REASONS`] with the
 //! kernel function that sends it. The oracle gives each RST it emits the reason of the kernel path
 //! it follows (which depends on the state, never on the scenario), and [`crate::check`] compares
 //! it with the reason the kernel stated, a second, independent witness of every RST.
 
-pub mod tracefs;
+pub mod log;
+pub mod ring;
+
+pub use log::ResetLog;
 
 use std::fmt;
 
@@ -213,6 +216,11 @@ pub enum Missing {
     /// tracefs is not there and could not be mounted, or rstlab may not use it.
     #[error("tracefs is not available ({0}); run as root to see the kernel's reasons")]
     NoTracefs(String),
+    /// The kernel refused to record the event (`perf_event_open`).
+    #[error(
+        "the kernel does not let rstlab record tcp/tcp_send_reset ({0}); run as root to see the kernel's reasons"
+    )]
+    NoPerf(String),
     /// The kernel has no `tcp/tcp_send_reset` event.
     #[error("this kernel has no tcp/tcp_send_reset trace event")]
     NoEvent,

@@ -266,7 +266,7 @@ impl LinkNet {
 
 /// The port of a link's listener: another for each link of this process, and unlike other
 /// processes' (it starts from the process id). Every link has the same addresses in namespaces
-/// of its own, and the kernel's RST reasons ([`crate::reasons::tracefs`]) tell one listener's
+/// of its own, and the kernel's RST reasons ([`crate::reasons::log`]) tell one listener's
 /// answers from another's only by address and port. Below the ephemeral range, so that no
 /// client in the namespace can hold it; the namespace is new, so nothing else can.
 fn listener_port() -> u16 {

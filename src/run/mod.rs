@@ -37,7 +37,7 @@ use thiserror::Error;
 use crate::net::link::{LinkError, WireSegment};
 use crate::net::segment_log::Packet;
 use crate::outcome::Outcome;
-use crate::reasons::tracefs::ResetLog;
+use crate::reasons::ResetLog;
 use crate::reasons::{Missing, Resets};
 use crate::scenario::{End, Op, Scenario};
 use crate::tcp::TcpState;
@@ -70,7 +70,7 @@ pub struct RunOptions {
     /// Keep every packet for a capture ([`Trace::packets`]). The link only: on loopback the
     /// packets never pass through rstlab (`tcpdump -i lo` sees them there).
     pub capture: bool,
-    /// Record the kernel's reason for every RST ([`Trace::resets`]): a tracing instance of the
+    /// Record the kernel's reason for every RST ([`Trace::resets`]): perf rings of the
     /// runner's own, which needs root (without, runs go on and say why the reasons are missing).
     pub reasons: bool,
     /// Set (by a signal handler) to stop: a run starts no step after it, and its trace holds
@@ -437,10 +437,9 @@ impl Runner {
         self.network.net()
     }
 
-    /// The tracing instance this runner reads the RST reasons from (removed when the runner is
-    /// dropped); `None` when it reads none.
-    pub fn tracing_instance(&self) -> Option<&std::path::Path> {
-        self.resets.as_ref().ok().map(ResetLog::dir)
+    /// Whether this runner records the RST reasons (its rings, which end with it, are open).
+    pub fn records_reasons(&self) -> bool {
+        self.resets.is_ok()
     }
 
     /// Why this runner records no RST reasons (`None`: it records them).

@@ -32,6 +32,9 @@
 //!   reasons.
 //! - Child processes: [`has_exited`] (`waitid` without reaping) and [`kill_process_group`]
 //!   (`kill(-pid, SIGKILL)`), for `rstlab exec`, whose command may start processes of its own.
+//! - The kernel's RST reasons, in the submodule [`perf`]: a tracepoint recorded by
+//!   `perf_event_open(2)` into a ring the process maps (`mmap`) and reads without a syscall
+//!   (types from `perf-event-open-sys`).
 //! - The emulated link, in the submodule [`net`]: network namespaces, TUN devices, interface
 //!   and route settings (ioctls and netlink), and plain reads and writes of a device's fd.
 //!
@@ -53,6 +56,7 @@ use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use crate::tcp::TcpState;
 
 pub mod net;
+pub mod perf;
 
 /// The first fields of Linux's `struct tcp_info` (`include/uapi/linux/tcp.h`), up to
 /// `tcpi_bytes_sent`. The kernel copies `min(optlen, sizeof(struct tcp_info))` bytes, so a
@@ -244,7 +248,7 @@ fn set_int_option(
 }
 
 /// `mount -t tracefs nodev DIR`: tracefs where a system has not mounted it (the kernel has it,
-/// but nothing mounted it), for the kernel's RST reasons ([`crate::reasons::tracefs`]).
+/// but nothing mounted it), for the kernel's RST reasons ([`crate::reasons::log`]).
 pub fn mount_tracefs(dir: &std::path::Path) -> io::Result<()> {
     rustix::mount::mount(
         "nodev",

@@ -70,3 +70,18 @@ pub fn signal_and_wait(
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// How many perf events process `pid` holds open (`anon_inode:[perf_event]` in /proc/PID/fd):
+/// the rings that record the kernel's RSTs ([`rstlab::reasons::ResetLog`]).
+pub fn perf_events_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.flatten()
+                .filter(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|l| l.to_string_lossy() == "anon_inode:[perf_event]")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
