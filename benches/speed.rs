@@ -6,7 +6,8 @@
 //!   up like the runner's (1 MiB buffers asked for, a rotating 127.1.x.y source address with
 //!   `IP_BIND_ADDRESS_NO_PORT`, `TCP_NODELAY`, `O_NONBLOCK`): connect, accept, the client writes
 //!   one byte, the server reads it and closes, the client writes twice (`ok(1)`, then `EPIPE`).
-//!   On the link: the same syscalls with the link's forwarding after each (`Link::settle`),
+//!   On the link: the same syscalls with the link's forwarding after each (`Link::settle`), the
+//!   client bound as the runner binds it (its own source address and port, `Link::client_port`),
 //!   the physical reference for link scenarios;
 //! - (b) the harness on the same scenario: oracle, runner with its quiescence checks, check;
 //! - (e) `explore` with one job and with one job per core (cases/s);
@@ -165,19 +166,15 @@ fn bare_link(time: Duration) -> (u64, f64, u64) {
                 let _in = link.enter(End::Client).unwrap();
                 new_socket()
             };
-            rstlab::sys::set_bind_address_no_port(&socket).expect("IP_BIND_ADDRESS_NO_PORT");
-            let source = Link::client_source(n);
-            socket
-                .bind(&SocketAddr::V4(SocketAddrV4::new(source, 0)).into())
-                .unwrap();
+            // Bound as the runner binds it: its own source address and port, no port search.
+            let local = SocketAddrV4::new(Link::client_source(n), Link::client_port(n));
+            socket.bind(&SocketAddr::V4(local).into()).unwrap();
             socket.set_nonblocking(true).unwrap();
             let _ = socket.connect(&SocketAddr::V4(target).into());
-            let local = match socket.local_addr().unwrap().as_socket().unwrap() {
-                SocketAddr::V4(a) => a,
-                SocketAddr::V6(_) => unreachable!(),
-            };
             link.watch(local, target);
-            link.settle().unwrap();
+            // After each call only the caller's side can have sent: the link reads that side's
+            // device alone, as the runner's does.
+            link.settle_from(End::Client).unwrap();
             let mut client = TcpStream::from(socket);
             let (mut server, _) = listener.accept().unwrap();
             for s in [&client, &server] {
@@ -185,12 +182,12 @@ fn bare_link(time: Duration) -> (u64, f64, u64) {
                 s.set_nonblocking(true).unwrap();
             }
             let mut ok = client.write(b"a").is_ok_and(|n| n == 1);
-            link.settle().unwrap();
+            link.settle_from(End::Client).unwrap();
             ok &= server.read(&mut buffer).is_ok_and(|n| n == 1);
             drop(server);
-            link.settle().unwrap();
+            link.settle_from(End::Server).unwrap();
             ok &= client.write(b"b").is_ok_and(|n| n == 1);
-            link.settle().unwrap();
+            link.settle_from(End::Client).unwrap();
             ok &= client
                 .write(b"c")
                 .is_err_and(|e| e.raw_os_error() == Some(libc::EPIPE));

@@ -39,6 +39,17 @@ pub(super) struct LinkNet {
     /// reads the states. Every socket call comes between two of the runner's settles, so a
     /// segment it sends is never left behind.
     settled: bool,
+    /// The one side whose socket calls came since the last settle, when only one did: the
+    /// next settle reads that side's device alone ([`Link::settle_from`]).
+    sender: Option<End>,
+    /// Each side's socket made a call since the last settle that can change its state.
+    acted: [bool; 2],
+    /// The state each socket was in at the last settle, while it is known to be so: a socket
+    /// that made no call and to which nothing was delivered since is in the same state, and
+    /// is not asked again (in virtual time no kernel timer changes a state; [`Clock::Virtual`]).
+    ///
+    /// [`Clock::Virtual`]: crate::net::link::Clock::Virtual
+    known: [Option<Option<TcpState>>; 2],
 }
 
 impl From<LinkError> for RunError {
@@ -78,6 +89,9 @@ impl LinkNet {
             connections: 0,
             spare: Vec::with_capacity(LINK_CLIENT_BATCH),
             settled: false,
+            sender: None,
+            acted: [false; 2],
+            known: [None; 2],
         })
     }
 
@@ -108,24 +122,19 @@ impl LinkNet {
                 self.spare.pop().expect("made just now")
             }
         };
-        let source = Link::client_source(self.connections);
+        let local = SocketAddrV4::new(
+            Link::client_source(self.connections),
+            Link::client_port(self.connections),
+        );
         self.connections += 1;
-        sys::set_bind_address_no_port(&client)
-            .and_then(|()| client.bind(&SocketAddr::new(source.into(), 0).into()))
+        client
+            .bind(&SocketAddr::V4(local).into())
             .map_err(io_err("binding the client to its source address"))?;
         match client.connect(&SocketAddr::V4(self.target).into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(io_err("connecting across the link")(e)),
         }
-        let local = match client
-            .local_addr()
-            .map_err(io_err("client address"))?
-            .as_socket()
-        {
-            Some(SocketAddr::V4(a)) => a,
-            _ => unreachable!("the client is an IPv4 socket"),
-        };
         self.link.watch(local, self.target);
         self.link.settle()?;
         let server = loop {
@@ -187,10 +196,28 @@ impl LinkNet {
         &mut self,
         open: [Option<BorrowedFd<'_>>; 2],
     ) -> Result<[Option<TcpState>; 2], RunError> {
+        let sender = self.sender.take();
         if !std::mem::take(&mut self.settled) {
-            self.link.settle()?;
+            match sender {
+                Some(side) => self.link.settle_from(side)?,
+                None => self.link.settle()?,
+            }
         }
-        Ok(open.map(|fd| fd.and_then(|fd| sys::tcp_info(&fd).ok().map(|i| i.state))))
+        let delivered = self.link.take_delivered();
+        let acted = std::mem::take(&mut self.acted);
+        let mut states = [None; 2];
+        for (i, fd) in open.into_iter().enumerate() {
+            let Some(fd) = fd else {
+                self.known[i] = None;
+                continue;
+            };
+            states[i] = match self.known[i] {
+                Some(state) if !acted[i] && !delivered[i] => state,
+                _ => sys::tcp_info(&fd).ok().map(|info| info.state),
+            };
+            self.known[i] = Some(states[i]);
+        }
+        Ok(states)
     }
 
     /// Before the first step: the handshake's settle is enough (nothing sent since), and the
@@ -200,6 +227,13 @@ impl LinkNet {
             self.link.settle()?;
         }
         Ok(())
+    }
+
+    /// A socket call of `side`'s, the only one since the last settle: the next settle reads
+    /// `side`'s device alone.
+    pub(super) fn sent_from(&mut self, side: End) {
+        self.sender = Some(side);
+        self.acted[side.index()] = true;
     }
 
     /// The socket call since the last settle sent nothing (`poll`, `error`): the link is as
@@ -256,6 +290,9 @@ impl LinkNet {
     /// left, no orphan), what is left on the wire is dropped instead ([`Link::reset_gone`]).
     pub(super) fn reset(&mut self, gone: bool) -> Result<(), RunError> {
         self.settled = false;
+        self.sender = None;
+        self.acted = [false; 2];
+        self.known = [None; 2];
         if gone {
             Ok(self.link.reset_gone()?)
         } else {

@@ -295,6 +295,14 @@ impl Network {
         }
     }
 
+    /// After a socket call of `actor`'s that may have sent, with the network settled before
+    /// it: on the link only `actor`'s side can have sent anything.
+    fn sent_from(&mut self, actor: End) {
+        if let Network::Link(l) = self {
+            l.sent_from(actor);
+        }
+    }
+
     /// After a socket call that sent nothing ([`looks_only`]), with the network settled
     /// before it: on the link there is then nothing to read or deliver, and the next settle
     /// only reads the states.
@@ -542,6 +550,8 @@ fn steps(
                 let done = api.perform(actor, op, buffer);
                 if looks_only(op) {
                     network.nothing_sent();
+                } else {
+                    network.sent_from(actor);
                 }
                 if *op == Op::Reboot && done.0 == Outcome::Ok {
                     network.forgot(actor);
