@@ -12,18 +12,20 @@
 //! - (b) the harness on the same scenario: oracle, runner with its quiescence checks, check;
 //! - (e) `explore` with one job and with one job per core (cases/s);
 //! - (f) the figure users see: the `rstlab` binary's `explore --time 3s --jobs 1 --json` on that
-//!   network, its `cases_per_second` (process start and the link's setup are outside it).
+//!   network, its `cases_per_second` (process start and the link's setup are outside it);
+//! - (g) `explore` with one job as (e), without the kernel's RST reasons: what reading them costs.
 //!
 //! (a) and (b) run on one thread (one core). Each measurement takes `--time` seconds (default
 //! 2) and is repeated `--rounds` times (default 3), all interleaved so that a change in the
 //! machine's load hits them alike; the median of the rounds is reported, and the ratios are
 //! computed from those medians. Targets: explore with one job at least half the bare loop
 //! (cases/s against scenarios/s), both in the library (e1) and from the command (f), two jobs at
-//! least 1.8 times one, on both networks.
+//! least 1.8 times one, on both networks; and (g) explore with one job without the kernel's RST
+//! reasons (`--no-reasons`), against which e1, which reads them, must keep 0.9.
 //!
 //! Options (after `--`): `--time SECONDS` (not (f)'s, which is always 3 s), `--rounds N`, `--json`,
-//! and `--only NAME` to run one measurement alone (for a profiler): `a`, `b`, `e1`, `e`, `f` on
-//! loopback, `link-a`, `link-b`, `link-e1`, `link-e`, `link-f` on the link.
+//! and `--only NAME` to run one measurement alone (for a profiler): `a`, `b`, `e1`, `e`, `f`, `g` on
+//! loopback, `link-a`, `link-b`, `link-e1`, `link-e`, `link-f`, `link-g` on the link.
 //!
 //! `--only jitter` measures something else, by hand (about 10 s, needs CAP_NET_ADMIN): how late
 //! the real-time link's relay delivers. One byte crosses a 20 ms link 250 times each way; it
@@ -234,7 +236,7 @@ fn harness(scenarios: &[Scenario], net: Net, time: Duration) -> (u64, u64, f64, 
 }
 
 /// (e): `explore` on `net` with `jobs` jobs: (cases/s, disagreements).
-fn explore_rate(net: Net, jobs: usize, time: Duration, seed: u64) -> (f64, u64) {
+fn explore_rate(net: Net, jobs: usize, time: Duration, seed: u64, reasons: bool) -> (f64, u64) {
     let summary = explore::explore(
         &ExploreOptions {
             cases: None,
@@ -242,6 +244,7 @@ fn explore_rate(net: Net, jobs: usize, time: Duration, seed: u64) -> (f64, u64) 
             seed,
             jobs,
             nets: vec![net],
+            reasons,
             ..ExploreOptions::default()
         },
         &Progress::default(),
@@ -416,9 +419,10 @@ struct Rates {
     one_job: Vec<f64>,
     all_jobs: Vec<f64>,
     command: Vec<f64>,
+    no_reasons: Vec<f64>,
 }
 
-fn measure(net: Net, seed: &Scenario, time: Duration, cores: usize, round: u64) -> ([f64; 5], u64) {
+fn measure(net: Net, seed: &Scenario, time: Duration, cores: usize, round: u64) -> ([f64; 6], u64) {
     let (n, secs, surprises) = match net {
         Net::Loopback => bare(time),
         Net::Link => bare_link(time),
@@ -429,10 +433,14 @@ fn measure(net: Net, seed: &Scenario, time: Duration, cores: usize, round: u64) 
     let a = n as f64 / secs;
     let (n, _, secs, dis_b) = harness(std::slice::from_ref(seed), net, time);
     let b = n as f64 / secs;
-    let (e1, dis_1) = explore_rate(net, 1, time, round);
-    let (en, dis_n) = explore_rate(net, cores, time, round);
+    let (e1, dis_1) = explore_rate(net, 1, time, round, true);
+    let (en, dis_n) = explore_rate(net, cores, time, round, true);
     let (f, dis_f) = command_rate(net, round);
-    ([a, b, e1, en, f], surprises + dis_b + dis_1 + dis_n + dis_f)
+    let (g, dis_g) = explore_rate(net, 1, time, round, false);
+    (
+        [a, b, e1, en, f, g],
+        surprises + dis_b + dis_1 + dis_n + dis_f + dis_g,
+    )
 }
 
 fn main() {
@@ -462,10 +470,11 @@ fn main() {
                 let (n, _, secs, _) = harness(std::slice::from_ref(&seed), net, options.time);
                 n as f64 / secs
             }
-            "e1" => explore_rate(net, 1, options.time, 0).0,
-            "e" => explore_rate(net, cores, options.time, 0).0,
+            "e1" => explore_rate(net, 1, options.time, 0, true).0,
+            "e" => explore_rate(net, cores, options.time, 0, true).0,
+            "g" => explore_rate(net, 1, options.time, 0, false).0,
             "f" => command_rate(net, 0).0,
-            other => panic!("--only [link-]a|b|e1|e|f, not {other}"),
+            other => panic!("--only [link-]a|b|e1|e|f|g, not {other}"),
         };
         println!("{only}: {rate:.0}/s");
         return;
@@ -476,23 +485,24 @@ fn main() {
     for round in 0..options.rounds {
         let load = Load::start();
         for (i, net) in Net::ALL.into_iter().enumerate() {
-            let ([a, b, e1, en, f], p) = measure(net, &seed, options.time, cores, round as u64);
+            let ([a, b, e1, en, f, g], p) = measure(net, &seed, options.time, cores, round as u64);
             problems += p;
             rates[i].bare.push(a);
             rates[i].harness.push(b);
             rates[i].one_job.push(e1);
             rates[i].all_jobs.push(en);
             rates[i].command.push(f);
+            rates[i].no_reasons.push(g);
             if !options.json {
                 eprintln!(
-                    "round {} {net}: a {a:.0}/s  b {b:.0}/s  e1 {e1:.0}/s  e{cores} {en:.0}/s  f {f:.0}/s",
+                    "round {} {net}: a {a:.0}/s  b {b:.0}/s  e1 {e1:.0}/s  e{cores} {en:.0}/s  f {f:.0}/s  g {g:.0}/s",
                     round + 1
                 );
             }
         }
         others.push(load.others(cores));
     }
-    let table: Vec<(Net, [f64; 5])> = Net::ALL
+    let table: Vec<(Net, [f64; 6])> = Net::ALL
         .into_iter()
         .zip(rates)
         .map(|(net, r)| {
@@ -504,6 +514,7 @@ fn main() {
                     median(r.one_job),
                     median(r.all_jobs),
                     median(r.command),
+                    median(r.no_reasons),
                 ],
             )
         })
@@ -512,7 +523,7 @@ fn main() {
     if options.json {
         let nets: Vec<serde_json::Value> = table
             .iter()
-            .map(|(net, [a, b, e1, en, f])| {
+            .map(|(net, [a, b, e1, en, f, g])| {
                 serde_json::json!({
                     "net": net.to_string(),
                     "a_bare_seed_per_second": a,
@@ -524,6 +535,8 @@ fn main() {
                     "ratio_all_jobs_over_1_job": en / e1,
                     "f_explore_command_1_job_cases_per_second": f,
                     "ratio_f_over_a": f / a,
+                    "g_explore_1_job_no_reasons_cases_per_second": g,
+                    "ratio_e1_over_g": e1 / g,
                 })
             })
             .collect();
@@ -545,7 +558,7 @@ fn main() {
         options.time.as_secs_f64(),
         options.rounds
     );
-    for (net, [a, b, e1, en, f]) in &table {
+    for (net, [a, b, e1, en, f, g]) in &table {
         println!("{net}:");
         println!("  (a) bare seed loop              {a:>10.0} scenarios/s");
         println!(
@@ -563,6 +576,10 @@ fn main() {
         println!(
             "  (f) explore --time 3s --jobs 1  {f:>10.0} cases/s       f/a {:.3}   (target >= 0.5)",
             f / a
+        );
+        println!(
+            "  (g) explore, 1 job, no reasons  {g:>10.0} cases/s       e1/g {:.3}   (target >= 0.9)",
+            e1 / g
         );
     }
     println!(

@@ -167,6 +167,52 @@ fn a_syn_to_a_closed_port_finds_no_socket() {
     assert_eq!(reasons(&r), [(End::Server, "NO_SOCKET")]);
 }
 
+/// A ring the host's RSTs filled before it was read has lost what came next, and the kernel
+/// says so only later: the log must say the events were lost, never hand out a short list.
+#[test]
+fn a_ring_filled_before_it_is_read_says_events_were_lost() {
+    if !reasons_available() {
+        return;
+    }
+    let mut log = ResetLog::open().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    // From another address than the port's, so that no client is ever bound to that very port
+    // and connects to itself.
+    let refused = || {
+        let client =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        client
+            .bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
+            .unwrap();
+        let addr = client.local_addr().unwrap().as_socket().unwrap();
+        let e = client.connect(&closed.into()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        addr
+    };
+    // More RSTs than a ring holds (1 MiB, some 9,000 events), all on this thread's CPU or
+    // spread over the others: every ring that took them is full.
+    for _ in 0..40_000 {
+        refused();
+    }
+    let since = log.now();
+    let client = refused();
+    match log.take(client, closed, since) {
+        Resets::Missing(Missing::Lost(n)) => assert!(n >= 1),
+        other => panic!("a full ring must say events were lost, not {other:?}"),
+    }
+    // Read, the rings have room again: the kernel writes its count of what it dropped with
+    // the next record that fits (that reading says lost), and from then on the RSTs are stated.
+    let r = unless_lost("the next refused SYN", || {
+        let since = log.now();
+        let client = refused();
+        unless_missing("the next refused SYN", log.take(client, closed, since))
+    });
+    assert_eq!(reasons(&r), [(End::Server, "NO_SOCKET")]);
+}
+
 #[test]
 fn a_segment_for_a_forgotten_connection_meets_the_listener() {
     if !reasons_available() {

@@ -402,8 +402,10 @@ impl Connection<'_> {
             };
             let waited = start.elapsed();
             if waited >= timeout {
+                // The time of this look, not of the view before it: a wait that ran out
+                // waited the whole timeout (the view was taken a moment earlier).
                 return PeerSaw::NotSeen {
-                    waited_ms,
+                    waited_ms: millis(waited),
                     why: format!("not seen within {timeout:?}: {so_far}"),
                 };
             }

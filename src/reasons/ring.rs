@@ -10,9 +10,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::sys::perf::TraceRing;
 use crate::tcp::TcpState;
 
-/// Data pages of each CPU's ring: 512 KiB, some 4,600 events. A case's events are read right
+/// Data pages of each CPU's ring: 1 MiB, some 9,000 events. A case's events are read right
 /// after it, and the ring must hold every RST the host sends meanwhile.
-const PAGES: usize = 128;
+const PAGES: usize = 256;
+
+/// The longest record a ring holds (a sample of `tcp_send_reset` takes 112 bytes): a ring with
+/// less room than this left may have lost the next one.
+const LONGEST_RECORD: usize = 256;
 
 /// Where the fields of `tcp_send_reset` lie in a sample, and the names of its values, as the
 /// event's `format` file gives them.
@@ -203,11 +207,18 @@ impl Rings {
 
     /// Hands `each` the records written since the last call, ring by ring, each ring's in the
     /// order written.
+    ///
+    /// A ring found too full for another record counts as having lost one after its last:
+    /// the kernel drops what does not fit and writes its `PERF_RECORD_LOST` only when a record
+    /// fits again, after this reading, and what it dropped may be the connection's.
     pub fn read(&mut self, mut each: impl FnMut(usize, Record)) {
         for (cpu, ring) in self.rings.iter_mut().enumerate() {
             self.bytes.clear();
-            ring.drain(&mut self.bytes);
+            let used = ring.drain(&mut self.bytes);
             records(&self.bytes, &self.format, |r| each(cpu, r));
+            if used + LONGEST_RECORD > ring.size() {
+                each(cpu, Record::Lost(1));
+            }
         }
     }
 }

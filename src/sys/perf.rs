@@ -100,7 +100,10 @@ impl TraceRing {
 
     /// Appends to `out` the records the kernel wrote since the last call (each a
     /// `perf_event_header` and its body, in the order written), and gives their room back.
-    pub fn drain(&mut self, out: &mut Vec<u8>) {
+    /// Returns how full the ring was, in bytes, out of [`TraceRing::size`]: a ring that was too
+    /// full for the next record lost it, and the kernel says so (`PERF_RECORD_LOST`) only once
+    /// a record fits again, after this reading.
+    pub fn drain(&mut self, out: &mut Vec<u8>) -> usize {
         let page = self
             .map
             .as_ptr()
@@ -115,7 +118,7 @@ impl TraceRing {
             let tail = AtomicU64::from_ptr(&raw mut (*page).data_tail).load(Ordering::Relaxed);
             let new = head.wrapping_sub(tail) as usize;
             if new == 0 {
-                return;
+                return 0;
             }
             let start = tail as usize & (self.data_size - 1);
             let first = new.min(self.data_size - start);
@@ -123,7 +126,13 @@ impl TraceRing {
             out.extend_from_slice(std::slice::from_raw_parts(data.add(start), first));
             out.extend_from_slice(std::slice::from_raw_parts(data, new - first));
             AtomicU64::from_ptr(&raw mut (*page).data_tail).store(head, Ordering::Release);
+            new
         }
+    }
+
+    /// The size of the ring's data area, in bytes.
+    pub fn size(&self) -> usize {
+        self.data_size
     }
 }
 
