@@ -17,7 +17,9 @@ mod draw;
 use crate::oracle::{Model, PredictedStep, Prediction};
 use crate::run::Net;
 use crate::scenario::bounds::{MAX_DELAY, MAX_IO, MAX_STEPS};
-use crate::scenario::{Arg, End, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Step, Who};
+use crate::scenario::{
+    Arg, End, How, LinkOp, Op, OpKind, Param, Performer, Scenario, Setting, Step, Who,
+};
 
 /// The most steps a free-form generated scenario has. Short scenarios shrink fast and still
 /// reach every state: no state of the model needs more than a dozen steps.
@@ -269,8 +271,13 @@ fn arg(kind: OpKind) -> BoxedStrategy<Arg> {
             link_delay().prop_map(Arg::Duration).boxed()
         }
         Param::Duration(_) => sleep().prop_map(Arg::Duration).boxed(),
+        // `set` weighs 0: never drawn, until random generation draws timer steps.
+        Param::Setting => Just(Arg::Setting(NEVER_DRAWN_SETTING)).boxed(),
     }
 }
+
+/// The argument [`arg`] gives `set`, which is never drawn (weight 0).
+pub(crate) const NEVER_DRAWN_SETTING: Setting = Setting::UserTimeout(Duration::from_secs(1));
 
 /// Steps drawn independently, then normalized.
 pub fn free_form() -> impl Strategy<Value = Scenario> {

@@ -120,6 +120,11 @@ rules! {
         statement: "A host that restarts comes back without its sockets: nothing is sent when they vanish, and the next segment of the connection that reaches the host draws an RST.",
         mechanism: "rstlab closes the socket in repair mode (TCP_REPAIR): tcp_close() -> tcp_disconnect(), which skips tcp_send_active_reset() for a socket under repair, and the socket is destroyed. A later segment finds no socket: tcp_v4_rcv() -> tcp_v4_send_reset() (NO_SOCKET), or the listening socket of a server restarted on the same port, whose tcp_rcv_state_process() refuses an ACK in LISTEN (TCP_FLAGS). RFC 9293 §3.5.2 (half-open connections).",
     }
+    /// `set` is state until time passes.
+    TimerOptionsSendNothing = "timer-options-send-nothing" {
+        statement: "Setting TCP_USER_TIMEOUT or keepalive sends nothing and changes no outcome at once: they act only once time passes (data unacknowledged or a closed window for the user timeout, a connection idle for IDLE for keepalive).",
+        mechanism: "do_tcp_setsockopt(): TCP_USER_TIMEOUT stores icsk_user_timeout, read by tcp_write_timeout(), tcp_probe_timer() and tcp_keepalive_timer(); sock_setsockopt(SO_KEEPALIVE) -> tcp_set_keepalive() arms the keepalive timer keepalive_time_when() ahead; TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT store their values (tcp_sock_set_keepidle_locked() re-arms the timer). No segment leaves until a timer expires.",
+    }
     /// Why the seed sees EPIPE and not ECONNRESET.
     RstAfterFinLeavesEpipe = "rst-after-fin-leaves-epipe" {
         statement: "An RST that arrives after the peer's FIN (in CLOSE_WAIT) leaves EPIPE pending, not ECONNRESET.",

@@ -277,6 +277,11 @@ fn step_text(step: &Step, hash: &mut u64) -> Option<()> {
             h = fnv1a(h, decimal(n, &mut digits));
             h = fnv1a(h, unit);
         }
+        // Never drawn at random (weight 0): its text, as `Display` gives it.
+        Arg::Setting(setting) => {
+            h = fnv1a(h, b" ");
+            h = fnv1a(h, setting.to_string().as_bytes());
+        }
     }
     *hash = h;
     Some(())

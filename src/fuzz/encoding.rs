@@ -18,7 +18,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use thiserror::Error;
 
 use crate::scenario::bounds::{MAX_IO, MAX_SLEEP, MAX_STEPS};
-use crate::scenario::{Arg, End, How, Op, OpKind, Param, Scenario, Step};
+use crate::scenario::{Arg, End, How, Op, OpKind, Param, Scenario, Setting, Step};
 
 /// Each op a fuzz input can name, with its share of the op byte, in the order the shares are
 /// laid out: `write` is 0 to 3, `read` 4 to 6, `close` 7, `abort` 8, `shutdown` 9, `sleep` 10,
@@ -129,6 +129,8 @@ fn step(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
         Param::Duration(_) => Arg::Duration(Duration::from_micros(
             u.int_in_range(0..=MAX_FUZZ_SLEEP.as_micros() as u64)?,
         )),
+        // `set` has no op code ([`op_code`]): never decoded, and taking no byte.
+        Param::Setting => Arg::Setting(Setting::UserTimeout(Duration::from_secs(1))),
     };
     let op = kind.with(arg).unwrap_or(Op::Write(1));
     Ok(Step::new(actor, op))
@@ -192,6 +194,8 @@ pub fn encode(scenario: &Scenario) -> Result<Vec<u8>, NotEncodable> {
                 }
                 out.extend([(us >> 8) as u8, us as u8]);
             }
+            // `set` has no op code: refused above.
+            Arg::Setting(_) => return Err(refuse()),
         }
     }
     Ok(out)

@@ -219,6 +219,8 @@ fn arg(r: &mut TestRunner, kind: OpKind) -> Arg {
         Param::How => Arg::How(how(r)),
         Param::Duration(_) if kind.performer() == Performer::Link => Arg::Duration(link_delay(r)),
         Param::Duration(_) => Arg::Duration(sleep(r)),
+        // Never drawn (weight 0), and taking no word, as `super::arg`'s `Just`.
+        Param::Setting => Arg::Setting(super::NEVER_DRAWN_SETTING),
     }
 }
 

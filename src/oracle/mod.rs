@@ -32,6 +32,7 @@ pub mod kernel;
 
 mod endpoint;
 pub mod invariants;
+mod options;
 #[cfg(test)]
 mod tests_by_cut;
 #[cfg(test)]
@@ -55,6 +56,7 @@ use crate::scenario::{End, How, LinkOp, Op, Scenario, Step};
 use crate::tcp::TcpState;
 
 use endpoint::{Endpoint, Life};
+use options::Options;
 
 /// Payload bytes per segment on the link: MTU 1500 less the IPv4 and TCP headers and the
 /// timestamp option (`tcp_mss`: 1500 - 20 - 20 - 12).
@@ -167,6 +169,17 @@ pub enum Limit {
         "`{0} reboot` on loopback, where Linux delays ACKs: whether an ACK either end owes is sent before the host forgets its socket, and what the retransmission that follows meets, is decided by the kernel's delayed-ACK and retransmission timers, which the model does not keep yet; on the link (`--net link`) ACKs are not delayed"
     )]
     RebootWithDelayedAcks(End),
+    /// A sleep long enough for keepalive's first probe, on a socket with keepalive on.
+    #[error(
+        "the {who} has keepalive on and would have received nothing for {idle:?} (its IDLE): \
+         its keepalive timer would fire, which the model does not follow yet"
+    )]
+    Keepalive {
+        /// The end whose timer fires.
+        who: End,
+        /// Its `TCP_KEEPIDLE`.
+        idle: Duration,
+    },
     /// A duplicate ACK reached a sender: fast retransmit and loss recovery are not modelled.
     #[error("a duplicate ACK reaches the sender: loss recovery is not modelled")]
     LossRecovery,
@@ -187,6 +200,7 @@ impl Limit {
             Limit::LossRecovery => "drop fewer segments",
             Limit::Bounds(_) => "shorten the scenario",
             Limit::RebootWithDelayedAcks(_) => "run it on the link (`--net link`)",
+            Limit::Keepalive { .. } => "sleep less than keepalive's IDLE, or give it a longer one",
         }
     }
 }
@@ -505,6 +519,8 @@ pub struct Model {
     /// Linux delays ACKs here (loopback: no `quickack` route). The model knows when it delays
     /// the ACK of a FIN, not the ACK of data.
     delays_acks: bool,
+    /// Each end's timer options (`set`) and quiet time.
+    options: [Options; 2],
 }
 
 impl Default for Model {
@@ -535,6 +551,7 @@ impl Model {
             ],
             wire: Wire::new(),
             delays_acks: net == Net::Loopback,
+            options: [Options::default(); 2],
         }
     }
 
@@ -617,6 +634,11 @@ impl Model {
                 Outcome::Ready(me.poll())
             }
             Op::Error => me.take_error(fx),
+            Op::Set(setting) => {
+                self.options[a.index()].set(setting);
+                fx.rule(Rule::TimerOptionsSendNothing);
+                Outcome::Ok
+            }
             Op::Sleep(_) | Op::Link(_) => unreachable!("not a socket call"),
         }
     }
@@ -627,6 +649,7 @@ impl Model {
         self.post(fx);
         while let Some((from, segment, _)) = self.wire.pop_due() {
             let now = self.wire.now();
+            self.options[from.peer().index()].received();
             self.ends[from.peer().index()].receive(segment, now, fx);
             self.post(fx);
         }
@@ -659,8 +682,18 @@ impl Model {
     fn advance(&mut self, d: Duration, fx: &mut Effects) -> Result<(), Limit> {
         let target = self.wire.now() + d;
         let before = self.wire.len();
+        for (e, o) in self.ends.iter().zip(&self.options) {
+            // Keepalive runs on a socket the application holds, until the connection is over.
+            let live = e.life == Life::Open && e.state != TcpState::Close;
+            if let Some(idle) = o.keepalive_fires_within(d).filter(|_| live) {
+                return Err(Limit::Keepalive { who: e.me, idle });
+            }
+        }
         for e in &mut self.ends {
             e.time_passes(d);
+        }
+        for o in &mut self.options {
+            o.time_passes(d);
         }
         loop {
             let next = self.wire.next_due().filter(|&t| t <= target);

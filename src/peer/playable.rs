@@ -58,6 +58,14 @@ fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
             Op::Write(_) | Op::Close | Op::Abort | Op::Shutdown(_) | Op::Sleep(_),
         ) => None,
         (Who::Server, Op::Read(_)) => None,
+        (Who::Client, Op::Set(_)) => Some(
+            "setting a socket option on your program's socket sends nothing, so the peer cannot see it happen"
+                .to_string(),
+        ),
+        (Who::Server, Op::Set(_)) => Some(
+            "the peer does not set timer options on its socket yet: run the scenario with `rstlab run`"
+                .to_string(),
+        ),
         (Who::Client | Who::Server, Op::Reboot) => Some(
             "a reboot makes a host forget its socket (TCP_REPAIR, then close), and the peer does not play it yet: run the scenario with `rstlab run`"
                 .to_string(),
@@ -74,7 +82,8 @@ fn unplayable_reason(step: &Step, on_link: bool) -> Option<String> {
             | Op::Shutdown(_)
             | Op::Sleep(_)
             | Op::Poll
-            | Op::Error,
+            | Op::Error
+            | Op::Set(_),
         ) => Some(format!(
             "the peer plays `server` steps and observes `client` steps; `{} {}` is neither",
             step.who, step.op

@@ -39,7 +39,7 @@ use crate::net::segment_log::Packet;
 use crate::outcome::Outcome;
 use crate::reasons::ResetLog;
 use crate::reasons::{Missing, Resets};
-use crate::scenario::{End, Op, Scenario};
+use crate::scenario::{End, Op, Scenario, Setting};
 use crate::tcp::TcpState;
 
 pub use link_net::LINK_CLIENT_BATCH;
@@ -621,6 +621,24 @@ fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
         .as_socket()
         .ok_or_else(|| io::Error::other("an accepted TCP connection without an IP address"))?;
     Ok((socket.into(), peer))
+}
+
+/// `set`: the socket option's setsockopt(2) calls (`TCP_USER_TIMEOUT`; `SO_KEEPALIVE` with
+/// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and `TCP_KEEPCNT`), the same for every API.
+fn set(socket: SockRef<'_>, setting: Setting) -> Outcome {
+    Outcome::of_unit(match setting {
+        Setting::UserTimeout(d) => socket.set_tcp_user_timeout(Some(d).filter(|d| !d.is_zero())),
+        Setting::Keepalive {
+            idle,
+            interval,
+            count,
+        } => socket.set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(idle)
+                .with_interval(interval)
+                .with_retries(count),
+        ),
+    })
 }
 
 /// What a `reboot` step ends as where the socket cannot enter repair mode: never an errno

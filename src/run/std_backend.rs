@@ -45,6 +45,7 @@ impl Api for StdApi {
             Op::Shutdown(how) => Outcome::of_unit(stream.shutdown(how.to_std())),
             Op::Poll => poll(&*stream),
             Op::Error => Outcome::of_so_error(SockRef::from(&*stream).take_error()),
+            Op::Set(setting) => super::set(SockRef::from(&*stream), *setting),
             Op::Close | Op::Abort => {
                 if *op == Op::Abort
                     && let Err(e) = SockRef::from(&*stream).set_linger(Some(Duration::ZERO))

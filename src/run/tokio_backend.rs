@@ -123,6 +123,7 @@ async fn perform(
         Op::Shutdown(how) => Outcome::of_unit(SockRef::from(&*stream).shutdown(how.to_std())),
         Op::Poll => return ready(stream).await,
         Op::Error => Outcome::of_so_error(stream.take_error()),
+        Op::Set(setting) => super::set(SockRef::from(&*stream), *setting),
         Op::Close => {
             drop(end.take());
             Outcome::Ok

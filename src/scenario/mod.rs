@@ -47,7 +47,10 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 
-pub use ops::{Arg, Ends, How, LinkOp, Op, OpKind, Param, Performer};
+pub use ops::{
+    Arg, Ends, How, LinkOp, MAX_KEEPALIVE_COUNT, MAX_KEEPALIVE_SECONDS, Op, OpKind, Param,
+    Performer, Setting,
+};
 pub use parse::{ParseError, parse_duration};
 pub use script::{REQUEST, Script, Span};
 
@@ -239,6 +242,9 @@ pub enum Invalid {
         /// Its total.
         total: usize,
     },
+    /// A `set` whose values the kernel does not take.
+    #[error("{0}")]
+    Setting(String),
     /// A sleep past [`MAX_SLEEP`].
     #[error("a sleep of {0:?} is past the bound of {MAX_SLEEP:?}")]
     SleepTooLong(Duration),

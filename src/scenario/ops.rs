@@ -69,6 +69,107 @@ pub enum LinkOp {
     Restore,
 }
 
+/// A socket option of the `set` step: one of the kernel's timers that end a connection whose
+/// peer fell silent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Setting {
+    /// `set user-timeout D`: `TCP_USER_TIMEOUT`, in whole milliseconds (0 turns it off): how
+    /// long data may stay unacknowledged, or unsent behind a closed window, before the kernel
+    /// gives up with `ETIMEDOUT`.
+    UserTimeout(Duration),
+    /// `set keepalive IDLE INTERVAL COUNT`: `SO_KEEPALIVE` on, with `TCP_KEEPIDLE`,
+    /// `TCP_KEEPINTVL` and `TCP_KEEPCNT` (whole seconds, 1 to 32,767; COUNT 1 to 127): after
+    /// IDLE without a segment received, a probe every INTERVAL, and `ETIMEDOUT` after COUNT
+    /// unanswered.
+    Keepalive {
+        /// `TCP_KEEPIDLE`.
+        idle: Duration,
+        /// `TCP_KEEPINTVL`.
+        interval: Duration,
+        /// `TCP_KEEPCNT`.
+        count: u32,
+    },
+}
+
+impl Setting {
+    /// The option's word after `set`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::UserTimeout(_) => "user-timeout",
+            Setting::Keepalive { .. } => "keepalive",
+        }
+    }
+
+    /// Every option's word, for messages.
+    pub const NAMES: [&'static str; 2] = ["user-timeout", "keepalive"];
+
+    /// Whether the values are what the kernel takes (`do_tcp_setsockopt`: whole milliseconds
+    /// up to `INT_MAX` for the user timeout; whole seconds from 1 to `MAX_TCP_KEEPIDLE`,
+    /// `MAX_TCP_KEEPINTVL` (32,767) and a count from 1 to `MAX_TCP_KEEPCNT` (127) for
+    /// keepalive).
+    pub fn check(self) -> Result<(), Invalid> {
+        let whole_seconds = |d: Duration| {
+            d.subsec_nanos() == 0 && (1..=MAX_KEEPALIVE_SECONDS).contains(&d.as_secs())
+        };
+        match self {
+            Setting::UserTimeout(d)
+                if d.subsec_nanos() % 1_000_000 != 0 || d.as_millis() > i32::MAX as u128 =>
+            {
+                Err(Invalid::Setting(format!(
+                    "user-timeout takes whole milliseconds up to {}ms, not {}",
+                    i32::MAX,
+                    DisplayDuration(d)
+                )))
+            }
+            Setting::Keepalive {
+                idle,
+                interval,
+                count,
+            } => {
+                for (what, d) in [("IDLE", idle), ("INTERVAL", interval)] {
+                    if !whole_seconds(d) {
+                        return Err(Invalid::Setting(format!(
+                            "keepalive's {what} takes whole seconds from 1s to \
+                             {MAX_KEEPALIVE_SECONDS}s, not {}",
+                            DisplayDuration(d)
+                        )));
+                    }
+                }
+                if !(1..=MAX_KEEPALIVE_COUNT).contains(&count) {
+                    return Err(Invalid::Setting(format!(
+                        "keepalive's COUNT goes from 1 to {MAX_KEEPALIVE_COUNT}, not {count}"
+                    )));
+                }
+                Ok(())
+            }
+            Setting::UserTimeout(_) => Ok(()),
+        }
+    }
+}
+
+/// `MAX_TCP_KEEPIDLE` and `MAX_TCP_KEEPINTVL` (`include/net/tcp.h`), in seconds.
+pub const MAX_KEEPALIVE_SECONDS: u64 = 32_767;
+/// `MAX_TCP_KEEPCNT`.
+pub const MAX_KEEPALIVE_COUNT: u32 = 127;
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Setting::UserTimeout(d) => write!(f, "user-timeout {}", DisplayDuration(d)),
+            Setting::Keepalive {
+                idle,
+                interval,
+                count,
+            } => write!(
+                f,
+                "keepalive {} {} {count}",
+                DisplayDuration(idle),
+                DisplayDuration(interval)
+            ),
+        }
+    }
+}
+
 impl fmt::Display for LinkOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         Op::Link(*self).fmt(f)
@@ -102,6 +203,9 @@ pub enum Op {
     /// `error`: getsockopt(SO_ERROR), which returns the pending error and clears it; the
     /// outcome is `ok` when none is pending, else its errno.
     Error,
+    /// `set user-timeout D` or `set keepalive IDLE INTERVAL COUNT`: setsockopt(2) of one of
+    /// the kernel's timers ([`Setting`]).
+    Set(Setting),
     /// A step of the `link` actor.
     Link(LinkOp),
 }
@@ -135,6 +239,8 @@ pub enum Param {
     How,
     /// A duration ([`parse_duration`]) of at most this much.
     Duration(Duration),
+    /// A socket option and its values ([`Setting`]).
+    Setting,
 }
 
 /// The argument of one op: the value of its [`Param`].
@@ -148,6 +254,8 @@ pub enum Arg {
     How(How),
     /// A duration.
     Duration(Duration),
+    /// A socket option.
+    Setting(Setting),
 }
 
 impl fmt::Display for Arg {
@@ -157,6 +265,7 @@ impl fmt::Display for Arg {
             Arg::Count(n) => write!(f, "{n}"),
             Arg::How(how) => f.write_str(how.as_str()),
             Arg::Duration(d) => write!(f, "{}", DisplayDuration(*d)),
+            Arg::Setting(s) => write!(f, "{s}"),
         }
     }
 }
@@ -292,6 +401,10 @@ ops! {
     /// `reboot`. Never drawn at random (weight 0): no random case and no committed fuzz input
     /// changes with it.
     Reboot = "reboot" { by: Socket, param: Param::None, ends_as: Ends::Ok, ends_socket: true, weight: 0, }
+    /// `set user-timeout D`, `set keepalive IDLE INTERVAL COUNT`. Never drawn at random (weight
+    /// 0), nor in the fuzz encoding's op codes: no random case and no committed fuzz input
+    /// changes with it.
+    Set = "set" { by: Socket, param: Param::Setting, ends_as: Ends::OkOrErrno, ends_socket: false, weight: 0, }
     /// `link delay D`.
     Delay = "delay" { by: Link, param: Param::Duration(MAX_DELAY), ends_as: Ends::Ok, ends_socket: false, weight: 1, }
     /// `link hold`.
@@ -327,6 +440,7 @@ impl OpKind {
             (OpKind::Sleep, Arg::Duration(d)) => Op::Sleep(d),
             (OpKind::Poll, Arg::None) => Op::Poll,
             (OpKind::Error, Arg::None) => Op::Error,
+            (OpKind::Set, Arg::Setting(setting)) => Op::Set(setting),
             (OpKind::Delay, Arg::Duration(d)) => Op::Link(LinkOp::Delay(d)),
             (OpKind::Hold, Arg::None) => Op::Link(LinkOp::Hold),
             (OpKind::Release, Arg::None) => Op::Link(LinkOp::Release),
@@ -368,6 +482,7 @@ impl Op {
             Op::Sleep(_) => OpKind::Sleep,
             Op::Poll => OpKind::Poll,
             Op::Error => OpKind::Error,
+            Op::Set(_) => OpKind::Set,
             Op::Link(LinkOp::Delay(_)) => OpKind::Delay,
             Op::Link(LinkOp::Hold) => OpKind::Hold,
             Op::Link(LinkOp::Release) => OpKind::Release,
@@ -383,6 +498,7 @@ impl Op {
             Op::Write(n) | Op::Read(n) => Arg::Count(*n),
             Op::Shutdown(how) => Arg::How(*how),
             Op::Sleep(d) | Op::Link(LinkOp::Delay(d)) => Arg::Duration(*d),
+            Op::Set(setting) => Arg::Setting(*setting),
             _ => Arg::None,
         }
     }
@@ -410,6 +526,7 @@ impl Op {
             Op::Write(n) | Op::Read(n) if n > MAX_IO => Err(Invalid::TooManyBytes(n)),
             Op::Sleep(d) if d > MAX_SLEEP => Err(Invalid::SleepTooLong(d)),
             Op::Link(LinkOp::Delay(d)) if d > MAX_DELAY => Err(Invalid::DelayTooLong(d)),
+            Op::Set(setting) => setting.check(),
             _ => Ok(()),
         }
     }

@@ -163,6 +163,7 @@ fn parse_step(tokens: &[Token<'_>], end_column: usize) -> Result<(Step, Option<u
             }
         }
         Param::Duration(_) => Arg::Duration(cursor.duration()?),
+        Param::Setting => Arg::Setting(cursor.setting()?),
     };
     let Some(op) = kind.with(arg) else {
         unreachable!("the argument is parsed by the op's own parameter")
@@ -398,6 +399,31 @@ impl<'a> Cursor<'_, 'a> {
                 self.end_column,
                 format!("expected {expected}, found the end of the step"),
             )),
+        }
+    }
+
+    /// `user-timeout D` or `keepalive IDLE INTERVAL COUNT`, after `set`.
+    fn setting(&mut self) -> Result<Setting, StepError> {
+        let expected = format!("a socket option ({})", one_of(&Setting::NAMES));
+        let word = self.word(&expected)?;
+        match word.text {
+            "user-timeout" => Ok(Setting::UserTimeout(self.duration()?)),
+            "keepalive" => {
+                let idle = self.duration()?;
+                let interval = self.duration()?;
+                const COUNT: &str = "keepalive's COUNT (a whole number of probes, 1 to 127)";
+                let token = self.word(COUNT)?;
+                let count = token
+                    .text
+                    .parse::<u32>()
+                    .map_err(|_| unexpected(token, COUNT))?;
+                Ok(Setting::Keepalive {
+                    idle,
+                    interval,
+                    count,
+                })
+            }
+            _ => Err(unexpected(word, &expected)),
         }
     }
 

@@ -30,6 +30,7 @@ fn every_op_prints_and_parses_back() {
                 client poll\nserver error => ECONNRESET\nserver error => ok\nclient poll => none\n\
                 link delay 10ms\nlink hold\nlink release => ok\nlink drop\nlink cut\n\
                 link restore => ok\n\
+                client set user-timeout 2s\nserver set keepalive 10s 2s 3 => ok\n\
                 client abort\nserver close => ok\n";
     let s = Scenario::parse(text).unwrap();
     assert_eq!(s.to_string(), text);
@@ -62,10 +63,47 @@ fn the_ops_table_names_each_op_once_and_builds_what_it_names() {
             Param::Count => Arg::Count(1),
             Param::How => Arg::How(How::Both),
             Param::Duration(_) => Arg::Duration(Duration::from_millis(1)),
+            Param::Setting => Arg::Setting(Setting::UserTimeout(Duration::from_secs(1))),
         };
         let op = kind.with(arg).expect("the op's own argument");
         assert_eq!((op.kind(), op.arg()), (kind, arg));
         assert_eq!(op.to_string().split(' ').next(), Some(kind.name()));
+    }
+}
+
+#[test]
+fn set_takes_the_timer_options_in_the_units_the_kernel_takes() {
+    let s = Scenario::parse(
+        "client set user-timeout 2s; client set keepalive 10s 2s 3 => ok; server set user-timeout 0s",
+    )
+    .unwrap();
+    assert_eq!(
+        s.steps()[1].op,
+        Op::Set(Setting::Keepalive {
+            idle: Duration::from_secs(10),
+            interval: Duration::from_secs(2),
+            count: 3
+        })
+    );
+    // It prints as it parses.
+    assert_eq!(
+        s.to_string(),
+        // A duration of 0 prints as the language prints one (`0us`).
+        "client set user-timeout 2s\nclient set keepalive 10s 2s 3 => ok\nserver set user-timeout 0us\n"
+    );
+    for (text, says) in [
+        ("client set keepalive 1.5s 1s 3", "whole seconds"),
+        ("client set keepalive 10s 0s 3", "whole seconds from 1s"),
+        ("client set keepalive 10s 1s 128", "from 1 to 127"),
+        ("client set keepalive 10s 1s", "keepalive's COUNT"),
+        ("client set keepalive 10s 1s x", "keepalive's COUNT"),
+        ("client set user-timeout 1500us", "whole milliseconds"),
+        ("client set user-timeout", "a duration"),
+        ("client set linger 1s", "`user-timeout` or `keepalive`"),
+        ("link set user-timeout 1s", "a link op"),
+    ] {
+        let e = Scenario::parse(text).expect_err(text);
+        assert!(e.to_string().contains(says), "{text}: {e}");
     }
 }
 
@@ -97,7 +135,7 @@ fn poll_and_error_have_their_own_outcomes() {
         (
             "client hold",
             8,
-            "an op (`write`, `read`, `close`, `abort`, `shutdown`, `sleep`, `poll`, `error` or `reboot`)",
+            "an op (`write`, `read`, `close`, `abort`, `shutdown`, `sleep`, `poll`, `error`, `reboot` or `set`)",
         ),
         ("client abort; client poll", 15, "already ended its socket"),
         ("client close; client error", 15, "already ended its socket"),

@@ -157,6 +157,10 @@ impl Simulator for Turmoil {
                 "turmoil's TcpStream has no take_error (SO_ERROR): a pending error cannot be asked \
                  for in the simulator",
             ),
+            Op::Set(_) => Some(
+                "turmoil's TcpStream has no TCP_USER_TIMEOUT and no keepalive (no setsockopt): a timer option \
+                 has no call in the simulator",
+            ),
             Op::Reboot => Some(
                 "a reboot forgets one host's socket without a word on the wire; the simulator has \
                  no call that drops one socket silently",

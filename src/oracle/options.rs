@@ -1,0 +1,83 @@
+//! The timer options a scenario sets on each socket (`set user-timeout`, `set keepalive`), as
+//! the model keeps them: state that sends nothing and changes no outcome until its timer would
+//! fire, which the model then refuses to follow ([`super::Limit::Keepalive`]).
+//!
+//! `TCP_USER_TIMEOUT` acts only through the retransmission and zero-window probe timers, which
+//! the model already stops before ([`super::Limit::Retransmission`]). Keepalive acts on an idle
+//! connection: its timer fires once IDLE has passed since the last segment received
+//! (`tcp_keepalive_timer()`, `keepalive_time_elapsed()`), so the model counts that quiet time.
+
+use std::time::Duration;
+
+use crate::scenario::Setting;
+
+/// One socket's timer options, and how long it has received nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Options {
+    /// `TCP_USER_TIMEOUT`, when set and not 0.
+    pub(super) user_timeout: Option<Duration>,
+    /// `TCP_KEEPIDLE`, when `SO_KEEPALIVE` is on (`set keepalive` turns it on).
+    pub(super) keepalive_idle: Option<Duration>,
+    /// Time passed since the socket last received a segment (the handshake's last, at first).
+    pub(super) quiet: Duration,
+}
+
+impl Options {
+    /// `set`: setsockopt(2) stores the values (`do_tcp_setsockopt()`, `sock_setsockopt()` ->
+    /// `tcp_set_keepalive()`, which arms the keepalive timer in the future and sends nothing).
+    pub(super) fn set(&mut self, setting: Setting) {
+        match setting {
+            Setting::UserTimeout(d) => self.user_timeout = Some(d).filter(|d| !d.is_zero()),
+            Setting::Keepalive { idle, .. } => self.keepalive_idle = Some(idle),
+        }
+    }
+
+    /// A segment arrived: the connection is not idle.
+    pub(super) fn received(&mut self) {
+        self.quiet = Duration::ZERO;
+    }
+
+    /// Whether keepalive's first probe would leave within the next `d` of quiet, on a socket
+    /// that can still send one: then it is the timers' business.
+    pub(super) fn keepalive_fires_within(&self, d: Duration) -> Option<Duration> {
+        self.keepalive_idle.filter(|&idle| self.quiet + d >= idle)
+    }
+
+    /// `d` passed.
+    pub(super) fn time_passes(&mut self, d: Duration) {
+        self.quiet += d;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keepalive_fires_once_idle_has_passed_since_the_last_segment_received() {
+        let mut o = Options::default();
+        assert_eq!(o.keepalive_fires_within(Duration::from_secs(3600)), None);
+        o.set(Setting::Keepalive {
+            idle: Duration::from_secs(10),
+            interval: Duration::from_secs(2),
+            count: 3,
+        });
+        o.time_passes(Duration::from_secs(6));
+        assert_eq!(o.keepalive_fires_within(Duration::from_secs(3)), None);
+        assert_eq!(
+            o.keepalive_fires_within(Duration::from_secs(4)),
+            Some(Duration::from_secs(10))
+        );
+        o.received();
+        assert_eq!(o.keepalive_fires_within(Duration::from_secs(9)), None);
+    }
+
+    #[test]
+    fn a_user_timeout_of_zero_turns_it_off() {
+        let mut o = Options::default();
+        o.set(Setting::UserTimeout(Duration::from_secs(2)));
+        assert_eq!(o.user_timeout, Some(Duration::from_secs(2)));
+        o.set(Setting::UserTimeout(Duration::ZERO));
+        assert_eq!(o.user_timeout, None);
+    }
+}
