@@ -106,7 +106,7 @@ impl ResetLog {
     /// before belongs to earlier connections: the runner's aborts after them, a listener
     /// answering their last segments.)
     pub fn take(&mut self, client: SocketAddr, server: SocketAddr, since: Duration) -> Resets {
-        self.read(since.as_micros());
+        self.read(since.as_nanos());
         let mut resets = Vec::new();
         for event in &self.events {
             // Only this runner's connection reaches its listener while a scenario runs.
@@ -132,7 +132,7 @@ impl ResetLog {
     pub fn take_each(&mut self, connections: &[(SocketAddr, SocketAddr, Duration)]) -> Vec<Resets> {
         let since = connections
             .iter()
-            .map(|c| c.2.as_micros())
+            .map(|c| c.2.as_nanos())
             .min()
             .unwrap_or(0);
         let mut resets: Vec<Vec<StatedReset>> = vec![Vec::new(); connections.len()];
@@ -141,7 +141,7 @@ impl ResetLog {
             let mine: Vec<(usize, End)> = connections
                 .iter()
                 .enumerate()
-                .filter(|(_, (_, _, since))| event.at_us >= since.as_micros())
+                .filter(|(_, (_, _, since))| event.at_ns >= since.as_nanos())
                 .filter_map(|(i, (c, s, _))| Some((i, sender(event, *c, *s)?)))
                 .collect();
             if event.sent_by_listener() && mine.len() > 1 {
@@ -162,18 +162,18 @@ impl ResetLog {
             .collect()
     }
 
-    /// Puts in `events` the events recorded since the last reading that were sent at `since_us` or later, in
+    /// Puts in `events` the events recorded since the last reading that were sent at `since_ns` or later, in
     /// the order sent. Events the kernel lost count only when they may have been such: a ring
-    /// that is full drops the newest, and a later event of that ring older than `since_us`
+    /// that is full drops the newest, and a later event of that ring older than `since_ns`
     /// says the ones lost before it were older still (an idle runner's rings fill with other
     /// connections' RSTs).
-    fn read(&mut self, since_us: u128) {
+    fn read(&mut self, since_ns: u128) {
         self.events.clear();
         let (events, unplaced, lost) = (&mut self.events, &mut self.unplaced_loss, &mut self.lost);
         self.rings.read(|ring, record| match record {
-            Record::Reset { at_us, .. } if at_us < since_us => unplaced[ring] = 0,
+            Record::Reset { at_ns, .. } if at_ns < since_ns => unplaced[ring] = 0,
             Record::Reset {
-                at_us,
+                at_ns,
                 src,
                 dst,
                 state,
@@ -181,7 +181,7 @@ impl ResetLog {
             } => {
                 *lost += std::mem::take(&mut unplaced[ring]);
                 events.push(Event {
-                    at_us,
+                    at_ns,
                     src,
                     dst,
                     state,
@@ -191,18 +191,18 @@ impl ResetLog {
             Record::Lost(n) => unplaced[ring] += n,
         });
         // Every ring's own events are in order; across rings, by the time they were sent.
-        self.events.sort_by_key(|e| e.at_us);
+        self.events.sort_by_key(|e| e.at_ns);
         self.lost += self.unplaced_loss.iter().sum::<u64>();
         self.unplaced_loss.iter_mut().for_each(|n| *n = 0);
     }
 }
 
-/// One `tcp_send_reset` event: when, by CLOCK_MONOTONIC, in µs; the segment's addresses (a
+/// One `tcp_send_reset` event: when, by CLOCK_MONOTONIC, in nanoseconds (the order of events sent within a microsecond on two CPUs); the segment's addresses (a
 /// listening socket's has no peer: `0.0.0.0:0`); the names the kernel gives its socket's state
 /// and its reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Event {
-    at_us: u128,
+    at_ns: u128,
     src: SocketAddr,
     dst: SocketAddr,
     state: i32,

@@ -155,10 +155,10 @@ fn sockaddr(b: &[u8]) -> Option<SocketAddr> {
 /// was full.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record {
-    /// An RST: when (CLOCK_MONOTONIC, µs), from, to, the socket's state and the reason.
+    /// An RST: when (CLOCK_MONOTONIC, ns), from, to, the socket's state and the reason.
     Reset {
         /// When it was sent.
-        at_us: u128,
+        at_ns: u128,
         /// The segment's source.
         src: SocketAddr,
         /// Its destination (`0.0.0.0:0` from a listening socket).
@@ -252,7 +252,7 @@ fn records(bytes: &[u8], format: &Format, mut each: impl FnMut(Record)) {
                 };
                 if let Some((src, dst, state, reason)) = format.decode(raw) {
                     each(Record::Reset {
-                        at_us: u128::from(ns / 1_000),
+                        at_ns: u128::from(ns),
                         src,
                         dst,
                         state,
@@ -384,14 +384,14 @@ mod tests {
             seen,
             [
                 Record::Reset {
-                    at_us: 4_893_594_122,
+                    at_ns: 4_893_594_122_000,
                     src: a,
                     dst: b,
                     state: 7,
                     reason: 11
                 },
                 Record::Reset {
-                    at_us: 4_893_594_122,
+                    at_ns: 4_893_594_122_000,
                     src: v6,
                     dst: "[::]:0".parse().unwrap(),
                     state: 0,
