@@ -362,6 +362,60 @@ fn observe(steps: &mut Vec<Step>, mut looks: Looks) {
     }
 }
 
+/// Which cases a seed gives ([`case_on`]): the plain ones, or the same with the timer steps
+/// drawn too (`explore --timers`). The timer steps weigh 0 in the ops table, so that the plain
+/// cases of a seed stay what they were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Draws {
+    /// [`scenario_on`].
+    #[default]
+    Plain,
+    /// [`timer_scenario_on`].
+    Timers,
+}
+
+/// One step of the stories of a silent peer, for `net`: `set user-timeout`, `set keepalive`,
+/// a `reboot`, and on the link `link cut` and `link restore`.
+pub fn timer_step(net: Net) -> BoxedStrategy<Step> {
+    let setting = prop_oneof![
+        (0..=5_000u64).prop_map(|ms| Setting::UserTimeout(Duration::from_millis(ms))),
+        (1..=10u64, 1..=5u64, 1..=9u32).prop_map(|(idle, interval, count)| Setting::Keepalive {
+            idle: Duration::from_secs(idle),
+            interval: Duration::from_secs(interval),
+            count,
+        }),
+    ];
+    let set = (actor(), setting).prop_map(|(a, s)| Step::new(a, Op::Set(s)));
+    let reboot = actor().prop_map(|a| Step::new(a, Op::Reboot));
+    match net {
+        Net::Loopback => prop_oneof![3 => set, 1 => reboot].boxed(),
+        Net::Link => prop_oneof![
+            3 => set,
+            1 => reboot,
+            1 => Just(Step::link(LinkOp::Cut)),
+            1 => Just(Step::link(LinkOp::Restore)),
+        ]
+        .boxed(),
+    }
+}
+
+/// [`scenario_on`] with one to three [`timer_step`]s put in at random places, then kept within
+/// the model ([`within_model`]): what `explore --timers` runs.
+pub fn timer_scenario_on(net: Net) -> BoxedStrategy<Scenario> {
+    (
+        scenario_on(net),
+        vec((0..=MAX_GENERATED_STEPS, timer_step(net)), 1..=3),
+    )
+        .prop_map(move |(scenario, inserts)| {
+            let mut steps = scenario.steps().to_vec();
+            for (at, step) in inserts {
+                steps.insert(at.min(steps.len()), step);
+            }
+            within_model(Scenario::normalize(steps), net)
+        })
+        .boxed()
+}
+
 /// One free-form step.
 pub fn step() -> impl Strategy<Value = Step> {
     (actor(), op()).prop_map(|(actor, op)| Step::new(actor, op))
@@ -445,6 +499,8 @@ struct Cases {
     config: Config,
     /// [`scenario_on`] for loopback and for the link.
     strategies: [BoxedStrategy<Scenario>; 2],
+    /// [`timer_scenario_on`] for loopback and for the link.
+    timer_strategies: [BoxedStrategy<Scenario>; 2],
     /// The runner of [`case_scenario`], its generator replaced for each case.
     runner: RefCell<TestRunner>,
 }
@@ -459,17 +515,32 @@ thread_local! {
             runner: RefCell::new(TestRunner::new_with_rng(config.clone(), case_rng(0, 0))),
             config,
             strategies: [scenario_on(Net::Loopback), scenario_on(Net::Link)],
+            timer_strategies: [timer_scenario_on(Net::Loopback), timer_scenario_on(Net::Link)],
         }
     };
 }
 
 /// The value tree of case `index` under `seed` for `net` ([`crate::generate::scenario_on`]).
 pub fn case_on(seed: u64, index: u64, net: Net) -> impl ValueTree<Value = Scenario> {
+    case_drawing(seed, index, net, Draws::Plain)
+}
+
+/// The value tree of case `index` under `seed` for `net`, of the cases `draws` gives.
+pub fn case_drawing(
+    seed: u64,
+    index: u64,
+    net: Net,
+    draws: Draws,
+) -> impl ValueTree<Value = Scenario> {
     CASES.with(|cases| {
         let mut runner = TestRunner::new_with_rng(cases.config.clone(), case_rng(seed, index));
+        let strategies = match draws {
+            Draws::Plain => &cases.strategies,
+            Draws::Timers => &cases.timer_strategies,
+        };
         let strategy = match net {
-            Net::Loopback => &cases.strategies[0],
-            Net::Link => &cases.strategies[1],
+            Net::Loopback => &strategies[0],
+            Net::Link => &strategies[1],
         };
         strategy
             .new_tree(&mut runner)
@@ -497,6 +568,20 @@ pub fn case_scenario(seed: u64, index: u64, net: Net) -> Scenario {
 /// already (a link story or free-form link scenario whose every step the model followed in
 /// [`within_model`]): what `explore` runs, sparing the model a second pass.
 pub fn case_drawn(seed: u64, index: u64, net: Net) -> (Scenario, Option<Prediction>) {
+    case_drawn_of(seed, index, net, Draws::Plain)
+}
+
+/// [`case_drawn`] among the cases `draws` gives. The timer cases have no direct draw: their
+/// tree's value, without a prediction.
+pub fn case_drawn_of(
+    seed: u64,
+    index: u64,
+    net: Net,
+    draws: Draws,
+) -> (Scenario, Option<Prediction>) {
+    if draws == Draws::Timers {
+        return (case_drawing(seed, index, net, draws).current(), None);
+    }
     let drawn = CASES.with(|cases| {
         let mut runner = cases.runner.borrow_mut();
         *runner.rng() = case_rng(seed, index);

@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use rustix::process::Signal;
 use serde_json::Value;
 
@@ -67,6 +69,50 @@ fn the_same_seed_gives_the_same_cases_whatever_the_jobs() {
     assert_eq!(one["fingerprint"], three["fingerprint"]);
     assert_eq!(one["outcomes"], three["outcomes"]);
     assert_eq!(one["rules"], three["rules"]);
+}
+
+/// `--timers` draws the steps that weigh 0 in the ops table (reboots, cuts and restores,
+/// `set`): every one is exercised, the kernel agrees, a seed repeats, and the cases without
+/// the flag stay what they were.
+#[test]
+fn timers_draw_the_timer_steps_and_leave_the_plain_cases_alone() {
+    let net = if common::link_available_for("the timer steps of the link") {
+        "both"
+    } else {
+        "loopback"
+    };
+    let args = ["--cases", "600", "--seed", "5", "--net", net, "--json"];
+    let timers = explore(&[&args[..], &["--timers"]].concat());
+    assert_eq!(
+        timers.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&timers.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&timers.stderr).contains("`--seed 5 --timers` repeats it"),
+        "{}",
+        String::from_utf8_lossy(&timers.stderr)
+    );
+    let t = json(&timers);
+    assert_eq!(t["timers"], true);
+    assert_eq!(t["agreements"], 600);
+    let rules = t["rules"].as_object().unwrap();
+    let mut drawn = vec!["timer-options-send-nothing"];
+    if net == "both" {
+        drawn.extend(["reboot-forgets-the-connection", "cut-loses-segments"]);
+    }
+    for rule in drawn {
+        assert!(rules[rule].as_u64().unwrap() > 0, "{rule}: {rules:?}");
+    }
+    let again = json(&explore(
+        &[&args[..], &["--timers", "--jobs", "1"]].concat(),
+    ));
+    assert_eq!(again["fingerprint"], t["fingerprint"]);
+    let plain = json(&explore(&args));
+    assert_ne!(plain["fingerprint"], t["fingerprint"]);
+    assert!(plain.get("timers").is_none(), "{plain}");
+    assert_eq!(plain["rules"]["timer-options-send-nothing"], 0);
 }
 
 #[test]

@@ -124,6 +124,14 @@ fn explore_json_follows_its_schema() {
     let v = json_of(&o);
     assert_eq!(violations(&schema, &v), Vec::<String>::new(), "{v:#}");
     assert_eq!(v["interrupted"], false);
+    // With the timer steps drawn, the summary says so.
+    let o = rstlab(&[
+        "explore", "--cases", "50", "--seed", "4", "--timers", "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let v = json_of(&o);
+    assert_eq!(violations(&schema, &v), Vec::<String>::new(), "{v:#}");
+    assert_eq!(v["timers"], true);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use rstlab::explore::{self, ExploreOptions, MAX_JOBS, Progress, Summary};
+use rstlab::explore::{self, Draws, ExploreOptions, MAX_JOBS, Progress, Summary};
 
 use super::signals::Stop;
 use super::{BackendArg, Status, durations, exit_statuses, output};
@@ -25,6 +25,11 @@ pub struct Args {
     /// reading them costs.
     #[arg(long)]
     no_reasons: bool,
+    /// Draw the timer steps too: reboots, cuts and restores of the link, `set user-timeout`
+    /// and `set keepalive` (never drawn without it, so that a seed's cases stay the same;
+    /// `--seed S --timers` repeats a run)
+    #[arg(long)]
+    timers: bool,
     /// How many scenarios, at least 1 [default: 10000, or no limit with --time].
     #[arg(long, value_parser = super::counts::cases, allow_hyphen_values = true)]
     cases: Option<u64>,
@@ -202,6 +207,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         jobs,
         shard: args.shard,
         reasons: !args.no_reasons,
+        draws: if args.timers {
+            Draws::Timers
+        } else {
+            Draws::Plain
+        },
         ..ExploreOptions::default()
     };
     if args.pcap.is_some() && !options.nets.contains(&Net::Link) {
@@ -220,8 +230,14 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         (None, t) => format!("{:.1} s", t.unwrap_or_default().as_secs_f64()),
     };
     let shard = args.shard.map_or(String::new(), |s| format!(", shard {s}"));
+    let timers = if args.timers { " --timers" } else { "" };
     let start = format!(
-        "exploring {limit} with seed {seed}{shard} ({jobs} jobs, {} backend; `--seed {seed}` repeats it)",
+        "exploring {limit} with seed {seed}{shard}{} ({jobs} jobs, {} backend; `--seed {seed}{timers}` repeats it)",
+        if args.timers {
+            ", timer steps drawn"
+        } else {
+            ""
+        },
         options.backend
     );
     // With --json, standard output holds the JSON alone.
@@ -346,8 +362,14 @@ fn capture_findings(
 
 fn render(s: &Summary) -> String {
     let mut out = format!(
-        "explored {} cases in {:.2} s ({:.0} cases/s, {} jobs, {} backend, seed {})\n",
-        s.cases, s.seconds, s.cases_per_second, s.jobs, s.backend, s.seed
+        "explored {} cases in {:.2} s ({:.0} cases/s, {} jobs, {} backend, seed {}{})\n",
+        s.cases,
+        s.seconds,
+        s.cases_per_second,
+        s.jobs,
+        s.backend,
+        s.seed,
+        if s.timers { ", timer steps drawn" } else { "" }
     );
     out += &format!(
         "agreements: {}   disagreements: {}   errors: {}\n",

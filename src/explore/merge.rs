@@ -78,6 +78,11 @@ pub fn merge(parts: &[Summary]) -> Result<Summary, MergeError> {
         let checks = [
             differs("seed", first.seed.to_string(), part.seed.to_string()),
             differs(
+                "--timers",
+                first.timers.to_string(),
+                part.timers.to_string(),
+            ),
+            differs(
                 "backend",
                 first.backend.to_string(),
                 part.backend.to_string(),
@@ -221,6 +226,16 @@ mod tests {
         assert!(matches!(
             merge(&[a.clone(), other_seed]),
             Err(MergeError::Mismatch { what: "seed", .. })
+        ));
+        // The same seed with and without the timer steps: two sets of cases.
+        let mut timers = b.clone();
+        timers.timers = true;
+        assert!(matches!(
+            merge(&[a.clone(), timers]),
+            Err(MergeError::Mismatch {
+                what: "--timers",
+                ..
+            })
         ));
         let mut short = b.clone();
         short.cases = 1;

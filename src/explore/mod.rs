@@ -57,6 +57,9 @@ pub struct ExploreOptions {
     /// Read the kernel's reason for every RST and check it ([`crate::reasons`]); off only to
     /// measure what that costs.
     pub reasons: bool,
+    /// Which cases the seed gives: with [`Draws::Timers`], the timer steps too (reboots, cuts
+    /// and restores of the link, `set user-timeout`, `set keepalive`).
+    pub draws: Draws,
 }
 
 impl Default for ExploreOptions {
@@ -71,6 +74,7 @@ impl Default for ExploreOptions {
             max_findings: 5,
             shard: None,
             reasons: true,
+            draws: Draws::Plain,
         }
     }
 }
@@ -89,7 +93,7 @@ pub struct Progress {
     pub stop: Arc<AtomicBool>,
 }
 
-pub use crate::generate::{case, case_drawn, case_on, case_scenario};
+pub use crate::generate::{Draws, case, case_drawing, case_drawn, case_on, case_scenario};
 pub use summary::{Finding, Fingerprint, Summary};
 
 /// Runs `scenario` and checks it ([`crate::check::verify::verify`]): `Ok(None)` when kernel and
@@ -156,6 +160,7 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
         shard: options.shard,
         max_findings: options.max_findings,
         seed: options.seed,
+        timers: options.draws == Draws::Timers,
         backend: options.backend,
         nets: options.nets.clone(),
         ..Summary::default()
@@ -384,10 +389,12 @@ struct Drawn {
 }
 
 impl Drawn {
-    fn new(seed: u64, backend: Backend, nets: &[Net], index: u64) -> Drawn {
+    fn new(options: &ExploreOptions, nets: &[Net], index: u64) -> Drawn {
+        let backend = options.backend;
         let net = nets[(index % nets.len() as u64) as usize];
         // The value only: the tree is built again from the seed if the case must be shrunk.
-        let (scenario, made) = case_drawn(seed, index, net);
+        let (scenario, made) =
+            crate::generate::case_drawn_of(options.seed, index, net, options.draws);
         let prediction = match made {
             Some(prediction) if backend == Backend::Std => prediction,
             _ => predict_for(backend, net, &scenario),
@@ -436,8 +443,7 @@ impl Ahead {
             return false;
         };
         let options = feed.options;
-        self.cases
-            .push_back(Drawn::new(options.seed, options.backend, nets, index));
+        self.cases.push_back(Drawn::new(options, nets, index));
         let took = start.elapsed().min(MAX_LOOPBACK_SLEEP);
         self.usual = self.usual - self.usual / 8 + took / 8;
         true
@@ -477,10 +483,11 @@ fn work(
         scenario,
         digest,
         prediction,
-    }) = ahead.cases.pop_front().or_else(|| {
-        feed.next()
-            .map(|index| Drawn::new(options.seed, options.backend, &nets, index))
-    }) {
+    }) = ahead
+        .cases
+        .pop_front()
+        .or_else(|| feed.next().map(|index| Drawn::new(options, &nets, index)))
+    {
         let which = (index % nets.len() as u64) as usize;
         let net = nets[which];
         if runners[which].is_none() {
@@ -546,7 +553,7 @@ fn work(
                     local.disagreement_count += 1;
                     progress.disagreements.fetch_add(1, Ordering::Relaxed);
                     if shared.wants(index, options.max_findings) {
-                        let mut tree = case_on(options.seed, index, net);
+                        let mut tree = case_drawing(options.seed, index, net, options.draws);
                         let (minimal, disagreement) = shrink(runner, &mut tree, first);
                         let finding = Finding {
                             case: index,

@@ -117,6 +117,10 @@ pub struct Summary {
     pub jobs: usize,
     /// The seed.
     pub seed: u64,
+    /// Whether the cases drew the timer steps too (`--timers`): another set of cases for the
+    /// same seed. Left out of the JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timers: bool,
     /// The backend.
     pub backend: Backend,
     /// The networks, taken in turn.
@@ -167,6 +171,7 @@ impl Default for Summary {
             cases_per_second: 0.0,
             jobs: 0,
             seed: 0,
+            timers: false,
             backend: Backend::Std,
             nets: Vec::new(),
             link_cases: 0,
@@ -201,6 +206,7 @@ impl Summary {
             planned_cases: self.planned_cases,
             max_findings: self.max_findings,
             seed: self.seed,
+            timers: self.timers,
             backend: self.backend,
             nets: self.nets.clone(),
             ..Summary::default()
