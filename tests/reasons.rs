@@ -20,20 +20,9 @@ use rstlab::reasons::{Missing, Resets, StatedReset};
 use rstlab::run::{Backend, Net, RunOptions, Runner};
 use rstlab::scenario::End;
 
-/// Whether the reasons can be read here; otherwise says why (and fails when required).
+/// Whether the reasons can be read here ([`common::reset_log`]).
 fn reasons_available() -> bool {
-    match ResetLog::open() {
-        Ok(_) => true,
-        Err(why) => {
-            assert!(
-                std::env::var(common::REQUIRE_LINK).ok().as_deref() != Some("1"),
-                "the kernel's RST reasons are required here ({}=1) but: {why}",
-                common::REQUIRE_LINK
-            );
-            common::skip(None, &format!("the kernel's RST reasons: {why}"));
-            false
-        }
-    }
+    common::reset_log().is_some()
 }
 
 /// The RSTs of `scenario` on `net`, as the kernel stated them, after checking that the oracle

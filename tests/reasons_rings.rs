@@ -15,17 +15,8 @@ use rstlab::run::{Backend, Runner};
 
 #[test]
 fn no_ring_outlives_its_runner_peer_or_log_even_through_a_panic() {
-    let rings = match ResetLog::open() {
-        Ok(log) => log.rings(),
-        Err(why) => {
-            assert!(
-                std::env::var(common::REQUIRE_LINK).ok().as_deref() != Some("1"),
-                "the kernel's RST reasons are required here ({}=1) but: {why}",
-                common::REQUIRE_LINK
-            );
-            common::skip(None, &format!("the kernel's RST reasons: {why}"));
-            return;
-        }
+    let Some(rings) = common::reset_log().map(|log| log.rings()) else {
+        return;
     };
     let open = || common::perf_events_of(std::process::id());
     assert_eq!(open(), 0, "the log above is dropped");

@@ -85,3 +85,19 @@ pub fn perf_events_of(pid: u32) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// A log of the kernel's RSTs ([`rstlab::reasons::ResetLog`]), or `None` after saying why it
+/// cannot be had here (a visible skip; a failure under `RSTLAB_REQUIRE_LINK=1`, as in CI).
+pub fn reset_log() -> Option<rstlab::reasons::ResetLog> {
+    match rstlab::reasons::ResetLog::open() {
+        Ok(log) => Some(log),
+        Err(why) => {
+            assert!(
+                std::env::var(REQUIRE_LINK).ok().as_deref() != Some("1"),
+                "the kernel's RST reasons are required here ({REQUIRE_LINK}=1) but: {why}"
+            );
+            skip(None, &format!("the kernel's RST reasons: {why}"));
+            None
+        }
+    }
+}
