@@ -126,22 +126,47 @@ pub fn pair(
         stated.iter().partition(|s| is_listeners(s));
     listener.reverse();
     others.reverse();
-    let mut pairs: Vec<ResetPair> = predicted
-        .iter()
-        .map(|(step, p)| {
-            let from_listener = p.from == End::Server && p.reason.reason == RstReason::TcpFlags;
-            let next = if from_listener {
-                listener.pop()
-            } else {
-                others.pop()
-            };
-            ResetPair {
-                step: *step,
-                predicted: Some(*p),
-                stated: next.cloned(),
-            }
-        })
-        .collect();
+    let mut pairs: Vec<ResetPair> = Vec::with_capacity(predicted.len());
+    for (k, (step, p)) in predicted.iter().enumerate() {
+        // A NO_SOCKET just after is the crossing's only when the oracle predicts none next.
+        let no_socket_next = predicted
+            .get(k + 1)
+            .is_some_and(|(_, n)| n.from == p.from && n.reason.admits(RstReason::NoSocket.name()));
+        let from_listener = p.from == End::Server && p.reason.reason == RstReason::TcpFlags;
+        // The peer's delayed ACK that crossed an active reset: one NO_SOCKET from the same end,
+        // just before it or just after it ([`Expected::crossed`]), admitted beside it.
+        let crossing = |s: Option<&&StatedReset>| {
+            p.reason.crossed
+                && s.is_some_and(|s| s.from == p.from && s.reason == RstReason::NoSocket.name())
+        };
+        let admitted = |s: &StatedReset| ResetPair {
+            step: *step,
+            predicted: Some(PredictedReset {
+                reason: RstReason::NoSocket.into(),
+                ..*p
+            }),
+            stated: Some(s.clone()),
+        };
+        let before = !from_listener && crossing(others.last());
+        if before {
+            let crossed = others.pop().expect("just seen");
+            pairs.push(admitted(crossed));
+        }
+        let next = if from_listener {
+            listener.pop()
+        } else {
+            others.pop()
+        };
+        pairs.push(ResetPair {
+            step: *step,
+            predicted: Some(*p),
+            stated: next.cloned(),
+        });
+        if !from_listener && !before && !no_socket_next && crossing(others.last()) {
+            let crossed = others.pop().expect("just seen");
+            pairs.push(admitted(crossed));
+        }
+    }
     pairs.extend(others.into_iter().rev().map(|s| ResetPair {
         step: last,
         predicted: None,
@@ -198,6 +223,52 @@ mod tests {
             reason: reason.into(),
             state: state.into(),
         }
+    }
+
+    #[test]
+    fn a_delayed_ack_that_crosses_an_abort_may_draw_one_no_socket_beside_it() {
+        // Loopback: the server delays the ACK of the client's FIN; the client aborts.
+        let s: crate::Scenario = "client shutdown write; client abort".parse().unwrap();
+        let p = predict(
+            &s,
+            &Settings {
+                net: Some(crate::run::Net::Loopback),
+                ..Settings::default()
+            },
+        );
+        let abort = predicted(&p, 2);
+        assert_eq!(abort.len(), 1);
+        assert!(abort[0].1.reason.crossed, "{abort:?}");
+        let t = crate::check::predicted_trace(&p, Backend::Std);
+        assert_eq!(first_difference(&p, &t), None);
+        let no_socket = extra(End::Client, "NO_SOCKET", "UNKNOWN");
+        for at in [0, 1] {
+            let mut t = crate::check::predicted_trace(&p, Backend::Std);
+            let Resets::Stated(stated) = &mut t.resets else {
+                unreachable!()
+            };
+            stated.insert(at, no_socket.clone());
+            assert_eq!(first_difference(&p, &t), None, "NO_SOCKET at {at}");
+            assert_eq!(pairs(&p, &t).unwrap().len(), 2);
+        }
+        // One, not two; and never from the other end.
+        let mut t = crate::check::predicted_trace(&p, Backend::Std);
+        let Resets::Stated(stated) = &mut t.resets else {
+            unreachable!()
+        };
+        stated.insert(0, no_socket.clone());
+        stated.push(no_socket.clone());
+        assert!(first_difference(&p, &t).is_some());
+        let mut t = crate::check::predicted_trace(&p, Backend::Std);
+        let Resets::Stated(stated) = &mut t.resets else {
+            unreachable!()
+        };
+        stated.insert(0, extra(End::Server, "NO_SOCKET", "UNKNOWN"));
+        assert!(first_difference(&p, &t).is_some());
+        // Without a FIN whose ACK is owed, an abort is not crossed.
+        let s: crate::Scenario = "client abort".parse().unwrap();
+        let p = predict(&s, &Settings::default());
+        assert!(!predicted(&p, 1)[0].1.reason.crossed);
     }
 
     #[test]

@@ -468,7 +468,11 @@ impl Endpoint {
             }
             // tcp_send_active_reset(): seq = snd_nxt, with the ACK of what arrived.
             let mut seg = self.segment(self.snd_nxt, 0);
-            seg.rst = Some(reason.into());
+            // The peer's delayed ACK of our FIN may cross it ([`Expected::crossed`]).
+            seg.rst = Some(Expected {
+                crossed: self.fin_acked_late.is_some(),
+                ..reason.into()
+            });
             self.done();
             self.life = Life::Gone;
             fx.emit(seg, Some(rule));
@@ -854,6 +858,7 @@ fn data_after_close(acked_late: bool, acked_by_it: bool) -> Expected {
         (false, true) => Expected {
             reason: RstReason::TcpAbortOnData,
             or: Some(RstReason::TcpTimewaitSocket),
+            crossed: false,
         },
         (false, false) => RstReason::TcpTimewaitSocket.into(),
     }

@@ -113,6 +113,14 @@ pub struct Expected {
     /// The other reason the kernel may state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub or: Option<RstReason>,
+    /// An active reset (an abort, a close with unread data) of a socket whose FIN the peer
+    /// may still owe a delayed ACK (loopback, 40 ms): the kernel takes the socket out of its
+    /// lookup table (`tcp_set_state(TCP_CLOSE)`) before `tcp_send_active_reset()` sends the
+    /// RST, and a process can be preempted in between; the peer's ACK can then meet no socket
+    /// and draw an RST from this end with `NO_SOCKET`, just before this one or, when the RST
+    /// waits in a softirq queue, just after it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crossed: bool,
 }
 
 impl Expected {
@@ -124,7 +132,11 @@ impl Expected {
 
 impl From<RstReason> for Expected {
     fn from(reason: RstReason) -> Expected {
-        Expected { reason, or: None }
+        Expected {
+            reason,
+            or: None,
+            crossed: false,
+        }
     }
 }
 
