@@ -11,6 +11,13 @@
 //! by [`Unstructured`] (a count: `ratio(6, 7)` then `1..=16` in one byte or `1..=65536` in two;
 //! a `shutdown` direction: `0..=2`; a sleep: `0..=500` µs in two bytes). Steps are read until
 //! the bytes run out, then normalized ([`Scenario::normalize`]).
+//!
+//! A who byte with its high bit set ([`TIMER_STEP`]) starts a timer step instead: one byte
+//! modulo 4 for the op ([`TIMER_OPS`]: `reboot`, `set`, `link cut`, `link restore`), then for
+//! `set` a byte whose low bit picks `keepalive` (IDLE `1..=10` s, INTERVAL `1..=5` s, COUNT
+//! `1..=9`, a byte each) over `user-timeout` (`0..=5000` ms in two bytes). No committed input has
+//! that bit in a who byte (the encoder wrote 0 and 1, the libFuzzer-made regression 0x22, 0x00
+//! and 0x3b), so each decodes as it did before timer steps were added.
 
 use std::time::Duration;
 
@@ -18,7 +25,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use thiserror::Error;
 
 use crate::scenario::bounds::{MAX_IO, MAX_SLEEP, MAX_STEPS};
-use crate::scenario::{Arg, End, How, Op, OpKind, Param, Scenario, Setting, Step};
+use crate::scenario::{Arg, End, How, LinkOp, Op, OpKind, Param, Scenario, Setting, Step};
 
 /// Each op a fuzz input can name, with its share of the op byte, in the order the shares are
 /// laid out: `write` is 0 to 3, `read` 4 to 6, `close` 7, `abort` 8, `shutdown` 9, `sleep` 10,
@@ -47,6 +54,16 @@ pub const SMALL_COUNT: usize = 16;
 pub const LARGE_COUNT: usize = 65_536;
 /// The longest sleep a fuzz input can name.
 pub const MAX_FUZZ_SLEEP: Duration = Duration::from_micros(500);
+
+/// The bit of a who byte that starts a timer step.
+pub const TIMER_STEP: u8 = 0x80;
+
+/// The ops of timer steps, in the order their byte (modulo 4) names them. Frozen like
+/// [`OP_CODES`].
+pub const TIMER_OPS: [OpKind; 4] = [OpKind::Reboot, OpKind::Set, OpKind::Cut, OpKind::Restore];
+
+/// The user timeouts a fuzz input can name: `0..=5000` ms (0 turns it off).
+pub const MAX_FUZZ_USER_TIMEOUT_MS: u16 = 5_000;
 
 // The frozen ranges stay within the language's bounds.
 const _: () = assert!(LARGE_COUNT <= MAX_IO && SMALL_COUNT <= LARGE_COUNT);
@@ -112,11 +129,16 @@ impl<'a> Arbitrary<'a> for Scenario {
 }
 
 fn step(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
-    let actor = if bool::arbitrary(u)? {
+    // `bool::arbitrary` is this byte's low bit: the committed inputs decode as they did.
+    let who = u8::arbitrary(u)?;
+    let actor = if who & 1 == 1 {
         End::Server
     } else {
         End::Client
     };
+    if who & TIMER_STEP != 0 {
+        return timer_step(u, actor);
+    }
     let kind = op_of(u.int_in_range(0..=op_modulus() - 1)?);
     let arg = match kind.param() {
         Param::None => Arg::None,
@@ -129,17 +151,35 @@ fn step(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
         Param::Duration(_) => Arg::Duration(Duration::from_micros(
             u.int_in_range(0..=MAX_FUZZ_SLEEP.as_micros() as u64)?,
         )),
-        // `set` has no op code ([`op_code`]): never decoded, and taking no byte.
-        Param::Setting => Arg::Setting(Setting::UserTimeout(Duration::from_secs(1))),
+        // `set` comes as a timer step ([`timer_step`]), never by an op code.
+        Param::Setting => unreachable!("`set` has no op code"),
     };
     let op = kind.with(arg).unwrap_or(Op::Write(1));
+    Ok(Step::new(actor, op))
+}
+
+/// A timer step ([`TIMER_STEP`]) by `actor`.
+fn timer_step(u: &mut Unstructured<'_>, actor: End) -> arbitrary::Result<Step> {
+    let op = match TIMER_OPS[usize::from(u.int_in_range(0..=3u8)?)] {
+        OpKind::Reboot => Op::Reboot,
+        OpKind::Cut => return Ok(Step::link(LinkOp::Cut)),
+        OpKind::Restore => return Ok(Step::link(LinkOp::Restore)),
+        _ if bool::arbitrary(u)? => Op::Set(Setting::Keepalive {
+            idle: Duration::from_secs(u64::from(u.int_in_range(1..=10u8)?)),
+            interval: Duration::from_secs(u64::from(u.int_in_range(1..=5u8)?)),
+            count: u32::from(u.int_in_range(1..=9u8)?),
+        }),
+        _ => Op::Set(Setting::UserTimeout(Duration::from_millis(u64::from(
+            u.int_in_range(0..=MAX_FUZZ_USER_TIMEOUT_MS)?,
+        )))),
+    };
     Ok(Step::new(actor, op))
 }
 
 /// A scenario that [`encode`] cannot express: the decoder never produces it.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[error(
-    "step {step} `{text}`: the fuzz decoder produces no link steps, and only sleeps of whole microseconds up to {MAX_FUZZ_SLEEP:?}"
+    "step {step} `{text}`: the fuzz decoder produces no link steps but `link cut` and `link restore`, only sleeps of whole microseconds up to {MAX_FUZZ_SLEEP:?}, and only the timer options of its ranges"
 )]
 pub struct NotEncodable {
     /// The 1-based step.
@@ -168,10 +208,39 @@ pub fn encode(scenario: &Scenario) -> Result<Vec<u8>, NotEncodable> {
             step: i + 1,
             text: step.to_string(),
         };
+        let server = u8::from(step.who == End::Server);
+        if let Some(code) = TIMER_OPS.iter().position(|&k| k == step.op.kind()) {
+            out.extend([TIMER_STEP | server, code as u8]);
+            match step.op {
+                Op::Set(Setting::Keepalive {
+                    idle,
+                    interval,
+                    count,
+                }) => {
+                    let (idle, interval) = (idle.as_secs(), interval.as_secs());
+                    if !(1..=10).contains(&idle)
+                        || !(1..=5).contains(&interval)
+                        || !(1..=9).contains(&count)
+                    {
+                        return Err(refuse());
+                    }
+                    out.extend([1, (idle - 1) as u8, (interval - 1) as u8, (count - 1) as u8]);
+                }
+                Op::Set(Setting::UserTimeout(d)) => {
+                    let ms = d.as_millis();
+                    if ms > u128::from(MAX_FUZZ_USER_TIMEOUT_MS) {
+                        return Err(refuse());
+                    }
+                    out.extend([0, (ms >> 8) as u8, ms as u8]);
+                }
+                _ => {}
+            }
+            continue;
+        }
         let Some(code) = op_code(step.op.kind()) else {
             return Err(refuse());
         };
-        out.extend([u8::from(step.who == End::Server), code]);
+        out.extend([server, code]);
         match step.op.arg() {
             Arg::None => {}
             Arg::Count(n) if n <= SMALL_COUNT => {
@@ -194,8 +263,8 @@ pub fn encode(scenario: &Scenario) -> Result<Vec<u8>, NotEncodable> {
                 }
                 out.extend([(us >> 8) as u8, us as u8]);
             }
-            // `set` has no op code: refused above.
-            Arg::Setting(_) => return Err(refuse()),
+            // `set` is a timer step: written above.
+            Arg::Setting(_) => unreachable!("a timer step"),
         }
     }
     Ok(out)
@@ -207,6 +276,39 @@ mod tests {
 
     fn decode(bytes: &[u8]) -> Scenario {
         Scenario::arbitrary_take_rest(Unstructured::new(bytes)).unwrap()
+    }
+
+    #[test]
+    fn timer_steps_come_with_the_who_bytes_high_bit_and_round_trip() {
+        let s: Scenario =
+            "client write 3; server set keepalive 10s 5s 9; client set user-timeout 5s; \
+             client set user-timeout 0us; link cut; server write 2; link restore; server reboot"
+                .parse()
+                .unwrap();
+        let bytes = encode(&s).unwrap();
+        assert_eq!(decode(&bytes), s);
+        // `server set keepalive …`: the high bit and the server's low bit, then `set` (1),
+        // keepalive (1) and its three values less their least.
+        assert_eq!(&bytes[4..10], &[TIMER_STEP | 1, 1, 1, 9, 4, 8]);
+        // Past the fuzz ranges: refused, not written wrong.
+        for text in [
+            "client set keepalive 11s 1s 1",
+            "client set user-timeout 5001ms",
+            "link delay 1ms",
+        ] {
+            assert!(encode(&text.parse().unwrap()).is_err(), "{text}");
+        }
+        // A who byte without the high bit is a plain step, as in every committed input.
+        assert_eq!(decode(&[0x22, 8]).to_inline(), "client abort");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_timer_cases_of_explore_encode_and_decode_back(
+            s in crate::generate::timer_scenario_on(crate::run::Net::Loopback)
+        ) {
+            proptest::prop_assert_eq!(decode(&encode(&s).unwrap()), s);
+        }
     }
 
     #[test]
