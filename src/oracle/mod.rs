@@ -635,7 +635,16 @@ impl Model {
             }
             Op::Error => me.take_error(fx),
             Op::Set(setting) => {
-                self.options[a.index()].set(setting);
+                let options = &mut self.options[a.index()];
+                options.set(setting);
+                let live = me.life == Life::Open && me.state != TcpState::Close;
+                if let Some(idle) = options
+                    .keepalive_fires_within(Duration::ZERO)
+                    .filter(|_| live)
+                {
+                    // Quiet for IDLE already: the probe leaves at once.
+                    fx.beyond = Some(Limit::Keepalive { who: a, idle });
+                }
                 fx.rule(Rule::TimerOptionsSendNothing);
                 Outcome::Ok
             }

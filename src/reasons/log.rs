@@ -2,11 +2,12 @@
 //! the connections they belong to.
 //!
 //! Each [`ResetLog`] records the event on every CPU into perf rings of its own
-//! ([`super::ring`]): parallel jobs and other programs never take each other's events, and no
-//! state is left in the kernel when the log is dropped, nor when the process is killed (the
-//! events end with their descriptors). tracefs is only read: the event's id and its `format`
-//! file, which say where the fields lie and name the values of `reason`, whose numbers moved
-//! between releases.
+//! ([`super::ring`]): parallel jobs and other programs never take each other's events, and
+//! nothing of the recording is left in the kernel when the log is dropped, nor when the process
+//! is killed (the events end with their descriptors). tracefs is only read: the event's id and
+//! its `format` file, which say where the fields lie and name the values of `reason`, whose
+//! numbers moved between releases. Where nothing had mounted tracefs, rstlab mounts it (as
+//! root) and leaves it mounted, as a system that mounts it at boot would have it.
 //!
 //! Why rings and not a tracing instance (`instances/`, read through `trace_pipe`), which rstlab
 //! used first: the pipe costs a `read` a case that takes locks even when it finds nothing, and
@@ -99,6 +100,18 @@ impl ResetLog {
             rustix::time::ClockId::Monotonic,
         ))
         .unwrap_or_default()
+    }
+
+    /// [`ResetLog::now`] for a reader of one connection at a time (a runner): what the rings
+    /// hold from before is read and dropped, so that a ring that other connections' RSTs
+    /// filled while the reader was idle has room again, and a loss it met lies before the
+    /// connection. (A peer, which watches several connections, calls [`ResetLog::now`].)
+    pub fn skip_to_now(&mut self) -> Duration {
+        let now = self.now();
+        self.read(now.as_nanos());
+        self.lost = 0;
+        self.unplaced_loss.iter_mut().for_each(|n| *n = 0);
+        now
     }
 
     /// Reads what the kernel recorded since the last call and keeps the RSTs between `client`

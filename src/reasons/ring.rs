@@ -10,9 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::sys::perf::TraceRing;
 use crate::tcp::TcpState;
 
-/// Data pages of each CPU's ring: 1 MiB, some 9,000 events. A case's events are read right
-/// after it, and the ring must hold every RST the host sends meanwhile.
-const PAGES: usize = 256;
+/// Each CPU's ring: 1 MiB, some 9,000 events. A case's events are read right after it, and the
+/// ring must hold every RST the host sends meanwhile.
+const RING_BYTES: usize = 1 << 20;
 
 /// The longest record a ring holds (a sample of `tcp_send_reset` takes 112 bytes): a ring with
 /// less room than this left may have lost the next one.
@@ -40,8 +40,10 @@ impl Format {
             text.lines().find_map(|line| {
                 let line = line.trim();
                 let decl = line.strip_prefix("field:")?.split(';').next()?;
-                let field = decl.rsplit(' ').next()?;
-                let field = field.split('[').next()?;
+                // `__u8 saddr[28]`, or `__u8 saddr[sizeof(struct sockaddr_in6)]` as older
+                // kernels print it: the name is the last word before the brackets.
+                let decl = decl.split('[').next()?;
+                let field = decl.trim_end().rsplit(' ').next()?;
                 (field == name).then_some(())?;
                 let at = line.split("offset:").nth(1)?.split(';').next()?;
                 at.trim().parse().ok()
@@ -186,7 +188,7 @@ impl Rings {
     pub fn open(id: u64, format: Format) -> std::io::Result<Rings> {
         let rings = online_cpus()?
             .into_iter()
-            .map(|cpu| TraceRing::open(id, cpu, PAGES))
+            .map(|cpu| TraceRing::open(id, cpu, pages()))
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Rings {
             rings,
@@ -250,14 +252,17 @@ fn records(bytes: &[u8], format: &Format, mut each: impl FnMut(Record)) {
                 let Some(raw) = record.get(20..20 + raw_len as usize) else {
                     continue;
                 };
-                if let Some((src, dst, state, reason)) = format.decode(raw) {
-                    each(Record::Reset {
+                match format.decode(raw) {
+                    Some((src, dst, state, reason)) => each(Record::Reset {
                         at_ns: u128::from(ns),
                         src,
                         dst,
                         state,
                         reason,
-                    });
+                    }),
+                    // An RST rstlab cannot read (an address family it does not know) may be
+                    // the connection's: counted as lost, never dropped unseen.
+                    None => each(Record::Lost(1)),
                 }
             }
             perf_event_open_sys::bindings::PERF_RECORD_LOST => {
@@ -266,6 +271,11 @@ fn records(bytes: &[u8], format: &Format, mut each: impl FnMut(Record)) {
             _ => {}
         }
     }
+}
+
+/// The pages of [`RING_BYTES`], a power of two whatever the page size.
+fn pages() -> usize {
+    (RING_BYTES / rustix::param::page_size()).next_power_of_two()
 }
 
 /// The CPUs online now (`/sys/devices/system/cpu/online`: `0-3,5`).
@@ -349,6 +359,9 @@ mod tests {
         assert_eq!(f.reasons[2], (11, "TCP_ABORT_ON_CLOSE".to_string()));
         // Before 6.10 there is no reason: nothing to read.
         assert_eq!(Format::parse(&FORMAT.replace(" reason;", " other;")), None);
+        // Array lengths as older kernels print them.
+        let sized = FORMAT.replace("saddr[28]", "saddr[sizeof(struct sockaddr_in6)]");
+        assert_eq!(Format::parse(&sized), Some(f));
     }
 
     #[test]

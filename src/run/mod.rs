@@ -473,7 +473,10 @@ impl Runner {
             .note(|| "handshake (before the first step)".to_string());
         let (sockets, [client, server]) = self.network.connect()?;
         // The kernel's RSTs from now on are this connection's.
-        let since = self.resets.as_ref().map_or(Duration::ZERO, ResetLog::now);
+        let since = self
+            .resets
+            .as_mut()
+            .map_or(Duration::ZERO, ResetLog::skip_to_now);
         let mut api: Box<dyn Api + '_> = match (self.backend, &self.runtime) {
             (Backend::Std, _) => Box::new(std_backend::StdApi::new(sockets)),
             (Backend::Tokio, Some(runtime)) => {

@@ -34,7 +34,8 @@ unsafe impl Send for TraceRing {}
 impl TraceRing {
     /// Records tracepoint `id` (`events/SYSTEM/NAME/id` in tracefs) on `cpu`, with the time of
     /// each sample by `CLOCK_MONOTONIC`, into a ring of `pages` pages (a power of two).
-    /// Needs `CAP_PERFMON` or root (or a low `perf_event_paranoid`).
+    /// Needs root: `CAP_PERFMON` (or a low `perf_event_paranoid`) to record a tracepoint on a
+    /// whole CPU, and `CAP_IPC_LOCK` to map rings past the per-user `perf_event_mlock_kb`.
     pub fn open(id: u64, cpu: u32, pages: usize) -> io::Result<TraceRing> {
         if !pages.is_power_of_two() {
             return Err(io::Error::new(
@@ -119,6 +120,13 @@ impl TraceRing {
             let new = head.wrapping_sub(tail) as usize;
             if new == 0 {
                 return 0;
+            }
+            if new > self.data_size {
+                // Never by the ABI (the kernel keeps head - tail within the ring); should it
+                // happen, nothing between them can be trusted: give it all back, and say the
+                // ring was full, which its reader counts as a loss.
+                AtomicU64::from_ptr(&raw mut (*page).data_tail).store(head, Ordering::Release);
+                return self.data_size;
             }
             let start = tail as usize & (self.data_size - 1);
             let first = new.min(self.data_size - start);
