@@ -122,6 +122,40 @@ fn the_seed_article_against_a_std_client_matches_the_oracle_call_by_call() {
     );
 }
 
+/// The peer sets its own socket's timer options as scripted, and they send nothing; a client's
+/// `set` is on your program's socket, which the peer cannot see.
+#[test]
+fn the_peer_sets_its_timer_options_and_they_send_nothing() {
+    let (peer, mut client) = connected(
+        "client write 2; server set keepalive 10s 2s 3 => ok; server set user-timeout 2s => ok; server read 2 => ok(2)",
+        2000,
+    );
+    client.write_all(b"ab").unwrap();
+    let report = peer
+        .next_connection(Duration::from_secs(5))
+        .expect("played");
+    assert!(report.as_scripted(), "{report}");
+    assert!(
+        matches!(&report.steps[1].peer, PeerSaw::Called { outcome, .. } if *outcome == rstlab::Outcome::Ok),
+        "{report}"
+    );
+    assert!(
+        report.to_string().contains("timer-options-send-nothing"),
+        "{report}"
+    );
+    let refused = serve(
+        &["client set user-timeout 1s; client write 1"],
+        options(500),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        refused.contains("the peer cannot see it happen"),
+        "{refused}"
+    );
+}
+
 #[test]
 fn a_client_that_never_connects_is_reported_and_finish_returns_at_once() {
     let peer = Peer::serve("client write 1; server close").unwrap();

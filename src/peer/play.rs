@@ -812,6 +812,7 @@ impl Connection<'_> {
                 outcome
             }
             Op::Shutdown(how) => Outcome::of_unit(stream.shutdown(how.to_std())),
+            Op::Set(setting) => crate::run::set(SockRef::from(&*stream), *setting),
             Op::Close | Op::Abort => {
                 if *op == Op::Abort
                     && let Err(e) = SockRef::from(&*stream).set_linger(Some(Duration::ZERO))

@@ -627,8 +627,8 @@ fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
 }
 
 /// `set`: the socket option's setsockopt(2) calls (`TCP_USER_TIMEOUT`; `SO_KEEPALIVE` with
-/// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and `TCP_KEEPCNT`), the same for every API.
-fn set(socket: SockRef<'_>, setting: Setting) -> Outcome {
+/// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and `TCP_KEEPCNT`), the same for every API and the peer.
+pub(crate) fn set(socket: SockRef<'_>, setting: Setting) -> Outcome {
     Outcome::of_unit(match setting {
         Setting::UserTimeout(d) => socket.set_tcp_user_timeout(Some(d).filter(|d| !d.is_zero())),
         Setting::Keepalive {
