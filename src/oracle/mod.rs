@@ -635,15 +635,10 @@ impl Model {
             }
             Op::Error => me.take_error(fx),
             Op::Set(setting) => {
-                let options = &mut self.options[a.index()];
-                options.set(setting);
-                let live = me.life == Life::Open && me.state != TcpState::Close;
-                if let Some(idle) = options
-                    .keepalive_fires_within(Duration::ZERO)
-                    .filter(|_| live)
-                {
-                    // Quiet for IDLE already: the probe leaves at once.
-                    fx.beyond = Some(Limit::Keepalive { who: a, idle });
+                self.options[a.index()].set(setting);
+                // Quiet for IDLE already: the probe leaves at once.
+                if let Err(limit) = self.keepalive_waits(a, Duration::ZERO) {
+                    fx.beyond = Some(limit);
                 }
                 fx.rule(Rule::TimerOptionsSendNothing);
                 Outcome::Ok
@@ -686,17 +681,24 @@ impl Model {
         }
     }
 
+    /// Whether `end`'s keepalive timer stays quiet for the next `d` ([`Options`]); it runs on a
+    /// socket the application holds, until the connection is over.
+    fn keepalive_waits(&self, end: End, d: Duration) -> Result<(), Limit> {
+        let e = &self.ends[end.index()];
+        let live = e.life == Life::Open && e.state != TcpState::Close;
+        match self.options[end.index()].keepalive_fires_within(d) {
+            Some(idle) if live => Err(Limit::Keepalive { who: end, idle }),
+            _ => Ok(()),
+        }
+    }
+
     /// `sleep D`: the clock moves on, delivering every segment at its due time; the model stops
     /// where a real kernel would retransmit.
     fn advance(&mut self, d: Duration, fx: &mut Effects) -> Result<(), Limit> {
         let target = self.wire.now() + d;
         let before = self.wire.len();
-        for (e, o) in self.ends.iter().zip(&self.options) {
-            // Keepalive runs on a socket the application holds, until the connection is over.
-            let live = e.life == Life::Open && e.state != TcpState::Close;
-            if let Some(idle) = o.keepalive_fires_within(d).filter(|_| live) {
-                return Err(Limit::Keepalive { who: e.me, idle });
-            }
+        for end in End::BOTH {
+            self.keepalive_waits(end, d)?;
         }
         for e in &mut self.ends {
             e.time_passes(d);

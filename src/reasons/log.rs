@@ -128,13 +128,7 @@ impl ResetLog {
             }
         }
         let lost = std::mem::take(&mut self.lost);
-        if lost > 0 {
-            return Resets::Missing(Missing::Lost(lost));
-        }
-        if !self.complete {
-            return Resets::Missing(Missing::Incomplete(resets));
-        }
-        Resets::Stated(resets)
+        self.verdict(lost, resets)
     }
 
     /// [`ResetLog::take`] for several connections at once, each `(client, server, since)`: one
@@ -165,18 +159,23 @@ impl ResetLog {
             }
         }
         let lost = std::mem::take(&mut self.lost);
-        resets
-            .into_iter()
-            .map(|r| match () {
-                () if lost > 0 => Resets::Missing(Missing::Lost(lost)),
-                () if !self.complete => Resets::Missing(Missing::Incomplete(r)),
-                () => Resets::Stated(r),
-            })
-            .collect()
+        resets.into_iter().map(|r| self.verdict(lost, r)).collect()
     }
 
-    /// Puts in `events` the events recorded since the last reading that were sent at `since_ns` or later, in
-    /// the order sent. Events the kernel lost count only when they may have been such: a ring
+    /// What a connection's RSTs read as: lost when `lost` events may have been its own, shown
+    /// but not checked before 6.12, else stated.
+    fn verdict(&self, lost: u64, stated: Vec<StatedReset>) -> Resets {
+        if lost > 0 {
+            Resets::Missing(Missing::Lost(lost))
+        } else if !self.complete {
+            Resets::Missing(Missing::Incomplete(stated))
+        } else {
+            Resets::Stated(stated)
+        }
+    }
+
+    /// Puts in `events` the events recorded since the last reading that were sent at
+    /// `since_ns` or later, in the order sent. Events the kernel lost count only when they may have been such: a ring
     /// that is full drops the newest, and a later event of that ring older than `since_ns`
     /// says the ones lost before it were older still (an idle runner's rings fill with other
     /// connections' RSTs).

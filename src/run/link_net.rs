@@ -39,10 +39,9 @@ pub(super) struct LinkNet {
     /// reads the states. Every socket call comes between two of the runner's settles, so a
     /// segment it sends is never left behind.
     settled: bool,
-    /// The one side whose socket calls came since the last settle, when only one did: the
-    /// next settle reads that side's device alone ([`Link::settle_from`]).
-    sender: Option<End>,
-    /// Each side's socket made a call since the last settle that can change its state.
+    /// Each side's socket made a call since the last settle that may send or change its
+    /// state: when one side alone did, the next settle reads that side's device alone
+    /// ([`Link::settle_from`]).
     acted: [bool; 2],
     /// The state each socket was in at the last settle, while it is known to be so: a socket
     /// that made no call and to which nothing was delivered since is in the same state, and
@@ -89,7 +88,6 @@ impl LinkNet {
             connections: 0,
             spare: Vec::with_capacity(LINK_CLIENT_BATCH),
             settled: false,
-            sender: None,
             acted: [false; 2],
             known: [None; 2],
         })
@@ -196,15 +194,15 @@ impl LinkNet {
         &mut self,
         open: [Option<BorrowedFd<'_>>; 2],
     ) -> Result<[Option<TcpState>; 2], RunError> {
-        let sender = self.sender.take();
+        let acted = std::mem::take(&mut self.acted);
         if !std::mem::take(&mut self.settled) {
-            match sender {
-                Some(side) => self.link.settle_from(side)?,
-                None => self.link.settle()?,
+            match acted {
+                [true, false] => self.link.settle_from(End::Client)?,
+                [false, true] => self.link.settle_from(End::Server)?,
+                _ => self.link.settle()?,
             }
         }
         let delivered = self.link.take_delivered();
-        let acted = std::mem::take(&mut self.acted);
         let mut states = [None; 2];
         for (i, fd) in open.into_iter().enumerate() {
             let Some(fd) = fd else {
@@ -229,10 +227,9 @@ impl LinkNet {
         Ok(())
     }
 
-    /// A socket call of `side`'s, the only one since the last settle: the next settle reads
-    /// `side`'s device alone.
+    /// A socket call of `side`'s that may send: the next settle reads `side`'s device alone
+    /// when no call of the other side's came since the last settle.
     pub(super) fn sent_from(&mut self, side: End) {
-        self.sender = Some(side);
         self.acted[side.index()] = true;
     }
 
@@ -290,7 +287,6 @@ impl LinkNet {
     /// left, no orphan), what is left on the wire is dropped instead ([`Link::reset_gone`]).
     pub(super) fn reset(&mut self, gone: bool) -> Result<(), RunError> {
         self.settled = false;
-        self.sender = None;
         self.acted = [false; 2];
         self.known = [None; 2];
         if gone {
