@@ -125,6 +125,21 @@ rules! {
         statement: "Setting TCP_USER_TIMEOUT or keepalive sends nothing and changes no outcome at once: they act only once time passes (data unacknowledged or a closed window for the user timeout, a connection idle for IDLE for keepalive).",
         mechanism: "do_tcp_setsockopt(): TCP_USER_TIMEOUT stores icsk_user_timeout, read by tcp_write_timeout(), tcp_probe_timer() and tcp_keepalive_timer(); sock_setsockopt(SO_KEEPALIVE) -> tcp_set_keepalive() arms the keepalive timer keepalive_time_when() ahead; TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT store their values (tcp_sock_set_keepidle_locked() re-arms the timer). No segment leaves until a timer expires.",
     }
+    /// The vanished peer: retransmissions, then ETIMEDOUT.
+    LostDataIsRetransmitted = "lost-data-is-retransmitted" {
+        statement: "Data the peer does not acknowledge is sent again: the tail loss probe once, about 200 ms after the send, then the retransmission timer, each time waiting twice as long (up to 120 s).",
+        mechanism: "tcp_schedule_loss_probe() and tcp_send_loss_probe() resend the last segment after about 2 RTT plus rto_min with one segment out; tcp_retransmit_timer() -> tcp_enter_loss() (the congestion window falls to one segment) and tcp_retransmit_skb() resend the first unacknowledged segment, and icsk_rto doubles up to TCP_RTO_MAX (tcp_backoff). RFC 6298 §5, RFC 8985 §7 (tail loss probe).",
+    }
+    /// The vanished peer's end.
+    SilentPeerTimesOut = "silent-peer-times-out" {
+        statement: "A peer that never answers again ends the connection with ETIMEDOUT: once tcp_retries2's time (924.6 s at the default 15, about 15.5 minutes) has passed since the first retransmission, or TCP_USER_TIMEOUT if set, the kernel gives up. Every write until then succeeds; the next call that looks gets ETIMEDOUT once, and later writes EPIPE.",
+        mechanism: "tcp_retransmit_timer() -> tcp_write_timeout(): retransmits_timed_out() measures the time since retrans_stamp against tcp_model_timeout(tcp_retries2) or icsk_user_timeout (to which tcp_clamp_rto_to_user_timeout() shortens the last wait); then tcp_write_err() stores ETIMEDOUT in sk_err and tcp_done() closes the socket, sending nothing. RFC 9293 §3.8.3 (R2), RFC 5482 (user timeout).",
+    }
+    /// Keepalive finds the silence.
+    KeepaliveTimesOutASilentPeer = "keepalive-times-out-a-silent-peer" {
+        statement: "With keepalive on, an idle connection whose peer went silent ends after IDLE + COUNT x INTERVAL without a segment received: the kernel sends an RST it cannot deliver, and the next read gets ETIMEDOUT.",
+        mechanism: "tcp_keepalive_timer(): once keepalive_time_elapsed() reaches keepalive_time_when(), tcp_write_wakeup() sends a probe every keepalive_intvl_when(); when icsk_probes_out reaches keepalive_probes() (or TCP_USER_TIMEOUT has passed with a probe out), tcp_send_active_reset() (TCP_KEEPALIVE_TIMEOUT from 6.12) and tcp_write_err() (ETIMEDOUT, tcp_done()). RFC 1122 §4.2.3.6.",
+    }
     /// Why the seed sees EPIPE and not ECONNRESET.
     RstAfterFinLeavesEpipe = "rst-after-fin-leaves-epipe" {
         statement: "An RST that arrives after the peer's FIN (in CLOSE_WAIT) leaves EPIPE pending, not ECONNRESET.",

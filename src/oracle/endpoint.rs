@@ -46,9 +46,9 @@ pub(super) enum Stub {
 
 /// A segment this end sent and that is not acknowledged yet.
 #[derive(Clone, Copy, Debug)]
-struct Unacked {
-    end: u32,
-    sent: Duration,
+pub(super) struct Unacked {
+    pub(super) end: u32,
+    pub(super) sent: Duration,
 }
 
 /// One end of the connection; sequence numbers are relative to its SYN (the first byte is 1).
@@ -68,13 +68,13 @@ pub(super) struct Endpoint {
     /// Bytes written but not sent: the congestion window is full.
     pub(super) unsent: usize,
     /// A FIN waits behind `unsent` bytes.
-    fin_pending: bool,
+    pub(super) fin_pending: bool,
     /// Our FIN has been sent: its sequence number.
     pub(super) fin_seq: Option<u32>,
     /// The rule behind our FIN, for when it leaves after waiting for the window.
     fin_rule: Rule,
-    unacked: VecDeque<Unacked>,
-    cwnd: usize,
+    pub(super) unacked: VecDeque<Unacked>,
+    pub(super) cwnd: usize,
     /// `tcp_cwnd_validate()`'s memory: whether the last window was cwnd-limited, the most
     /// packets out in it, and where it ends.
     is_cwnd_limited: bool,
@@ -159,7 +159,7 @@ impl Endpoint {
 
     /// What `tcp_done()` leaves: CLOSE, both directions shut, the write queue gone; an orphan is
     /// destroyed.
-    fn done(&mut self) {
+    pub(super) fn done(&mut self) {
         self.stub = None;
         self.state = TcpState::Close;
         self.rcv_shutdown = true;
@@ -173,7 +173,7 @@ impl Endpoint {
         }
     }
 
-    fn segment(&self, seq: u32, len: usize) -> Wired {
+    pub(super) fn segment(&self, seq: u32, len: usize) -> Wired {
         Wired {
             from: self.me,
             seq,

@@ -32,13 +32,17 @@ pub mod kernel;
 
 mod endpoint;
 pub mod invariants;
+mod limit;
 mod options;
+mod silence;
 #[cfg(test)]
 mod tests_by_cut;
 #[cfg(test)]
 mod tests_by_kernel;
 #[cfg(test)]
 mod tests_by_state;
+#[cfg(test)]
+mod tests_by_time;
 pub mod timers;
 
 use std::time::Duration;
@@ -56,7 +60,9 @@ use crate::scenario::{End, How, LinkOp, Op, Scenario, Step};
 use crate::tcp::TcpState;
 
 use endpoint::{Endpoint, Life};
+pub use limit::{Beyond, LAB_MAX_SLEEP, Limit};
 use options::Options;
+pub use silence::MARGIN as TIMER_MARGIN;
 
 /// Payload bytes per segment on the link: MTU 1500 less the IPv4 and TCP headers and the
 /// timestamp option (`tcp_mss`: 1500 - 20 - 20 - 12).
@@ -120,89 +126,6 @@ pub enum SegmentKind {
     Fin,
     /// RST.
     Rst,
-}
-
-/// Where a scenario leaves what the model follows exactly.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Beyond {
-    /// The 1-based step at which it happens.
-    pub step: usize,
-    /// Why the model stops there (in JSON, its sentence).
-    #[serde(serialize_with = "crate::text::serialize_display")]
-    pub reason: Limit,
-}
-
-impl std::fmt::Display for Beyond {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "step {}: the model stops here: {}",
-            self.step, self.reason
-        )
-    }
-}
-
-/// Why the model cannot follow a step: the edges of what it follows exactly.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Limit {
-    /// A step for the link that names a socket (the scenario checker refuses it; a hand-built
-    /// step can still say it).
-    #[error("`{0}`: the link has no socket")]
-    LinkHasNoSocket(String),
-    /// A segment left unacknowledged long enough that a real kernel's retransmission timer
-    /// would fire.
-    #[error(
-        "the {who} has had a segment unacknowledged for more than {after:?} of link time: \
-         a real kernel would retransmit it"
-    )]
-    Retransmission {
-        /// The end whose segment waits.
-        who: End,
-        /// How long it may wait ([`RETRANSMIT_AFTER`]).
-        after: Duration,
-    },
-    /// A host forgets its socket where Linux delays ACKs (loopback). An ACK either end still
-    /// owes then leaves with the delayed-ACK timer (40 ms or more) or never: the peer's
-    /// unacknowledged data or FIN comes back with its retransmission timer and draws an RST, or
-    /// the survivor's late ACK does. What happens, and when, is the timers' business.
-    #[error(
-        "`{0} reboot` on loopback, where Linux delays ACKs: whether an ACK either end owes is sent before the host forgets its socket, and what the retransmission that follows meets, is decided by the kernel's delayed-ACK and retransmission timers, which the model does not keep yet; on the link (`--net link`) ACKs are not delayed"
-    )]
-    RebootWithDelayedAcks(End),
-    /// A sleep long enough for keepalive's first probe, on a socket with keepalive on.
-    #[error(
-        "the {who} has keepalive on and would have received nothing for {idle:?} (its IDLE): \
-         its keepalive timer would fire, which the model does not follow yet"
-    )]
-    Keepalive {
-        /// The end whose timer fires.
-        who: End,
-        /// Its `TCP_KEEPIDLE`.
-        idle: Duration,
-    },
-    /// A duplicate ACK reached a sender: fast retransmit and loss recovery are not modelled.
-    #[error("a duplicate ACK reaches the sender: loss recovery is not modelled")]
-    LossRecovery,
-    /// The scenario, once a caller has added its own steps (the peer's waits for the link's
-    /// delay), is past the language's bounds.
-    #[error(
-        "with the peer's waits for the link's delay added, the scenario is past the language's bounds ({0})"
-    )]
-    Bounds(String),
-}
-
-impl Limit {
-    /// What the user can change so that the model follows the scenario.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            Limit::LinkHasNoSocket(_) => "give the step to `client` or `server`",
-            Limit::Retransmission { .. } => "shorten the scenario's link time there",
-            Limit::LossRecovery => "drop fewer segments",
-            Limit::Bounds(_) => "shorten the scenario",
-            Limit::RebootWithDelayedAcks(_) => "run it on the link (`--net link`)",
-            Limit::Keepalive { .. } => "sleep less than keepalive's IDLE, or give it a longer one",
-        }
-    }
 }
 
 /// The oracle's prediction for a whole scenario: one [`PredictedStep`] per step, fewer when
@@ -269,6 +192,13 @@ pub enum TcpSettings {
     /// follows them exactly while no retransmission timer would fire ([`Limit`]).
     #[default]
     Lab,
+    /// The kernel's defaults (`rto_min` 200 ms, loss probes, SACK, RACK, keepalive's sysctls)
+    /// in the kernel's own time: the lane, where the guest's clock is virtual and sleeps of
+    /// any length pass at once. The link keeps Reno and quick ACKs (see
+    /// [`crate::net::link::SETTINGS`] under the real clock). The model follows the timers
+    /// of a connection whose peer fell silent on a cut link ([`silence`]) and sleeps up to
+    /// the language's bound.
+    KernelTime,
 }
 
 /// Predicts what `settings.backend`'s API reports for every step of `scenario`, on
@@ -322,6 +252,7 @@ pub enum TcpSettings {
 /// ```
 pub fn predict(scenario: &Scenario, settings: &Settings) -> Prediction {
     let mut model = Model::on(settings.net_for(scenario), settings.kernel);
+    model.timed = settings.tcp == TcpSettings::KernelTime;
     let mut prediction = Prediction {
         steps: Vec::with_capacity(scenario.steps().len()),
         beyond: None,
@@ -521,6 +452,15 @@ pub struct Model {
     delays_acks: bool,
     /// Each end's timer options (`set`) and quiet time.
     options: [Options; 2],
+    /// The kernel's own time ([`TcpSettings::KernelTime`]): the timers of a silent peer's
+    /// connection are followed ([`silence`]).
+    timed: bool,
+    /// The kernel whose timers are followed.
+    kernel: Kernel,
+    /// Each end's timer at work, in the kernel's time.
+    stories: [Option<silence::Story>; 2],
+    /// A `link delay` was set: the kernel measured RTTs the timer stories do not know.
+    delayed: bool,
 }
 
 impl Default for Model {
@@ -552,6 +492,10 @@ impl Model {
             wire: Wire::new(),
             delays_acks: net == Net::Loopback,
             options: [Options::default(); 2],
+            timed: false,
+            kernel,
+            stories: [None, None],
+            delayed: false,
         }
     }
 
@@ -575,6 +519,9 @@ impl Model {
                 };
                 if *op == Op::Reboot && self.delays_acks {
                     return Err(Limit::RebootWithDelayedAcks(a));
+                }
+                if let Some(story) = &self.stories[a.index()] {
+                    silence::allows(story, a, op)?;
                 }
                 let outcome = self.call(a, op, now, &mut fx);
                 self.deliver(&mut fx);
@@ -695,10 +642,18 @@ impl Model {
     /// `sleep D`: the clock moves on, delivering every segment at its due time; the model stops
     /// where a real kernel would retransmit.
     fn advance(&mut self, d: Duration, fx: &mut Effects) -> Result<(), Limit> {
+        if !self.timed && d > LAB_MAX_SLEEP {
+            return Err(Limit::LongSleep(d));
+        }
         let target = self.wire.now() + d;
         let before = self.wire.len();
+        if self.timed {
+            self.timers_until(target, fx)?;
+        }
         for end in End::BOTH {
-            self.keepalive_waits(end, d)?;
+            if self.stories[end.index()].is_none() {
+                self.keepalive_waits(end, d)?;
+            }
         }
         for e in &mut self.ends {
             e.time_passes(d);
@@ -711,6 +666,7 @@ impl Model {
             let until = next.unwrap_or(target);
             for e in &self.ends {
                 let live = e.life != Life::Gone && e.state != TcpState::Close;
+                let live = live && self.stories[e.me.index()].is_none();
                 if let Some(sent) = e.oldest_unacked().filter(|_| live)
                     && until > sent + RETRANSMIT_AFTER
                 {
@@ -734,8 +690,66 @@ impl Model {
         Ok(())
     }
 
+    /// In the kernel's time, what the ends' timers do by `target` on a cut link, in the order
+    /// they do it ([`silence`]).
+    fn timers_until(&mut self, target: Duration, fx: &mut Effects) -> Result<(), Limit> {
+        let mut events = Vec::new();
+        for end in End::BOTH {
+            let i = end.index();
+            if self.stories[i].is_none() {
+                let cut = self.wire.is_cut() && !self.delayed;
+                let now = self.wire.now();
+                self.stories[i] =
+                    silence::story_for(&self.ends[i], &self.options[i], self.kernel, now, cut)?;
+            }
+            if let Some(story) = &mut self.stories[i] {
+                events.extend(
+                    story
+                        .until(end, target)?
+                        .into_iter()
+                        .map(|(w, e)| (w, end, e)),
+                );
+            }
+        }
+        events.sort_by_key(|(w, _, _)| w.earliest);
+        for pair in events.windows(2) {
+            let ((a, who, _), (b, other, _)) = (pair[0], pair[1]);
+            if who != other && a.latest + TIMER_MARGIN >= b.earliest {
+                return Err(Limit::Timer {
+                    who,
+                    timer: "retransmission or keepalive",
+                    why: "the other end's timer fires at about the same time: which segment leaves first is not followed",
+                });
+            }
+        }
+        for (_, end, event) in events {
+            let i = end.index();
+            let story = self.stories[i].take().expect("an event comes from a story");
+            self.ends[i].timer_event(&story, event, fx);
+            if event == silence::Event::Resend {
+                self.stories[i] = Some(story);
+            }
+        }
+        self.post(fx);
+        Ok(())
+    }
+
     /// A `link` step.
     fn link(&mut self, op: LinkOp, fx: &mut Effects) {
+        if let LinkOp::Delay(d) = op {
+            self.delayed |= !d.is_zero();
+        }
+        if op == LinkOp::Restore
+            && let Some(who) = End::BOTH
+                .into_iter()
+                .find(|e| self.stories[e.index()].is_some())
+        {
+            fx.beyond(Limit::Timer {
+                who,
+                timer: "retransmission or keepalive",
+                why: "the link comes back while the timer runs: what its next segment meets is not followed yet",
+            });
+        }
         for (from, segment, _) in self.wire.apply(op) {
             self.lose(from, &segment);
         }

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::oracle::timers::{KeepaliveOptions, TimerSettings};
 use crate::scenario::Setting;
 
 /// Real time the model grants a keepalive timer beyond the sleeps it counts.
@@ -21,6 +22,8 @@ pub(super) struct Options {
     pub(super) user_timeout: Option<Duration>,
     /// `TCP_KEEPIDLE`, when `SO_KEEPALIVE` is on (`set keepalive` turns it on).
     pub(super) keepalive_idle: Option<Duration>,
+    /// `TCP_KEEPINTVL` and `TCP_KEEPCNT`, with `keepalive_idle`.
+    keepalive_then: Option<(Duration, u32)>,
     /// Time passed since the socket last received a segment (the handshake's last, at first).
     pub(super) quiet: Duration,
 }
@@ -31,7 +34,30 @@ impl Options {
     pub(super) fn set(&mut self, setting: Setting) {
         match setting {
             Setting::UserTimeout(d) => self.user_timeout = Some(d).filter(|d| !d.is_zero()),
-            Setting::Keepalive { idle, .. } => self.keepalive_idle = Some(idle),
+            Setting::Keepalive {
+                idle,
+                interval,
+                count,
+            } => {
+                self.keepalive_idle = Some(idle);
+                self.keepalive_then = Some((interval, count));
+            }
+        }
+    }
+
+    /// The socket's timer settings for the timer model, on the kernel's default sysctls.
+    pub(super) fn timer_settings(&self) -> TimerSettings {
+        TimerSettings {
+            user_timeout: self.user_timeout,
+            keepalive: self.keepalive_idle.map(|idle| {
+                let (interval, count) = self.keepalive_then.unzip();
+                KeepaliveOptions {
+                    idle: Some(idle),
+                    interval,
+                    count,
+                }
+            }),
+            ..TimerSettings::default()
         }
     }
 

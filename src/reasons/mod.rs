@@ -43,6 +43,8 @@ pub enum RstReason {
     /// A listening socket was sent a segment with an ACK: a segment for a connection the
     /// server no longer has, on the port it still listens on.
     TcpFlags,
+    /// Keepalive's probes went unanswered: the timer resets the connection as it gives up.
+    TcpKeepaliveTimeout,
 }
 
 /// One row of [`REASONS`].
@@ -101,6 +103,12 @@ pub const REASONS: &[ReasonInfo] = &[
         name: "TCP_FLAGS",
         function: "tcp_rcv_state_process() (LISTEN) → tcp_v4_send_reset()",
         what: "a segment with an ACK for a connection the server no longer has, met by its listening socket on the same port",
+    },
+    ReasonInfo {
+        reason: RstReason::TcpKeepaliveTimeout,
+        name: "TCP_KEEPALIVE_TIMEOUT",
+        function: "tcp_keepalive_timer() → tcp_send_active_reset()",
+        what: "keepalive's last probe went unanswered: the connection is reset as the timer gives up (ETIMEDOUT)",
     },
 ];
 

@@ -11,8 +11,10 @@ pub const MAX_IO: usize = 64 * 1024;
 /// (see [`crate::run`]) this is far below what either buffer or the receive window holds,
 /// so every write is accepted whole and every byte reaches the peer before the next step.
 pub const MAX_BYTES_PER_DIRECTION: usize = 64 * 1024;
-/// The longest `sleep`: far below Linux's shortest state timer that can change an outcome
-/// (`tcp_fin_timeout` and TIME_WAIT, 60 s).
-pub const MAX_SLEEP: Duration = Duration::from_secs(5);
+/// The longest `sleep`: three hours, past every timer of a connection at the kernel's defaults
+/// (the vanished peer's 15.5 minutes, keepalive's 2 hours and 11 minutes). Past 5 s the
+/// kernel's own timers decide, so the oracle follows such a sleep only in the kernel's own time
+/// (the lane: [`crate::oracle::LAB_MAX_SLEEP`]); generators keep to their own, shorter bound.
+pub const MAX_SLEEP: Duration = Duration::from_secs(3 * 3600);
 /// The longest one-way delay of `link delay D`.
 pub const MAX_DELAY: Duration = Duration::from_millis(100);
