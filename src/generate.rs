@@ -13,6 +13,9 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 mod draw;
+mod silence;
+
+pub use silence::silence_scenario;
 
 use crate::oracle::{Model, PredictedStep, Prediction};
 use crate::run::Net;
@@ -372,6 +375,9 @@ pub enum Draws {
     Plain,
     /// [`timer_scenario_on`].
     Timers,
+    /// [`silence_scenario`]: the stories of a silent peer, for the kernel's own time (the
+    /// lane), on the link whatever the case's network.
+    Silence,
 }
 
 /// One step of the stories of a silent peer, for `net`: `set user-timeout`, `set keepalive`,
@@ -509,6 +515,8 @@ struct Cases {
     strategies: [BoxedStrategy<Scenario>; 2],
     /// [`timer_scenario_on`] for loopback and for the link.
     timer_strategies: [BoxedStrategy<Scenario>; 2],
+    /// [`silence_scenario`], on the link.
+    silence_strategies: [BoxedStrategy<Scenario>; 2],
     /// The runner of [`case_scenario`], its generator replaced for each case.
     runner: RefCell<TestRunner>,
 }
@@ -524,6 +532,7 @@ thread_local! {
             config,
             strategies: [scenario_on(Net::Loopback), scenario_on(Net::Link)],
             timer_strategies: [timer_scenario_on(Net::Loopback), timer_scenario_on(Net::Link)],
+            silence_strategies: [silence_scenario(), silence_scenario()],
         }
     };
 }
@@ -545,6 +554,7 @@ pub fn case_drawing(
         let strategies = match draws {
             Draws::Plain => &cases.strategies,
             Draws::Timers => &cases.timer_strategies,
+            Draws::Silence => &cases.silence_strategies,
         };
         let strategy = match net {
             Net::Loopback => &strategies[0],
@@ -587,7 +597,7 @@ pub fn case_drawn_of(
     net: Net,
     draws: Draws,
 ) -> (Scenario, Option<Prediction>) {
-    if draws == Draws::Timers {
+    if draws != Draws::Plain {
         return (case_drawing(seed, index, net, draws).current(), None);
     }
     let drawn = CASES.with(|cases| {

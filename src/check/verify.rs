@@ -8,7 +8,7 @@ use thiserror::Error;
 use crate::backend::Backend;
 use crate::check::{self, Disagreement};
 use crate::net::Net;
-use crate::oracle::{self, Beyond, Prediction};
+use crate::oracle::{self, Beyond, Prediction, TcpSettings};
 use crate::run::{Idle, RunError, Runner, Trace};
 use crate::scenario::Scenario;
 
@@ -47,18 +47,19 @@ pub enum VerifyError {
 /// assert!(v.disagreement.is_none(), "{:?}", v.disagreement);
 /// ```
 pub fn verify(runner: &mut Runner, scenario: &Scenario) -> Result<Verified, VerifyError> {
-    let prediction = predict_for(runner.backend(), runner.net(), scenario);
+    let prediction = predict_for(runner.backend(), runner.net(), runner.tcp(), scenario);
     verify_predicted(runner, scenario, prediction, &mut |_| false)
 }
 
-/// The oracle's prediction of `scenario` for a runner of `backend` on `net`: what [`verify`]
-/// asks for.
-pub fn predict_for(backend: Backend, net: Net, scenario: &Scenario) -> Prediction {
+/// The oracle's prediction of `scenario` for a runner of `backend` on `net` with `tcp`: what
+/// [`verify`] asks for.
+pub fn predict_for(backend: Backend, net: Net, tcp: TcpSettings, scenario: &Scenario) -> Prediction {
     oracle::predict(
         scenario,
         &oracle::Settings {
             backend,
             net: Some(net),
+            tcp,
             ..oracle::Settings::default()
         },
     )

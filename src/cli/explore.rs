@@ -27,7 +27,9 @@ pub struct Args {
     no_reasons: bool,
     /// Draw the timer steps too: reboots, cuts and restores of the link, `set user-timeout`
     /// and `set keepalive` (never drawn without it, so that a seed's cases stay the same;
-    /// `--seed S --timers` repeats a run)
+    /// `--seed S --timers` repeats a run). With --kernel SERIES, the silent peer's stories
+    /// instead, on the link at the kernel's defaults in its own time: long sleeps, the
+    /// retransmissions, keepalive and ETIMEDOUT
     #[arg(long)]
     timers: bool,
     /// How many scenarios, at least 1 [default: 10000, or no limit with --time].
@@ -186,7 +188,14 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     if !matches!(args.net, Some(NetsArg::Loopback)) {
         super::enter_link_namespace();
     }
+    // In the kernel's own time (the lane), --timers draws the silent peer's stories, which
+    // need the link.
+    let silence = args.timers && rstlab::kernels::lane::guest::in_lane();
+    if silence && matches!(args.net, Some(NetsArg::Loopback)) {
+        bail!("--timers in the kernel's own time draws the silent peer's stories, which cut the link: not with --net loopback");
+    }
     let nets = match args.net {
+        _ if silence => vec![Net::Link],
         Some(NetsArg::Loopback) => vec![Net::Loopback],
         Some(NetsArg::Link) => vec![Net::Link],
         Some(NetsArg::Both) => vec![Net::Loopback, Net::Link],
@@ -207,7 +216,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         jobs,
         shard: args.shard,
         reasons: !args.no_reasons,
-        draws: if args.timers {
+        draws: if silence {
+            Draws::Silence
+        } else if args.timers {
             Draws::Timers
         } else {
             Draws::Plain
@@ -233,7 +244,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let timers = if args.timers { " --timers" } else { "" };
     let start = format!(
         "exploring {limit} with seed {seed}{shard}{} ({jobs} jobs, {} backend; `--seed {seed}{timers}` repeats it)",
-        if args.timers {
+        if silence {
+            ", the silent peer's stories in the kernel's own time"
+        } else if args.timers {
             ", timer steps drawn"
         } else {
             ""

@@ -143,15 +143,25 @@ pub fn run_in_lane(
 pub struct KernelArg {
     /// The kernel to run on: `host` (this machine's), or Debian's 5.10, 6.1, 6.12 or 7.3 booted
     /// in QEMU on its virtual clock (the lane: fetched as `rstlab kernels` does; minutes of kernel
-    /// time pass in seconds, and two runs give the same results, times to the microsecond).
-    #[arg(long, default_value = "host", value_name = "SERIES")]
-    pub kernel: String,
+    /// time pass in seconds, and two runs give the same results, times to the microsecond)
+    /// [default: host; for `run`, a scenario that needs the kernel's own timers goes to the
+    /// lane's 6.12].
+    #[arg(long, value_name = "SERIES")]
+    pub kernel: Option<String>,
 }
+
+/// The kernel a scenario that needs the kernel's own timers runs on when no `--kernel` is given.
+pub const DEFAULT_LANE_KERNEL: &str = "6.12";
 
 impl KernelArg {
     /// Whether the command runs here rather than in the lane.
     pub fn is_host(&self) -> bool {
-        self.kernel == "host"
+        self.kernel.as_deref().is_none_or(|k| k == "host")
+    }
+
+    /// The series asked for (`host` when none was).
+    pub fn series(&self) -> &str {
+        self.kernel.as_deref().unwrap_or("host")
     }
 }
 
@@ -171,7 +181,7 @@ pub fn forward(command: &str, kernel: &KernelArg, deadline: Duration) -> anyhow:
         args,
         files: Vec::new(),
     };
-    match run_in_lane(command, &kernel.kernel, job, deadline)? {
+    match run_in_lane(command, kernel.series(), job, deadline)? {
         Ok(ran) => ran.replay(command),
         Err(signal) => {
             eprintln!(

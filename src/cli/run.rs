@@ -8,6 +8,7 @@ use std::io::Write;
 
 use rstlab::check::report::{ResetRow, RunReport, States, Verdict};
 use rstlab::check::verify::{Verified, VerifyError, verify};
+use rstlab::oracle::TcpSettings;
 use rstlab::run::{Backend, RunOptions, Runner};
 use rstlab::scenario::source::Source;
 use rstlab::{Scenario, TcpState};
@@ -59,13 +60,32 @@ fn status(verdict: Verdict) -> Status {
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
     if !args.kernel.is_host() {
-        return in_lane(&args);
+        return in_lane(&args, args.kernel.series());
     }
     let (_, scenario) = load(&args.scenario)?;
     let backend = Backend::from(args.backend);
     let net = match args.net {
         Some(net) => net.into(),
         None => rstlab::net::Net::for_scenario(&scenario),
+    };
+    // A scenario that needs the kernel's own timers runs in the kernel's own time: in the
+    // lane's guest here, else in the lane (unless the host was asked for by name).
+    let tcp = match needs_kernel_time(&scenario, backend, net) {
+        None => TcpSettings::Lab,
+        Some(_) if rstlab::kernels::lane::guest::in_lane() => TcpSettings::KernelTime,
+        Some(beyond) if args.kernel.kernel.is_some() => anyhow::bail!(
+            "{beyond}\nwith --kernel host it cannot run: the host's clock is real, and the kernel's \
+             timers would take their real time; run it in the lane (`--kernel {}`)",
+            super::lane::DEFAULT_LANE_KERNEL
+        ),
+        Some(beyond) => {
+            eprintln!(
+                "rstlab run: {beyond}\nrstlab run: it needs the kernel's own timers, so it runs in \
+                 the lane's kernel {} in virtual time (`--kernel` chooses another)",
+                super::lane::DEFAULT_LANE_KERNEL
+            );
+            return in_lane(&args, super::lane::DEFAULT_LANE_KERNEL);
+        }
     };
     args.pcap
         .needs_link(net == rstlab::run::Net::Link, "--net link")?;
@@ -74,6 +94,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     }
     let options = RunOptions {
         net,
+        tcp,
         capture: args.pcap.wanted(),
         ..RunOptions::default()
     };
@@ -137,7 +158,7 @@ const LANE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 6
 
 /// `run --kernel SERIES`: the same command line in the lane's VM, the scenario's text handed in
 /// as a file, what it printed printed here.
-fn in_lane(args: &Args) -> anyhow::Result<Status> {
+fn in_lane(args: &Args, series: &str) -> anyhow::Result<Status> {
     let (origin, text) = Source::read_text(&args.scenario)?;
     // Refused here as on the host, before a VM boots.
     Source::parse(origin, &text)?.into_scenario()?;
@@ -173,7 +194,7 @@ fn in_lane(args: &Args) -> anyhow::Result<Status> {
         args: job_args,
         files: vec![(file, text.into_bytes())],
     };
-    match super::lane::run_in_lane("run", &args.kernel.kernel, job, LANE_DEADLINE)? {
+    match super::lane::run_in_lane("run", series, job, LANE_DEADLINE)? {
         Ok(ran) => ran.replay("run"),
         Err(signal) => {
             eprintln!(
@@ -183,6 +204,17 @@ fn in_lane(args: &Args) -> anyhow::Result<Status> {
             Ok(Status::Interrupted(signal))
         }
     }
+}
+
+/// Where the lab's model stops because the kernel's own timers decide
+/// ([`rstlab::oracle::Limit::needs_kernel_time`]): then the scenario needs the kernel's time.
+fn needs_kernel_time(
+    scenario: &Scenario,
+    backend: Backend,
+    net: rstlab::run::Net,
+) -> Option<rstlab::oracle::Beyond> {
+    let lab = rstlab::check::verify::predict_for(backend, net, TcpSettings::Lab, scenario);
+    lab.beyond.filter(|b| b.reason.needs_kernel_time())
 }
 
 fn state_pair(s: &States) -> String {

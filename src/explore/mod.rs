@@ -24,7 +24,7 @@ use crate::check::Disagreement;
 use crate::check::verify::{Verified, VerifyError, predict_for, verify, verify_predicted};
 use crate::explore::shard::Shard;
 use crate::generate::MAX_LOOPBACK_SLEEP;
-use crate::oracle::Prediction;
+use crate::oracle::{Prediction, TcpSettings};
 use crate::outcome::Outcome;
 use crate::run::{Backend, Net, RunOptions, Runner};
 use crate::scenario::{Arg, Scenario, Step};
@@ -60,6 +60,17 @@ pub struct ExploreOptions {
     /// Which cases the seed gives: with [`Draws::Timers`], the timer steps too (reboots, cuts
     /// and restores of the link, `set user-timeout`, `set keepalive`).
     pub draws: Draws,
+}
+
+impl ExploreOptions {
+    /// The TCP settings the cases run with: the kernel's own time for the silent peer's
+    /// stories ([`Draws::Silence`]), the lab's otherwise.
+    pub fn tcp(&self) -> TcpSettings {
+        match self.draws {
+            Draws::Silence => TcpSettings::KernelTime,
+            Draws::Plain | Draws::Timers => TcpSettings::Lab,
+        }
+    }
 }
 
 impl Default for ExploreOptions {
@@ -397,7 +408,7 @@ impl Drawn {
             crate::generate::case_drawn_of(options.seed, index, net, options.draws);
         let prediction = match made {
             Some(prediction) if backend == Backend::Std => prediction,
-            _ => predict_for(backend, net, &scenario),
+            _ => predict_for(backend, net, options.tcp(), &scenario),
         };
         Drawn {
             index,
@@ -495,6 +506,7 @@ fn work(
                 net,
                 source_range: Some(1 + job as u8),
                 reasons: options.reasons,
+                tcp: options.tcp(),
                 ..RunOptions::default()
             };
             match Runner::with_options(options.backend, run_options) {

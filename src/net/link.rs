@@ -554,6 +554,39 @@ impl Link {
         self.deliver()
     }
 
+    /// [`Link::advance_settled`] in lock-step with the real clock, for [`Clock::Real`] in the
+    /// kernel's own time (the lane, whose clock is virtual and jumps over idle time): the
+    /// link's clock follows the real one for `d`; what either kernel's timers send meanwhile
+    /// (retransmissions, probes) is read as it leaves, put on the wire then, and delivered when
+    /// due. Every wait is bounded by the next due time and the end of `d`.
+    pub fn advance_real(&mut self, d: Duration) -> Result<(), LinkError> {
+        let origin = (self.wire.now(), Instant::now());
+        let target = origin.0 + d;
+        loop {
+            let now = (origin.0 + origin.1.elapsed()).min(target);
+            while let Some(due) = self.wire.next_due().filter(|&t| t <= now) {
+                self.wire.advance_to(due);
+                self.deliver()?;
+            }
+            self.wire.advance_to(now);
+            if now >= target {
+                break;
+            }
+            let next = self.wire.next_due().map_or(target, |t| t.min(target));
+            let [client, server] = &self.sides;
+            let mut fds = [
+                crate::sys::PollFd::new(&client.tun, crate::sys::PollFlags::IN),
+                crate::sys::PollFd::new(&server.tun, crate::sys::PollFlags::IN),
+            ];
+            if crate::sys::poll_for(&mut fds, next - now).map_err(io_err("waiting on the devices"))? > 0 {
+                self.wire.advance_to((origin.0 + origin.1.elapsed()).min(target));
+                self.collect(&End::BOTH)?;
+                self.deliver()?;
+            }
+        }
+        self.deliver()
+    }
+
     #[cfg(test)]
     fn set_delay_for_test(&mut self, d: Duration) {
         self.wire.set_delay(d);

@@ -251,8 +251,10 @@ pub enum TcpSettings {
 /// assert_eq!(poll(Backend::Tokio), "IN|OUT");
 /// ```
 pub fn predict(scenario: &Scenario, settings: &Settings) -> Prediction {
-    let mut model = Model::on(settings.net_for(scenario), settings.kernel);
-    model.timed = settings.tcp == TcpSettings::KernelTime;
+    let mut model = match settings.tcp {
+        TcpSettings::Lab => Model::on(settings.net_for(scenario), settings.kernel),
+        TcpSettings::KernelTime => Model::in_kernel_time(settings.net_for(scenario), settings.kernel),
+    };
     let mut prediction = Prediction {
         steps: Vec::with_capacity(scenario.steps().len()),
         beyond: None,
@@ -496,6 +498,14 @@ impl Model {
             kernel,
             stories: [None, None],
             delayed: false,
+        }
+    }
+
+    /// [`Model::on`] in the kernel's own time ([`TcpSettings::KernelTime`]).
+    pub fn in_kernel_time(net: Net, kernel: Kernel) -> Model {
+        Model {
+            timed: true,
+            ..Model::on(net, kernel)
         }
     }
 

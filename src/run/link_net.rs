@@ -10,7 +10,7 @@ use std::time::Duration;
 use socket2::{Socket, Type};
 
 use super::{RunError, accept, io_err, new_socket};
-use crate::net::link::{Link, LinkError, WireSegment};
+use crate::net::link::{Clock, Link, LinkError, WireSegment};
 use crate::net::segment_log::Packet;
 use crate::scenario::{End, LinkOp};
 use crate::sys;
@@ -49,6 +49,10 @@ pub(super) struct LinkNet {
     ///
     /// [`Clock::Virtual`]: crate::net::link::Clock::Virtual
     known: [Option<Option<TcpState>>; 2],
+    /// The link's clock: on [`Clock::Real`] (the kernel's own time in the lane) the kernels'
+    /// timers run while the link's clock follows the real one, so no state is known without
+    /// asking, and a sleep passes in lock-step ([`Link::advance_real`]).
+    clock: Clock,
 }
 
 impl From<LinkError> for RunError {
@@ -59,8 +63,8 @@ impl From<LinkError> for RunError {
 
 impl LinkNet {
     /// The link, keeping every packet for a capture when `capture` is set.
-    pub(super) fn new(capture: bool) -> Result<LinkNet, RunError> {
-        let mut link = Link::new()?;
+    pub(super) fn new(capture: bool, clock: Clock) -> Result<LinkNet, RunError> {
+        let mut link = Link::with_clock(clock)?;
         if capture {
             link.capture();
         }
@@ -90,6 +94,7 @@ impl LinkNet {
             settled: false,
             acted: [false; 2],
             known: [None; 2],
+            clock,
         })
     }
 
@@ -210,7 +215,9 @@ impl LinkNet {
                 continue;
             };
             states[i] = match self.known[i] {
-                Some(state) if !acted[i] && !delivered[i] => state,
+                Some(state) if !acted[i] && !delivered[i] && self.clock == Clock::Virtual => {
+                    state
+                }
                 _ => sys::tcp_info(&fd).ok().map(|info| info.state),
             };
             self.known[i] = Some(states[i]);
@@ -236,15 +243,22 @@ impl LinkNet {
     /// The socket call since the last settle sent nothing (`poll`, `error`): the link is as
     /// that settle left it, so reading both devices again would only find them empty.
     pub(super) fn nothing_sent(&mut self) {
-        self.settled = true;
+        // On the real clock a timer may have sent meanwhile.
+        self.settled = self.clock == Clock::Virtual;
     }
 
     /// `sleep D`: the link's virtual clock moves on by D.
     pub(super) fn sleep(&mut self, d: Duration) -> Result<(), RunError> {
         // Settled after the last step, and nothing sent since; `advance_settled` ends with a
         // settle.
-        self.link.advance_settled(d)?;
-        self.settled = true;
+        match self.clock {
+            Clock::Virtual => {
+                self.link.advance_settled(d)?;
+                self.settled = true;
+            }
+            // A timer may send between the sleep's end and the next call: read again.
+            Clock::Real => self.link.advance_real(d)?,
+        }
         Ok(())
     }
 

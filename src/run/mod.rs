@@ -34,7 +34,8 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use thiserror::Error;
 
-use crate::net::link::{LinkError, WireSegment};
+use crate::net::link::{Clock, LinkError, WireSegment};
+use crate::oracle::{LAB_MAX_SLEEP, TcpSettings};
 use crate::net::segment_log::Packet;
 use crate::outcome::Outcome;
 use crate::reasons::ResetLog;
@@ -73,6 +74,11 @@ pub struct RunOptions {
     /// Record the kernel's reason for every RST ([`Trace::resets`]): perf rings of the
     /// runner's own, which needs root (without, runs go on and say why the reasons are missing).
     pub reasons: bool,
+    /// The TCP settings of the namespaces and the clock they run on: the lab's
+    /// ([`TcpSettings::Lab`]), or the kernel's defaults in its own time
+    /// ([`TcpSettings::KernelTime`]), which only the lane has: a runner elsewhere refuses it
+    /// ([`RunError::NotKernelTime`]).
+    pub tcp: TcpSettings,
     /// Set (by a signal handler) to stop: a run starts no step after it, and its trace holds
     /// the steps run ([`Trace::interrupted`]). A step in progress ends first (a `sleep` on
     /// loopback within its bound of 5 s).
@@ -88,6 +94,7 @@ impl Default for RunOptions {
             family: Family::V4,
             capture: false,
             reasons: true,
+            tcp: TcpSettings::Lab,
             stop: Arc::default(),
         }
     }
@@ -177,6 +184,16 @@ impl Trace {
 /// A run that could not take place: the connection could not be set up.
 #[derive(Debug, Error)]
 pub enum RunError {
+    /// The kernel's own time was asked for outside the lane, where the clock is real.
+    #[error(
+        "the kernel's defaults in its own time run in the lane only (`--kernel SERIES`): here the clock is real"
+    )]
+    NotKernelTime,
+    /// A sleep past [`LAB_MAX_SLEEP`] on the lab's clock.
+    #[error(
+        "a sleep of {0:?} on the lab's clock: past {LAB_MAX_SLEEP:?} the kernel's own timers decide; run it in the lane (`--kernel SERIES`)"
+    )]
+    LongSleep(Duration),
     /// A socket call failed while setting up or tearing down the connection.
     #[error("{what}")]
     Io {
@@ -234,6 +251,7 @@ fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> RunError {
 /// ```
 pub struct Runner {
     backend: Backend,
+    tcp: TcpSettings,
     stop: Arc<AtomicBool>,
     network: Network,
     buffer: Vec<u8>,
@@ -313,7 +331,18 @@ impl Network {
     }
 
     /// `sleep D` and the `link` steps; a loopback pause gives its time to `idle`.
-    fn perform(&mut self, op: &Op, idle: &mut Idle<'_>) -> Result<Outcome, RunError> {
+    fn perform(
+        &mut self,
+        op: &Op,
+        tcp: TcpSettings,
+        idle: &mut Idle<'_>,
+    ) -> Result<Outcome, RunError> {
+        match op {
+            Op::Sleep(d) if *d > LAB_MAX_SLEEP && tcp == TcpSettings::Lab => {
+                return Err(RunError::LongSleep(*d));
+            }
+            _ => {}
+        }
         match (self, op) {
             (Network::Loopback(_), Op::Sleep(d)) => pause(*d, idle),
             (Network::Link(l), Op::Sleep(d)) => l.sleep(*d)?,
@@ -391,6 +420,9 @@ impl Runner {
     /// A runner with `options`. On [`Net::Link`] this creates the namespaces and devices, which
     /// needs CAP_NET_ADMIN ([`LinkError::NotPermitted`] otherwise).
     pub fn with_options(backend: Backend, options: RunOptions) -> Result<Runner, RunError> {
+        if options.tcp == TcpSettings::KernelTime && !crate::kernels::lane::guest::in_lane() {
+            return Err(RunError::NotKernelTime);
+        }
         let network = match options.net {
             Net::Loopback => Network::Loopback(Loopback::new(
                 options.family,
@@ -406,7 +438,13 @@ impl Runner {
                     ),
                 });
             }
-            Net::Link => Network::Link(LinkNet::new(options.capture)?),
+            Net::Link => Network::Link(LinkNet::new(
+                options.capture,
+                match options.tcp {
+                    TcpSettings::Lab => Clock::Virtual,
+                    TcpSettings::KernelTime => Clock::Real,
+                },
+            )?),
         };
         if options.capture && options.net != Net::Link {
             return Err(RunError::CaptureNeedsLink);
@@ -422,6 +460,7 @@ impl Runner {
             ),
         };
         Ok(Runner {
+            tcp: options.tcp,
             backend,
             stop: options.stop,
             network,
@@ -438,6 +477,11 @@ impl Runner {
     /// The backend this runner drives.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The TCP settings and clock this runner's sockets have.
+    pub fn tcp(&self) -> TcpSettings {
+        self.tcp
     }
 
     /// The network this runner uses.
@@ -503,6 +547,7 @@ impl Runner {
             api.as_mut(),
             &mut self.buffer,
             &mut trace,
+            self.tcp,
             idle,
         );
         trace.wire = self.network.take_log();
@@ -535,6 +580,7 @@ fn steps(
     api: &mut dyn Api,
     buffer: &mut [u8],
     trace: &mut Trace,
+    tcp: TcpSettings,
     idle: &mut Idle<'_>,
 ) -> Result<(), RunError> {
     if let Err(timeout) = network.setup_settle()? {
@@ -548,7 +594,7 @@ fn steps(
         }
         network.note(|| format!("step {}: {step}", i + 1));
         let (outcome, note) = match (step.end(), &step.op) {
-            (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op, idle)?, None),
+            (_, op @ (Op::Sleep(_) | Op::Link(_))) => (network.perform(op, tcp, idle)?, None),
             (Some(actor), op) => {
                 let done = api.perform(actor, op, buffer);
                 if looks_only(op) {
@@ -562,7 +608,7 @@ fn steps(
                 done
             }
             // The checker gives the link `link` ops only.
-            (None, op) => (network.perform(op, idle)?, None),
+            (None, op) => (network.perform(op, tcp, idle)?, None),
         };
         let settled = network.settle(api.fds())?;
         api.settled();
@@ -828,7 +874,7 @@ mod tests {
         let loopback = Loopback::new(Family::V4, Some(1), Duration::from_secs(2)).unwrap();
         assert_ready_for_steps(&mut Network::Loopback(loopback));
         // The link needs CAP_NET_ADMIN: the rule of every link test for skipping without it.
-        let link = LinkNet::new(false).map_err(|e| match e {
+        let link = LinkNet::new(false, Clock::Virtual).map_err(|e| match e {
             RunError::Link(e) => e,
             other => panic!("setting up the link: {other}"),
         });

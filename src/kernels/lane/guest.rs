@@ -16,6 +16,12 @@ use serde::{Deserialize, Serialize};
 /// down) checks it.
 pub const IN_LANE: &str = "RSTLAB_IN_LANE";
 
+/// Whether this process runs in the lane's guest, where the clock is the kernel's own
+/// (virtual) time ([`IN_LANE`] is set).
+pub fn in_lane() -> bool {
+    std::env::var_os(IN_LANE).is_some()
+}
+
 /// What starts every frame's line.
 pub const MARKER: &str = "rstlab-lane: ";
 
