@@ -533,3 +533,19 @@ fn the_link_without_root_runs_or_says_in_one_line_what_it_needs() {
         other => panic!("exit {other:?}\n{stdout}\n{stderr}"),
     }
 }
+
+#[test]
+fn a_scenario_that_needs_the_kernels_timers_is_refused_on_the_host_by_name() {
+    let err = refused(&[
+        "run",
+        "--kernel",
+        "host",
+        "client write 1; server read 1; client sleep 2h; client write 1",
+    ]);
+    assert!(err.contains("a sleep of 7200s"), "{err}");
+    assert!(
+        err.contains("with --kernel host it cannot run: the host's clock is real"),
+        "{err}"
+    );
+    assert!(err.contains("`--kernel 6.12`"), "{err}");
+}

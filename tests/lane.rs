@@ -114,7 +114,15 @@ fn one_vm() -> std::sync::MutexGuard<'static, ()> {
     ONE_VM.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The batch: a scenario that sleeps (loopback), one on the link, and vanished-peer.
+/// The canonical scenarios that need the kernel's own timers: jobs 3, 4 and 5 of [`batch`].
+const TIMER_RULES: [&str; 3] = [
+    "silent-peer-times-out.scenario",
+    "lost-data-is-retransmitted.scenario",
+    "keepalive-times-out-a-silent-peer.scenario",
+];
+
+/// The batch: a scenario that sleeps (loopback), one on the link, vanished-peer, and the
+/// canonical scenarios of the silent peer's timers, run in the kernel's own time.
 fn batch() -> Vec<Job> {
     let scenario = |index: usize, name: &str| {
         let path = Job::path(index, "run.scenario");
@@ -131,6 +139,9 @@ fn batch() -> Vec<Job> {
             args: vec!["lane-probe".into(), "vanished-peer".into()],
             files: Vec::new(),
         },
+        scenario(3, TIMER_RULES[0]),
+        scenario(4, TIMER_RULES[1]),
+        scenario(5, TIMER_RULES[2]),
     ]
 }
 
@@ -181,6 +192,13 @@ fn the_same_batch_gives_the_same_results_to_the_microsecond_and_the_peer_times_o
     let after = probe["pollerr_after_s"].as_f64().unwrap();
     assert!((900.0..1000.0).contains(&after), "{probe}");
     assert!(first.results[2].guest_seconds() > 900.0);
+    // The oracle predicted the silent peer's timers, and the kernel agreed: ETIMEDOUT after
+    // 16 minutes of the kernel's time, then EPIPE.
+    for (i, name) in TIMER_RULES.iter().enumerate() {
+        let run: serde_json::Value = serde_json::from_str(&first.results[3 + i].stdout).unwrap();
+        assert_eq!(run["verdict"], "agreement", "{name}: {run}");
+    }
+    assert!(first.results[3].guest_seconds() > 960.0);
     assert!(first.real < Duration::from_secs(600), "{:?}", first.real);
 }
 
@@ -229,6 +247,29 @@ fn run_kernel_prints_what_run_prints_and_says_where_it_ran() {
         stderr.contains("rstlab run: booting linux-image-6.12"),
         "{stderr}"
     );
+}
+
+/// A scenario that needs the kernel's own timers goes to the lane's 6.12 when no kernel is
+/// named, and says so on standard error.
+#[test]
+fn run_sends_a_scenario_that_needs_the_kernels_timers_to_the_lane() {
+    if lane_kernel().is_none() {
+        return;
+    }
+    let _vm = one_vm();
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(root().join("scenarios/keepalive-times-out-a-silent-peer.scenario"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("it needs the kernel's own timers, so it runs in the lane's kernel 6.12"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ran in Debian's 6.12 kernel"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ETIMEDOUT"));
 }
 
 /// `explore --kernel`: the same seed explores the same cases in the same guest time, twice,

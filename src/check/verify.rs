@@ -53,7 +53,12 @@ pub fn verify(runner: &mut Runner, scenario: &Scenario) -> Result<Verified, Veri
 
 /// The oracle's prediction of `scenario` for a runner of `backend` on `net` with `tcp`: what
 /// [`verify`] asks for.
-pub fn predict_for(backend: Backend, net: Net, tcp: TcpSettings, scenario: &Scenario) -> Prediction {
+pub fn predict_for(
+    backend: Backend,
+    net: Net,
+    tcp: TcpSettings,
+    scenario: &Scenario,
+) -> Prediction {
     oracle::predict(
         scenario,
         &oracle::Settings {
@@ -63,6 +68,14 @@ pub fn predict_for(backend: Backend, net: Net, tcp: TcpSettings, scenario: &Scen
             ..oracle::Settings::default()
         },
     )
+}
+
+/// Where the lab's model stops because the kernel's own timers decide
+/// ([`crate::oracle::Limit::needs_kernel_time`]): `Some` when `scenario` needs the kernel's own
+/// time ([`TcpSettings::KernelTime`], the lane) on `net`.
+pub fn needs_kernel_time(backend: Backend, net: Net, scenario: &Scenario) -> Option<Beyond> {
+    let lab = predict_for(backend, net, TcpSettings::Lab, scenario);
+    lab.beyond.filter(|b| b.reason.needs_kernel_time())
 }
 
 /// [`verify`] with the prediction made beforehand ([`predict_for`] with the runner's backend

@@ -192,7 +192,9 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     // need the link.
     let silence = args.timers && rstlab::kernels::lane::guest::in_lane();
     if silence && matches!(args.net, Some(NetsArg::Loopback)) {
-        bail!("--timers in the kernel's own time draws the silent peer's stories, which cut the link: not with --net loopback");
+        bail!(
+            "--timers in the kernel's own time draws the silent peer's stories, which cut the link: not with --net loopback"
+        );
     }
     let nets = match args.net {
         _ if silence => vec![Net::Link],

@@ -70,7 +70,7 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     };
     // A scenario that needs the kernel's own timers runs in the kernel's own time: in the
     // lane's guest here, else in the lane (unless the host was asked for by name).
-    let tcp = match needs_kernel_time(&scenario, backend, net) {
+    let tcp = match rstlab::check::verify::needs_kernel_time(backend, net, &scenario) {
         None => TcpSettings::Lab,
         Some(_) if rstlab::kernels::lane::guest::in_lane() => TcpSettings::KernelTime,
         Some(beyond) if args.kernel.kernel.is_some() => anyhow::bail!(
@@ -204,17 +204,6 @@ fn in_lane(args: &Args, series: &str) -> anyhow::Result<Status> {
             Ok(Status::Interrupted(signal))
         }
     }
-}
-
-/// Where the lab's model stops because the kernel's own timers decide
-/// ([`rstlab::oracle::Limit::needs_kernel_time`]): then the scenario needs the kernel's time.
-fn needs_kernel_time(
-    scenario: &Scenario,
-    backend: Backend,
-    net: rstlab::run::Net,
-) -> Option<rstlab::oracle::Beyond> {
-    let lab = rstlab::check::verify::predict_for(backend, net, TcpSettings::Lab, scenario);
-    lab.beyond.filter(|b| b.reason.needs_kernel_time())
 }
 
 fn state_pair(s: &States) -> String {

@@ -59,12 +59,8 @@ fn silent_step() -> impl Strategy<Value = Step> {
 /// end), then up to eight steps of the silence; the steps the model does not follow in the
 /// kernel's time are left out.
 pub fn silence_scenario() -> BoxedStrategy<Scenario> {
-    let exchange = (actor(), 1..=100usize).prop_map(|(a, n)| {
-        [
-            Step::new(a, Op::Write(n)),
-            Step::new(a.peer(), Op::Read(n)),
-        ]
-    });
+    let exchange = (actor(), 1..=100usize)
+        .prop_map(|(a, n)| [Step::new(a, Op::Write(n)), Step::new(a.peer(), Op::Read(n))]);
     let silence = prop_oneof![
         3 => Just(Step::link(LinkOp::Cut)),
         1 => actor().prop_map(|a| Step::new(a, Op::Reboot)),

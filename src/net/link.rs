@@ -578,8 +578,12 @@ impl Link {
                 crate::sys::PollFd::new(&client.tun, crate::sys::PollFlags::IN),
                 crate::sys::PollFd::new(&server.tun, crate::sys::PollFlags::IN),
             ];
-            if crate::sys::poll_for(&mut fds, next - now).map_err(io_err("waiting on the devices"))? > 0 {
-                self.wire.advance_to((origin.0 + origin.1.elapsed()).min(target));
+            if crate::sys::poll_for(&mut fds, next - now)
+                .map_err(io_err("waiting on the devices"))?
+                > 0
+            {
+                self.wire
+                    .advance_to((origin.0 + origin.1.elapsed()).min(target));
                 self.collect(&End::BOTH)?;
                 self.deliver()?;
             }

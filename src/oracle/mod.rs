@@ -253,7 +253,9 @@ pub enum TcpSettings {
 pub fn predict(scenario: &Scenario, settings: &Settings) -> Prediction {
     let mut model = match settings.tcp {
         TcpSettings::Lab => Model::on(settings.net_for(scenario), settings.kernel),
-        TcpSettings::KernelTime => Model::in_kernel_time(settings.net_for(scenario), settings.kernel),
+        TcpSettings::KernelTime => {
+            Model::in_kernel_time(settings.net_for(scenario), settings.kernel)
+        }
     };
     let mut prediction = Prediction {
         steps: Vec::with_capacity(scenario.steps().len()),

@@ -147,8 +147,15 @@ impl Story {
         let mut events = Vec::new();
         // Keepalive's probes are pure ACKs, lost on the cut link: only its end shows.
         if let Timer::Retransmission { .. } = self.timer {
-            for w in &self.prediction.segments[self.sent..] {
+            let always = self.prediction.always;
+            for (i, w) in self.prediction.segments.iter().enumerate().skip(self.sent) {
                 match past(w) {
+                    Some(true) if i >= always => {
+                        return Err(undecided(
+                            "retransmission that only some start jiffies send",
+                            *w,
+                        ));
+                    }
                     Some(true) => events.push((shifted(w), Event::Resend)),
                     Some(false) => break,
                     None => return Err(undecided("next retransmission", *w)),

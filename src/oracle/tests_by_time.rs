@@ -169,3 +169,15 @@ fn the_rebooted_peer_answers_with_an_rst_the_client_sees_as_econnreset_then_epip
     assert_eq!(beyond, None);
     assert_eq!(&o[3..], ["ok(1)", "ECONNRESET", "EPIPE"]);
 }
+
+#[test]
+fn a_retransmission_some_start_jiffies_send_and_others_do_not_is_refused() {
+    // Case 1884 of `explore --kernel 6.12 --timers --seed 1`: with a user timeout of 54,064 ms
+    // the last retransmission comes or not, by the jiffy at which the story started.
+    let text = "server set user-timeout 54064ms; link cut; server write 66; server sleep 749346ms";
+    let (_, beyond) = outcomes(text, &timed("6.12"));
+    match beyond.map(|b| b.reason) {
+        Some(Limit::TimerWindow { what, .. }) => assert!(what.contains("only some"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+}

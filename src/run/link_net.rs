@@ -215,9 +215,7 @@ impl LinkNet {
                 continue;
             };
             states[i] = match self.known[i] {
-                Some(state) if !acted[i] && !delivered[i] && self.clock == Clock::Virtual => {
-                    state
-                }
+                Some(state) if !acted[i] && !delivered[i] && self.clock == Clock::Virtual => state,
                 _ => sys::tcp_info(&fd).ok().map(|info| info.state),
             };
             self.known[i] = Some(states[i]);

@@ -35,8 +35,8 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use thiserror::Error;
 
 use crate::net::link::{Clock, LinkError, WireSegment};
-use crate::oracle::{LAB_MAX_SLEEP, TcpSettings};
 use crate::net::segment_log::Packet;
+use crate::oracle::{LAB_MAX_SLEEP, TcpSettings};
 use crate::outcome::Outcome;
 use crate::reasons::ResetLog;
 use crate::reasons::{Missing, Resets};

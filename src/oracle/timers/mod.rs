@@ -219,6 +219,9 @@ pub struct Prediction {
     /// keepalive probes, keepalive's final RST), in order; where start phases disagree on how
     /// many there are, the ones some phases send.
     pub segments: Vec<Window>,
+    /// How many of `segments` every start phase sends: the others depend on the jiffy at
+    /// which the story started.
+    pub always: usize,
     /// The start phases played (jiffies modulo the coarsest granule used).
     pub phases: u64,
 }
@@ -277,10 +280,12 @@ pub fn predict<T: Timer + Clone>(timer: &T, kernel: Kernel) -> Prediction {
     let mut error: Option<(Jiffies, Jiffies)> = None;
     let mut never = false;
     let mut segments: Vec<(Jiffies, Jiffies)> = Vec::new();
+    let mut always = usize::MAX;
     // Far from 0, so that no jiffy count goes below the wheel's clock.
     let base = 1 << 30;
     for p in 0..phases {
         let (sent, end) = play(timer, base + p * step);
+        always = always.min(sent.len());
         match end {
             Some(e) => error = Some(error.map_or((e, e), |(lo, hi)| (lo.min(e), hi.max(e)))),
             None => never = true,
@@ -301,6 +306,7 @@ pub fn predict<T: Timer + Clone>(timer: &T, kernel: Kernel) -> Prediction {
     };
     Prediction {
         error: if never { None } else { error.map(window) },
+        always: always.min(segments.len()),
         segments: segments.into_iter().map(window).collect(),
         phases,
     }
