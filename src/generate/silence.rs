@@ -16,13 +16,22 @@ use crate::scenario::{End, LinkOp, Op, Scenario, Setting, Step};
 /// The longest sleep drawn: past a vanished peer's 15.5 minutes at the default `tcp_retries2`.
 const LONGEST: Duration = Duration::from_secs(20 * 60);
 
-/// A sleep from 10 ms to [`LONGEST`], spread evenly over the orders of magnitude (as many
-/// between 10 ms and 100 ms as between 100 s and 1,000 s), in whole milliseconds.
+/// A sleep evenly spread over the orders of magnitude (as many between 10 ms and 100 ms as
+/// between 1 s and 10 s), in whole milliseconds: three times in four from 10 ms to 30 s (the
+/// loss probe, the first retransmissions, user timeouts and short keepalives), else from 30 s
+/// to [`LONGEST`] (a vanished peer at the defaults). Every sleep costs real time in the lane,
+/// about a quarter of a millisecond for each second of the kernel's (idle) time.
 fn long_sleep() -> impl Strategy<Value = Duration> {
-    (0.0..1.0f64).prop_map(|x| {
-        let (lo, hi) = (10f64.ln(), (LONGEST.as_millis() as f64).ln());
-        Duration::from_millis((lo + x * (hi - lo)).exp().round() as u64)
-    })
+    let between = |lo: f64, hi: f64| {
+        (0.0..1.0f64).prop_map(move |x| {
+            let (lo, hi) = (lo.ln(), hi.ln());
+            Duration::from_millis((lo + x * (hi - lo)).exp().round() as u64)
+        })
+    };
+    prop_oneof![
+        3 => between(10.0, 30_000.0),
+        1 => between(30_000.0, LONGEST.as_millis() as f64),
+    ]
 }
 
 fn actor() -> impl Strategy<Value = End> {
