@@ -65,6 +65,22 @@ impl Question {
     }
 }
 
+const CARBON_C_RELAY_284: Source = Source {
+    label: "grobian/carbon-c-relay#284",
+    url: "https://github.com/grobian/carbon-c-relay/pull/284",
+};
+const ELASTICSEARCH_34405: Source = Source {
+    label: "elastic/elasticsearch#34405",
+    url: "https://github.com/elastic/elasticsearch/issues/34405",
+};
+const FREERDP_2409: Source = Source {
+    label: "FreeRDP/FreeRDP#2409",
+    url: "https://github.com/FreeRDP/FreeRDP/pull/2409",
+};
+const GRPC_PROPOSAL_95: Source = Source {
+    label: "grpc/proposal#95",
+    url: "https://github.com/grpc/proposal/pull/95",
+};
 const REACTOR_NETTY_3175: Source = Source {
     label: "reactor/reactor-netty#3175",
     url: "https://github.com/reactor/reactor-netty/issues/3175",
@@ -413,6 +429,92 @@ pub const QUESTIONS: &[Question] = &[
              client write 1 => ok(1)\n\
              client write 1 => ECONNRESET\n\
              client write 1 => EPIPE\n",
+        ],
+    },
+    Question {
+        question: "My writes succeeded for 15 minutes after the server died: why?",
+        sources: &[CARBON_C_RELAY_284, ELASTICSEARCH_34405],
+        answer: "A host that crashes, or a cable or a route that fails, sends nothing: your \
+            kernel cannot tell a silent peer from a slow one. A write only queues its bytes, so \
+            it succeeds; the kernel sends them, and when no ACK comes it sends them again, with \
+            the tail loss probe first and then the retransmission timer, each time waiting \
+            twice as long, up to 2 minutes ([`lost-data-is-retransmitted`]). Writes meanwhile \
+            are queued behind the byte being resent, and succeed too. Linux gives up only once \
+            `tcp_retries2`'s time has passed since the first retransmission: 924.6 s at the \
+            default 15, which with the wait before it makes about 15.5 minutes. Then the \
+            socket's error is ETIMEDOUT and the connection is closed without a word on the \
+            wire ([`silent-peer-times-out`]): the next call takes ETIMEDOUT, once \
+            ([`pending-error-reported-once`]), and every write after it fails with EPIPE \
+            ([`write-on-closed-connection-fails-epipe`]).",
+        advice: "Do not wait for the kernel: put a deadline on every answer you await, in your \
+            own code, and close the connection when it passes. To make the kernel give up \
+            sooner on unacknowledged data, set `TCP_USER_TIMEOUT` (next question).",
+        rules: &[
+            Rule::LostDataIsRetransmitted,
+            Rule::SilentPeerTimesOut,
+            Rule::PendingErrorReportedOnce,
+            Rule::WriteOnClosedConnectionFails,
+        ],
+        scenarios: &[
+            "# The server's host vanishes after one request. Runs in the kernel's own time (the\n\
+             # lane, `--kernel`): the sleeps pass in a second.\n\
+             client write 1 => ok(1)\n\
+             server read 1 => ok(1)\n\
+             link cut                     # the server's host is gone\n\
+             client write 1 => ok(1)      # the next request: queued, sent, lost\n\
+             client sleep 5m\n\
+             client write 1 => ok(1)      # five minutes on: still queued\n\
+             client sleep 10m\n\
+             client write 1 => ok(1)      # fifteen minutes on: still queued\n\
+             client sleep 1m\n\
+             client write 1 => ETIMEDOUT  # the kernel gave up\n\
+             client write 1 => EPIPE\n",
+        ],
+    },
+    Question {
+        question: "How do I find out sooner that the peer is gone?",
+        sources: &[FREERDP_2409, GRPC_PROPOSAL_95],
+        answer: "Two socket options make the kernel give up sooner, each on one kind of \
+            silence. `TCP_USER_TIMEOUT` bounds how long sent data may stay unacknowledged: the \
+            retransmission timer gives up once that much time has passed since its first \
+            retransmission, instead of `tcp_retries2`'s 15 minutes \
+            ([`silent-peer-times-out`]). It does nothing for a connection with nothing to \
+            send. Keepalive covers that one: after IDLE without a segment received, the kernel \
+            sends a probe every INTERVAL, and after COUNT unanswered it resets the connection \
+            and the next call gets ETIMEDOUT ([`keepalive-times-out-a-silent-peer`]). At \
+            Linux's defaults (7,200 s, 75 s, 9) that is 2 hours and 11 minutes; and while data \
+            is unacknowledged keepalive sends no probe, so the user timeout is the one that \
+            counts then. Setting either sends nothing ([`timer-options-send-nothing`]).",
+        advice: "Set both on connections that must notice a dead peer: `TCP_USER_TIMEOUT` a \
+            little above the longest stall your network may show, and keepalive with an IDLE \
+            below the idle timeout of any NAT or load balancer on the path. An application \
+            heartbeat with its own deadline does both jobs and works on every platform.",
+        rules: &[
+            Rule::SilentPeerTimesOut,
+            Rule::KeepaliveTimesOutASilentPeer,
+            Rule::TimerOptionsSendNothing,
+        ],
+        scenarios: &[
+            "# TCP_USER_TIMEOUT 2 s: ETIMEDOUT about 2.4 s after the write, not 15 minutes.\n\
+             client set user-timeout 2s => ok\n\
+             client write 1 => ok(1)\n\
+             server read 1 => ok(1)\n\
+             link cut\n\
+             client write 1 => ok(1)\n\
+             client sleep 2s\n\
+             client write 1 => ok(1)      # still within the user timeout: queued\n\
+             client sleep 1s\n\
+             client write 1 => ETIMEDOUT\n",
+            "# Keepalive (IDLE 10 s, every 2 s, 3 probes) on an idle connection: ETIMEDOUT about\n\
+             # 16 s after the last segment received; a read finds it.\n\
+             client set keepalive 10s 2s 3 => ok\n\
+             client write 1 => ok(1)\n\
+             server read 1 => ok(1)\n\
+             link cut\n\
+             client sleep 12s\n\
+             client read 1 => EAGAIN      # probes are out, unanswered\n\
+             client sleep 8s\n\
+             client read 1 => ETIMEDOUT\n",
         ],
     },
     Question {

@@ -41,6 +41,11 @@ pub struct Args {
     /// it fails).
     #[arg(long)]
     emulate: bool,
+    /// Also the silent peer's part, in each kernel's own time (booted again in the lane): the
+    /// scenarios that need the kernel's timers, --cases random stories of a silent peer per
+    /// backend, and when the first error shows (the host's clock is real: not there).
+    #[arg(long)]
+    timers: bool,
     /// How long one kernel may take, boot included.
     #[arg(long, default_value = "60m", value_parser = super::durations::positive, allow_hyphen_values = true)]
     timeout: Duration,
@@ -149,6 +154,19 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
                     )
                 },
             );
+            let result = match result {
+                Ok(mut booted) if args.timers => {
+                    match silence_in_lane(kernel, args.cases, seed, stop.flag(), name) {
+                        Ok(silence) => {
+                            booted.seconds += silence.real_seconds;
+                            booted.survey.silence = Some(silence);
+                            Ok(booted)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                other => other,
+            };
             match result {
                 Ok(booted) => {
                     save(&out, &booted.survey)?;
@@ -188,6 +206,58 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         );
     }
     Ok(Status::Agreement)
+}
+
+/// How long the silent peer's part may take in the lane, boot included.
+const SILENCE_DEADLINE: Duration = Duration::from_secs(3 * 3600);
+
+/// Boots `kernel` in the lane and runs the silent peer's part of its survey there
+/// ([`rstlab::kernels::silence`]).
+fn silence_in_lane(
+    kernel: &vm::Fetched,
+    cases: u64,
+    seed: u64,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+    name: &str,
+) -> Result<rstlab::kernels::silence::Silence, vm::VmError> {
+    use rstlab::kernels::lane::{self, Job, LaneOptions, Progress};
+    eprintln!("{name}: booting {} in the lane for the silent peer's part", kernel.package);
+    let job = Job {
+        args: vec![
+            "survey-silence".into(),
+            "--cases".into(),
+            cases.to_string(),
+            "--seed".into(),
+            seed.to_string(),
+        ],
+        files: Vec::new(),
+    };
+    let options = LaneOptions {
+        exe: std::env::current_exe().map_err(|e| vm::VmError::Io("finding this binary".into(), e))?,
+        deadline: SILENCE_DEADLINE,
+        cpus: 1,
+    };
+    let batch = lane::run(kernel, &[job], &options, stop, |p| {
+        if let Progress::Booted { real, .. } = p {
+            eprintln!("{name}: booted in the lane in {:.1} s", real.as_secs_f64());
+        }
+    })
+    .map_err(|e| match e {
+        lane::LaneError::Interrupted => vm::VmError::Interrupted,
+        e => vm::VmError::Io(format!("the lane: {e}"), std::io::Error::other("")),
+    })?;
+    let result = batch.results.first().ok_or_else(|| {
+        vm::VmError::Io("the lane ran no job".into(), std::io::Error::other(""))
+    })?;
+    let mut silence: rstlab::kernels::silence::Silence = serde_json::from_str(&result.stdout)
+        .map_err(|e| {
+            vm::VmError::Io(
+                format!("reading the silent peer's part: {}", result.stderr.trim()),
+                std::io::Error::other(e),
+            )
+        })?;
+    silence.real_seconds = batch.real.as_secs_f64();
+    Ok(silence)
 }
 
 /// The summary of what ran before `signal`, and its status.

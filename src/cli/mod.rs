@@ -132,6 +132,9 @@ enum Command {
     /// The checks `kernels` runs inside each kernel, written as JSON.
     #[command(hide = true)]
     Survey(survey::Args),
+    /// The silent peer's part of a survey, in the lane (run by `rstlab kernels --timers`).
+    #[command(hide = true)]
+    SurveySilence(survey::SilenceArgs),
     /// The batch of command lines inside the lane's VM (`run --kernel SERIES`).
     #[command(hide = true)]
     LaneGuest(lane::GuestArgs),
@@ -238,6 +241,7 @@ pub fn main() -> ExitCode {
         Command::Sim(args) => sim::main(args),
         Command::Runtimes(args) => runtimes::main(args),
         Command::Survey(args) => survey::main(args),
+        Command::SurveySilence(args) => survey::silence(args),
         Command::LaneGuest(args) => lane::guest(args),
         Command::LaneProbe(args) => lane::probe(args),
     };

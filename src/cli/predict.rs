@@ -56,15 +56,21 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         Some(n) if n.can_run(&scenario) => n,
         _ => Net::for_scenario(&scenario),
     };
-    let p = oracle::predict(
-        &scenario,
-        &oracle::Settings {
-            kernel,
-            backend: args.backend.into(),
-            net: Some(net),
-            ..oracle::Settings::default()
-        },
-    );
+    // As `run` would run it: in the kernel's own time (the lane) where the kernel's timers
+    // decide.
+    let settings = |tcp| oracle::Settings {
+        kernel,
+        backend: args.backend.into(),
+        net: Some(net),
+        tcp,
+    };
+    let lab = oracle::predict(&scenario, &settings(oracle::TcpSettings::Lab));
+    let timed = lab.beyond.as_ref().is_some_and(|b| b.reason.needs_kernel_time());
+    let p = if timed {
+        oracle::predict(&scenario, &settings(oracle::TcpSettings::KernelTime))
+    } else {
+        lab
+    };
     let mut rows = Vec::new();
     for (i, (step, predicted)) in scenario.steps().iter().zip(&p.steps).enumerate() {
         let rules: Vec<&str> = predicted.rules.iter().map(|r| r.id()).collect();
@@ -88,7 +94,12 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     let backend = rstlab::run::Backend::from(args.backend);
     writeln!(
         out,
-        "predicted for Linux {kernel} ({differs}), {backend} backend, {net}; nothing ran\n"
+        "predicted for Linux {kernel} ({differs}), {backend} backend, {net}{}; nothing ran\n",
+        if timed {
+            ", in the kernel's own time at its default settings (the lane: `run --kernel`)"
+        } else {
+            ""
+        }
     )?;
     write!(
         out,

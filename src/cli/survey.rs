@@ -65,3 +65,28 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         totals.disagreements == 0 && totals.errors == 0,
     ))
 }
+
+/// `rstlab survey-silence` (hidden): the silent peer's part of a survey, run by `rstlab kernels
+/// --timers` in the lane; the JSON on standard output.
+#[derive(Debug, clap::Args)]
+pub struct SilenceArgs {
+    /// Random stories of a silent peer per backend.
+    #[arg(long, default_value_t = 20_000)]
+    cases: u64,
+    /// Their seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn silence(args: SilenceArgs) -> anyhow::Result<Status> {
+    if !rstlab::kernels::lane::guest::in_lane() {
+        anyhow::bail!("the silent peer's part runs in the lane only: `rstlab kernels --timers`");
+    }
+    super::enter_link_namespace();
+    let s = rstlab::kernels::silence::survey(args.cases, args.seed, |line| eprintln!("{line}"));
+    let mut out = super::output::stdout();
+    writeln!(out, "{}", serde_json::to_string(&s)?)?;
+    let failed = s.scenarios.iter().any(|r| r.disagreement.is_some())
+        || s.explorations.iter().any(|e| e.disagreements > 0 || e.errors > 0);
+    Ok(Status::of_agreement(!failed))
+}

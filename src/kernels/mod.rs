@@ -3,6 +3,7 @@
 //! decides which kernels a command line names.
 
 pub mod lane;
+pub mod silence;
 pub mod survey;
 pub mod vm;
 

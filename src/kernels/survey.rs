@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::verify::verify;
+use crate::check::verify::{Verified, needs_kernel_time, verify};
 use crate::explore::{self, ExploreOptions, Progress};
 use crate::net::link::Link;
 use crate::oracle::kernel::Kernel;
@@ -98,6 +98,10 @@ pub struct Survey {
     pub explorations: Vec<Exploration>,
     /// Whether the emulated link could be set up; when not, why.
     pub link_error: Option<String>,
+    /// The silent peer's part, run in the kernel's own time (the lane): `rstlab kernels
+    /// --timers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silence: Option<crate::kernels::silence::Silence>,
     /// Wall-clock seconds for the whole survey.
     pub seconds: f64,
 }
@@ -134,6 +138,21 @@ impl Survey {
             t.random += e.cases;
         }
         t.errors += u64::from(self.link_error.is_some());
+        if let Some(silence) = &self.silence {
+            for s in &silence.scenarios {
+                match &s.disagreement {
+                    None => t.agreements += 1,
+                    Some(d) if d.starts_with(NOT_RUN) => t.errors += 1,
+                    Some(_) => t.disagreements += 1,
+                }
+            }
+            for e in &silence.explorations {
+                t.agreements += e.agreements;
+                t.disagreements += e.disagreements;
+                t.errors += e.errors;
+                t.random += e.cases;
+            }
+        }
         t
     }
 
@@ -164,7 +183,12 @@ impl Survey {
         let id = rule.id();
         let mut runs = 0;
         let mut disagreements = 0;
-        for s in &self.scenarios {
+        let silence = self.silence.iter();
+        let scenarios = self
+            .scenarios
+            .iter()
+            .chain(silence.clone().flat_map(|s| &s.scenarios));
+        for s in scenarios {
             if s.rules.iter().any(|r| r == id) || s.name == format!("rule:{id}") {
                 if s.disagreement.is_some() {
                     disagreements += 1;
@@ -173,7 +197,11 @@ impl Survey {
                 }
             }
         }
-        for e in &self.explorations {
+        for e in self
+            .explorations
+            .iter()
+            .chain(silence.flat_map(|s| &s.explorations))
+        {
             runs += e.rules.get(id).copied().unwrap_or(0);
         }
         (runs, disagreements)
@@ -198,20 +226,7 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
     let stop = &options.stop;
     let mut scenarios = Vec::new();
     progress("canonical and question scenarios");
-    let mut named: Vec<(String, Scenario)> = Vec::new();
-    for &rule in Rule::ALL {
-        named.push((format!("rule:{}", rule.id()), rule.scenario().clone()));
-    }
-    for q in QUESTIONS {
-        match q.scenarios() {
-            Ok(list) => {
-                for (i, s) in list.into_iter().enumerate() {
-                    named.push((format!("question:{}#{}", q.anchor(), i + 1), s));
-                }
-            }
-            Err(e) => scenarios.push(not_run(format!("question:{}", q.anchor()), &e.to_string())),
-        }
-    }
+    let named = named_scenarios(&mut scenarios);
     for backend in Backend::ALL {
         for &net in &nets {
             let options = RunOptions {
@@ -221,7 +236,7 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
             let mut runner = match Runner::with_options(backend, options) {
                 Ok(r) => r,
                 Err(e) => {
-                    scenarios.push(not_run(
+                    scenarios.push(ScenarioRun::not_run(
                         format!("runner {backend} on {net}"),
                         &e.to_string(),
                     ));
@@ -238,26 +253,13 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
                 if net == Net::Loopback && scenario.needs_link() {
                     continue;
                 }
-                let mut run = ScenarioRun {
-                    name: name.clone(),
-                    backend: backend.to_string(),
-                    net: net.to_string(),
-                    rules: Vec::new(),
-                    disagreement: None,
-                };
+                // The kernel's own timers run in the lane only ([`crate::kernels::silence`]).
+                if needs_kernel_time(backend, net, scenario).is_some() {
+                    continue;
+                }
+                let mut run = ScenarioRun::named(name.clone(), backend, net);
                 match verify(&mut runner, scenario) {
-                    Ok(v) => {
-                        let mut rules: Vec<&str> = v
-                            .prediction
-                            .steps
-                            .iter()
-                            .flat_map(|s| s.rules.iter().map(|r| r.id()))
-                            .collect();
-                        rules.sort_unstable();
-                        rules.dedup();
-                        run.rules = rules.into_iter().map(String::from).collect();
-                        run.disagreement = v.disagreement.map(|d| d.to_string());
-                    }
+                    Ok(v) => run.verified(&v),
                     Err(e) => run.disagreement = Some(format!("{NOT_RUN}{e}")),
                 }
                 scenarios.push(run);
@@ -287,22 +289,7 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
                 ..Progress::default()
             };
             let summary = explore::explore(&explore_options, &explore_progress);
-            explorations.push(Exploration {
-                backend: backend.to_string(),
-                net: net.to_string(),
-                cases: summary.cases,
-                agreements: summary.agreements,
-                disagreements: summary.disagreement_count,
-                findings: summary.disagreements,
-                errors: summary.errors,
-                first_error: summary.first_error,
-                rules: summary
-                    .rules
-                    .iter()
-                    .map(|(rule, &n)| (rule.id().to_string(), n))
-                    .collect(),
-                seconds: summary.seconds,
-            });
+            explorations.push(Exploration::of(backend, &net.to_string(), &summary));
         }
     }
     Survey {
@@ -315,17 +302,92 @@ pub fn survey(options: &SurveyOptions, mut progress: impl FnMut(&str)) -> Survey
         scenarios,
         explorations,
         link_error,
+        silence: None,
         seconds: start.elapsed().as_secs_f64(),
     }
 }
 
-fn not_run(name: String, why: &str) -> ScenarioRun {
-    ScenarioRun {
-        name,
-        backend: String::new(),
-        net: String::new(),
-        rules: Vec::new(),
-        disagreement: Some(format!("{NOT_RUN}{why}")),
+/// Every rule's canonical scenario and every question's, named `rule:<id>` and
+/// `question:<anchor>#<n>`; a question whose scenarios do not parse goes into `runs` as not
+/// run.
+pub fn named_scenarios(runs: &mut Vec<ScenarioRun>) -> Vec<(String, Scenario)> {
+    let mut named: Vec<(String, Scenario)> = Vec::new();
+    for &rule in Rule::ALL {
+        named.push((format!("rule:{}", rule.id()), rule.scenario().clone()));
+    }
+    for q in QUESTIONS {
+        match q.scenarios() {
+            Ok(list) => {
+                for (i, s) in list.into_iter().enumerate() {
+                    named.push((format!("question:{}#{}", q.anchor(), i + 1), s));
+                }
+            }
+            Err(e) => runs.push(ScenarioRun::not_run(
+                format!("question:{}", q.anchor()),
+                &e.to_string(),
+            )),
+        }
+    }
+    named
+}
+
+impl ScenarioRun {
+    /// A run of `name` on `backend` and `net`, not checked yet.
+    pub fn named(name: String, backend: Backend, net: Net) -> ScenarioRun {
+        ScenarioRun {
+            name,
+            backend: backend.to_string(),
+            net: net.to_string(),
+            rules: Vec::new(),
+            disagreement: None,
+        }
+    }
+
+    /// A part that could not run, and why.
+    pub fn not_run(name: String, why: &str) -> ScenarioRun {
+        ScenarioRun {
+            name,
+            backend: String::new(),
+            net: String::new(),
+            rules: Vec::new(),
+            disagreement: Some(format!("{NOT_RUN}{why}")),
+        }
+    }
+
+    /// Takes what the check found: the rules the oracle named, and the disagreement.
+    pub fn verified(&mut self, v: &Verified) {
+        let mut rules: Vec<&str> = v
+            .prediction
+            .steps
+            .iter()
+            .flat_map(|s| s.rules.iter().map(|r| r.id()))
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        self.rules = rules.into_iter().map(String::from).collect();
+        self.disagreement = v.disagreement.as_ref().map(ToString::to_string);
+    }
+}
+
+impl Exploration {
+    /// What `summary`, an exploration of `backend` on `net`, found.
+    pub fn of(backend: Backend, net: &str, summary: &explore::Summary) -> Exploration {
+        Exploration {
+            backend: backend.to_string(),
+            net: net.to_string(),
+            cases: summary.cases,
+            agreements: summary.agreements,
+            disagreements: summary.disagreement_count,
+            findings: summary.disagreements.clone(),
+            errors: summary.errors,
+            first_error: summary.first_error.clone(),
+            rules: summary
+                .rules
+                .iter()
+                .map(|(rule, &n)| (rule.id().to_string(), n))
+                .collect(),
+            seconds: summary.seconds,
+        }
     }
 }
 

@@ -659,9 +659,7 @@ impl Model {
         }
         let target = self.wire.now() + d;
         let before = self.wire.len();
-        if self.timed {
-            self.timers_until(target, fx)?;
-        }
+        let timers_acted = self.timed && self.timers_until(target, fx)?;
         for end in End::BOTH {
             if self.stories[end.index()].is_none() {
                 self.keepalive_waits(end, d)?;
@@ -694,55 +692,15 @@ impl Model {
                 break;
             }
         }
+        if timers_acted {
+            // The timers' rules say what the sleep did.
+            return Ok(());
+        }
         fx.rule(if before > 0 || !fx.segments.is_empty() {
             Rule::SegmentsArriveAfterTheDelay
         } else {
             Rule::SleepChangesNothing
         });
-        Ok(())
-    }
-
-    /// In the kernel's time, what the ends' timers do by `target` on a cut link, in the order
-    /// they do it ([`silence`]).
-    fn timers_until(&mut self, target: Duration, fx: &mut Effects) -> Result<(), Limit> {
-        let mut events = Vec::new();
-        for end in End::BOTH {
-            let i = end.index();
-            if self.stories[i].is_none() {
-                let cut = self.wire.is_cut() && !self.delayed;
-                let now = self.wire.now();
-                self.stories[i] =
-                    silence::story_for(&self.ends[i], &self.options[i], self.kernel, now, cut)?;
-            }
-            if let Some(story) = &mut self.stories[i] {
-                events.extend(
-                    story
-                        .until(end, target)?
-                        .into_iter()
-                        .map(|(w, e)| (w, end, e)),
-                );
-            }
-        }
-        events.sort_by_key(|(w, _, _)| w.earliest);
-        for pair in events.windows(2) {
-            let ((a, who, _), (b, other, _)) = (pair[0], pair[1]);
-            if who != other && a.latest + TIMER_MARGIN >= b.earliest {
-                return Err(Limit::Timer {
-                    who,
-                    timer: "retransmission or keepalive",
-                    why: "the other end's timer fires at about the same time: which segment leaves first is not followed",
-                });
-            }
-        }
-        for (_, end, event) in events {
-            let i = end.index();
-            let story = self.stories[i].take().expect("an event comes from a story");
-            self.ends[i].timer_event(&story, event, fx);
-            if event == silence::Event::Resend {
-                self.stories[i] = Some(story);
-            }
-        }
-        self.post(fx);
         Ok(())
     }
 

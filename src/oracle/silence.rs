@@ -254,6 +254,54 @@ pub(super) fn allows(story: &Story, who: End, op: &Op) -> Result<(), Limit> {
     }
 }
 
+impl super::Model {
+    /// In the kernel's time, what the ends' timers do by `target` on a cut link, in the order
+    /// they do it ([`silence`]).
+    pub(super) fn timers_until(&mut self, target: Duration, fx: &mut super::Effects) -> Result<bool, Limit> {
+        let mut events = Vec::new();
+        for end in End::BOTH {
+            let i = end.index();
+            if self.stories[i].is_none() {
+                let cut = self.wire.is_cut() && !self.delayed;
+                let now = self.wire.now();
+                self.stories[i] =
+                    story_for(&self.ends[i], &self.options[i], self.kernel, now, cut)?;
+            }
+            if let Some(story) = &mut self.stories[i] {
+                events.extend(
+                    story
+                        .until(end, target)?
+                        .into_iter()
+                        .map(|(w, e)| (w, end, e)),
+                );
+            }
+        }
+        events.sort_by_key(|(w, _, _)| w.earliest);
+        for pair in events.windows(2) {
+            let ((a, who, _), (b, other, _)) = (pair[0], pair[1]);
+            if who != other && a.latest + MARGIN >= b.earliest {
+                return Err(Limit::Timer {
+                    who,
+                    timer: "retransmission or keepalive",
+                    why: "the other end's timer fires at about the same time: which segment leaves first is not followed",
+                });
+            }
+        }
+        let acted = !events.is_empty();
+        for (_, end, event) in events {
+            let i = end.index();
+            let story = self.stories[i].take().expect("an event comes from a story");
+            self.ends[i].timer_event(&story, event, fx);
+            if event == Event::Resend {
+                self.stories[i] = Some(story);
+            }
+        }
+        self.post(fx);
+        Ok(acted)
+    }
+
+}
+
 /// What the timers do to an endpoint.
 impl Endpoint {
     /// The one data segment unacknowledged, with nothing behind it (no unsent data, no FIN):
