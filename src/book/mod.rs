@@ -49,7 +49,7 @@ mod tests;
 pub use catalogue::{RuleEntry, catalogue, catalogue_in, mask_volatile};
 pub use options::{BookError, BookOptions};
 pub use page::Part;
-pub use sections::kernels;
+pub use sections::{kernels, silence};
 
 use crate::rules::Rule;
 
@@ -101,6 +101,7 @@ pub fn build(options: &BookOptions) -> Result<Book, BookError> {
     let mut svgs: Vec<(String, String)> = evidence
         .canonical
         .iter()
+        .filter(|c| !c.runs.is_empty())
         .map(|c| sections::rule_svg(options, c))
         .collect();
     svgs.push((options.chart_path(), chart::svg(&evidence.chart)));

@@ -221,7 +221,10 @@ fn silence_in_lane(
     name: &str,
 ) -> Result<rstlab::kernels::silence::Silence, vm::VmError> {
     use rstlab::kernels::lane::{self, Job, LaneOptions, Progress};
-    eprintln!("{name}: booting {} in the lane for the silent peer's part", kernel.package);
+    eprintln!(
+        "{name}: booting {} in the lane for the silent peer's part",
+        kernel.package
+    );
     let job = Job {
         args: vec![
             "survey-silence".into(),
@@ -233,7 +236,8 @@ fn silence_in_lane(
         files: Vec::new(),
     };
     let options = LaneOptions {
-        exe: std::env::current_exe().map_err(|e| vm::VmError::Io("finding this binary".into(), e))?,
+        exe: std::env::current_exe()
+            .map_err(|e| vm::VmError::Io("finding this binary".into(), e))?,
         deadline: SILENCE_DEADLINE,
         cpus: 1,
     };
@@ -246,9 +250,10 @@ fn silence_in_lane(
         lane::LaneError::Interrupted => vm::VmError::Interrupted,
         e => vm::VmError::Io(format!("the lane: {e}"), std::io::Error::other("")),
     })?;
-    let result = batch.results.first().ok_or_else(|| {
-        vm::VmError::Io("the lane ran no job".into(), std::io::Error::other(""))
-    })?;
+    let result = batch
+        .results
+        .first()
+        .ok_or_else(|| vm::VmError::Io("the lane ran no job".into(), std::io::Error::other("")))?;
     let mut silence: rstlab::kernels::silence::Silence = serde_json::from_str(&result.stdout)
         .map_err(|e| {
             vm::VmError::Io(

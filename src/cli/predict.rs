@@ -65,7 +65,10 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         tcp,
     };
     let lab = oracle::predict(&scenario, &settings(oracle::TcpSettings::Lab));
-    let timed = lab.beyond.as_ref().is_some_and(|b| b.reason.needs_kernel_time());
+    let timed = lab
+        .beyond
+        .as_ref()
+        .is_some_and(|b| b.reason.needs_kernel_time());
     let p = if timed {
         oracle::predict(&scenario, &settings(oracle::TcpSettings::KernelTime))
     } else {

@@ -87,6 +87,8 @@ pub fn silence(args: SilenceArgs) -> anyhow::Result<Status> {
     let mut out = super::output::stdout();
     writeln!(out, "{}", serde_json::to_string(&s)?)?;
     let failed = s.scenarios.iter().any(|r| r.disagreement.is_some())
-        || s.explorations.iter().any(|e| e.disagreements > 0 || e.errors > 0);
+        || s.explorations
+            .iter()
+            .any(|e| e.disagreements > 0 || e.errors > 0);
     Ok(Status::of_agreement(!failed))
 }

@@ -97,7 +97,10 @@ pub fn survey(cases: u64, seed: u64, mut progress: impl FnMut(&str)) -> Silence 
         let mut runner = match Runner::with_options(backend, options) {
             Ok(r) => r,
             Err(e) => {
-                scenarios.push(ScenarioRun::not_run(format!("runner {backend}"), &e.to_string()));
+                scenarios.push(ScenarioRun::not_run(
+                    format!("runner {backend}"),
+                    &e.to_string(),
+                ));
                 continue;
             }
         };
@@ -115,7 +118,9 @@ pub fn survey(cases: u64, seed: u64, mut progress: impl FnMut(&str)) -> Silence 
     }
     let mut explorations = Vec::new();
     for backend in Backend::ALL {
-        progress(&format!("exploring {cases} silent-peer stories, {backend} backend"));
+        progress(&format!(
+            "exploring {cases} silent-peer stories, {backend} backend"
+        ));
         let options = ExploreOptions {
             cases: Some(cases),
             seed,
@@ -155,8 +160,9 @@ fn measure(case: &str, experiment: &str, params: Params) -> Measured {
     };
     match probe::run(experiment, EXPERIMENT_LIMIT, params)
         .map_err(|e| e.to_string())
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).map_err(|e| e.to_string()))
-    {
+        .and_then(|json| {
+            serde_json::from_str::<serde_json::Value>(&json).map_err(|e| e.to_string())
+        }) {
         Ok(v) => {
             m.error = v["error"].as_str().unwrap_or_default().to_string();
             m.error_after_s = v["error_after_s"].as_f64();

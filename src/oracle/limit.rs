@@ -99,6 +99,19 @@ pub enum Limit {
         /// What the model does not follow.
         why: &'static str,
     },
+    /// In the kernel's time: a link delay. The kernel's loss probe fires two round trips
+    /// after a send (from 8 ms), and the round trips it measured at the handshake were
+    /// microseconds: a delay would draw probes the model does not follow.
+    #[error(
+        "a link delay in the kernel's own time: the loss probe would fire within the delay, which the model does not follow yet"
+    )]
+    DelayInKernelTime,
+    /// In the kernel's time: a sleep long enough for a FIN_WAIT2 or TIME_WAIT socket to
+    /// expire (`tcp_fin_timeout`, `TCP_TIMEWAIT_LEN`: 60 s), or for an orphan's timers.
+    #[error(
+        "the {0} has a closed socket the kernel still keeps (an orphan, FIN_WAIT2 or TIME_WAIT), and the kernel's time would pass {ORPHAN_QUIET:?}: its timers (60 s for FIN_WAIT2 and TIME_WAIT) are not followed yet"
+    )]
+    ClosedSocketTimers(End),
     /// A duplicate ACK reached a sender: fast retransmit and loss recovery are not modelled.
     #[error("a duplicate ACK reaches the sender: loss recovery is not modelled")]
     LossRecovery,
@@ -126,6 +139,8 @@ impl Limit {
             }
             Limit::LongSleep(_) => "run it in the kernel's own time: `--kernel 6.12`",
             Limit::TimerWindow { .. } => "end the sleep further from that time",
+            Limit::DelayInKernelTime => "leave the link's delay at zero in the kernel's time",
+            Limit::ClosedSocketTimers(_) => "sleep less after the close",
             Limit::Timer { .. } => {
                 "keep the link cut, and leave that socket alone, until its timer gives up"
             }
@@ -141,6 +156,10 @@ impl Limit {
         )
     }
 }
+
+/// In the kernel's time, how long the model lets a closed socket the kernel keeps wait: far
+/// below the 60 s of FIN_WAIT2 and TIME_WAIT.
+pub const ORPHAN_QUIET: Duration = Duration::from_secs(30);
 
 /// The longest sleep the model follows on a real clock or the link's virtual one: far below
 /// Linux's shortest state timer that can change an outcome (`tcp_fin_timeout` and TIME_WAIT,

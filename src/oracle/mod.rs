@@ -659,6 +659,9 @@ impl Model {
         }
         let target = self.wire.now() + d;
         let before = self.wire.len();
+        if self.timed {
+            self.closed_sockets_wait(target)?;
+        }
         let timers_acted = self.timed && self.timers_until(target, fx)?;
         for end in End::BOTH {
             if self.stories[end.index()].is_none() {
@@ -708,6 +711,9 @@ impl Model {
     fn link(&mut self, op: LinkOp, fx: &mut Effects) {
         if let LinkOp::Delay(d) = op {
             self.delayed |= !d.is_zero();
+            if self.timed && !d.is_zero() {
+                fx.beyond(Limit::DelayInKernelTime);
+            }
         }
         if op == LinkOp::Restore
             && let Some(who) = End::BOTH

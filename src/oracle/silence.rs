@@ -19,12 +19,10 @@
 use std::time::Duration;
 
 use super::endpoint::{Endpoint, Life};
-use super::limit::Limit;
+use super::limit::{Limit, ORPHAN_QUIET};
 use super::options::Options;
 use crate::oracle::kernel::Kernel;
-use crate::oracle::timers::{
-    self, Keepalive, Prediction, Retransmission, RttEstimator, TimerSettings, Window, rto,
-};
+use crate::oracle::timers::{self, Keepalive, Prediction, Retransmission, TimerSettings, Window};
 use crate::outcome::Errno;
 use crate::reasons::RstReason;
 use crate::rules::Rule;
@@ -35,13 +33,6 @@ use crate::tcp::TcpState;
 /// was: the guest time the steps themselves take, which the model does not count (tens of
 /// microseconds each in the lane), with a wide margin.
 pub const MARGIN: Duration = Duration::from_millis(50);
-
-/// The RTT estimator of a connection on the lane's link at zero delay: every RTT the kernel
-/// measures there is tens of microseconds (52 µs, rttvar 26 µs on 5.10, measured; see
-/// `docs/timers/measured.json`), and any RTT under 3.8 ms gives the same RTO (51 jiffies).
-fn link_estimator() -> RttEstimator {
-    RttEstimator::from_info(52, 26, rto::RTO_MIN)
-}
 
 /// Which timer a story follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +93,7 @@ impl Story {
             },
             start,
             prediction: timers::predict(
-                &Retransmission::new(kernel, settings, link_estimator()),
+                &Retransmission::new(kernel, settings, timers::link_estimator()),
                 kernel,
             ),
             sent: 0,
@@ -255,9 +246,27 @@ pub(super) fn allows(story: &Story, who: End, op: &Op) -> Result<(), Limit> {
 }
 
 impl super::Model {
+    /// In the kernel's time, a closed socket the kernel keeps (an orphan, a FIN_WAIT2 or
+    /// TIME_WAIT mini-socket) may not see the model's clock pass [`ORPHAN_QUIET`]: its own
+    /// timers are not followed yet.
+    pub(super) fn closed_sockets_wait(&self, target: Duration) -> Result<(), Limit> {
+        match self
+            .ends
+            .iter()
+            .find(|e| e.life == Life::Orphan || e.stub.is_some())
+        {
+            Some(e) if target > ORPHAN_QUIET => Err(Limit::ClosedSocketTimers(e.me)),
+            _ => Ok(()),
+        }
+    }
+
     /// In the kernel's time, what the ends' timers do by `target` on a cut link, in the order
     /// they do it ([`silence`]).
-    pub(super) fn timers_until(&mut self, target: Duration, fx: &mut super::Effects) -> Result<bool, Limit> {
+    pub(super) fn timers_until(
+        &mut self,
+        target: Duration,
+        fx: &mut super::Effects,
+    ) -> Result<bool, Limit> {
         let mut events = Vec::new();
         for end in End::BOTH {
             let i = end.index();
@@ -299,7 +308,6 @@ impl super::Model {
         self.post(fx);
         Ok(acted)
     }
-
 }
 
 /// What the timers do to an endpoint.

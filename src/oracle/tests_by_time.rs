@@ -181,3 +181,22 @@ fn a_retransmission_some_start_jiffies_send_and_others_do_not_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_closed_sockets_timers_and_a_link_delay_are_refused_in_the_kernels_time() {
+    let (_, beyond) = outcomes(
+        "server close; client sleep 2m; client write 1",
+        &timed("6.12"),
+    );
+    assert_eq!(
+        beyond.unwrap().reason,
+        Limit::ClosedSocketTimers(End::Server)
+    );
+    let (o, beyond) = outcomes(
+        "server close; client sleep 10s; client write 1",
+        &timed("6.12"),
+    );
+    assert_eq!((o.len(), beyond), (3, None));
+    let (_, beyond) = outcomes("link delay 20ms; client write 1", &timed("6.12"));
+    assert_eq!(beyond.unwrap().reason, Limit::DelayInKernelTime);
+}

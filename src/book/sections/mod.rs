@@ -9,6 +9,7 @@ mod questions;
 mod rules;
 mod runtimes;
 mod sigpipe;
+pub mod silence;
 mod simulators;
 mod subjects;
 mod summary;
@@ -73,6 +74,10 @@ pub(super) const SECTIONS: &[Section] = &[
     Section {
         title: kernels::TITLE,
         body: Body::Stored(kernels::stored),
+    },
+    Section {
+        title: silence::TITLE,
+        body: Body::Stored(silence::stored),
     },
     Section {
         title: simulators::TITLE,

@@ -67,6 +67,10 @@ fn rule(page: &mut Page, c: &Canonical) {
         "**Canonical scenario** ([`scenarios/{id}.scenario`](scenarios/{id}.scenario)):\n"
     );
     let _ = writeln!(md, "```text\n{}\n```\n", rule.canonical().trim());
+    if runs.is_empty() {
+        in_the_lane(page, c);
+        return;
+    }
     let shown = diagram_run(rule, runs);
     let on_link = scenario.needs_link();
     let diagram = if on_link {
@@ -99,6 +103,48 @@ fn rule(page: &mut Page, c: &Canonical) {
     observed(md, c);
     evidence(page, c);
     runtime_words(page, rule);
+}
+
+/// A rule of the kernel's own timers: what the oracle predicts in the kernel's time, and where
+/// its evidence is (the lane's, stored: this machine's clock is real).
+fn in_the_lane(page: &mut Page, c: &Canonical) {
+    let id = c.rule.id();
+    let kernel = crate::oracle::kernel::Kernel::NEWEST;
+    let p = crate::oracle::predict(
+        &c.scenario,
+        &crate::oracle::Settings {
+            kernel,
+            net: Some(crate::run::Net::Link),
+            tcp: crate::oracle::TcpSettings::KernelTime,
+            ..crate::oracle::Settings::default()
+        },
+    );
+    let md = &mut page.md;
+    let _ = writeln!(
+        md,
+        "**Predicted** in the kernel's own time at its default settings (the lane: `rstlab run \
+         scenarios/{id}.scenario` runs it in Debian's 6.12 under QEMU's virtual clock, where the \
+         sleeps pass in a second):\n"
+    );
+    let _ = writeln!(md, "| # | step | oracle | rules |\n|---:|---|---|---|");
+    for (i, (step, predicted)) in c.scenario.steps().iter().zip(&p.steps).enumerate() {
+        let rules: Vec<String> = predicted.rules.iter().map(|&r| link(r)).collect();
+        let _ = writeln!(
+            md,
+            "| {} | `{step}` | `{}` | {} |",
+            i + 1,
+            predicted.outcome,
+            rules.join(", ")
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n**Evidence.** The kernel's timers run in its own time only: this scenario, the \
+         random stories of a silent peer and the lane's measurements ran in each lane kernel \
+         (`rstlab kernels --timers`); see [{}](#{}).\n",
+        super::silence::TITLE,
+        anchor(super::silence::TITLE)
+    );
 }
 
 /// What the runtimes printed where the rule decided their error, from the stored
