@@ -27,6 +27,14 @@
 //! and `--only NAME` to run one measurement alone (for a profiler): `a`, `b`, `e1`, `e`, `f`, `g` on
 //! loopback, `link-a`, `link-b`, `link-e1`, `link-e`, `link-f`, `link-g` on the link.
 //!
+//! `--only lane` measures the lane (needs QEMU and the cached 6.12 kernel; about 2 minutes):
+//! (L1) the real seconds of `rstlab run scenarios/keepalive-times-out-a-silent-peer.scenario`
+//! (it goes to the lane's 6.12: boot plus one timer scenario; target at most 25 s); (L2) the
+//! real seconds of the vanished peer's scenario (`silent-peer-times-out`, 960 s of the kernel's
+//! time) once the VM is booted (target at most 2 s); (L3) timer cases per real second of
+//! `explore --kernel 6.12 --timers --cases 2000 --seed 1` once booted (target at least 100),
+//! each with its ratio of the kernel's time to real time.
+//!
 //! `--only jitter` measures something else, by hand (about 10 s, needs CAP_NET_ADMIN): how late
 //! the real-time link's relay delivers. One byte crosses a 20 ms link 250 times each way; it
 //! prints the percentiles of the time from a `write` to the `read` that returns it, less the
@@ -294,6 +302,65 @@ fn command_rate(net: Net, seed: u64) -> (f64, u64) {
 }
 
 /// Percentile `p` (0 to 100) of sorted `values`.
+/// From the lane's last line on standard error (`... G s of guest time, R s real (B s of it
+/// booting)`): the guest's seconds, the real seconds and the boot's.
+fn lane_times(stderr: &str) -> (f64, f64, f64) {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("s of guest time"))
+        .unwrap_or_else(|| panic!("no lane summary in:\n{stderr}"));
+    let number_before = |marker: &str| -> f64 {
+        let head = &line[..line
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker}: {line}"))];
+        head.rsplit(|c: char| c == ' ' || c == '(')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{marker}: {line}"))
+    };
+    (
+        number_before(" s of guest time"),
+        number_before(" s real"),
+        number_before(" s of it booting"),
+    )
+}
+
+/// `--only lane`: boot plus a timer scenario, the vanished peer once booted, and timer cases
+/// per real second, each from the command as users run it.
+fn lane_speed() {
+    let exe = env!("CARGO_BIN_EXE_rstlab");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(exe).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}:\n{stderr}");
+        lane_times(&stderr)
+    };
+    let keepalive = format!("{root}/scenarios/keepalive-times-out-a-silent-peer.scenario");
+    let (g1, r1, _) = run(&["run", &keepalive]);
+    println!(
+        "(L1) boot + a timer scenario (keepalive): {r1:.1} s real, {g1:.1} s of the kernel's time (target <= 25 s)"
+    );
+    let vanished = format!("{root}/scenarios/silent-peer-times-out.scenario");
+    let (g2, r2, b2) = run(&["run", "--kernel", "6.12", &vanished]);
+    println!(
+        "(L2) the vanished peer once booted: {:.2} s real for {g2:.0} s of the kernel's time, {:.0} times faster (target <= 2 s)",
+        r2 - b2,
+        g2 / (r2 - b2)
+    );
+    let cases = 2000.0;
+    let (g3, r3, b3) = run(&[
+        "explore", "--kernel", "6.12", "--timers", "--cases", "2000", "--seed", "1", "--json",
+    ]);
+    println!(
+        "(L3) explore --kernel 6.12 --timers once booted: {:.0} timer cases per real second ({cases} in {:.1} s), {:.0} times faster than the kernel's time (target >= 100)",
+        cases / (r3 - b3),
+        r3 - b3,
+        g3 / (r3 - b3)
+    );
+}
+
 fn percentile(values: &[Duration], p: usize) -> Duration {
     values[(values.len() - 1) * p / 100]
 }
@@ -449,6 +516,10 @@ fn main() {
     let seed: Scenario = SEED.parse().unwrap();
     if options.only.as_deref() == Some("jitter") {
         relay_jitter();
+        return;
+    }
+    if options.only.as_deref() == Some("lane") {
+        lane_speed();
         return;
     }
     if let Some(only) = &options.only {

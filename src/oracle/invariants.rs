@@ -39,10 +39,19 @@ impl std::error::Error for Violation {}
 /// assert_eq!(oracle::invariants::check(&s, &oracle::predict(&s, &rstlab::oracle::Settings::default())), Ok(()));
 /// ```
 pub fn check(scenario: &Scenario, prediction: &Prediction) -> Result<(), Violation> {
+    check_with(scenario, prediction, &crate::oracle::Settings::default())
+}
+
+/// [`check`] for a prediction made with `settings` (`predict(scenario, settings)`).
+pub fn check_with(
+    scenario: &Scenario,
+    prediction: &Prediction,
+    settings: &crate::oracle::Settings,
+) -> Result<(), Violation> {
     // The properties come first: a prediction that breaks one is reported for it, not merely
     // for differing from `predict` (which a tampered prediction always does).
     check_properties(scenario, prediction)?;
-    if predict(scenario, &crate::oracle::Settings::default()) != *prediction {
+    if predict(scenario, settings) != *prediction {
         return Err(Violation {
             step: 0,
             message: "the same scenario gave another prediction".into(),
@@ -106,7 +115,10 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
                     return fail(n, "a read returned bytes nobody wrote".into());
                 }
             }
-            (Op::Read(_), Outcome::Err(e)) if ![Errno::EAGAIN, Errno::ECONNRESET].contains(e) => {
+            // ETIMEDOUT: a timer gave up (the kernel's own time).
+            (Op::Read(_), Outcome::Err(e))
+                if ![Errno::EAGAIN, Errno::ECONNRESET, Errno::ETIMEDOUT].contains(e) =>
+            {
                 return fail(n, format!("a read failed with {e}"));
             }
             (Op::Close | Op::Abort | Op::Sleep(_), o) if *o != Outcome::Ok => {
@@ -121,7 +133,7 @@ pub fn check_properties(scenario: &Scenario, prediction: &Prediction) -> Result<
             (Op::Error, o)
                 if !matches!(
                     o,
-                    Outcome::Ok | Outcome::Err(Errno::ECONNRESET | Errno::EPIPE)
+                    Outcome::Ok | Outcome::Err(Errno::ECONNRESET | Errno::EPIPE | Errno::ETIMEDOUT)
                 ) =>
             {
                 return fail(n, format!("SO_ERROR returned {o}"));

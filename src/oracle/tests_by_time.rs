@@ -200,3 +200,24 @@ fn a_closed_sockets_timers_and_a_link_delay_are_refused_in_the_kernels_time() {
     let (_, beyond) = outcomes("link delay 20ms; client write 1", &timed("6.12"));
     assert_eq!(beyond.unwrap().reason, Limit::DelayInKernelTime);
 }
+
+#[test]
+fn the_silent_peers_stories_keep_the_invariants() {
+    // Every story the lane's generator draws, held to the invariants the fuzz targets check.
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = crate::generate::silence_scenario();
+    let mut timed_out = 0;
+    for _ in 0..1000 {
+        let s = strategy.new_tree(&mut runner).unwrap().current();
+        let p = predict(&s, &timed("6.12"));
+        assert_eq!(p.beyond, None, "{s}");
+        crate::oracle::invariants::check_with(&s, &p, &timed("6.12"))
+            .unwrap_or_else(|v| panic!("{s}: {v:?}"));
+        timed_out += p
+            .steps
+            .iter()
+            .any(|p| p.outcome == Outcome::Err(Errno::ETIMEDOUT)) as usize;
+    }
+    assert!(timed_out > 10, "{timed_out}");
+}
