@@ -296,3 +296,49 @@ fn kernels_host_without_the_link_says_why_it_has_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn the_books_silent_peer_chapter_is_the_one_the_stored_surveys_render() {
+    let chapter = rstlab::book::silence::chapter(&root().join("docs/kernels")).unwrap();
+    let book = std::fs::read_to_string(root().join("RULES.md")).unwrap();
+    assert!(
+        book.contains(&chapter),
+        "RULES.md's \"When the peer goes silent\" chapter is not what docs/kernels/*.json \
+         render: run `rstlab rules` (or `rstlab kernels --timers --out docs/kernels` first)\n\
+         --- rendered:\n{chapter}"
+    );
+}
+
+/// The silent peer's part of every lane kernel's survey: its scenarios and 20,000 random
+/// stories per backend agree, and each measured first error falls in the oracle's window.
+#[test]
+fn the_stored_silent_peer_parts_agree_and_fall_in_the_oracles_windows() {
+    let surveys = kernels::load(&root().join("docs/kernels")).unwrap();
+    let lane: Vec<_> = surveys.iter().filter(|s| s.silence.is_some()).collect();
+    for wanted in ["5.10", "6.1", "6.12", "7.3"] {
+        assert!(
+            lane.iter()
+                .any(|s| rstlab::kernels::survey::series_of(&s.version) == wanted),
+            "no silent peer's part for {wanted}"
+        );
+    }
+    for s in lane {
+        let silence = s.silence.as_ref().unwrap();
+        let kernel: rstlab::oracle::kernel::Kernel = s.version.parse().unwrap();
+        assert!(silence.scenarios.len() >= 6, "{}", s.version);
+        for r in &silence.scenarios {
+            assert_eq!(r.disagreement, None, "{} {}", s.version, r.name);
+        }
+        assert_eq!(silence.explorations.len(), 2, "{}: both backends", s.version);
+        for e in &silence.explorations {
+            assert!(e.cases >= 20_000, "{} {}: {}", s.version, e.backend, e.cases);
+            assert_eq!((e.agreements, e.errors), (e.cases, 0), "{}", s.version);
+        }
+        for m in &silence.measured {
+            let w = rstlab::book::silence::window(m, kernel).unwrap();
+            let t = Duration::from_secs_f64(m.error_after_s.unwrap());
+            assert!(w.contains(t), "{} {}: {t:?} outside {w:?}", s.version, m.case);
+            assert_eq!((m.error.as_str(), m.next_write.as_str()), ("ETIMEDOUT", "EPIPE"));
+        }
+    }
+}

@@ -29,8 +29,15 @@ pub(super) fn stored(options: &BookOptions) -> Result<String, BookError> {
     Ok(md)
 }
 
+/// The chapter rendered from the surveys in `dir`, its heading included: as the book has it.
+pub fn chapter(dir: &std::path::Path) -> std::io::Result<String> {
+    let mut md = format!("## {TITLE}\n\n");
+    render(&mut md, &load(dir)?);
+    Ok(md)
+}
+
 /// The oracle's window for what `m` measured, on `kernel`.
-fn window(m: &Measured, kernel: Kernel) -> Option<Window> {
+pub fn window(m: &Measured, kernel: Kernel) -> Option<Window> {
     let settings = TimerSettings {
         user_timeout: m.user_timeout_ms.map(Duration::from_millis),
         keepalive: m.keepalive.map(|[idle, interval, count]| KeepaliveOptions {
