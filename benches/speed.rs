@@ -314,7 +314,7 @@ fn lane_times(stderr: &str) -> (f64, f64, f64) {
         let head = &line[..line
             .find(marker)
             .unwrap_or_else(|| panic!("{marker}: {line}"))];
-        head.rsplit(|c: char| c == ' ' || c == '(')
+        head.rsplit([' ', '('])
             .next()
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("{marker}: {line}"))

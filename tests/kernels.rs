@@ -329,16 +329,35 @@ fn the_stored_silent_peer_parts_agree_and_fall_in_the_oracles_windows() {
         for r in &silence.scenarios {
             assert_eq!(r.disagreement, None, "{} {}", s.version, r.name);
         }
-        assert_eq!(silence.explorations.len(), 2, "{}: both backends", s.version);
+        assert_eq!(
+            silence.explorations.len(),
+            2,
+            "{}: both backends",
+            s.version
+        );
         for e in &silence.explorations {
-            assert!(e.cases >= 20_000, "{} {}: {}", s.version, e.backend, e.cases);
+            assert!(
+                e.cases >= 20_000,
+                "{} {}: {}",
+                s.version,
+                e.backend,
+                e.cases
+            );
             assert_eq!((e.agreements, e.errors), (e.cases, 0), "{}", s.version);
         }
         for m in &silence.measured {
             let w = rstlab::book::silence::window(m, kernel).unwrap();
             let t = Duration::from_secs_f64(m.error_after_s.unwrap());
-            assert!(w.contains(t), "{} {}: {t:?} outside {w:?}", s.version, m.case);
-            assert_eq!((m.error.as_str(), m.next_write.as_str()), ("ETIMEDOUT", "EPIPE"));
+            assert!(
+                w.contains(t),
+                "{} {}: {t:?} outside {w:?}",
+                s.version,
+                m.case
+            );
+            assert_eq!(
+                (m.error.as_str(), m.next_write.as_str()),
+                ("ETIMEDOUT", "EPIPE")
+            );
         }
     }
 }

@@ -124,35 +124,29 @@ impl Survey {
     /// run that could not run counts as an error, and a missing link as one error.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
-        for s in &self.scenarios {
+        let silence = self.silence.iter();
+        let scenarios = self
+            .scenarios
+            .iter()
+            .chain(silence.clone().flat_map(|s| &s.scenarios));
+        for s in scenarios {
             match &s.disagreement {
                 None => t.agreements += 1,
                 Some(d) if d.starts_with(NOT_RUN) => t.errors += 1,
                 Some(_) => t.disagreements += 1,
             }
         }
-        for e in &self.explorations {
+        for e in self
+            .explorations
+            .iter()
+            .chain(silence.flat_map(|s| &s.explorations))
+        {
             t.agreements += e.agreements;
             t.disagreements += e.disagreements;
             t.errors += e.errors;
             t.random += e.cases;
         }
         t.errors += u64::from(self.link_error.is_some());
-        if let Some(silence) = &self.silence {
-            for s in &silence.scenarios {
-                match &s.disagreement {
-                    None => t.agreements += 1,
-                    Some(d) if d.starts_with(NOT_RUN) => t.errors += 1,
-                    Some(_) => t.disagreements += 1,
-                }
-            }
-            for e in &silence.explorations {
-                t.agreements += e.agreements;
-                t.disagreements += e.disagreements;
-                t.errors += e.errors;
-                t.random += e.cases;
-            }
-        }
         t
     }
 

@@ -54,8 +54,18 @@ fn thousands(n: u64) -> String {
 /// The chapter's body, from the surveys in `options.kernels_dir`: the book's list of sections
 /// calls this before anything runs.
 pub(super) fn stored(options: &BookOptions) -> Result<String, BookError> {
+    rendered(options, TITLE, render)
+}
+
+/// The body of chapter `title`, which `render` writes from the surveys in
+/// `options.kernels_dir`.
+pub(super) fn rendered(
+    options: &BookOptions,
+    title: &'static str,
+    render: fn(&mut String, &[Survey]),
+) -> Result<String, BookError> {
     let surveys = load(&options.kernels_dir).map_err(|error| BookError::Stored {
-        chapter: TITLE,
+        chapter: title,
         error,
     })?;
     let mut md = String::new();

@@ -20,13 +20,7 @@ pub const TITLE: &str = "When the peer goes silent";
 
 /// The chapter's body, from the surveys in `options.kernels_dir`.
 pub(super) fn stored(options: &BookOptions) -> Result<String, BookError> {
-    let surveys = load(&options.kernels_dir).map_err(|error| BookError::Stored {
-        chapter: TITLE,
-        error,
-    })?;
-    let mut md = String::new();
-    render(&mut md, &surveys);
-    Ok(md)
+    super::kernels::rendered(options, TITLE, render)
 }
 
 /// The chapter rendered from the surveys in `dir`, its heading included: as the book has it.
