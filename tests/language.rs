@@ -56,7 +56,7 @@ const BAD: &[(&str, usize, usize, &str)] = &[
         "`read`, `write` or `both`",
     ),
     ("client sleep 10", 1, 14, "a duration"),
-    ("client sleep 6s", 1, 14, "past the bound"),
+    ("client sleep 4h", 1, 14, "past the bound"),
     ("client write 1 => EPIPED", 1, 19, "unknown errno name"),
     ("client write 1 => maybe", 1, 19, "expected an outcome"),
     ("client write 1 => ok(x)", 1, 22, "inside `ok(...)`"),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use rstlab::check::verify::{needs_kernel_time, verify};
+use rstlab::check::verify::verify;
 use rstlab::oracle;
 use rstlab::oracle::kernel::Kernel;
 use rstlab::run::{Backend, Net, RunOptions, Runner};
@@ -55,19 +55,13 @@ fn every_canonical_scenario_not_needing_the_link_agrees_on_loopback() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Whether a canonical scenario needs the kernel's own timers: those run in the lane
-/// (`tests/lane.rs`).
-fn in_kernel_time(s: &Scenario) -> bool {
-    needs_kernel_time(Backend::Std, Net::for_scenario(s), s).is_some()
-}
-
 #[test]
 fn every_canonical_scenario_agrees_on_the_link() {
     if !common::link_available() {
         return;
     }
     // Those without link steps run at zero delay: the same results as on loopback.
-    let failures = disagreements(Net::Link, |s| !in_kernel_time(s));
+    let failures = disagreements(Net::Link, |s| !common::in_kernel_time(s));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -89,7 +83,7 @@ fn every_canonical_scenario_exercises_its_rule() {
                         kernel,
                         backend,
                         net: Some(net),
-                        tcp: if in_kernel_time(&scenario) {
+                        tcp: if common::in_kernel_time(&scenario) {
                             oracle::TcpSettings::KernelTime
                         } else {
                             oracle::TcpSettings::Lab

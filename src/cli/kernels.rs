@@ -43,7 +43,8 @@ pub struct Args {
     emulate: bool,
     /// Also the silent peer's part, in each kernel's own time (booted again in the lane): the
     /// scenarios that need the kernel's timers, --cases random stories of a silent peer per
-    /// backend, and when the first error shows (the host's clock is real: not there).
+    /// backend, and when the first error shows (the host's clock is real: not there); the lane
+    /// gets its own --timeout.
     #[arg(long)]
     timers: bool,
     /// How long one kernel may take, boot included.
@@ -156,7 +157,8 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             );
             let result = match result {
                 Ok(mut booted) if args.timers => {
-                    match silence_in_lane(kernel, args.cases, seed, stop.flag(), name) {
+                    match silence_in_lane(kernel, args.cases, seed, args.timeout, stop.flag(), name)
+                    {
                         Ok(silence) => {
                             booted.seconds += silence.real_seconds;
                             booted.survey.silence = Some(silence);
@@ -208,15 +210,13 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
     Ok(Status::Agreement)
 }
 
-/// How long the silent peer's part may take in the lane, boot included.
-const SILENCE_DEADLINE: Duration = Duration::from_secs(3 * 3600);
-
 /// Boots `kernel` in the lane and runs the silent peer's part of its survey there
 /// ([`rstlab::kernels::silence`]).
 fn silence_in_lane(
     kernel: &vm::Fetched,
     cases: u64,
     seed: u64,
+    deadline: Duration,
     stop: &Arc<std::sync::atomic::AtomicBool>,
     name: &str,
 ) -> Result<rstlab::kernels::silence::Silence, vm::VmError> {
@@ -238,7 +238,7 @@ fn silence_in_lane(
     let options = LaneOptions {
         exe: std::env::current_exe()
             .map_err(|e| vm::VmError::Io("finding this binary".into(), e))?,
-        deadline: SILENCE_DEADLINE,
+        deadline,
         cpus: 1,
     };
     let batch = lane::run(kernel, &[job], &options, stop, |p| {

@@ -19,6 +19,7 @@
 
 mod link_net;
 mod loopback;
+mod pause;
 mod std_backend;
 mod tokio_backend;
 
@@ -45,6 +46,9 @@ use crate::tcp::TcpState;
 
 pub use link_net::LINK_CLIENT_BATCH;
 use link_net::LinkNet;
+use pause::pause;
+#[cfg(test)]
+use pause::{SPIN_AT_MOST, sleep};
 
 pub use crate::backend::Backend;
 pub use crate::net::{Family, Net};
@@ -739,50 +743,6 @@ fn end_all<S: AsFd>(sockets: &mut [Option<S>; 2]) -> bool {
 ///
 /// `rstlab explore` draws and predicts its next cases there.
 pub type Idle<'a> = dyn FnMut(std::time::Instant) -> bool + 'a;
-
-/// Pauses `d` as [`sleep`] does, giving the time of a spun pause to `idle` first.
-fn pause(d: Duration, idle: &mut Idle<'_>) {
-    if d > SPIN_AT_MOST {
-        return sleep(d);
-    }
-    let start = std::time::Instant::now();
-    let end = start + d;
-    while std::time::Instant::now() < end && idle(end) {}
-    while start.elapsed() < d {
-        std::hint::spin_loop();
-    }
-}
-
-/// Pauses at or below this are spun, not slept: putting the thread to sleep costs a wakeup
-/// that, with other processes on the machine, often lasts longer than the pause itself, and the
-/// generated loopback pauses are all below it ([`crate::generate::MAX_LOOPBACK_SLEEP`]).
-const SPIN_AT_MOST: Duration = Duration::from_micros(200);
-
-/// Pauses `d`: a short pause spins on the clock; a longer one sleeps with a timer slack of 1 ns,
-/// then puts the thread's slack back (also on unwind): the default 50 µs would add a fifth to a
-/// pause of a quarter of a millisecond. Either way the kernel goes on with the connection (its
-/// timers and softirqs do not wait for this thread), and the pause lasts at least `d`.
-fn sleep(d: Duration) {
-    if d <= SPIN_AT_MOST {
-        let start = std::time::Instant::now();
-        while start.elapsed() < d {
-            std::hint::spin_loop();
-        }
-        return;
-    }
-    struct Restore(u64);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = crate::sys::set_timer_slack(self.0);
-        }
-    }
-    // Best effort: without prctl the sleep is only less precise.
-    let _restore = crate::sys::timer_slack()
-        .ok()
-        .filter(|_| crate::sys::set_timer_slack(1).is_ok())
-        .map(Restore);
-    std::thread::sleep(d);
-}
 
 /// Appends the kernel's reason to the comment of each RST a step sent (`… | RST:
 /// TCP_ABORT_ON_CLOSE`), for a capture: the k-th RST of the steps is the k-th the kernel stated.

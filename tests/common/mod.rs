@@ -101,3 +101,12 @@ pub fn reset_log() -> Option<rstlab::reasons::ResetLog> {
         }
     }
 }
+
+/// Whether `scenario` needs the kernel's own timers: it runs in the lane only
+/// (`rstlab::check::verify::needs_kernel_time`).
+#[allow(dead_code)]
+pub fn in_kernel_time(scenario: &rstlab::Scenario) -> bool {
+    use rstlab::run::{Backend, Net};
+    rstlab::check::verify::needs_kernel_time(Backend::Std, Net::for_scenario(scenario), scenario)
+        .is_some()
+}
