@@ -273,19 +273,22 @@ fn run_sends_a_scenario_that_needs_the_kernels_timers_to_the_lane() {
 }
 
 /// `explore --kernel`: the same seed explores the same cases in the same guest time, twice,
-/// and the reboot canonical scenario (on the link inside the guest) agrees there.
+/// and the reboot canonical scenario (on the link inside the guest) agrees there; and the
+/// same for the silent peer's stories (`--timers`), hours of the kernel's time.
 #[test]
 fn explore_kernel_repeats_itself_to_the_microsecond() {
     if lane_kernel().is_none() {
         return;
     }
     let _vm = one_vm();
-    let explore = || {
+    let explore = |more: &[&str]| {
+        let net = if more.is_empty() { "both" } else { "link" };
         let out = Command::new(exe())
             .args([
-                "explore", "--kernel", "6.12", "--cases", "300", "--seed", "7", "--net", "both",
+                "explore", "--kernel", "6.12", "--cases", "300", "--seed", "7", "--net", net,
                 "--json",
             ])
+            .args(more)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -297,11 +300,17 @@ fn explore_kernel_repeats_itself_to_the_microsecond() {
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         json
     };
-    let first = explore();
+    let first = explore(&[]);
     assert_eq!(first["agreements"], 300, "{first}");
     assert_eq!(first["link_cases"], 150, "{first}");
     // Everything, the seconds the guest's clock measured included (to the microsecond).
-    same_to_the_microsecond(&explore().to_string(), &first.to_string());
+    same_to_the_microsecond(&explore(&[]).to_string(), &first.to_string());
+    // The silent peer's stories, in the kernel's own time: hours of it, the same twice.
+    let stories = explore(&["--timers"]);
+    assert_eq!(stories["agreements"], 300, "{stories}");
+    assert_eq!(stories["timers"], true, "{stories}");
+    assert!(stories["seconds"].as_f64().unwrap() > 3600.0, "{stories}");
+    same_to_the_microsecond(&explore(&["--timers"]).to_string(), &stories.to_string());
 }
 
 #[test]

@@ -171,7 +171,7 @@ pub fn explore(options: &ExploreOptions, progress: &Progress) -> Summary {
         shard: options.shard,
         max_findings: options.max_findings,
         seed: options.seed,
-        timers: options.draws == Draws::Timers,
+        timers: options.draws != Draws::Plain,
         backend: options.backend,
         nets: options.nets.clone(),
         ..Summary::default()

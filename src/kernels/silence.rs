@@ -1,5 +1,6 @@
-//! The silent peer's part of a kernel's survey, in the kernel's own time (the lane): the
-//! canonical and question scenarios that need the kernel's timers, random stories of a silent
+//! The silent peer's part of a kernel's survey, in the kernel's own time (the lane) at its
+//! default TCP settings: the canonical and question scenarios the model follows there (those
+//! that need the kernel's timers, and every other one without a link delay), random stories of a silent
 //! peer ([`crate::generate::Draws::Silence`]) on each backend, and the lane's timer experiments
 //! ([`crate::kernels::lane::probe`]) that measure when the first error shows. `rstlab kernels
 //! --timers` runs it with the hidden `rstlab survey-silence` in the lane's VM of each kernel and
@@ -9,10 +10,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::verify::{needs_kernel_time, verify};
+use crate::check::verify::verify;
 use crate::explore::{self, Draws, ExploreOptions, Progress};
 use crate::kernels::lane::probe::{self, Keepalive, Params};
 use crate::kernels::survey::{Exploration, NOT_RUN, ScenarioRun, named_scenarios};
+use crate::oracle;
 use crate::oracle::TcpSettings;
 use crate::run::{Backend, Net, RunOptions, Runner};
 
@@ -45,7 +47,9 @@ pub struct Measured {
 pub struct Silence {
     /// `uname -r` in the lane.
     pub release: String,
-    /// The scenarios that need the kernel's timers, run in its time.
+    /// The rules' and questions' scenarios the model follows on the link at the kernel's
+    /// defaults in its own time: those that need the kernel's timers, and every other one
+    /// without a link delay.
     pub scenarios: Vec<ScenarioRun>,
     /// The random stories of a silent peer, one exploration per backend.
     pub explorations: Vec<Exploration>,
@@ -87,7 +91,7 @@ fn production_cases() -> [(&'static str, &'static str, Params); 3] {
 pub fn survey(cases: u64, seed: u64, mut progress: impl FnMut(&str)) -> Silence {
     let (release, _) = crate::oracle::kernel::uname();
     let mut scenarios = Vec::new();
-    progress("the scenarios that need the kernel's timers");
+    progress("the rules' and questions' scenarios at the kernel's defaults");
     for backend in Backend::ALL {
         let options = RunOptions {
             net: Net::Link,
@@ -105,7 +109,18 @@ pub fn survey(cases: u64, seed: u64, mut progress: impl FnMut(&str)) -> Silence 
             }
         };
         for (name, scenario) in named_scenarios(&mut scenarios) {
-            if needs_kernel_time(backend, Net::for_scenario(&scenario), &scenario).is_none() {
+            // Those that need the kernel's timers, and every other one the model follows on
+            // the link at the kernel's defaults (no link delay): the rules at the defaults.
+            let timed = oracle::predict(
+                &scenario,
+                &oracle::Settings {
+                    backend,
+                    net: Some(Net::Link),
+                    tcp: TcpSettings::KernelTime,
+                    ..oracle::Settings::default()
+                },
+            );
+            if timed.beyond.is_some() {
                 continue;
             }
             let mut run = ScenarioRun::named(name, backend, Net::Link);

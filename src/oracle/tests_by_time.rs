@@ -221,3 +221,18 @@ fn the_silent_peers_stories_keep_the_invariants() {
     }
     assert!(timed_out > 10, "{timed_out}");
 }
+
+#[test]
+fn keepalive_that_will_not_fire_within_a_sleep_changes_nothing_in_the_kernels_time() {
+    // The link is up: the model follows no keepalive story, and refuses only a sleep long
+    // enough for the first probe, as on the lab's clock.
+    let text = "client set keepalive 60s 5s 4; client write 1; server read 1; client sleep 10s; \
+        client write 1";
+    let (o, beyond) = outcomes(text, &timed("6.12"));
+    assert_eq!((o.len(), beyond), (5, None));
+    let (_, beyond) = outcomes(
+        "client set keepalive 60s 5s 4; client sleep 70s",
+        &timed("6.12"),
+    );
+    assert!(matches!(beyond.unwrap().reason, Limit::Keepalive { .. }));
+}
