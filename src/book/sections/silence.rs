@@ -189,10 +189,12 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
     let _ = writeln!(md, "### The scenarios and the random stories\n");
     let _ = writeln!(
         md,
-        "In each lane kernel: every rule's and question's scenario that needs the kernel's \
-         timers, on std and tokio; and random stories of a silent peer (an exchange, timer \
-         options, a cut link or a reboot, then long sleeps, writes, reads and looks; \
-         `explore --kernel SERIES --timers`), checked step by step against the oracle.\n"
+        "In each lane kernel, at its default TCP settings: every rule's and question's \
+         scenario the model follows there on the link (those that need the kernel's timers, and \
+         every other one without a link delay), on std and tokio; and random stories of a \
+         silent peer (an exchange, timer options, a cut link or a reboot, then long sleeps, \
+         writes, reads and looks; `explore --kernel SERIES --timers`), checked step by step \
+         against the oracle.\n"
     );
     let _ = writeln!(
         md,
@@ -228,6 +230,26 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
         "\nThe kernel's time is the random stories' (both backends); the real time is the \
          lane's VM's, its boot (8 to 12 s), the scenarios and the measurements included.\n"
     );
+    for s in &with {
+        let silence = s.silence.as_ref().expect("filtered");
+        let mut rules: std::collections::BTreeSet<&str> = silence
+            .scenarios
+            .iter()
+            .filter(|r| r.disagreement.is_none())
+            .flat_map(|r| r.rules.iter().map(String::as_str))
+            .collect();
+        for e in &silence.explorations {
+            rules.extend(e.rules.iter().filter(|(_, n)| **n > 0).map(|(r, _)| r.as_str()));
+        }
+        let _ = writeln!(
+            md,
+            "On {}, {} of the {} rules decided a step of an agreeing run at the kernel's defaults.",
+            s.version,
+            rules.len(),
+            crate::rules::Rule::ALL.len()
+        );
+    }
+    md.push('\n');
     let _ = writeln!(
         md,
         "The rebooted peer needs no timer: its scenarios (the rule's and the question's) run in \
