@@ -101,9 +101,46 @@ pub struct Survey {
     /// The silent peer's part, run in the kernel's own time (the lane): `rstlab kernels
     /// --timers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub silence: Option<crate::kernels::silence::Silence>,
+    pub silence: Option<Silence>,
     /// Wall-clock seconds for the whole survey.
     pub seconds: f64,
+}
+
+/// One measurement of when a silent peer's first error shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The production case: `vanished peer`, `user timeout`, `keepalive`.
+    pub case: String,
+    /// The lane experiment that measured it.
+    pub experiment: String,
+    /// `TCP_USER_TIMEOUT`, in milliseconds, when set.
+    pub user_timeout_ms: Option<u64>,
+    /// Keepalive's IDLE, INTERVAL (seconds) and COUNT, when set.
+    pub keepalive: Option<[u32; 3]>,
+    /// The first error, as the call that took it returned it.
+    pub error: String,
+    /// The kernel's seconds from the start (the write, or for keepalive the last segment
+    /// received) to POLLERR; `None` when it never came within the limit.
+    pub error_after_s: Option<f64>,
+    /// The write after it.
+    pub next_write: String,
+}
+
+/// The silent peer's part of one kernel's survey, run by [`crate::kernels::silence`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    /// `uname -r` in the lane.
+    pub release: String,
+    /// The rules' and questions' scenarios the model follows on the link at the kernel's
+    /// defaults in its own time: those that need the kernel's timers, and every other one
+    /// without a link delay.
+    pub scenarios: Vec<ScenarioRun>,
+    /// The random stories of a silent peer, one exploration per backend.
+    pub explorations: Vec<Exploration>,
+    /// When the first error shows, measured.
+    pub measured: Vec<Measured>,
+    /// Real seconds the lane's VM took, boot included (set by the host).
+    pub real_seconds: f64,
 }
 
 /// Totals over a survey.

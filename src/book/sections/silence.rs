@@ -239,7 +239,12 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
             .flat_map(|r| r.rules.iter().map(String::as_str))
             .collect();
         for e in &silence.explorations {
-            rules.extend(e.rules.iter().filter(|(_, n)| **n > 0).map(|(r, _)| r.as_str()));
+            rules.extend(
+                e.rules
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(r, _)| r.as_str()),
+            );
         }
         let _ = writeln!(
             md,
