@@ -157,27 +157,30 @@ pub struct Totals {
 }
 
 impl Survey {
+    /// Every scenario run, the silent peer's part's included.
+    fn all_scenarios(&self) -> impl Iterator<Item = &ScenarioRun> {
+        let silence = self.silence.iter().flat_map(|s| &s.scenarios);
+        self.scenarios.iter().chain(silence)
+    }
+
+    /// Every exploration, the silent peer's part's included.
+    fn all_explorations(&self) -> impl Iterator<Item = &Exploration> {
+        let silence = self.silence.iter().flat_map(|s| &s.explorations);
+        self.explorations.iter().chain(silence)
+    }
+
     /// Agreements, disagreements and errors, scenarios and random cases together. A scenario
     /// run that could not run counts as an error, and a missing link as one error.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
-        let silence = self.silence.iter();
-        let scenarios = self
-            .scenarios
-            .iter()
-            .chain(silence.clone().flat_map(|s| &s.scenarios));
-        for s in scenarios {
+        for s in self.all_scenarios() {
             match &s.disagreement {
                 None => t.agreements += 1,
                 Some(d) if d.starts_with(NOT_RUN) => t.errors += 1,
                 Some(_) => t.disagreements += 1,
             }
         }
-        for e in self
-            .explorations
-            .iter()
-            .chain(silence.flat_map(|s| &s.explorations))
-        {
+        for e in self.all_explorations() {
             t.agreements += e.agreements;
             t.disagreements += e.disagreements;
             t.errors += e.errors;
@@ -214,12 +217,7 @@ impl Survey {
         let id = rule.id();
         let mut runs = 0;
         let mut disagreements = 0;
-        let silence = self.silence.iter();
-        let scenarios = self
-            .scenarios
-            .iter()
-            .chain(silence.clone().flat_map(|s| &s.scenarios));
-        for s in scenarios {
+        for s in self.all_scenarios() {
             if s.rules.iter().any(|r| r == id) || s.name == format!("rule:{id}") {
                 if s.disagreement.is_some() {
                     disagreements += 1;
@@ -228,11 +226,7 @@ impl Survey {
                 }
             }
         }
-        for e in self
-            .explorations
-            .iter()
-            .chain(silence.flat_map(|s| &s.explorations))
-        {
+        for e in self.all_explorations() {
             runs += e.rules.get(id).copied().unwrap_or(0);
         }
         (runs, disagreements)
