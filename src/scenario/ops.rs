@@ -562,7 +562,11 @@ struct DisplayDuration(Duration);
 impl fmt::Display for DisplayDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let us = self.0.as_micros();
-        if us != 0 && us % 1_000_000 == 0 {
+        if us != 0 && us % 3_600_000_000 == 0 {
+            write!(f, "{}h", us / 3_600_000_000)
+        } else if us != 0 && us % 60_000_000 == 0 {
+            write!(f, "{}m", us / 60_000_000)
+        } else if us != 0 && us % 1_000_000 == 0 {
             write!(f, "{}s", us / 1_000_000)
         } else if us != 0 && us % 1_000 == 0 {
             write!(f, "{}ms", us / 1_000)

@@ -39,7 +39,7 @@ fn version(s: &Survey) -> Version {
     s.version.parse().unwrap_or(Kernel::NEWEST.version)
 }
 
-fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

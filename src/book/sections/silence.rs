@@ -12,7 +12,7 @@ use crate::kernels::survey::Survey;
 use crate::oracle::kernel::Kernel;
 use crate::oracle::timers::{self, Keepalive, KeepaliveOptions, Lost, TimerSettings, Window};
 
-use super::kernels::load;
+use super::kernels::{load, thousands};
 use crate::book::options::{BookError, BookOptions};
 
 /// The chapter's title, as the contents link to it.
@@ -213,16 +213,16 @@ pub fn render(md: &mut String, surveys: &[Survey]) {
         let guest: f64 = silence.explorations.iter().map(|e| e.seconds).sum();
         let _ = writeln!(
             md,
-            "| {} | {agreeing} of {} | {} | {} | {} | {} | {:.0} s | {:.0} s | {:.0} |",
+            "| {} | {agreeing} of {} | {} | {} | {} | {} | {} s | {:.0} s | {} |",
             s.version,
             silence.scenarios.len(),
-            sum(|e| e.cases),
-            sum(|e| e.agreements),
+            thousands(sum(|e| e.cases)),
+            thousands(sum(|e| e.agreements)),
             sum(|e| e.disagreements),
             sum(|e| e.errors),
-            guest,
+            thousands(guest.round() as u64),
             silence.real_seconds,
-            guest / silence.real_seconds.max(1e-9)
+            thousands((guest / silence.real_seconds.max(1e-9)).round() as u64)
         );
     }
     let _ = writeln!(
