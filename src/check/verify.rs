@@ -72,10 +72,16 @@ pub fn predict_for(
 
 /// Where the lab's model stops because the kernel's own timers decide
 /// ([`crate::oracle::Limit::needs_kernel_time`]): `Some` when `scenario` needs the kernel's own
-/// time ([`TcpSettings::KernelTime`], the lane) on `net`.
+/// time ([`TcpSettings::KernelTime`], the lane) on `net`, and the model follows it further
+/// there (a scenario it refuses there too is refused here, not sent to a VM to be refused).
 pub fn needs_kernel_time(backend: Backend, net: Net, scenario: &Scenario) -> Option<Beyond> {
     let lab = predict_for(backend, net, TcpSettings::Lab, scenario);
-    lab.beyond.filter(|b| b.reason.needs_kernel_time())
+    let beyond = lab.beyond.filter(|b| b.reason.needs_kernel_time())?;
+    let timed = predict_for(backend, net, TcpSettings::KernelTime, scenario);
+    timed
+        .beyond
+        .is_none_or(|t| t.step > beyond.step)
+        .then_some(beyond)
 }
 
 /// [`verify`] with the prediction made beforehand ([`predict_for`] with the runner's backend

@@ -157,15 +157,32 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
             );
             let result = match result {
                 Ok(mut booted) if args.timers => {
-                    match silence_in_lane(kernel, args.cases, seed, args.timeout, stop.flag(), name)
-                    {
+                    let lane =
+                        silence_in_lane(kernel, args.cases, seed, args.timeout, stop.flag(), name);
+                    match lane {
                         Ok(silence) => {
                             booted.seconds += silence.real_seconds;
                             booted.survey.silence = Some(silence);
-                            Ok(booted)
                         }
-                        Err(e) => Err(e),
+                        // The VM's survey stands: kept, with the lane's failure as one part
+                        // that could not run (an error in its totals).
+                        Err(e) => {
+                            eprintln!("{name}: the silent peer's part: {e}");
+                            booted.survey.scenarios.push(survey::ScenarioRun::not_run(
+                                "the silent peer's part (the lane)".to_string(),
+                                &e.to_string(),
+                            ));
+                            if matches!(e, vm::VmError::Interrupted) {
+                                save(&out, &booted.survey)?;
+                                return interrupted(
+                                    stop.signal().unwrap_or(Signal::Int),
+                                    &done,
+                                    &failed,
+                                );
+                            }
+                        }
                     }
+                    Ok(booted)
                 }
                 other => other,
             };

@@ -59,10 +59,12 @@ fn status(verdict: Verdict) -> Status {
 }
 
 pub fn main(args: Args) -> anyhow::Result<Status> {
+    // Read once: standard input (`-`) cannot be read again for the lane.
+    let (origin, text) = Source::read_text(&args.scenario)?;
     if !args.kernel.is_host() {
-        return in_lane(&args, args.kernel.series());
+        return in_lane(&args, args.kernel.series(), origin, text);
     }
-    let (_, scenario) = load(&args.scenario)?;
+    let scenario = Source::parse(origin.clone(), &text)?.into_scenario()?.1;
     let backend = Backend::from(args.backend);
     let net = match args.net {
         Some(net) => net.into(),
@@ -78,13 +80,17 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
              timers would take their real time; run it in the lane (`--kernel {}`)",
             super::lane::DEFAULT_LANE_KERNEL
         ),
+        Some(_) if args.pcap.wanted() => anyhow::bail!(
+            "this scenario needs the kernel's own timers, which run in the lane, and the lane \
+             has no --pcap yet (the capture would stay in the VM)"
+        ),
         Some(beyond) => {
             eprintln!(
                 "rstlab run: {beyond}\nrstlab run: it needs the kernel's own timers, so it runs in \
                  the lane's kernel {} in virtual time (`--kernel` chooses another)",
                 super::lane::DEFAULT_LANE_KERNEL
             );
-            return in_lane(&args, super::lane::DEFAULT_LANE_KERNEL);
+            return in_lane(&args, super::lane::DEFAULT_LANE_KERNEL, origin, text);
         }
     };
     args.pcap
@@ -158,8 +164,7 @@ const LANE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 6
 
 /// `run --kernel SERIES`: the same command line in the lane's VM, the scenario's text handed in
 /// as a file, what it printed printed here.
-fn in_lane(args: &Args, series: &str) -> anyhow::Result<Status> {
-    let (origin, text) = Source::read_text(&args.scenario)?;
+fn in_lane(args: &Args, series: &str, origin: String, text: String) -> anyhow::Result<Status> {
     // Refused here as on the host, before a VM boots.
     Source::parse(origin, &text)?.into_scenario()?;
     if args.pcap.wanted() {

@@ -107,10 +107,11 @@ pub fn main(args: Args) -> anyhow::Result<Status> {
         (false, Some(i)) => i,
         (false, None) => Duration::from_secs(1),
     };
-    if interval > rstlab::scenario::bounds::MAX_SLEEP {
+    // The article's pauses are sleeps on the lab's clock, which follows them up to its bound.
+    if interval > rstlab::oracle::LAB_MAX_SLEEP {
         anyhow::bail!(
             "an interval of {interval:?} is past the bound of {:?}",
-            rstlab::scenario::bounds::MAX_SLEEP
+            rstlab::oracle::LAB_MAX_SLEEP
         );
     }
     let (scenario, writes) = program(interval, args.delay, args.writes as usize);

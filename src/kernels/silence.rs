@@ -54,6 +54,7 @@ pub fn survey(cases: u64, seed: u64, mut progress: impl FnMut(&str)) -> Silence 
     let (release, _) = crate::oracle::kernel::uname();
     let mut scenarios = Vec::new();
     progress("the rules' and questions' scenarios at the kernel's defaults");
+    let named = named_scenarios(&mut scenarios);
     for backend in Backend::ALL {
         let options = RunOptions {
             net: Net::Link,
@@ -70,7 +71,7 @@ pub fn survey(cases: u64, seed: u64, mut progress: impl FnMut(&str)) -> Silence 
                 continue;
             }
         };
-        for (name, scenario) in named_scenarios(&mut scenarios) {
+        for (name, scenario) in named.iter().cloned() {
             // Those that need the kernel's timers, and every other one the model follows on
             // the link at the kernel's defaults (no link delay): the rules at the defaults.
             let timed = oracle::predict(

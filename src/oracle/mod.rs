@@ -465,6 +465,9 @@ pub struct Model {
     stories: [Option<silence::Story>; 2],
     /// A `link delay` was set: the kernel measured RTTs the timer stories do not know.
     delayed: bool,
+    /// Since when each end has a closed socket the kernel keeps (an orphan, a FIN_WAIT2 or
+    /// TIME_WAIT mini-socket), whose own timers run from then.
+    kept_since: [Option<Duration>; 2],
 }
 
 impl Default for Model {
@@ -500,6 +503,7 @@ impl Model {
             kernel,
             stories: [None, None],
             delayed: false,
+            kept_since: [None; 2],
         }
     }
 
@@ -542,6 +546,11 @@ impl Model {
         };
         if let Some(reason) = fx.beyond {
             return Err(reason);
+        }
+        for (since, e) in self.kept_since.iter_mut().zip(&self.ends) {
+            if e.life == Life::Orphan || e.stub.is_some() {
+                since.get_or_insert(self.wire.now());
+            }
         }
         Ok(PredictedStep {
             outcome,

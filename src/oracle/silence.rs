@@ -246,14 +246,15 @@ impl super::Model {
     /// TIME_WAIT mini-socket) may not see the model's clock pass [`ORPHAN_QUIET`]: its own
     /// timers are not followed yet.
     pub(super) fn closed_sockets_wait(&self, target: Duration) -> Result<(), Limit> {
-        match self
-            .ends
-            .iter()
-            .find(|e| e.life == Life::Orphan || e.stub.is_some())
-        {
-            Some(e) if target > ORPHAN_QUIET => Err(Limit::ClosedSocketTimers(e.me)),
-            _ => Ok(()),
+        for (since, e) in self.kept_since.iter().zip(&self.ends) {
+            let kept = e.life == Life::Orphan || e.stub.is_some();
+            if let (true, Some(since)) = (kept, since)
+                && target.saturating_sub(*since) > ORPHAN_QUIET
+            {
+                return Err(Limit::ClosedSocketTimers(e.me));
+            }
         }
+        Ok(())
     }
 
     /// In the kernel's time, what the ends' timers do by `target` on a cut link, in the order

@@ -197,6 +197,12 @@ fn a_closed_sockets_timers_and_a_link_delay_are_refused_in_the_kernels_time() {
         &timed("6.12"),
     );
     assert_eq!((o.len(), beyond), (3, None));
+    // The kept socket's timers run from the close, not from the start.
+    let (o, beyond) = outcomes(
+        "client sleep 40s; server close; client sleep 10s",
+        &timed("6.12"),
+    );
+    assert_eq!((o.len(), beyond), (3, None));
     let (_, beyond) = outcomes("link delay 20ms; client write 1", &timed("6.12"));
     assert_eq!(beyond.unwrap().reason, Limit::DelayInKernelTime);
 }

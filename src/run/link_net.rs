@@ -200,7 +200,11 @@ impl LinkNet {
         open: [Option<BorrowedFd<'_>>; 2],
     ) -> Result<[Option<TcpState>; 2], RunError> {
         let acted = std::mem::take(&mut self.acted);
-        if !std::mem::take(&mut self.settled) {
+        // On the real clock either kernel's timers may have sent since: both devices are read.
+        let settled = std::mem::take(&mut self.settled) && self.clock == Clock::Virtual;
+        if self.clock == Clock::Real {
+            self.link.settle()?;
+        } else if !settled {
             match acted {
                 [true, false] => self.link.settle_from(End::Client)?,
                 [false, true] => self.link.settle_from(End::Server)?,
