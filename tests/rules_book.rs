@@ -340,11 +340,12 @@ fn the_books_run_counts_add_up() {
         .lines()
         .filter(|l| l.starts_with("**Evidence.**") && l.contains("Runs of this book"))
         .collect();
-    assert_eq!(
-        lines.len(),
-        rstlab::Rule::ALL.len(),
-        "one evidence line per rule"
-    );
+    // The rules of the kernel's own timers have their evidence in the lane's surveys.
+    let here = rstlab::Rule::ALL
+        .iter()
+        .filter(|r| !common::in_kernel_time(r.scenario()))
+        .count();
+    assert_eq!(lines.len(), here, "one evidence line per rule run here");
     let mut random_runs = None;
     for line in &lines {
         let (n, of, random_n, random) = evidence_numbers(line);
