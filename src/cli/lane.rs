@@ -202,7 +202,12 @@ pub struct GuestArgs {
 
 pub fn guest(args: GuestArgs) -> anyhow::Result<Status> {
     let exe = std::env::current_exe().context("finding this binary")?;
-    lane::guest::run_batch(&args.manifest, &exe, stdout()).context("running the batch")?;
+    lane::guest::run_batch(
+        &args.manifest,
+        &exe,
+        lane::guest::Drained(std::io::stdout()),
+    )
+    .context("running the batch")?;
     Ok(Status::Agreement)
 }
 

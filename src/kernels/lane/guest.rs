@@ -22,6 +22,26 @@ pub fn in_lane() -> bool {
     std::env::var_os(IN_LANE).is_some()
 }
 
+/// A serial port's writer whose `flush` also waits until the port has sent every byte
+/// (`tcdrain`): a frame still draining when the next job starts would interrupt that job at
+/// times the host decides (QEMU's serial backend writes to a host file), and its guest times
+/// would no longer repeat to the microsecond. Not a terminal (a test's pipe): a plain flush.
+pub struct Drained<W>(pub W);
+
+impl<W: Write + std::os::fd::AsFd> Write for Drained<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        match rustix::termios::tcdrain(self.0.as_fd()) {
+            Ok(()) | Err(rustix::io::Errno::NOTTY) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// What starts every frame's line.
 pub const MARKER: &str = "rstlab-lane: ";
 
