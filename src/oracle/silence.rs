@@ -268,7 +268,7 @@ impl super::Model {
         for end in End::BOTH {
             let i = end.index();
             if self.stories[i].is_none() {
-                let cut = self.wire.is_cut() && !self.delayed;
+                let cut = self.wire.is_cut();
                 let now = self.wire.now();
                 self.stories[i] =
                     story_for(&self.ends[i], &self.options[i], self.kernel, now, cut)?;

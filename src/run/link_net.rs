@@ -245,8 +245,8 @@ impl LinkNet {
     /// The socket call since the last settle sent nothing (`poll`, `error`): the link is as
     /// that settle left it, so reading both devices again would only find them empty.
     pub(super) fn nothing_sent(&mut self) {
-        // On the real clock a timer may have sent meanwhile.
-        self.settled = self.clock == Clock::Virtual;
+        // Taken on the virtual clock only ([`LinkNet::settle`]).
+        self.settled = true;
     }
 
     /// `sleep D`: the link's virtual clock moves on by D.
